@@ -1,0 +1,37 @@
+# alignwatch — the two commands: `make run` and `make test`. Both bootstrap what they need.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian packages the test suite needs (installed when missing)
+TEST_DEBS :=
+DURATION ?=
+SCENARIO ?= bakery
+
+.PHONY: run test bench venv debs services render clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+debs:
+	@scripts/ensure-debs $(TEST_DEBS)
+
+services:
+	@scripts/ensure-postgres
+
+run: $(STAMP)
+	$(BIN)/alignwatch strategy validate examples/$(SCENARIO).yaml
+
+test: $(STAMP) debs services
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP) services
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

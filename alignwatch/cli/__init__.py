@@ -1,0 +1,61 @@
+"""The ``alignwatch`` command line.
+
+Sub-commands live in their own modules and are imported only when used, so that
+``alignwatch --help`` stays fast. Expected errors (``AlignwatchError``) become one clear
+line on stderr and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from alignwatch import __version__
+from alignwatch.errors import AlignwatchError
+
+__all__ = ["cli", "main"]
+
+# command name -> "module:attribute"; each module owns its command (or group)
+COMMANDS: dict[str, str] = {
+    "db": "alignwatch.cli.db:db",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose sub-commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module_name, attribute = target.split(":")
+        return getattr(importlib.import_module(module_name), attribute)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="alignwatch")
+def cli() -> None:
+    """alignwatch: is your automation serving your strategy? Measured live, from events."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script."""
+    try:
+        cli.main(args=argv, prog_name="alignwatch", standalone_mode=False)
+    except AlignwatchError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    sys.exit(0)

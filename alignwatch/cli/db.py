@@ -1,0 +1,39 @@
+"""``alignwatch db``: store migrations."""
+
+from __future__ import annotations
+
+import click
+
+from alignwatch.cli.options import settings_from, store_option
+
+__all__ = ["db"]
+
+
+@click.group()
+def db() -> None:
+    """Create and migrate the store (SQLite or PostgreSQL)."""
+
+
+@db.command("upgrade")
+@store_option
+def upgrade_command(store_url: str | None) -> None:
+    """Apply every pending migration; safe to run again."""
+    from alignwatch.store import connect, upgrade
+
+    settings = settings_from(store_url=store_url)
+    before, after = upgrade(connect(settings.store_url))
+    if before == after:
+        click.echo(f"store already at revision {after}")
+    else:
+        click.echo(f"store migrated from {before or 'empty'} to revision {after}")
+
+
+@db.command("current")
+@store_option
+def current_command(store_url: str | None) -> None:
+    """Print the store's migration revision and the newest one this version knows."""
+    from alignwatch.store.engine import connect, current_revision, head_revision
+
+    settings = settings_from(store_url=store_url)
+    click.echo(f"current: {current_revision(connect(settings.store_url)) or 'empty'}")
+    click.echo(f"head:    {head_revision()}")

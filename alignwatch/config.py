@@ -1,0 +1,128 @@
+"""Configuration: one frozen, typed settings object built at the entry point.
+
+Every field can be set from the environment with the ``ALIGNWATCH_`` prefix (the variable
+is named in each field's description) or from a ``.env`` file in the working directory.
+Only entry points (the CLI, the DAG tasks, the runner) build a ``Settings``; everything
+else receives the values it needs as arguments.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+__all__ = ["DEFAULT_STORE_URL", "Settings", "load_settings"]
+
+DEFAULT_STORE_URL = "sqlite:///var/alignwatch.db"
+
+
+class Settings(BaseSettings):
+    """alignwatch settings. Environment variables: ``ALIGNWATCH_<FIELD>`` (upper case)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ALIGNWATCH_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    store_url: str = Field(
+        DEFAULT_STORE_URL,
+        description="SQLAlchemy URL of the store (ALIGNWATCH_STORE_URL). "
+        "SQLite under ./var/ by default; postgresql+psycopg://user@host/db in production.",
+    )
+    strategy_file: Path = Field(
+        Path("examples/bakery.yaml"),
+        description="The business's strategy file (ALIGNWATCH_STRATEGY_FILE).",
+    )
+    bootstrap_servers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1:9092"],
+        description="Kafka bootstrap servers, comma-separated HOST:PORT (ALIGNWATCH_BOOTSTRAP_SERVERS).",
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Kafka security protocol (ALIGNWATCH_SECURITY_PROTOCOL)."
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="Kafka SASL mechanism (ALIGNWATCH_SASL_MECHANISM)."
+    )
+    sasl_username: str | None = Field(None, description="Kafka SASL user (ALIGNWATCH_SASL_USERNAME).")
+    sasl_password: SecretStr | None = Field(
+        None, description="Kafka SASL password (ALIGNWATCH_SASL_PASSWORD); never logged."
+    )
+    ssl_cafile: Path | None = Field(None, description="CA bundle for Kafka TLS (ALIGNWATCH_SSL_CAFILE).")
+    ssl_certfile: Path | None = Field(None, description="Client certificate for Kafka TLS (ALIGNWATCH_SSL_CERTFILE).")
+    ssl_keyfile: Path | None = Field(None, description="Client key for Kafka TLS (ALIGNWATCH_SSL_KEYFILE).")
+    ssl_password: SecretStr | None = Field(
+        None, description="Password of the client key (ALIGNWATCH_SSL_PASSWORD); never logged."
+    )
+    topics: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["alignwatch.events"],
+        description="Topics to consume, comma-separated (ALIGNWATCH_TOPICS).",
+    )
+    topic_pattern: str | None = Field(
+        None, description="Regex of topics to subscribe to instead of a list (ALIGNWATCH_TOPIC_PATTERN)."
+    )
+    dlq_suffix: str = Field(".dlq", description="Dead-letter topic = <topic><suffix> (ALIGNWATCH_DLQ_SUFFIX).")
+    consumer_group: str = Field("alignwatch", description="Kafka consumer group (ALIGNWATCH_CONSUMER_GROUP).")
+    batch_size: int = Field(2000, ge=1, description="Events per store transaction, at most (ALIGNWATCH_BATCH_SIZE).")
+    batch_timeout_s: float = Field(
+        1.0, gt=0, description="Seconds a partial batch may wait before it is written (ALIGNWATCH_BATCH_TIMEOUT_S)."
+    )
+    session_timeout_ms: int = Field(
+        10000, ge=1000, description="Kafka consumer session timeout (ALIGNWATCH_SESSION_TIMEOUT_MS)."
+    )
+    heartbeat_interval_ms: int = Field(
+        3000, ge=100, description="Kafka consumer heartbeat interval (ALIGNWATCH_HEARTBEAT_INTERVAL_MS)."
+    )
+    max_payload_bytes: int = Field(
+        256 * 1024, ge=1024, description="Largest accepted event, in bytes (ALIGNWATCH_MAX_PAYLOAD_BYTES)."
+    )
+    max_future_s: float = Field(
+        86400.0, ge=0, description="How far in the future an event time may be (ALIGNWATCH_MAX_FUTURE_S)."
+    )
+    max_age_s: float | None = Field(
+        None,
+        description="Oldest accepted event time on live topics, in seconds; unset = no limit "
+        "(ALIGNWATCH_MAX_AGE_S). Imports of historical logs ignore it.",
+    )
+    exporter_host: str = Field(
+        "127.0.0.1", description="Address the exporter binds (ALIGNWATCH_EXPORTER_HOST); loopback by default."
+    )
+    exporter_port: int = Field(9464, ge=0, le=65535, description="Exporter port (ALIGNWATCH_EXPORTER_PORT).")
+    exporter_web_config: Path | None = Field(
+        None, description="Prometheus-style web config (TLS, basic auth) for the exporter (ALIGNWATCH_EXPORTER_WEB_CONFIG)."
+    )
+
+    @field_validator("bootstrap_servers", "topics", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    def kafka_security(self) -> dict[str, object]:
+        """Keyword arguments for kafka-python clients carrying the security settings."""
+        options: dict[str, object] = {"security_protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            if self.sasl_password is not None:
+                options["sasl_plain_password"] = self.sasl_password.get_secret_value()
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            value = getattr(self, name)
+            if value is not None:
+                options[name] = str(value)
+        if self.ssl_password is not None:
+            options["ssl_password"] = self.ssl_password.get_secret_value()
+        return options
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings from the environment, with command-line ``overrides`` (None = not given)."""
+    given = {key: value for key, value in overrides.items() if value is not None and value != ()}
+    return Settings(**given)

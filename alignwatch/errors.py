@@ -1,0 +1,71 @@
+"""The exception hierarchy of alignwatch.
+
+    AlignwatchError                 base of every expected error; the CLI prints it in one line
+    ├── ConfigError                 bad settings or command-line options
+    ├── StrategyError               a strategy file failed validation (carries every problem)
+    ├── StoreError                  the SQL store is unreachable or not migrated
+    ├── BrokerError                 the Kafka broker is unreachable or misbehaves
+    └── ImportFormatError           an imported log (XES, robot log) is malformed
+
+Rejected *events* are not exceptions: decoding returns a typed rejection (see
+``stream.events``) so that a bad message never stops a consumer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "AlignwatchError",
+    "BrokerError",
+    "ConfigError",
+    "ImportFormatError",
+    "Problem",
+    "StoreError",
+    "StrategyError",
+]
+
+
+class AlignwatchError(Exception):
+    """Base of every error the CLI reports as one clear line and a non-zero exit."""
+
+    exit_code = 1
+
+
+class ConfigError(AlignwatchError):
+    """Settings or options are missing or invalid."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation problem: where it is (``goals[2].kpis[0]``) and what is wrong."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class StrategyError(AlignwatchError):
+    """A strategy file is invalid; ``problems`` lists every problem found, not just the first."""
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"{source}: {len(self.problems)} problem(s)\n{lines}")
+
+
+class StoreError(AlignwatchError):
+    """The store cannot be reached, or its schema is not at the expected revision."""
+
+
+class BrokerError(AlignwatchError):
+    """The Kafka broker cannot be reached or refused an operation."""
+
+
+class ImportFormatError(AlignwatchError):
+    """An imported log file is malformed; the message names where it broke."""

@@ -1,0 +1,177 @@
+"""Tables of the store, declared with SQLAlchemy Core.
+
+The same schema runs on SQLite (the embedded default) and PostgreSQL. Migrations under
+``alignwatch/store/migrations`` create it; a test checks that they match this module.
+
+- ``events``: every accepted CloudEvent, once per (``source``, ``event_id``). The payload
+  stays whole in ``data``; the identifiers most metrics group or join on are copied into
+  columns at ingest so window queries read indexes, not JSON.
+- ``quarantine``: every rejected input with its reason and origin; nothing is dropped.
+- ``pipeline_runs``: one row per computation (continuous, nightly, backfill, manual) with
+  its validation outcome.
+- ``metric_values``: published metric values, one row per (metric, labels, window kind,
+  window end), with the inputs that produced them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import DateTime, TypeDecorator
+
+__all__ = [
+    "UTCDateTime",
+    "events",
+    "metadata",
+    "metric_values",
+    "pipeline_runs",
+    "quarantine",
+]
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timestamps are always timezone-aware UTC in Python.
+
+    PostgreSQL stores ``timestamptz``; SQLite stores naive UTC text, which sorts and
+    compares correctly because every value is written in UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: alignwatch stores only timezone-aware times")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("source", String(512), nullable=False),
+    Column("event_id", String(256), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("time", UTCDateTime(), nullable=False),
+    Column("subject", String(512)),
+    # identifiers copied from the payload at ingest (see stream.events.event_row)
+    Column("automation_id", String(128)),
+    Column("process_id", String(128)),
+    Column("touchpoint_id", String(128)),
+    Column("case_id", String(256)),
+    Column("actor_id", String(256)),
+    Column("data", JSON(), nullable=False),
+    Column("ingested_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("source", "event_id"),
+    Index("ix_events_type_time", "type", "time"),
+    Index("ix_events_time", "time"),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    # sha256 over origin and raw bytes: the same message seen twice is one row
+    Column("fingerprint", String(64), nullable=False, unique=True),
+    Column("raw", LargeBinary(), nullable=False),
+    Column("headers", JSON()),
+    Column("reason_code", String(64), nullable=False),
+    Column("message", Text(), nullable=False),
+    Column("origin_topic", String(255)),
+    Column("origin_partition", Integer()),
+    Column("origin_offset", BigInteger()),
+    Column("origin_file", String(1024)),
+    Column("origin_line", Integer()),
+    Column("source", String(512)),
+    Column("event_id", String(256)),
+    Column("first_seen", UTCDateTime(), nullable=False),
+    Column("last_seen", UTCDateTime(), nullable=False),
+    Column("seen_count", Integer(), nullable=False, server_default="1"),
+    # quarantined | replayed | rejected_again
+    Column("status", String(24), nullable=False, server_default="quarantined"),
+    Column("replayed_at", UTCDateTime()),
+    Index("ix_quarantine_reason_code", "reason_code"),
+    Index("ix_quarantine_first_seen", "first_seen"),
+)
+
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    # continuous | nightly | backfill | manual
+    Column("kind", String(32), nullable=False),
+    Column("business", String(128), nullable=False),
+    Column("interval_start", UTCDateTime(), nullable=False),
+    Column("interval_end", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    # running | published | failed_validation | error
+    Column("status", String(24), nullable=False),
+    Column("trigger", String(256)),
+    Column("value_count", Integer()),
+    Column("validation", JSON()),
+    Column("details", JSON()),
+    Index("ix_pipeline_runs_kind_status_finished_at", "kind", "status", "finished_at"),
+)
+
+metric_values = Table(
+    "metric_values",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("metric_id", String(128), nullable=False),
+    # canonical "name=value,name=value" of ``labels``, sorted by name: part of the key
+    Column("labels_key", String(512), nullable=False),
+    Column("labels", JSON(), nullable=False),
+    # hour | day | 7d | 28d
+    Column("window", String(8), nullable=False),
+    Column("window_start", UTCDateTime(), nullable=False),
+    Column("window_end", UTCDateTime(), nullable=False),
+    # NULL means "no data" (a ratio without a denominator), never zero
+    Column("value", Float()),
+    Column("inputs", JSON()),
+    Column("computed_at", UTCDateTime(), nullable=False),
+    Column("run_id", BigId, ForeignKey("pipeline_runs.id"), nullable=False),
+    UniqueConstraint("metric_id", "labels_key", "window", "window_end"),
+    Index("ix_metric_values_window_window_end", "window", "window_end"),
+)
+
+
+def labels_key(labels: dict[str, str]) -> str:
+    """The canonical key of a label set: ``a=1,b=2`` sorted by label name."""
+    return ",".join(f"{name}={labels[name]}" for name in sorted(labels))

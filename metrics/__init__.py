@@ -1,0 +1,1 @@
+"""Strategy as code, the metric catalogue, the aggregation engine and the exporter."""

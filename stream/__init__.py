@@ -1,0 +1,1 @@
+"""Event contract and Kafka ingestion: decode, validate, batch, idempotent sink."""
