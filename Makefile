@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the test suite needs (installed when missing)
-TEST_DEBS :=
+TEST_DEBS := prometheus prometheus-alertmanager
 DURATION ?=
 SCENARIO ?= bakery
 
