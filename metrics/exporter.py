@@ -1,0 +1,581 @@
+"""The Prometheus exporter: the latest *validated* snapshot, served at ``/metrics``.
+
+Metric snapshots are state, so they are exposed by a custom collector
+(:class:`SnapshotCollector`) built at scrape time from a :class:`Snapshot`; the snapshot
+comes from a :class:`SnapshotCache` that re-reads the store at most once per ``ttl_s``
+(one indexed read of the published values plus two small grouped reads of the pipeline
+runs and the quarantine). The metric families themselves are built once per snapshot, so
+a scrape between two refreshes only serialises.
+
+Series served (names from :mod:`metrics.naming`, every one labelled ``business``):
+
+- every catalogue metric, one series per label set and window kind (``window`` = hour,
+  day, 7d, 28d; the newest window of each kind);
+- KPI targets (``alignwatch_kpi_target``, from the strategy) next to the KPI values and
+  attainment of the catalogue;
+- pipeline health from the store: ``alignwatch_snapshot_timestamp_seconds`` (when the
+  served snapshot was published), the newest run of each kind and status, the outcome of
+  the newest validation and the number of failing expectations, the quarantine depth by
+  reason.
+
+``serve`` runs the HTTP endpoint: loopback by default, with optional TLS and basic auth
+read from a Prometheus-style web-config file (``tls_server_config``,
+``basic_auth_users`` with bcrypt hashes), as Prometheus's own exporters accept.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import re
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from alignwatch.errors import ConfigError
+from metrics.values import MetricValue
+
+__all__ = [
+    "EXPORTER_SERIES",
+    "ExporterSeries",
+    "ExporterServer",
+    "RunState",
+    "Snapshot",
+    "SnapshotCache",
+    "SnapshotCollector",
+    "WebConfig",
+    "business_label",
+    "load_snapshot",
+    "load_web_config",
+    "serve",
+]
+
+
+@dataclass(frozen=True)
+class ExporterSeries:
+    """A series the exporter adds to the catalogue's: name, help, label names."""
+
+    name: str
+    help: str
+    labels: tuple[str, ...]
+
+
+SNAPSHOT_TIMESTAMP = ExporterSeries(
+    "alignwatch_snapshot_timestamp_seconds",
+    "Unix time at which the served snapshot (the newest validated run) was published.",
+    ("business",),
+)
+KPI_TARGET = ExporterSeries(
+    "alignwatch_kpi_target",
+    "Target of each KPI as declared in the strategy, in the KPI's own unit.",
+    ("business", "kpi", "perspective"),
+)
+LAST_RUN = ExporterSeries(
+    "alignwatch_pipeline_last_run_timestamp_seconds",
+    "Unix time at which the newest pipeline run of each kind and status finished.",
+    ("business", "kind", "status"),
+)
+VALIDATION_SUCCESS = ExporterSeries(
+    "alignwatch_pipeline_validation_success",
+    "1 when the newest validated pipeline run passed every expectation, 0 when it failed.",
+    ("business",),
+)
+VALIDATION_FAILED = ExporterSeries(
+    "alignwatch_pipeline_validation_failed_expectations",
+    "Number of expectations the newest validated pipeline run failed.",
+    ("business",),
+)
+QUARANTINE = ExporterSeries(
+    "alignwatch_quarantine_messages",
+    "Rejected inputs kept in the quarantine table awaiting inspection, by reason.",
+    ("business", "reason"),
+)
+
+#: every series the exporter serves besides the catalogue's (rules and dashboards use them)
+EXPORTER_SERIES: tuple[ExporterSeries, ...] = (
+    SNAPSHOT_TIMESTAMP,
+    KPI_TARGET,
+    LAST_RUN,
+    VALIDATION_SUCCESS,
+    VALIDATION_FAILED,
+    QUARANTINE,
+)
+
+RUN_KINDS = ("continuous", "nightly", "backfill", "manual")
+RUN_STATUSES = ("published", "failed_validation", "error")
+
+
+def business_label(name: str) -> str:
+    """The ``business`` label value of a business name: lower-case ``a-z0-9_`` slug."""
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    return slug or "business"
+
+
+@dataclass(frozen=True)
+class RunState:
+    """The newest finished run of one kind and status."""
+
+    kind: str
+    status: str
+    finished_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one scrape serves: published values plus the pipeline's state."""
+
+    values: tuple[MetricValue, ...] = ()
+    published_at: dt.datetime | None = None
+    runs: tuple[RunState, ...] = ()
+    #: (passed, number of failed expectations) of the newest validated run, None if none yet
+    validation: tuple[bool, int] | None = None
+    quarantine: Mapping[str, int] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------- collector
+
+
+@dataclass(frozen=True)
+class _Family:
+    name: str
+    help: str
+    labels: tuple[str, ...]
+
+
+class SnapshotCollector(Collector):
+    """Serves a :class:`Snapshot` as gauges; the families are built once per snapshot.
+
+    ``families`` maps a catalogue metric id to (Prometheus name, help, label names);
+    ``kpi_targets`` maps a KPI id to (perspective, target). Values of metrics outside
+    ``families``, label sets with other label names and windows without data are not
+    served (no silent zeros).
+    """
+
+    def __init__(
+        self,
+        source: Callable[[], Snapshot],
+        *,
+        business: str,
+        families: Mapping[str, tuple[str, str, Sequence[str]]],
+        kpi_targets: Mapping[str, tuple[str, float]] | None = None,
+    ) -> None:
+        self._source = source
+        self._business = business
+        self._families = {
+            metric_id: _Family(name, help_text, tuple(labels)) for metric_id, (name, help_text, labels) in families.items()
+        }
+        self._kpi_targets = dict(kpi_targets or {})
+        self._lock = threading.Lock()
+        self._built_for: Snapshot | None = None
+        self._built: list[Metric] = []
+
+    def describe(self) -> Iterable[Metric]:
+        """The families' names without reading the store (registration stays cheap)."""
+        for family in self._families.values():
+            yield GaugeMetricFamily(family.name, family.help, labels=[*family.labels])
+        for series in EXPORTER_SERIES:
+            yield GaugeMetricFamily(series.name, series.help, labels=list(series.labels))
+
+    def collect(self) -> Iterable[Metric]:
+        snapshot = self._source()
+        with self._lock:
+            if snapshot is not self._built_for:
+                self._built = self._build(snapshot)
+                self._built_for = snapshot
+            return list(self._built)
+
+    def _build(self, snapshot: Snapshot) -> list[Metric]:
+        business = self._business
+        out: dict[str, GaugeMetricFamily] = {}
+        newest: dict[tuple[str, str, str], MetricValue] = {}
+        for value in snapshot.values:
+            if value.value is None or value.metric_id not in self._families:
+                continue
+            key = (value.metric_id, value.labels_key, value.window)
+            seen = newest.get(key)
+            if seen is None or seen.window_end < value.window_end:
+                newest[key] = value
+        for metric_id, family in self._families.items():
+            out[metric_id] = GaugeMetricFamily(family.name, family.help, labels=[*family.labels])
+        for (metric_id, _labels, _window), value in sorted(newest.items(), key=lambda item: item[0]):
+            family = self._families[metric_id]
+            labels = {**value.labels, "business": business, "window": value.window}
+            if set(labels) != set(family.labels) or value.value is None:
+                continue
+            out[metric_id].add_metric([labels[name] for name in family.labels], float(value.value))
+        result: list[Metric] = list(out.values())
+
+        targets = GaugeMetricFamily(KPI_TARGET.name, KPI_TARGET.help, labels=list(KPI_TARGET.labels))
+        for kpi_id, (perspective, target) in sorted(self._kpi_targets.items()):
+            targets.add_metric([business, kpi_id, perspective], float(target))
+        result.append(targets)
+
+        stamp = GaugeMetricFamily(SNAPSHOT_TIMESTAMP.name, SNAPSHOT_TIMESTAMP.help, labels=["business"])
+        if snapshot.published_at is not None:
+            stamp.add_metric([business], snapshot.published_at.timestamp())
+        result.append(stamp)
+
+        runs = GaugeMetricFamily(LAST_RUN.name, LAST_RUN.help, labels=list(LAST_RUN.labels))
+        for run in sorted(snapshot.runs, key=lambda r: (r.kind, r.status)):
+            runs.add_metric([business, run.kind, run.status], run.finished_at.timestamp())
+        result.append(runs)
+
+        success = GaugeMetricFamily(VALIDATION_SUCCESS.name, VALIDATION_SUCCESS.help, labels=["business"])
+        failed = GaugeMetricFamily(VALIDATION_FAILED.name, VALIDATION_FAILED.help, labels=["business"])
+        if snapshot.validation is not None:
+            passed, failures = snapshot.validation
+            success.add_metric([business], 1.0 if passed else 0.0)
+            failed.add_metric([business], float(failures))
+        result.extend([success, failed])
+
+        quarantine = GaugeMetricFamily(QUARANTINE.name, QUARANTINE.help, labels=list(QUARANTINE.labels))
+        for reason, count in sorted(snapshot.quarantine.items()):
+            quarantine.add_metric([business, reason], float(count))
+        result.append(quarantine)
+        return result
+
+
+class SnapshotCache:
+    """Calls ``loader`` at most once per ``ttl_s`` seconds; scrapes in between share it.
+
+    A failing refresh keeps serving the previous snapshot (the staleness alert then
+    fires on ``alignwatch_snapshot_timestamp_seconds``) and is counted in ``failures``.
+    """
+
+    def __init__(self, loader: Callable[[], Snapshot], *, ttl_s: float = 15.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._loader = loader
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._snapshot: Snapshot | None = None
+        self._loaded_at = float("-inf")
+        self.failures = 0
+        self.last_error: str | None = None
+
+    def __call__(self) -> Snapshot:
+        with self._lock:
+            now = self._clock()
+            if self._snapshot is None or now - self._loaded_at >= self._ttl_s:
+                try:
+                    self._snapshot = self._loader()
+                    self.last_error = None
+                except Exception as exc:  # the store is down: serve what we have, say so
+                    self.failures += 1
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    if self._snapshot is None:
+                        self._snapshot = Snapshot()
+                self._loaded_at = now
+            return self._snapshot
+
+
+# ---------------------------------------------------------------------------- store
+
+
+def load_snapshot(engine: Any, *, values_loader: Callable[[Any], Iterable[MetricValue]] | None = None) -> Snapshot:
+    """Read the served snapshot from the store.
+
+    ``values_loader(engine)`` returns the latest published values (default:
+    ``alignwatch.pipeline.latest_snapshot``); pipeline runs and quarantine depth come from
+    two grouped reads of ``pipeline_runs`` and ``quarantine``.
+    """
+    import sqlalchemy as sa
+
+    from alignwatch.store.schema import pipeline_runs, quarantine
+
+    if values_loader is None:
+        from alignwatch.pipeline import latest_snapshot as values_loader  # type: ignore[no-redef]
+    values = tuple(_as_values(values_loader(engine)))
+    with engine.connect() as conn:
+        run_rows = conn.execute(
+            sa.select(pipeline_runs.c.kind, pipeline_runs.c.status, sa.func.max(pipeline_runs.c.finished_at))
+            .where(pipeline_runs.c.finished_at.is_not(None))
+            .group_by(pipeline_runs.c.kind, pipeline_runs.c.status)
+        ).all()
+        last_validated = conn.execute(
+            sa.select(pipeline_runs.c.status, pipeline_runs.c.validation)
+            .where(pipeline_runs.c.status.in_(("published", "failed_validation")))
+            .order_by(pipeline_runs.c.finished_at.desc(), pipeline_runs.c.id.desc())
+            .limit(1)
+        ).first()
+        quarantined = conn.execute(
+            sa.select(quarantine.c.reason_code, sa.func.count())
+            .where(quarantine.c.status != "replayed")
+            .group_by(quarantine.c.reason_code)
+        ).all()
+    runs = tuple(
+        RunState(kind, status, _aware(finished))
+        for kind, status, finished in run_rows
+        if finished is not None
+    )
+    published = [run.finished_at for run in runs if run.status == "published"]
+    validation: tuple[bool, int] | None = None
+    if last_validated is not None:
+        validation = (last_validated.status == "published", _failed_count(last_validated.validation))
+    return Snapshot(
+        values=values,
+        published_at=max(published) if published else None,
+        runs=runs,
+        validation=validation,
+        quarantine={reason: int(count) for reason, count in quarantined},
+    )
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
+def _as_values(loaded: Any) -> Iterator[MetricValue]:
+    items = getattr(loaded, "values", loaded)
+    if callable(items):
+        items = items()
+    yield from items
+
+
+def _failed_count(validation: Any) -> int:
+    """Failing expectations recorded in a run's ``validation`` JSON (any common shape)."""
+    if not validation:
+        return 0
+    if isinstance(validation, Mapping):
+        for key in ("failed", "failures", "failed_expectations"):
+            found = validation.get(key)
+            if isinstance(found, list):
+                return len(found)
+            if isinstance(found, int):
+                return found
+        results = validation.get("results") or validation.get("expectations")
+        if isinstance(results, list):
+            return sum(1 for item in results if isinstance(item, Mapping) and item.get("success") is False)
+        if isinstance(validation.get("suites"), Mapping):
+            return sum(_failed_count(suite) for suite in validation["suites"].values())
+    if isinstance(validation, list):
+        return sum(1 for item in validation if isinstance(item, Mapping) and item.get("success") is False)
+    return 0
+
+
+# ---------------------------------------------------------------------------- web config
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """The exporter's TLS and basic-auth settings (Prometheus web-config format)."""
+
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    client_ca_file: Path | None = None
+    client_auth_required: bool = False
+    min_version: ssl.TLSVersion | None = None
+    #: user name -> bcrypt hash
+    users: Mapping[str, bytes] = field(default_factory=dict)
+
+    @property
+    def tls(self) -> bool:
+        return self.cert_file is not None
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A server-side TLS context for the configured certificate."""
+        assert self.cert_file is not None and self.key_file is not None
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = self.min_version or ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_cert_chain(certfile=str(self.cert_file), keyfile=str(self.key_file))
+            if self.client_ca_file is not None:
+                context.load_verify_locations(cafile=str(self.client_ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"web config: cannot load TLS files: {exc}") from None
+        if self.client_auth_required:
+            context.verify_mode = ssl.CERT_REQUIRED
+        return context
+
+
+_TLS_VERSIONS = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
+_CLIENT_AUTH = {
+    "NoClientCert": False,
+    "RequestClientCert": False,
+    "RequireAnyClientCert": True,
+    "VerifyClientCertIfGiven": False,
+    "RequireAndVerifyClientCert": True,
+}
+
+
+def load_web_config(path: Path) -> WebConfig:
+    """Parse a web-config file; every problem is a ``ConfigError`` naming its key."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"web config {path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"web config {path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"web config {path}: must be a mapping")
+    unknown = sorted(set(raw) - {"tls_server_config", "basic_auth_users", "http_server_config"})
+    if unknown:
+        raise ConfigError(f"web config {path}: unknown key {unknown[0]!r}")
+    tls = raw.get("tls_server_config") or {}
+    if not isinstance(tls, dict):
+        raise ConfigError(f"web config {path}: tls_server_config must be a mapping")
+    known_tls = {"cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version"}
+    unknown = sorted(set(tls) - known_tls)
+    if unknown:
+        raise ConfigError(f"web config {path}: tls_server_config.{unknown[0]}: not supported")
+
+    def _file(key: str) -> Path | None:
+        value = tls.get(key)
+        if value is None:
+            return None
+        resolved = (path.parent / str(value)).resolve()
+        if not resolved.is_file():
+            raise ConfigError(f"web config {path}: tls_server_config.{key}: no such file {value!r}")
+        return resolved
+
+    cert, key = _file("cert_file"), _file("key_file")
+    if (cert is None) != (key is None):
+        raise ConfigError(f"web config {path}: tls_server_config needs both cert_file and key_file")
+    auth_type = tls.get("client_auth_type", "NoClientCert")
+    if auth_type not in _CLIENT_AUTH:
+        raise ConfigError(f"web config {path}: tls_server_config.client_auth_type: unknown value {auth_type!r}")
+    min_version = tls.get("min_version")
+    if min_version is not None and min_version not in _TLS_VERSIONS:
+        raise ConfigError(f"web config {path}: tls_server_config.min_version: use TLS12 or TLS13, not {min_version!r}")
+    users_raw = raw.get("basic_auth_users") or {}
+    if not isinstance(users_raw, dict):
+        raise ConfigError(f"web config {path}: basic_auth_users must be a mapping of user to bcrypt hash")
+    users: dict[str, bytes] = {}
+    for user, hashed in users_raw.items():
+        if not isinstance(hashed, str) or not hashed.startswith(("$2a$", "$2b$", "$2y$")):
+            raise ConfigError(f"web config {path}: basic_auth_users.{user}: must be a bcrypt hash ($2y$...)")
+        users[str(user)] = hashed.encode()
+    return WebConfig(
+        cert_file=cert,
+        key_file=key,
+        client_ca_file=_file("client_ca_file"),
+        client_auth_required=_CLIENT_AUTH[auth_type],
+        min_version=_TLS_VERSIONS.get(min_version) if min_version else None,
+        users=users,
+    )
+
+
+class _BasicAuth:
+    """WSGI middleware checking ``Authorization: Basic`` against bcrypt hashes.
+
+    bcrypt is deliberately slow, so a verified (user, password) pair is remembered by its
+    salted SHA-256 for the life of the process, as Prometheus's exporter toolkit does.
+    """
+
+    def __init__(self, app: Callable[..., Any], users: Mapping[str, bytes]) -> None:
+        import os
+
+        self._app = app
+        self._users = dict(users)
+        self._salt = os.urandom(16)
+        self._verified: set[bytes] = set()
+        self._lock = threading.Lock()
+
+    def _check(self, header: str) -> bool:
+        import bcrypt
+
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, _, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        hashed = self._users.get(user)
+        if hashed is None:
+            return False
+        token = hashlib.sha256(self._salt + hashed + b"\0" + password.encode()).digest()
+        with self._lock:
+            if token in self._verified:
+                return True
+        normalised = b"$2b$" + hashed[4:] if hashed.startswith(b"$2y$") else hashed
+        try:
+            ok = bcrypt.checkpw(password.encode(), normalised)
+        except ValueError:
+            return False
+        if ok:
+            with self._lock:
+                self._verified.add(token)
+        return ok
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        header = environ.get("HTTP_AUTHORIZATION", "")
+        if header and self._check(header):
+            return self._app(environ, start_response)
+        start_response(
+            "401 Unauthorized",
+            [("Content-Type", "text/plain; charset=utf-8"), ("WWW-Authenticate", 'Basic realm="alignwatch"')],
+        )
+        return [b"Unauthorized\n"]
+
+
+# ---------------------------------------------------------------------------- server
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        """Scrapes are not logged."""
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+@dataclass
+class ExporterServer:
+    """A running exporter endpoint; ``url`` is what Prometheus scrapes."""
+
+    httpd: WSGIServer
+    thread: threading.Thread
+    scheme: str
+
+    @property
+    def port(self) -> int:
+        return int(self.httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = self.httpd.server_address[0]
+        return f"{self.scheme}://{host}:{self.port}/metrics"
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+    def __enter__(self) -> ExporterServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve(registry: CollectorRegistry, *, host: str = "127.0.0.1", port: int = 9464, web_config: WebConfig | None = None) -> ExporterServer:
+    """Serve ``registry`` on ``host:port`` (port 0 = a free one) in a daemon thread."""
+    app: Callable[..., Any] = make_wsgi_app(registry)
+    if web_config is not None and web_config.users:
+        app = _BasicAuth(app, web_config.users)
+    try:
+        httpd = make_server(host, port, app, _ThreadingServer, handler_class=_QuietHandler)
+    except OSError as exc:
+        raise ConfigError(f"exporter cannot listen on {host}:{port}: {exc.strerror}") from None
+    scheme = "http"
+    if web_config is not None and web_config.tls:
+        httpd.socket = web_config.ssl_context().wrap_socket(httpd.socket, server_side=True)
+        scheme = "https"
+    thread = threading.Thread(target=httpd.serve_forever, name="alignwatch-exporter", daemon=True)
+    thread.start()
+    return ExporterServer(httpd, thread, scheme)
