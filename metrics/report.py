@@ -1,0 +1,712 @@
+"""The owner's report: one self-contained HTML page built from the scorecard.
+
+For an owner who does not run Grafana. The page needs no network to be read: the CSS is
+inline and every chart is inline SVG. It shows, in this order:
+
+- the Strategic Alignment Index (SAI), its trend over the published windows and the
+  contribution of each input to it;
+- the five strategic automation indices (CJAI, SPAR, AAC, SDUR, SSAI) and the four
+  balanced-scorecard perspective scores;
+- every KPI against its target;
+- the pitfalls found, each with its evidence and what to do about it (the advice comes
+  from :data:`PITFALL_ADVICE`: re-engineer before automating, pilot first, train,
+  re-check the ROI assumptions, produce to demand);
+- drift and regression signals, human reachability, the strategic-alignment checklist,
+  the prioritised list of what to automate next and the verdicts on pilots.
+
+``render_report(scorecard, ...)`` is pure (a dict in, a string out);
+``write_report(engine, strategy, ...)`` builds the scorecard with
+``metrics.scorecard.build_scorecard`` and the SAI trend from ``metric_values``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "INDEX_NAMES",
+    "PERSPECTIVE_NAMES",
+    "PITFALL_ADVICE",
+    "SAI_METRIC_ID",
+    "Advice",
+    "format_index",
+    "format_score",
+    "latest_window_end",
+    "render_report",
+    "sai_trend",
+    "write_report",
+]
+
+SAI_METRIC_ID = "sai"
+"""Catalogue id of the Strategic Alignment Index in ``metric_values``."""
+
+INDEX_NAMES: dict[str, str] = {
+    "cjai": "Customer Journey Automation Index",
+    "spar": "Strategic Process Automation Ratio",
+    "aac": "Adaptive Automation Capacity",
+    "sdur": "Strategic Data Utilization Rate",
+    "ssai": "Strategic Skill Augmentation Index",
+}
+"""The five strategic automation indices, in the order the report shows them."""
+
+PERSPECTIVE_NAMES: dict[str, str] = {
+    "financial": "Financial",
+    "customer": "Customer",
+    "internal_process": "Internal process",
+    "learning_growth": "Learning & growth",
+}
+"""The four balanced-scorecard perspectives, in the order the report shows them."""
+
+
+@dataclass(frozen=True)
+class Advice:
+    """What a pitfall means for the business and what to do about it."""
+
+    title: str
+    impact: str
+    actions: tuple[str, ...]
+
+
+PITFALL_ADVICE: dict[str, Advice] = {
+    "feature_overload": Advice(
+        "Feature overload",
+        "You pay for features nobody uses: wasted licences, more complexity, lower adoption.",
+        (
+            "Compare the licensed features with the ones your goals need; cancel or downgrade the rest.",
+            "Train the team on the few features that serve a goal before adding new ones.",
+        ),
+    ),
+    "process_mismatch": Advice(
+        "Process mismatch",
+        "The automation runs a broken process: it repeats the failures, rework and manual fixes faster.",
+        (
+            "Re-engineer before automating: map the process, remove the causes of failure and rework, then automate it again.",
+            "Pause scaling it; run the re-designed process as a small pilot and compare it with the baseline.",
+        ),
+    ),
+    "integration_issues": Advice(
+        "Integration issues",
+        "Tools that do not talk to each other: data re-keyed by hand, failed syncs, data silos.",
+        (
+            "Connect the systems (API or native integration) so no record is typed twice.",
+            "Fix sync failures at their source before automating more steps downstream.",
+        ),
+    ),
+    "lack_of_user_adoption": Advice(
+        "Lack of user adoption",
+        "Seats are paid for but the team keeps working by hand: low use, resistance, failing project.",
+        (
+            "Train the team and involve them in the design: ask what slows them down and adapt the tool.",
+            "Start with a pilot group of willing users, then extend with their feedback.",
+        ),
+    ),
+    "roi_miscalculation": Advice(
+        "ROI miscalculation",
+        "The return promised before go-live is not materialising, window after window.",
+        (
+            "Re-check the ROI assumptions with all costs included: licences, training, maintenance and the manual work that remains.",
+            "Re-forecast with measured numbers, then decide to iterate, scale down or stop.",
+        ),
+    ),
+    "overproduction": Advice(
+        "Over-production",
+        "Automation produces more than customers buy: the output does not match demand.",
+        (
+            "Let demand drive output: plan production from orders and sell-through, not from machine capacity.",
+            "Pilot smaller batches and re-check the schedule against what sells before scaling up again.",
+        ),
+    ),
+}
+"""Owner-facing advice per pitfall id, from the seed's strategies for alignment."""
+
+_GENERIC_ADVICE = Advice(
+    "Pitfall",
+    "An automation is not serving the strategy as declared.",
+    ("Review the evidence with the team, re-check the assumptions and pilot a fix before scaling.",),
+)
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _number(value: Any) -> float | None:
+    """A float from a number or from a mapping carrying ``value`` / ``score`` / ``points``."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return None if isinstance(value, float) and not math.isfinite(value) else float(value)
+    if isinstance(value, Mapping):
+        for key in ("value", "score", "points", "sai", "attainment"):
+            if key in value:
+                return _number(value[key])
+    return None
+
+
+def _entries(value: Any, id_keys: Sequence[str] = ("id",)) -> list[tuple[str, Any]]:
+    """(id, payload) pairs from a mapping id -> payload or a list of mappings carrying an id."""
+    if value is None:
+        return []
+    if isinstance(value, Mapping):
+        return [(str(key), item) for key, item in value.items()]
+    entries: list[tuple[str, Any]] = []
+    for position, item in enumerate(value):
+        ident = None
+        if isinstance(item, Mapping):
+            ident = next((item[key] for key in id_keys if item.get(key) is not None), None)
+        entries.append((str(ident if ident is not None else position), item))
+    return entries
+
+
+def _field(item: Any, *keys: str, default: Any = None) -> Any:
+    if isinstance(item, Mapping):
+        for key in keys:
+            if item.get(key) is not None:
+                return item[key]
+    return default
+
+
+def format_score(value: float | None) -> str:
+    """A 0–100 score as shown in the report (``72.4``), or an em dash when there is no data."""
+    return "—" if value is None else f"{value:.1f}"
+
+
+def format_index(value: float | None) -> str:
+    """A 0–1 index as shown in the report (``0.62``), or an em dash when there is no data."""
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _format_value(value: Any, unit: str | None = None) -> str:
+    number = _number(value)
+    if number is None:
+        return "—" if value is None else html.escape(str(value))
+    unit = unit or ""
+    if unit in ("ratio", "share"):
+        return f"{number * 100:.1f}%"
+    if unit in ("percent", "%"):
+        return f"{number:.1f}%"
+    if unit == "seconds":
+        if abs(number) >= 3600:
+            return f"{number / 3600:.1f} h"
+        if abs(number) >= 60:
+            return f"{number / 60:.1f} min"
+        return f"{number:.0f} s"
+    if float(number).is_integer() and not isinstance(value, float):
+        text = f"{int(number):,}"
+    else:
+        text = f"{number:,.2f}" if abs(number) < 1000 else f"{number:,.0f}"
+    return f"{text} {html.escape(unit)}".strip() if unit and unit not in ("count", "score") else text
+
+
+def _esc(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _label(ident: str) -> str:
+    return ident.replace("_", " ").capitalize()
+
+
+# --------------------------------------------------------------------------- charts
+
+
+def _trend_svg(points: Sequence[tuple[dt.datetime, float]], width: int = 640, height: int = 170) -> str:
+    """The SAI over time as an inline SVG line chart (0–100 scale)."""
+    pad_l, pad_r, pad_t, pad_b = 34, 10, 10, 24
+    inner_w, inner_h = width - pad_l - pad_r, height - pad_t - pad_b
+    parts = [
+        f'<svg class="chart" role="img" aria-label="SAI trend" viewBox="0 0 {width} {height}" '
+        f'width="100%" preserveAspectRatio="xMidYMid meet">'
+    ]
+    for tick in (0, 25, 50, 75, 100):
+        y = pad_t + inner_h * (1 - tick / 100)
+        parts.append(f'<line x1="{pad_l}" x2="{width - pad_r}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
+        parts.append(f'<text x="{pad_l - 6}" y="{y + 4:.1f}" class="axis" text-anchor="end">{tick}</text>')
+    if not points:
+        parts.append(f'<text x="{width / 2}" y="{height / 2}" class="axis" text-anchor="middle">no published SAI yet</text>')
+        parts.append("</svg>")
+        return "".join(parts)
+    times = [p[0].timestamp() for p in points]
+    t0, t1 = min(times), max(times)
+    span = (t1 - t0) or 1.0
+
+    def xy(when: float, value: float) -> tuple[float, float]:
+        x = pad_l + inner_w * ((when - t0) / span if len(points) > 1 else 0.5)
+        y = pad_t + inner_h * (1 - max(0.0, min(100.0, value)) / 100)
+        return x, y
+
+    coords = [xy(t, v) for t, (_, v) in zip(times, points, strict=True)]
+    path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+    area = f"{coords[0][0]:.1f},{pad_t + inner_h} {path} {coords[-1][0]:.1f},{pad_t + inner_h}"
+    parts.append(f'<polygon points="{area}" class="area"/>')
+    parts.append(f'<polyline points="{path}" class="line"/>')
+    for x, y in coords[-1:]:
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" class="dot"/>')
+    first, last = points[0][0], points[-1][0]
+    parts.append(f'<text x="{pad_l}" y="{height - 6}" class="axis">{_esc(first.strftime("%Y-%m-%d %H:%M"))}</text>')
+    parts.append(
+        f'<text x="{width - pad_r}" y="{height - 6}" class="axis" text-anchor="end">{_esc(last.strftime("%Y-%m-%d %H:%M"))}</text>'
+    )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _bar(fraction: float | None, *, marker: float | None = None, tone: str | None = None) -> str:
+    """A horizontal bar for a value in [0, 1] as inline SVG, with an optional target marker."""
+    width, height = 220, 14
+    parts = [f'<svg class="bar" viewBox="0 0 {width} {height}" width="{width}" height="{height}">']
+    parts.append(f'<rect x="0" y="0" width="{width}" height="{height}" rx="3" class="track"/>')
+    if fraction is not None:
+        clamped = max(0.0, min(1.0, fraction))
+        tone = tone or ("good" if clamped >= 0.75 else "warn" if clamped >= 0.5 else "bad")
+        parts.append(f'<rect x="0" y="0" width="{width * clamped:.1f}" height="{height}" rx="3" class="fill {tone}"/>')
+    if marker is not None:
+        x = width * max(0.0, min(1.0, marker))
+        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="0" y2="{height}" class="marker"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _contributions_svg(contributions: list[tuple[str, float]]) -> str:
+    """Points each input adds to the SAI, as horizontal bars."""
+    if not contributions:
+        return '<p class="muted">No contributions published.</p>'
+    top = max(abs(v) for _, v in contributions) or 1.0
+    row_h, label_w, width = 24, 190, 640
+    height = row_h * len(contributions) + 6
+    parts = [
+        f'<svg class="chart" role="img" aria-label="SAI contributions" viewBox="0 0 {width} {height}" width="100%" '
+        f">"
+    ]
+    bar_w = width - label_w - 70
+    for row, (name, points) in enumerate(contributions):
+        y = 3 + row * row_h
+        length = bar_w * abs(points) / top
+        parts.append(f'<text x="{label_w - 8}" y="{y + 15}" class="label" text-anchor="end">{_esc(name)}</text>')
+        parts.append(f'<rect x="{label_w}" y="{y + 3}" width="{length:.1f}" height="{row_h - 8}" rx="3" class="fill {"good" if points >= 0 else "bad"}"/>')
+        parts.append(f'<text x="{label_w + length + 6:.1f}" y="{y + 15}" class="value">{points:.1f} pts</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _sai_section(scorecard: Mapping[str, Any], trend: Sequence[tuple[dt.datetime, float]]) -> str:
+    sai = _number(scorecard.get("sai"))
+    contributions: list[tuple[str, float]] = []
+    for ident, item in _entries(scorecard.get("contributions"), ("id", "input", "name")):
+        points = _number(item) if not isinstance(item, Mapping) else _number(
+            {"value": _field(item, "points", "contribution", "value")}
+        )
+        if points is not None:
+            name = INDEX_NAMES.get(ident) and ident.upper() or PERSPECTIVE_NAMES.get(ident, _label(ident))
+            contributions.append((name, points))
+    contributions.sort(key=lambda pair: -abs(pair[1]))
+    tone = "none" if sai is None else "good" if sai >= 70 else "warn" if sai >= 50 else "bad"
+    change = ""
+    if len(trend) >= 2:
+        delta = trend[-1][1] - trend[0][1]
+        change = f'<p class="muted">{"+" if delta >= 0 else ""}{delta:.1f} points since {_esc(trend[0][0].strftime("%Y-%m-%d %H:%M"))}</p>'
+    return f"""
+<section class="hero">
+  <div class="sai-card {tone}">
+    <div class="muted">Strategic Alignment Index</div>
+    <div class="sai" id="sai" data-value="{'' if sai is None else f'{sai:.4f}'}">{format_score(sai)}</div>
+    <div class="muted">out of 100</div>
+    {change}
+  </div>
+  <div class="trend">
+    <h3>SAI trend</h3>
+    {_trend_svg(trend)}
+  </div>
+</section>
+<section>
+  <h2>What makes up the SAI</h2>
+  <p class="muted">Points each input adds to the index (its score × its weight in your strategy file).</p>
+  {_contributions_svg(contributions)}
+</section>"""
+
+
+def _indices_section(scorecard: Mapping[str, Any]) -> str:
+    given = dict(_entries(scorecard.get("indices")))
+    idents = list(INDEX_NAMES) + [key for key in given if key not in INDEX_NAMES]
+    rows = []
+    for ident in idents:
+        item = given.get(ident)
+        value = _number(item)
+        detail = _field(item, "detail", "explanation", "description", default="")
+        rows.append(
+            f'<div class="tile" id="index-{_esc(ident)}"><div class="tile-name">{_esc(ident.upper())}</div>'
+            f'<div class="tile-value">{format_index(value)}</div>'
+            f'<div class="muted small">{_esc(INDEX_NAMES.get(ident, _label(ident)))}</div>'
+            f"{_bar(value)}"
+            f'{f"<div class=small>{_esc(detail)}</div>" if detail else ""}</div>'
+        )
+    return f'<section><h2>Strategic automation indices</h2><div class="tiles">{"".join(rows)}</div></section>'
+
+
+def _perspectives_section(scorecard: Mapping[str, Any]) -> str:
+    given = dict(_entries(scorecard.get("perspectives")))
+    idents = list(PERSPECTIVE_NAMES) + [key for key in given if key not in PERSPECTIVE_NAMES]
+    rows = []
+    for ident in idents:
+        score = _number(given.get(ident))
+        rows.append(
+            f'<div class="tile" id="perspective-{_esc(ident)}"><div class="tile-name">{_esc(PERSPECTIVE_NAMES.get(ident, _label(ident)))}</div>'
+            f'<div class="tile-value">{format_score(score)}</div>'
+            f'{_bar(None if score is None else score / 100)}</div>'
+        )
+    return f'<section><h2>Balanced scorecard</h2><div class="tiles">{"".join(rows)}</div></section>'
+
+
+def _kpis_section(scorecard: Mapping[str, Any]) -> str:
+    rows = []
+    for ident, kpi in _entries(scorecard.get("kpis")):
+        unit = _field(kpi, "unit")
+        attainment = _number({"value": _field(kpi, "attainment")})
+        target = _field(kpi, "target")
+        direction = _field(kpi, "direction", default="up")
+        status = _field(kpi, "status")
+        if status is None and attainment is not None:
+            status = "on target" if attainment >= 0.999 else "below target"
+        rows.append(
+            f'<tr id="kpi-{_esc(ident)}"><td><strong>{_esc(_field(kpi, "name", default=ident))}</strong>'
+            f'<div class="muted small">{_esc(PERSPECTIVE_NAMES.get(str(_field(kpi, "perspective", default="")), ""))}</div></td>'
+            f'<td class="num">{_format_value(_field(kpi, "value"), unit)}</td>'
+            f'<td class="num">{"≥" if direction == "up" else "≤"} {_format_value(target, unit)}</td>'
+            f'<td>{_bar(attainment)} <span class="small">{"—" if attainment is None else f"{attainment * 100:.0f}%"}</span></td>'
+            f"<td>{_esc(status or 'no data')}</td></tr>"
+        )
+    if not rows:
+        return '<section><h2>KPIs against targets</h2><p class="muted">No KPI declared.</p></section>'
+    return (
+        '<section><h2>KPIs against targets</h2><table><thead><tr><th>KPI</th><th class="num">value</th>'
+        '<th class="num">target</th><th>attainment</th><th>status</th></tr></thead><tbody>'
+        + "".join(rows)
+        + "</tbody></table></section>"
+    )
+
+
+def _evidence_html(evidence: Any) -> str:
+    if evidence is None or evidence == {} or evidence == []:
+        return ""
+    if isinstance(evidence, Mapping):
+        items = "".join(
+            f"<li><span class=muted>{_esc(_label(str(key)))}:</span> {_format_value(value) if _number(value) is not None and not isinstance(value, bool) else _esc(value)}</li>"
+            for key, value in evidence.items()
+        )
+        return f'<ul class="evidence">{items}</ul>'
+    if isinstance(evidence, str):
+        return f'<p class="evidence">{_esc(evidence)}</p>'
+    if isinstance(evidence, Iterable):
+        return '<ul class="evidence">' + "".join(f"<li>{_esc(item)}</li>" for item in evidence) + "</ul>"
+    return f'<p class="evidence">{_esc(evidence)}</p>'
+
+
+def _pitfalls(scorecard: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Active pitfalls as flat dicts (``id``, ``subject``, ``severity``, ``message``, ``evidence``)."""
+    found: list[dict[str, Any]] = []
+    for ident, item in _entries(scorecard.get("pitfalls"), ("id", "pitfall")):
+        if isinstance(item, Mapping) and item.get("active") is False:
+            continue
+        if isinstance(item, Mapping) and isinstance(item.get("findings"), list):
+            for finding in item["findings"]:
+                found.append({"id": ident, **(finding if isinstance(finding, Mapping) else {"message": finding})})
+            continue
+        if isinstance(item, list):
+            for finding in item:
+                found.append({"id": ident, **(finding if isinstance(finding, Mapping) else {"message": finding})})
+            continue
+        found.append({"id": ident, **(item if isinstance(item, Mapping) else {"message": item})})
+    return found
+
+
+def _pitfalls_section(scorecard: Mapping[str, Any]) -> str:
+    found = _pitfalls(scorecard)
+    if not found:
+        return '<section><h2>Pitfalls</h2><p class="ok">No pitfall detected in this window.</p></section>'
+    cards = []
+    for item in found:
+        ident = str(item.get("id"))
+        advice = PITFALL_ADVICE.get(ident, _GENERIC_ADVICE)
+        subject = _field(item, "subject", "automation_id", "automation", "process_id", "process", "touchpoint_id")
+        severity = str(_field(item, "severity", default="warning"))
+        message = _field(item, "message", "summary", "description")
+        evidence = _field(item, "evidence", default=None)
+        title = advice.title if ident in PITFALL_ADVICE else _label(ident)
+        impact = f'<p class="muted small">{_esc(advice.impact)}</p>' if message else ""
+        cards.append(
+            f'<article class="pitfall {html.escape(severity)}" data-pitfall="{_esc(ident)}">'
+            f'<header><span class="badge {html.escape(severity)}">{_esc(severity)}</span> <h3>{_esc(title)}</h3>'
+            f'{f"<span class=subject>{_esc(subject)}</span>" if subject else ""}<code class="muted small">{_esc(ident)}</code></header>'
+            f'<p>{_esc(message) if message else _esc(advice.impact)}</p>'
+            f'<div class="cols"><div><h4>Evidence</h4>{_evidence_html(evidence) or "<p class=muted>—</p>"}</div>'
+            f'<div><h4>What to do</h4>{impact}<ul>'
+            + "".join(f"<li>{_esc(action)}</li>" for action in advice.actions)
+            + "</ul></div></div></article>"
+        )
+    return f'<section><h2>Pitfalls ({len(found)})</h2>{"".join(cards)}</section>'
+
+
+def _drift_section(scorecard: Mapping[str, Any]) -> str:
+    drift = scorecard.get("drift")
+    entries = _entries(drift, ("id", "kpi", "kind"))
+    rows = []
+    for ident, item in entries:
+        if isinstance(item, Mapping) and item.get("active") is False:
+            continue
+        if isinstance(item, list | tuple):
+            for sub in item:
+                rows.append(f"<li><strong>{_esc(_label(ident))}</strong>: {_describe(sub)}</li>")
+        else:
+            rows.append(f"<li><strong>{_esc(_label(ident))}</strong>: {_describe(item)}</li>")
+    human = scorecard.get("human_reachability")
+    reach = _number(human)
+    floor = _field(human, "floor", "threshold")
+    below = reach is not None and floor is not None and _number(floor) is not None and reach < float(floor)
+    human_html = (
+        f'<p id="human-reachability" class="{"bad" if below else "ok"}">Customers who asked for a human reached one: '
+        f'<strong>{"—" if reach is None else f"{reach * 100:.1f}%"}</strong>'
+        f'{f" (floor {float(floor) * 100:.0f}%)" if floor is not None and _number(floor) is not None else ""}'
+        f'{" — below the floor: make the human fallback reachable again." if below else ""}</p>'
+    )
+    body = "<ul>" + "".join(rows) + "</ul>" if rows else '<p class="ok">No KPI drift or regression detected.</p>'
+    return f"<section><h2>Drift, regressions and the human element</h2>{body}{human_html}</section>"
+
+
+def _describe(item: Any) -> str:
+    if isinstance(item, Mapping):
+        message = _field(item, "message", "summary", "description")
+        details = ", ".join(
+            f"{_esc(_label(str(k)))} {_format_value(v) if _number(v) is not None and not isinstance(v, bool) else _esc(v)}"
+            for k, v in item.items()
+            if k not in ("message", "summary", "description", "active") and not isinstance(v, Mapping | list)
+        )
+        return f"{_esc(message)} <span class=muted>({details})</span>" if message else details
+    return _esc(item)
+
+
+def _checklist_section(scorecard: Mapping[str, Any]) -> str:
+    checklist = scorecard.get("checklist")
+    items = checklist.get("items") if isinstance(checklist, Mapping) and "items" in checklist else checklist
+    readiness = _field(checklist, "readiness")
+    rows = []
+    passed_count = 0
+    entries = _entries(items)
+    for ident, item in entries:
+        state = _field(item, "passed", "ok", "answer", "status", default=item if not isinstance(item, Mapping) else None)
+        passed = state is True or str(state).lower() in ("yes", "passed", "pass", "true")
+        unknown = state is None or str(state).lower() in ("unknown", "none")
+        passed_count += passed
+        mark, tone = ("✔", "ok") if passed else ("?", "muted") if unknown else ("✘", "bad")
+        rows.append(
+            f'<tr id="check-{_esc(ident)}"><td class="{tone} mark">{mark}</td><td><strong>{_esc(_field(item, "name", "title", default=_label(ident)))}</strong></td>'
+            f'<td class="small">{_esc(_field(item, "evidence", "reason", default=""))}</td>'
+            f'<td class="small muted">{_esc(_field(item, "source", "basis", default=""))}</td></tr>'
+        )
+    if readiness is None and entries:
+        readiness = passed_count / len(entries)
+    ready = _number(readiness)
+    return (
+        f'<section><h2>Strategic alignment checklist</h2><p>Readiness: <strong>{"—" if ready is None else f"{ready * 100:.0f}%"}</strong>'
+        f' ({passed_count} of {len(entries)} passed)</p><table><tbody>{"".join(rows)}</tbody></table></section>'
+    )
+
+
+def _priorities_section(scorecard: Mapping[str, Any]) -> str:
+    rows = []
+    for position, (ident, item) in enumerate(_entries(scorecard.get("priorities"), ("id", "process_id", "automation_id")), 1):
+        rank = _field(item, "rank", default=position)
+        score = _number({"value": _field(item, "score", "impact")})
+        reason = _field(item, "reason", "why", "explanation", default="")
+        kind = _field(item, "kind", "type", default="")
+        rows.append(
+            f"<tr><td class=num>{_esc(rank)}</td><td><strong>{_esc(_field(item, 'name', default=ident))}</strong> "
+            f"<span class='muted small'>{_esc(kind)}</span></td><td class=num>{'—' if score is None else f'{score:,.2f}'}</td>"
+            f"<td class=small>{_describe(reason) if reason else _describe({k: v for k, v in item.items() if k not in ('rank', 'score', 'name', 'id', 'kind', 'type')}) if isinstance(item, Mapping) else ''}</td></tr>"
+        )
+    body = (
+        "<table><thead><tr><th class=num>#</th><th>candidate</th><th class=num>impact</th><th>why</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+        if rows
+        else '<p class="muted">No candidate declared.</p>'
+    )
+    return (
+        "<section><h2>What to automate next</h2><p class='muted small'>Ranked by goal weight × criticality × manual volume × cost of delay.</p>"
+        f"{body}</section>"
+    )
+
+
+def _pilots_section(scorecard: Mapping[str, Any]) -> str:
+    rows = []
+    for ident, item in _entries(scorecard.get("pilots"), ("id", "automation_id")):
+        verdict = str(_field(item, "verdict", default="pending"))
+        tone = {"scale": "ok", "iterate": "warn", "stop": "bad"}.get(verdict, "muted")
+        deltas = _field(item, "deltas", "kpis", default={})
+        rows.append(
+            f"<tr><td><strong>{_esc(_field(item, 'name', default=ident))}</strong></td>"
+            f"<td class='{tone}'><strong>{_esc(verdict)}</strong></td>"
+            f"<td class=small>{_describe(deltas) if isinstance(deltas, Mapping) else _esc(deltas)}</td>"
+            f"<td class=small>{_esc(_field(item, 'reason', 'explanation', default=''))}</td></tr>"
+        )
+    body = (
+        "<table><thead><tr><th>pilot</th><th>verdict</th><th>pilot vs baseline</th><th>why</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+        if rows
+        else '<p class="muted">No pilot running.</p>'
+    )
+    return f"<section><h2>Pilots</h2>{body}</section>"
+
+
+_CSS = """
+:root { --ink:#1d2430; --muted:#667085; --line:#e4e7ec; --bg:#f6f7f9; --good:#2e9e5b; --warn:#d99a1e; --bad:#d14343; --accent:#3565c9; }
+* { box-sizing: border-box; }
+body { margin:0; font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif; color:var(--ink); background:var(--bg); }
+main { max-width:1100px; margin:0 auto; padding:20px 24px 48px; }
+header.page { display:flex; justify-content:space-between; align-items:baseline; flex-wrap:wrap; gap:8px; border-bottom:1px solid var(--line); margin-bottom:14px; }
+h1 { font-size:24px; margin:8px 0; } h2 { font-size:18px; margin:0 0 10px; } h3 { font-size:15px; margin:0; } h4 { margin:6px 0; font-size:13px; text-transform:uppercase; color:var(--muted); }
+section { background:#fff; border:1px solid var(--line); border-radius:8px; padding:16px 18px; margin:14px 0; }
+section.hero { display:grid; grid-template-columns:220px 1fr; gap:18px; align-items:center; }
+.sai-card { text-align:center; border-radius:8px; padding:14px; background:var(--bg); border-top:6px solid var(--muted); }
+.sai-card.good { border-top-color:var(--good); } .sai-card.warn { border-top-color:var(--warn); } .sai-card.bad { border-top-color:var(--bad); }
+.sai { font-size:56px; font-weight:700; line-height:1.1; }
+.muted { color:var(--muted); } .small { font-size:12.5px; } .ok { color:var(--good); } .bad { color:var(--bad); } .warn { color:var(--warn); }
+.tiles { display:grid; grid-template-columns:repeat(auto-fill,minmax(200px,1fr)); gap:12px; }
+.tile { border:1px solid var(--line); border-radius:6px; padding:10px 12px; }
+.tile-name { font-weight:600; } .tile-value { font-size:28px; font-weight:700; }
+svg.bar { vertical-align:middle; max-width:100%; } svg.chart { display:block; }
+.track { fill:#eef0f3; } .fill.good { fill:var(--good); } .fill.warn { fill:var(--warn); } .fill.bad { fill:var(--bad); }
+.marker { stroke:var(--ink); stroke-width:2; }
+.grid { stroke:#eef0f3; } .axis { fill:var(--muted); font-size:11px; } .label { fill:var(--ink); font-size:12.5px; } .value { fill:var(--muted); font-size:12px; }
+.line { fill:none; stroke:var(--accent); stroke-width:2.5; } .area { fill:rgba(53,101,201,.12); } .dot { fill:var(--accent); }
+table { width:100%; border-collapse:collapse; } th, td { text-align:left; padding:6px 8px; border-bottom:1px solid var(--line); vertical-align:top; }
+th { font-size:12px; text-transform:uppercase; color:var(--muted); } .num { text-align:right; white-space:nowrap; } td.mark { font-size:18px; width:28px; }
+article.pitfall { border:1px solid var(--line); border-left:5px solid var(--warn); border-radius:6px; padding:10px 14px; margin:10px 0; }
+article.pitfall.critical { border-left-color:var(--bad); } article.pitfall.info { border-left-color:var(--accent); }
+article.pitfall header { display:flex; gap:10px; align-items:center; flex-wrap:wrap; }
+.badge { font-size:11px; text-transform:uppercase; border-radius:10px; padding:1px 8px; background:var(--warn); color:#fff; }
+.badge.critical { background:var(--bad); } .badge.info { background:var(--accent); }
+.subject { font-weight:600; color:var(--accent); }
+.cols { display:grid; grid-template-columns:1fr 1fr; gap:16px; } ul.evidence { margin:4px 0; padding-left:18px; }
+footer { color:var(--muted); font-size:12px; text-align:center; margin-top:20px; }
+@media (max-width:760px) { section.hero, .cols { grid-template-columns:1fr; } }
+"""
+
+
+def render_report(
+    scorecard: Mapping[str, Any],
+    *,
+    business: str,
+    at: dt.datetime,
+    window: str,
+    trend: Sequence[tuple[dt.datetime, float]] = (),
+    generated_at: dt.datetime | None = None,
+) -> str:
+    """The report as one self-contained HTML document (no external resource of any kind)."""
+    generated = (generated_at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    sections = [
+        _sai_section(scorecard, trend),
+        _indices_section(scorecard),
+        _perspectives_section(scorecard),
+        _pitfalls_section(scorecard),
+        _kpis_section(scorecard),
+        _drift_section(scorecard),
+        _checklist_section(scorecard),
+        _priorities_section(scorecard),
+        _pilots_section(scorecard),
+    ]
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_esc(business)} — strategic alignment report</title>
+<style>{_CSS}</style></head>
+<body><main>
+<header class="page"><h1>{_esc(business)}: is automation serving the strategy?</h1>
+<div class="muted">window {_esc(window)} ending {_esc(at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))}</div></header>
+{"".join(sections)}
+<footer>alignwatch report · generated {_esc(generated.strftime("%Y-%m-%d %H:%M UTC"))} · values from the latest validated publication</footer>
+</main></body></html>
+"""
+
+
+# --------------------------------------------------------------------------- store
+
+
+def sai_trend(
+    engine: Any,
+    *,
+    until: dt.datetime,
+    window: str = "day",
+    since: dt.datetime | None = None,
+    business: str | None = None,
+) -> list[tuple[dt.datetime, float]]:
+    """Published SAI values of one window kind, oldest first, as (window end, value)."""
+    import sqlalchemy as sa
+
+    from alignwatch.store.schema import metric_values
+
+    query = (
+        sa.select(metric_values.c.window_end, metric_values.c.value, metric_values.c.labels)
+        .where(
+            metric_values.c.metric_id == SAI_METRIC_ID,
+            metric_values.c.window == window,
+            metric_values.c.window_end <= until,
+            metric_values.c.value.is_not(None),
+        )
+        .order_by(metric_values.c.window_end)
+    )
+    if since is not None:
+        query = query.where(metric_values.c.window_end > since)
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    points: dict[dt.datetime, float] = {}
+    for end, value, labels in rows:
+        if business is not None and isinstance(labels, Mapping) and labels.get("business") not in (None, business):
+            continue
+        points[end] = float(value)
+    return sorted(points.items())
+
+
+def latest_window_end(engine: Any) -> dt.datetime | None:
+    """End of the newest published window (the default ``--at`` of the report), or None."""
+    import sqlalchemy as sa
+
+    from alignwatch.store.schema import metric_values
+
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.max(metric_values.c.window_end))).scalar()
+
+
+_WINDOW_SPANS = {"1d": dt.timedelta(days=1), "7d": dt.timedelta(days=7), "28d": dt.timedelta(days=28)}
+
+
+def write_report(
+    engine: Any,
+    strategy: Any,
+    *,
+    out: Path,
+    at: dt.datetime | None = None,
+    window: str = "7d",
+    now: dt.datetime | None = None,
+) -> Path:
+    """Build the scorecard at ``at`` (default: the newest published window) and write the page to ``out``."""
+    from metrics.scorecard import build_scorecard
+
+    when = at or latest_window_end(engine) or (now or dt.datetime.now(dt.UTC))
+    scorecard = build_scorecard(engine, strategy, when, window=window)
+    span = _WINDOW_SPANS.get(window, dt.timedelta(days=7))
+    trend = sai_trend(engine, until=when, window="hour" if span <= dt.timedelta(days=1) else "day", since=when - span * 4)
+    if len(trend) < 2:
+        trend = sai_trend(engine, until=when, window="hour", since=when - span)
+    business = getattr(getattr(strategy, "business", None), "name", None) or "Your business"
+    page = render_report(scorecard, business=business, at=when, window=window, trend=trend, generated_at=now)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    return out

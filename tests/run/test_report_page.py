@@ -1,0 +1,77 @@
+"""The owner's report: one self-contained page with the SAI, indices, perspectives and pitfalls."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from metrics.report import INDEX_NAMES, PERSPECTIVE_NAMES, PITFALL_ADVICE, format_index, format_score, render_report
+
+
+def _page(scorecard: dict[str, Any], at: dt.datetime, **kwargs: Any) -> str:
+    trend = [(at - dt.timedelta(days=n), 50.0 + n) for n in range(6, -1, -1)]
+    return render_report(scorecard, business="Corner Bakery", at=at, window="7d", trend=trend, **kwargs)
+
+
+def test_report_shows_sai_indices_perspectives_and_each_pitfall_with_advice(sample_scorecard, at):
+    page = _page(sample_scorecard, at)
+    assert f'id="sai" data-value="63.2700">{format_score(63.27)}<' in page
+    for ident, value in sample_scorecard["indices"].items():
+        assert re.search(rf'id="index-{ident}".*?{re.escape(format_index(value))}', page, re.S)
+    for ident, score in sample_scorecard["perspectives"].items():
+        assert re.search(rf'id="perspective-{ident}".*?{re.escape(format_score(score))}', page, re.S)
+    for pitfall in sample_scorecard["pitfalls"]:
+        start = page.index(f'data-pitfall="{pitfall["id"]}"')
+        card = page[start:page.index("</article>", start)]
+        assert pitfall["subject"] in card
+        assert all(action.replace("'", "&#x27;") in card for action in PITFALL_ADVICE[pitfall["id"]].actions)
+    assert "Bread sold of bread baked" in page and "62.0%" in page
+
+
+def test_report_needs_no_network_to_be_read(sample_scorecard, at):
+    page = _page(sample_scorecard, at)
+    assert not re.search(r"https?://|<script|<link|<img|<iframe|url\(|@import", page)
+    assert page.count("<svg") >= 3
+
+
+def test_report_without_data_says_so_instead_of_showing_zeros(at):
+    empty = {key: None for key in ("sai", "contributions", "indices", "perspectives", "kpis", "checklist",
+                                   "pitfalls", "drift", "human_reachability", "priorities", "pilots")}
+    page = render_report(empty, business="New shop", at=at, window="7d")
+    assert 'id="sai" data-value="">—<' in page
+    assert "no published SAI yet" in page and "No pitfall detected" in page
+    for ident in INDEX_NAMES:
+        assert f'id="index-{ident}"' in page
+    for ident in PERSPECTIVE_NAMES:
+        assert f'id="perspective-{ident}"' in page
+
+
+def test_every_documented_pitfall_has_advice_for_the_owner():
+    documented = {"feature_overload", "process_mismatch", "integration_issues", "lack_of_user_adoption",
+                  "roi_miscalculation", "overproduction"}
+    assert documented <= set(PITFALL_ADVICE)
+    assert all(advice.actions for advice in PITFALL_ADVICE.values())
+
+
+@pytest.mark.integration
+def test_chromium_renders_the_report_with_sai_indices_and_pitfalls_and_a_non_blank_screenshot(
+    sample_scorecard, at, chromium, colour_count, tmp_path: Path
+):
+    report = tmp_path / "report.html"
+    report.write_text(_page(sample_scorecard, at), encoding="utf-8")
+    dom = chromium("--dump-dom", report.as_uri()).stdout.decode()
+    sai = re.search(r'id="sai"[^>]*>([^<]+)<', dom)
+    assert sai and sai.group(1) == "63.3"
+    for ident, value in sample_scorecard["indices"].items():
+        tile = re.search(rf'id="index-{ident}".*?class="tile-value">([^<]+)<', dom, re.S)
+        assert tile and tile.group(1) == format_index(value)
+    for pitfall in sample_scorecard["pitfalls"]:
+        assert f'data-pitfall="{pitfall["id"]}"' in dom
+        assert PITFALL_ADVICE[pitfall["id"]].title in dom
+    shot = tmp_path / "report.png"
+    chromium(f"--screenshot={shot}", "--window-size=1366,900", "--hide-scrollbars", report.as_uri())
+    assert colour_count(shot.read_bytes()) >= 8
