@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the test suite needs (installed when missing)
-TEST_DEBS := prometheus prometheus-alertmanager
+TEST_DEBS := prometheus prometheus-alertmanager chromium
 DURATION ?=
 SCENARIO ?= bakery
 

@@ -1,0 +1,52 @@
+"""``alignwatch report``: the owner's HTML report, one self-contained page."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+
+from alignwatch.cli.options import settings_from, store_option, strategy_option
+from alignwatch.errors import ConfigError
+
+__all__ = ["parse_at", "report"]
+
+
+def parse_at(text: str | None) -> dt.datetime | None:
+    """``--at``: an ISO date (midnight UTC) or an ISO date-time (UTC when it carries no offset)."""
+    if text is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--at {text!r}: expected a date like 2026-03-01 or 2026-03-01T12:00:00+00:00") from None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+@click.command("report")
+@click.option("--at", "at_text", metavar="DATE", default=None,
+              help="End of the reported window (ISO date or date-time, UTC) [default: newest published window].")
+@click.option("--window", type=click.Choice(["1d", "7d", "28d"]), default="7d", show_default=True,
+              help="Length of the window the scorecard covers.")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path, dir_okay=False), metavar="FILE.html",
+              help="Where to write the page.")
+@store_option
+@strategy_option
+def report(at_text: str | None, window: str, out: Path, store_url: str | None, strategy_file: Path | None) -> None:
+    """Write the owner's report: SAI and trend, indices, scorecard, KPIs, pitfalls and what to do."""
+    from alignwatch.store import connect
+    from alignwatch.store.engine import require_current
+    from metrics.report import write_report
+    from metrics.strategy import load_strategy
+
+    at = parse_at(at_text)
+    settings = settings_from(store_url=store_url, strategy_file=strategy_file)
+    strategy = load_strategy(settings.strategy_file)
+    engine = connect(settings.store_url)
+    try:
+        require_current(engine)
+        path = write_report(engine, strategy, out=out, at=at, window=window)
+    finally:
+        engine.dispose()
+    click.echo(f"report written to {path.resolve()}")
