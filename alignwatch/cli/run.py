@@ -1,0 +1,116 @@
+"""``alignwatch run``: the whole pipeline on this machine, with a live view, then the report.
+
+Embedded default (``make run``): an in-memory Tansu broker, a fresh SQLite store under
+``./var/``, the consumer, the continuous aggregation every ``--interval`` seconds, the
+exporter on 127.0.0.1 and the simulator replaying ``--scenario`` over about a minute.
+
+Production (``--no-simulator`` with ``--bootstrap-servers``, ``--store`` or their
+``ALIGNWATCH_*`` variables): the same supervisor against your Kafka and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from alignwatch.cli.options import kafka_options, settings_from, store_option, strategy_option
+
+__all__ = ["run"]
+
+SCENARIOS = ("bakery", "ecommerce", "retail", "control")
+
+
+@click.command("run")
+@click.option("--scenario", type=click.Choice(SCENARIOS), default="bakery", show_default=True,
+              help="Example business the simulator replays (its strategy is examples/<scenario>.yaml).")
+@click.option("--no-simulator", is_flag=True, help="Do not simulate: consume what your systems send.")
+@click.option("--duration", "duration_s", type=click.FloatRange(min=1), default=None, metavar="S",
+              help="Stop by itself after S seconds [default: run until Ctrl-C].")
+@click.option("--interval", "interval_s", type=click.FloatRange(min=1), default=15.0, show_default=True, metavar="S",
+              help="Seconds between aggregation cycles.")
+@click.option("--story", "story_s", type=click.FloatRange(min=1), default=None, metavar="S",
+              help="Real seconds over which the simulated days are replayed [default: 60, or 60% of --duration].")
+@click.option("--days", type=click.IntRange(min=1), default=28, show_default=True, help="Simulated days.")
+@click.option("--events", type=click.IntRange(min=1), default=12000, show_default=True, help="Simulated events in total.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed of the simulator.")
+@click.option("--airflow", is_flag=True,
+              help="Run the project's DAGs in `airflow standalone` (needs ~1 GB of memory) instead of the in-process schedule.")
+@click.option("--report", "report_path", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="FILE.html",
+              help="Where to write the report at the end [default: var/report-<scenario>.html].")
+@click.option("--var", "var_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("var"), show_default=True,
+              help="Directory of the embedded store, broker log and report.")
+@store_option
+@strategy_option
+@kafka_options
+def run(
+    scenario: str,
+    no_simulator: bool,
+    duration_s: float | None,
+    interval_s: float,
+    story_s: float | None,
+    days: int,
+    events: int,
+    seed: int,
+    airflow: bool,
+    report_path: Path | None,
+    var_dir: Path,
+    store_url: str | None,
+    strategy_file: Path | None,
+    bootstrap_servers: str | None,
+    topics: tuple[str, ...],
+) -> None:
+    """Run the whole pipeline: broker, store, consumer, aggregation, exporter (and the simulator)."""
+    from rich.console import Console
+    from rich.live import Live
+
+    from alignwatch.errors import AlignwatchError
+    from alignwatch.live import render, status_line
+    from alignwatch.runner import RunOptions, Supervisor
+    from metrics.strategy import load_strategy
+
+    simulate = not no_simulator
+    external_broker = bootstrap_servers is not None or "ALIGNWATCH_BOOTSTRAP_SERVERS" in os.environ
+    if simulate and store_url is None and "ALIGNWATCH_STORE_URL" not in os.environ:
+        # the demo replays a fresh story: its own store, recreated on every run
+        demo_db = var_dir / f"demo-{scenario}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{demo_db}{suffix}").unlink(missing_ok=True)
+        store_url = f"sqlite:///{demo_db}"
+    if simulate and strategy_file is None and "ALIGNWATCH_STRATEGY_FILE" not in os.environ:
+        strategy_file = Path("examples") / f"{scenario}.yaml"
+    settings = settings_from(store_url=store_url, strategy_file=strategy_file,
+                             bootstrap_servers=bootstrap_servers, topics=topics)
+    strategy = load_strategy(settings.strategy_file)
+    if story_s is None:
+        story_s = 60.0 if duration_s is None else min(60.0, 0.6 * duration_s)
+    options = RunOptions(
+        scenario=scenario if simulate else None, duration_s=duration_s, interval_s=interval_s, story_s=story_s,
+        days=days, events=events, seed=seed, embedded_broker=not external_broker, airflow=airflow,
+        var_dir=var_dir, report_path=report_path,
+    )
+    console = Console()
+    if console.is_terminal:
+        with Live(console=console, refresh_per_second=4, transient=False) as live:
+            supervisor = Supervisor(settings, strategy, options, emit=lambda line: live.console.log(line),
+                                    on_status=lambda status: live.update(render(status)))
+            result = supervisor.run()
+    else:
+        last = [0.0]
+
+        def progress(status) -> None:  # type: ignore[no-untyped-def]
+            import time
+
+            if time.monotonic() - last[0] >= 5:
+                last[0] = time.monotonic()
+                click.echo(status_line(status))
+
+        supervisor = Supervisor(settings, strategy, options, emit=lambda line: click.echo(line, nl=True),
+                                on_status=progress)
+        result = supervisor.run()
+    click.echo(status_line(result.status))
+    if result.report is not None:
+        click.echo(f"report written to {result.report.resolve()}")
+    if result.failures:
+        raise AlignwatchError("run failed: " + "; ".join(result.failures))

@@ -1,0 +1,638 @@
+"""The supervisor behind ``alignwatch run``: the whole pipeline on one machine.
+
+Components, each started by :class:`Supervisor` and stopped by it, in reverse order:
+
+- **broker**: an embedded Tansu broker (in memory, free loopback port) unless external
+  bootstrap servers are configured;
+- **store**: migrated on start (SQLite under ``./var/`` by default, PostgreSQL in production);
+- **consumer**: the ingestion consume loop (``stream.consumer.IngestConsumer``) in a thread;
+- **aggregation**: every ``interval_s`` the continuous task of the Airflow DAG
+  (``alignwatch.pipeline.continuous_task``), the same function the DAG calls, so what the
+  embedded schedule publishes is what Airflow would publish; or, with ``airflow=True``,
+  ``airflow standalone`` running the project's DAGs instead;
+- **exporter**: ``/metrics`` on 127.0.0.1 (``metrics.exporter``) with the ingestion
+  instruments on the same registry;
+- **simulator** (demo only): replays a scenario's days over a compressed timeline; the
+  aggregation then follows the simulated clock.
+
+A duration stops the run by itself; SIGINT/SIGTERM stop it cleanly (signal handlers set a
+stop event; ``atexit`` stops any child process still alive; the broker and Airflow run in
+their own process groups and are ended by PID/group). At the end a last aggregation cycle
+runs, the owner's report is written, and the exit status is non-zero if any component failed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alignwatch.config import Settings
+from alignwatch.errors import AlignwatchError, ConfigError
+from alignwatch.live import Cycle, Status
+
+__all__ = ["RunOptions", "RunResult", "Supervisor", "floor_time", "summarise_scorecard"]
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How ``alignwatch run`` runs; built by the CLI from its options."""
+
+    scenario: str | None = "bakery"  # None: no simulator (production)
+    duration_s: float | None = None  # None: until stopped
+    interval_s: float = 15.0  # seconds between aggregation cycles
+    story_s: float = 60.0  # real seconds over which the simulated days are replayed
+    days: int = 28  # simulated days
+    events: int = 12000  # simulated events in total
+    seed: int = 7
+    embedded_broker: bool = True
+    airflow: bool = False
+    var_dir: Path = Path("var")
+    report_path: Path | None = None
+    window: str = "7d"  # window of the scorecard shown live and in the report
+
+
+@dataclass
+class RunResult:
+    """What a run did: its final status and the failures that make the exit status non-zero."""
+
+    status: Status
+    failures: list[str] = field(default_factory=list)
+    report: Path | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failures else 0
+
+
+def floor_time(when: dt.datetime, step: dt.timedelta) -> dt.datetime:
+    """``when`` rounded down to a multiple of ``step`` since the epoch (UTC)."""
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return epoch + ((when - epoch) // step) * step
+
+
+class _Clock:
+    """The pipeline's notion of "now": real time, or the simulator's compressed timeline."""
+
+    def __init__(self, start: dt.datetime | None = None, days: int = 0, story_s: float = 1.0) -> None:
+        self.start = start
+        self.days = days
+        self.story_s = story_s
+        self._t0 = time.monotonic()
+
+    def reset(self) -> None:
+        self._t0 = time.monotonic()
+
+    @property
+    def simulated(self) -> bool:
+        return self.start is not None
+
+    @property
+    def end(self) -> dt.datetime | None:
+        return None if self.start is None else self.start + dt.timedelta(days=self.days)
+
+    def now(self) -> dt.datetime:
+        if self.start is None:
+            return dt.datetime.now(dt.UTC)
+        progress = min(1.0, (time.monotonic() - self._t0) / self.story_s)
+        return self.start + dt.timedelta(days=self.days) * progress
+
+
+class Supervisor:
+    """Starts, watches and stops every component of a run. Dependencies come in as arguments.
+
+    ``settings`` carry the broker, store, topics and exporter address; ``strategy`` is the
+    loaded strategy; ``emit`` receives plain progress lines (the CLI prints them when the
+    output is not a terminal), ``on_status`` every status update (the CLI's live view).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        strategy: Any,
+        options: RunOptions,
+        *,
+        emit: Callable[[str], None] = print,
+        on_status: Callable[[Status], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.strategy = strategy
+        self.options = options
+        self.emit = emit
+        self.on_status = on_status
+        self.status = Status(
+            business=str(getattr(getattr(strategy, "business", None), "name", "business")),
+            scenario=options.scenario,
+            started=dt.datetime.now(dt.UTC),
+        )
+        self.failures: list[str] = []
+        self.stop_event = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._children: list[subprocess.Popen[bytes]] = []
+        self._broker: Any = None
+        self._consumer: Any = None
+        self._exporter: Any = None
+        self._engine: Any = None
+        self._registry: Any = None
+        self._pipeline_metrics: Any = None
+        self._clock = _Clock()
+        self._last_end: dt.datetime | None = None
+        self._cycle_lock = threading.Lock()
+        self._rate_mark: tuple[float, int] = (time.monotonic(), 0)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def run(self) -> RunResult:
+        """Start everything, wait for the duration or a stop signal, stop everything."""
+        previous = self._install_signal_handlers()
+        atexit.register(self._kill_children)
+        report: Path | None = None
+        try:
+            self._start()
+            deadline = None if self.options.duration_s is None else time.monotonic() + self.options.duration_s
+            while not self.stop_event.is_set():
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                self._refresh()
+                self.stop_event.wait(0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic())))
+            self.status.message = "stopping"
+        except AlignwatchError as exc:
+            self._fail("startup", str(exc))
+        except Exception as exc:  # noqa: BLE001 - any crash of a component is reported and ends the run
+            log.exception("run failed")
+            self._fail("supervisor", f"{type(exc).__name__}: {exc}")
+        finally:
+            self.stop_event.set()
+            report = self._shutdown()
+            self._restore_signal_handlers(previous)
+            atexit.unregister(self._kill_children)
+        return RunResult(self.status, list(self.failures), report)
+
+    def _start(self) -> None:
+        options, settings = self.options, self.settings
+        options.var_dir.mkdir(parents=True, exist_ok=True)
+        # the store
+        from alignwatch.store import connect, upgrade
+
+        self._engine = connect(settings.store_url)
+        upgrade(self._engine)
+        self.status.store_url = self._engine.url.render_as_string(hide_password=True)
+        self._component("store", "running")
+        # the broker
+        if options.embedded_broker:
+            from stream.broker import TansuBroker
+
+            self._broker = TansuBroker(log_dir=options.var_dir / "tansu").start()
+            self.settings = settings = settings.model_copy(update={"bootstrap_servers": [self._broker.bootstrap]})
+            self.emit(f"broker: Tansu pid {self._broker.pid} at {self._broker.bootstrap}")
+        self.status.bootstrap = ",".join(settings.bootstrap_servers)
+        self._ensure_topics()
+        self._component("broker", "running")
+        # the exporter (with the ingestion instruments on its registry)
+        self._start_exporter()
+        # the consumer
+        self._start_consumer()
+        # the aggregation
+        if options.airflow:
+            self._start_airflow()
+        else:
+            self._thread("aggregation", self._aggregation_loop)
+        # the simulator
+        if options.scenario:
+            self._start_simulator()
+        self.status.report_path = str(self._report_path().resolve())
+        self.emit(f"report: will be written to {self.status.report_path}")
+
+    def _shutdown(self) -> Path | None:
+        """Stop the components in reverse order; run a last cycle; write the report."""
+        self.status.message = "stopping"
+        if self._consumer is not None:
+            self._consumer.stop()
+        for thread in self._threads:
+            thread.join(timeout=30)
+            if thread.is_alive():
+                self._fail(thread.name, "did not stop within 30 s")
+        self._component("consumer", "stopped") if "consumer" in self.status.components and not self.status.components[
+            "consumer"
+        ].startswith("failed") else None
+        report = None
+        if self._engine is not None and not self.options.airflow and "startup" not in " ".join(self.failures):
+            try:
+                self._cycle(final=True)
+            except Exception as exc:  # noqa: BLE001 - reported, the run still ends cleanly
+                self._fail("aggregation", f"last cycle: {type(exc).__name__}: {exc}")
+        if self._engine is not None:
+            try:
+                report = self._write_report()
+            except Exception as exc:  # noqa: BLE001 - reported as a failure of the report
+                self._fail("report", f"{type(exc).__name__}: {exc}")
+        if self._exporter is not None:
+            self._exporter.stop()
+            self._component("exporter", "stopped")
+        self._stop_children()
+        if self._broker is not None:
+            self._broker.stop()
+            self._component("broker", "stopped")
+        if self._engine is not None:
+            self._engine.dispose()
+        self._publish_status()
+        return report
+
+    # ------------------------------------------------------------------ components
+
+    def _component(self, name: str, state: str) -> None:
+        with self._lock:
+            self.status.components[name] = state
+
+    def _fail(self, name: str, reason: str) -> None:
+        with self._lock:
+            self.failures.append(f"{name}: {reason}")
+            self.status.components[name] = f"failed: {reason}"
+        self.emit(f"error: {name} failed: {reason}")
+        self.stop_event.set()
+
+    def _thread(self, name: str, target: Callable[[], None]) -> None:
+        def guarded() -> None:
+            try:
+                target()
+            except AlignwatchError as exc:
+                self._fail(name, str(exc))
+            except Exception as exc:  # noqa: BLE001 - a crashed component fails the run, with its reason
+                log.exception("%s crashed", name)
+                self._fail(name, f"{type(exc).__name__}: {exc}")
+
+        thread = threading.Thread(target=guarded, name=name, daemon=True)
+        self._threads.append(thread)
+        self._component(name, "running")
+        thread.start()
+
+    def _ensure_topics(self) -> None:
+        from stream.broker import ensure_topics
+
+        topics = list(self.settings.topics)
+        ensure_topics(
+            self.settings.bootstrap_servers,
+            [*topics, *(f"{topic}{self.settings.dlq_suffix}" for topic in topics)],
+            partitions=1,
+            **self.settings.kafka_security(),
+        )
+
+    def _start_exporter(self) -> None:
+        from prometheus_client import CollectorRegistry
+
+        from metrics import exporter
+        from stream.health import PipelineMetrics
+
+        self._registry = registry = CollectorRegistry()
+        self._pipeline_metrics = PipelineMetrics(registry)
+        registry.register(_snapshot_collector(exporter, self._engine, self.strategy))
+        web_config = exporter.load_web_config(self.settings.exporter_web_config) if self.settings.exporter_web_config else None
+        try:
+            self._exporter = exporter.serve(
+                registry, host=self.settings.exporter_host, port=self.settings.exporter_port, web_config=web_config
+            )
+        except ConfigError:
+            if not self.options.scenario:
+                raise
+            # the demo must not fail because the usual port is taken: take a free one
+            self._exporter = exporter.serve(registry, host=self.settings.exporter_host, port=0, web_config=web_config)
+        self.status.metrics_url = self._exporter.url
+        self._component("exporter", "running")
+        self.emit(f"exporter: {self._exporter.url}")
+
+    def _start_consumer(self) -> None:
+        from stream.consumer import ConsumerOptions, IngestConsumer, kafka_consumer, kafka_producer
+        from stream.events import DecodeLimits
+        from stream.sink import StoreSink
+
+        settings = self.settings
+        self._consumer = IngestConsumer(
+            kafka_consumer(settings),
+            kafka_producer(settings),
+            StoreSink(self._engine),
+            DecodeLimits.from_settings(settings, live=not self.options.scenario),
+            self._pipeline_metrics,
+            ConsumerOptions.from_settings(settings),
+        )
+        self._consumer.subscribe(topics=list(settings.topics), pattern=settings.topic_pattern)
+        self._thread("consumer", self._consume)
+
+    def _consume(self) -> None:
+        report = self._consumer.run()
+        if not self.stop_event.is_set():
+            raise AlignwatchError(f"the consume loop ended unexpectedly ({report.line()})")
+
+    def _start_simulator(self) -> None:
+        options = self.options
+        start = floor_time(dt.datetime.now(dt.UTC), dt.timedelta(days=1)) - dt.timedelta(days=options.days)
+        self._clock = _Clock(start, options.days, options.story_s)
+        self.status.planned = options.events
+        self._thread("simulator", lambda: self._simulate(start))
+
+    def _simulate(self, start: dt.datetime) -> None:
+        from stream.consumer import kafka_producer
+        from stream.simulator import simulate
+
+        options = self.options
+        events = sorted(
+            simulate(options.scenario, options.seed, start, options.days, options.events), key=lambda e: str(e["time"])
+        )
+        self.status.planned = len(events)
+        producer = kafka_producer(self.settings)
+        topic = self.settings.topics[0]
+        self._clock.reset()
+        sent = 0
+        try:
+            while sent < len(events) and not self.stop_event.is_set():
+                now = self._clock.now().isoformat()
+                while sent < len(events) and _time_text(events[sent]["time"]) <= now:
+                    event = events[sent]
+                    key = str(event.get("subject") or event.get("id")).encode()
+                    producer.send(topic, key=key, value=json.dumps(event, default=str).encode())
+                    sent += 1
+                self.status.produced = sent
+                self.status.simulated_now = self._clock.now()
+                producer.flush(timeout=10)
+                self.stop_event.wait(0.2)
+            producer.flush(timeout=10)
+        finally:
+            producer.close(timeout=5)
+        self.status.produced = sent
+        self._component("simulator", "finished" if sent == len(events) else "stopped")
+
+    def _start_airflow(self) -> None:
+        home = (self.options.var_dir / "airflow").resolve()
+        home.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "ALIGNWATCH_STORE_URL": self.settings.store_url,
+            "ALIGNWATCH_STRATEGY_FILE": str(Path(self.settings.strategy_file).resolve()),
+            "ALIGNWATCH_BOOTSTRAP_SERVERS": ",".join(self.settings.bootstrap_servers),
+        }
+        airflow = Path(sys.executable).with_name("airflow")
+        log_file = open(self.options.var_dir / "airflow.log", "ab")  # noqa: SIM115 - closed with the process
+        process = subprocess.Popen(
+            [str(airflow), "standalone"], stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, start_new_session=True,
+        )
+        log_file.close()
+        self._children.append(process)
+        self._component("airflow", "running")
+        self.emit(f"airflow: standalone pid {process.pid}, http://localhost:8080 (log {self.options.var_dir / 'airflow.log'})")
+        self._thread("airflow-watch", lambda: self._watch_child("airflow", process))
+        self._thread("scorecard", self._scorecard_loop)
+
+    def _watch_child(self, name: str, process: subprocess.Popen[bytes]) -> None:
+        while not self.stop_event.is_set():
+            if process.poll() is not None:
+                raise AlignwatchError(f"exited with status {process.returncode}")
+            self.stop_event.wait(1.0)
+
+    def _scorecard_loop(self) -> None:
+        while not self.stop_event.wait(self.options.interval_s):
+            self._update_scorecard(self._clock.now())
+
+    # ------------------------------------------------------------------ aggregation
+
+    def _aggregation_loop(self) -> None:
+        """Run the continuous task every ``interval_s`` seconds until stopped."""
+        while not self.stop_event.wait(self.options.interval_s):
+            self._cycle()
+
+    def _cycle(self, *, final: bool = False) -> None:
+        """One aggregation cycle over the interval since the last one, up to the clock's hour."""
+        with self._cycle_lock:
+            from alignwatch.pipeline import continuous_task
+
+            end = self._clock.now()
+            if final and self._clock.simulated and self.status.produced >= self.status.planned:
+                end = self._clock.end or end
+            end = floor_time(end, dt.timedelta(hours=1))
+            if self._last_end is not None and end <= self._last_end and not final:
+                return
+            start = self._last_end or (end - dt.timedelta(days=1))
+            if final and self._last_end is not None and end <= self._last_end:
+                start = self._last_end - dt.timedelta(hours=1)
+                end = self._last_end
+            began = time.monotonic()
+            outcome = continuous_task(self._engine, self.strategy, start=start, end=end, trigger="alignwatch run")
+            seconds = time.monotonic() - began
+            status = str(getattr(outcome, "status", "published"))
+            run_id = getattr(outcome, "run_id", None)
+            detail = str(getattr(outcome, "detail", "") or getattr(outcome, "message", "") or "")
+            with self._lock:
+                self.status.cycles.append(Cycle(run_id, status, end, seconds, detail))
+            self.emit(f"cycle: run {run_id} {status} [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) in {seconds:.1f}s")
+            if status == "published":
+                self._last_end = end
+                self._update_scorecard(end)
+
+    def _update_scorecard(self, at: dt.datetime) -> None:
+        from metrics.scorecard import build_scorecard
+
+        scorecard = build_scorecard(self._engine, self.strategy, at, window=self.options.window)
+        summary = summarise_scorecard(scorecard)
+        with self._lock:
+            self.status.sai = summary["sai"]
+            self.status.indices = summary["indices"]
+            self.status.perspectives = summary["perspectives"]
+            self.status.pitfalls = summary["pitfalls"]
+            self.status.alerts = summary["alerts"]
+        if summary["pitfalls"]:
+            self.emit("pitfalls: " + ", ".join(summary["pitfalls"]))
+
+    # ------------------------------------------------------------------ status, report, children
+
+    def _refresh(self) -> None:
+        consumer = self._consumer
+        if consumer is not None:
+            report = consumer.report
+            mark_t, mark_n = self._rate_mark
+            now = time.monotonic()
+            if now - mark_t >= 1.0:
+                self.status.events_per_s = (report.consumed - mark_n) / (now - mark_t)
+                self._rate_mark = (now, report.consumed)
+            self.status.consumed = report.consumed
+            self.status.stored = report.stored
+            self.status.duplicates = report.duplicates
+            self.status.rejected = report.rejected
+        self.status.lag = _total_lag(self._registry)
+        if self._clock.simulated:
+            self.status.simulated_now = self._clock.now()
+        self._publish_status()
+
+    def _publish_status(self) -> None:
+        if self.on_status is not None:
+            self.on_status(self.status)
+
+    def _report_path(self) -> Path:
+        if self.options.report_path is not None:
+            return self.options.report_path
+        name = f"report-{self.options.scenario}.html" if self.options.scenario else "report.html"
+        return self.options.var_dir / name
+
+    def _write_report(self) -> Path:
+        from metrics.report import write_report
+
+        at = self._last_end
+        path = write_report(self._engine, self.strategy, out=self._report_path(), at=at, window=self.options.window)
+        self.emit(f"report: {path.resolve()}")
+        return path
+
+    def _stop_children(self) -> None:
+        for process in self._children:
+            _stop_group(process)
+        for process in self._children:
+            self._component("airflow", "stopped") if process.returncode is not None else None
+
+    def _kill_children(self) -> None:
+        """``atexit``: nothing this run started may outlive it."""
+        self._stop_children()
+        if self._broker is not None:
+            self._broker.stop()
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous: dict[int, Any] = {}
+
+        def handler(signum: int, _frame: Any) -> None:
+            if self.stop_event.is_set():
+                # a second Ctrl-C: stop the children now; the shutdown continues
+                self._kill_children()
+            self.stop_event.set()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, handler)
+        return previous
+
+    @staticmethod
+    def _restore_signal_handlers(previous: dict[int, Any]) -> None:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def _stop_group(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
+    """SIGTERM the process group of ``process``, SIGKILL it after ``timeout_s``."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=5)
+
+
+def _time_text(value: Any) -> str:
+    """An event's ``time`` as comparable UTC ISO text."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat()
+    parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed.astimezone(dt.UTC).isoformat()
+
+
+def _total_lag(registry: Any) -> int | None:
+    """Sum of the consumer-lag gauge over the assigned partitions, None before the first reading."""
+    if registry is None:
+        return None
+    from stream.health import INSTRUMENTS
+
+    name = next(i.exposed_name for i in INSTRUMENTS if i.attribute == "lag")
+    total, seen = 0.0, False
+    for family in registry.collect():
+        for sample in family.samples:
+            if sample.name == name:
+                total += sample.value
+                seen = True
+    return int(total) if seen else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, dict):
+        for key in ("value", "score"):
+            if key in value:
+                return _number(value[key])
+    return None
+
+
+def _pairs(value: Any, keys: tuple[str, ...] = ("id",)) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        yield from ((str(k), v) for k, v in value.items())
+    elif isinstance(value, list):
+        for item in value:
+            ident = next((item.get(k) for k in keys if isinstance(item, dict) and item.get(k)), None)
+            yield str(ident), item
+
+
+def summarise_scorecard(scorecard: dict[str, Any]) -> dict[str, Any]:
+    """What the live view shows of a scorecard: SAI, indices, perspectives, pitfalls, alerts."""
+    pitfalls: list[str] = []
+    for ident, item in _pairs(scorecard.get("pitfalls"), ("id", "pitfall")):
+        if isinstance(item, dict) and item.get("active") is False:
+            continue
+        subject = item.get("subject") or item.get("automation_id") or item.get("process_id") if isinstance(item, dict) else None
+        pitfalls.append(f"{ident} ({subject})" if subject else ident)
+    alerts: list[str] = []
+    for ident, item in _pairs(scorecard.get("drift"), ("id", "kpi", "kind")):
+        if isinstance(item, dict) and item.get("active") is False:
+            continue
+        message = item.get("message") if isinstance(item, dict) else None
+        alerts.append(f"{ident}: {message}" if message else ident)
+    human = scorecard.get("human_reachability")
+    reach, floor = _number(human), human.get("floor") if isinstance(human, dict) else None
+    if reach is not None and isinstance(floor, int | float) and reach < floor:
+        alerts.append(f"human reachability {reach:.0%} below the floor {floor:.0%}")
+    return {
+        "sai": _number(scorecard.get("sai")),
+        "indices": {k: _number(v) for k, v in _pairs(scorecard.get("indices"))},
+        "perspectives": {k: _number(v) for k, v in _pairs(scorecard.get("perspectives"))},
+        "pitfalls": sorted(set(pitfalls)),
+        "alerts": alerts,
+    }
+
+
+def _snapshot_collector(exporter: Any, engine: Any, strategy: Any) -> Any:
+    """The exporter's collector over the store's latest validated snapshot."""
+    build = getattr(exporter, "build_collector", None) or getattr(exporter, "snapshot_collector", None)
+    if build is not None:
+        return build(engine, strategy)
+    from metrics.catalogue import CATALOGUE
+    from metrics.naming import prometheus_name
+
+    families = {
+        decl.id: (prometheus_name(decl), decl.help, ["business", "window", *decl.labels]) for decl in CATALOGUE.values()
+    }
+    cache = exporter.SnapshotCache(lambda: exporter.load_snapshot(engine), ttl_s=2.0)
+    return exporter.SnapshotCollector(
+        cache, business=exporter.business_label(strategy.business.name), families=families
+    )

@@ -1,0 +1,56 @@
+"""The live view and the supervisor's pure helpers."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from rich.console import Console
+
+from alignwatch.live import Cycle, Status, render, status_line
+from alignwatch.runner import floor_time, summarise_scorecard
+
+
+def _status(scorecard) -> Status:
+    summary = summarise_scorecard(scorecard)
+    status = Status(business="Corner Bakery", scenario="bakery", started=dt.datetime(2026, 3, 1, tzinfo=dt.UTC))
+    status.sai, status.indices, status.perspectives = summary["sai"], summary["indices"], summary["perspectives"]
+    status.pitfalls, status.alerts = summary["pitfalls"], summary["alerts"]
+    status.stored, status.events_per_s, status.lag = 1234, 250.0, 7
+    status.metrics_url = "http://127.0.0.1:9464/metrics"
+    status.cycles = [Cycle(1, "published", dt.datetime(2026, 2, 2, tzinfo=dt.UTC), 1.5),
+                     Cycle(2, "failed_validation", dt.datetime(2026, 2, 3, tzinfo=dt.UTC), 1.2)]
+    return status
+
+
+def test_scorecard_summary_keeps_sai_indices_perspectives_and_names_each_pitfall_with_its_subject(sample_scorecard):
+    summary = summarise_scorecard(sample_scorecard)
+    assert summary["sai"] == 63.27
+    assert summary["indices"] == sample_scorecard["indices"]
+    assert summary["perspectives"] == sample_scorecard["perspectives"]
+    assert summary["pitfalls"] == ["feature_overload (shop_suite)", "overproduction (oven_scheduler)"]
+    assert summary["alerts"] == ["sell_through: sell-through below target for 3 windows"]
+
+
+def test_human_reachability_below_its_floor_is_an_alert(sample_scorecard):
+    sample_scorecard["human_reachability"] = {"value": 0.3, "floor": 0.9}
+    assert "human reachability 30% below the floor 90%" in summarise_scorecard(sample_scorecard)["alerts"]
+
+
+def test_live_view_shows_rate_lag_sai_indices_pitfalls_and_the_metrics_url(sample_scorecard):
+    console = Console(width=140, record=True, color_system=None)
+    console.print(render(_status(sample_scorecard), now=dt.datetime(2026, 3, 1, 0, 1, tzinfo=dt.UTC)))
+    screen = console.export_text()
+    for text in ("250", "7 messages", "63.3", "0.75", "71.5", "overproduction (oven_scheduler)",
+                 "http://127.0.0.1:9464/metrics", "1 published of 2 cycles"):
+        assert text in screen, text
+
+
+def test_status_line_counts_published_cycles_only(sample_scorecard):
+    line = status_line(_status(sample_scorecard))
+    assert "cycles 1/2 published" in line and "SAI 63.3" in line and "overproduction" in line
+
+
+def test_aggregation_windows_end_on_whole_hours():
+    when = dt.datetime(2026, 3, 1, 13, 47, 12, tzinfo=dt.UTC)
+    assert floor_time(when, dt.timedelta(hours=1)) == dt.datetime(2026, 3, 1, 13, tzinfo=dt.UTC)
+    assert floor_time(when, dt.timedelta(days=1)) == dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
