@@ -21,6 +21,10 @@ __all__ = ["cli", "main"]
 COMMANDS: dict[str, str] = {
     "db": "alignwatch.cli.db:db",
     "report": "alignwatch.cli.report:report",
+    "consume": "alignwatch.cli.stream:consume",
+    "ingest": "alignwatch.cli.stream:ingest",
+    "simulate": "alignwatch.cli.stream:simulate",
+    "quarantine": "alignwatch.cli.stream:quarantine_group",
 }
 
 

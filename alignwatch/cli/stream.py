@@ -1,0 +1,267 @@
+"""Ingestion commands: ``consume``, ``ingest``, ``simulate`` and ``quarantine list|show|replay``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from alignwatch.cli.options import kafka_options, settings_from, store_option, strategy_option
+from alignwatch.errors import ConfigError
+
+__all__ = ["consume", "ingest", "quarantine_group", "simulate"]
+
+
+def _engine(store_url: str | None) -> Any:
+    from alignwatch.store.engine import connect, require_current
+
+    settings = settings_from(store_url=store_url)
+    engine = connect(settings.store_url)
+    require_current(engine)
+    return engine
+
+
+def _reasons() -> tuple[str, ...]:
+    from stream.events import RejectReason
+
+    return tuple(str(reason) for reason in RejectReason)
+
+
+@click.command()
+@kafka_options
+@store_option
+@click.option("--group", default=None, metavar="NAME", help="Consumer group [env ALIGNWATCH_CONSUMER_GROUP].")
+@click.option("--topic-pattern", default=None, metavar="REGEX", help="Subscribe to topics matching REGEX instead of --topic.")
+@click.option("--batch-size", type=int, default=None, help="Messages per store transaction, at most [env ALIGNWATCH_BATCH_SIZE].")
+@click.option("--max-events", type=int, default=None, help="Stop (exit 0) after this many messages.")
+@click.option("--idle-timeout", type=float, default=None, metavar="SECONDS", help="Stop (exit 0) after this long without a message.")
+@click.option("--partitions", type=int, default=1, show_default=True, help="Partitions of topics created because missing.")
+@click.option("--metrics-port", type=int, default=None, help="Serve the pipeline-health metrics on this loopback port.")
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+def consume(
+    bootstrap_servers: str | None,
+    topics: tuple[str, ...],
+    store_url: str | None,
+    group: str | None,
+    topic_pattern: str | None,
+    batch_size: int | None,
+    max_events: int | None,
+    idle_timeout: float | None,
+    partitions: int,
+    metrics_port: int | None,
+    quiet: bool,
+) -> None:
+    """Consume CloudEvents from Kafka into the store, exactly once in effect.
+
+    Runs until SIGTERM/SIGINT (the pending batch is written and committed first), or until
+    --max-events / --idle-timeout. Bad messages go to <topic>.dlq and the quarantine table.
+    """
+    from prometheus_client import REGISTRY, start_http_server
+
+    from stream.broker import ensure_topics
+    from stream.consumer import ConsumerOptions, IngestConsumer, kafka_consumer, kafka_producer
+    from stream.events import DecodeLimits
+    from stream.health import PipelineMetrics
+    from stream.sink import StoreSink
+
+    settings = settings_from(
+        bootstrap_servers=bootstrap_servers,
+        topics=topics,
+        store_url=store_url,
+        consumer_group=group,
+        topic_pattern=topic_pattern,
+        batch_size=batch_size,
+    )
+    engine = _engine(settings.store_url)
+    security = settings.kafka_security()
+    if not settings.topic_pattern:
+        wanted = list(settings.topics) + [t + settings.dlq_suffix for t in settings.topics]
+        ensure_topics(settings.bootstrap_servers, wanted, partitions=partitions, **security)
+    options = ConsumerOptions.from_settings(settings, max_events=max_events, idle_timeout_s=idle_timeout)
+    metrics = PipelineMetrics(REGISTRY, reasons=_reasons())
+    if metrics_port is not None:
+        start_http_server(metrics_port, addr=settings.exporter_host)
+
+    def progress(report: Any) -> None:
+        if not quiet:
+            click.echo(report.line(), err=True)
+
+    known_dlqs: set[str] = set()
+
+    def ensure_dlq(topic: str) -> None:
+        if topic not in known_dlqs:
+            ensure_topics(settings.bootstrap_servers, [topic], partitions=partitions, **security)
+            known_dlqs.add(topic)
+
+    loop = IngestConsumer(
+        kafka_consumer(settings),
+        kafka_producer(settings),
+        StoreSink(engine),
+        DecodeLimits.from_settings(settings, live=True),
+        metrics,
+        options,
+        on_progress=progress,
+        ensure_topic=ensure_dlq if settings.topic_pattern else None,
+    )
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: loop.stop())
+    loop.subscribe(settings.topics, settings.topic_pattern)
+    report = loop.run()
+    click.echo(f"done: {report.line()}")
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@store_option
+@click.option("--live", is_flag=True, help="Apply the live maximum event age (off: historical import).")
+def ingest(files: tuple[Path, ...], store_url: str | None, live: bool) -> None:
+    """Ingest CloudEvents from JSON-lines FILES (one structured event per line) into the store."""
+    from stream.events import DecodeLimits
+    from stream.ingest import ingest_files
+
+    settings = settings_from(store_url=store_url)
+    engine = _engine(settings.store_url)
+    for path in files:
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such file")
+    report = ingest_files(engine, files, DecodeLimits.from_settings(settings, live=live))
+    click.echo(f"stored {report.stored}, duplicates {report.duplicates}, quarantined {report.quarantined}")
+
+
+def _parse_start(value: str | None, days: int) -> dt.datetime:
+    if value is None:
+        today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        return today - dt.timedelta(days=days)
+    try:
+        start = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"--start {value!r}: expected a date or datetime like 2026-03-01") from None
+    return start if start.tzinfo else start.replace(tzinfo=dt.UTC)
+
+
+@click.command()
+@click.option("--scenario", type=click.Choice(["bakery", "ecommerce", "retail", "control"]), required=True)
+@click.option("--events", "count", type=int, default=10000, show_default=True, help="Messages to produce.")
+@click.option("--rate", type=float, default=None, help="Messages per second (default: as fast as possible).")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--start", default=None, help="First day (UTC), e.g. 2026-03-01 [default: DAYS days ago].")
+@click.option("--days", type=int, default=28, show_default=True)
+@click.option("--malformed-share", type=float, default=0.01, show_default=True)
+@click.option("--duplicate-share", type=float, default=0.01, show_default=True)
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Write JSON lines here instead of producing.")
+@strategy_option
+@kafka_options
+def simulate(
+    scenario: str,
+    count: int,
+    rate: float | None,
+    seed: int,
+    start: str | None,
+    days: int,
+    malformed_share: float,
+    duplicate_share: float,
+    output: Path | None,
+    strategy_file: Path | None,
+    bootstrap_servers: str | None,
+    topics: tuple[str, ...],
+) -> None:
+    """Simulate a business's systems: CloudEvents of every type for an example strategy."""
+    from stream.simulator import messages, produce, write_jsonl
+    from stream.simulator.generate import load_scenario_strategy
+
+    if count < 1 or days < 1:
+        raise ConfigError("--events and --days must be at least 1")
+    if not 0 <= malformed_share < 0.5 or not 0 <= duplicate_share < 0.5:
+        raise ConfigError("--malformed-share and --duplicate-share must be in [0, 0.5)")
+    strategy = load_scenario_strategy(scenario, strategy_file)
+    stream = messages(
+        scenario, seed, _parse_start(start, days), days, count,
+        strategy=strategy, malformed_share=malformed_share, duplicate_share=duplicate_share,
+    )
+    if output is not None:
+        written = write_jsonl(output, stream)
+        click.echo(f"wrote {written} messages to {output}")
+        return
+    from stream.broker import ensure_topics
+    from stream.consumer import kafka_producer
+
+    settings = settings_from(bootstrap_servers=bootstrap_servers, topics=topics)
+    if len(settings.topics) != 1:
+        raise ConfigError("simulate produces to exactly one --topic")
+    topic = settings.topics[0]
+    ensure_topics(settings.bootstrap_servers, [topic], **settings.kafka_security())
+    producer = kafka_producer(settings, acks=1, compression_type=None)
+    try:
+        sent = produce(producer, topic, stream, rate=rate)
+    finally:
+        producer.close()
+    click.echo(f"produced {sent} messages to {topic}")
+
+
+@click.group("quarantine")
+def quarantine_group() -> None:
+    """Inspect and replay rejected messages."""
+
+
+@quarantine_group.command("list")
+@store_option
+@click.option("--reason", default=None, help="Only this reason code.")
+@click.option("--status", type=click.Choice(["quarantined", "replayed", "rejected_again"]), default=None)
+@click.option("--limit", type=int, default=100, show_default=True)
+def quarantine_list(store_url: str | None, reason: str | None, status: str | None, limit: int) -> None:
+    """List quarantined messages, oldest first."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from stream.quarantine import list_entries
+
+    rows = list_entries(_engine(store_url), reason=reason, status=status, limit=limit)
+    table = Table("id", "reason", "origin", "status", "seen", "message")
+    for row in rows:
+        if row["origin_topic"] is not None:
+            origin = f"{row['origin_topic']}[{row['origin_partition']}]@{row['origin_offset']}"
+        else:
+            origin = f"{row['origin_file']}:{row['origin_line']}"
+        table.add_row(str(row["id"]), row["reason_code"], origin, row["status"], str(row["seen_count"]), row["message"][:80])
+    Console(width=200).print(table)
+    click.echo(f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'}")
+
+
+@quarantine_group.command("show")
+@click.argument("entry_id", type=int)
+@store_option
+def quarantine_show(entry_id: int, store_url: str | None) -> None:
+    """Show one quarantined message: reason, origin and raw content."""
+    from stream.process import headers_from_json
+    from stream.quarantine import get_entry
+
+    row = get_entry(_engine(store_url), entry_id)
+    for name in ("id", "reason_code", "message", "status", "origin_topic", "origin_partition", "origin_offset",
+                 "origin_file", "origin_line", "source", "event_id", "first_seen", "last_seen", "seen_count", "replayed_at"):
+        if row.get(name) is not None:
+            click.echo(f"{name}: {row[name]}")
+    for key, value in headers_from_json(row["headers"]):
+        click.echo(f"header {key}: {value.decode('utf-8', 'backslashreplace')}")
+    click.echo("raw: " + bytes(row["raw"]).decode("utf-8", "backslashreplace"))
+
+
+@quarantine_group.command("replay")
+@store_option
+@click.option("--id", "entry_id", type=int, default=None, help="Replay only this entry.")
+@click.option("--reason", default=None, help="Replay only entries with this reason code.")
+def quarantine_replay(store_url: str | None, entry_id: int | None, reason: str | None) -> None:
+    """Re-decode quarantined messages with the current code; store those that pass, exactly once."""
+    from stream.events import DecodeLimits
+    from stream.quarantine import replay
+
+    settings = settings_from(store_url=store_url)
+    report = replay(_engine(settings.store_url), DecodeLimits.from_settings(settings, live=False), entry_id=entry_id, reason=reason)
+    click.echo(
+        f"replayed {report.replayed}, already stored {report.already_stored}, still rejected {report.still_rejected}"
+    )
+    if report.still_rejected and not (report.replayed or report.already_stored):
+        sys.exit(1)

@@ -1,0 +1,424 @@
+"""App stage: the consume loop wiring Kafka, the process stage, the sink and the health instruments.
+
+Delivery contract (at-least-once, made exactly-once in effect by the idempotent sink):
+
+1. poll a batch (bounded by ``batch_size`` messages and ``batch_timeout_s`` seconds);
+2. classify each message (``stream.process``): accepted events are buffered in the sink,
+   rejected ones are buffered for the quarantine table AND sent to ``<topic><dlq_suffix>``
+   with their reason and origin in headers — a bad message never blocks its partition;
+3. flush the sink (one transaction), wait for the dead-letter sends to be acknowledged,
+   then commit ``last offset + 1`` per partition. Nothing is committed before it is stored;
+4. on a store outage the assigned partitions are paused, the same batch is retried with
+   capped exponential backoff (polling keeps the group membership alive), and fetching
+   resumes once it is written; nothing is lost and nothing is committed meanwhile;
+5. on partition revocation and on ``stop()`` (the CLI wires SIGTERM/SIGINT to it) the
+   pending batch is written and committed first; if the store is down at that moment the
+   batch is dropped uncommitted and will be redelivered.
+
+Auto-commit is off. Kafka transactions are not used (this design does not need them).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from alignwatch.config import Settings
+from alignwatch.errors import BrokerError
+from stream.events import DecodeLimits, Event
+from stream.health import PipelineMetrics
+from stream.process import Origin, Quarantined, classify_message, dlq_headers
+from stream.sink import FlushResult, StoreSink, StoreUnavailable
+
+__all__ = [
+    "ConsumeReport",
+    "ConsumerOptions",
+    "IngestConsumer",
+    "kafka_consumer",
+    "kafka_producer",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConsumerOptions:
+    """How the consume loop batches, retries and stops."""
+
+    batch_size: int = 2000
+    batch_timeout_s: float = 1.0
+    dlq_suffix: str = ".dlq"
+    max_events: int | None = None  # stop after this many messages (valid or not)
+    idle_timeout_s: float | None = None  # stop after this long without a message
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 8.0
+    progress_every_s: float = 5.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> ConsumerOptions:
+        """Options from the settings object, with explicit overrides (None = not given)."""
+        values: dict[str, Any] = {
+            "batch_size": settings.batch_size,
+            "batch_timeout_s": settings.batch_timeout_s,
+            "dlq_suffix": settings.dlq_suffix,
+        }
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)
+
+
+@dataclass
+class ConsumeReport:
+    """Counts of one consume run."""
+
+    consumed: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    commits: int = 0
+    store_retries: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def elapsed_s(self) -> float:
+        """Seconds since the run started."""
+        return time.monotonic() - self.started
+
+    @property
+    def rate(self) -> float:
+        """Messages consumed per second."""
+        return self.consumed / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def line(self) -> str:
+        """One progress line."""
+        return (
+            f"consumed {self.consumed} ({self.rate:,.0f}/s): stored {self.stored}, "
+            f"duplicates {self.duplicates}, rejected {self.rejected}, commits {self.commits}"
+            + (f", store retries {self.store_retries}" if self.store_retries else "")
+        )
+
+
+def kafka_consumer(
+    settings: Settings, *, group: str | None = None, client_id: str = "alignwatch-consumer", **overrides: Any
+) -> Any:
+    """A kafka-python consumer configured from the settings: auto-commit off, earliest reset."""
+    from kafka import KafkaConsumer
+    from kafka.errors import KafkaError
+
+    options: dict[str, Any] = {
+        "bootstrap_servers": list(settings.bootstrap_servers),
+        "group_id": group or settings.consumer_group,
+        "client_id": client_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "session_timeout_ms": settings.session_timeout_ms,
+        "heartbeat_interval_ms": settings.heartbeat_interval_ms,
+        "max_poll_records": settings.batch_size,
+        "fetch_max_bytes": 64 * 1024 * 1024,
+        "max_partition_fetch_bytes": 8 * 1024 * 1024,
+        **settings.kafka_security(),
+    }
+    options.update(overrides)
+    try:
+        return KafkaConsumer(**options)
+    except (KafkaError, OSError) as exc:
+        raise BrokerError(f"cannot connect a consumer to {', '.join(settings.bootstrap_servers)}: {exc}") from exc
+
+
+def kafka_producer(settings: Settings, **overrides: Any) -> Any:
+    """A kafka-python producer configured from the settings (used for dead letters and the simulator)."""
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError
+
+    options: dict[str, Any] = {
+        "bootstrap_servers": list(settings.bootstrap_servers),
+        "acks": "all",
+        "linger_ms": 20,
+        "batch_size": 512 * 1024,
+        "max_request_size": max(2 * settings.max_payload_bytes, 1024 * 1024),
+        **settings.kafka_security(),
+    }
+    options.update(overrides)
+    try:
+        return KafkaProducer(**options)
+    except (KafkaError, OSError) as exc:
+        raise BrokerError(f"cannot connect a producer to {', '.join(settings.bootstrap_servers)}: {exc}") from exc
+
+
+class IngestConsumer:
+    """The consume loop. Every dependency is passed in; ``run()`` returns when stopped or done.
+
+    ``consumer`` is a kafka-python ``KafkaConsumer`` (not yet subscribed), ``producer`` a
+    ``KafkaProducer`` for the dead-letter topics.
+    """
+
+    def __init__(
+        self,
+        consumer: Any,
+        producer: Any,
+        sink: StoreSink,
+        limits: DecodeLimits,
+        metrics: PipelineMetrics,
+        options: ConsumerOptions,
+        *,
+        on_progress: Callable[[ConsumeReport], None] | None = None,
+        ensure_topic: Callable[[str], None] | None = None,
+    ) -> None:
+        self.consumer = consumer
+        self.producer = producer
+        self.sink = sink
+        self.limits = limits
+        self.metrics = metrics
+        self.options = options
+        self.on_progress = on_progress
+        self._ensure_topic = ensure_topic
+        self._stop = threading.Event()
+        self._offsets: dict[Any, int] = {}  # TopicPartition -> next offset to commit
+        self._dlq_futures: list[Any] = []
+        self._pending = 0  # messages in the current batch
+        self._batch_started: float | None = None
+        self._assigned_at: float | None = None  # idle time counts from the first assignment
+        self._closing = False
+        self.report = ConsumeReport()
+
+    # -- control -----------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the loop to write and commit what it holds, then return (safe from signal handlers)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        """True once ``stop()`` was called."""
+        return self._stop.is_set()
+
+    def subscribe(self, topics: list[str] | None = None, pattern: str | None = None) -> None:
+        """Subscribe with the rebalance listener that commits on revocation."""
+        from kafka import ConsumerRebalanceListener
+
+        loop = self
+
+        class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+            def on_partitions_revoked(self, revoked: Any) -> None:
+                loop._on_revoked(list(revoked))
+
+            def on_partitions_assigned(self, assigned: Any) -> None:
+                loop._assigned_at = time.monotonic()
+                log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+
+        if pattern:
+            self.consumer.subscribe(pattern=pattern, listener=_Listener())
+        else:
+            self.consumer.subscribe(topics=list(topics or []), listener=_Listener())
+
+    # -- the loop ----------------------------------------------------------------
+
+    def run(self) -> ConsumeReport:
+        """Consume until ``stop()``, ``max_events`` or ``idle_timeout_s``; always closes cleanly."""
+        options = self.options
+        last_message = time.monotonic()
+        last_progress = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                room = options.batch_size - self._pending
+                if options.max_events is not None:
+                    room = min(room, options.max_events - self.report.consumed)
+                if room <= 0:
+                    self._flush_and_commit()
+                    if options.max_events is not None and self.report.consumed >= options.max_events:
+                        break
+                    continue
+                wait_ms = 200 if self._pending == 0 else max(1, int(self._batch_time_left() * 1000))
+                records = self.consumer.poll(timeout_ms=wait_ms, max_records=room)
+                got = 0
+                for tp, messages in records.items():
+                    for message in messages:
+                        self._handle(tp, message)
+                    got += len(messages)
+                if got:
+                    last_message = time.monotonic()
+                    self._update_lag()
+                if self._pending and (self._pending >= options.batch_size or self._batch_time_left() <= 0 or not got):
+                    self._flush_and_commit()
+                if options.max_events is not None and self.report.consumed >= options.max_events:
+                    break
+                if (
+                    options.idle_timeout_s is not None
+                    and not self._pending
+                    and self._assigned_at is not None
+                    and time.monotonic() - max(last_message, self._assigned_at) >= options.idle_timeout_s
+                ):
+                    break
+                if self.on_progress and time.monotonic() - last_progress >= options.progress_every_s:
+                    last_progress = time.monotonic()
+                    self.on_progress(self.report)
+            if self._pending:
+                self._flush_and_commit(give_up_when_stopping=True)
+        finally:
+            self._close()
+        return self.report
+
+    def _batch_time_left(self) -> float:
+        if self._batch_started is None:
+            return self.options.batch_timeout_s
+        return self.options.batch_timeout_s - (time.monotonic() - self._batch_started)
+
+    def _handle(self, tp: Any, message: Any) -> None:
+        if self._batch_started is None:
+            self._batch_started = time.monotonic()
+        if message.topic.endswith(self.options.dlq_suffix):
+            # a pattern subscription that also matches dead-letter topics: skip, never loop
+            self._offsets[tp] = message.offset + 1
+            self._pending += 1
+            return
+        origin = Origin(topic=message.topic, partition=message.partition, offset=message.offset)
+        headers = [(key, value) for key, value in (message.headers or [])]
+        result = classify_message(message.value, headers, origin, self.limits)
+        if isinstance(result, Quarantined):
+            self.sink.quarantine(result)
+            self._send_dead_letter(message.topic, message.key, result)
+            self.metrics.rejected.labels(reason=result.reason).inc()
+            self.report.rejected += 1
+        else:
+            assert isinstance(result, Event)
+            self.sink.add(result)
+        self.metrics.consumed.inc()
+        self.report.consumed += 1
+        self._pending += 1
+        self._offsets[tp] = message.offset + 1
+
+    def _send_dead_letter(self, topic: str, key: bytes | None, record: Quarantined) -> None:
+        if self._ensure_topic is not None:
+            self._ensure_topic(topic + self.options.dlq_suffix)
+        future = self.producer.send(
+            topic + self.options.dlq_suffix, value=record.raw, key=key, headers=dlq_headers(record)
+        )
+        self._dlq_futures.append(future)
+
+    def _update_lag(self) -> None:
+        for tp, next_offset in self._offsets.items():
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None:
+                self.metrics.set_lag(tp.topic, tp.partition, highwater - next_offset)
+
+    # -- write then commit -------------------------------------------------------
+
+    def _flush_and_commit(self, *, give_up_when_stopping: bool = False) -> bool:
+        """Write the batch, then commit its offsets. Retries through store outages.
+
+        Returns False when the batch was dropped uncommitted (stopping during an outage, or
+        the partitions were revoked meanwhile): it will be redelivered.
+        """
+        if not self._pending:
+            return True
+        started = time.monotonic()
+        result = self._flush_with_retry(give_up_when_stopping=give_up_when_stopping)
+        if result is None:
+            return False
+        self._wait_dead_letters()
+        self._commit(started)
+        self.report.stored += result.stored
+        self.report.duplicates += result.duplicates
+        self.metrics.stored.inc(result.stored)
+        self.metrics.duplicates.inc(result.duplicates)
+        return True
+
+    def _flush_with_retry(self, *, give_up_when_stopping: bool) -> FlushResult | None:
+        delay = self.options.backoff_initial_s
+        paused: list[Any] = []
+        try:
+            while True:
+                try:
+                    return self.sink.flush()
+                except StoreUnavailable as exc:
+                    self.metrics.store_retries.inc()
+                    self.report.store_retries += 1
+                    if self._stop.is_set():
+                        log.warning("store unavailable while stopping; batch left uncommitted: %s", exc)
+                        self._drop_batch()
+                        return None
+                    if not paused:
+                        paused = list(self.consumer.assignment())
+                        self.consumer.pause(*paused)
+                    log.warning("store unavailable, retrying in %.1fs: %s", delay, exc)
+                    deadline = time.monotonic() + delay
+                    while time.monotonic() < deadline:
+                        # keeps the group membership alive; paused partitions return nothing
+                        self.consumer.poll(timeout_ms=max(1, int(min(0.5, deadline - time.monotonic()) * 1000)))
+                        if not self._pending:  # revoked meanwhile: batch dropped, redelivered later
+                            return None
+                    delay = min(delay * 2, self.options.backoff_max_s)
+        finally:
+            if paused:
+                still = [tp for tp in paused if tp in self.consumer.assignment()]
+                if still:
+                    self.consumer.resume(*still)
+
+    def _wait_dead_letters(self) -> None:
+        from kafka.errors import KafkaError
+
+        if not self._dlq_futures:
+            return
+        self.producer.flush()
+        for future in self._dlq_futures:
+            try:
+                future.get(timeout=30)
+            except KafkaError as exc:
+                raise BrokerError(f"dead-letter send failed: {exc}") from exc
+        self._dlq_futures.clear()
+
+    def _commit(self, started: float) -> None:
+        from kafka.errors import CommitFailedError, KafkaError
+        from kafka.structs import OffsetAndMetadata
+
+        offsets = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in self._offsets.items()}
+        batch = self._pending
+        self._pending = 0
+        self._batch_started = None
+        self._offsets = {}
+        try:
+            self.consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # stored already; the redelivery after the rebalance is absorbed by the sink
+            log.warning("offset commit failed (%s); messages will be redelivered and ignored as duplicates", exc)
+            return
+        self.report.commits += 1
+        self.metrics.batch_size.observe(batch)
+        self.metrics.commit_latency.observe(time.monotonic() - started)
+        self.metrics.last_commit.set(time.time())
+
+    def _drop_batch(self) -> None:
+        self.sink.discard()
+        self._dlq_futures.clear()
+        self._pending = 0
+        self._batch_started = None
+        self._offsets = {}
+
+    def _on_revoked(self, revoked: list[Any]) -> None:
+        if self._pending:
+            try:
+                result = self.sink.flush()
+            except StoreUnavailable as exc:
+                log.warning("partitions revoked during a store outage; batch left uncommitted: %s", exc)
+                self._drop_batch()
+            else:
+                self._wait_dead_letters()
+                self._commit(time.monotonic())
+                self.report.stored += result.stored
+                self.report.duplicates += result.duplicates
+                self.metrics.stored.inc(result.stored)
+                self.metrics.duplicates.inc(result.duplicates)
+        if not self._closing:  # keep the last lag readings of a consumer that stops
+            for tp in revoked:
+                self.metrics.forget_partition(tp.topic, tp.partition)
+
+    def _close(self) -> None:
+        self._closing = True
+        try:
+            self.producer.flush(timeout=10)
+        except Exception as exc:  # noqa: BLE001 - closing: report and go on
+            log.warning("producer flush on close failed: %s", exc)
+        self.consumer.close(autocommit=False)

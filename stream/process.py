@@ -1,0 +1,127 @@
+"""Process stage: pure functions from a raw message and its origin to what the sink stores.
+
+No Kafka, no database: a message (value bytes, headers, where it came from) becomes either
+an accepted ``Event`` or a ``Quarantined`` record carrying the reason code, the human
+message, the raw bytes and the origin, ready for the dead-letter topic and the quarantine
+table.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+
+from stream.events import DecodeLimits, Event, Rejection, decode_message, decode_structured
+
+__all__ = [
+    "Origin",
+    "Quarantined",
+    "classify_line",
+    "classify_message",
+    "dlq_headers",
+    "headers_from_json",
+    "headers_to_json",
+]
+
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a message came from: a Kafka topic/partition/offset or a file/line."""
+
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    file: str | None = None
+    line: int | None = None
+
+    def describe(self) -> str:
+        """``topic[partition]@offset`` or ``file:line``."""
+        if self.topic is not None:
+            return f"{self.topic}[{self.partition}]@{self.offset}"
+        if self.file is not None:
+            return f"{self.file}:{self.line}"
+        return "<unknown>"
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A rejected message, kept whole with its reason and origin."""
+
+    raw: bytes
+    reason: str
+    message: str
+    origin: Origin
+    headers: Headers = field(default_factory=list)
+    source: str | None = None
+    event_id: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 over origin and raw bytes: the same message redelivered is one quarantine row."""
+        digest = hashlib.sha256()
+        digest.update(self.origin.describe().encode("utf-8", "backslashreplace"))
+        digest.update(b"\0")
+        for key, value in self.headers:
+            digest.update(key.encode("utf-8", "backslashreplace") + b"=" + (value or b"") + b"\0")
+        digest.update(self.raw)
+        return digest.hexdigest()
+
+
+def _quarantined(rejection: Rejection, raw: bytes, origin: Origin, headers: Headers) -> Quarantined:
+    return Quarantined(
+        raw=raw,
+        reason=str(rejection.reason),
+        message=rejection.message,
+        origin=origin,
+        headers=list(headers),
+        source=getattr(rejection, "source", None),
+        event_id=getattr(rejection, "event_id", None),
+    )
+
+
+def classify_message(
+    value: bytes | None, headers: Headers | None, origin: Origin, limits: DecodeLimits
+) -> Event | Quarantined:
+    """Decode one Kafka message (structured or binary mode) into an event or a quarantine record."""
+    raw = value if value is not None else b""
+    hdrs = [(key, val if val is not None else b"") for key, val in (headers or [])]
+    result = decode_message(raw, hdrs, limits)
+    if isinstance(result, Rejection):
+        return _quarantined(result, raw, origin, hdrs)
+    return result
+
+
+def classify_line(raw: bytes, origin: Origin, limits: DecodeLimits) -> Event | Quarantined:
+    """Decode one JSON line (a structured-mode event) into an event or a quarantine record."""
+    result = decode_structured(raw, limits)
+    if isinstance(result, Rejection):
+        return _quarantined(result, raw, origin, [])
+    return result
+
+
+def dlq_headers(record: Quarantined) -> Headers:
+    """Headers of the dead-letter copy: the original headers plus reason and origin."""
+    origin = record.origin
+    extra: Headers = [
+        ("alignwatch_reason", record.reason.encode()),
+        ("alignwatch_message", record.message.encode("utf-8", "backslashreplace")[:4096]),
+        ("alignwatch_origin_topic", (origin.topic or "").encode()),
+        ("alignwatch_origin_partition", str(origin.partition if origin.partition is not None else "").encode()),
+        ("alignwatch_origin_offset", str(origin.offset if origin.offset is not None else "").encode()),
+    ]
+    return [(key, value) for key, value in record.headers if not key.startswith("alignwatch_")] + extra
+
+
+def headers_to_json(headers: Headers) -> list[list[str]] | None:
+    """Headers as JSON-safe ``[[key, base64 value], ...]`` (None when there are none)."""
+    if not headers:
+        return None
+    return [[key, base64.b64encode(value).decode("ascii")] for key, value in headers]
+
+
+def headers_from_json(stored: list[list[str]] | None) -> Headers:
+    """Inverse of ``headers_to_json``."""
+    return [(key, base64.b64decode(value)) for key, value in (stored or [])]
