@@ -18,8 +18,10 @@ workbook. A KPI's "error" is its shortfall ``1 - attainment`` (0 at or above tar
 or below its baseline), sampled from the newest hour window; the budget is
 ``1 - objective`` (default objective 0.99: on average the KPI may miss 1 % of its
 target). Pages: burn rate 14.4 over 1 h and 5 m, or 6 over 6 h and 30 m; ticket: 1 over
-3 d and 6 h. Every burn-rate rule also needs at least the KPI's ``min_events`` events in
-its long window, so a bad hour with three orders never pages anyone.
+3 d and 6 h. Minimum-event guard: every burn-rate rule also needs the shortfall in its
+long window to stand for at least the KPI's ``min_events`` events (Σ over the hour
+windows of shortfall × events, the "missed" events), so a bad hour behind three orders
+never pages anyone, however bad its ratio looks.
 
 Every alert carries ``severity`` (page | ticket), ``alert_class`` (kpi | alignment |
 pipeline; Alertmanager inhibits the first two while validation fails), and annotations
@@ -89,7 +91,6 @@ BURN_WINDOWS: tuple[BurnWindow, ...] = (
     BurnWindow("3d", "6h", 1.0, "ticket", 72.0),
 )
 _AVG_WINDOWS = ("5m", "30m", "1h", "6h", "3d")
-_WINDOW_HOURS = {"5m": 5 / 60, "30m": 0.5, "1h": 1.0, "6h": 6.0, "3d": 72.0}
 
 
 @dataclass(frozen=True)
@@ -231,14 +232,16 @@ def recording_groups(names: MetricNames) -> list[dict[str, Any]]:
     """Business-independent recording rules (``level:metric:operation``)."""
     att = names.kpi_attainment
     shortfall = f"business_kpi:{att}:shortfall"
+    missed = f"business_kpi:{names.kpi_events}:missed"
     rules: list[dict[str, Any]] = [
         {
             "record": shortfall,
             "expr": f'1 - clamp(max by (business, kpi) ({att}{{window="hour"}}), 0, 1)',
         },
         {
-            "record": f"business_kpi:{names.kpi_events}:hour",
-            "expr": f'max by (business, kpi) ({names.kpi_events}{{window="hour"}})',
+            # events of the newest hour window weighted by its shortfall: "missed" events
+            "record": missed,
+            "expr": f'{shortfall} * on (business, kpi) max by (business, kpi) ({names.kpi_events}{{window="hour"}})',
         },
     ]
     for window in _AVG_WINDOWS:
@@ -246,9 +249,9 @@ def recording_groups(names: MetricNames) -> list[dict[str, Any]]:
     for burn in BURN_WINDOWS:
         rules.append(
             {
-                "record": f"business_kpi:{names.kpi_events}:sum{burn.long}",
-                # hourly counts sampled evenly: their mean × hours ≈ events in the window
-                "expr": f"avg_over_time(business_kpi:{names.kpi_events}:hour[{burn.long}]) * {_num(burn.hours)}",
+                "record": f"{missed}_sum{burn.long}",
+                # each hour window is sampled once per evaluation: divide by the samples per hour
+                "expr": f"sum_over_time({missed}[{burn.long}]) / count_over_time({missed}[1h])",
             }
         )
     rules.append({"record": f"business:{names.sai}:max_over_time7d", "expr": f'max_over_time({names.sai}{{window="day"}}[7d])'})
@@ -261,7 +264,7 @@ def recording_groups(names: MetricNames) -> list[dict[str, Any]]:
 def _kpi_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
     names = inputs.names
     shortfall = f"business_kpi:{names.kpi_attainment}:shortfall"
-    events = f"business_kpi:{names.kpi_events}"
+    missed = f"business_kpi:{names.kpi_events}:missed"
     rules: list[dict[str, Any]] = []
     for kpi in inputs.kpis:
         sel = _sel(business=inputs.business, kpi=kpi.id)
@@ -270,7 +273,7 @@ def _kpi_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
             threshold = _num(round(burn.factor * inputs.budget, 10))
             expr = (
                 f"(\n  {shortfall}_avg{burn.long}{sel} > {threshold}\nand\n  {shortfall}_avg{burn.short}{sel} > {threshold}\n)\n"
-                f"and on (business, kpi)\n  {events}:sum{burn.long}{sel} >= {kpi.min_events}"
+                f"and on (business, kpi)\n  {missed}_sum{burn.long}{sel} >= {kpi.min_events}"
             )
             rules.append(
                 _alert(
@@ -283,9 +286,9 @@ def _kpi_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
                     summary=f"{kpi.chain}: below target {_num(kpi.target)} {kpi.unit}, burning {_num(burn.factor)}x "
                     f"its budget over {burn.long} and {burn.short}",
                     description=(
-                        f"Mean shortfall of '{kpi.name}' against its target is {{{{ $value | humanizePercentage }}}} over the "
-                        f"last {burn.long} (threshold {_num(burn.factor)} x budget {_num(inputs.budget)}), with at least "
-                        f"{kpi.min_events} events behind it."
+                        f"The mean shortfall of '{kpi.name}' against its target over the last {burn.long} is above "
+                        f"{_num(burn.factor)} x the budget {_num(inputs.budget)}, and at least {kpi.min_events} events' "
+                        "worth of shortfall behind it."
                     ),
                 )
             )
@@ -293,7 +296,9 @@ def _kpi_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
         min_samples = int(inputs.thresholds["regression_min_samples"])
         recent = f'{names.kpi_value}{{business="{inputs.business}",kpi="{kpi.id}",window="7d"}}'
         baseline = f'{names.kpi_value}{{business="{inputs.business}",kpi="{kpi.id}",window="28d"}}'
-        worse = f"({baseline} - {recent})" if kpi.direction == "up" else f"({recent} - {baseline})"
+        worse = (
+            f"{baseline} - ignoring (window) {recent}" if kpi.direction == "up" else f"{recent} - ignoring (window) {baseline}"
+        )
         expr = (
             f"(\n  max by (business, kpi) ({worse})\n  / on (business, kpi)\n  max by (business, kpi) (abs({baseline}))\n)"
             f" >= {_num(drop)}\nand on (business, kpi)\n"
@@ -312,8 +317,8 @@ def _kpi_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
                 summary=f"{kpi.chain}: last 7 days {'down' if kpi.direction == 'up' else 'up'} at least "
                 f"{_num(drop * 100)} % against its 28-day history",
                 description=(
-                    f"'{kpi.name}' regressed by {{{{ $value | humanizePercentage }}}} (7-day vs 28-day window, "
-                    f"direction {kpi.direction}); at least {min_samples} events in the recent window."
+                    f"'{kpi.name}' is worse over 7 days than over 28 days by {{{{ $value | humanizePercentage }}}} "
+                    f"(direction {kpi.direction}); at least {min_samples} events in the recent window."
                 ),
             )
         )
@@ -425,7 +430,7 @@ def _pipeline_business_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
             labels={"goal": "all", "perspective": "all"},
             summary=f"No validated snapshot for {inputs.business_name} for more than two continuous intervals "
             f"({stale_after} s): every KPI → goal → perspective chain ({chain}) is frozen",
-            description="The served snapshot is {{ $value | humanizeDuration }} old.",
+            description="The served snapshot is {{ $value }} s old; check the alignment_continuous DAG and the store.",
         ),
         _alert(
             inputs,
@@ -441,7 +446,7 @@ def _pipeline_business_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
             labels={"goal": "all", "perspective": "all"},
             summary=f"The nightly recomputation of {inputs.business_name} has not published for more than 26 h: "
             f"late events are missing from every KPI → goal → perspective chain ({chain})",
-            description="Newest published nightly run: {{ $value | humanizeDuration }} ago (1 = never).",
+            description="No nightly run published in the last 26 h (or none ever); late events are not reflected.",
         ),
         _alert(
             inputs,
@@ -470,7 +475,7 @@ def _pipeline_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
             alert_class="pipeline",
             for_="15m",
             summary=f"Consumer lag on {{{{ $labels.topic }}}} keeps growing: {chain} is falling behind",
-            description="{{ $value }} messages behind the fetch high-watermark and rising for 15 minutes.",
+            description="{{ $value }} messages behind the fetch high-watermark, and rising for 15 minutes.",
         ),
         _alert(
             inputs,
