@@ -1,0 +1,806 @@
+"""The event contract: CloudEvents 1.0 envelopes carrying typed alignwatch payloads.
+
+Every message a producer sends is decoded here, once, into either an :class:`Event` (a
+frozen envelope whose ``data`` is the typed payload model of its ``type``) or a
+:class:`Rejection` (a machine-readable :class:`RejectReason` and a message naming the field
+and the bad value). Decoding never raises: a bad message must never stop a consumer.
+
+Two Kafka modes are accepted (see ``docs/events.md``):
+
+- *structured*: the message value is the whole CloudEvent as one JSON object;
+- *binary*: the attributes travel as ``ce_*`` headers (``ce_specversion``, ``ce_id``,
+  ``ce_source``, ``ce_type``, ``ce_time``, ``ce_subject``), the ``content-type`` header
+  gives the media type of the data and the message value is the data alone.
+
+Forward compatibility: unknown payload fields are kept (they are stored with the payload)
+and envelope extension attributes (any other attribute, or ``ce_*`` header) are kept in
+``Event.extensions``. Known fields are checked strictly: no string-to-bool or
+string-to-number coercion, integers for counts, finite numbers only.
+
+The idempotency key of an event is (``source``, ``id``): the store keeps one row per key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from alignwatch.errors import AlignwatchError
+
+if TYPE_CHECKING:
+    from alignwatch.config import Settings
+
+__all__ = [
+    "BINARY_HEADERS",
+    "CONTENT_TYPE",
+    "EVENT_TYPES",
+    "PAYLOADS",
+    "SPECVERSION",
+    "AutomationReconfigured",
+    "AutomationRun",
+    "CustomerFeedback",
+    "CustomerOrder",
+    "CustomerTouchpoint",
+    "DataProduced",
+    "DataUsed",
+    "DecodeLimits",
+    "Event",
+    "FeatureUsage",
+    "FinanceEntry",
+    "IntegrationIssue",
+    "InvalidEventError",
+    "Payload",
+    "ProcessExecution",
+    "RejectReason",
+    "Rejection",
+    "StrategyInitiative",
+    "WorkforceSkill",
+    "WorkforceSurvey",
+    "WorkforceTask",
+    "decode_binary",
+    "decode_message",
+    "decode_structured",
+    "encode_binary",
+    "encode_structured",
+    "event_row",
+    "event_to_dict",
+    "make_event",
+]
+
+SPECVERSION = "1.0"
+CONTENT_TYPE = "application/json"
+MAX_SOURCE_LENGTH = 512  # events.source column
+MAX_ID_LENGTH = 256  # events.event_id column
+MAX_SUBJECT_LENGTH = 512  # events.subject column
+MAX_ID_FIELD_LENGTH = 128  # identifier columns copied from the payload
+
+# RFC 3339 date-time with a mandatory offset; the JSON Schemas carry the same pattern.
+TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+_TIME_RE = re.compile(TIME_PATTERN)
+_NO_OFFSET_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
+
+
+class RejectReason(StrEnum):
+    """Why a message was rejected; the value is the ``reason_code`` stored in quarantine."""
+
+    EMPTY_MESSAGE = "empty_message"
+    TOO_LARGE = "too_large"
+    NOT_UTF8 = "not_utf8"
+    NOT_JSON = "not_json"
+    NOT_OBJECT = "not_object"
+    MISSING_ATTRIBUTE = "missing_attribute"
+    MISSING_HEADERS = "missing_headers"
+    BAD_SPECVERSION = "bad_specversion"
+    UNKNOWN_TYPE = "unknown_type"
+    BAD_CONTENT_TYPE = "bad_content_type"
+    INVALID_ATTRIBUTE = "invalid_attribute"
+    BAD_TIME = "bad_time"
+    TIME_IN_FUTURE = "time_in_future"
+    TIME_TOO_OLD = "time_too_old"
+    INVALID_PAYLOAD = "invalid_payload"
+
+
+REJECT_REASON_HELP: dict[RejectReason, str] = {
+    RejectReason.EMPTY_MESSAGE: "the message value is empty",
+    RejectReason.TOO_LARGE: "the message is larger than the configured limit (max_payload_bytes)",
+    RejectReason.NOT_UTF8: "the value or a ce_* header is not valid UTF-8",
+    RejectReason.NOT_JSON: "the value is not JSON (NaN and Infinity are not JSON either)",
+    RejectReason.NOT_OBJECT: "the JSON value is not an object",
+    RejectReason.MISSING_ATTRIBUTE: "a required attribute (specversion, id, source, type, time) is absent",
+    RejectReason.MISSING_HEADERS: "binary mode without one of the required ce_* headers",
+    RejectReason.BAD_SPECVERSION: "specversion is not \"1.0\"",
+    RejectReason.UNKNOWN_TYPE: "type is not one of the event types of this contract",
+    RejectReason.BAD_CONTENT_TYPE: "datacontenttype / content-type is not application/json, or data_base64 was sent",
+    RejectReason.INVALID_ATTRIBUTE: "an attribute has the wrong JSON type, is empty or too long",
+    RejectReason.BAD_TIME: "time is not an RFC 3339 timestamp with a timezone offset",
+    RejectReason.TIME_IN_FUTURE: "time is further in the future than allowed (max_future)",
+    RejectReason.TIME_TOO_OLD: "time is older than allowed on live topics (max_age)",
+    RejectReason.INVALID_PAYLOAD: "data is missing, not an object, or a payload field is invalid",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A message that was not accepted: why (machine-readable), what (human-readable), and
+    the event's ``source`` and ``id`` when they could be read."""
+
+    reason: RejectReason
+    message: str
+    source: str | None = None
+    event_id: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.message}"
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeLimits:
+    """Limits a decoder enforces. ``max_age=None`` accepts events of any age (imports)."""
+
+    max_payload_bytes: int = 256 * 1024
+    max_future: dt.timedelta = dt.timedelta(days=1)
+    max_age: dt.timedelta | None = None
+    now: Callable[[], dt.datetime] = field(default=_utcnow)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, live: bool = True) -> DecodeLimits:
+        """Limits from the settings; ``live=False`` (imports, replays) lifts the age limit."""
+        max_age = None
+        if live and settings.max_age_s is not None:
+            max_age = dt.timedelta(seconds=settings.max_age_s)
+        return cls(
+            max_payload_bytes=settings.max_payload_bytes,
+            max_future=dt.timedelta(seconds=settings.max_future_s),
+            max_age=max_age,
+        )
+
+
+class InvalidEventError(AlignwatchError, ValueError):
+    """An event built in code (``make_event``) breaks the contract; carries the rejection."""
+
+    def __init__(self, rejection: Rejection) -> None:
+        self.rejection = rejection
+        super().__init__(str(rejection))
+
+
+# --------------------------------------------------------------------------- payload types
+
+
+def _require_text(value: object) -> object:
+    if not isinstance(value, str | dt.datetime):
+        raise ValueError("must be an RFC 3339 timestamp string")
+    if isinstance(value, str) and not _TIME_RE.match(value):
+        raise ValueError("must be an RFC 3339 timestamp with a timezone offset")
+    return value
+
+
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_FIELD_LENGTH)]
+Text = Annotated[str, Field(min_length=1, max_length=256)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=0)]
+Timestamp = Annotated[
+    AwareDatetime,
+    Field(strict=False, json_schema_extra={"pattern": TIME_PATTERN}),
+    BeforeValidator(_require_text),
+]
+
+
+class Payload(BaseModel):
+    """Base of every payload: strict types for known fields, unknown fields kept."""
+
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+
+class AutomationRun(Payload):
+    """One run of an automation (a workflow, a bot) on one case."""
+
+    automation_id: Id
+    process_id: Id
+    case_id: Id
+    status: Literal["succeeded", "failed"]
+    duration_s: NonNegative
+    manual_intervention: bool = False
+    cost: NonNegative | None = None
+
+
+class ProcessExecution(Payload):
+    """One execution of a business process on one case, automated or not."""
+
+    process_id: Id
+    case_id: Id
+    automated: bool
+    cycle_time_s: NonNegative
+    errors: Count = 0
+    rework: Count = 0
+    units_out: NonNegative | None = None
+    automated_share: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
+
+
+class CustomerTouchpoint(Payload):
+    """A customer's contact at a journey touchpoint, handled by automation or a human."""
+
+    touchpoint_id: Id
+    customer_id: Id
+    channel: Text
+    handled_by: Literal["automation", "human"]
+    resolved: bool
+    escalation_requested: bool = False
+    escalation_fulfilled_s: NonNegative | None = None
+
+
+class CustomerFeedback(Payload):
+    """A customer's satisfaction (CSAT 1..5) and/or recommendation (NPS 0..10) answer."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["csat"], "properties": {"csat": {"type": "integer"}}},
+                {"required": ["nps"], "properties": {"nps": {"type": "integer"}}},
+            ]
+        }
+    )
+
+    customer_id: Id
+    touchpoint_id: Id | None = None
+    csat: Annotated[int, Field(ge=1, le=5)] | None = None
+    nps: Annotated[int, Field(ge=0, le=10)] | None = None
+
+    @model_validator(mode="after")
+    def _one_answer(self) -> CustomerFeedback:
+        if self.csat is None and self.nps is None:
+            raise ValueError("at least one of csat or nps is required")
+        return self
+
+
+class CustomerOrder(Payload):
+    """An order placed by a customer."""
+
+    customer_id: Id
+    order_id: Id
+    amount: NonNegative
+    repeat: bool
+    units: NonNegative | None = None
+
+
+class FinanceEntry(Payload):
+    """A cost, saving or revenue amount, optionally attributed to an automation."""
+
+    automation_id: Id | None = None
+    kind: Literal["cost", "saving", "revenue"]
+    amount: NonNegative
+
+
+class FeatureUsage(Payload):
+    """A user used one feature of an automation's system."""
+
+    automation_id: Id
+    feature: Text
+    user_id: Id
+
+
+class IntegrationIssue(Payload):
+    """Records that had to be re-keyed, failed to sync or were exported/imported by hand."""
+
+    automation_id: Id
+    kind: Literal["manual_reentry", "sync_failure", "export_import"]
+    records: Annotated[int, Field(ge=1)]
+
+
+class DataProduced(Payload):
+    """An automation produced (updated) a dataset."""
+
+    dataset_id: Id
+    automation_id: Id
+
+
+class DataUsed(Payload):
+    """A dataset was used for a decision or a report."""
+
+    dataset_id: Id
+    used_for: Literal["decision", "report"]
+    strategic: bool
+
+
+class WorkforceTask(Payload):
+    """An employee's task, augmented by automation or not, and the minutes it saved."""
+
+    employee_id: Id
+    automation_id: Id | None = None
+    augmented: bool
+    minutes_saved: NonNegative
+
+
+class WorkforceSkill(Payload):
+    """An employee gained a skill: training, certification or a new responsibility."""
+
+    employee_id: Id
+    skill: Text
+    kind: Literal["training", "certification", "new_responsibility"]
+
+
+class WorkforceSurvey(Payload):
+    """An employee's satisfaction answer (1..5)."""
+
+    employee_id: Id
+    satisfaction: Annotated[int, Field(ge=1, le=5)]
+
+
+class StrategyInitiative(Payload):
+    """A strategic initiative started, serving some goals."""
+
+    initiative_id: Id
+    goal_ids: list[Id]
+    started_at: Timestamp
+
+
+class AutomationReconfigured(Payload):
+    """An automation was reconfigured for an initiative and deployed."""
+
+    automation_id: Id
+    initiative_id: Id
+    deployed_at: Timestamp
+
+
+PAYLOADS: dict[str, type[Payload]] = {
+    "automation.run": AutomationRun,
+    "process.execution": ProcessExecution,
+    "customer.touchpoint": CustomerTouchpoint,
+    "customer.feedback": CustomerFeedback,
+    "customer.order": CustomerOrder,
+    "finance.entry": FinanceEntry,
+    "feature.usage": FeatureUsage,
+    "integration.issue": IntegrationIssue,
+    "data.produced": DataProduced,
+    "data.used": DataUsed,
+    "workforce.task": WorkforceTask,
+    "workforce.skill": WorkforceSkill,
+    "workforce.survey": WorkforceSurvey,
+    "strategy.initiative": StrategyInitiative,
+    "automation.reconfigured": AutomationReconfigured,
+}
+EVENT_TYPES: tuple[str, ...] = tuple(PAYLOADS)
+
+
+# --------------------------------------------------------------------------- the envelope
+
+
+class Event(BaseModel):
+    """A decoded CloudEvent: envelope attributes, typed ``data``, kept extension attributes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    specversion: Literal["1.0"] = SPECVERSION
+    id: str
+    source: str
+    type: str
+    time: dt.datetime
+    subject: str | None = None
+    datacontenttype: str = CONTENT_TYPE
+    data: Payload
+    extensions: dict[str, str | int | bool] = Field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The idempotency key (``source``, ``id``)."""
+        return (self.source, self.id)
+
+
+ENVELOPE_ATTRIBUTES = frozenset({"specversion", "id", "source", "type", "time", "subject", "datacontenttype", "data"})
+REQUIRED_ATTRIBUTES = ("specversion", "id", "source", "type", "time")
+_ATTRIBUTE_LIMITS = {"id": MAX_ID_LENGTH, "source": MAX_SOURCE_LENGTH, "type": 64}
+_EXTENSION_NAME_RE = re.compile(r"^[a-z0-9]{1,20}$")
+
+# binary mode: header name -> attribute
+BINARY_HEADERS: dict[str, str] = {
+    "ce_specversion": "specversion",
+    "ce_id": "id",
+    "ce_source": "source",
+    "ce_type": "type",
+    "ce_time": "time",
+    "ce_subject": "subject",
+}
+_REQUIRED_HEADERS = tuple(f"ce_{name}" for name in REQUIRED_ATTRIBUTES)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_json_loads = json.JSONDecoder(parse_constant=_reject_constant).decode
+
+
+def _short(value: object, limit: int = 80) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _text_or_none(value: object, limit: int) -> str | None:
+    return value[:limit] if isinstance(value, str) and value else None
+
+
+def _is_json_media_type(value: str) -> bool:
+    media = value.split(";", 1)[0].strip().lower()
+    return media == CONTENT_TYPE or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _format_errors(error: ValidationError, prefix: str = "data") -> str:
+    parts = []
+    for item in error.errors(include_url=False)[:5]:
+        where = ".".join(str(part) for part in (prefix, *item["loc"]))
+        message = item["msg"]
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        message = message[0].lower() + message[1:] if message else message
+        if item["type"] == "missing":
+            parts.append(f"{where}: required field is missing")
+        elif item["loc"] == ():
+            parts.append(f"{where}: {message}")
+        else:
+            parts.append(f"{where}: {_short(item['input'])} is invalid: {message}")
+    more = len(error.errors()) - 5
+    if more > 0:
+        parts.append(f"... and {more} more")
+    return "; ".join(parts)
+
+
+def _parse_time(value: object) -> dt.datetime | str:
+    """The aware time, or the message explaining why ``value`` is not one."""
+    if not isinstance(value, str):
+        return f"time: {_short(value)} is not a string"
+    if not _TIME_RE.match(value):
+        if _NO_OFFSET_RE.match(value):
+            return f"time: {value!r} has no timezone offset (add Z or +HH:MM)"
+        return f"time: {_short(value)} is not an RFC 3339 timestamp"
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        return f"time: {_short(value)} is not a valid timestamp ({exc})"
+    return parsed
+
+
+def _build(attributes: Mapping[str, Any], data: object, limits: DecodeLimits, *, binary: bool) -> Event | Rejection:
+    """Check the attributes and the data of one event (both modes end here)."""
+    source = _text_or_none(attributes.get("source"), MAX_SOURCE_LENGTH)
+    event_id = _text_or_none(attributes.get("id"), MAX_ID_LENGTH)
+
+    def reject(reason: RejectReason, message: str) -> Rejection:
+        return Rejection(reason, message, source, event_id)
+
+    for name in REQUIRED_ATTRIBUTES:
+        if attributes.get(name) is None:
+            if binary:
+                return reject(RejectReason.MISSING_HEADERS, f"header ce_{name} is missing")
+            return reject(RejectReason.MISSING_ATTRIBUTE, f"{name}: required attribute is missing")
+    specversion = attributes["specversion"]
+    if specversion != SPECVERSION:
+        return reject(RejectReason.BAD_SPECVERSION, f"specversion: {_short(specversion)} is not \"1.0\"")
+    for name, limit in _ATTRIBUTE_LIMITS.items():
+        value = attributes[name]
+        if not isinstance(value, str):
+            return reject(RejectReason.INVALID_ATTRIBUTE, f"{name}: {_short(value)} is not a string")
+        if not value:
+            return reject(RejectReason.INVALID_ATTRIBUTE, f"{name}: must not be empty")
+        if len(value) > limit:
+            return reject(RejectReason.INVALID_ATTRIBUTE, f"{name}: {_short(value)} is longer than {limit} characters")
+    event_type: str = attributes["type"]
+    payload_model = PAYLOADS.get(event_type)
+    if payload_model is None:
+        return reject(RejectReason.UNKNOWN_TYPE, f"type: {event_type!r} is not one of the known event types")
+    subject = attributes.get("subject")
+    if subject is not None and (not isinstance(subject, str) or len(subject) > MAX_SUBJECT_LENGTH):
+        return reject(RejectReason.INVALID_ATTRIBUTE, f"subject: {_short(subject)} is not a string of at most {MAX_SUBJECT_LENGTH} characters")
+    content_type = attributes.get("datacontenttype")
+    if content_type is None:
+        content_type = CONTENT_TYPE
+    elif not isinstance(content_type, str) or not _is_json_media_type(content_type):
+        where = "content-type" if binary else "datacontenttype"
+        return reject(RejectReason.BAD_CONTENT_TYPE, f"{where}: {_short(content_type)} is not {CONTENT_TYPE}")
+
+    time = _parse_time(attributes["time"])
+    if isinstance(time, str):
+        return reject(RejectReason.BAD_TIME, time)
+    now = limits.now()
+    try:
+        ahead = time - now
+    except OverflowError:
+        return reject(RejectReason.BAD_TIME, f"time: {attributes['time']!r} is out of range")
+    if ahead > limits.max_future:
+        return reject(
+            RejectReason.TIME_IN_FUTURE,
+            f"time: {attributes['time']!r} is more than {limits.max_future} ahead of {now.isoformat()}",
+        )
+    if limits.max_age is not None and -ahead > limits.max_age:
+        return reject(
+            RejectReason.TIME_TOO_OLD,
+            f"time: {attributes['time']!r} is more than {limits.max_age} before {now.isoformat()}",
+        )
+
+    extensions: dict[str, str | int | bool] = {}
+    for name, value in attributes.items():
+        if name in ENVELOPE_ATTRIBUTES:
+            continue
+        if name == "data_base64":
+            return reject(RejectReason.BAD_CONTENT_TYPE, "data_base64: binary data is not accepted; send JSON data")
+        if not _EXTENSION_NAME_RE.match(name):
+            return reject(RejectReason.INVALID_ATTRIBUTE, f"{_short(name)}: extension attribute names are 1-20 lower-case letters or digits")
+        if not isinstance(value, str | int | bool) or isinstance(value, float):
+            return reject(RejectReason.INVALID_ATTRIBUTE, f"{name}: {_short(value)} is not a string, integer or boolean")
+        extensions[name] = value
+
+    if data is None:
+        return reject(RejectReason.INVALID_PAYLOAD, "data: required for every event type")
+    if not isinstance(data, dict):
+        return reject(RejectReason.INVALID_PAYLOAD, f"data: {_short(data)} is not a JSON object")
+    try:
+        payload = payload_model.model_validate(data)
+    except ValidationError as exc:
+        return reject(RejectReason.INVALID_PAYLOAD, _format_errors(exc))
+    return Event.model_construct(
+        specversion=SPECVERSION,
+        id=attributes["id"],
+        source=attributes["source"],
+        type=event_type,
+        time=time,
+        subject=subject,
+        datacontenttype=content_type,
+        data=payload,
+        extensions=extensions,
+    )
+
+
+def _load_json(raw: bytes, what: str) -> tuple[Any, Rejection | None]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, Rejection(RejectReason.NOT_UTF8, f"{what}: byte {exc.start} is not valid UTF-8 ({exc.reason})")
+    try:
+        return _json_loads(text), None
+    except ValueError as exc:
+        return None, Rejection(RejectReason.NOT_JSON, f"{what}: not JSON: {exc}")
+    except RecursionError:
+        return None, Rejection(RejectReason.NOT_JSON, f"{what}: not JSON: nested too deeply")
+
+
+def decode_structured(raw: bytes, limits: DecodeLimits) -> Event | Rejection:
+    """Decode a structured-mode message: the whole CloudEvent as one JSON object."""
+    if not raw or raw.isspace():
+        return Rejection(RejectReason.EMPTY_MESSAGE, "the message is empty")
+    if len(raw) > limits.max_payload_bytes:
+        return Rejection(
+            RejectReason.TOO_LARGE, f"message: {len(raw)} bytes is more than the limit of {limits.max_payload_bytes} bytes"
+        )
+    value, problem = _load_json(raw, "message")
+    if problem is not None:
+        return problem
+    if not isinstance(value, dict):
+        return Rejection(RejectReason.NOT_OBJECT, f"message: a JSON {_json_kind(value)} is not a CloudEvent object")
+    return _build(value, value.get("data"), limits, binary=False)
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "null" if value is None else type(value).__name__
+
+
+def decode_binary(value: bytes, headers: Iterable[tuple[str, bytes]], limits: DecodeLimits) -> Event | Rejection:
+    """Decode a binary-mode message: ``ce_*`` headers carry the attributes, the value the data."""
+    attributes: dict[str, Any] = {}
+    size = len(value or b"")
+    for key, raw_header in headers:
+        raw_header = raw_header or b""
+        size += len(key) + len(raw_header)
+        name = key.lower()
+        if name == "content-type":
+            attribute = "datacontenttype"
+        elif name in BINARY_HEADERS:
+            attribute = BINARY_HEADERS[name]
+        elif name.startswith("ce_"):
+            attribute = name[3:]
+        else:
+            continue
+        try:
+            attributes[attribute] = raw_header.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return Rejection(RejectReason.NOT_UTF8, f"header {key}: byte {exc.start} is not valid UTF-8")
+    if size > limits.max_payload_bytes:
+        return Rejection(
+            RejectReason.TOO_LARGE,
+            f"message: {size} bytes (value and headers) is more than the limit of {limits.max_payload_bytes} bytes",
+            _text_or_none(attributes.get("source"), MAX_SOURCE_LENGTH),
+            _text_or_none(attributes.get("id"), MAX_ID_LENGTH),
+        )
+    missing = [header for header in _REQUIRED_HEADERS if header[3:] not in attributes]
+    if missing:
+        return Rejection(
+            RejectReason.MISSING_HEADERS,
+            f"binary mode: header(s) {', '.join(missing)} missing",
+            _text_or_none(attributes.get("source"), MAX_SOURCE_LENGTH),
+            _text_or_none(attributes.get("id"), MAX_ID_LENGTH),
+        )
+    if not value or value.isspace():
+        return Rejection(
+            RejectReason.EMPTY_MESSAGE,
+            "binary mode: the message value (the data) is empty",
+            _text_or_none(attributes.get("source"), MAX_SOURCE_LENGTH),
+            _text_or_none(attributes.get("id"), MAX_ID_LENGTH),
+        )
+    content_type = attributes.get("datacontenttype")
+    if content_type is not None and not _is_json_media_type(content_type):
+        return Rejection(
+            RejectReason.BAD_CONTENT_TYPE,
+            f"content-type: {content_type!r} is not {CONTENT_TYPE}",
+            _text_or_none(attributes.get("source"), MAX_SOURCE_LENGTH),
+            _text_or_none(attributes.get("id"), MAX_ID_LENGTH),
+        )
+    data, problem = _load_json(value, "data")
+    if problem is not None:
+        return Rejection(
+            problem.reason,
+            problem.message,
+            _text_or_none(attributes.get("source"), MAX_SOURCE_LENGTH),
+            _text_or_none(attributes.get("id"), MAX_ID_LENGTH),
+        )
+    return _build(attributes, data, limits, binary=True)
+
+
+def decode_message(value: bytes, headers: Iterable[tuple[str, bytes]] | None, limits: DecodeLimits) -> Event | Rejection:
+    """Decode a Kafka message: binary mode when a ``ce_specversion`` header is present,
+    structured mode otherwise."""
+    header_list = list(headers or ())
+    if any(key.lower() == "ce_specversion" for key, _ in header_list):
+        return decode_binary(value, header_list, limits)
+    return decode_structured(value, limits)
+
+
+# --------------------------------------------------------------------------- producing
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """The structured-mode JSON object of ``event`` (extensions flattened into the envelope)."""
+    out: dict[str, Any] = {
+        "specversion": event.specversion,
+        "id": event.id,
+        "source": event.source,
+        "type": event.type,
+        "time": event.time.isoformat(),
+    }
+    if event.subject is not None:
+        out["subject"] = event.subject
+    out["datacontenttype"] = event.datacontenttype
+    out.update(event.extensions)
+    out["data"] = event.data.model_dump(mode="json", exclude_none=True)
+    return out
+
+
+def encode_structured(event: Event | Mapping[str, Any]) -> bytes:
+    """Structured-mode bytes (compact UTF-8 JSON) of an event or of a CloudEvent dict."""
+    value = event_to_dict(event) if isinstance(event, Event) else dict(event)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_json_default).encode(
+        "utf-8"
+    )
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_none=True)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def encode_binary(event: Event) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """Binary-mode value (the data as JSON) and ``ce_*`` / ``content-type`` headers of ``event``."""
+    headers = [
+        ("ce_specversion", event.specversion.encode()),
+        ("ce_id", event.id.encode("utf-8")),
+        ("ce_source", event.source.encode("utf-8")),
+        ("ce_type", event.type.encode("utf-8")),
+        ("ce_time", event.time.isoformat().encode()),
+    ]
+    if event.subject is not None:
+        headers.append(("ce_subject", event.subject.encode("utf-8")))
+    for name, value in event.extensions.items():
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        headers.append((f"ce_{name}", text.encode("utf-8")))
+    headers.append(("content-type", event.datacontenttype.encode()))
+    value = json.dumps(event.data.model_dump(mode="json", exclude_none=True), ensure_ascii=False, separators=(",", ":"))
+    return value.encode("utf-8"), headers
+
+
+_MAKE_LIMITS = DecodeLimits(max_payload_bytes=1 << 30, max_future=dt.timedelta.max // 2)
+
+
+def make_event(
+    type: str,
+    source: str,
+    id: str,
+    time: dt.datetime | str,
+    data: Mapping[str, Any] | Payload,
+    subject: str | None = None,
+) -> Event:
+    """Build a valid event in code (simulator, importers, tests).
+
+    Applies every check of the decoder except the time limits; raises
+    :class:`InvalidEventError` (carrying the :class:`Rejection`) when the event breaks the
+    contract.
+    """
+    if isinstance(time, dt.datetime):
+        if time.tzinfo is None:
+            raise InvalidEventError(Rejection(RejectReason.BAD_TIME, f"time: {time.isoformat()!r} has no timezone"))
+        time_text = time.isoformat()
+    else:
+        time_text = time
+    payload = data.model_dump(mode="json") if isinstance(data, Payload) else _jsonable(dict(data))
+    attributes: dict[str, Any] = {"specversion": SPECVERSION, "id": id, "source": source, "type": type, "time": time_text}
+    if subject is not None:
+        attributes["subject"] = subject
+    result = _build(attributes, payload, _MAKE_LIMITS, binary=False)
+    if isinstance(result, Rejection):
+        raise InvalidEventError(result)
+    return result
+
+
+def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` as the decoder would see it: datetimes as RFC 3339 text (a naive one is then
+    rejected by validation, with its field name)."""
+    return {key: value.isoformat() if isinstance(value, dt.datetime) else value for key, value in data.items()}
+
+
+# --------------------------------------------------------------------------- storing
+
+_ROW_CASE_FIELDS = ("case_id", "order_id", "dataset_id", "initiative_id")
+_ROW_ACTOR_FIELDS = ("customer_id", "employee_id", "user_id")
+
+
+def _first(data: Mapping[str, Any], names: tuple[str, ...]) -> Any:
+    for name in names:
+        value = data.get(name)
+        if value is not None:
+            return value
+    return None
+
+
+def event_row(event: Event, ingested_at: dt.datetime) -> dict[str, Any]:
+    """The ``events`` table row of ``event``: envelope columns, identifier columns copied
+    from the payload, the whole payload (unknown fields included) in ``data``."""
+    data = event.data.model_dump(mode="json")
+    return {
+        "source": event.source,
+        "event_id": event.id,
+        "type": event.type,
+        "time": event.time,
+        "subject": event.subject,
+        "automation_id": data.get("automation_id"),
+        "process_id": data.get("process_id"),
+        "touchpoint_id": data.get("touchpoint_id"),
+        "case_id": _first(data, _ROW_CASE_FIELDS),
+        "actor_id": _first(data, _ROW_ACTOR_FIELDS),
+        "data": data,
+        "ingested_at": ingested_at,
+    }
