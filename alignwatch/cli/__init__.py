@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "ingest": "alignwatch.cli.stream:ingest",
     "simulate": "alignwatch.cli.stream:simulate",
     "quarantine": "alignwatch.cli.stream:quarantine_group",
+    "import": "alignwatch.cli.importers:import_group",
 }
 
 

@@ -12,6 +12,10 @@ into events and cleared, so memory stays flat whatever the size of the log. Per 
   automated per the mapping's rule, the share of automated steps, errors (failed steps and
   error activities) and rework (an activity repeated within the case).
 
+Beyond the contract's fields (extra payload fields are kept), ``automation.run`` and
+``customer.touchpoint`` carry the ``activity`` and ``process.execution`` its ``steps`` and
+``automated_steps``, so shares can be re-derived from the store.
+
 Ids derive from the case id and the step's position in its trace, and the source from the
 log name, so importing the same log twice yields the same events (the store keeps one).
 A malformed file raises ``ImportFormatError`` naming the line and element where it broke.
@@ -150,6 +154,7 @@ class XesImport:
                         "status": "failed" if step.failed else "succeeded",
                         "duration_s": 0.0,
                         "manual_intervention": False,
+                        "activity": step.activity,
                     },
                     subject=step.activity,
                 )
@@ -166,6 +171,8 @@ class XesImport:
                         "handled_by": "automation" if step.automation else "human",
                         "resolved": resolved and not step.failed,
                         "escalation_requested": False,
+                        "case_id": case_id,
+                        "activity": step.activity,
                     },
                     subject=step.activity,
                 )
@@ -238,6 +245,8 @@ class XesImport:
                 "errors": errors,
                 "rework": rework,
                 "automated_share": automated / len(steps),
+                "steps": len(steps),
+                "automated_steps": automated,
             },
         )
 
