@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
-import json
 import logging
 import os
 import signal
@@ -228,9 +227,9 @@ class Supervisor:
             thread.join(timeout=30)
             if thread.is_alive():
                 self._fail(thread.name, "did not stop within 30 s")
-        self._component("consumer", "stopped") if "consumer" in self.status.components and not self.status.components[
-            "consumer"
-        ].startswith("failed") else None
+        for name, state in list(self.status.components.items()):
+            if state == "running" and name in ("consumer", "aggregation", "simulator", "scorecard", "airflow-watch"):
+                self._component(name, "stopped")
         report = None
         if self._engine is not None and not self.options.airflow and "startup" not in " ".join(self.failures):
             try:
@@ -261,6 +260,7 @@ class Supervisor:
             self.status.components[name] = state
 
     def _fail(self, name: str, reason: str) -> None:
+        reason = reason.strip().splitlines()[0] if reason.strip() else "failed"
         with self._lock:
             self.failures.append(f"{name}: {reason}")
             self.status.components[name] = f"failed: {reason}"
@@ -346,35 +346,35 @@ class Supervisor:
         self._thread("simulator", lambda: self._simulate(start))
 
     def _simulate(self, start: dt.datetime) -> None:
+        """Send the scenario's messages (valid, duplicate and malformed) as the simulated clock reaches them."""
         from stream.consumer import kafka_producer
-        from stream.simulator import simulate
+        from stream.simulator import messages
 
         options = self.options
-        events = sorted(
-            simulate(options.scenario, options.seed, start, options.days, options.events), key=lambda e: str(e["time"])
-        )
-        self.status.planned = len(events)
+        assert options.scenario is not None
+        planned = list(messages(options.scenario, options.seed, start, options.days, options.events, strategy=self.strategy))
+        self.status.planned = len(planned)
         producer = kafka_producer(self.settings)
         topic = self.settings.topics[0]
         self._clock.reset()
         sent = 0
         try:
-            while sent < len(events) and not self.stop_event.is_set():
-                now = self._clock.now().isoformat()
-                while sent < len(events) and _time_text(events[sent]["time"]) <= now:
-                    event = events[sent]
-                    key = str(event.get("subject") or event.get("id")).encode()
-                    producer.send(topic, key=key, value=json.dumps(event, default=str).encode())
+            while sent < len(planned) and not self.stop_event.is_set():
+                now = self._clock.now()
+                while sent < len(planned):
+                    message = planned[sent]
+                    if message.event is not None and _event_time(message.event["time"]) > now:
+                        break
+                    producer.send(topic, value=message.value, key=message.key, headers=message.headers or None)
                     sent += 1
                 self.status.produced = sent
-                self.status.simulated_now = self._clock.now()
                 producer.flush(timeout=10)
                 self.stop_event.wait(0.2)
             producer.flush(timeout=10)
         finally:
             producer.close(timeout=5)
         self.status.produced = sent
-        self._component("simulator", "finished" if sent == len(events) else "stopped")
+        self._component("simulator", "finished" if sent == len(planned) else "stopped")
 
     def _start_airflow(self) -> None:
         home = (self.options.var_dir / "airflow").resolve()
@@ -501,8 +501,8 @@ class Supervisor:
     def _stop_children(self) -> None:
         for process in self._children:
             _stop_group(process)
-        for process in self._children:
-            self._component("airflow", "stopped") if process.returncode is not None else None
+        if self._children and self.status.components.get("airflow") == "running":
+            self._component("airflow", "stopped")
 
     def _kill_children(self) -> None:
         """``atexit``: nothing this run started may outlive it."""
@@ -549,12 +549,11 @@ def _stop_group(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> No
         process.wait(timeout=5)
 
 
-def _time_text(value: Any) -> str:
-    """An event's ``time`` as comparable UTC ISO text."""
+def _event_time(value: Any) -> dt.datetime:
+    """An event's ``time`` as an aware UTC datetime."""
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).isoformat()
-    parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed.astimezone(dt.UTC).isoformat()
+        return value.astimezone(dt.UTC)
+    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(dt.UTC)
 
 
 def _total_lag(registry: Any) -> int | None:

@@ -21,6 +21,7 @@ __all__ = ["cli", "main"]
 COMMANDS: dict[str, str] = {
     "db": "alignwatch.cli.db:db",
     "report": "alignwatch.cli.report:report",
+    "run": "alignwatch.cli.run:run",
     "consume": "alignwatch.cli.stream:consume",
     "ingest": "alignwatch.cli.stream:ingest",
     "simulate": "alignwatch.cli.stream:simulate",

@@ -102,7 +102,7 @@ def run(
         def progress(status) -> None:  # type: ignore[no-untyped-def]
             import time
 
-            if time.monotonic() - last[0] >= 5:
+            if status.message != "stopping" and time.monotonic() - last[0] >= 5:
                 last[0] = time.monotonic()
                 click.echo(status_line(status))
 
