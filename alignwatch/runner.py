@@ -285,6 +285,8 @@ class Supervisor:
     def _ensure_topics(self) -> None:
         from stream.broker import ensure_topics
 
+        if self.settings.topic_pattern:
+            return
         topics = list(self.settings.topics)
         ensure_topics(
             self.settings.bootstrap_servers,
@@ -300,7 +302,9 @@ class Supervisor:
         from stream.health import PipelineMetrics
 
         self._registry = registry = CollectorRegistry()
-        self._pipeline_metrics = PipelineMetrics(registry)
+        from stream.events import RejectReason
+
+        self._pipeline_metrics = PipelineMetrics(registry, reasons=tuple(str(reason) for reason in RejectReason))
         registry.register(_snapshot_collector(exporter, self._engine, self.strategy))
         web_config = exporter.load_web_config(self.settings.exporter_web_config) if self.settings.exporter_web_config else None
         try:
