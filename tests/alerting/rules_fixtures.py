@@ -46,3 +46,32 @@ def rule_inputs(business: str = "test") -> RuleInputs:
         thresholds=THRESHOLDS,
     )
     return inputs_from_strategy(strategy, metric_names())
+
+
+def dashboard_names() -> "DashboardNames":
+    from metrics.dashboards import DashboardNames
+
+    n = metric_names()
+    return DashboardNames(
+        sai=n.sai,
+        indices=[("CJAI", "alignwatch_index_cjai_ratio"), ("SPAR", "alignwatch_index_spar_ratio")],
+        perspective_score="alignwatch_scorecard_perspective_score",
+        kpi_value=n.kpi_value,
+        kpi_attainment=n.kpi_attainment,
+        kpi_events=n.kpi_events,
+        kpi_target="alignwatch_kpi_target",
+        human_reachability=n.human_reachability,
+        pitfall=n.pitfall,
+        checklist="alignwatch_checklist_item_passed",
+        readiness="alignwatch_checklist_readiness_ratio",
+        snapshot_timestamp=n.snapshot_timestamp,
+        last_run=n.last_run,
+        validation_success=n.validation_success,
+        validation_failed=n.validation_failed,
+        quarantine="alignwatch_quarantine_messages",
+        ingest_consumed="alignwatch_ingest_events_consumed_total",
+        ingest_stored="alignwatch_ingest_events_stored_total",
+        ingest_rejected="alignwatch_ingest_events_rejected_total",
+        consumer_lag=n.consumer_lag,
+        commit_latency="alignwatch_ingest_commit_latency_seconds",
+    )
