@@ -46,11 +46,19 @@ if TYPE_CHECKING:
     from alignwatch.config import Settings
 
 __all__ = [
+    "ATTRIBUTE_LIMITS",
     "BINARY_HEADERS",
     "CONTENT_TYPE",
+    "CONTENT_TYPE_PATTERN",
+    "ENVELOPE_ATTRIBUTES",
+    "EXTENSION_NAME_PATTERN",
+    "MAX_SUBJECT_LENGTH",
+    "REJECT_REASON_HELP",
+    "REQUIRED_ATTRIBUTES",
     "EVENT_TYPES",
     "PAYLOADS",
     "SPECVERSION",
+    "TIME_PATTERN",
     "AutomationReconfigured",
     "AutomationRun",
     "CustomerFeedback",
@@ -92,6 +100,9 @@ MAX_ID_FIELD_LENGTH = 128  # identifier columns copied from the payload
 # RFC 3339 date-time with a mandatory offset; the JSON Schemas carry the same pattern.
 TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
 _TIME_RE = re.compile(TIME_PATTERN)
+# application/json, any letter case, optional parameters (e.g. "; charset=utf-8")
+CONTENT_TYPE_PATTERN = "^" + "".join(f"[{c}{c.upper()}]" if c.isalpha() else c for c in CONTENT_TYPE) + r"\s*(;.*)?$"
+_CONTENT_TYPE_RE = re.compile(CONTENT_TYPE_PATTERN)
 _NO_OFFSET_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
 
 
@@ -213,38 +224,42 @@ class Payload(BaseModel):
 class AutomationRun(Payload):
     """One run of an automation (a workflow, a bot) on one case."""
 
-    automation_id: Id
-    process_id: Id
-    case_id: Id
-    status: Literal["succeeded", "failed"]
-    duration_s: NonNegative
-    manual_intervention: bool = False
-    cost: NonNegative | None = None
+    automation_id: Id = Field(description="The automation, as declared in the strategy's automations.")
+    process_id: Id = Field(description="The business process the run served.")
+    case_id: Id = Field(description="The case (order, ticket, batch) the run worked on.")
+    status: Literal["succeeded", "failed"] = Field(description="Outcome of the run.")
+    duration_s: NonNegative = Field(description="Run time in seconds.")
+    manual_intervention: bool = Field(False, description="A person had to step in during the run.")
+    cost: NonNegative | None = Field(None, description="Cost of the run in the business's currency.")
 
 
 class ProcessExecution(Payload):
     """One execution of a business process on one case, automated or not."""
 
-    process_id: Id
-    case_id: Id
-    automated: bool
-    cycle_time_s: NonNegative
-    errors: Count = 0
-    rework: Count = 0
-    units_out: NonNegative | None = None
-    automated_share: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
+    process_id: Id = Field(description="The process, as declared in the strategy's processes.")
+    case_id: Id = Field(description="The case the execution handled.")
+    automated: bool = Field(description="The execution was done by automation.")
+    cycle_time_s: NonNegative = Field(description="From start to finish, in seconds.")
+    errors: Count = Field(0, description="Errors found in the output.")
+    rework: Count = Field(0, description="Times the work had to be redone.")
+    units_out: NonNegative | None = Field(None, description="Units produced (e.g. loaves baked).")
+    automated_share: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = Field(
+        None, description="Share of the steps done by automation, 0..1."
+    )
 
 
 class CustomerTouchpoint(Payload):
     """A customer's contact at a journey touchpoint, handled by automation or a human."""
 
-    touchpoint_id: Id
-    customer_id: Id
-    channel: Text
-    handled_by: Literal["automation", "human"]
-    resolved: bool
-    escalation_requested: bool = False
-    escalation_fulfilled_s: NonNegative | None = None
+    touchpoint_id: Id = Field(description="The touchpoint, as declared in the strategy's journey.")
+    customer_id: Id = Field(description="The customer (a pseudonymous id).")
+    channel: Text = Field(description="Channel of the contact (chat, email, phone, shop...).")
+    handled_by: Literal["automation", "human"] = Field(description="Who handled the contact.")
+    resolved: bool = Field(description="The customer's need was resolved in this contact.")
+    escalation_requested: bool = Field(False, description="The customer asked for a human.")
+    escalation_fulfilled_s: NonNegative | None = Field(
+        None, description="Seconds until a human took over; null or absent = never reached a human."
+    )
 
 
 class CustomerFeedback(Payload):
@@ -259,10 +274,10 @@ class CustomerFeedback(Payload):
         }
     )
 
-    customer_id: Id
-    touchpoint_id: Id | None = None
-    csat: Annotated[int, Field(ge=1, le=5)] | None = None
-    nps: Annotated[int, Field(ge=0, le=10)] | None = None
+    customer_id: Id = Field(description="The customer (a pseudonymous id).")
+    touchpoint_id: Id | None = Field(None, description="The touchpoint the feedback is about.")
+    csat: Annotated[int, Field(ge=1, le=5)] | None = Field(None, description="Satisfaction, 1..5.")
+    nps: Annotated[int, Field(ge=0, le=10)] | None = Field(None, description="Likelihood to recommend, 0..10.")
 
     @model_validator(mode="after")
     def _one_answer(self) -> CustomerFeedback:
@@ -274,90 +289,90 @@ class CustomerFeedback(Payload):
 class CustomerOrder(Payload):
     """An order placed by a customer."""
 
-    customer_id: Id
-    order_id: Id
-    amount: NonNegative
-    repeat: bool
-    units: NonNegative | None = None
+    customer_id: Id = Field(description="The customer (a pseudonymous id).")
+    order_id: Id = Field(description="The order.")
+    amount: NonNegative = Field(description="Order amount in the business's currency.")
+    repeat: bool = Field(description="The customer had ordered before.")
+    units: NonNegative | None = Field(None, description="Units ordered (compared with units produced).")
 
 
 class FinanceEntry(Payload):
     """A cost, saving or revenue amount, optionally attributed to an automation."""
 
-    automation_id: Id | None = None
-    kind: Literal["cost", "saving", "revenue"]
-    amount: NonNegative
+    automation_id: Id | None = Field(None, description="The automation the amount is attributed to.")
+    kind: Literal["cost", "saving", "revenue"] = Field(description="What the amount is.")
+    amount: NonNegative = Field(description="Amount in the business's currency.")
 
 
 class FeatureUsage(Payload):
     """A user used one feature of an automation's system."""
 
-    automation_id: Id
-    feature: Text
-    user_id: Id
+    automation_id: Id = Field(description="The automation whose system offers the feature.")
+    feature: Text = Field(description="The feature, named as in the strategy's features_licensed.")
+    user_id: Id = Field(description="The user (a pseudonymous id).")
 
 
 class IntegrationIssue(Payload):
     """Records that had to be re-keyed, failed to sync or were exported/imported by hand."""
 
-    automation_id: Id
-    kind: Literal["manual_reentry", "sync_failure", "export_import"]
-    records: Annotated[int, Field(ge=1)]
+    automation_id: Id = Field(description="The automation whose integration failed.")
+    kind: Literal["manual_reentry", "sync_failure", "export_import"] = Field(description="What went wrong.")
+    records: Annotated[int, Field(ge=1)] = Field(description="Records affected, at least 1.")
 
 
 class DataProduced(Payload):
     """An automation produced (updated) a dataset."""
 
-    dataset_id: Id
-    automation_id: Id
+    dataset_id: Id = Field(description="The dataset.")
+    automation_id: Id = Field(description="The automation that produced it.")
 
 
 class DataUsed(Payload):
     """A dataset was used for a decision or a report."""
 
-    dataset_id: Id
-    used_for: Literal["decision", "report"]
-    strategic: bool
+    dataset_id: Id = Field(description="The dataset.")
+    used_for: Literal["decision", "report"] = Field(description="What it was used for.")
+    strategic: bool = Field(description="The decision or report serves a strategic goal.")
 
 
 class WorkforceTask(Payload):
     """An employee's task, augmented by automation or not, and the minutes it saved."""
 
-    employee_id: Id
-    automation_id: Id | None = None
-    augmented: bool
-    minutes_saved: NonNegative
+    employee_id: Id = Field(description="The employee (a pseudonymous id).")
+    automation_id: Id | None = Field(None, description="The automation that helped, if any.")
+    augmented: bool = Field(description="Automation helped with the task.")
+    minutes_saved: NonNegative = Field(description="Minutes the automation saved on the task.")
 
 
 class WorkforceSkill(Payload):
     """An employee gained a skill: training, certification or a new responsibility."""
 
-    employee_id: Id
-    skill: Text
-    kind: Literal["training", "certification", "new_responsibility"]
+    employee_id: Id = Field(description="The employee (a pseudonymous id).")
+    skill: Text = Field(description="The skill.")
+    kind: Literal["training", "certification", "new_responsibility"] = Field(description="How it was gained.")
 
 
 class WorkforceSurvey(Payload):
     """An employee's satisfaction answer (1..5)."""
 
-    employee_id: Id
-    satisfaction: Annotated[int, Field(ge=1, le=5)]
+    employee_id: Id = Field(description="The employee (a pseudonymous id).")
+    satisfaction: Annotated[int, Field(ge=1, le=5)] = Field(description="Satisfaction, 1..5.")
 
 
 class StrategyInitiative(Payload):
     """A strategic initiative started, serving some goals."""
 
-    initiative_id: Id
-    goal_ids: list[Id]
-    started_at: Timestamp
+    initiative_id: Id = Field(description="The initiative.")
+    goal_ids: list[Id] = Field(description="The strategy goals it serves.")
+    started_at: Timestamp = Field(description="When it started (RFC 3339 with offset).")
 
 
 class AutomationReconfigured(Payload):
     """An automation was reconfigured for an initiative and deployed."""
 
-    automation_id: Id
-    initiative_id: Id
-    deployed_at: Timestamp
+    automation_id: Id = Field(description="The automation.")
+    initiative_id: Id = Field(description="The initiative it was reconfigured for.")
+    deployed_at: Timestamp = Field(description="When the new configuration went live (RFC 3339 with offset).")
 
 
 PAYLOADS: dict[str, type[Payload]] = {
@@ -404,10 +419,11 @@ class Event(BaseModel):
         return (self.source, self.id)
 
 
+EXTENSION_NAME_PATTERN = r"^[a-z0-9]{1,20}$"
 ENVELOPE_ATTRIBUTES = frozenset({"specversion", "id", "source", "type", "time", "subject", "datacontenttype", "data"})
 REQUIRED_ATTRIBUTES = ("specversion", "id", "source", "type", "time")
-_ATTRIBUTE_LIMITS = {"id": MAX_ID_LENGTH, "source": MAX_SOURCE_LENGTH, "type": 64}
-_EXTENSION_NAME_RE = re.compile(r"^[a-z0-9]{1,20}$")
+ATTRIBUTE_LIMITS = {"id": MAX_ID_LENGTH, "source": MAX_SOURCE_LENGTH, "type": 64}
+_EXTENSION_NAME_RE = re.compile(EXTENSION_NAME_PATTERN)
 
 # binary mode: header name -> attribute
 BINARY_HEADERS: dict[str, str] = {
@@ -438,8 +454,7 @@ def _text_or_none(value: object, limit: int) -> str | None:
 
 
 def _is_json_media_type(value: str) -> bool:
-    media = value.split(";", 1)[0].strip().lower()
-    return media == CONTENT_TYPE or (media.startswith("application/") and media.endswith("+json"))
+    return _CONTENT_TYPE_RE.match(value) is not None
 
 
 def _format_errors(error: ValidationError, prefix: str = "data") -> str:
@@ -450,8 +465,15 @@ def _format_errors(error: ValidationError, prefix: str = "data") -> str:
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
         message = message[0].lower() + message[1:] if message else message
+        bounds = item.get("ctx") or {}
         if item["type"] == "missing":
             parts.append(f"{where}: required field is missing")
+        elif item["type"] in ("greater_than_equal", "greater_than"):
+            limit = bounds.get("ge", bounds.get("gt"))
+            parts.append(f"{where}: {_short(item['input'])} is below the minimum {limit}")
+        elif item["type"] in ("less_than_equal", "less_than"):
+            limit = bounds.get("le", bounds.get("lt"))
+            parts.append(f"{where}: {_short(item['input'])} is above the maximum {limit}")
         elif item["loc"] == ():
             parts.append(f"{where}: {message}")
         else:
@@ -493,7 +515,7 @@ def _build(attributes: Mapping[str, Any], data: object, limits: DecodeLimits, *,
     specversion = attributes["specversion"]
     if specversion != SPECVERSION:
         return reject(RejectReason.BAD_SPECVERSION, f"specversion: {_short(specversion)} is not \"1.0\"")
-    for name, limit in _ATTRIBUTE_LIMITS.items():
+    for name, limit in ATTRIBUTE_LIMITS.items():
         value = attributes[name]
         if not isinstance(value, str):
             return reject(RejectReason.INVALID_ATTRIBUTE, f"{name}: {_short(value)} is not a string")

@@ -20,6 +20,7 @@ __all__ = ["cli", "main"]
 # command name -> "module:attribute"; each module owns its command (or group)
 COMMANDS: dict[str, str] = {
     "db": "alignwatch.cli.db:db",
+    "events": "alignwatch.cli.events:events",
     "report": "alignwatch.cli.report:report",
     "run": "alignwatch.cli.run:run",
     "consume": "alignwatch.cli.stream:consume",
