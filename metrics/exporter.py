@@ -33,7 +33,7 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from socketserver import ThreadingMixIn
@@ -283,85 +283,38 @@ class SnapshotCache:
 # ---------------------------------------------------------------------------- store
 
 
-def load_snapshot(engine: Any, *, values_loader: Callable[[Any], Iterable[MetricValue]] | None = None) -> Snapshot:
+def load_snapshot(engine: Any, *, snapshot_loader: Callable[[Any], Any] | None = None) -> Snapshot:
     """Read the served snapshot from the store.
 
-    ``values_loader(engine)`` returns the latest published values (default:
-    ``alignwatch.pipeline.latest_snapshot``); pipeline runs and quarantine depth come from
-    two grouped reads of ``pipeline_runs`` and ``quarantine``.
+    ``snapshot_loader(engine)`` returns the latest published values and the runs' state
+    (default: ``alignwatch.pipeline.latest_snapshot``, one indexed read plus one small
+    grouped read); the quarantine depth by reason is one more grouped read.
     """
     import sqlalchemy as sa
 
-    from alignwatch.store.schema import pipeline_runs, quarantine
+    from alignwatch.store.schema import quarantine
 
-    if values_loader is None:
-        from alignwatch.pipeline import latest_snapshot as values_loader  # type: ignore[no-redef]
-    values = tuple(_as_values(values_loader(engine)))
+    if snapshot_loader is None:
+        from alignwatch.pipeline import latest_snapshot as snapshot_loader
+    published = snapshot_loader(engine)
     with engine.connect() as conn:
-        run_rows = conn.execute(
-            sa.select(pipeline_runs.c.kind, pipeline_runs.c.status, sa.func.max(pipeline_runs.c.finished_at))
-            .where(pipeline_runs.c.finished_at.is_not(None))
-            .group_by(pipeline_runs.c.kind, pipeline_runs.c.status)
-        ).all()
-        last_validated = conn.execute(
-            sa.select(pipeline_runs.c.status, pipeline_runs.c.validation)
-            .where(pipeline_runs.c.status.in_(("published", "failed_validation")))
-            .order_by(pipeline_runs.c.finished_at.desc(), pipeline_runs.c.id.desc())
-            .limit(1)
-        ).first()
         quarantined = conn.execute(
             sa.select(quarantine.c.reason_code, sa.func.count())
             .where(quarantine.c.status != "replayed")
             .group_by(quarantine.c.reason_code)
         ).all()
-    runs = tuple(
-        RunState(kind, status, _aware(finished))
-        for kind, status, finished in run_rows
-        if finished is not None
-    )
-    published = [run.finished_at for run in runs if run.status == "published"]
-    validation: tuple[bool, int] | None = None
-    if last_validated is not None:
-        validation = (last_validated.status == "published", _failed_count(last_validated.validation))
+    validation_ok = getattr(published, "validation_ok", None)
     return Snapshot(
-        values=values,
-        published_at=max(published) if published else None,
-        runs=runs,
-        validation=validation,
+        values=tuple(published.values),
+        published_at=_aware(published.last_published_at) if published.last_published_at else None,
+        runs=tuple(RunState(run.kind, run.status, _aware(run.finished_at)) for run in published.runs),
+        validation=None if validation_ok is None else (bool(validation_ok), len(published.failed_expectations)),
         quarantine={reason: int(count) for reason, count in quarantined},
     )
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
-
-
-def _as_values(loaded: Any) -> Iterator[MetricValue]:
-    items = getattr(loaded, "values", loaded)
-    if callable(items):
-        items = items()
-    yield from items
-
-
-def _failed_count(validation: Any) -> int:
-    """Failing expectations recorded in a run's ``validation`` JSON (any common shape)."""
-    if not validation:
-        return 0
-    if isinstance(validation, Mapping):
-        for key in ("failed", "failures", "failed_expectations"):
-            found = validation.get(key)
-            if isinstance(found, list):
-                return len(found)
-            if isinstance(found, int):
-                return found
-        results = validation.get("results") or validation.get("expectations")
-        if isinstance(results, list):
-            return sum(1 for item in results if isinstance(item, Mapping) and item.get("success") is False)
-        if isinstance(validation.get("suites"), Mapping):
-            return sum(_failed_count(suite) for suite in validation["suites"].values())
-    if isinstance(validation, list):
-        return sum(1 for item in validation if isinstance(item, Mapping) and item.get("success") is False)
-    return 0
 
 
 # ---------------------------------------------------------------------------- web config
