@@ -1,0 +1,719 @@
+"""Strategy as code: the business's declared strategy, typed and cross-checked.
+
+alignment is only measurable against a declared strategy. The owner writes one YAML file
+per business (see ``docs/strategy.md``); :func:`load_strategy` reads it with
+``yaml.safe_load``, validates it against the typed models below and cross-checks every
+reference. Every problem names its path and the bad value
+(``automations[1].processes[0]: unknown process 'bakng'``) and all problems are reported
+at once in one :class:`~alignwatch.errors.StrategyError`.
+
+    business:   name, timezone, currency
+    goals:      1..7 priorities, each with a balanced-scorecard perspective, a weight, KPI ids
+    kpis:       what is measured (a ``measure`` of :data:`KPI_MEASURES` plus filters), target
+    processes:  criticality, linked goals, pre-automation baselines
+    journey:    customer touchpoints, strategic when linked to goals, human fallback
+    automations: what was bought and what it was promised to deliver
+    weights:    of the Strategic Alignment Index's components (normalised by their sum)
+    thresholds: of the pitfall and drift detectors (defaults below)
+    checklist:  answers to the alignment checklist that the data cannot give
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic_core import ErrorDetails
+
+from alignwatch.errors import Problem, StrategyError
+
+__all__ = [
+    "CHECKLIST_ITEMS",
+    "CRITICALITIES",
+    "DIRECTIONS",
+    "KPI_MEASURES",
+    "PERSPECTIVES",
+    "Automation",
+    "Business",
+    "ChecklistAnswer",
+    "Criticality",
+    "Direction",
+    "Goal",
+    "Kpi",
+    "KpiFilters",
+    "Perspective",
+    "Process",
+    "Strategy",
+    "Thresholds",
+    "Touchpoint",
+    "Weights",
+    "load_strategy",
+    "parse_strategy",
+]
+
+# --------------------------------------------------------------------------- vocabulary
+
+Perspective = Literal["financial", "customer", "internal_process", "learning_growth"]
+Direction = Literal["up", "down"]
+Criticality = Literal["critical", "supporting", "peripheral"]
+Answer = Literal["yes", "no", "unknown"]
+ChecklistItem = Literal[
+    "clear_strategy",
+    "process_assessment",
+    "automation_linked_to_goals",
+    "prioritisation",
+    "pilot_projects",
+    "team_involvement",
+    "kpi_measurement",
+    "continuous_monitoring",
+]
+
+PERSPECTIVES: tuple[str, ...] = get_args(Perspective)
+"""The four balanced-scorecard perspectives, in scorecard order."""
+DIRECTIONS: tuple[str, ...] = get_args(Direction)
+"""``up``: higher is better; ``down``: lower is better."""
+CRITICALITIES: tuple[str, ...] = get_args(Criticality)
+"""Process criticalities, most critical first."""
+CHECKLIST_ITEMS: tuple[str, ...] = get_args(ChecklistItem)
+"""The eight items of the strategic alignment checklist."""
+
+KPI_MEASURES: dict[str, str] = {
+    # financial
+    "roi": "financial",
+    "roi_realisation": "financial",
+    "cost_savings": "financial",
+    "revenue": "financial",
+    "automation_cost": "financial",
+    # customer
+    "csat": "customer",
+    "nps": "customer",
+    "repeat_purchase_rate": "customer",
+    "human_reachability": "customer",
+    "first_contact_resolution": "customer",
+    # internal process
+    "cycle_time": "internal_process",
+    "error_rate": "internal_process",
+    "rework_rate": "internal_process",
+    "throughput": "internal_process",
+    "automation_rate": "internal_process",
+    "sell_through": "internal_process",
+    # learning and growth
+    "training_rate": "learning_growth",
+    "employee_satisfaction": "learning_growth",
+    "ssai": "learning_growth",
+    "minutes_saved_per_employee": "learning_growth",
+}
+"""Every measure a KPI may use (the metric catalogue implements each) -> its perspective."""
+
+_ID_PATTERN = r"^[a-z][a-z0-9_]*$"
+Id = Annotated[str, Field(pattern=_ID_PATTERN, max_length=64)]
+"""An identifier: short, lower case, snake_case (``support_chat``)."""
+Text = Annotated[str, Field(min_length=1)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Ratio = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+Number = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class _Model(BaseModel):
+    """Base of the strategy models: frozen, unknown keys rejected, numbers strict-ish."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+# --------------------------------------------------------------------------- sections
+
+
+class Business(_Model):
+    """Who the strategy belongs to."""
+
+    name: Text
+    timezone: str = "UTC"
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as 'Europe/Berlin')") from None
+        return value
+
+
+class Goal(_Model):
+    """A strategic priority, seen from one balanced-scorecard perspective."""
+
+    id: Id
+    name: Text
+    perspective: Perspective
+    weight: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1.0
+    kpis: Annotated[tuple[Id, ...], Field(min_length=1)]
+
+
+class KpiFilters(_Model):
+    """Which events a KPI's measure is computed over (all events when empty)."""
+
+    process: Id | None = None
+    automation: Id | None = None
+    touchpoint: Id | None = None
+    channel: Text | None = None
+
+
+class Kpi(_Model):
+    """A key performance indicator: a catalogue measure, filtered, with a target."""
+
+    id: Id
+    name: Text
+    perspective: Perspective
+    unit: Text
+    direction: Direction
+    target: Number
+    baseline: Number | None = None
+    red_flag: Number | None = None
+    measure: str
+    filters: KpiFilters = KpiFilters()
+    min_events: Annotated[int, Field(ge=1)] = 20
+
+    @field_validator("measure")
+    @classmethod
+    def _known_measure(cls, value: str) -> str:
+        if value not in KPI_MEASURES:
+            raise ValueError(f"unknown measure {value!r}; known measures: {', '.join(KPI_MEASURES)}")
+        return value
+
+
+class Process(_Model):
+    """A business process, how critical it is, and how it performed before automation."""
+
+    id: Id
+    name: Text
+    criticality: Criticality
+    goals: tuple[Id, ...] = ()
+    baseline_cycle_time_s: NonNegative | None = None
+    baseline_error_rate: Ratio | None = None
+    monthly_volume: NonNegative | None = None
+    manual_cost_per_case: NonNegative | None = None
+    candidate: bool = False
+
+
+class Touchpoint(_Model):
+    """A step of the customer journey; strategic when linked to goals."""
+
+    id: Id
+    name: Text
+    stage: Text
+    process: Id
+    goals: tuple[Id, ...] = ()
+    human_fallback: bool = False
+
+    @property
+    def strategic(self) -> bool:
+        """A touchpoint is strategic when it serves at least one goal."""
+        return bool(self.goals)
+
+
+class Automation(_Model):
+    """An automation the business runs, and what it was promised to deliver."""
+
+    id: Id
+    name: Text
+    system: Text
+    processes: tuple[Id, ...] = ()
+    touchpoints: tuple[Id, ...] = ()
+    features_licensed: tuple[Text, ...] = ()
+    seats: Annotated[int, Field(ge=0)] = 0
+    monthly_cost: NonNegative = 0.0
+    projected_roi: Number = 0.0
+    projected_monthly_savings: NonNegative = 0.0
+    go_live: date
+    pilot: bool = False
+    pilot_end: date | None = None
+    priority: Annotated[int, Field(ge=1)] = 1
+    kpis: tuple[Id, ...] = ()
+
+
+class Weights(_Model):
+    """Weights of the Strategic Alignment Index's components; normalised by their sum."""
+
+    cjai: NonNegative = 0.15
+    spar: NonNegative = 0.15
+    aac: NonNegative = 0.1
+    sdur: NonNegative = 0.1
+    ssai: NonNegative = 0.1
+    financial: NonNegative = 0.1
+    customer: NonNegative = 0.1
+    internal_process: NonNegative = 0.1
+    learning_growth: NonNegative = 0.1
+
+    def normalised(self) -> dict[str, float]:
+        """Each component's share of the index (the shares sum to 1)."""
+        values = self.model_dump()
+        total = sum(values.values())
+        return {key: value / total for key, value in values.items()}
+
+
+class Thresholds(_Model):
+    """Thresholds of the pitfall and drift detectors (ratios are 0..1)."""
+
+    cjai_automation_share: Ratio = 0.6
+    cjai_csat_tolerance: NonNegative = 0.3
+    feature_usage_min: Ratio = 0.5
+    failure_rate_max: Ratio = 0.15
+    rework_rate_max: Ratio = 0.1
+    manual_intervention_max: Ratio = 0.2
+    integration_issues_per_100_runs_max: NonNegative = 5.0
+    adoption_min: Ratio = 0.6
+    manual_share_max: Ratio = 0.5
+    roi_realisation_min: NonNegative = 0.7
+    roi_consecutive_windows: Annotated[int, Field(ge=1)] = 3
+    sell_through_min: Ratio = 0.8
+    escalation_sla_s: NonNegative = 300.0
+    human_reachability_floor: Ratio = 0.9
+    aac_target_lead_time_h: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 336.0
+    regression_min_samples: Annotated[int, Field(ge=1)] = 30
+    regression_drop: Ratio = 0.15
+    staleness_sai_min: Annotated[float, Field(ge=0, le=100)] = 60.0
+    staleness_windows: Annotated[int, Field(ge=1)] = 3
+    sai_drop_points: Annotated[float, Field(ge=0, le=100)] = 10.0
+
+
+class ChecklistAnswer(_Model):
+    """The owner's answer to a checklist item the data cannot decide, with evidence."""
+
+    answer: Answer
+    evidence: str = ""
+
+    @field_validator("answer", mode="before")
+    @classmethod
+    def _yaml_booleans(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare yes/no as a boolean; the owner meant the word
+        return {True: "yes", False: "no"}.get(value, value) if isinstance(value, bool) else value
+
+
+class Strategy(_Model):
+    """A business's strategy: goals, KPIs, processes, journey, automations, weights."""
+
+    business: Business
+    goals: Annotated[tuple[Goal, ...], Field(min_length=1, max_length=7)]
+    kpis: Annotated[tuple[Kpi, ...], Field(min_length=1)]
+    processes: tuple[Process, ...] = ()
+    journey: tuple[Touchpoint, ...] = ()
+    automations: tuple[Automation, ...] = ()
+    weights: Weights = Weights()
+    thresholds: Thresholds = Thresholds()
+    checklist: dict[ChecklistItem, ChecklistAnswer] = {}
+
+    def goal(self, goal_id: str) -> Goal:
+        """The goal ``goal_id`` (``KeyError`` when absent)."""
+        return _by_id(self.goals, goal_id)
+
+    def kpi(self, kpi_id: str) -> Kpi:
+        """The KPI ``kpi_id`` (``KeyError`` when absent)."""
+        return _by_id(self.kpis, kpi_id)
+
+    def process(self, process_id: str) -> Process:
+        """The process ``process_id`` (``KeyError`` when absent)."""
+        return _by_id(self.processes, process_id)
+
+    def touchpoint(self, touchpoint_id: str) -> Touchpoint:
+        """The journey touchpoint ``touchpoint_id`` (``KeyError`` when absent)."""
+        return _by_id(self.journey, touchpoint_id)
+
+    def automation(self, automation_id: str) -> Automation:
+        """The automation ``automation_id`` (``KeyError`` when absent)."""
+        return _by_id(self.automations, automation_id)
+
+    def goals_of_kpi(self, kpi_id: str) -> tuple[Goal, ...]:
+        """The goals that list ``kpi_id`` among their KPIs."""
+        return tuple(goal for goal in self.goals if kpi_id in goal.kpis)
+
+    def kpis_by_perspective(self) -> dict[str, tuple[Kpi, ...]]:
+        """KPIs grouped by perspective, every perspective present, in scorecard order."""
+        return {p: tuple(k for k in self.kpis if k.perspective == p) for p in PERSPECTIVES}
+
+    def goal_weights(self) -> dict[str, float]:
+        """Each goal's share of the total goal weight (the shares sum to 1)."""
+        total = sum(goal.weight for goal in self.goals)
+        return {goal.id: goal.weight / total for goal in self.goals}
+
+    def advice(self) -> list[str]:
+        """Advisory remarks: valid, but worth a second look (not errors)."""
+        notes: list[str] = []
+        if not 3 <= len(self.goals) <= 5:
+            notes.append(f"{len(self.goals)} goals declared; 3 to 5 priorities keep a strategy focused")
+        linked = {kpi_id for goal in self.goals for kpi_id in goal.kpis}
+        notes += [f"kpis[{i}] '{k.id}' serves no goal" for i, k in enumerate(self.kpis) if k.id not in linked]
+        missing = [p for p, kpis in self.kpis_by_perspective().items() if not kpis]
+        if missing:
+            notes.append(f"no KPI for perspective(s): {', '.join(missing)}")
+        notes += [
+            f"automations[{i}] '{a.id}' was promised to move no KPI" for i, a in enumerate(self.automations) if not a.kpis
+        ]
+        return notes
+
+
+def _by_id(items: Iterable[Any], wanted: str) -> Any:
+    for item in items:
+        if item.id == wanted:
+            return item
+    raise KeyError(wanted)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key repeated in one mapping."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, yaml.Mark] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if isinstance(key, Mapping | list):
+            continue  # unhashable keys: let the base constructor report them
+        if key in seen:
+            first = seen[key]
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"duplicate key {key!r} (first at line {first.line + 1}, column {first.column + 1})",
+                key_node.start_mark,
+            )
+        seen[key] = key_node.start_mark
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)  # type: ignore[arg-type]
+
+
+def load_strategy(path: str | Path) -> Strategy:
+    """Read, validate and cross-check the strategy file at ``path``.
+
+    Raises :class:`~alignwatch.errors.StrategyError` listing every problem with its path;
+    a missing file, an empty file and a YAML syntax error (with line and column) are
+    problems too.
+    """
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise StrategyError(source, [Problem("", "file not found")]) from None
+    except IsADirectoryError:
+        raise StrategyError(source, [Problem("", "is a directory, not a strategy file")]) from None
+    except UnicodeDecodeError as exc:
+        raise StrategyError(source, [Problem("", f"not UTF-8 text (byte {exc.start})")]) from None
+    except OSError as exc:
+        raise StrategyError(source, [Problem("", f"cannot be read: {exc.strerror}")]) from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        raise StrategyError(source, [Problem("", _yaml_message(exc))]) from None
+    except yaml.YAMLError as exc:
+        raise StrategyError(source, [Problem("", f"YAML error: {exc}")]) from None
+    return parse_strategy(data, source=source)
+
+
+def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
+    mark = exc.problem_mark or exc.context_mark
+    what = exc.problem or exc.context or "invalid YAML"
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"YAML syntax error{where}: {what}"
+
+
+def parse_strategy(mapping: Any, source: str = "<string>") -> Strategy:
+    """Validate an already-parsed strategy (a mapping) and cross-check its references.
+
+    ``source`` names the origin in the error. Raises
+    :class:`~alignwatch.errors.StrategyError` listing every problem.
+    """
+    if mapping is None:
+        raise StrategyError(source, [Problem("", "the strategy is empty")])
+    if not isinstance(mapping, Mapping):
+        raise StrategyError(source, [Problem("", f"must be a mapping of sections, got {_kind(mapping)}")])
+    problems: list[Problem] = []
+    strategy: Strategy | None = None
+    try:
+        strategy = Strategy.model_validate(dict(mapping))
+    except ValidationError as exc:
+        problems += [_problem(error) for error in exc.errors()]
+    problems += _cross_check(mapping)
+    if problems:
+        raise StrategyError(source, _ordered(problems))
+    assert strategy is not None
+    return strategy
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def _path(loc: Iterable[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, int | float):
+        return f"{value!r} (a number)"
+    return repr(value) if isinstance(value, str) else f"{value!r} ({type(value).__name__})"
+
+
+def _problem(error: ErrorDetails) -> Problem:
+    loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and part.startswith(("function-", "["))))
+    kind = error["type"]
+    ctx = error.get("ctx", {})
+    got = f", got {_kind(error.get('input'))}" if "input" in error else ""
+    if kind == "missing":
+        message = "required field is missing"
+    elif kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        message = "unknown key" + (f"; allowed keys: {', '.join(allowed)}" if allowed else "")
+    elif kind in {"float_parsing", "float_type", "int_parsing", "decimal_parsing"} or kind == "finite_number":
+        wanted = "a whole number" if kind.startswith("int") else "a finite number" if kind == "finite_number" else "a number"
+        message = f"must be {wanted}{got}"
+    elif kind in {"int_type", "int_from_float"}:
+        message = f"must be a whole number{got}"
+    elif kind in {"bool_parsing", "bool_type"}:
+        message = f"must be true or false{got}"
+    elif kind in {"string_type", "string_unicode"}:
+        message = f"must be text{got}"
+    elif kind == "string_too_short":
+        message = "must not be empty"
+    elif kind == "string_pattern_mismatch":
+        if ctx.get("pattern") == _ID_PATTERN:
+            message = f"must be a lower-case snake_case id (a-z, 0-9, _; starting with a letter){got}"
+        else:
+            message = f"must match {ctx.get('pattern')}{got}"
+    elif kind == "string_too_long":
+        message = f"must be at most {ctx.get('max_length')} characters{got}"
+    elif kind == "literal_error":
+        message = f"must be one of {ctx.get('expected', '').replace(' or ', ', ')}{got}"
+    elif kind in {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}:
+        op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[kind]
+        bound = next(iter(ctx.values()), "?")
+        message = f"must be {op} {bound}{got}"
+    elif kind == "too_short":
+        what = "goal" if loc == ("goals",) else "item"
+        message = f"must have at least {ctx.get('min_length')} {what}(s), got {ctx.get('actual_length')}"
+    elif kind == "too_long":
+        what = "goals" if loc == ("goals",) else "items"
+        message = f"must have at most {ctx.get('max_length')} {what}, got {ctx.get('actual_length')}"
+    elif kind in {"list_type", "tuple_type"}:
+        message = f"must be a list{got}"
+    elif kind in {"model_type", "model_attributes_type", "dict_type"}:
+        message = f"must be a mapping{got}"
+    elif kind.startswith("date"):
+        message = f"must be a date (YYYY-MM-DD){got}"
+    elif kind == "value_error":
+        message = str(ctx.get("error", error["msg"]))
+    else:
+        message = f"{error['msg'][:1].lower()}{error['msg'][1:]}{got}"
+    return Problem(_path(loc), message)
+
+
+def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys allowed in the mapping at ``loc`` (empty when it cannot be told)."""
+    annotation: Any = Strategy
+    for part in loc:
+        annotation = _unwrap(annotation)
+        if isinstance(part, int):
+            args = get_args(annotation)
+            if not args:
+                return []
+            annotation = args[0]
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel) and part in annotation.model_fields:
+            annotation = annotation.model_fields[part].annotation
+        elif get_origin(annotation) is dict:
+            annotation = get_args(annotation)[1]
+        else:
+            return []
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    while get_origin(annotation) in (Annotated, Union) or type(annotation).__name__ == "UnionType":
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        annotation = args[0]
+    return annotation
+
+
+def _ordered(problems: list[Problem]) -> list[Problem]:
+    """Problems in document order (section order of :class:`Strategy`, then position)."""
+    sections = list(Strategy.model_fields)
+
+    def key(problem: Problem) -> tuple[Any, ...]:
+        parts = re.findall(r"\[(\d+)\]|([^.\[\]]+)", problem.path)
+        out: list[tuple[int, int | str]] = []
+        for index, name in parts:
+            if index:
+                out.append((0, int(index)))
+            elif not out and name in sections:
+                out.append((0, sections.index(name)))
+            else:
+                out.append((1, name))
+        return tuple(out)
+
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for problem in sorted(problems, key=key):
+        if (problem.path, problem.message) not in seen:
+            seen.add((problem.path, problem.message))
+            unique.append(problem)
+    return unique
+
+
+# --------------------------------------------------------------------------- cross-checks
+
+
+def _entries(data: Mapping[str, Any], section: str) -> list[tuple[int, Mapping[str, Any]]]:
+    """The mapping entries of a list section, with their index (ill-shaped ones skipped)."""
+    items = data.get(section)
+    if not isinstance(items, list):
+        return []
+    return [(i, item) for i, item in enumerate(items) if isinstance(item, Mapping)]
+
+
+def _ids(data: Mapping[str, Any], section: str) -> set[str]:
+    return {item["id"] for _, item in _entries(data, section) if isinstance(item.get("id"), str)}
+
+
+def _refs(value: Any) -> list[tuple[int, str]]:
+    if not isinstance(value, list):
+        return []
+    return [(i, ref) for i, ref in enumerate(value) if isinstance(ref, str)]
+
+
+def _cross_check(data: Mapping[str, Any]) -> list[Problem]:
+    """Problems no single field can see: duplicates, dangling references, consistency."""
+    problems: list[Problem] = []
+    labels = {"goals": "goal", "kpis": "KPI", "processes": "process", "journey": "touchpoint", "automations": "automation"}
+    known = {section: _ids(data, section) for section in labels}
+
+    for section in labels:
+        first: dict[str, int] = {}
+        for i, item in _entries(data, section):
+            item_id = item.get("id")
+            if not isinstance(item_id, str):
+                continue
+            if item_id in first:
+                problems.append(
+                    Problem(f"{section}[{i}].id", f"duplicate id {item_id!r} (first at {section}[{first[item_id]}])")
+                )
+            else:
+                first[item_id] = i
+
+    def check_list(section: str, field: str, target: str) -> None:
+        for i, item in _entries(data, section):
+            for j, ref in _refs(item.get(field)):
+                if ref not in known[target]:
+                    problems.append(Problem(f"{section}[{i}].{field}[{j}]", f"unknown {labels[target]} {ref!r}"))
+
+    check_list("goals", "kpis", "kpis")
+    check_list("processes", "goals", "goals")
+    check_list("journey", "goals", "goals")
+    check_list("automations", "processes", "processes")
+    check_list("automations", "touchpoints", "journey")
+    check_list("automations", "kpis", "kpis")
+
+    for i, item in _entries(data, "journey"):
+        ref = item.get("process")
+        if isinstance(ref, str) and ref not in known["processes"]:
+            problems.append(Problem(f"journey[{i}].process", f"unknown process {ref!r}"))
+
+    filter_targets = {"process": "processes", "automation": "automations", "touchpoint": "journey"}
+    for i, kpi in _entries(data, "kpis"):
+        filters = kpi.get("filters")
+        if isinstance(filters, Mapping):
+            for field, target in filter_targets.items():
+                ref = filters.get(field)
+                if isinstance(ref, str) and ref not in known[target]:
+                    problems.append(Problem(f"kpis[{i}].filters.{field}", f"unknown {labels[target]} {ref!r}"))
+        measure, perspective = kpi.get("measure"), kpi.get("perspective")
+        expected = KPI_MEASURES.get(measure) if isinstance(measure, str) else None
+        if expected is not None and perspective in PERSPECTIVES and perspective != expected:
+            problems.append(
+                Problem(
+                    f"kpis[{i}].perspective",
+                    f"{perspective!r} does not match measure {measure!r}, which is a {expected} measure",
+                )
+            )
+        problems += _red_flag_problems(i, kpi)
+
+    for i, automation in _entries(data, "automations"):
+        problems += _pilot_problems(i, automation)
+
+    weights = data.get("weights")
+    if isinstance(weights, Mapping):
+        merged = {**Weights().model_dump(), **{k: v for k, v in weights.items() if k in Weights.model_fields}}
+        numeric = [_number(v) for v in merged.values()]
+        if all(v is not None for v in numeric) and sum(max(v or 0.0, 0.0) for v in numeric) == 0:
+            problems.append(Problem("weights", "at least one weight must be positive"))
+
+    checklist = data.get("checklist")
+    if isinstance(checklist, Mapping):
+        problems += [
+            Problem(f"checklist.{key}", f"unknown checklist item; known items: {', '.join(CHECKLIST_ITEMS)}")
+            for key in checklist
+            if key not in CHECKLIST_ITEMS
+        ]
+    return problems
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _red_flag_problems(i: int, kpi: Mapping[str, Any]) -> list[Problem]:
+    target, red_flag, direction = _number(kpi.get("target")), _number(kpi.get("red_flag")), kpi.get("direction")
+    if target is None or red_flag is None:
+        return []
+    if direction == "up" and red_flag >= target:
+        return [Problem(f"kpis[{i}].red_flag", f"must be below the target {target:g} (direction up), got {red_flag:g}")]
+    if direction == "down" and red_flag <= target:
+        return [Problem(f"kpis[{i}].red_flag", f"must be above the target {target:g} (direction down), got {red_flag:g}")]
+    return []
+
+
+_DATE: TypeAdapter[date] = TypeAdapter(date)
+
+
+def _as_date(value: Any) -> date | None:
+    try:
+        return _DATE.validate_python(value)
+    except ValidationError:
+        return None
+
+
+def _pilot_problems(i: int, automation: Mapping[str, Any]) -> list[Problem]:
+    pilot, raw_end = automation.get("pilot"), automation.get("pilot_end")
+    if pilot is True and raw_end is None:
+        return [Problem(f"automations[{i}].pilot_end", "required when pilot is true")]
+    go_live, end = _as_date(automation.get("go_live")), _as_date(raw_end) if raw_end is not None else None
+    if go_live is not None and end is not None and end <= go_live:
+        return [Problem(f"automations[{i}].pilot_end", f"{end.isoformat()} is not after go_live {go_live.isoformat()}")]
+    return []
