@@ -1,0 +1,57 @@
+"""
+### alignment_nightly
+
+At 02:00 in the business's timezone (``ALIGNWATCH_NIGHTLY_CRON``, default ``0 2 * * *``;
+``ALIGNWATCH_BUSINESS_TIMEZONE``, default UTC): recomputes the last ``days`` local days
+(DAG param, default 7) so that late and corrected events are reflected, validates and
+publishes (``alignwatch.pipeline.nightly_task``). The same night run twice writes the same
+rows.
+
+``catchup`` is on: a missed night is recomputed when the scheduler comes back. Any range
+can be recomputed with Airflow's own backfill, one run per night:
+
+    airflow backfill create --dag-id alignment_nightly --from-date 2026-03-01 --to-date 2026-03-31 --dag-run-conf '{"days": 1}'
+
+The store and the strategy file come from the Airflow Variables ``alignwatch_store_url``
+and ``alignwatch_strategy_file`` when set, else from ``ALIGNWATCH_STORE_URL`` and
+``ALIGNWATCH_STRATEGY_FILE``. See ``docs/airflow.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+
+CRON = os.environ.get("ALIGNWATCH_NIGHTLY_CRON", "0 2 * * *")
+TIMEZONE = os.environ.get("ALIGNWATCH_BUSINESS_TIMEZONE", "UTC")
+
+
+@dag(
+    dag_id="alignment_nightly",
+    schedule=CronDataIntervalTimetable(CRON, timezone=TIMEZONE),
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=True,
+    max_active_runs=1,
+    tags=["alignwatch", "nightly"],
+    doc_md=__doc__,
+    params={"days": Param(7, type="integer", minimum=1, description="Local days to recompute, ending last midnight.")},
+    default_args={"owner": "alignwatch", "retries": 2, "retry_delay": dt.timedelta(minutes=5)},
+)
+def alignment_nightly() -> None:
+    @task
+    def recompute(store_url: str, strategy_file: str, days: int, data_interval_end=None):  # type: ignore[no-untyped-def]
+        """Recompute, validate and publish the last ``days`` local days."""
+        from alignwatch.pipeline import nightly_task
+
+        return nightly_task(store_url or None, strategy_file or None, end=data_interval_end, days=int(days)).as_json()
+
+    recompute(
+        store_url="{{ var.value.get('alignwatch_store_url', '') }}",
+        strategy_file="{{ var.value.get('alignwatch_strategy_file', '') }}",
+        days="{{ params.days }}",
+    )
+
+
+alignment_nightly()

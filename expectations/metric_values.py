@@ -1,0 +1,206 @@
+"""Suite ``metric_values``: computed metrics, checked before they are published.
+
+Rules (each a named expectation class with a description):
+
+- no value is NaN or infinite (a metric without data is ``None``, never NaN);
+- ratios lie in [0, 1];
+- scores and indices lie in [0, 100];
+- every metric the strategy needs is present;
+- the SAI's contributions add up to the SAI, in every window.
+
+Which metrics are ratios, scores, required or contributions is not restated here: it comes
+from the metric catalogue and the strategy as :class:`MetricRules` (see
+:func:`rules_from_catalogue`). The batch is a pandas frame with one row per value
+(:func:`values_frame`).
+
+This module imports Great Expectations (slow): import it inside the functions that run it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+
+from expectations.runner import SuiteOutcome, gx_context, validate_frame
+from metrics.values import MetricValue
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "CONTRIBUTION_TOLERANCE",
+    "SUITE_NAME",
+    "ExpectContributionsSumToSai",
+    "ExpectFiniteValues",
+    "ExpectRatiosInUnitInterval",
+    "ExpectRequiredMetricsPresent",
+    "ExpectScoresOnHundredPointScale",
+    "MetricRules",
+    "build_suite",
+    "check_metric_values",
+    "rules_from_catalogue",
+    "values_frame",
+]
+
+SUITE_NAME = "metric_values"
+# contributions are rounded by nobody, but floating point sums are not exact
+CONTRIBUTION_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class MetricRules:
+    """What the suite needs to know about the metrics (derived from catalogue + strategy)."""
+
+    ratio_ids: frozenset[str]
+    score_ids: frozenset[str]
+    required_ids: frozenset[str]
+    sai_id: str | None = None
+    contribution_id: str | None = None
+
+
+# ---------------------------------------------------------------- domain rules
+
+
+class ExpectFiniteValues(gxe.ExpectColumnValuesToBeInSet):
+    """No value is NaN or infinite: a metric without data is None."""
+
+    column: str = "not_finite"
+    value_set: list[Any] = [False]  # noqa: RUF012
+    description: str | None = "no metric value is NaN or infinite (no data is None, never NaN)"
+
+
+class ExpectRatiosInUnitInterval(gxe.ExpectColumnValuesToBeBetween):
+    """Ratios lie in [0, 1]."""
+
+    column: str = "ratio_value"
+    min_value: float = 0.0
+    max_value: float = 1.0
+    description: str | None = "every ratio lies in [0, 1]"
+
+
+class ExpectScoresOnHundredPointScale(gxe.ExpectColumnValuesToBeBetween):
+    """Scores and indices lie in [0, 100]."""
+
+    column: str = "score_value"
+    min_value: float = 0.0
+    max_value: float = 100.0
+    description: str | None = "every score lies in [0, 100]"
+
+
+class ExpectRequiredMetricsPresent(gxe.ExpectColumnDistinctValuesToContainSet):
+    """Every metric the strategy needs was computed."""
+
+    column: str = "metric_id"
+    description: str | None = "every metric the strategy needs is present"
+
+
+class ExpectContributionsSumToSai(gxe.ExpectColumnValuesToBeBetween):
+    """In every window, the SAI equals the sum of its contributions."""
+
+    column: str = "contribution_gap"
+    min_value: float = -CONTRIBUTION_TOLERANCE
+    max_value: float = CONTRIBUTION_TOLERANCE
+    description: str | None = "the SAI's contributions add up to the SAI in every window"
+
+
+# ---------------------------------------------------------------- batch and suite
+
+
+def values_frame(values: Iterable[MetricValue], rules: MetricRules) -> pd.DataFrame:
+    """One row per value, with the derived columns the rules read.
+
+    ``contribution_gap`` is set on SAI rows only: SAI minus the sum of the contributions of
+    the same window (no contributions and no SAI value: no gap to check).
+    """
+    import pandas as pd
+
+    values = list(values)
+    contributions: dict[tuple[str, Any], float] = defaultdict(float)
+    if rules.contribution_id is not None:
+        for item in values:
+            if item.metric_id == rules.contribution_id and _finite(item.value):
+                contributions[(item.window, item.window_end)] += float(item.value)  # type: ignore[arg-type]
+    records = []
+    for item in values:
+        value = item.value
+        finite = _finite(value)
+        gap = None
+        if item.metric_id == rules.sai_id and finite:
+            gap = float(value) - contributions.get((item.window, item.window_end), 0.0)  # type: ignore[arg-type]
+        records.append(
+            {
+                "metric_id": item.metric_id,
+                "labels_key": item.labels_key,
+                "window": item.window,
+                "window_end_s": item.window_end.timestamp(),
+                "value": float(value) if finite else None,
+                "not_finite": value is not None and not finite,
+                "ratio_value": float(value) if finite and item.metric_id in rules.ratio_ids else None,
+                "score_value": float(value) if finite and item.metric_id in rules.score_ids else None,
+                "contribution_gap": gap,
+            }
+        )
+    columns = [
+        "metric_id", "labels_key", "window", "window_end_s", "value",
+        "not_finite", "ratio_value", "score_value", "contribution_gap",
+    ]
+    frame = pd.DataFrame.from_records(records, columns=columns)
+    for name in ("window_end_s", "value", "ratio_value", "score_value", "contribution_gap"):
+        frame[name] = frame[name].astype("float64")
+    frame["not_finite"] = frame["not_finite"].astype(bool)
+    return frame
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and isinstance(value, int | float) and math.isfinite(value)
+
+
+def build_suite(rules: MetricRules) -> gx.ExpectationSuite:
+    """The ``metric_values`` suite for the given rules."""
+    gx_context()  # suites need an active context
+    suite = gx.ExpectationSuite(name=SUITE_NAME)
+    suite.add_expectation(ExpectFiniteValues())
+    suite.add_expectation(ExpectRatiosInUnitInterval())
+    suite.add_expectation(ExpectScoresOnHundredPointScale())
+    suite.add_expectation(ExpectRequiredMetricsPresent(value_set=sorted(rules.required_ids)))
+    if rules.sai_id is not None and rules.contribution_id is not None:
+        suite.add_expectation(ExpectContributionsSumToSai())
+    return suite
+
+
+def check_metric_values(values: Iterable[MetricValue], rules: MetricRules) -> SuiteOutcome:
+    """Validate computed values before they are published."""
+    return validate_frame(build_suite(rules), values_frame(values, rules))
+
+
+def rules_from_catalogue(strategy: Any) -> MetricRules:
+    """The rules for ``strategy``, derived from the metric catalogue's declarations."""
+    from metrics import catalogue
+
+    return catalogue.validation_rules(strategy) if hasattr(catalogue, "validation_rules") else _derive(catalogue, strategy)
+
+
+def _derive(catalogue: Any, strategy: Any) -> MetricRules:
+    declarations = catalogue.CATALOGUE
+    items = list(declarations.values()) if isinstance(declarations, dict) else list(declarations)
+    ratio_ids = frozenset(d.id for d in items if str(getattr(d, "unit", "")) == "ratio")
+    score_ids = frozenset(d.id for d in items if str(getattr(d, "unit", "")) in ("score", "points", "index"))
+    ids = {d.id for d in items}
+    required = {d.id for d in items if getattr(d, "required", False)}
+    sai_id = "sai" if "sai" in ids else None
+    contribution_id = "sai_contribution" if "sai_contribution" in ids else None
+    if sai_id:
+        required.add(sai_id)
+    return MetricRules(
+        ratio_ids=ratio_ids,
+        score_ids=score_ids,
+        required_ids=frozenset(required),
+        sai_id=sai_id,
+        contribution_id=contribution_id,
+    )

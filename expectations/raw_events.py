@@ -1,0 +1,266 @@
+"""Suite ``raw_events``: the stored events of a window, checked before metrics are computed.
+
+Rules (each a named expectation class with a description):
+
+- every event has a source and an id, and (source, id) is unique;
+- every type is one of the event contract's types;
+- every timestamp lies inside the window;
+- numeric fields are in range: CSAT 1–5, NPS 0–10, satisfaction 1–5, durations and
+  counts >= 0, amounts finite and >= 0;
+- the window's volume lies inside a band learned from the same window on the preceding
+  days: a sudden drop to near zero is a failure, not a quiet zero.
+
+The batch is a pandas frame with one row per event (:func:`events_frame`); numeric payload
+fields become float columns, and a value that is not a finite number (a string, NaN, an
+infinity) becomes ``inf`` so that the range rule reports it.
+
+This module imports Great Expectations (slow): import it inside the functions that run it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+import sqlalchemy as sa
+
+from alignwatch.store.schema import events
+from expectations.runner import SuiteOutcome, gx_context, validate_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "ExpectEventIdPresent",
+    "ExpectEventKeyUnique",
+    "ExpectEventSourcePresent",
+    "ExpectEventTimeInsideWindow",
+    "ExpectKnownEventType",
+    "ExpectPayloadFieldInRange",
+    "ExpectVolumeWithinLearnedBand",
+    "HISTORY_WINDOWS",
+    "NUMERIC_RANGES",
+    "SUITE_NAME",
+    "VolumeBand",
+    "build_suite",
+    "check_raw_events",
+    "events_frame",
+    "history_windows",
+    "learn_volume_band",
+]
+
+SUITE_NAME = "raw_events"
+
+# payload field -> (min, max) accepted; None = unbounded on that side
+NUMERIC_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "csat": (1, 5),
+    "nps": (0, 10),
+    "satisfaction": (1, 5),
+    "duration_s": (0, None),
+    "cycle_time_s": (0, None),
+    "escalation_fulfilled_s": (0, None),
+    "minutes_saved": (0, None),
+    "errors": (0, None),
+    "rework": (0, None),
+    "records": (1, None),
+    "units_out": (0, None),
+    "units": (0, None),
+    "automated_share": (0, 1),
+    "amount": (0, None),
+    "cost": (0, None),
+}
+
+# how many earlier windows (shifted by whole days) the volume band learns from
+HISTORY_WINDOWS = 7
+# the band: at least LOW_FACTOR x the median of history, at most HIGH_FACTOR x its maximum
+LOW_FACTOR = 0.2
+HIGH_FACTOR = 10.0
+# below this median volume a business is too quiet for a lower bound to mean anything
+MIN_HISTORY_MEDIAN = 20
+MIN_HISTORY_WINDOWS = 3
+
+
+@dataclass(frozen=True)
+class VolumeBand:
+    """Accepted event count for a window, learned from ``history`` (earlier windows' counts)."""
+
+    low: int
+    high: int | None
+    history: tuple[int, ...]
+
+
+def history_windows(start: dt.datetime, end: dt.datetime, count: int = HISTORY_WINDOWS) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The ``count`` windows before [start, end) at the same time of day, newest first.
+
+    The shift is the window's length rounded up to whole days, so that an hour or a day is
+    compared with the same hour or day on earlier days (business volume follows the clock).
+    """
+    days = max(1, math.ceil((end - start) / dt.timedelta(days=1)))
+    shift = dt.timedelta(days=days)
+    return [(start - k * shift, end - k * shift) for k in range(1, count + 1)]
+
+
+def learn_volume_band(history: Sequence[int]) -> VolumeBand | None:
+    """The accepted volume given earlier windows' counts; None when history is too thin."""
+    active = [n for n in history if n > 0]
+    if len(active) < MIN_HISTORY_WINDOWS:
+        return None
+    median = statistics.median(history)
+    if median < MIN_HISTORY_MEDIAN:
+        return None
+    return VolumeBand(low=math.ceil(LOW_FACTOR * median), high=math.ceil(HIGH_FACTOR * max(history)), history=tuple(history))
+
+
+def events_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per event: source, event_id, type, time_s (Unix seconds) and numeric fields."""
+    import pandas as pd
+
+    records = []
+    for row in rows:
+        data = row.get("data") or {}
+        time = row.get("time")
+        record: dict[str, Any] = {
+            "source": row.get("source"),
+            "event_id": row.get("event_id"),
+            "type": row.get("type"),
+            "time_s": time.timestamp() if isinstance(time, dt.datetime) else None,
+        }
+        for name in NUMERIC_RANGES:
+            record[name] = _number(data.get(name)) if isinstance(data, Mapping) else None
+        records.append(record)
+    columns = ["source", "event_id", "type", "time_s", *NUMERIC_RANGES]
+    frame = pd.DataFrame.from_records(records, columns=columns)
+    for name in ("time_s", *NUMERIC_RANGES):
+        frame[name] = frame[name].astype("float64")
+    return frame
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return math.inf
+    number = float(value)
+    return number if math.isfinite(number) else math.inf
+
+
+def build_suite(
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    event_types: Iterable[str],
+    band: VolumeBand | None,
+) -> gx.ExpectationSuite:
+    """The ``raw_events`` suite for the window [start, end)."""
+    gx_context()  # suites need an active context
+    suite = gx.ExpectationSuite(name=SUITE_NAME)
+    suite.add_expectation(ExpectEventSourcePresent())
+    suite.add_expectation(ExpectEventIdPresent())
+    suite.add_expectation(ExpectEventKeyUnique())
+    suite.add_expectation(ExpectKnownEventType(value_set=sorted(event_types)))
+    suite.add_expectation(
+        ExpectEventTimeInsideWindow(min_value=start.timestamp(), max_value=end.timestamp())
+    )
+    for name, (low, high) in NUMERIC_RANGES.items():
+        suite.add_expectation(
+            ExpectPayloadFieldInRange(
+                column=name,
+                min_value=low,
+                max_value=high if high is not None else 1e15,
+                description=f"payload field {name} is a finite number in "
+                + (f"[{low}, {high}]" if high is not None else f"[{low}, inf)"),
+            )
+        )
+    if band is not None:
+        suite.add_expectation(ExpectVolumeWithinLearnedBand(min_value=band.low, max_value=band.high))
+    else:
+        suite.add_expectation(
+            ExpectVolumeWithinLearnedBand(
+                min_value=0, description="event volume recorded (history too thin to learn a band)"
+            )
+        )
+    return suite
+
+
+# ---------------------------------------------------------------- domain rules
+
+
+class ExpectEventSourcePresent(gxe.ExpectColumnValuesToNotBeNull):
+    """Every event names its source."""
+
+    column: str = "source"
+    description: str | None = "every event names its source"
+
+
+class ExpectEventIdPresent(gxe.ExpectColumnValuesToNotBeNull):
+    """Every event has an id."""
+
+    column: str = "event_id"
+    description: str | None = "every event has an id"
+
+
+class ExpectEventKeyUnique(gxe.ExpectCompoundColumnsToBeUnique):
+    """(source, id) identifies one event."""
+
+    column_list: list[str] = ["source", "event_id"]  # noqa: RUF012
+    description: str | None = "(source, id) identifies one event: no duplicates"
+
+
+class ExpectKnownEventType(gxe.ExpectColumnValuesToBeInSet):
+    """Every type is one of the event contract's types."""
+
+    column: str = "type"
+    description: str | None = "every type is one of the event contract's types"
+
+
+class ExpectEventTimeInsideWindow(gxe.ExpectColumnValuesToBeBetween):
+    """Every event time lies inside [start, end) of the window (Unix seconds)."""
+
+    column: str = "time_s"
+    strict_max: bool = True
+    description: str | None = "every event time lies inside the window"
+
+
+class ExpectPayloadFieldInRange(gxe.ExpectColumnValuesToBeBetween):
+    """A numeric payload field is a finite number inside its declared range."""
+
+    description: str | None = "a payload field is a finite number in its range"
+
+
+class ExpectVolumeWithinLearnedBand(gxe.ExpectTableRowCountToBeBetween):
+    """The window's event count lies inside the band learned from earlier days."""
+
+    description: str | None = (
+        "event volume lies inside the band learned from the same window on earlier days "
+        "(a sudden drop to near zero is a failure)"
+    )
+
+
+def _count(conn: sa.Connection, start: dt.datetime, end: dt.datetime) -> int:
+    query = sa.select(sa.func.count()).select_from(events).where(events.c.time >= start, events.c.time < end)
+    return int(conn.execute(query).scalar_one())
+
+
+def check_raw_events(
+    conn: sa.Connection,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    event_types: Iterable[str] | None = None,
+) -> SuiteOutcome:
+    """Validate the events stored for [start, end) (with the volume band from earlier days)."""
+    if event_types is None:
+        from stream.events import EVENT_TYPES
+
+        event_types = EVENT_TYPES
+    columns = [events.c.source, events.c.event_id, events.c.type, events.c.time, events.c.data]
+    rows = conn.execute(sa.select(*columns).where(events.c.time >= start, events.c.time < end)).mappings()
+    frame = events_frame(rows)
+    band = learn_volume_band([_count(conn, s, e) for s, e in history_windows(start, end)])
+    return validate_frame(build_suite(start=start, end=end, event_types=event_types, band=band), frame)

@@ -1,0 +1,104 @@
+"""Fixtures of the orchestration tests: one Airflow metadata DB and one PostgreSQL store
+per test session.
+
+Airflow reads its configuration when first imported, so the environment (a temporary
+``AIRFLOW_HOME``, the ``dags/`` folder, a SQLite metadata DB, no examples) is set when this
+module is imported, before any test imports Airflow.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+REPO = Path(__file__).resolve().parents[2]
+DAGS = REPO / "dags"
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="alignwatch-airflow-"))
+
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(AIRFLOW_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+    }
+)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Iterator[Path]:
+    """A migrated Airflow metadata DB (SQLite file in a temporary AIRFLOW_HOME)."""
+    from airflow.utils.db import upgradedb
+
+    upgradedb()
+    yield AIRFLOW_HOME
+    shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dag_bag(airflow_db: Path) -> Any:
+    """The DagBag of ``dags/``."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS))
+
+
+@pytest.fixture(scope="session")
+def orchestration_store(pg_database: str) -> str:
+    """The session's PostgreSQL store, migrated once."""
+    from alignwatch.store import connect, upgrade
+
+    engine = connect(pg_database)
+    upgrade(engine)
+    engine.dispose()
+    return pg_database
+
+
+@pytest.fixture
+def store(orchestration_store: str) -> Iterator[sa.Engine]:
+    """An engine on the session store, emptied before the test."""
+    from alignwatch.store import connect
+
+    engine = connect(orchestration_store)
+    with engine.begin() as conn:
+        conn.execute(sa.text("TRUNCATE metric_values, pipeline_runs, events, quarantine RESTART IDENTITY CASCADE"))
+    yield engine
+    engine.dispose()
+
+
+def insert_events(engine: sa.Engine, events: Iterable[dict[str, Any]], ingested_at: dt.datetime) -> int:
+    """Store CloudEvent dicts (as the sink would) and return how many were stored."""
+    from alignwatch.store.schema import events as events_table
+    from stream.events import event_row, make_event
+
+    rows = [
+        event_row(
+            make_event(e["type"], e["source"], e["id"], e["time"], e["data"], e.get("subject")),
+            ingested_at,
+        )
+        for e in events
+    ]
+    if rows:
+        with engine.begin() as conn:
+            conn.execute(events_table.insert(), rows)
+    return len(rows)
+
+
+def metric_rows(engine: sa.Engine) -> list[tuple[Any, ...]]:
+    """The published rows, without the run that wrote them or when."""
+    from alignwatch.store.schema import metric_values as mv
+
+    query = sa.select(
+        mv.c.metric_id, mv.c.labels_key, mv.c.window, mv.c.window_start, mv.c.window_end, mv.c.value
+    ).order_by(mv.c.metric_id, mv.c.labels_key, mv.c.window, mv.c.window_end)
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(query)]
