@@ -457,6 +457,19 @@ def _is_json_media_type(value: str) -> bool:
     return _CONTENT_TYPE_RE.match(value) is not None
 
 
+def _number(value: object) -> object:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _span(delta: dt.timedelta) -> str:
+    seconds = delta.total_seconds()
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds:g} seconds"
+
+
 def _format_errors(error: ValidationError, prefix: str = "data") -> str:
     parts = []
     for item in error.errors(include_url=False)[:5]:
@@ -469,10 +482,10 @@ def _format_errors(error: ValidationError, prefix: str = "data") -> str:
         if item["type"] == "missing":
             parts.append(f"{where}: required field is missing")
         elif item["type"] in ("greater_than_equal", "greater_than"):
-            limit = bounds.get("ge", bounds.get("gt"))
+            limit = _number(bounds.get("ge", bounds.get("gt")))
             parts.append(f"{where}: {_short(item['input'])} is below the minimum {limit}")
         elif item["type"] in ("less_than_equal", "less_than"):
-            limit = bounds.get("le", bounds.get("lt"))
+            limit = _number(bounds.get("le", bounds.get("lt")))
             parts.append(f"{where}: {_short(item['input'])} is above the maximum {limit}")
         elif item["loc"] == ():
             parts.append(f"{where}: {message}")
@@ -548,12 +561,12 @@ def _build(attributes: Mapping[str, Any], data: object, limits: DecodeLimits, *,
     if ahead > limits.max_future:
         return reject(
             RejectReason.TIME_IN_FUTURE,
-            f"time: {attributes['time']!r} is more than {limits.max_future} ahead of {now.isoformat()}",
+            f"time: {attributes['time']!r} is more than {_span(limits.max_future)} ahead of {now.isoformat()}",
         )
     if limits.max_age is not None and -ahead > limits.max_age:
         return reject(
             RejectReason.TIME_TOO_OLD,
-            f"time: {attributes['time']!r} is more than {limits.max_age} before {now.isoformat()}",
+            f"time: {attributes['time']!r} is more than {_span(limits.max_age)} before {now.isoformat()}",
         )
 
     extensions: dict[str, str | int | bool] = {}

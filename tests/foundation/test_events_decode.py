@@ -1,0 +1,292 @@
+"""The event contract: every type decodes in both Kafka modes; bad input gets its reason."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+import sqlalchemy as sa
+from foundation_event_samples import BAD_STRUCTURED, NOW, VALID_DATA, Bad, envelope, raw, with_data
+
+from alignwatch.config import Settings
+from alignwatch.store.schema import events as events_table
+from stream.events import (
+    EVENT_TYPES,
+    PAYLOADS,
+    DecodeLimits,
+    Event,
+    InvalidEventError,
+    RejectReason,
+    Rejection,
+    decode_binary,
+    decode_message,
+    decode_structured,
+    encode_binary,
+    encode_structured,
+    event_row,
+    make_event,
+)
+
+
+def test_every_contract_type_has_a_payload_model_and_a_valid_sample() -> None:
+    assert set(EVENT_TYPES) == set(PAYLOADS) == set(VALID_DATA)
+    assert len(EVENT_TYPES) == 15
+
+
+@pytest.mark.parametrize("event_type", sorted(VALID_DATA))
+def test_a_valid_structured_event_decodes_to_its_typed_payload(event_type: str, limits: DecodeLimits) -> None:
+    result = decode_structured(raw(envelope(event_type)), limits)
+    assert isinstance(result, Event), result
+    assert result.type == event_type
+    assert isinstance(result.data, PAYLOADS[event_type])
+    assert result.time == dt.datetime(2026, 3, 2, 8, 15, tzinfo=dt.UTC)
+    for name, value in VALID_DATA[event_type].items():
+        decoded = getattr(result.data, name)
+        if isinstance(decoded, dt.datetime):
+            assert decoded == dt.datetime.fromisoformat(value)
+        else:
+            assert decoded == value
+
+
+@pytest.mark.parametrize("event_type", sorted(VALID_DATA))
+def test_a_valid_binary_event_decodes_like_its_structured_twin(event_type: str, limits: DecodeLimits) -> None:
+    structured = decode_structured(raw(envelope(event_type, subject="batch/7")), limits)
+    assert isinstance(structured, Event)
+    value, headers = encode_binary(structured)
+    assert ("ce_specversion", b"1.0") in headers
+    binary = decode_binary(value, headers, limits)
+    assert binary == structured
+    assert decode_message(value, headers, limits) == structured
+
+
+@pytest.mark.parametrize("event_type", sorted(VALID_DATA))
+def test_encoding_a_decoded_event_gives_bytes_that_decode_to_the_same_event(
+    event_type: str, limits: DecodeLimits
+) -> None:
+    first = decode_structured(raw(envelope(event_type, tenant="north")), limits)
+    assert isinstance(first, Event)
+    again = decode_structured(encode_structured(first), limits)
+    assert again == first
+    assert again.extensions == {"tenant": "north"}
+
+
+def test_binary_headers_written_by_hand_decode_with_extensions_and_subject(limits: DecodeLimits) -> None:
+    headers = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", b"run-7"),
+        ("ce_source", b"rpa/invoice-bot"),
+        ("ce_type", b"automation.run"),
+        ("ce_time", b"2026-03-02T09:15:00+01:00"),
+        ("ce_subject", b"INV-1"),
+        ("ce_tenant", b"north"),
+        ("content-type", b"application/json; charset=utf-8"),
+        ("traceparent", b"00-abc-def-01"),
+    ]
+    result = decode_message(raw(VALID_DATA["automation.run"]), headers, limits)
+    assert isinstance(result, Event), result
+    assert (result.source, result.id, result.subject) == ("rpa/invoice-bot", "run-7", "INV-1")
+    assert result.time == dt.datetime(2026, 3, 2, 8, 15, tzinfo=dt.UTC)
+    assert result.extensions == {"tenant": "north"}
+    assert result.datacontenttype == "application/json; charset=utf-8"
+
+
+def test_a_binary_message_without_content_type_header_is_taken_as_json(limits: DecodeLimits) -> None:
+    event = make_event("data.produced", "etl", "d-1", NOW, VALID_DATA["data.produced"])
+    value, headers = encode_binary(event)
+    headers = [(key, val) for key, val in headers if key != "content-type"]
+    assert decode_binary(value, headers, limits) == event
+
+
+def test_messages_without_ce_specversion_header_are_decoded_in_structured_mode(limits: DecodeLimits) -> None:
+    message = raw(envelope("feature.usage"))
+    result = decode_message(message, [("content-type", b"application/cloudevents+json")], limits)
+    assert isinstance(result, Event)
+    assert result.type == "feature.usage"
+
+
+@pytest.mark.parametrize("bad", BAD_STRUCTURED, ids=lambda bad: bad.name)
+def test_a_bad_structured_message_is_rejected_with_its_reason(bad: Bad, limits: DecodeLimits) -> None:
+    result = decode_structured(bad.message, limits)
+    assert isinstance(result, Rejection), f"accepted: {result!r}"
+    assert result.reason == RejectReason(bad.reason), result.message
+    assert bad.mentions in result.message
+
+
+def test_the_bad_samples_cover_at_least_twenty_kinds_and_every_structured_reason() -> None:
+    assert len({bad.name for bad in BAD_STRUCTURED}) >= 20
+    structured_reasons = set(RejectReason) - {RejectReason.MISSING_HEADERS, RejectReason.TOO_LARGE,
+                                              RejectReason.TIME_TOO_OLD}
+    assert {RejectReason(bad.reason) for bad in BAD_STRUCTURED} == structured_reasons
+
+
+def test_an_event_older_than_max_age_is_rejected_only_when_an_age_limit_is_set(limits: DecodeLimits) -> None:
+    old = raw(envelope(time="2025-12-01T00:00:00Z"))
+    live = DecodeLimits(max_age=dt.timedelta(days=30), now=lambda: NOW)
+    result = decode_structured(old, live)
+    assert isinstance(result, Rejection)
+    assert result.reason == RejectReason.TIME_TOO_OLD
+    assert "2025-12-01" in result.message
+    assert isinstance(decode_structured(old, limits), Event)
+
+
+def test_a_message_over_the_configured_size_limit_is_rejected_as_too_large() -> None:
+    message = raw(with_data("feature.usage", note="x" * 3000))
+    small = DecodeLimits(max_payload_bytes=2048, now=lambda: NOW)
+    result = decode_structured(message, small)
+    assert isinstance(result, Rejection)
+    assert result.reason == RejectReason.TOO_LARGE
+    assert "2048" in result.message
+    assert isinstance(decode_structured(message, DecodeLimits(max_payload_bytes=4096, now=lambda: NOW)), Event)
+
+
+def test_the_future_limit_is_configurable(limits: DecodeLimits) -> None:
+    soon = raw(envelope(time="2026-03-02T12:30:00Z"))
+    assert isinstance(decode_structured(soon, limits), Event)
+    strict = DecodeLimits(max_future=dt.timedelta(minutes=5), now=lambda: NOW)
+    result = decode_structured(soon, strict)
+    assert isinstance(result, Rejection) and result.reason == RejectReason.TIME_IN_FUTURE
+
+
+def test_binary_mode_with_missing_headers_is_rejected_naming_them(limits: DecodeLimits) -> None:
+    headers = [("ce_specversion", b"1.0"), ("ce_type", b"automation.run"), ("ce_source", b"rpa/bot")]
+    result = decode_message(raw(VALID_DATA["automation.run"]), headers, limits)
+    assert isinstance(result, Rejection)
+    assert result.reason == RejectReason.MISSING_HEADERS
+    assert "ce_id" in result.message and "ce_time" in result.message
+    assert result.source == "rpa/bot"
+
+
+def test_binary_mode_with_a_bad_content_type_is_rejected(limits: DecodeLimits) -> None:
+    value, headers = encode_binary(make_event("data.produced", "etl", "d-1", NOW, VALID_DATA["data.produced"]))
+    headers = [(key, b"text/csv" if key == "content-type" else val) for key, val in headers]
+    result = decode_message(value, headers, limits)
+    assert isinstance(result, Rejection)
+    assert result.reason == RejectReason.BAD_CONTENT_TYPE
+    assert "text/csv" in result.message
+    assert (result.source, result.event_id) == ("etl", "d-1")
+
+
+@pytest.mark.parametrize(
+    ("value", "header_change", "reason"),
+    [
+        (b"", None, RejectReason.EMPTY_MESSAGE),
+        (b"{not json", None, RejectReason.NOT_JSON),
+        (b"[]", None, RejectReason.INVALID_PAYLOAD),
+        (None, ("ce_source", b"\xc3\x28"), RejectReason.NOT_UTF8),
+        (None, ("ce_specversion", b"0.3"), RejectReason.BAD_SPECVERSION),
+        (None, ("ce_type", b"order.placed"), RejectReason.UNKNOWN_TYPE),
+        (None, ("ce_time", b"2026-03-02 08:15"), RejectReason.BAD_TIME),
+    ],
+    ids=["empty value", "value not JSON", "value not an object", "header not UTF-8", "header specversion",
+         "header type unknown", "header time without zone"],
+)
+def test_bad_binary_messages_are_rejected_with_their_reason(
+    value: bytes | None, header_change: tuple[str, bytes] | None, reason: RejectReason, limits: DecodeLimits
+) -> None:
+    good_value, headers = encode_binary(make_event("data.produced", "etl", "d-1", NOW, VALID_DATA["data.produced"]))
+    if header_change is not None:
+        headers = [(key, header_change[1] if key == header_change[0] else val) for key, val in headers]
+    result = decode_message(good_value if value is None else value, headers, limits)
+    assert isinstance(result, Rejection)
+    assert result.reason == reason, result.message
+
+
+def test_a_rejection_carries_the_source_and_id_it_could_read(limits: DecodeLimits) -> None:
+    result = decode_structured(raw(with_data("customer.feedback", csat=7)), limits)
+    assert isinstance(result, Rejection)
+    assert (result.source, result.event_id) == ("tests/foundation", "customer.feedback-1")
+    assert str(result).startswith("invalid_payload: data.csat: 7")
+
+
+def test_unknown_payload_fields_are_kept_and_stored(limits: DecodeLimits) -> None:
+    result = decode_structured(raw(with_data("customer.order", coupon="SPRING", lines=[{"sku": "rye"}])), limits)
+    assert isinstance(result, Event)
+    row = event_row(result, NOW)
+    assert row["data"]["coupon"] == "SPRING"
+    assert row["data"]["lines"] == [{"sku": "rye"}]
+
+
+def test_optional_fields_take_their_documented_defaults(limits: DecodeLimits) -> None:
+    result = decode_structured(raw(with_data("process.execution", errors=..., rework=..., units_out=...,
+                                             automated_share=...)), limits)
+    assert isinstance(result, Event)
+    assert (result.data.errors, result.data.rework, result.data.units_out) == (0, 0, None)
+
+
+def test_payload_integers_are_accepted_where_numbers_are_expected(limits: DecodeLimits) -> None:
+    result = decode_structured(raw(with_data("automation.run", duration_s=41, cost=0)), limits)
+    assert isinstance(result, Event)
+    assert result.data.duration_s == 41.0
+
+
+@pytest.mark.parametrize(
+    ("event_type", "fields", "expected"),
+    [
+        ("automation.run", {}, {"automation_id": "invoice_bot", "process_id": "invoicing", "case_id": "INV-1",
+                                "touchpoint_id": None, "actor_id": None}),
+        ("customer.touchpoint", {}, {"touchpoint_id": "order_chat", "actor_id": "c-9", "case_id": None}),
+        ("customer.order", {}, {"case_id": "o-55", "actor_id": "c-9", "automation_id": None}),
+        ("data.used", {}, {"case_id": "daily_sales", "actor_id": None}),
+        ("feature.usage", {}, {"automation_id": "crm", "actor_id": "u-3"}),
+        ("workforce.task", {}, {"automation_id": "invoice_bot", "actor_id": "e-2"}),
+        ("strategy.initiative", {}, {"case_id": "less_waste"}),
+        ("automation.reconfigured", {}, {"automation_id": "forecast", "case_id": "less_waste"}),
+        ("process.execution", {}, {"process_id": "baking", "case_id": "batch-7"}),
+    ],
+)
+def test_event_row_copies_the_identifier_columns_from_the_payload(
+    event_type: str, fields: dict[str, object], expected: dict[str, object], limits: DecodeLimits
+) -> None:
+    event = decode_structured(raw(with_data(event_type, **fields)), limits)
+    assert isinstance(event, Event)
+    row = event_row(event, NOW)
+    assert (row["source"], row["event_id"], row["type"]) == ("tests/foundation", f"{event_type}-1", event_type)
+    for column, value in expected.items():
+        assert row[column] == value, column
+
+
+def test_event_rows_of_every_type_insert_into_the_store_and_read_back(store_engine: sa.Engine,
+                                                                      limits: DecodeLimits) -> None:
+    decoded = [decode_structured(raw(envelope(event_type)), limits) for event_type in EVENT_TYPES]
+    rows = [event_row(event, NOW) for event in decoded if isinstance(event, Event)]
+    assert len(rows) == len(EVENT_TYPES)
+    with store_engine.begin() as conn:
+        conn.execute(events_table.insert(), rows)
+    with store_engine.connect() as conn:
+        stored = conn.execute(sa.select(events_table.c.type, events_table.c.time, events_table.c.data)).all()
+    assert {row.type for row in stored} == set(EVENT_TYPES)
+    assert all(row.time == dt.datetime(2026, 3, 2, 8, 15, tzinfo=dt.UTC) for row in stored)
+    initiative = next(row for row in stored if row.type == "strategy.initiative")
+    assert dt.datetime.fromisoformat(initiative.data["started_at"]) == dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC)
+
+
+def test_make_event_builds_a_valid_event_and_refuses_a_bad_one() -> None:
+    event = make_event("workforce.survey", "hr/survey", "s-1", NOW, {"employee_id": "e-1", "satisfaction": 4},
+                       subject="q1")
+    assert (event.type, event.subject, event.data.satisfaction) == ("workforce.survey", "q1", 4)
+    with pytest.raises(InvalidEventError) as caught:
+        make_event("workforce.survey", "hr/survey", "s-2", NOW, {"employee_id": "e-1", "satisfaction": 9})
+    assert caught.value.rejection.reason == RejectReason.INVALID_PAYLOAD
+    assert "data.satisfaction: 9" in str(caught.value)
+    with pytest.raises(InvalidEventError):
+        make_event("workforce.survey", "hr/survey", "s-3", dt.datetime(2026, 1, 1), {"employee_id": "e", "satisfaction": 4})
+
+
+def test_make_event_accepts_aware_datetimes_in_the_payload() -> None:
+    event = make_event("strategy.initiative", "plan", "i-1", NOW,
+                       {"initiative_id": "i", "goal_ids": [], "started_at": NOW})
+    assert event.data.started_at == NOW
+    encoded = json.loads(encode_structured(event))["data"]["started_at"]
+    assert dt.datetime.fromisoformat(encoded) == NOW
+
+
+def test_limits_from_settings_apply_the_age_limit_only_on_live_topics() -> None:
+    settings = Settings(max_payload_bytes=4096, max_future_s=60, max_age_s=3600)
+    live = DecodeLimits.from_settings(settings, live=True)
+    imports = DecodeLimits.from_settings(settings, live=False)
+    assert (live.max_payload_bytes, live.max_future, live.max_age) == (4096, dt.timedelta(minutes=1),
+                                                                       dt.timedelta(hours=1))
+    assert imports.max_age is None
+    assert DecodeLimits().max_future == dt.timedelta(days=1)
+    assert DecodeLimits().max_age is None
