@@ -180,6 +180,7 @@ class SnapshotCollector(Collector):
         self._lock = threading.Lock()
         self._built_for: Snapshot | None = None
         self._built: list[Metric] = []
+        self._encoded: dict[str, bytes] = {}
 
     def describe(self) -> Iterable[Metric]:
         """The families' names without reading the store (registration stays cheap)."""
@@ -189,12 +190,29 @@ class SnapshotCollector(Collector):
             yield GaugeMetricFamily(series.name, series.help, labels=list(series.labels))
 
     def collect(self) -> Iterable[Metric]:
+        return list(self._current())
+
+    def _current(self) -> list[Metric]:
         snapshot = self._source()
         with self._lock:
             if snapshot is not self._built_for:
                 self._built = self._build(snapshot)
                 self._built_for = snapshot
-            return list(self._built)
+                self._encoded = {}
+            return self._built
+
+    def exposition(self, content_type: str, encoder: Callable[[Collector], bytes]) -> bytes:
+        """The families serialised by ``encoder``, cached until the snapshot changes."""
+        families = self._current()
+        with self._lock:
+            cached = self._encoded.get(content_type)
+            if cached is not None and families is self._built:
+                return cached
+        encoded = encoder(_Families(families))
+        with self._lock:
+            if families is self._built:
+                self._encoded[content_type] = encoded
+        return encoded
 
     def _build(self, snapshot: Snapshot) -> list[Metric]:
         business = self._business
@@ -245,6 +263,16 @@ class SnapshotCollector(Collector):
             quarantine.add_metric([business, reason], float(count))
         result.append(quarantine)
         return result
+
+
+class _Families(Collector):
+    """Already built families, as a collector an encoder can serialise."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
 
 
 class SnapshotCache:
@@ -516,9 +544,48 @@ class ExporterServer:
         self.stop()
 
 
-def serve(registry: CollectorRegistry, *, host: str = "127.0.0.1", port: int = 9464, web_config: WebConfig | None = None) -> ExporterServer:
-    """Serve ``registry`` on ``host:port`` (port 0 = a free one) in a daemon thread."""
-    app: Callable[..., Any] = make_wsgi_app(registry)
+class _SnapshotApp:
+    """``/metrics`` from a snapshot collector's cached exposition plus a live registry.
+
+    Between two snapshot refreshes a scrape only concatenates the cached bytes of the
+    snapshot with the (small) live instruments, whatever the number of series.
+    """
+
+    def __init__(self, snapshot: SnapshotCollector, live: CollectorRegistry) -> None:
+        self._snapshot = snapshot
+        self._live = live
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        from prometheus_client.exposition import choose_encoder
+
+        if environ.get("REQUEST_METHOD") != "GET":
+            start_response("405 Method Not Allowed", [("Allow", "GET")])
+            return [b""]
+        encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
+        cached = self._snapshot.exposition(content_type, encoder)
+        live = encoder(self._live)
+        eof = b"# EOF\n"
+        if cached.endswith(eof) and live.endswith(eof):
+            cached = cached[: -len(eof)]
+        body = cached + live
+        start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def serve(
+    registry: CollectorRegistry,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 9464,
+    web_config: WebConfig | None = None,
+    snapshot: SnapshotCollector | None = None,
+) -> ExporterServer:
+    """Serve ``registry`` on ``host:port`` (port 0 = a free one) in a daemon thread.
+
+    With ``snapshot`` (a collector *not* registered on ``registry``), its exposition is
+    serialised once per snapshot and served next to the live ``registry``.
+    """
+    app: Callable[..., Any] = make_wsgi_app(registry) if snapshot is None else _SnapshotApp(snapshot, registry)
     if web_config is not None and web_config.users:
         app = _BasicAuth(app, web_config.users)
     try:

@@ -189,3 +189,24 @@ def test_web_config_errors_name_the_bad_key(tmp_path: Path, content: str, messag
     config.write_text(content)
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("$", r"\$")):
         load_web_config(config)
+
+
+def test_cached_snapshot_endpoint_merges_live_instruments_in_both_exposition_formats(promtool: str) -> None:
+    from prometheus_client import Counter
+
+    live = CollectorRegistry()
+    Counter("alignwatch_ingest_events_consumed", "Messages read.", registry=live).inc(7)
+    snapshot = _snapshot()
+    collector = SnapshotCollector(lambda: snapshot, business="shop", families=FAMILIES)
+    with serve(live, port=0, snapshot=collector) as server:
+        text = urllib.request.urlopen(server.url, timeout=5).read()  # noqa: S310
+        request = urllib.request.Request(server.url, headers={"Accept": "application/openmetrics-text;version=1.0.0"})
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            openmetrics = response.read()
+            assert response.headers["Content-Type"].startswith("application/openmetrics-text")
+    assert b"alignwatch_ingest_events_consumed_total 7.0" in text
+    assert b'alignwatch_index_sai_score{business="shop",window="hour"} 61.5' in text
+    assert openmetrics.count(b"# EOF") == 1 and openmetrics.endswith(b"# EOF\n")
+    assert b"alignwatch_ingest_events_consumed_total 7.0" in openmetrics
+    check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, timeout=30)
+    assert check.returncode == 0, check.stdout + check.stderr
