@@ -174,6 +174,7 @@ def _run(
     if output is not None and (kafka or store_url):
         raise ConfigError("give one destination: --output, --store, or --bootstrap-servers/--topic")
     size = log.stat().st_size
+    engine = None
     if output is not None:
         target: Any = JsonlOutput(output, source)
     elif kafka:
@@ -189,9 +190,13 @@ def _run(
         engine = connect(settings.store_url)
         require_current(engine)
         target = StoreOutput(engine, source)
-    with _progress(size, quiet, f"importing {log.name}") as on_read:
-        run = make(on_read)
-        summary = write_all(run, target, keep_partial=keep_partial)
+    try:
+        with _progress(size, quiet, f"importing {log.name}") as on_read:
+            run = make(on_read)
+            summary = write_all(run, target, keep_partial=keep_partial)
+    finally:
+        if engine is not None:
+            engine.dispose()
     click.echo(json.dumps({**run.stats.summary(), "output": summary.as_dict()}, indent=2))
 
 

@@ -139,8 +139,22 @@ def open_log(path: Path, on_read: Callable[[int], None] | None = None) -> IO[byt
     raw.seek(0)
     counted = io.BufferedReader(ProgressReader(raw, on_read), buffer_size=1 << 16)
     if magic == _GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=counted, mode="rb")  # type: ignore[return-value]
+        return _GzipLog(counted)
     return counted
+
+
+class _GzipLog(gzip.GzipFile):
+    """A gzip reader that also closes the file under it."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        super().__init__(fileobj=inner, mode="rb")
+        self._inner = inner
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._inner.close()
 
 
 def parse_timestamp(value: str, assume: ZoneInfo | None, where: str) -> dt.datetime:

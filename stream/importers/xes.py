@@ -96,7 +96,8 @@ class XesImport:
             ) from None
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise ImportFormatError(
-                f"{self.path}: the file breaks off after line {last_line} (last complete <trace>): {exc}"
+                f"{self.path}: the file breaks off after the last complete <trace> (it starts at line "
+                f"{last_line}): {exc}"
             ) from None
         finally:
             handle.close()

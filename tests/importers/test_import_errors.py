@@ -1,0 +1,125 @@
+"""Clear errors for broken logs and mappings: each names where it broke, and a failed import
+to a file leaves no file behind."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+from pathlib import Path
+
+import pytest
+
+from alignwatch.cli import main
+from alignwatch.errors import ImportFormatError
+from stream.importers.mapping import MappingError, load_mapping, parse_mapping
+from stream.importers.xes import read_xes
+
+COMPANY = "company_business_process_log.xes.gz"
+
+
+def _company_text(eventlogs: Path) -> list[str]:
+    return gzip.decompress((eventlogs / COMPANY).read_bytes()).decode("utf-8").splitlines(keepends=True)
+
+
+def _mapping_text(mappings: Path) -> str:
+    return (mappings / "company_bot.yaml").read_text(encoding="utf-8")
+
+
+def test_a_garbled_element_is_named_by_its_line(eventlogs: Path, mappings: Path, tmp_path: Path) -> None:
+    lines = _company_text(eventlogs)
+    number = next(i for i, line in enumerate(lines, start=1) if i > 60 and line.strip() == "</event>")
+    lines[number - 1] = lines[number - 1].replace("</event>", "</evnt>")
+    garbled = tmp_path / "garbled.xes"
+    garbled.write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(ImportFormatError, match=rf"garbled\.xes: malformed XES at line {number}, column \d+: .*evnt"):
+        read_xes(garbled, load_mapping(mappings / "company_bot.yaml"))
+
+
+def test_a_timestamp_without_time_zone_is_an_error_unless_the_mapping_assumes_one(
+    eventlogs: Path, mappings: Path, tmp_path: Path
+) -> None:
+    naive = tmp_path / "naive.xes"
+    naive.write_text("".join(_company_text(eventlogs)).replace('+0200"', '"'), encoding="utf-8")
+    with pytest.raises(ImportFormatError, match=r"naive\.xes: line \d+: <event> 0 of case .* has no time zone"):
+        read_xes(naive, load_mapping(mappings / "company_bot.yaml"))
+    assumed = tmp_path / "assumed.yaml"
+    assumed.write_text(_mapping_text(mappings) + "assume_timezone: Europe/Vienna\n", encoding="utf-8")
+    emitted, stats = read_xes(naive, load_mapping(assumed))
+    assert stats.events == 132
+    assert stats.first_time is not None and stats.first_time.utcoffset() is not None
+    assert stats.first_time.isoformat() == "2022-05-12T11:40:42.173030+02:00"
+
+
+def test_an_unknown_mapping_attribute_names_the_mapping_path_and_the_attributes_seen(
+    eventlogs: Path, mappings: Path, tmp_path: Path
+) -> None:
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(_mapping_text(mappings).replace("attribute: bot", "attribute: is_bot"), encoding="utf-8")
+    with pytest.raises(ImportFormatError) as info:
+        read_xes(eventlogs / COMPANY, load_mapping(wrong))
+    message = str(info.value)
+    assert "mapping automated[0].attribute names attribute 'is_bot'" in message
+    assert "event attributes seen: DN, RPA_Exec_Nr, bot, caseId" in message
+
+
+def test_a_missing_case_attribute_names_the_trace_line_and_its_attributes(
+    eventlogs: Path, mappings: Path, tmp_path: Path
+) -> None:
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(_mapping_text(mappings).replace("case: concept:name", "case: caseid"), encoding="utf-8")
+    with pytest.raises(ImportFormatError, match=r"line 8: <trace> has no attribute 'caseid' \(mapping attributes\.case\); "
+                       r"trace attributes seen: concept:name"):
+        read_xes(eventlogs / COMPANY, load_mapping(wrong))
+
+
+def test_an_activity_outside_every_process_is_named(eventlogs: Path, mappings: Path, tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(_mapping_text(mappings).replace("      - Loan decision\n", ""), encoding="utf-8")
+    with pytest.raises(ImportFormatError, match="activity 'Loan decision' belongs to no process of the mapping"):
+        read_xes(eventlogs / COMPANY, load_mapping(wrong))
+
+
+def test_an_invalid_mapping_lists_every_problem_with_its_path() -> None:
+    with pytest.raises(MappingError) as info:
+        parse_mapping({"log": "x", "processes": {"p": {}}, "automated": [{"automation_id": "a"}], "bogus": 1})
+    paths = [problem.path for problem in info.value.problems]
+    assert paths == ["processes.p", "automated[0]", "bogus"]
+
+
+def test_a_file_that_is_not_xes_is_rejected(tmp_path: Path, mappings: Path) -> None:
+    other = tmp_path / "page.xml"
+    other.write_text("<html><body><trace/></body></html>", encoding="utf-8")
+    with pytest.raises(ImportFormatError, match=r"page\.xml: line 1: <trace> has no attribute|not an XES log"):
+        read_xes(other, load_mapping(mappings / "company_bot.yaml"))
+
+
+def test_a_failed_import_to_a_file_leaves_no_file_and_prints_one_line(
+    eventlogs: Path, mappings: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = (eventlogs / "helpdesk.xes.gz").read_bytes()
+    broken = tmp_path / "helpdesk.xes.gz"
+    broken.write_bytes(data[: len(data) // 3])
+    output = tmp_path / "out" / "helpdesk.jsonl"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["import", "xes", str(broken), "--mapping", str(mappings / "helpdesk.yaml"), "--output", str(output), "--quiet"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1 and "breaks off" in err
+    assert not output.exists() and list(output.parent.iterdir()) == []
+
+
+def test_an_import_to_a_file_writes_events_that_ingest_reads_back(
+    eventlogs: Path, mappings: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "company.jsonl"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["import", "xes", str(eventlogs / COMPANY), "--mapping", str(mappings / "company_bot.yaml"),
+              "--output", str(output), "--quiet"])
+    assert exit_info.value.code == 0
+    from stream.events import DecodeLimits, Event, decode_structured
+
+    limits = DecodeLimits(
+        max_payload_bytes=1 << 20, max_future=dt.timedelta(days=1), max_age=None, now=lambda: dt.datetime.now(dt.UTC)
+    )
+    decoded = [decode_structured(line, limits) for line in output.read_bytes().splitlines()]
+    assert len(decoded) == 80 and all(isinstance(event, Event) for event in decoded)
