@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "events": "alignwatch.cli.events:events",
     "report": "alignwatch.cli.report:report",
     "run": "alignwatch.cli.run:run",
+    "strategy": "alignwatch.cli.strategy:strategy",
     "consume": "alignwatch.cli.stream:consume",
     "ingest": "alignwatch.cli.stream:ingest",
     "simulate": "alignwatch.cli.stream:simulate",
