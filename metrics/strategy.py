@@ -20,6 +20,7 @@ at once in one :class:`~alignwatch.errors.StrategyError`.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from datetime import date
@@ -531,6 +532,7 @@ def _problem(error: ErrorDetails) -> Problem:
     return Problem(_path(loc), message)
 
 
+@functools.lru_cache(maxsize=256)
 def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
     """The keys allowed in the mapping at ``loc`` (empty when it cannot be told)."""
     annotation: Any = Strategy
@@ -561,19 +563,19 @@ def _unwrap(annotation: Any) -> Any:
 
 
 def _ordered(problems: list[Problem]) -> list[Problem]:
-    """Problems in document order (section order of :class:`Strategy`, then position)."""
-    sections = list(Strategy.model_fields)
+    """Problems in document order (fields in model order, list items by position), unique."""
 
     def key(problem: Problem) -> tuple[Any, ...]:
-        parts = re.findall(r"\[(\d+)\]|([^.\[\]]+)", problem.path)
-        out: list[tuple[int, int | str]] = []
-        for index, name in parts:
+        loc: list[int | str] = []
+        out: list[tuple[int, int, str]] = []
+        for index, name in re.findall(r"\[(\d+)\]|([^.\[\]]+)", problem.path):
             if index:
-                out.append((0, int(index)))
-            elif not out and name in sections:
-                out.append((0, sections.index(name)))
+                loc.append(int(index))
+                out.append((0, int(index), ""))
             else:
-                out.append((1, name))
+                allowed = _allowed_keys(tuple(loc))
+                out.append((1, allowed.index(name) if name in allowed else len(allowed), name))
+                loc.append(name)
         return tuple(out)
 
     seen: set[tuple[str, str]] = set()
