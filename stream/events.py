@@ -512,93 +512,127 @@ def _parse_time(value: object) -> dt.datetime | str:
     return parsed
 
 
+_new_event = object.__new__
+_set = object.__setattr__
+_EVENT_FIELDS = frozenset(Event.model_fields)
+
+
+def _construct_event(values: dict[str, Any]) -> Event:
+    """An ``Event`` from already checked values: what ``Event.model_construct`` does, without
+    its per-field bookkeeping (every field is given here), which the consumer pays per message."""
+    event = _new_event(Event)
+    _set(event, "__dict__", values)
+    _set(event, "__pydantic_fields_set__", set(_EVENT_FIELDS))
+    _set(event, "__pydantic_extra__", None)
+    _set(event, "__pydantic_private__", None)
+    return event
+
+
 def _build(attributes: Mapping[str, Any], data: object, limits: DecodeLimits, *, binary: bool) -> Event | Rejection:
     """Check the attributes and the data of one event (both modes end here)."""
-    source = _text_or_none(attributes.get("source"), MAX_SOURCE_LENGTH)
-    event_id = _text_or_none(attributes.get("id"), MAX_ID_LENGTH)
+    get = attributes.get
+    event_id = get("id")
+    source = get("source")
+    event_type = get("type")
+    specversion = get("specversion")
+    time_text = get("time")
 
     def reject(reason: RejectReason, message: str) -> Rejection:
-        return Rejection(reason, message, source, event_id)
+        return Rejection(
+            reason, message, _text_or_none(source, MAX_SOURCE_LENGTH), _text_or_none(event_id, MAX_ID_LENGTH)
+        )
 
-    for name in REQUIRED_ATTRIBUTES:
-        if attributes.get(name) is None:
-            if binary:
-                return reject(RejectReason.MISSING_HEADERS, f"header ce_{name} is missing")
-            return reject(RejectReason.MISSING_ATTRIBUTE, f"{name}: required attribute is missing")
-    specversion = attributes["specversion"]
+    if event_id is None or source is None or event_type is None or specversion is None or time_text is None:
+        name = next(name for name in REQUIRED_ATTRIBUTES if get(name) is None)
+        if binary:
+            return reject(RejectReason.MISSING_HEADERS, f"header ce_{name} is missing")
+        return reject(RejectReason.MISSING_ATTRIBUTE, f"{name}: required attribute is missing")
     if specversion != SPECVERSION:
         return reject(RejectReason.BAD_SPECVERSION, f"specversion: {_short(specversion)} is not \"1.0\"")
-    for name, limit in ATTRIBUTE_LIMITS.items():
-        value = attributes[name]
-        if not isinstance(value, str):
-            return reject(RejectReason.INVALID_ATTRIBUTE, f"{name}: {_short(value)} is not a string")
-        if not value:
-            return reject(RejectReason.INVALID_ATTRIBUTE, f"{name}: must not be empty")
-        if len(value) > limit:
-            return reject(RejectReason.INVALID_ATTRIBUTE, f"{name}: {_short(value)} is longer than {limit} characters")
-    event_type: str = attributes["type"]
+    for name, value in (("id", event_id), ("source", source), ("type", event_type)):
+        if type(value) is not str or not value or len(value) > ATTRIBUTE_LIMITS[name]:
+            if not isinstance(value, str):
+                return reject(RejectReason.INVALID_ATTRIBUTE, f"{name}: {_short(value)} is not a string")
+            if not value:
+                return reject(RejectReason.INVALID_ATTRIBUTE, f"{name}: must not be empty")
+            if len(value) > ATTRIBUTE_LIMITS[name]:
+                limit = ATTRIBUTE_LIMITS[name]
+                return reject(
+                    RejectReason.INVALID_ATTRIBUTE, f"{name}: {_short(value)} is longer than {limit} characters"
+                )
     payload_model = PAYLOADS.get(event_type)
     if payload_model is None:
         return reject(RejectReason.UNKNOWN_TYPE, f"type: {event_type!r} is not one of the known event types")
-    subject = attributes.get("subject")
-    if subject is not None and (not isinstance(subject, str) or len(subject) > MAX_SUBJECT_LENGTH):
-        return reject(RejectReason.INVALID_ATTRIBUTE, f"subject: {_short(subject)} is not a string of at most {MAX_SUBJECT_LENGTH} characters")
-    content_type = attributes.get("datacontenttype")
+    subject = get("subject")
+    if subject is not None and (type(subject) is not str or len(subject) > MAX_SUBJECT_LENGTH):
+        return reject(
+            RejectReason.INVALID_ATTRIBUTE,
+            f"subject: {_short(subject)} is not a string of at most {MAX_SUBJECT_LENGTH} characters",
+        )
+    content_type = get("datacontenttype")
     if content_type is None:
         content_type = CONTENT_TYPE
-    elif not isinstance(content_type, str) or not _is_json_media_type(content_type):
+    elif content_type != CONTENT_TYPE and (type(content_type) is not str or not _is_json_media_type(content_type)):
         where = "content-type" if binary else "datacontenttype"
         return reject(RejectReason.BAD_CONTENT_TYPE, f"{where}: {_short(content_type)} is not {CONTENT_TYPE}")
 
-    time = _parse_time(attributes["time"])
+    time = _parse_time(time_text)
     if isinstance(time, str):
         return reject(RejectReason.BAD_TIME, time)
     now = limits.now()
     try:
         ahead = time - now
     except OverflowError:
-        return reject(RejectReason.BAD_TIME, f"time: {attributes['time']!r} is out of range")
+        return reject(RejectReason.BAD_TIME, f"time: {time_text!r} is out of range")
     if ahead > limits.max_future:
         return reject(
             RejectReason.TIME_IN_FUTURE,
-            f"time: {attributes['time']!r} is more than {_span(limits.max_future)} ahead of {now.isoformat()}",
+            f"time: {time_text!r} is more than {_span(limits.max_future)} ahead of {now.isoformat()}",
         )
     if limits.max_age is not None and -ahead > limits.max_age:
         return reject(
             RejectReason.TIME_TOO_OLD,
-            f"time: {attributes['time']!r} is more than {_span(limits.max_age)} before {now.isoformat()}",
+            f"time: {time_text!r} is more than {_span(limits.max_age)} before {now.isoformat()}",
         )
 
     extensions: dict[str, str | int | bool] = {}
-    for name, value in attributes.items():
-        if name in ENVELOPE_ATTRIBUTES:
-            continue
-        if name == "data_base64":
+    others = attributes.keys() - ENVELOPE_ATTRIBUTES
+    if others:
+        if "data_base64" in others:
             return reject(RejectReason.BAD_CONTENT_TYPE, "data_base64: binary data is not accepted; send JSON data")
-        if not _EXTENSION_NAME_RE.match(name):
-            return reject(RejectReason.INVALID_ATTRIBUTE, f"{_short(name)}: extension attribute names are 1-20 lower-case letters or digits")
-        if not isinstance(value, str | int | bool) or isinstance(value, float):
-            return reject(RejectReason.INVALID_ATTRIBUTE, f"{name}: {_short(value)} is not a string, integer or boolean")
-        extensions[name] = value
+        for name in sorted(others):
+            value = attributes[name]
+            if not _EXTENSION_NAME_RE.match(name):
+                return reject(
+                    RejectReason.INVALID_ATTRIBUTE,
+                    f"{_short(name)}: extension attribute names are 1-20 lower-case letters or digits",
+                )
+            if not isinstance(value, str | int | bool):
+                return reject(
+                    RejectReason.INVALID_ATTRIBUTE, f"{name}: {_short(value)} is not a string, integer or boolean"
+                )
+            extensions[name] = value
 
     if data is None:
         return reject(RejectReason.INVALID_PAYLOAD, "data: required for every event type")
-    if not isinstance(data, dict):
+    if type(data) is not dict:
         return reject(RejectReason.INVALID_PAYLOAD, f"data: {_short(data)} is not a JSON object")
     try:
-        payload = payload_model.model_validate(data)
+        payload = payload_model.__pydantic_validator__.validate_python(data)
     except ValidationError as exc:
         return reject(RejectReason.INVALID_PAYLOAD, _format_errors(exc))
-    return Event.model_construct(
-        specversion=SPECVERSION,
-        id=attributes["id"],
-        source=attributes["source"],
-        type=event_type,
-        time=time,
-        subject=subject,
-        datacontenttype=content_type,
-        data=payload,
-        extensions=extensions,
+    return _construct_event(
+        {
+            "specversion": SPECVERSION,
+            "id": event_id,
+            "source": source,
+            "type": event_type,
+            "time": time,
+            "subject": subject,
+            "datacontenttype": content_type,
+            "data": payload,
+            "extensions": extensions,
+        }
     )
 
 
