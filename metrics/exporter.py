@@ -56,7 +56,9 @@ __all__ = [
     "SnapshotCache",
     "SnapshotCollector",
     "WebConfig",
+    "build_collector",
     "business_label",
+    "catalogue_families",
     "load_snapshot",
     "load_web_config",
     "serve",
@@ -182,6 +184,11 @@ class SnapshotCollector(Collector):
         self._built: list[Metric] = []
         self._encoded: dict[str, bytes] = {}
 
+    @property
+    def business(self) -> str:
+        """The ``business`` label value of every series."""
+        return self._business
+
     def describe(self) -> Iterable[Metric]:
         """The families' names without reading the store (registration stays cheap)."""
         for family in self._families.values():
@@ -306,6 +313,39 @@ class SnapshotCache:
                         self._snapshot = Snapshot()
                 self._loaded_at = now
             return self._snapshot
+
+
+# ---------------------------------------------------------------------------- wiring
+
+
+def catalogue_families(catalogue: Mapping[str, Any] | None = None) -> dict[str, tuple[str, str, list[str]]]:
+    """metric id → (Prometheus name, help, label names) for every catalogue metric."""
+    from metrics.naming import prometheus_name
+
+    if catalogue is None:
+        from metrics.catalogue import CATALOGUE as catalogue
+    return {
+        decl.id: (prometheus_name(decl), decl.help, ["business", *_label_names(decl), "window"])
+        for decl in catalogue.values()
+    }
+
+
+def _label_names(decl: Any) -> list[str]:
+    labels = getattr(decl, "labels", ())
+    if isinstance(labels, Mapping):
+        return list(labels)
+    return [label if isinstance(label, str) else label.name for label in labels]
+
+
+def build_collector(engine: Any, strategy: Any, *, ttl_s: float = 15.0) -> SnapshotCollector:
+    """The exporter's collector for ``strategy`` over the store behind ``engine``."""
+    cache = SnapshotCache(lambda: load_snapshot(engine), ttl_s=ttl_s)
+    return SnapshotCollector(
+        cache,
+        business=business_label(strategy.business.name),
+        families=catalogue_families(),
+        kpi_targets={kpi.id: (str(kpi.perspective), float(kpi.target)) for kpi in strategy.kpis},
+    )
 
 
 # ---------------------------------------------------------------------------- store

@@ -32,7 +32,7 @@ pipeline; Alertmanager inhibits the first two while validation fails), and annot
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +48,8 @@ __all__ = [
     "MetricNames",
     "RuleInputs",
     "inputs_from_strategy",
+    "metric_names",
+    "render_rule_files",
     "render_rules",
     "rule_files",
 ]
@@ -255,7 +257,7 @@ def recording_groups(names: MetricNames) -> list[dict[str, Any]]:
             }
         )
     rules.append({"record": f"business:{names.sai}:max_over_time7d", "expr": f'max_over_time({names.sai}{{window="day"}}[7d])'})
-    return [{"name": "alignwatch-recording", "interval": "1m", "rules": rules}]
+    return [{"name": "alignwatch-recording", "rules": rules}]
 
 
 # ---------------------------------------------------------------------------- alerts
@@ -505,14 +507,14 @@ def _pipeline_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
 def render_rules(inputs: RuleInputs) -> dict[str, dict[str, Any]]:
     """The rule files as Prometheus rule-file mappings, by file name."""
     business_groups = [
-        {"name": f"alignwatch-{inputs.business}-kpi", "interval": "1m", "rules": _kpi_alerts(inputs)},
-        {"name": f"alignwatch-{inputs.business}-alignment", "interval": "1m", "rules": _alignment_alerts(inputs)},
-        {"name": f"alignwatch-{inputs.business}-pipeline", "interval": "1m", "rules": _pipeline_business_alerts(inputs)},
+        {"name": f"alignwatch-{inputs.business}-kpi", "rules": _kpi_alerts(inputs)},
+        {"name": f"alignwatch-{inputs.business}-alignment", "rules": _alignment_alerts(inputs)},
+        {"name": f"alignwatch-{inputs.business}-pipeline", "rules": _pipeline_business_alerts(inputs)},
     ]
     return {
         "alignwatch-recording.rules.yml": {"groups": recording_groups(inputs.names)},
         "alignwatch-pipeline.rules.yml": {
-            "groups": [{"name": "alignwatch-pipeline", "interval": "1m", "rules": _pipeline_alerts(inputs)}]
+            "groups": [{"name": "alignwatch-pipeline", "rules": _pipeline_alerts(inputs)}]
         },
         f"alignwatch-{inputs.business}.rules.yml": {"groups": business_groups},
     }
@@ -536,6 +538,15 @@ def rule_files(inputs: RuleInputs) -> dict[str, str]:
         name: GENERATED_HEADER + yaml.dump(content, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
         for name, content in render_rules(inputs).items()
     }
+
+
+def render_rule_files(strategies: Sequence[Any], *, names: MetricNames | None = None, **options: Any) -> dict[str, str]:
+    """Every rule file for ``strategies`` (one per business plus the shared ones)."""
+    names = names or metric_names()
+    files: dict[str, str] = {}
+    for strategy in strategies:
+        files.update(rule_files(inputs_from_strategy(strategy, names, **options)))
+    return files
 
 
 def alert_names(inputs: RuleInputs) -> list[str]:
