@@ -99,7 +99,8 @@ class RobotLogImport:
         try:
             record = json.loads(text[start:])
         except json.JSONDecodeError as exc:
-            raise ImportFormatError(f"{where}: broken JSON at column {start + exc.colno}: {exc.msg}") from None
+            reason = exc.msg.removesuffix(" at")
+            raise ImportFormatError(f"{where}: broken JSON at column {start + exc.colno}: {reason}") from None
         if not isinstance(record, dict):
             raise ImportFormatError(f"{where}: expected a JSON object")
         missing = [name for name in _REQUIRED if not record.get(name)]
