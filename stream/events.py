@@ -31,6 +31,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -204,6 +205,14 @@ def _require_text(value: object) -> object:
     return value
 
 
+def _convertible_to_utc(value: dt.datetime) -> dt.datetime:
+    try:
+        value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("is out of range in UTC") from None
+    return value
+
+
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_FIELD_LENGTH)]
 Text = Annotated[str, Field(min_length=1, max_length=256)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -212,6 +221,7 @@ Timestamp = Annotated[
     AwareDatetime,
     Field(strict=False, json_schema_extra={"pattern": TIME_PATTERN}),
     BeforeValidator(_require_text),
+    AfterValidator(_convertible_to_utc),
 ]
 
 
@@ -506,10 +516,13 @@ def _parse_time(value: object) -> dt.datetime | str:
             return f"time: {value!r} has no timezone offset (add Z or +HH:MM)"
         return f"time: {_short(value)} is not an RFC 3339 timestamp"
     try:
-        parsed = dt.datetime.fromisoformat(value)
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        pass
+    try:  # RFC 3339 allows lower-case "t" and "z", which fromisoformat does not
+        return dt.datetime.fromisoformat(value.upper())
     except ValueError as exc:
         return f"time: {_short(value)} is not a valid timestamp ({exc})"
-    return parsed
 
 
 _new_event = object.__new__
@@ -581,6 +594,7 @@ def _build(attributes: Mapping[str, Any], data: object, limits: DecodeLimits, *,
         return reject(RejectReason.BAD_TIME, time)
     now = limits.now()
     try:
+        time.astimezone(dt.UTC)  # the store keeps UTC: year 1 at +01:00 cannot be stored
         ahead = time - now
     except OverflowError:
         return reject(RejectReason.BAD_TIME, f"time: {time_text!r} is out of range")

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import sqlalchemy as sa
+from pydantic import ValidationError
 from foundation_event_samples import BAD_STRUCTURED, NOW, VALID_DATA, Bad, envelope, raw, with_data
 
 from alignwatch.config import Settings
@@ -290,3 +291,39 @@ def test_limits_from_settings_apply_the_age_limit_only_on_live_topics() -> None:
     assert imports.max_age is None
     assert DecodeLimits().max_future == dt.timedelta(days=1)
     assert DecodeLimits().max_age is None
+
+
+def test_a_decoded_event_is_a_regular_frozen_pydantic_model(limits: DecodeLimits) -> None:
+    event = decode_structured(raw(envelope("customer.order", tenant="north")), limits)
+    assert isinstance(event, Event)
+    built = Event(id=event.id, source=event.source, type=event.type, time=event.time,
+                  data=event.data, extensions={"tenant": "north"})
+    assert event == built
+    assert event.model_dump() == built.model_dump()
+    assert event.key == ("tests/foundation", "customer.order-1")
+    with pytest.raises(ValidationError):
+        event.id = "changed"  # type: ignore[misc]
+    assert event.model_copy(update={"id": "copy"}).id == "copy"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-03-02t08:15:00z", dt.datetime(2026, 3, 2, 8, 15, tzinfo=dt.UTC)),
+        ("2026-03-02 09:45:00.5+01:30", dt.datetime(2026, 3, 2, 8, 15, 0, 500000, tzinfo=dt.UTC)),
+        ("2026-03-02T08:15:00.123456789Z", dt.datetime(2026, 3, 2, 8, 15, 0, 123456, tzinfo=dt.UTC)),
+    ],
+    ids=["lower-case separators", "space and half-hour offset", "nanoseconds"],
+)
+def test_every_rfc3339_spelling_of_a_time_is_accepted(text: str, expected: dt.datetime, limits: DecodeLimits) -> None:
+    result = decode_structured(raw(envelope(time=text)), limits)
+    assert isinstance(result, Event), result
+    assert result.time == expected
+
+
+@pytest.mark.parametrize("text", ["2026-02-30T00:00:00Z", "2026-03-02T25:00:00Z", "0001-01-01T00:00:00+01:00"])
+def test_a_time_that_is_not_on_the_calendar_is_rejected_as_bad_time(text: str, limits: DecodeLimits) -> None:
+    result = decode_structured(raw(envelope(time=text)), limits)
+    assert isinstance(result, Rejection)
+    assert result.reason == RejectReason.BAD_TIME
+    assert text in result.message
