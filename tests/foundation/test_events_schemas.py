@@ -106,3 +106,24 @@ def test_writing_the_schemas_into_an_empty_directory_makes_them_current(tmp_path
     assert stale_files(tmp_path / "schemas", doc) == []
     assert doc.read_text(encoding="utf-8").startswith("# Events\n\nProse written by hand.\n")
     assert write_files(tmp_path / "schemas", doc) == []
+
+
+def _blocks(language: str) -> list[str]:
+    text = DOC.read_text(encoding="utf-8")
+    return [part.split("```", 1)[0] for part in text.split(f"```{language}\n")[1:]]
+
+
+def test_the_json_examples_of_the_event_reference_decode(limits: DecodeLimits) -> None:
+    examples = _blocks("json")
+    assert examples
+    for example in examples:
+        result = decode_structured(example.encode(), limits)
+        assert isinstance(result, Event), result
+
+
+def test_the_python_example_of_the_event_reference_runs() -> None:
+    (example,) = _blocks("python")
+    namespace: dict[str, Any] = {}
+    exec(compile(example, str(DOC), "exec"), namespace)  # noqa: S102 - our own documentation
+    assert isinstance(namespace["result"], Event)
+    assert namespace["result"] == namespace["event"]
