@@ -135,7 +135,7 @@ class Business(_Model):
 
     name: Text
     timezone: str = "UTC"
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
+    currency: str = "EUR"
 
     @field_validator("timezone")
     @classmethod
@@ -144,6 +144,13 @@ class Business(_Model):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r} (use an IANA name such as 'Europe/Berlin')") from None
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _currency_code(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z]{3}", value):
+            raise ValueError(f"must be a three-letter ISO 4217 code such as 'EUR', got {value!r}")
         return value
 
 

@@ -413,3 +413,10 @@ def test_the_strategy_model_lists_its_sections_in_file_order() -> None:
     assert list(Strategy.model_fields) == [
         "business", "goals", "kpis", "processes", "journey", "automations", "weights", "thresholds", "checklist",
     ]
+
+
+def test_a_currency_must_be_an_iso_code() -> None:
+    problems = problems_of(mutated(lambda d: d["business"].__setitem__("currency", "euro")))
+    assert [str(p) for p in problems] == [
+        "business.currency: must be a three-letter ISO 4217 code such as 'EUR', got 'euro'"
+    ]
