@@ -7,7 +7,7 @@ checks, time parsing and typed payload validation. Binary mode is measured on 1 
 the messages. Each measurement is the best of 3 passes. Target: at least 50,000 events/s
 for structured decoding on one core.
 
-``python -m bench decode [COUNT]``
+``python -m bench decode`` (``bench.bench_decode.main(["50000"])`` for another count)
 """
 
 from __future__ import annotations

@@ -451,7 +451,16 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-_json_loads = json.JSONDecoder(parse_constant=_reject_constant).decode
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (_INF, -_INF):
+        raise ValueError(f"number {text} is out of range")
+    return value
+
+
+_INF = float("inf")
+# NaN, Infinity and numbers too large for a float are refused: the store's JSON cannot hold them
+_json_loads = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float).decode
 
 
 def _short(value: object, limit: int = 80) -> str:
