@@ -55,7 +55,8 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
     try:
-        cli.main(args=argv, prog_name="alignwatch", standalone_mode=False)
+        # without standalone mode click returns ctx.exit(n)'s code instead of raising it
+        status = cli.main(args=argv, prog_name="alignwatch", standalone_mode=False)
     except AlignwatchError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(exc.exit_code)
@@ -67,4 +68,4 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    sys.exit(0)
+    sys.exit(status if isinstance(status, int) else 0)
