@@ -54,6 +54,7 @@ __all__ = [
     "ENVELOPE_ATTRIBUTES",
     "EXTENSION_NAME_PATTERN",
     "MAX_SUBJECT_LENGTH",
+    "NO_CONTROL_PATTERN",
     "REJECT_REASON_HELP",
     "REQUIRED_ATTRIBUTES",
     "EVENT_TYPES",
@@ -104,6 +105,9 @@ _TIME_RE = re.compile(TIME_PATTERN)
 # application/json, any letter case, optional parameters (e.g. "; charset=utf-8")
 CONTENT_TYPE_PATTERN = "^" + "".join(f"[{c}{c.upper()}]" if c.isalpha() else c for c in CONTENT_TYPE) + r"\s*(;.*)?$"
 _CONTENT_TYPE_RE = re.compile(CONTENT_TYPE_PATTERN)
+# identifiers end up in indexed text columns: no control characters (PostgreSQL refuses NUL)
+NO_CONTROL_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _NO_OFFSET_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
 
 
@@ -213,7 +217,7 @@ def _convertible_to_utc(value: dt.datetime) -> dt.datetime:
     return value
 
 
-Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_FIELD_LENGTH)]
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_FIELD_LENGTH, pattern=NO_CONTROL_PATTERN)]
 Text = Annotated[str, Field(min_length=1, max_length=256)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Count = Annotated[int, Field(ge=0)]
@@ -582,14 +586,20 @@ def _build(attributes: Mapping[str, Any], data: object, limits: DecodeLimits, *,
                 return reject(
                     RejectReason.INVALID_ATTRIBUTE, f"{name}: {_short(value)} is longer than {limit} characters"
                 )
+    for name, value in (("id", event_id), ("source", source)):
+        if _CONTROL_RE.search(value):
+            return reject(RejectReason.INVALID_ATTRIBUTE, f"{name}: {_short(value)} contains a control character")
     payload_model = PAYLOADS.get(event_type)
     if payload_model is None:
         return reject(RejectReason.UNKNOWN_TYPE, f"type: {event_type!r} is not one of the known event types")
     subject = get("subject")
-    if subject is not None and (type(subject) is not str or len(subject) > MAX_SUBJECT_LENGTH):
+    if subject is not None and (
+        type(subject) is not str or len(subject) > MAX_SUBJECT_LENGTH or _CONTROL_RE.search(subject)
+    ):
         return reject(
             RejectReason.INVALID_ATTRIBUTE,
-            f"subject: {_short(subject)} is not a string of at most {MAX_SUBJECT_LENGTH} characters",
+            f"subject: {_short(subject)} is not a string of at most {MAX_SUBJECT_LENGTH} characters "
+            "without control characters",
         )
     content_type = get("datacontenttype")
     if content_type is None:
