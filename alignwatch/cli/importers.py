@@ -23,7 +23,7 @@ import click
 from alignwatch.cli.options import kafka_options, settings_from, store_option, strategy_option
 from alignwatch.errors import ConfigError
 
-__all__ = ["import_group"]
+__all__ = ["import_group", "strategy_misfits"]
 
 
 @click.group("import")
@@ -136,6 +136,15 @@ def _check_against_strategy(
     strategy_file: Path, *, processes: set[str], automations: set[str], touchpoints: set[str]
 ) -> None:
     """The ids the mapping emits must be declared in the strategy, or metrics would not see them."""
+    problems = strategy_misfits(strategy_file, processes=processes, automations=automations, touchpoints=touchpoints)
+    if problems:
+        raise ConfigError(f"mapping does not fit strategy {strategy_file}: {'; '.join(problems)}")
+
+
+def strategy_misfits(
+    strategy_file: Path, *, processes: set[str], automations: set[str], touchpoints: set[str]
+) -> list[str]:
+    """What the mapping emits that the strategy does not declare (empty when it fits)."""
     from metrics.strategy import load_strategy
 
     strategy = load_strategy(strategy_file)
@@ -145,13 +154,11 @@ def _check_against_strategy(
         "journey touchpoints": {t.id for t in strategy.journey},
     }
     wanted = {"processes": processes, "automations": automations, "journey touchpoints": touchpoints}
-    problems = [
+    return [
         f"{kind} {', '.join(sorted(wanted[kind] - declared[kind]))} not declared"
         for kind in wanted
         if wanted[kind] - declared[kind]
     ]
-    if problems:
-        raise ConfigError(f"mapping does not fit strategy {strategy_file}: {'; '.join(problems)}")
 
 
 def _run(
@@ -178,11 +185,11 @@ def _run(
     if output is not None:
         target: Any = JsonlOutput(output, source)
     elif kafka:
-        target = _kafka_output(bootstrap_servers, topics, source)
         # sent messages cannot be taken back: read the whole log once to check it first
         with _progress(size, quiet, f"checking {log.name}") as on_read:
             for _ in make(on_read):
                 pass
+        target = _kafka_output(bootstrap_servers, topics, source)
     else:
         from alignwatch.store.engine import connect, require_current
 

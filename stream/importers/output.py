@@ -184,12 +184,18 @@ class KafkaOutput:
         self._written += 1
 
     def commit(self) -> WriteSummary:
-        self.producer.flush()
+        try:
+            self.producer.flush()
+        finally:
+            self.producer.close()
         return WriteSummary(written=self._written, target=f"kafka topic {self.topic}")
 
     def abort(self) -> None:
         # sent messages cannot be taken back: the CLI checks the whole log before sending
-        self.producer.flush()
+        try:
+            self.producer.flush()
+        finally:
+            self.producer.close()
 
 
 def write_all(events: Iterable[Emitted], output: Output, *, keep_partial: bool = False) -> WriteSummary:

@@ -123,3 +123,33 @@ def test_an_import_to_a_file_writes_events_that_ingest_reads_back(
     )
     decoded = [decode_structured(line, limits) for line in output.read_bytes().splitlines()]
     assert len(decoded) == 80 and all(isinstance(event, Event) for event in decoded)
+
+
+def test_a_mapping_that_does_not_fit_the_strategy_is_refused_before_reading(
+    eventlogs: Path, mappings: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    strategy = mappings.parent / "helpdesk.yaml"
+    output = tmp_path / "out.jsonl"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["import", "xes", str(eventlogs / COMPANY), "--mapping", str(mappings / "company_bot.yaml"),
+              "--strategy", str(strategy), "--output", str(output), "--quiet"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert "processes credit_process not declared" in err and "automations document_check_bot not declared" in err
+    assert not output.exists()
+
+
+@pytest.mark.parametrize(
+    ("mapping", "strategy"),
+    [("bpic2012", "bpic2012"), ("helpdesk", "helpdesk"), ("company_bot", "company_bot")],
+)
+def test_every_example_mapping_fits_its_example_strategy(mapping: str, strategy: str, mappings: Path) -> None:
+    from alignwatch.cli.importers import strategy_misfits
+
+    loaded = load_mapping(mappings / f"{mapping}.yaml")
+    assert strategy_misfits(
+        mappings.parent / f"{strategy}.yaml",
+        processes=set(loaded.processes),
+        automations={rule.automation_id for rule in loaded.automated},
+        touchpoints={tp.touchpoint_id for tp in loaded.touchpoints.values()},
+    ) == []
