@@ -421,11 +421,24 @@ class Event(BaseModel):
     id: str
     source: str
     type: str
-    time: dt.datetime
+    time: AwareDatetime
     subject: str | None = None
     datacontenttype: str = CONTENT_TYPE
     data: Payload
     extensions: dict[str, str | int | bool] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_data(cls, values: Any) -> Any:
+        """Built from a mapping (not by the decoder), ``data`` becomes the payload model of ``type``."""
+        if isinstance(values, Mapping):
+            event_type = values.get("type")
+            if event_type not in PAYLOADS:
+                raise ValueError(f"type: {event_type!r} is not one of the known event types")
+            data = values.get("data")
+            if not isinstance(data, PAYLOADS[event_type]):
+                values = {**values, "data": PAYLOADS[event_type].model_validate(data)}
+        return values
 
     @property
     def key(self) -> tuple[str, str]:

@@ -327,3 +327,15 @@ def test_a_time_that_is_not_on_the_calendar_is_rejected_as_bad_time(text: str, l
     assert isinstance(result, Rejection)
     assert result.reason == RejectReason.BAD_TIME
     assert text in result.message
+
+
+def test_an_event_validated_from_a_mapping_gets_the_typed_payload_of_its_type(limits: DecodeLimits) -> None:
+    event = decode_structured(raw(envelope("workforce.task")), limits)
+    assert isinstance(event, Event)
+    again = Event.model_validate(json.loads(encode_structured(event)))
+    assert again == event
+    assert isinstance(again.data, PAYLOADS["workforce.task"])
+    with pytest.raises(ValidationError, match="not one of the known event types"):
+        Event.model_validate(envelope("workforce.task") | {"type": "workforce.tsk"})
+    with pytest.raises(ValidationError, match="satisfaction"):
+        Event.model_validate(with_data("workforce.survey", satisfaction=0))
