@@ -89,7 +89,11 @@ def events() -> None:
     help="Producer reference whose generated section is kept in step.",
 )
 def schemas(mode: str, schema_dir: Path, doc: Path) -> None:
-    """Check or regenerate the JSON Schemas of every event type and the event reference."""
+    """Check (or --write) the JSON Schemas and the event reference.
+
+    The files are generated from the payload models in stream.events: docs/schemas/*.json
+    and the generated section of docs/events.md.
+    """
     from stream.schemas import stale_files, write_files
 
     if mode == "write":
@@ -109,7 +113,11 @@ def schemas(mode: str, schema_dir: Path, doc: Path) -> None:
 @click.option("--live", is_flag=True, help="Apply the age limit of live topics (ALIGNWATCH_MAX_AGE_S).")
 @click.option("--show", default=20, show_default=True, type=click.IntRange(min=0), help="Rejected lines to print.")
 def validate(file: Path, live: bool, show: int) -> None:
-    """Decode every line of FILE (JSON lines, structured mode) as the consumer would."""
+    """Check a file of events as the consumer would.
+
+    FILE holds one structured-mode CloudEvent per line (JSON lines). Every rejected line is
+    printed with its reason; the exit status is 1 when any line is rejected.
+    """
     from stream.events import DecodeLimits
 
     settings = settings_from()
