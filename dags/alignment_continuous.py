@@ -31,7 +31,7 @@ EVERY = dt.timedelta(minutes=int(os.environ.get("ALIGNWATCH_CONTINUOUS_EVERY_MIN
     max_active_runs=1,
     tags=["alignwatch", "continuous"],
     doc_md=__doc__,
-    default_args={"owner": "alignwatch", "retries": 2, "retry_delay": dt.timedelta(seconds=30)},
+    default_args={"owner": "alignwatch", "retries": 2},
 )
 def alignment_continuous() -> None:
     @task

@@ -37,7 +37,7 @@ TIMEZONE = os.environ.get("ALIGNWATCH_BUSINESS_TIMEZONE", "UTC")
     tags=["alignwatch", "nightly"],
     doc_md=__doc__,
     params={"days": Param(7, type="integer", minimum=1, description="Local days to recompute, ending last midnight.")},
-    default_args={"owner": "alignwatch", "retries": 2, "retry_delay": dt.timedelta(minutes=5)},
+    default_args={"owner": "alignwatch", "retries": 2},
 )
 def alignment_nightly() -> None:
     @task
