@@ -34,6 +34,7 @@ __all__ = [
     "DashboardSpec",
     "PanelSpec",
     "dashboard_files",
+    "dashboard_names",
     "dashboard_specs",
     "panel_queries",
     "render_dashboard",
@@ -132,22 +133,22 @@ def dashboard_specs(names: DashboardNames) -> tuple[DashboardSpec, ...]:
         "alignwatch / Alignment overview",
         "Strategic Alignment Index, its indices and the human element, per business.",
         (
-            PanelSpec("Strategic Alignment Index (day)", "stat",
-                      (Query(f'{n.sai}{{{B},window="day"}}', "SAI"),), unit="none", min=0, max=100, width=6),
+            PanelSpec("Strategic Alignment Index (7 days)", "stat",
+                      (Query(f'{n.sai}{{{B},window="7d"}}', "SAI"),), unit="none", min=0, max=100, width=6),
             PanelSpec("SAI trend", "timeseries",
                       (Query(f'{n.sai}{{{B},window="hour"}}', "hour"), Query(f'{n.sai}{{{B},window="7d"}}', "7 days")),
                       unit="none", min=0, max=100, width=18),
-            PanelSpec("Strategic indices (day)", "bargauge",
-                      tuple(Query(f'{series}{{{B},window="day"}}', title) for title, series in n.indices),
+            PanelSpec("Strategic indices (7 days)", "bargauge",
+                      tuple(Query(f'{series}{{{B},window="7d"}}', title) for title, series in n.indices),
                       unit="percentunit", min=0, max=1, width=12),
             PanelSpec("Human reachability", "timeseries",
                       (Query(f'{n.human_reachability}{{{B},window="hour"}}', "hour"),
-                       Query(f'{n.human_reachability}{{{B},window="day"}}', "day")),
+                       Query(f'{n.human_reachability}{{{B},window="7d"}}', "7 days")),
                       unit="percentunit", min=0, max=1, width=12),
             PanelSpec("Active pitfalls", "stat",
-                      (Query(f'count({n.pitfall}{{{B},window="day"}} > 0) or vector(0)', "pitfalls"),), width=6),
-            PanelSpec("Perspective scores (day)", "bargauge",
-                      (Query(f'{n.perspective_score}{{{B},window="day"}}', "{{perspective}}"),),
+                      (Query(f'count({n.pitfall}{{{B},window="7d"}} > 0) or vector(0)', "pitfalls"),), width=6),
+            PanelSpec("Perspective scores (7 days)", "bargauge",
+                      (Query(f'{n.perspective_score}{{{B},window="7d"}}', "{{perspective}}"),),
                       unit="none", min=0, max=100, width=18),
         ),
     )
@@ -156,7 +157,7 @@ def dashboard_specs(names: DashboardNames) -> tuple[DashboardSpec, ...]:
         "The four balanced-scorecard perspectives and the attainment of every KPI.",
         (
             PanelSpec("Perspective scores", "timeseries",
-                      (Query(f'{n.perspective_score}{{{B},window="day"}}', "{{perspective}}"),),
+                      (Query(f'{n.perspective_score}{{{B},window="7d"}}', "{{perspective}}"),),
                       unit="none", min=0, max=100, width=24),
             PanelSpec("KPI attainment (7 days)", "bargauge",
                       (Query(f'{n.kpi_attainment}{{{B},window="7d"}}', "{{kpi}}"),),
@@ -173,10 +174,10 @@ def dashboard_specs(names: DashboardNames) -> tuple[DashboardSpec, ...]:
         "One KPI: value against target, attainment, events behind it, burn-rate windows.",
         (
             PanelSpec("Value and target", "timeseries",
-                      (Query(f'{n.kpi_value}{{{K},window="hour"}}', "hour"), Query(f'{n.kpi_value}{{{K},window="day"}}', "day"),
+                      (Query(f'{n.kpi_value}{{{K},window="hour"}}', "hour"), Query(f'{n.kpi_value}{{{K},window="7d"}}', "7 days"),
                        Query(f"{n.kpi_target}{{{K}}}", "target")), width=16),
-            PanelSpec("Attainment (day)", "stat",
-                      (Query(f'{n.kpi_attainment}{{{K},window="day"}}', "attainment"),),
+            PanelSpec("Attainment (7 days)", "stat",
+                      (Query(f'{n.kpi_attainment}{{{K},window="7d"}}', "attainment"),),
                       unit="percentunit", min=0, max=1, width=8),
             PanelSpec("Events behind the value", "timeseries",
                       (Query(f'{n.kpi_events}{{{K},window="hour"}}', "hour"),), width=12),
@@ -191,14 +192,14 @@ def dashboard_specs(names: DashboardNames) -> tuple[DashboardSpec, ...]:
         "alignwatch / Pitfalls and checklist",
         "Common pitfalls detected per automation, and the strategic alignment checklist.",
         (
-            PanelSpec("Pitfalls by automation (day)", "table",
-                      (Query(f'{n.pitfall}{{{B},window="day"}}', "{{automation}} {{pitfall}}", instant=True),), width=12, height=10),
+            PanelSpec("Pitfalls by automation (7 days)", "table",
+                      (Query(f'{n.pitfall}{{{B},window="7d"}}', "{{automation}} {{pitfall}}", instant=True),), width=12, height=10),
             PanelSpec("Checklist items", "table",
-                      (Query(f'{n.checklist}{{{B},window="day"}}', "{{item}}", instant=True),), width=12, height=10),
+                      (Query(f'{n.checklist}{{{B},window="7d"}}', "{{item}}", instant=True),), width=12, height=10),
             PanelSpec("Readiness (passed / 8)", "stat",
-                      (Query(f'{n.readiness}{{{B},window="day"}}', "readiness"),), unit="percentunit", min=0, max=1, width=8),
+                      (Query(f'{n.readiness}{{{B},window="7d"}}', "readiness"),), unit="percentunit", min=0, max=1, width=8),
             PanelSpec("Pitfalls over time", "timeseries",
-                      (Query(f'sum by (pitfall) ({n.pitfall}{{{B},window="day"}})', "{{pitfall}}"),), width=16),
+                      (Query(f'sum by (pitfall) ({n.pitfall}{{{B},window="7d"}})', "{{pitfall}}"),), width=16),
         ),
     )
     pipeline = DashboardSpec(
@@ -228,6 +229,38 @@ def dashboard_specs(names: DashboardNames) -> tuple[DashboardSpec, ...]:
         ),
     )
     return (overview, scorecard, kpi_detail, pitfalls, pipeline)
+
+
+def dashboard_names() -> DashboardNames:
+    """The series the dashboards read: catalogue names, exporter series, ingestion instruments."""
+    from metrics import exporter
+    from metrics.naming import prometheus_name
+    from stream.health import INSTRUMENTS
+
+    ingest = {spec.attribute: spec.exposed_name for spec in INSTRUMENTS}
+    return DashboardNames(
+        sai=prometheus_name("sai"),
+        indices=tuple((index.upper(), prometheus_name(index)) for index in ("cjai", "spar", "aac", "sdur", "ssai")),
+        perspective_score=prometheus_name("perspective_score"),
+        kpi_value=prometheus_name("kpi_value"),
+        kpi_attainment=prometheus_name("kpi_attainment"),
+        kpi_events=prometheus_name("kpi_events"),
+        kpi_target=exporter.KPI_TARGET.name,
+        human_reachability=prometheus_name("human_reachability"),
+        pitfall=prometheus_name("pitfall_active"),
+        checklist=prometheus_name("checklist_item_passed"),
+        readiness=prometheus_name("checklist_readiness"),
+        snapshot_timestamp=exporter.SNAPSHOT_TIMESTAMP.name,
+        last_run=exporter.LAST_RUN.name,
+        validation_success=exporter.VALIDATION_SUCCESS.name,
+        validation_failed=exporter.VALIDATION_FAILED.name,
+        quarantine=exporter.QUARANTINE.name,
+        ingest_consumed=ingest["consumed"],
+        ingest_stored=ingest["stored"],
+        ingest_rejected=ingest["rejected"],
+        consumer_lag=ingest["lag"],
+        commit_latency=INSTRUMENTS[[spec.attribute for spec in INSTRUMENTS].index("commit_latency")].name,
+    )
 
 
 def panel_queries(spec: DashboardSpec) -> list[tuple[str, str]]:

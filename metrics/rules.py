@@ -256,7 +256,7 @@ def recording_groups(names: MetricNames) -> list[dict[str, Any]]:
                 "expr": f"sum_over_time({missed}[{burn.long}]) / count_over_time({missed}[1h])",
             }
         )
-    rules.append({"record": f"business:{names.sai}:max_over_time7d", "expr": f'max_over_time({names.sai}{{window="day"}}[7d])'})
+    rules.append({"record": f"business:{names.sai}:max_over_time7d", "expr": f'max_over_time({names.sai}{{window="7d"}}[7d])'})
     return [{"name": "alignwatch-recording", "rules": rules}]
 
 
@@ -296,16 +296,11 @@ def _kpi_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
             )
         drop = inputs.thresholds["regression_drop"]
         min_samples = int(inputs.thresholds["regression_min_samples"])
-        recent = f'{names.kpi_value}{{business="{inputs.business}",kpi="{kpi.id}",window="7d"}}'
-        baseline = f'{names.kpi_value}{{business="{inputs.business}",kpi="{kpi.id}",window="28d"}}'
-        worse = (
-            f"{baseline} - ignoring (window) {recent}" if kpi.direction == "up" else f"{recent} - ignoring (window) {baseline}"
-        )
+        # the engine computes the relative worsening (7 days vs the 21 before) and applies
+        # the minimum-sample guard; the rule only compares it with the strategy's threshold
         expr = (
-            f"(\n  max by (business, kpi) ({worse})\n  / on (business, kpi)\n  max by (business, kpi) (abs({baseline}))\n)"
-            f" >= {_num(drop)}\nand on (business, kpi)\n"
-            f'  max by (business, kpi) ({names.kpi_events}{{business="{inputs.business}",kpi="{kpi.id}",window="7d"}}) '
-            f">= {min_samples}"
+            f'max by (business, kpi) ({names.regression}{{business="{inputs.business}",kpi="{kpi.id}",window="7d"}})'
+            f" >= {_num(drop)}"
         )
         rules.append(
             _alert(
@@ -316,22 +311,29 @@ def _kpi_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
                 alert_class="kpi",
                 for_="1h",
                 labels=chain_labels,
-                summary=f"{kpi.chain}: last 7 days {'down' if kpi.direction == 'up' else 'up'} at least "
-                f"{_num(drop * 100)} % against its 28-day history",
+                summary=f"{kpi.chain}: the last 7 days are at least {_num(drop * 100)} % worse than the 21 days "
+                "before",
                 description=(
-                    f"'{kpi.name}' is worse over 7 days than over 28 days by {{{{ $value | humanizePercentage }}}} "
-                    f"(direction {kpi.direction}); at least {min_samples} events in the recent window."
+                    f"'{kpi.name}' worsened by {{{{ $value | humanizePercentage }}}} (7 days vs the 21 before, "
+                    f"direction {kpi.direction}); at least {min_samples} events in the recent window."
                 ),
             )
         )
     return rules
 
 
-def _human_chain(inputs: RuleInputs) -> tuple[str, dict[str, str]]:
+#: escalations an hour window needs before its human reachability can page (when the
+#: strategy declares no human-reachability KPI whose ``min_events`` says otherwise)
+HUMAN_REACHABILITY_MIN_ESCALATIONS = 10
+
+
+def _human_chain(inputs: RuleInputs) -> tuple[str, dict[str, str], int]:
     for kpi in inputs.kpis:
         if kpi.measure == "human_reachability":
-            return kpi.chain, {"kpi": kpi.id, "goal": kpi.goal_label, "perspective": kpi.perspective}
-    return "human reachability → customer perspective", {"kpi": "human_reachability", "goal": "none", "perspective": "customer"}
+            labels = {"kpi": kpi.id, "goal": kpi.goal_label, "perspective": kpi.perspective}
+            return kpi.chain, labels, kpi.min_events
+    labels = {"kpi": "human_reachability", "goal": "none", "perspective": "customer"}
+    return "human reachability → customer perspective", labels, HUMAN_REACHABILITY_MIN_ESCALATIONS
 
 
 def _alignment_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
@@ -345,7 +347,7 @@ def _alignment_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
             inputs,
             "AlignwatchSAIDrop",
             f"business:{names.sai}:max_over_time7d{_sel(business=b)}\n  - on (business)\n"
-            f'max by (business) ({names.sai}{{business="{b}",window="day"}}) >= {drop}',
+            f'max by (business) ({names.sai}{{business="{b}",window="7d"}}) >= {drop}',
             severity="ticket",
             alert_class="alignment",
             for_="30m",
@@ -361,7 +363,7 @@ def _alignment_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
             _alert(
                 inputs,
                 "AlignwatchPitfallDetected",
-                f'max by (business, automation, pitfall) ({names.pitfall}{{business="{b}",automation="{automation.id}"}}) > 0',
+                f'max by (business, automation, pitfall) ({names.pitfall}{{business="{b}",automation="{automation.id}",window="7d"}}) > 0',
                 severity="ticket",
                 alert_class="alignment",
                 for_="15m",
@@ -377,22 +379,22 @@ def _alignment_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
             )
         )
     floor = _num(th["human_reachability_floor"])
-    chain, chain_labels = _human_chain(inputs)
+    chain, chain_labels, min_escalations = _human_chain(inputs)
     rules.append(
         _alert(
             inputs,
             "AlignwatchHumanReachabilityBelowFloor",
             f'max by (business) ({names.human_reachability}{{business="{b}",window="hour"}}) < {floor}\n'
             f"and on (business)\n"
-            f'  max by (business) ({names.human_reachability_events}{{business="{b}",window="hour"}}) >= 1',
+            f'  max by (business) ({names.human_reachability_events}{{business="{b}",window="hour"}}) >= {min_escalations}',
             severity="page",
             alert_class="kpi",
             labels=chain_labels,
             summary=f"{chain}: customers who ask for a human reach one within the SLA less often than the floor {floor}",
             description=(
                 "Human reachability is {{ $value | humanizePercentage }} in the last hour window "
-                f"(floor {floor}, SLA {_num(th['escalation_sla_s'])} s). The hourly aggregate is already the "
-                "debounce: this pages at once."
+                f"(floor {floor}, SLA {_num(th['escalation_sla_s'])} s, at least {min_escalations} escalations). "
+                "The hourly aggregate is already the debounce: this pages at once."
             ),
         )
     )
@@ -400,7 +402,7 @@ def _alignment_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
         _alert(
             inputs,
             "AlignwatchStrategicStaleness",
-            f'max by (business) ({names.staleness}{{business="{b}"}}) > 0',
+            f'max by (business) ({names.staleness}{{business="{b}",window="7d"}}) > 0',
             severity="ticket",
             alert_class="alignment",
             for_="1h",
@@ -538,6 +540,27 @@ def rule_files(inputs: RuleInputs) -> dict[str, str]:
         name: GENERATED_HEADER + yaml.dump(content, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
         for name, content in render_rules(inputs).items()
     }
+
+
+def metric_names() -> MetricNames:
+    """The series the rules read, named by the naming module and the ingestion instruments."""
+    from metrics.naming import prometheus_name
+    from stream.health import INSTRUMENTS
+
+    ingest = {spec.attribute: spec.exposed_name for spec in INSTRUMENTS}
+    return MetricNames(
+        kpi_attainment=prometheus_name("kpi_attainment"),
+        kpi_value=prometheus_name("kpi_value"),
+        kpi_events=prometheus_name("kpi_events"),
+        sai=prometheus_name("sai"),
+        human_reachability=prometheus_name("human_reachability"),
+        human_reachability_events=prometheus_name("escalations_requested"),
+        pitfall=prometheus_name("pitfall_active"),
+        regression=prometheus_name("drift_regression"),
+        staleness=prometheus_name("drift_strategic_staleness"),
+        consumer_lag=ingest["lag"],
+        rejected=ingest["rejected"],
+    )
 
 
 def render_rule_files(strategies: Sequence[Any], *, names: MetricNames | None = None, **options: Any) -> dict[str, str]:

@@ -29,6 +29,8 @@ COMMANDS: dict[str, str] = {
     "simulate": "alignwatch.cli.stream:simulate",
     "quarantine": "alignwatch.cli.stream:quarantine_group",
     "import": "alignwatch.cli.importers:import_group",
+    "export": "alignwatch.cli.export:export",
+    "render": "alignwatch.cli.render:render",
 }
 
 

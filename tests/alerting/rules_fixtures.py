@@ -5,7 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace as NS
 
 from metrics.rules import RuleInputs, inputs_from_strategy
-from metrics.rules import MetricNames
+from metrics.dashboards import dashboard_names  # noqa: F401 - re-exported for the tests
+from metrics.rules import metric_names
 
 THRESHOLDS = {
     "regression_drop": 0.15,
@@ -16,20 +17,6 @@ THRESHOLDS = {
     "staleness_sai_min": 60,
     "staleness_windows": 3,
 }
-
-
-def metric_names() -> MetricNames:
-    return MetricNames(
-        kpi_attainment="alignwatch_kpi_attainment_ratio",
-        kpi_value="alignwatch_kpi_value",
-        kpi_events="alignwatch_kpi_events",
-        sai="alignwatch_index_sai_score",
-        human_reachability="alignwatch_customer_human_reachability_ratio",
-        human_reachability_events="alignwatch_customer_escalations_requested",
-        pitfall="alignwatch_pitfall_active",
-        regression="alignwatch_drift_regression",
-        staleness="alignwatch_drift_strategic_staleness",
-    )
 
 
 def rule_inputs(business: str = "test") -> RuleInputs:
@@ -46,32 +33,3 @@ def rule_inputs(business: str = "test") -> RuleInputs:
         thresholds=THRESHOLDS,
     )
     return inputs_from_strategy(strategy, metric_names())
-
-
-def dashboard_names() -> "DashboardNames":
-    from metrics.dashboards import DashboardNames
-
-    n = metric_names()
-    return DashboardNames(
-        sai=n.sai,
-        indices=[("CJAI", "alignwatch_index_cjai_ratio"), ("SPAR", "alignwatch_index_spar_ratio")],
-        perspective_score="alignwatch_scorecard_perspective_score",
-        kpi_value=n.kpi_value,
-        kpi_attainment=n.kpi_attainment,
-        kpi_events=n.kpi_events,
-        kpi_target="alignwatch_kpi_target",
-        human_reachability=n.human_reachability,
-        pitfall=n.pitfall,
-        checklist="alignwatch_checklist_item_passed",
-        readiness="alignwatch_checklist_readiness_ratio",
-        snapshot_timestamp=n.snapshot_timestamp,
-        last_run=n.last_run,
-        validation_success=n.validation_success,
-        validation_failed=n.validation_failed,
-        quarantine="alignwatch_quarantine_messages",
-        ingest_consumed="alignwatch_ingest_events_consumed_total",
-        ingest_stored="alignwatch_ingest_events_stored_total",
-        ingest_rejected="alignwatch_ingest_events_rejected_total",
-        consumer_lag=n.consumer_lag,
-        commit_latency="alignwatch_ingest_commit_latency_seconds",
-    )

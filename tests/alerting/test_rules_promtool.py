@@ -219,29 +219,26 @@ def test_every_other_alert_fires_on_its_condition_and_stays_silent_otherwise(
 
     # (alert, firing input, silent input, eval time, expected alerts when firing)
     drop = th["regression_drop"]
-    samples = int(th["regression_min_samples"])
     cases.append((
         "AlignwatchKPIRegression",
-        [_series(n.kpi_value, {**csat, "window": "7d"}, "3x120"), _series(n.kpi_value, {**csat, "window": "28d"}, "4x120"),
-         _series(n.kpi_events, {**csat, "window": "7d"}, f"{samples * 3}x120")],
-        [_series(n.kpi_value, {**csat, "window": "7d"}, f"{4 * (1 - drop / 2)}x120"), _series(n.kpi_value, {**csat, "window": "28d"}, "4x120"),
-         _series(n.kpi_events, {**csat, "window": "7d"}, f"{samples * 3}x120")],
+        [_series(n.regression, {**csat, "window": "7d"}, f"{drop + 0.1}x120")],
+        [_series(n.regression, {**csat, "window": "7d"}, f"{drop / 2}x120")],
         "90m",
-        [_expected(inputs, "AlignwatchKPIRegression", csat, 0.25, kpi="csat")],
+        [_expected(inputs, "AlignwatchKPIRegression", csat, drop + 0.1, kpi="csat")],
     ))
     points = th["sai_drop_points"]
     cases.append((
         "AlignwatchSAIDrop",
-        [_series(n.sai, {**biz, "window": "day"}, f"80x60 {80 - points - 5}x60")],
-        [_series(n.sai, {**biz, "window": "day"}, f"80x60 {80 - points + 5}x60")],
+        [_series(n.sai, {**biz, "window": "7d"}, f"80x60 {80 - points - 5}x60")],
+        [_series(n.sai, {**biz, "window": "7d"}, f"80x60 {80 - points + 5}x60")],
         "100m",
         [_expected(inputs, "AlignwatchSAIDrop", biz, points + 5)],
     ))
     pitfall = {"business": B, "automation": automation.id, "pitfall": "feature_overload"}
     cases.append((
         "AlignwatchPitfallDetected",
-        [_series(n.pitfall, {**pitfall, "window": "day"}, "1x60")],
-        [_series(n.pitfall, {**pitfall, "window": "day"}, "0x60")],
+        [_series(n.pitfall, {**pitfall, "window": "7d"}, "1x60")],
+        [_series(n.pitfall, {**pitfall, "window": "7d"}, "0x60")],
         "30m",
         [_expected(inputs, "AlignwatchPitfallDetected", pitfall, automation=automation.id)],
     ))
@@ -257,8 +254,8 @@ def test_every_other_alert_fires_on_its_condition_and_stays_silent_otherwise(
     ))
     cases.append((
         "AlignwatchStrategicStaleness",
-        [_series(n.staleness, {**biz, "window": "day"}, "1x120")],
-        [_series(n.staleness, {**biz, "window": "day"}, "0x120")],
+        [_series(n.staleness, {**biz, "window": "7d"}, "1x120")],
+        [_series(n.staleness, {**biz, "window": "7d"}, "0x120")],
         "90m",
         [_expected(inputs, "AlignwatchStrategicStaleness", biz)],
     ))

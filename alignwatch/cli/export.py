@@ -1,0 +1,64 @@
+"""``alignwatch export``: serve the latest validated snapshot to Prometheus."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import click
+
+from alignwatch.cli.options import settings_from, store_option, strategy_option
+
+__all__ = ["export"]
+
+
+@click.command()
+@store_option
+@strategy_option
+@click.option("--host", default=None, metavar="ADDRESS", help="Address to bind [env ALIGNWATCH_EXPORTER_HOST; default 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port to listen on [env ALIGNWATCH_EXPORTER_PORT; default 9464].")
+@click.option(
+    "--web-config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Prometheus-style web config: TLS (tls_server_config) and basic auth (basic_auth_users, bcrypt) "
+    "[env ALIGNWATCH_EXPORTER_WEB_CONFIG].",
+)
+@click.option("--refresh", type=float, default=15.0, show_default=True, metavar="SECONDS",
+              help="Re-read the store at most this often; scrapes in between share the snapshot.")
+def export(
+    store_url: str | None,
+    strategy_file: Path | None,
+    host: str | None,
+    port: int | None,
+    web_config: Path | None,
+    refresh: float,
+) -> None:
+    """Serve /metrics: every catalogue metric of the latest validated snapshot, KPI targets,
+    pipeline health. Binds 127.0.0.1 unless told otherwise; runs until SIGTERM/SIGINT."""
+    from prometheus_client import CollectorRegistry
+
+    from alignwatch.store import connect
+    from metrics.exporter import build_collector, load_web_config, serve
+    from metrics.strategy import load_strategy
+
+    settings = settings_from(
+        store_url=store_url,
+        strategy_file=strategy_file,
+        exporter_host=host,
+        exporter_port=port,
+        exporter_web_config=web_config,
+    )
+    strategy = load_strategy(settings.strategy_file)
+    config = load_web_config(settings.exporter_web_config) if settings.exporter_web_config else None
+    registry = CollectorRegistry()
+    registry.register(build_collector(connect(settings.store_url), strategy, ttl_s=refresh))
+    server = serve(registry, host=settings.exporter_host, port=settings.exporter_port, web_config=config)
+    click.echo(f"serving {server.url} for {strategy.business.name}")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+    server.stop()
+    click.echo("exporter stopped")
