@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 
 import pytest
 import sqlalchemy as sa
@@ -339,3 +340,31 @@ def test_an_event_validated_from_a_mapping_gets_the_typed_payload_of_its_type(li
         Event.model_validate(envelope("workforce.task") | {"type": "workforce.tsk"})
     with pytest.raises(ValidationError, match="satisfaction"):
         Event.model_validate(with_data("workforce.survey", satisfaction=0))
+
+
+def test_decoding_never_raises_on_mutated_messages(limits: DecodeLimits) -> None:
+    rng = random.Random(20260302)
+    originals = [raw(envelope(event_type)) for event_type in EVENT_TYPES]
+    outcomes: dict[str, int] = {}
+    for _ in range(3000):
+        message = bytearray(rng.choice(originals))
+        for _ in range(rng.randint(1, 4)):
+            position = rng.randrange(len(message))
+            action = rng.random()
+            if action < 0.4:
+                message[position] = rng.randrange(256)
+            elif action < 0.7:
+                del message[position : position + rng.randint(1, 8)]
+            else:
+                message[position:position] = rng.choice([b"{", b"]", b'"', b"null", b"-1", b"\xff", b"1e999", b","])
+        value = bytes(message)
+        headers = [("ce_specversion", b"1.0"), ("ce_type", value[:12])] if rng.random() < 0.2 else []
+        result = decode_message(value, headers, limits)
+        assert isinstance(result, Event | Rejection)
+        if isinstance(result, Event):  # what the sink writes must be storable
+            row = event_row(result, NOW)
+            json.dumps(row["data"], allow_nan=False)
+            assert not any("\x00" in value for value in row.values() if isinstance(value, str))
+        key = result.type if isinstance(result, Event) else str(result.reason)
+        outcomes[key] = outcomes.get(key, 0) + 1
+    assert len(outcomes) >= 8, outcomes
