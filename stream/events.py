@@ -98,6 +98,7 @@ MAX_SOURCE_LENGTH = 512  # events.source column
 MAX_ID_LENGTH = 256  # events.event_id column
 MAX_SUBJECT_LENGTH = 512  # events.subject column
 MAX_ID_FIELD_LENGTH = 128  # identifier columns copied from the payload
+MAX_EXTRA_DEPTH = 32  # nesting of unknown payload fields, kept with the payload
 
 # RFC 3339 date-time with a mandatory offset; the JSON Schemas carry the same pattern.
 TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
@@ -551,6 +552,21 @@ def _parse_time(value: object) -> dt.datetime | str:
         return f"time: {_short(value)} is not a valid timestamp ({exc})"
 
 
+def _deeper_than(value: dict[str, Any] | list[Any], limit: int) -> bool:
+    """Whether a JSON value nests containers more than ``limit`` levels deep."""
+    level: list[Any] = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for container in level
+            for child in (container.values() if isinstance(container, dict) else container)
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return False
+    return True
+
+
 _new_event = object.__new__
 _set = object.__setattr__
 _EVENT_FIELDS = frozenset(Event.model_fields)
@@ -667,6 +683,10 @@ def _build(attributes: Mapping[str, Any], data: object, limits: DecodeLimits, *,
         payload = payload_model.__pydantic_validator__.validate_python(data)
     except ValidationError as exc:
         return reject(RejectReason.INVALID_PAYLOAD, _format_errors(exc))
+    if payload.__pydantic_extra__:
+        for name, value in payload.__pydantic_extra__.items():
+            if isinstance(value, dict | list) and _deeper_than(value, MAX_EXTRA_DEPTH):
+                return reject(RejectReason.INVALID_PAYLOAD, f"data.{name}: nested deeper than {MAX_EXTRA_DEPTH} levels")
     return _construct_event(
         {
             "specversion": SPECVERSION,

@@ -109,6 +109,8 @@ BAD_STRUCTURED: list[Bad] = [
     Bad("subject with a newline", raw(envelope(subject="batch\n7")), "invalid_attribute", "control character"),
     Bad("payload identifier with a NUL character", raw(with_data("automation.run", case_id="INV\u00001")),
         "invalid_payload", "data.case_id"),
+    Bad("unknown payload field nested too deeply", raw(with_data("automation.run", trace=json.loads("[" * 40 + "]" * 40))),
+        "invalid_payload", "data.trace: nested deeper than 32 levels", schema_rejects=False),
     Bad("extension attribute with an object value", raw(envelope(tenant={"a": 1})), "invalid_attribute", "tenant"),
     Bad("content type is XML", raw(envelope(datacontenttype="application/xml")), "bad_content_type", "application/xml"),
     Bad("base64 data", raw(envelope(data_base64="AAAA")), "bad_content_type", "data_base64"),
