@@ -43,9 +43,16 @@ __all__ = ["XesImport", "read_xes"]
 _SCALARS = frozenset({"string", "date", "int", "float", "boolean", "id"})
 
 
+_LOCAL_NAMES: dict[Any, str] = {}
+
+
 def _local(tag: Any) -> str:
-    text = tag if isinstance(tag, str) else ""
-    return text[text.rfind("}") + 1 :]
+    """The tag without its namespace (``{http://www.xes-standard.org/}event`` -> ``event``)."""
+    name = _LOCAL_NAMES.get(tag)
+    if name is None:
+        text = tag if isinstance(tag, str) else ""
+        name = _LOCAL_NAMES[tag] = text[text.rfind("}") + 1 :]
+    return name
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,7 @@ class XesImport:
         self.stats = ImportStats(log=mapping.log, source=mapping.event_source)
         self._zone = ZoneInfo(mapping.assume_timezone) if mapping.assume_timezone else None
         self._event_keys: set[str] = set()
+        self._process_of: dict[str, str | None] = {}
         self._trace_keys: set[str] = set()
 
     def __iter__(self) -> Iterator[Emitted]:
@@ -193,7 +201,10 @@ class XesImport:
         activity = attrs[names.activity]
         where = f"{self.path}: line {line}: <event> {position} of case {case_id!r}"
         moment = parse_timestamp(attrs[names.timestamp], self._zone, where)
-        process = mapping.process_of(activity)
+        try:
+            process = self._process_of[activity]
+        except KeyError:
+            process = self._process_of[activity] = mapping.process_of(activity)
         if process is None:
             raise ImportFormatError(
                 f"{where}: activity {activity!r} belongs to no process of the mapping; "

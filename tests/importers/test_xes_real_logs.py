@@ -1,12 +1,13 @@
 """The XES importer on real event logs, checked against an independent plain reading.
 
-The plain reading uses the standard library's ElementTree (not lxml, not the importer's
+The plain readings use the standard library's ElementTree, or for BPI 2012 the lines alone (not lxml, not the importer's
 code) and counts what the log says directly.
 """
 
 from __future__ import annotations
 
 import gzip
+import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field
@@ -93,10 +94,29 @@ def bpic2012(eventlogs: Path, mappings: Path) -> Imported:
     return import_summary(eventlogs / "bpic2012.xes.gz", mappings / "bpic2012.yaml", keep_ids=False)
 
 
+def plain_line_reading(path: Path) -> PlainReading:
+    """Count a one-element-per-line XES file (as OpenXES writes it) by its lines alone: the
+    fastest reading that shares nothing with any XML parser."""
+    reading = PlainReading()
+    resource = re.compile(rb'<string key="org:resource" value="([^"]*)"')
+    with gzip.open(path, "rb") as handle:
+        for line in handle:
+            stripped = line.strip()
+            if stripped == b"<event>":
+                reading.events += 1
+            elif stripped == b"<trace>":
+                reading.traces += 1
+            else:
+                found = resource.search(stripped)
+                if found:
+                    reading.by_resource[found.group(1).decode()] += 1
+    return reading
+
+
 @pytest.fixture(scope="module")
 def bpic2012_plain(eventlogs: Path) -> PlainReading:
-    """BPI Challenge 2012 read plainly, once."""
-    return plain_reading(eventlogs / "bpic2012.xes.gz")
+    """BPI Challenge 2012 read plainly (line by line), once."""
+    return plain_line_reading(eventlogs / "bpic2012.xes.gz")
 
 
 def test_bpic2012_import_reads_every_event_and_case_of_the_log(bpic2012: Imported, bpic2012_plain: PlainReading) -> None:
