@@ -1,0 +1,344 @@
+"""The engine's only read of the events: one grouped query per time range.
+
+Every metric of the catalogue is assembled in Python from small aggregates: for each event
+type, hour bucket and identifier (automation, process, touchpoint, dataset, employee or
+user, plus one or two bounded payload fields such as ``handled_by`` or ``kind``), the
+counts and sums the formulas need. They come from **one** statement over the range's rows
+(read through the ``(type, time)`` index), with conditional aggregates (``CASE``) rather
+than one query per metric, so the cost follows the number of events in the range and not
+the number of metrics or the history before it.
+
+The payload is parsed once per row: on PostgreSQL with ``json_to_record`` in a lateral
+join (one parse yields every typed field), on SQLite with ``json_extract``.
+
+Rare event types whose exact values matter (``strategy.initiative``,
+``automation.reconfigured``: lead times) are read as rows by :func:`fetch_reconfigurations`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from alignwatch.store.schema import events
+
+__all__ = [
+    "AGGREGATED_TYPES",
+    "MEASURES",
+    "Aggregate",
+    "Reconfiguration",
+    "aggregate_query",
+    "fetch_aggregates",
+    "fetch_reconfigurations",
+    "hour_index",
+]
+
+HOUR_S = 3600
+
+#: payload fields read by the aggregate query, with their SQL type
+FIELDS: dict[str, sa.types.TypeEngine[Any]] = {
+    "status": sa.Text(),
+    "manual_intervention": sa.Boolean(),
+    "cost": sa.Float(),
+    "automated": sa.Boolean(),
+    "cycle_time_s": sa.Float(),
+    "errors": sa.Float(),
+    "rework": sa.Float(),
+    "units_out": sa.Float(),
+    "channel": sa.Text(),
+    "handled_by": sa.Text(),
+    "resolved": sa.Boolean(),
+    "escalation_requested": sa.Boolean(),
+    "escalation_fulfilled_s": sa.Float(),
+    "csat": sa.Float(),
+    "nps": sa.Float(),
+    "amount": sa.Float(),
+    "repeat": sa.Boolean(),
+    "units": sa.Float(),
+    "kind": sa.Text(),
+    "feature": sa.Text(),
+    "records": sa.Float(),
+    "used_for": sa.Text(),
+    "strategic": sa.Boolean(),
+    "augmented": sa.Boolean(),
+    "minutes_saved": sa.Float(),
+    "satisfaction": sa.Float(),
+}
+
+#: event types whose rows the aggregate query folds (the others are read as rows or unused)
+AGGREGATED_TYPES: tuple[str, ...] = (
+    "automation.run",
+    "process.execution",
+    "customer.touchpoint",
+    "customer.feedback",
+    "customer.order",
+    "finance.entry",
+    "feature.usage",
+    "integration.issue",
+    "data.produced",
+    "data.used",
+    "workforce.task",
+    "workforce.skill",
+    "workforce.survey",
+)
+
+# which identifier columns each type is grouped by (the others are NULL for that type)
+_ACTOR_TYPES = ("feature.usage", "workforce.task", "workforce.skill", "workforce.survey")
+_DATASET_TYPES = ("data.produced", "data.used")
+# bounded payload fields each type is grouped by (k1, k2)
+_KEY_FIELDS: dict[str, tuple[str, ...]] = {
+    "process.execution": ("automated",),
+    "customer.touchpoint": ("channel", "handled_by"),
+    "customer.order": ("repeat",),
+    "finance.entry": ("kind",),
+    "feature.usage": ("feature",),
+    "integration.issue": ("kind",),
+    "data.used": ("used_for", "strategic"),
+    "workforce.task": ("augmented",),
+}
+
+#: the sums every group carries (name -> which type and what it counts)
+MEASURES: dict[str, str] = {
+    "n": "events in the group",
+    "succeeded": "automation.run with status succeeded",
+    "failed": "automation.run with status failed",
+    "manual": "automation.run with manual_intervention",
+    "cost": "sum of automation.run cost",
+    "cycle": "sum of process.execution cycle_time_s",
+    "with_errors": "process.execution with errors > 0",
+    "with_rework": "process.execution with rework > 0",
+    "units_out": "sum of process.execution units_out",
+    "resolved": "customer.touchpoint resolved",
+    "clean": "customer.touchpoint resolved without an escalation request",
+    "escalations": "customer.touchpoint with escalation_requested",
+    "within_sla": "escalations fulfilled within the SLA",
+    "csat_n": "customer.feedback with a CSAT answer",
+    "csat_sum": "sum of CSAT answers",
+    "nps_n": "customer.feedback with an NPS answer",
+    "promoters": "NPS answers 9 or 10",
+    "detractors": "NPS answers 0 to 6",
+    "amount": "sum of amount (customer.order, finance.entry)",
+    "units": "sum of customer.order units",
+    "records": "sum of integration.issue records",
+    "minutes": "sum of workforce.task minutes_saved",
+    "satisfaction": "sum of workforce.survey satisfaction",
+}
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """One group: event type, hour bucket (hours since the epoch), identifiers and sums."""
+
+    type: str
+    hour: int
+    automation_id: str | None
+    process_id: str | None
+    touchpoint_id: str | None
+    actor: str | None
+    dataset: str | None
+    k1: str | None
+    k2: str | None
+    sums: dict[str, float] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> float:
+        return self.sums.get(name, 0.0)
+
+
+@dataclass(frozen=True)
+class Reconfiguration:
+    """An ``automation.reconfigured`` event with the start of its initiative (if known)."""
+
+    automation_id: str | None
+    initiative_id: str | None
+    time: dt.datetime
+    deployed_at: dt.datetime
+    initiative_started_at: dt.datetime | None
+
+
+def hour_index(moment: dt.datetime) -> int:
+    """Hours since the epoch of an aware datetime (its UTC hour bucket)."""
+    return int(moment.timestamp() // HOUR_S)
+
+
+def _when(cond: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
+    return sa.func.sum(sa.case((cond, 1), else_=0))
+
+
+def _as_text(expr: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    return sa.cast(expr, sa.Text())
+
+
+def aggregate_query(dialect: str, lo: dt.datetime, hi: dt.datetime, sla_s: float) -> sa.Select[Any]:
+    """The grouped statement over the events of ``[lo, hi)`` for ``dialect``."""
+    e = events.c
+    if dialect == "postgresql":
+        record = (
+            sa.func.json_to_record(e.data)
+            .table_valued(*(sa.column(name, type_) for name, type_ in FIELDS.items()))
+            .render_derived(name="r", with_types=True)
+            .lateral()
+        )
+        f: dict[str, sa.ColumnElement[Any]] = {name: record.c[name] for name in FIELDS}
+        source: Any = events.join(record, sa.true())
+        hour: sa.ColumnElement[Any] = sa.cast(sa.func.floor(sa.extract("epoch", e.time) / HOUR_S), sa.BigInteger)
+    else:
+        f = {}
+        for name, type_ in FIELDS.items():
+            item = e.data[name]
+            if isinstance(type_, sa.Boolean):
+                f[name] = item.as_boolean()
+            elif isinstance(type_, sa.Float):
+                f[name] = item.as_float()
+            else:
+                f[name] = item.as_string()
+        source = events
+        hour = sa.func.substr(e.time, 1, 13)
+    t = e.type
+
+    def key(position: int) -> sa.ColumnElement[Any]:
+        whens = [
+            (t == type_name, _as_text(f[names[position]]))
+            for type_name, names in _KEY_FIELDS.items()
+            if len(names) > position
+        ]
+        return sa.case(*whens, else_=sa.null())
+
+    true = sa.true()
+    sums = {
+        "n": sa.func.count(),
+        "succeeded": _when(f["status"] == "succeeded"),
+        "failed": _when(f["status"] == "failed"),
+        "manual": _when(f["manual_intervention"] == true),
+        "cost": sa.func.sum(f["cost"]),
+        "cycle": sa.func.sum(f["cycle_time_s"]),
+        "with_errors": _when(f["errors"] > 0),
+        "with_rework": _when(f["rework"] > 0),
+        "units_out": sa.func.sum(f["units_out"]),
+        "resolved": _when(f["resolved"] == true),
+        "clean": _when(sa.and_(f["resolved"] == true, f["escalation_requested"] != true)),
+        "escalations": _when(f["escalation_requested"] == true),
+        "within_sla": _when(sa.and_(f["escalation_requested"] == true, f["escalation_fulfilled_s"] <= sla_s)),
+        "csat_n": sa.func.count(f["csat"]),
+        "csat_sum": sa.func.sum(f["csat"]),
+        "nps_n": sa.func.count(f["nps"]),
+        "promoters": _when(f["nps"] >= 9),
+        "detractors": _when(f["nps"] <= 6),
+        "amount": sa.func.sum(f["amount"]),
+        "units": sa.func.sum(f["units"]),
+        "records": sa.func.sum(f["records"]),
+        "minutes": sa.func.sum(f["minutes_saved"]),
+        "satisfaction": sa.func.sum(f["satisfaction"]),
+    }
+    keys = [
+        t.label("type"),
+        hour.label("hour"),
+        e.automation_id.label("automation_id"),
+        e.process_id.label("process_id"),
+        e.touchpoint_id.label("touchpoint_id"),
+        sa.case((t.in_(_ACTOR_TYPES), e.actor_id), else_=sa.null()).label("actor"),
+        sa.case((t.in_(_DATASET_TYPES), e.case_id), else_=sa.null()).label("dataset"),
+        key(0).label("k1"),
+        key(1).label("k2"),
+    ]
+    return (
+        sa.select(*keys, *(expr.label(name) for name, expr in sums.items()))
+        .select_from(source)
+        .where(t.in_(AGGREGATED_TYPES), e.time >= lo, e.time < hi)
+        .group_by(*(sa.literal_column(str(position)) for position in range(1, len(keys) + 1)))
+    )
+
+
+def _hour_of(value: Any) -> int:
+    if isinstance(value, str):  # SQLite: 'YYYY-MM-DD HH'
+        moment = dt.datetime.strptime(value[:13], "%Y-%m-%d %H").replace(tzinfo=dt.UTC)
+        return hour_index(moment)
+    return int(value)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    return {"1": "true", "0": "false"}.get(text, text)
+
+
+def fetch_aggregates(conn: sa.Connection, lo: dt.datetime, hi: dt.datetime, *, sla_s: float) -> list[Aggregate]:
+    """The aggregates of the events in ``[lo, hi)``, in a deterministic order."""
+    query = aggregate_query(conn.dialect.name, lo, hi, sla_s)
+    out = []
+    names = list(MEASURES)
+    for row in conn.execute(query):
+        mapping = row._mapping
+        out.append(
+            Aggregate(
+                type=mapping["type"],
+                hour=_hour_of(mapping["hour"]),
+                automation_id=mapping["automation_id"],
+                process_id=mapping["process_id"],
+                touchpoint_id=mapping["touchpoint_id"],
+                actor=mapping["actor"],
+                dataset=mapping["dataset"],
+                k1=_text(mapping["k1"]),
+                k2=_text(mapping["k2"]),
+                sums={name: float(mapping[name] or 0.0) for name in names},
+            )
+        )
+    out.sort(key=lambda a: (a.type, a.hour, *(str(v) for v in (a.automation_id, a.process_id, a.touchpoint_id, a.actor, a.dataset, a.k1, a.k2))))
+    return out
+
+
+def _parse_time(value: Any, fallback: dt.datetime) -> dt.datetime:
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return fallback
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+    return fallback
+
+
+def fetch_reconfigurations(conn: sa.Connection, lo: dt.datetime, hi: dt.datetime) -> list[Reconfiguration]:
+    """``automation.reconfigured`` events of ``[lo, hi)``, each with its initiative's start.
+
+    The initiatives are looked up by id among ``strategy.initiative`` events of any time
+    (a rare type: the ``(type, time)`` index yields them directly).
+    """
+    e = events.c
+    rows = conn.execute(
+        sa.select(e.automation_id, e.case_id, e.time, e.data)
+        .where(e.type == "automation.reconfigured", e.time >= lo, e.time < hi)
+        .order_by(e.time, e.source, e.event_id)
+    ).all()
+    wanted = sorted({row.case_id for row in rows if row.case_id is not None})
+    started: dict[str, dt.datetime] = {}
+    if wanted:
+        for row in conn.execute(
+            sa.select(e.case_id, e.time, e.data)
+            .where(e.type == "strategy.initiative", e.case_id.in_(wanted))
+            .order_by(e.time, e.source, e.event_id)
+        ):
+            started.setdefault(row.case_id, _parse_time((row.data or {}).get("started_at"), row.time))
+    return [
+        Reconfiguration(
+            automation_id=row.automation_id,
+            initiative_id=row.case_id,
+            time=row.time,
+            deployed_at=_parse_time((row.data or {}).get("deployed_at"), row.time),
+            initiative_started_at=started.get(row.case_id) if row.case_id else None,
+        )
+        for row in rows
+    ]
+
+
+def in_hours(aggregates: Iterable[Aggregate], lo: int, hi: int) -> list[Aggregate]:
+    """The aggregates whose hour bucket lies in ``[lo, hi)``."""
+    return [a for a in aggregates if lo <= a.hour < hi]
+
+
+def of_type(aggregates: Sequence[Aggregate], type_name: str) -> list[Aggregate]:
+    """The aggregates of one event type."""
+    return [a for a in aggregates if a.type == type_name]

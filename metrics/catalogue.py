@@ -1,0 +1,509 @@
+"""The metric catalogue: every metric alignwatch computes, declared once.
+
+A declaration (:class:`MetricDecl`) carries the id, help text, unit, direction, labels
+with their allowed values, balanced-scorecard perspective, formula and default
+thresholds. The engine (:mod:`metrics.engine`) produces exactly these ids; the exporter,
+the alert rules, the dashboards, the expectation suite and ``docs/metrics.md`` are derived
+from this module (:func:`render_docs` writes the page; a test checks it is current).
+
+The formulas read the aggregates of :mod:`metrics.aggregates` (one grouped statement per
+time range; ``sources`` names the event types each metric reads); the text of ``formula``
+is what the documentation shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from alignwatch.errors import ConfigError
+
+__all__ = [
+    "CATALOGUE",
+    "PITFALLS",
+    "SAI_INPUTS",
+    "Label",
+    "MetricDecl",
+    "allowed_label_values",
+    "render_docs",
+    "validation_rules",
+]
+
+Unit = Literal["ratio", "score", "seconds", "minutes", "per_30d", "per_100_runs", "count", "factor", "flag", "kpi"]
+Direction = Literal["up", "down", "none"]
+
+#: pitfall ids (the five of the seed plus over-production, the bakery's parable)
+PITFALLS: tuple[str, ...] = (
+    "feature_overload",
+    "process_mismatch",
+    "integration_issues",
+    "lack_of_user_adoption",
+    "roi_miscalculation",
+    "overproduction",
+)
+#: inputs of the Strategic Alignment Index, in order (their weights come from the strategy)
+SAI_INPUTS: tuple[str, ...] = (
+    "cjai",
+    "spar",
+    "aac",
+    "sdur",
+    "ssai",
+    "financial",
+    "customer",
+    "internal_process",
+    "learning_growth",
+)
+PERSPECTIVES: tuple[str, ...] = ("financial", "customer", "internal_process", "learning_growth")
+CHECKLIST: tuple[str, ...] = (
+    "clear_strategy",
+    "process_assessment",
+    "automation_linked_to_goals",
+    "prioritisation",
+    "pilot_projects",
+    "team_involvement",
+    "kpi_measurement",
+    "continuous_monitoring",
+)
+
+
+@dataclass(frozen=True)
+class Label:
+    """A label and where its values come from: a fixed tuple or the strategy's ids."""
+
+    name: str
+    values: tuple[str, ...] = ()
+    from_strategy: str = ""  # "automations", "processes", "journey" or "kpis"
+
+    def allowed(self, strategy: Any) -> tuple[str, ...]:
+        """The values this label may take for ``strategy``."""
+        if self.from_strategy:
+            return tuple(item.id for item in getattr(strategy, self.from_strategy))
+        return self.values
+
+    @property
+    def source(self) -> str:
+        """How the documentation names the allowed values."""
+        if self.from_strategy:
+            return f"ids of `{self.from_strategy}` in the strategy"
+        return ", ".join(f"`{v}`" for v in self.values)
+
+
+AUTOMATION = Label("automation", from_strategy="automations")
+PROCESS = Label("process", from_strategy="processes")
+TOUCHPOINT = Label("touchpoint", from_strategy="journey")
+KPI = Label("kpi", from_strategy="kpis")
+
+
+@dataclass(frozen=True)
+class MetricDecl:
+    """One metric: everything the engine, exporter, rules, dashboards and docs need."""
+
+    id: str
+    subsystem: str
+    help: str
+    unit: Unit
+    direction: Direction
+    formula: str
+    sources: tuple[str, ...] = ()
+    labels_decl: tuple[Label, ...] = ()
+    perspective: str | None = None
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+    name: str = ""  # the Prometheus name part; defaults to the id
+    required: bool = True
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The label names (the exporter adds ``business`` and ``window``)."""
+        return tuple(label.name for label in self.labels_decl)
+
+    @property
+    def is_ratio(self) -> bool:
+        return self.unit == "ratio"
+
+    @property
+    def is_score(self) -> bool:
+        return self.unit == "score"
+
+
+_RUN = ("automation.run",)
+_EXEC = ("process.execution",)
+_TOUCH = ("customer.touchpoint",)
+_FEEDBACK = ("customer.feedback",)
+_WORK = ("workforce.task", "workforce.skill", "workforce.survey")
+_FIN = ("finance.entry", "automation.run")
+
+_DECLS: tuple[MetricDecl, ...] = (
+    # ------------------------------------------------------------------ indices
+    MetricDecl(
+        "cjai", "index",
+        "Customer Journey Automation Index: share of the journey's declared touchpoints that are strategically automated.",
+        "ratio", "up",
+        "touchpoints that are strategic (linked to a goal), handled by automation in at least "
+        "`cjai_automation_share` of their interactions and performing ÷ declared touchpoints. Performing: automated "
+        "first-contact resolution ≥ `cjai_resolution_min` and the touchpoint's CSAT not below the human-handled "
+        "touchpoints' CSAT by more than `cjai_csat_tolerance` (no CSAT at the touchpoint: not held against it). "
+        "No touchpoint interaction in the window: no data.",
+        _TOUCH + _FEEDBACK, perspective="customer",
+        thresholds={"cjai_automation_share": 0.6, "cjai_csat_tolerance": 0.3, "cjai_resolution_min": 0.5},
+    ),
+    MetricDecl(
+        "touchpoint_automation_share", "journey",
+        "Share of a touchpoint's interactions handled by automation.",
+        "ratio", "none", "interactions with handled_by = automation ÷ interactions at the touchpoint",
+        _TOUCH, (TOUCHPOINT,), perspective="customer", name="touchpoint_automation_share",
+    ),
+    MetricDecl(
+        "spar", "index",
+        "Strategic Process Automation Ratio: critical processes among the automated ones.",
+        "ratio", "up",
+        "declared processes of criticality `critical` with at least one succeeded automation.run ÷ declared "
+        "processes with at least one succeeded automation.run (none automated: no data)",
+        _RUN, perspective="internal_process",
+    ),
+    MetricDecl(
+        "aac_lead_time", "index",
+        "Adaptive Automation Capacity: median lead time from a strategy initiative to each automation reconfigured for it.",
+        "seconds", "down",
+        "median of deployed_at − started_at over automation.reconfigured events in the window whose initiative is known",
+        ("automation.reconfigured", "strategy.initiative"), perspective="learning_growth",
+        thresholds={"aac_target_lead_time_h": 336},
+    ),
+    MetricDecl(
+        "aac_reconfigurations", "index",
+        "Adaptive Automation Capacity: automation reconfigurations per 30 days.",
+        "per_30d", "up", "automation.reconfigured events in the window × 30 days ÷ window length",
+        ("automation.reconfigured",), perspective="learning_growth",
+    ),
+    MetricDecl(
+        "aac", "index",
+        "Adaptive Automation Capacity score: target lead time ÷ median lead time, capped at 1.",
+        "ratio", "up", "min(1, aac_target_lead_time_h × 3600 ÷ aac_lead_time); no reconfiguration: no data",
+        ("automation.reconfigured", "strategy.initiative"), perspective="learning_growth",
+        thresholds={"aac_target_lead_time_h": 336},
+    ),
+    MetricDecl(
+        "sdur", "index",
+        "Strategic Data Utilization Rate: automation-produced datasets used in a decision.",
+        "ratio", "up",
+        "datasets produced (data.produced) in the window and used for a decision (data.used, used_for = decision) in "
+        "the window ÷ datasets produced in the window",
+        ("data.produced", "data.used"), perspective="learning_growth",
+    ),
+    MetricDecl(
+        "ssai", "index",
+        "Strategic Skill Augmentation Index: employees with augmented tasks and skill development.",
+        "ratio", "up",
+        "employees with an augmented workforce.task and a workforce.skill event in the window ÷ active employees "
+        "(any workforce event in the window)",
+        _WORK, perspective="learning_growth",
+    ),
+    MetricDecl(
+        "minutes_saved_per_employee", "workforce",
+        "Minutes saved by automation per active employee, per 30 days.",
+        "minutes", "up", "Σ workforce.task minutes_saved ÷ active employees × 30 days ÷ window length",
+        _WORK, perspective="learning_growth",
+    ),
+    # ------------------------------------------------------------------ automations
+    MetricDecl(
+        "automation_roi", "automation",
+        "Realised return on investment of an automation: (savings + revenue − costs) ÷ costs.",
+        "factor", "up",
+        "(Σ finance.entry saving + revenue of the automation − costs) ÷ costs, costs = Σ finance.entry cost of the "
+        "automation + Σ automation.run cost (no cost booked: no data)",
+        _FIN, (AUTOMATION,), perspective="financial",
+    ),
+    MetricDecl(
+        "automation_roi_realisation", "automation",
+        "ROI realisation of an automation: realised ROI ÷ the ROI projected in the strategy.",
+        "factor", "up", "automation_roi ÷ projected_roi (projected_roi ≤ 0 or no cost: no data)",
+        _FIN, (AUTOMATION,), perspective="financial", thresholds={"roi_realisation_min": 0.7},
+    ),
+    MetricDecl(
+        "automation_feature_usage", "automation",
+        "Licensed features of an automation used in the window.",
+        "ratio", "up", "distinct features in feature.usage of the automation that are licensed ÷ features licensed",
+        ("feature.usage",), (AUTOMATION,), thresholds={"feature_usage_min": 0.5},
+    ),
+    MetricDecl(
+        "automation_adoption", "automation",
+        "Seats of an automation in use: distinct active users ÷ seats (capped at 1).",
+        "ratio", "up",
+        "distinct users in feature.usage and employees in workforce.task of the automation ÷ seats (no seats: no data)",
+        ("feature.usage", "workforce.task"), (AUTOMATION,), thresholds={"adoption_min": 0.6},
+    ),
+    MetricDecl(
+        "automation_manual_share", "automation",
+        "Share of the eligible cases of an automation's processes still done by hand.",
+        "ratio", "down", "process.execution of the automation's processes with automated = false ÷ executions",
+        _EXEC, (AUTOMATION,), thresholds={"manual_share_max": 0.5},
+    ),
+    MetricDecl(
+        "automation_failure_rate", "automation",
+        "Failed runs of an automation.", "ratio", "down", "automation.run failed ÷ runs",
+        _RUN, (AUTOMATION,), thresholds={"failure_rate_max": 0.15},
+    ),
+    MetricDecl(
+        "automation_manual_intervention_rate", "automation",
+        "Runs of an automation that needed a manual intervention.",
+        "ratio", "down", "automation.run with manual_intervention ÷ runs",
+        _RUN, (AUTOMATION,), thresholds={"manual_intervention_max": 0.2},
+    ),
+    MetricDecl(
+        "automation_integration_issues", "automation",
+        "Integration issues (manual re-entry, sync failures, export/import) per 100 runs of an automation.",
+        "per_100_runs", "down", "integration.issue events × 100 ÷ automation.run events (no run: no data)",
+        ("integration.issue", "automation.run"), (AUTOMATION,),
+        thresholds={"integration_issues_per_100_runs_max": 5},
+    ),
+    # ------------------------------------------------------------------ processes
+    MetricDecl(
+        "process_automation_rate", "process", "Executions of a process done by automation.",
+        "ratio", "up", "process.execution with automated = true ÷ executions", _EXEC, (PROCESS,),
+        perspective="internal_process",
+    ),
+    MetricDecl(
+        "process_error_rate", "process", "Executions of a process with at least one error.",
+        "ratio", "down", "process.execution with errors > 0 ÷ executions", _EXEC, (PROCESS,),
+        perspective="internal_process",
+    ),
+    MetricDecl(
+        "process_rework_rate", "process", "Executions of a process that needed rework.",
+        "ratio", "down", "process.execution with rework > 0 ÷ executions", _EXEC, (PROCESS,),
+        perspective="internal_process", thresholds={"rework_rate_max": 0.1},
+    ),
+    MetricDecl(
+        "process_cycle_time", "process", "Mean cycle time of a process's executions.",
+        "seconds", "down", "Σ cycle_time_s ÷ process.execution", _EXEC, (PROCESS,),
+        perspective="internal_process",
+    ),
+    MetricDecl(
+        "process_sell_through", "process",
+        "Units ordered per unit a process produced (over-production when low).",
+        "factor", "up", "Σ customer.order units ÷ Σ process.execution units_out of the process (no output: no data)",
+        _EXEC + ("customer.order",), (PROCESS,), perspective="internal_process",
+        thresholds={"sell_through_min": 0.8},
+    ),
+    # ------------------------------------------------------------------ customer
+    MetricDecl(
+        "human_reachability", "customer",
+        "Customers who asked for a human and reached one within the SLA.",
+        "ratio", "up",
+        "customer.touchpoint escalations fulfilled within `escalation_sla_s` ÷ escalations requested (none: no data)",
+        _TOUCH, perspective="customer", thresholds={"human_reachability_floor": 0.9, "escalation_sla_s": 300},
+    ),
+    MetricDecl(
+        "escalations_requested", "customer", "Escalations to a human requested by customers.",
+        "count", "none", "customer.touchpoint with escalation_requested", _TOUCH, perspective="customer",
+    ),
+    # ------------------------------------------------------------------ KPIs and scorecard
+    MetricDecl(
+        "kpi_value", "kpi", "Value of a strategy KPI, in the KPI's own unit (see the strategy).",
+        "kpi", "none", "the KPI's measure over its filtered events (see the measure table)", (), (KPI,),
+    ),
+    MetricDecl(
+        "kpi_events", "kpi", "Events behind a KPI's value in the window (the minimum-event guard reads it).",
+        "count", "none", "events counted by the KPI's measure denominator", (), (KPI,),
+    ),
+    MetricDecl(
+        "kpi_attainment", "kpi", "Attainment of a KPI against its target, 0..1.",
+        "ratio", "up",
+        "with a baseline: progress from baseline to target, (value − baseline) ÷ (target − baseline) (reversed for "
+        "direction down); without: value ÷ target (up) or target ÷ value (down); clamped to [0, 1]",
+        (), (KPI,),
+    ),
+    MetricDecl(
+        "perspective_score", "scorecard", "Balanced-scorecard perspective score, 0..100.",
+        "score", "up",
+        "100 × weighted mean of the perspective's KPI attainments that have data; a KPI's weight is Σ over the "
+        "goals listing it of goal weight ÷ the goal's number of KPIs (KPIs of no goal: weight of the smallest goal "
+        "share)",
+        (), (Label("perspective", PERSPECTIVES),),
+    ),
+    MetricDecl(
+        "sai", "index", "Strategic Alignment Index, 0..100.",
+        "score", "up",
+        "Σ over the inputs with data of weight ÷ (Σ weights of the inputs with data) × input score (indices × 100, "
+        "perspective scores as they are): weights are renormalised over the inputs that have data",
+    ),
+    MetricDecl(
+        "sai_contribution", "index", "Points each input contributes to the Strategic Alignment Index (they sum to it).",
+        "score", "none", "renormalised weight of the input × its score on 0..100", (),
+        (Label("input", SAI_INPUTS),),
+    ),
+    # ------------------------------------------------------------------ checklist, pitfalls, drift
+    MetricDecl(
+        "checklist_item_passed", "checklist",
+        "Strategic alignment checklist item: 1 passed, 0 failed, no value when unknown.",
+        "flag", "up", "from the data and the strategy where they decide it, else from the declared answer",
+        (), (Label("item", CHECKLIST),),
+    ),
+    MetricDecl(
+        "checklist_readiness", "checklist", "Readiness: checklist items passed ÷ 8.",
+        "ratio", "up", "items passed ÷ 8",
+    ),
+    MetricDecl(
+        "pitfall_active", "pitfall",
+        "1 when a pitfall detector fires for an automation, 0 when it was evaluated and did not (no data: no value).",
+        "flag", "down", "see the pitfall table", (),
+        (Label("pitfall", PITFALLS), AUTOMATION), thresholds={"pitfall_min_events": 20},
+    ),
+    MetricDecl(
+        "drift_regression", "drift",
+        "Relative worsening of a KPI over the last 7 days against the 21 days before (positive: worse).",
+        "factor", "down",
+        "(baseline − recent) ÷ |baseline| for direction up, (recent − baseline) ÷ |baseline| for down; only when "
+        "the recent window has at least `regression_min_samples` events; emitted on the 7d window",
+        (), (KPI,), thresholds={"regression_drop": 0.15, "regression_min_samples": 30},
+    ),
+    MetricDecl(
+        "drift_strategic_staleness", "drift",
+        "1 when the SAI is high while the outcome KPIs fell for consecutive weeks: the strategy may be stale.",
+        "flag", "down",
+        "SAI of the window ≥ `staleness_sai_min` and the mean attainment of the financial and customer KPIs fell in "
+        "each of the last `staleness_windows` weeks (at most 3: four weeks compared); emitted on the 7d window",
+        (), thresholds={"staleness_sai_min": 60, "staleness_windows": 3},
+    ),
+)
+
+CATALOGUE: dict[str, MetricDecl] = {}
+for _decl in _DECLS:
+    if _decl.id in CATALOGUE:
+        raise ConfigError(f"metric catalogue: duplicate id {_decl.id!r}")
+    CATALOGUE[_decl.id] = _decl
+
+
+def allowed_label_values(decl: MetricDecl, strategy: Any) -> dict[str, tuple[str, ...]]:
+    """Label name -> the values it may take for ``strategy``."""
+    return {label.name: label.allowed(strategy) for label in decl.labels_decl}
+
+
+def validation_rules(strategy: Any) -> Any:
+    """The ``metric_values`` suite's rules, derived from the declarations."""
+    from expectations.metric_values import MetricRules
+
+    return MetricRules(
+        ratio_ids=frozenset(d.id for d in CATALOGUE.values() if d.is_ratio),
+        score_ids=frozenset(d.id for d in CATALOGUE.values() if d.is_score and d.id != "sai_contribution"),
+        required_ids=frozenset({"sai", "perspective_score", "checklist_readiness"}),
+        sai_id="sai",
+        contribution_id="sai_contribution",
+    )
+
+
+# ---------------------------------------------------------------------------- docs
+
+MEASURE_DOCS: dict[str, str] = {
+    "roi": "(savings + revenue − costs) ÷ costs of the filtered automation (all automations without a filter)",
+    "roi_realisation": "realised net return ÷ projected net return (projected_roi × costs), summed over automations",
+    "cost_savings": "Σ finance.entry saving per 30 days",
+    "revenue": "Σ customer.order amount per 30 days; with an automation filter, Σ finance.entry revenue of it",
+    "automation_cost": "Σ finance.entry cost + Σ automation.run cost per 30 days",
+    "csat": "mean CSAT answer (1..5) of customer.feedback",
+    "nps": "(promoters − detractors) ÷ NPS answers × 100",
+    "repeat_purchase_rate": "customer.order with repeat = true ÷ orders",
+    "human_reachability": "escalations fulfilled within the SLA ÷ escalations requested",
+    "first_contact_resolution": "touchpoint interactions resolved without an escalation request ÷ interactions",
+    "cycle_time": "mean process.execution cycle_time_s",
+    "error_rate": "process.execution with errors > 0 ÷ executions",
+    "rework_rate": "process.execution with rework > 0 ÷ executions",
+    "throughput": "process.execution per day (with an automation filter: succeeded runs per day)",
+    "automation_rate": "process.execution with automated = true ÷ executions",
+    "sell_through": "Σ customer.order units ÷ Σ process.execution units_out",
+    "training_rate": "workforce.skill events ÷ active employees",
+    "employee_satisfaction": "mean workforce.survey satisfaction (1..5)",
+    "ssai": "the SSAI index",
+    "minutes_saved_per_employee": "Σ minutes_saved ÷ active employees per 30 days",
+}
+
+PITFALL_DOCS: dict[str, str] = {
+    "feature_overload": "automation_feature_usage < `feature_usage_min` (at least `pitfall_min_events` feature.usage events)",
+    "process_mismatch": "failure rate > `failure_rate_max`, manual-intervention rate > `manual_intervention_max` "
+    "(at least `pitfall_min_events` runs), rework rate of its processes > `rework_rate_max`, or the mean cycle "
+    "time of its automated executions not below the process's `baseline_cycle_time_s` (at least "
+    "`pitfall_min_events` executions)",
+    "integration_issues": "integration issues per 100 runs > `integration_issues_per_100_runs_max` (at least "
+    "`pitfall_min_events` runs)",
+    "lack_of_user_adoption": "active users ÷ seats < `adoption_min` (at least `pitfall_min_events` usage events), "
+    "or manual share of its processes' executions > `manual_share_max` (at least `pitfall_min_events` executions)",
+    "roi_miscalculation": "ROI realisation < `roi_realisation_min` in each of `roi_consecutive_windows` consecutive "
+    "windows of the window's length ending at its end (up to 4, from the 28 days read)",
+    "overproduction": "sell-through of a process it automates < `sell_through_min` (at least `pitfall_min_events` "
+    "orders and executions with output)",
+}
+
+
+def render_docs() -> str:
+    """The text of ``docs/metrics.md`` (generated: edit this module, then re-render)."""
+    from metrics.naming import prometheus_name
+
+    lines = [
+        "<!-- generated by `alignwatch metrics docs --write` from metrics/catalogue.py — do not edit -->",
+        "# Metric catalogue",
+        "",
+        "Every metric alignwatch computes, declared once in `metrics/catalogue.py`. Values are computed per window "
+        "`[start, end)` in UTC: hour windows, day windows (the business's local calendar days), and rolling 7 and "
+        "28 days ending at the end of each computed range. A ratio without a denominator has **no value** (no "
+        "data), never zero. Every Prometheus series also carries the labels `business` and `window`.",
+        "",
+        "| id | Prometheus name | unit | direction | labels | perspective | formula | default thresholds |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for decl in CATALOGUE.values():
+        labels = "<br>".join(f"`{label.name}`: {label.source}" for label in decl.labels_decl) or "—"
+        thresholds = ", ".join(f"`{k}` = {v:g}" for k, v in decl.thresholds.items()) or "—"
+        lines.append(
+            f"| `{decl.id}` | `{prometheus_name(decl)}` | {decl.unit} | {decl.direction} | {labels} | "
+            f"{decl.perspective or '—'} | {decl.help} {decl.formula} | {thresholds} |"
+        )
+    lines += ["", "## KPI measures", "", "A KPI names one measure and optional filters (process, automation, "
+              "touchpoint, channel). Absolute measures are rates, so that one target fits every window length.", "",
+              "| measure | formula |", "|---|---|"]
+    lines += [f"| `{name}` | {text} |" for name, text in MEASURE_DOCS.items()]
+    lines += ["", "## Pitfall detectors", "", "Each finding names the automation, the numbers that triggered it, "
+              "the threshold and a severity: `critical` when the value is beyond twice the threshold's margin "
+              "(below half of a minimum, above double a maximum), else `warning`.", "",
+              "| pitfall | fires when |", "|---|---|"]
+    lines += [f"| `{name}` | {PITFALL_DOCS[name]} |" for name in PITFALLS]
+    lines += ["", "## Choices", ""]
+    lines += [f"- {text}" for text in CHOICES]
+    lines.append("")
+    return "\n".join(lines)
+
+
+#: choices DESIGN leaves open, as the engine makes them (rendered into docs/metrics.md)
+CHOICES: tuple[str, ...] = (
+    "**SAI renormalisation.** Inputs without data in a window (e.g. AAC in an hour without a reconfiguration) are "
+    "left out and the remaining weights are renormalised to sum to 1, so the SAI stays on 0..100; each input's "
+    "contribution is its renormalised weight × its score, and the contributions sum to the SAI. No input with "
+    "data: the SAI has no value.",
+    "**KPI attainment** uses the baseline when one is declared (progress from baseline to target), else the ratio "
+    "to the target; both clamped to [0, 1]. A target of 0 with direction down is attained when the value is 0.",
+    "**Rates.** throughput is per day; money (cost savings, revenue, automation cost), minutes saved per employee "
+    "and reconfigurations are per 30 days, so hour, day, 7d and 28d windows compare with one target.",
+    "**Revenue** is what customers paid (customer.order amounts); finance.entry revenue is attributed to an "
+    "automation only when a KPI filters on that automation.",
+    "**ROI** counts finance.entry costs and automation.run costs; licence costs are expected as finance.entry "
+    "cost events (the strategy's monthly_cost is a projection, not a booking).",
+    "**Windows.** Hour windows are UTC hours; day windows are the business's local days (converted to UTC, so a "
+    "DST day lasts 23 or 25 hours); 7d and 28d windows end at the end of the computed range. Events are assigned "
+    "by their event time; late events are folded in by the next recomputation of their window.",
+    "**SPAR and CJAI** count only the processes and touchpoints declared in the strategy (unknown ids are "
+    "reported in the inputs, not counted).",
+    "**SDUR** counts a dataset used for a decision in the window it was produced in.",
+    "**Active employees** are the distinct employees with any workforce event (task, skill, survey) in the window.",
+    "**Regression** compares the last 7 days with the 21 days before them (so the baseline does not contain the "
+    "recent window).",
+    "**Checklist.** `automation_linked_to_goals`, `prioritisation` (the top-priority automation serves a critical "
+    "process) and `kpi_measurement` (every automation has a KPI with data) are decided from the strategy and the "
+    "data; `continuous_monitoring` passes when a pipeline run was published for an interval ending in the two "
+    "days before the window; the other items use the declared answer, or are derived from the strategy when no "
+    "answer is declared (`clear_strategy`: 3 to 5 goals; `process_assessment`: baselines for every automated "
+    "process; `pilot_projects`: any pilot; `team_involvement`: unknown).",
+    "**Prioritisation** scores each process not fully automated: Σ normalised weights of its goals × criticality "
+    "factor (critical 3, supporting 2, peripheral 1) × manual volume per month (monthly_volume × manual share "
+    "measured in the window, 1 for candidates or without data) × manual cost per case (1 when unknown).",
+    "**Pilot verdicts** compare the mean attainment of the pilot automation's KPIs during the pilot (go-live to "
+    "pilot end, or to now) with the same length before go-live: scale when it rose by at least 0.05 and no KPI "
+    "fell by more than 0.05, stop when it fell by at least 0.05, iterate otherwise (or when either side lacks data).",
+)

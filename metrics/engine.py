@@ -1,0 +1,311 @@
+"""The metric engine: compute every catalogue metric for the windows of a range, store them.
+
+``compute(engine, strategy, start=, end=, granularity=)`` yields, for every hour (or
+local day) window inside ``[start, end)`` and for the rolling 7- and 28-day windows ending
+at ``end``, one :class:`~metrics.values.MetricValue` per catalogue metric and label set.
+
+Cost: **one** grouped read of the events of ``[min(start, end − 28 d), end)`` (see
+:mod:`metrics.aggregates`; hour buckets, so every hour-aligned window is folded from the
+same small result), one read of the reconfiguration events and one of the published
+pipeline runs. Windows that are not hour-aligned (``compute_window`` of a 5-minute window)
+read exactly their own rows. Results are rounded to 9 decimals, so that floating-point
+sums taken in another row order give the same values.
+
+``write_values(conn, run_id, values)`` upserts them into ``metric_values`` keyed on
+(metric, labels, window kind, window end): the same values twice give the same rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from alignwatch.errors import ConfigError
+from alignwatch.store.schema import metric_values, pipeline_runs
+from metrics.aggregates import Aggregate, Reconfiguration, fetch_aggregates, fetch_reconfigurations, hour_index
+from metrics.facts import Facts
+from metrics.formulas import Evaluation, evaluate
+from metrics.values import MetricValue, WindowKind
+
+__all__ = [
+    "GRANULARITIES",
+    "ROLLING",
+    "Reader",
+    "Window",
+    "compute",
+    "compute_window",
+    "evaluate_window",
+    "to_values",
+    "windows",
+    "write_values",
+]
+
+HOUR = dt.timedelta(hours=1)
+DAY = dt.timedelta(days=1)
+ROLLING: dict[WindowKind, dt.timedelta] = {"7d": dt.timedelta(days=7), "28d": dt.timedelta(days=28)}
+GRANULARITIES = ("hour", "day")
+LOOKBACK = dt.timedelta(days=28)
+MONITORING_LOOKBACK = dt.timedelta(days=2)
+DIGITS = 9
+
+
+@dataclass(frozen=True)
+class Window:
+    """One window: its kind and its bounds ``[start, end)`` (UTC)."""
+
+    kind: WindowKind
+    start: dt.datetime
+    end: dt.datetime
+
+
+def _aware(moment: dt.datetime, name: str) -> dt.datetime:
+    if moment.tzinfo is None:
+        raise ConfigError(f"{name} {moment.isoformat()} has no timezone: windows are timezone-aware")
+    return moment.astimezone(dt.UTC)
+
+
+def _zone(strategy: Any) -> ZoneInfo:
+    return ZoneInfo(str(getattr(getattr(strategy, "business", None), "timezone", None) or "UTC"))
+
+
+def windows(strategy: Any, start: dt.datetime, end: dt.datetime, granularity: str = "hour") -> list[Window]:
+    """The windows ``compute`` produces: whole hours (or local days) in ``[start, end)``, then 7d and 28d."""
+    start, end = _aware(start, "start"), _aware(end, "end")
+    if granularity not in GRANULARITIES:
+        raise ConfigError(f"granularity {granularity!r}: expected one of {', '.join(GRANULARITIES)}")
+    if end <= start:
+        raise ConfigError(f"empty range [{start.isoformat()}, {end.isoformat()})")
+    out: list[Window] = []
+    if granularity == "hour":
+        cursor = start.replace(minute=0, second=0, microsecond=0)
+        if cursor < start:
+            cursor += HOUR
+        while cursor + HOUR <= end:
+            out.append(Window("hour", cursor, cursor + HOUR))
+            cursor += HOUR
+    else:
+        zone = _zone(strategy)
+        day = start.astimezone(zone).date()
+        while True:
+            lo = dt.datetime.combine(day, dt.time(), zone).astimezone(dt.UTC)
+            hi = dt.datetime.combine(day + DAY, dt.time(), zone).astimezone(dt.UTC)
+            if lo >= end:
+                break
+            if lo >= start and hi <= end:
+                out.append(Window("day", lo, hi))
+            day += DAY
+    out += [Window(kind, end - length, end) for kind, length in ROLLING.items()]
+    return out
+
+
+def _aligned(moment: dt.datetime) -> bool:
+    return moment.timestamp() % 3600 == 0
+
+
+class Reader:
+    """The events of one range, read once and folded into the facts of any window inside it."""
+
+    def __init__(self, conn: sa.Connection, strategy: Any, lo: dt.datetime, hi: dt.datetime) -> None:
+        self.conn = conn
+        self.strategy = strategy
+        self.sla_s = float(strategy.thresholds.escalation_sla_s)
+        self.lo = lo.replace(minute=0, second=0, microsecond=0)
+        self.hi = hi
+        self._by_hour: dict[int, list[Aggregate]] = defaultdict(list)
+        for item in fetch_aggregates(conn, self.lo, hi, sla_s=self.sla_s):
+            self._by_hour[item.hour].append(item)
+        self.reconfigurations: list[Reconfiguration] = fetch_reconfigurations(conn, self.lo, hi)
+        self._published = _published_ends(conn, self.lo - MONITORING_LOOKBACK, hi)
+        self._cache: dict[tuple[dt.datetime, dt.datetime], Facts] = {}
+
+    def covers(self, start: dt.datetime, end: dt.datetime) -> bool:
+        return self.lo <= start and end <= self.hi and _aligned(start) and (_aligned(end) or end == self.hi)
+
+    def facts(self, start: dt.datetime, end: dt.datetime) -> Facts | None:
+        """The facts of ``[start, end)`` when the range read covers it, else None."""
+        if not self.covers(start, end):
+            return None
+        key = (start, end)
+        if key not in self._cache:
+            first, last = hour_index(start), hour_index(end - dt.timedelta(microseconds=1))
+            items = (item for hour in range(first, last + 1) for item in self._by_hour.get(hour, ()))
+            self._cache[key] = Facts.build(start, end, items, self.reconfigurations)
+        return self._cache[key]
+
+    def monitored(self, start: dt.datetime) -> bool:
+        """Whether a pipeline run was published for an interval ending in the two days before ``start``."""
+        return any(start - MONITORING_LOOKBACK <= moment <= start for moment in self._published)
+
+
+def _published_ends(conn: sa.Connection, lo: dt.datetime, hi: dt.datetime) -> list[dt.datetime]:
+    runs = pipeline_runs.c
+    return list(
+        conn.execute(
+            sa.select(runs.interval_end).where(runs.status == "published", runs.interval_end >= lo, runs.interval_end <= hi)
+        ).scalars()
+    )
+
+
+def evaluate_window(reader: Reader, window: Window) -> Evaluation:
+    """Evaluate one window whose facts the reader covers."""
+    facts = reader.facts(window.start, window.end)
+    if facts is None:
+        raise ValueError(f"window [{window.start}, {window.end}) is outside the range read")
+    return evaluate(
+        reader.strategy,
+        facts,
+        fold=reader.facts,
+        monitored=reader.monitored(window.start),
+        rolling_7d=window.kind == "7d",
+    )
+
+
+def _round(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    if not math.isfinite(value):
+        return value
+    rounded = round(value, DIGITS)
+    return 0.0 if rounded == 0 else rounded
+
+
+def _clean(data: Any) -> Any:
+    """Inputs as plain JSON with rounded numbers (sets sorted, tuples as lists)."""
+    if isinstance(data, dict):
+        return {str(k): _clean(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_clean(v) for v in data]
+    if isinstance(data, set | frozenset):
+        return sorted(_clean(v) for v in data)
+    if isinstance(data, bool) or data is None or isinstance(data, str):
+        return data
+    if isinstance(data, int | float):
+        return _round(float(data)) if isinstance(data, float) else data
+    return str(data)
+
+
+def to_values(evaluation: Evaluation, kind: WindowKind) -> list[MetricValue]:
+    """The evaluation's values as :class:`MetricValue` of window kind ``kind``."""
+    return [
+        MetricValue(
+            metric_id=metric_id,
+            labels=dict(labels),
+            window=kind,
+            window_start=evaluation.start,
+            window_end=evaluation.end,
+            value=_round(value),
+            inputs=_clean(inputs),
+        )
+        for metric_id, labels, value, inputs in evaluation.values
+    ]
+
+
+def compute(
+    engine: sa.Engine,
+    strategy: Any,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    granularity: str = "hour",
+    progress: Any = None,
+) -> list[MetricValue]:
+    """Every metric for every window of ``granularity`` in ``[start, end)`` plus 7d and 28d ending at ``end``.
+
+    ``progress``, when given, is called with (windows done, windows in all) after each window.
+    """
+    planned = windows(strategy, start, end, granularity)
+    lo = min(w.start for w in planned)
+    hi = max(w.end for w in planned)
+    values: list[MetricValue] = []
+    with engine.connect() as conn:
+        reader = Reader(conn, strategy, lo, hi)
+        for done, window in enumerate(planned, 1):
+            if reader.covers(window.start, window.end):
+                evaluation = evaluate_window(reader, window)
+            else:
+                evaluation = _evaluate_exact(conn, strategy, window)
+            values += to_values(evaluation, window.kind)
+            if progress is not None:
+                progress(done, len(planned))
+    return values
+
+
+def _evaluate_exact(conn: sa.Connection, strategy: Any, window: Window) -> Evaluation:
+    sla = float(strategy.thresholds.escalation_sla_s)
+    facts = Facts.build(
+        window.start,
+        window.end,
+        fetch_aggregates(conn, window.start, window.end, sla_s=sla),
+        fetch_reconfigurations(conn, window.start, window.end),
+    )
+    published = _published_ends(conn, window.start - MONITORING_LOOKBACK, window.start)
+    return evaluate(strategy, facts, monitored=bool(published))
+
+
+def compute_window(
+    engine: sa.Engine, strategy: Any, *, start: dt.datetime, end: dt.datetime, kind: WindowKind = "hour"
+) -> list[MetricValue]:
+    """The metrics of exactly ``[start, end)`` (any length, e.g. five minutes), reading only its rows."""
+    start, end = _aware(start, "start"), _aware(end, "end")
+    if end <= start:
+        raise ConfigError(f"empty window [{start.isoformat()}, {end.isoformat()})")
+    with engine.connect() as conn:
+        return to_values(_evaluate_exact(conn, strategy, Window(kind, start, end)), kind)
+
+
+def write_values(
+    conn: sa.Connection, run_id: int, values: Sequence[MetricValue], *, computed_at: dt.datetime | None = None
+) -> int:
+    """Upsert ``values`` into ``metric_values`` (key: metric, labels, window kind, window end)."""
+    if not values:
+        return 0
+    stamp = computed_at or dt.datetime.now(dt.UTC)
+    rows = [
+        {
+            "metric_id": v.metric_id,
+            "labels_key": v.labels_key,
+            "labels": dict(v.labels),
+            "window": v.window,
+            "window_start": v.window_start,
+            "window_end": v.window_end,
+            "value": v.value,
+            "inputs": json.loads(json.dumps(v.inputs, allow_nan=False, default=str)) if v.inputs else {},
+            "computed_at": stamp,
+            "run_id": run_id,
+        }
+        for v in values
+    ]
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    for chunk in _chunks(rows, 500):
+        statement = insert(metric_values).values(chunk)
+        excluded = statement.excluded
+        statement = statement.on_conflict_do_update(
+            index_elements=["metric_id", "labels_key", "window", "window_end"],
+            set_={
+                "labels": excluded.labels,
+                "window_start": excluded.window_start,
+                "value": excluded.value,
+                "inputs": excluded.inputs,
+                "computed_at": excluded.computed_at,
+                "run_id": excluded.run_id,
+            },
+        )
+        conn.execute(statement)
+    return len(rows)
+
+
+def _chunks(rows: list[dict[str, Any]], size: int) -> Iterable[list[dict[str, Any]]]:
+    for index in range(0, len(rows), size):
+        yield rows[index : index + size]

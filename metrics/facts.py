@@ -1,0 +1,195 @@
+"""Facts of one window: the aggregates of :mod:`metrics.aggregates` folded by identifier.
+
+Pure Python over small inputs: a :class:`Facts` is built from the aggregates whose hour
+bucket lies in the window (or from all aggregates of a query over exactly the window) and
+answers the questions the formulas ask (runs of an automation, executions of a process,
+escalations at a touchpoint, active employees ...). Every fold is a sum or a set union, so
+the result does not depend on the order the events arrived in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from metrics.aggregates import Aggregate, Reconfiguration
+
+__all__ = ["Facts", "Sums"]
+
+
+class Sums(dict[str, float]):
+    """A bag of named sums; a missing name reads as 0."""
+
+    def __missing__(self, key: str) -> float:
+        return 0.0
+
+    def add(self, other: dict[str, float]) -> None:
+        for name, value in other.items():
+            self[name] = self[name] + value
+
+
+def _true(value: str | None) -> bool:
+    return value == "true"
+
+
+@dataclass
+class Facts:
+    """The folded aggregates of one window ``[start, end)``."""
+
+    start: dt.datetime
+    end: dt.datetime
+    runs: dict[tuple[str | None, str | None], Sums] = field(default_factory=lambda: defaultdict(Sums))
+    executions: dict[tuple[str | None, bool], Sums] = field(default_factory=lambda: defaultdict(Sums))
+    touches: dict[tuple[str | None, str | None, str | None], Sums] = field(default_factory=lambda: defaultdict(Sums))
+    feedback: dict[str | None, Sums] = field(default_factory=lambda: defaultdict(Sums))
+    orders: dict[bool, Sums] = field(default_factory=lambda: defaultdict(Sums))
+    finance: dict[tuple[str | None, str | None], Sums] = field(default_factory=lambda: defaultdict(Sums))
+    features: dict[str | None, set[str]] = field(default_factory=lambda: defaultdict(set))
+    users: dict[str | None, set[str]] = field(default_factory=lambda: defaultdict(set))
+    usage_events: dict[str | None, float] = field(default_factory=lambda: defaultdict(float))
+    issues: dict[str | None, Sums] = field(default_factory=lambda: defaultdict(Sums))
+    produced: set[str] = field(default_factory=set)
+    used_for_decision: set[str] = field(default_factory=set)
+    strategic_uses: set[str] = field(default_factory=set)
+    active: set[str] = field(default_factory=set)
+    augmented: set[str] = field(default_factory=set)
+    skilled: set[str] = field(default_factory=set)
+    workforce: Sums = field(default_factory=Sums)
+    reconfigurations: list[Reconfiguration] = field(default_factory=list)
+
+    @property
+    def days(self) -> float:
+        """Length of the window in days."""
+        return (self.end - self.start).total_seconds() / 86400.0
+
+    @classmethod
+    def build(
+        cls,
+        start: dt.datetime,
+        end: dt.datetime,
+        aggregates: Iterable[Aggregate],
+        reconfigurations: Iterable[Reconfiguration] = (),
+    ) -> Facts:
+        """Fold ``aggregates`` (already restricted to the window) into facts."""
+        facts = cls(start=start, end=end)
+        for a in aggregates:
+            facts._add(a)
+        facts.reconfigurations = [r for r in reconfigurations if start <= r.time < end]
+        return facts
+
+    def _add(self, a: Aggregate) -> None:
+        t = a.type
+        if t == "automation.run":
+            self.runs[(a.automation_id, a.process_id)].add(a.sums)
+        elif t == "process.execution":
+            self.executions[(a.process_id, _true(a.k1))].add(a.sums)
+        elif t == "customer.touchpoint":
+            self.touches[(a.touchpoint_id, a.k1, a.k2)].add(a.sums)
+        elif t == "customer.feedback":
+            self.feedback[a.touchpoint_id].add(a.sums)
+        elif t == "customer.order":
+            self.orders[_true(a.k1)].add(a.sums)
+        elif t == "finance.entry":
+            self.finance[(a.automation_id, a.k1)].add(a.sums)
+        elif t == "feature.usage":
+            if a.k1 is not None:
+                self.features[a.automation_id].add(a.k1)
+            if a.actor is not None:
+                self.users[a.automation_id].add(a.actor)
+                self.active.add(a.actor)
+            self.usage_events[a.automation_id] += a["n"]
+        elif t == "integration.issue":
+            self.issues[a.automation_id].add(a.sums)
+        elif t == "data.produced":
+            if a.dataset is not None and a.automation_id is not None:
+                self.produced.add(a.dataset)
+        elif t == "data.used":
+            if a.dataset is not None and a.k1 == "decision":
+                self.used_for_decision.add(a.dataset)
+                if _true(a.k2):
+                    self.strategic_uses.add(a.dataset)
+        elif t in ("workforce.task", "workforce.skill", "workforce.survey"):
+            if a.actor is not None:
+                self.active.add(a.actor)
+            if t == "workforce.task":
+                self.workforce["task_n"] += a["n"]
+                self.workforce["minutes"] += a["minutes"]
+                if _true(a.k1) and a.actor is not None:
+                    self.augmented.add(a.actor)
+                if a.automation_id is not None and a.actor is not None:
+                    self.users[a.automation_id].add(a.actor)
+            elif t == "workforce.skill":
+                self.workforce["skill_n"] += a["n"]
+                if a.actor is not None:
+                    self.skilled.add(a.actor)
+            else:
+                self.workforce["survey_n"] += a["n"]
+                self.workforce["satisfaction"] += a["satisfaction"]
+
+    # ------------------------------------------------------------------ questions
+
+    def run_sums(self, automation: str | None = None, process: str | None = None) -> Sums:
+        """Sums over automation.run, optionally of one automation and/or process."""
+        out = Sums()
+        for (a, p), sums in self.runs.items():
+            if (automation is None or a == automation) and (process is None or p == process):
+                out.add(sums)
+        return out
+
+    def execution_sums(self, processes: Iterable[str] | None = None, automated: bool | None = None) -> Sums:
+        """Sums over process.execution, optionally of some processes and/or automated or not."""
+        wanted = None if processes is None else set(processes)
+        out = Sums()
+        for (p, auto), sums in self.executions.items():
+            if (wanted is None or p in wanted) and (automated is None or auto == automated):
+                out.add(sums)
+        return out
+
+    def touch_sums(
+        self, touchpoint: str | None = None, channel: str | None = None, handled_by: str | None = None
+    ) -> Sums:
+        """Sums over customer.touchpoint, optionally filtered."""
+        out = Sums()
+        for (tp, ch, by), sums in self.touches.items():
+            if (touchpoint is None or tp == touchpoint) and (channel is None or ch == channel) and (
+                handled_by is None or by == handled_by
+            ):
+                out.add(sums)
+        return out
+
+    def feedback_sums(self, touchpoints: Iterable[str] | None = None) -> Sums:
+        """Sums over customer.feedback, optionally of some touchpoints."""
+        wanted = None if touchpoints is None else set(touchpoints)
+        out = Sums()
+        for tp, sums in self.feedback.items():
+            if wanted is None or tp in wanted:
+                out.add(sums)
+        return out
+
+    def order_sums(self) -> Sums:
+        """Sums over customer.order (``repeat_n`` counts the repeat purchases)."""
+        out = Sums()
+        for repeat, sums in self.orders.items():
+            out.add(sums)
+            if repeat:
+                out["repeat_n"] += sums["n"]
+        return out
+
+    def finance_amount(self, kind: str, automation: str | None = None, *, any_automation: bool = False) -> float:
+        """Σ amount of finance.entry of ``kind`` (of one automation, of any, or all)."""
+        total = 0.0
+        for (a, k), sums in self.finance.items():
+            if k != kind:
+                continue
+            if automation is not None and a != automation:
+                continue
+            if any_automation and a is None:
+                continue
+            total += sums["amount"]
+        return total
+
+    def finance_events(self, automation: str | None = None) -> float:
+        """finance.entry events (of one automation)."""
+        return sum(s["n"] for (a, _), s in self.finance.items() if automation is None or a == automation)

@@ -1,0 +1,810 @@
+"""The formulas: every catalogue metric, KPI measure, pitfall and checklist item of a window.
+
+:func:`evaluate` turns the :class:`~metrics.facts.Facts` of a window (plus a way to fold
+other windows of the range already read, for the detectors that look back) into an
+:class:`Evaluation`: the metric values keyed like the catalogue, and the details behind
+them (KPI values, contributions, checklist evidence, pitfall findings, drift signals) that
+the scorecard shows. Pure Python: no SQL here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from metrics.catalogue import CATALOGUE, CHECKLIST, PERSPECTIVES, PITFALLS, SAI_INPUTS
+from metrics.facts import Facts, Sums
+
+__all__ = [
+    "CRITICALITY_FACTOR",
+    "Evaluation",
+    "Finding",
+    "attainment",
+    "evaluate",
+    "kpi_measure",
+    "kpi_weights",
+    "priorities",
+]
+
+DAY = dt.timedelta(days=1)
+WEEK = dt.timedelta(days=7)
+STALENESS_MAX_WEEKS = 3  # four weeks compared: the 28 days read
+CRITICALITY_FACTOR = {"critical": 3.0, "supporting": 2.0, "peripheral": 1.0}
+PITFALL_MIN_EVENTS = CATALOGUE["pitfall_active"].thresholds["pitfall_min_events"]
+CJAI_RESOLUTION_MIN = CATALOGUE["cjai"].thresholds["cjai_resolution_min"]
+
+Fold = Callable[[dt.datetime, dt.datetime], Facts | None]
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return None if denominator <= 0 else numerator / denominator
+
+
+def _per_30d(total: float, facts: Facts) -> float | None:
+    return None if facts.days <= 0 else total * 30.0 / facts.days
+
+
+# ---------------------------------------------------------------------------- KPI measures
+
+
+def _kpi_processes(strategy: Any, kpi: Any) -> list[str] | None:
+    filters = kpi.filters
+    if filters.process is not None:
+        return [filters.process]
+    if filters.automation is not None:
+        return list(strategy.automation(filters.automation).processes)
+    if filters.touchpoint is not None:
+        return [strategy.touchpoint(filters.touchpoint).process]
+    return None
+
+
+def _roi_parts(strategy: Any, facts: Facts, automation: str | None) -> tuple[float, float, float, float]:
+    """(net return, costs, projected net return, events) of one automation or of all."""
+    ids = [automation] if automation is not None else [a.id for a in strategy.automations]
+    net = cost_total = projected = events = 0.0
+    for automation_id in ids:
+        cost = facts.finance_amount("cost", automation_id) + facts.run_sums(automation_id)["cost"]
+        gain = facts.finance_amount("saving", automation_id) + facts.finance_amount("revenue", automation_id)
+        net += gain - cost
+        cost_total += cost
+        try:
+            projected += strategy.automation(automation_id).projected_roi * cost
+        except KeyError:
+            pass
+        events += facts.finance_events(automation_id) + facts.run_sums(automation_id)["n"]
+    return net, cost_total, projected, events
+
+
+def kpi_measure(strategy: Any, facts: Facts, kpi: Any) -> tuple[float | None, float]:
+    """The value of ``kpi``'s measure over its filtered events, and how many events it rests on."""
+    m = kpi.measure
+    flt = kpi.filters
+    if m in ("roi", "roi_realisation"):
+        net, cost, projected, events = _roi_parts(strategy, facts, flt.automation)
+        if m == "roi":
+            return _ratio(net, cost), events
+        return (None if projected <= 0 else net / projected), events
+    if m == "cost_savings":
+        total = facts.finance_amount("saving", flt.automation)
+        return (_per_30d(total, facts) if facts.finance_events(flt.automation) else None), facts.finance_events(flt.automation)
+    if m == "revenue":
+        if flt.automation is not None:
+            events = facts.finance_events(flt.automation)
+            return (_per_30d(facts.finance_amount("revenue", flt.automation), facts) if events else None), events
+        orders = facts.order_sums()
+        return (_per_30d(orders["amount"], facts) if orders["n"] else None), orders["n"]
+    if m == "automation_cost":
+        ids = [flt.automation] if flt.automation else [a.id for a in strategy.automations]
+        total = sum(facts.finance_amount("cost", a) + facts.run_sums(a)["cost"] for a in ids)
+        events = sum(facts.finance_events(a) + facts.run_sums(a)["n"] for a in ids)
+        return (_per_30d(total, facts) if events else None), events
+    if m in ("csat", "nps"):
+        tps = [flt.touchpoint] if flt.touchpoint else None
+        fb = facts.feedback_sums(tps)
+        if m == "csat":
+            return _ratio(fb["csat_sum"], fb["csat_n"]), fb["csat_n"]
+        nps = _ratio(fb["promoters"] - fb["detractors"], fb["nps_n"])
+        return (None if nps is None else nps * 100.0), fb["nps_n"]
+    if m == "repeat_purchase_rate":
+        orders = facts.order_sums()
+        return _ratio(orders["repeat_n"], orders["n"]), orders["n"]
+    if m in ("human_reachability", "first_contact_resolution"):
+        touch = facts.touch_sums(flt.touchpoint, flt.channel)
+        if m == "human_reachability":
+            return _ratio(touch["within_sla"], touch["escalations"]), touch["escalations"]
+        return _ratio(touch["clean"], touch["n"]), touch["n"]
+    if m in ("cycle_time", "error_rate", "rework_rate", "automation_rate", "sell_through"):
+        ex = facts.execution_sums(_kpi_processes(strategy, kpi))
+        if m == "cycle_time":
+            return _ratio(ex["cycle"], ex["n"]), ex["n"]
+        if m == "error_rate":
+            return _ratio(ex["with_errors"], ex["n"]), ex["n"]
+        if m == "rework_rate":
+            return _ratio(ex["with_rework"], ex["n"]), ex["n"]
+        if m == "automation_rate":
+            automated = facts.execution_sums(_kpi_processes(strategy, kpi), automated=True)
+            return _ratio(automated["n"], ex["n"]), ex["n"]
+        orders = facts.order_sums()
+        return _ratio(orders["units"], ex["units_out"]), ex["n"] + orders["n"]
+    if m == "throughput":
+        if flt.automation is not None and flt.process is None:
+            runs = facts.run_sums(flt.automation)
+            return (runs["succeeded"] / facts.days if facts.days > 0 else None), runs["n"]
+        ex = facts.execution_sums(_kpi_processes(strategy, kpi))
+        return (ex["n"] / facts.days if facts.days > 0 else None), ex["n"]
+    active = float(len(facts.active))
+    if m == "training_rate":
+        return _ratio(facts.workforce["skill_n"], active), active
+    if m == "employee_satisfaction":
+        return _ratio(facts.workforce["satisfaction"], facts.workforce["survey_n"]), facts.workforce["survey_n"]
+    if m == "ssai":
+        return _ratio(len(facts.augmented & facts.skilled), active), active
+    if m == "minutes_saved_per_employee":
+        per = _ratio(facts.workforce["minutes"], active)
+        return (None if per is None else _per_30d(per, facts)), active
+    raise KeyError(m)
+
+
+def attainment(kpi: Any, value: float | None) -> float | None:
+    """Attainment of ``kpi`` at ``value`` in [0, 1] (None without a value)."""
+    if value is None:
+        return None
+    target, baseline = float(kpi.target), kpi.baseline
+    up = kpi.direction == "up"
+    if baseline is not None and float(baseline) != target:
+        baseline = float(baseline)
+        raw = (value - baseline) / (target - baseline)
+    elif up:
+        raw = (1.0 if value >= target else 0.0) if target <= 0 else value / target
+    else:
+        raw = (1.0 if value <= target else 0.0) if value <= 0 or target <= 0 else target / value
+    return min(1.0, max(0.0, raw))
+
+
+def kpi_weights(strategy: Any) -> dict[str, float]:
+    """Weight of each KPI inside its perspective: Σ goal weight ÷ the goal's KPI count."""
+    weights = {kpi.id: 0.0 for kpi in strategy.kpis}
+    for goal in strategy.goals:
+        for kpi_id in goal.kpis:
+            weights[kpi_id] += goal.weight / len(goal.kpis)
+    positive = [w for w in weights.values() if w > 0]
+    floor = min(positive) if positive else 1.0
+    return {kpi_id: (w if w > 0 else floor) for kpi_id, w in weights.items()}
+
+
+# ---------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A pitfall detector's verdict for one automation."""
+
+    pitfall: str
+    automation: str
+    active: bool
+    severity: str | None
+    evidence: dict[str, Any]
+    threshold: dict[str, float]
+    message: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.pitfall,
+            "automation": self.automation,
+            "active": self.active,
+            "severity": self.severity,
+            "evidence": self.evidence,
+            "threshold": self.threshold,
+            "message": self.message,
+        }
+
+
+@dataclass
+class Evaluation:
+    """Everything computed for one window."""
+
+    start: dt.datetime
+    end: dt.datetime
+    values: list[tuple[str, dict[str, str], float | None, dict[str, Any]]] = field(default_factory=list)
+    indices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    kpis: dict[str, dict[str, Any]] = field(default_factory=dict)
+    perspectives: dict[str, float | None] = field(default_factory=dict)
+    sai: float | None = None
+    contributions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    checklist: dict[str, dict[str, Any]] = field(default_factory=dict)
+    readiness: float | None = None
+    findings: list[Finding] = field(default_factory=list)
+    drift: dict[str, Any] = field(default_factory=dict)
+    human_reachability: dict[str, Any] = field(default_factory=dict)
+    automations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    processes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add(self, metric_id: str, labels: dict[str, str], value: float | None, **inputs: Any) -> None:
+        if metric_id not in CATALOGUE:
+            raise KeyError(f"metric {metric_id!r} is not in the catalogue")
+        self.values.append((metric_id, labels, value, inputs))
+
+    def value(self, metric_id: str, **labels: str) -> float | None:
+        """The value of a metric (for tests and the scorecard); KeyError when not computed."""
+        for mid, lab, value, _ in self.values:
+            if mid == metric_id and lab == labels:
+                return value
+        raise KeyError((metric_id, labels))
+
+
+# ---------------------------------------------------------------------------- indices
+
+
+def _cjai(strategy: Any, facts: Facts, ev: Evaluation) -> None:
+    th = strategy.thresholds
+    journey = list(strategy.journey)
+    human_tps = []
+    shares: dict[str, float | None] = {}
+    for tp in journey:
+        total = facts.touch_sums(tp.id)["n"]
+        auto = facts.touch_sums(tp.id, handled_by="automation")["n"]
+        shares[tp.id] = _ratio(auto, total)
+        ev.add("touchpoint_automation_share", {"touchpoint": tp.id}, shares[tp.id], automated=auto, interactions=total)
+        if shares[tp.id] is not None and shares[tp.id] < 0.5:  # type: ignore[operator]
+            human_tps.append(tp.id)
+    ref = facts.feedback_sums(human_tps) if human_tps else facts.feedback_sums()
+    reference_csat = _ratio(ref["csat_sum"], ref["csat_n"])
+    any_touch = sum(s["n"] for s in facts.touches.values())
+    automated = []
+    detail = {}
+    for tp in journey:
+        share = shares[tp.id]
+        auto = facts.touch_sums(tp.id, handled_by="automation")
+        resolution = _ratio(auto["clean"], auto["n"])
+        fb = facts.feedback_sums([tp.id])
+        csat = _ratio(fb["csat_sum"], fb["csat_n"])
+        csat_ok = csat is None or reference_csat is None or csat >= reference_csat - th.cjai_csat_tolerance
+        ok = (
+            tp.strategic
+            and share is not None
+            and share >= th.cjai_automation_share
+            and resolution is not None
+            and resolution >= CJAI_RESOLUTION_MIN
+            and csat_ok
+        )
+        detail[tp.id] = {"strategic": tp.strategic, "automation_share": share, "resolution": resolution, "csat": csat,
+                         "strategically_automated": bool(ok)}
+        if ok:
+            automated.append(tp.id)
+    value = _ratio(len(automated), len(journey)) if any_touch else None
+    ev.add("cjai", {}, value, automated=len(automated), touchpoints=len(journey), reference_csat=reference_csat)
+    ev.indices["cjai"] = {"value": value, "automated": automated, "touchpoints": len(journey), "detail": detail}
+
+
+def _spar(strategy: Any, facts: Facts, ev: Evaluation) -> None:
+    declared = {p.id: p for p in strategy.processes}
+    automated = sorted({p for (_, p), s in facts.runs.items() if s["succeeded"] > 0 and p is not None})
+    known = [p for p in automated if p in declared]
+    critical = [p for p in known if declared[p].criticality == "critical"]
+    value = _ratio(len(critical), len(known))
+    unknown = [p for p in automated if p not in declared]
+    ev.add("spar", {}, value, critical=len(critical), automated=len(known), unknown=len(unknown))
+    ev.indices["spar"] = {"value": value, "critical": critical, "automated": known, "unknown_processes": unknown}
+
+
+def _aac(strategy: Any, facts: Facts, ev: Evaluation) -> None:
+    leads = sorted(
+        (r.deployed_at - r.initiative_started_at).total_seconds()
+        for r in facts.reconfigurations
+        if r.initiative_started_at is not None
+    )
+    median = statistics.median(leads) if leads else None
+    count = float(len(facts.reconfigurations))
+    per_30d = _per_30d(count, facts)
+    target_s = strategy.thresholds.aac_target_lead_time_h * 3600.0
+    score = None if median is None else (1.0 if median <= 0 else min(1.0, target_s / median))
+    ev.add("aac_lead_time", {}, median, reconfigurations=len(leads))
+    ev.add("aac_reconfigurations", {}, per_30d, reconfigurations=count)
+    ev.add("aac", {}, score, median_lead_time_s=median, target_lead_time_s=target_s)
+    ev.indices["aac"] = {
+        "value": score,
+        "median_lead_time_h": None if median is None else median / 3600.0,
+        "reconfigurations_per_30d": per_30d,
+        "target_lead_time_h": strategy.thresholds.aac_target_lead_time_h,
+    }
+
+
+def _sdur(facts: Facts, ev: Evaluation) -> None:
+    used = facts.produced & facts.used_for_decision
+    value = _ratio(len(used), len(facts.produced))
+    ev.add("sdur", {}, value, used=len(used), produced=len(facts.produced))
+    ev.indices["sdur"] = {"value": value, "used": len(used), "produced": len(facts.produced),
+                          "strategic_uses": len(facts.produced & facts.strategic_uses)}
+
+
+def _ssai(facts: Facts, ev: Evaluation) -> None:
+    both = facts.augmented & facts.skilled
+    active = len(facts.active)
+    value = _ratio(len(both), active)
+    minutes = _ratio(facts.workforce["minutes"], active)
+    per_30d = None if minutes is None else _per_30d(minutes, facts)
+    ev.add("ssai", {}, value, augmented_and_skilled=len(both), active=active)
+    ev.add("minutes_saved_per_employee", {}, per_30d, minutes=facts.workforce["minutes"], active=active)
+    ev.indices["ssai"] = {"value": value, "augmented_and_skilled": len(both), "active_employees": active,
+                          "minutes_saved_per_employee_30d": per_30d}
+
+
+# ---------------------------------------------------------------------------- automations, processes
+
+
+def _automation_metrics(strategy: Any, facts: Facts, ev: Evaluation) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for a in strategy.automations:
+        runs = facts.run_sums(a.id)
+        net, cost, projected, events = _roi_parts(strategy, facts, a.id)
+        roi = _ratio(net, cost)
+        realisation = None if roi is None or a.projected_roi <= 0 else roi / a.projected_roi
+        licensed = set(a.features_licensed)
+        used = facts.features.get(a.id, set()) & licensed
+        feature_usage = _ratio(len(used), len(licensed)) if facts.usage_events.get(a.id, 0) else None
+        users = len(facts.users.get(a.id, set()))
+        adoption = None
+        if a.seats > 0 and (facts.usage_events.get(a.id, 0) or users):
+            adoption = min(1.0, users / a.seats)
+        ex = facts.execution_sums(a.processes)
+        manual = facts.execution_sums(a.processes, automated=False)
+        manual_share = _ratio(manual["n"], ex["n"])
+        failure = _ratio(runs["failed"], runs["n"])
+        intervention = _ratio(runs["manual"], runs["n"])
+        issues = facts.issues.get(a.id, Sums())
+        per_100 = None if runs["n"] <= 0 else issues["n"] * 100.0 / runs["n"]
+        lab = {"automation": a.id}
+        ev.add("automation_roi", lab, roi, net_return=net, costs=cost, events=events)
+        ev.add("automation_roi_realisation", lab, realisation, roi=roi, projected_roi=a.projected_roi)
+        ev.add("automation_feature_usage", lab, feature_usage, used=len(used), licensed=len(licensed))
+        ev.add("automation_adoption", lab, adoption, active_users=users, seats=a.seats)
+        ev.add("automation_manual_share", lab, manual_share, manual=manual["n"], executions=ex["n"])
+        ev.add("automation_failure_rate", lab, failure, failed=runs["failed"], runs=runs["n"])
+        ev.add("automation_manual_intervention_rate", lab, intervention, manual=runs["manual"], runs=runs["n"])
+        ev.add("automation_integration_issues", lab, per_100, issues=issues["n"], records=issues["records"], runs=runs["n"])
+        out[a.id] = {
+            "runs": runs["n"], "failure_rate": failure, "manual_intervention_rate": intervention,
+            "roi": roi, "roi_realisation": realisation, "feature_usage": feature_usage,
+            "features_used": sorted(used), "features_licensed": len(licensed), "usage_events": facts.usage_events.get(a.id, 0.0),
+            "active_users": users, "seats": a.seats, "adoption": adoption, "manual_share": manual_share,
+            "executions": ex["n"], "integration_issues_per_100_runs": per_100, "integration_issues": issues["n"],
+        }
+    return out
+
+
+def _process_metrics(strategy: Any, facts: Facts, ev: Evaluation) -> dict[str, dict[str, Any]]:
+    orders = facts.order_sums()
+    out: dict[str, dict[str, Any]] = {}
+    for p in strategy.processes:
+        ex = facts.execution_sums([p.id])
+        auto = facts.execution_sums([p.id], automated=True)
+        lab = {"process": p.id}
+        rate = _ratio(auto["n"], ex["n"])
+        rework = _ratio(ex["with_rework"], ex["n"])
+        cycle = _ratio(ex["cycle"], ex["n"])
+        sell = _ratio(orders["units"], ex["units_out"])
+        ev.add("process_automation_rate", lab, rate, automated=auto["n"], executions=ex["n"])
+        ev.add("process_error_rate", lab, _ratio(ex["with_errors"], ex["n"]), with_errors=ex["with_errors"], executions=ex["n"])
+        ev.add("process_rework_rate", lab, rework, with_rework=ex["with_rework"], executions=ex["n"])
+        ev.add("process_cycle_time", lab, cycle, executions=ex["n"])
+        ev.add("process_sell_through", lab, sell, units_ordered=orders["units"], units_out=ex["units_out"])
+        out[p.id] = {
+            "executions": ex["n"], "automation_rate": rate, "rework_rate": rework, "cycle_time_s": cycle,
+            "automated_cycle_time_s": _ratio(auto["cycle"], auto["n"]), "automated_executions": auto["n"],
+            "sell_through": sell, "units_out": ex["units_out"], "units_ordered": orders["units"], "orders": orders["n"],
+        }
+    return out
+
+
+# ---------------------------------------------------------------------------- KPIs, scorecard, SAI
+
+
+def _kpis(strategy: Any, facts: Facts) -> dict[str, dict[str, Any]]:
+    out = {}
+    for kpi in strategy.kpis:
+        value, events = kpi_measure(strategy, facts, kpi)
+        out[kpi.id] = {
+            "name": kpi.name, "perspective": kpi.perspective, "measure": kpi.measure, "unit": kpi.unit,
+            "direction": kpi.direction, "target": kpi.target, "baseline": kpi.baseline, "red_flag": kpi.red_flag,
+            "value": value, "events": events, "attainment": attainment(kpi, value),
+            "below_target": None if value is None else (value < kpi.target if kpi.direction == "up" else value > kpi.target),
+            "red_flag_crossed": None if value is None or kpi.red_flag is None else (
+                value <= kpi.red_flag if kpi.direction == "up" else value >= kpi.red_flag),
+            "min_events": kpi.min_events,
+        }
+    return out
+
+
+def _perspectives(strategy: Any, kpis: dict[str, dict[str, Any]]) -> dict[str, float | None]:
+    weights = kpi_weights(strategy)
+    out: dict[str, float | None] = {}
+    for perspective in PERSPECTIVES:
+        pairs = [(weights[k], v["attainment"]) for k, v in kpis.items()
+                 if v["perspective"] == perspective and v["attainment"] is not None]
+        total = sum(w for w, _ in pairs)
+        out[perspective] = None if total <= 0 else 100.0 * sum(w * a for w, a in pairs) / total
+    return out
+
+
+def sai_of(strategy: Any, scores: dict[str, float | None]) -> tuple[float | None, dict[str, dict[str, Any]]]:
+    """SAI and contributions from input scores on 0..100 (weights renormalised over inputs with data)."""
+    weights = strategy.weights.model_dump()
+    available = {name: scores[name] for name in SAI_INPUTS if scores.get(name) is not None and weights[name] > 0}
+    total = sum(weights[name] for name in available)
+    contributions: dict[str, dict[str, Any]] = {}
+    if total <= 0:
+        return None, {name: {"score": scores.get(name), "weight": 0.0, "points": None} for name in SAI_INPUTS}
+    sai = 0.0
+    for name in SAI_INPUTS:
+        if name in available:
+            weight = weights[name] / total
+            points = round(weight * float(available[name]), 9)  # type: ignore[arg-type]
+            sai += points
+            contributions[name] = {"score": available[name], "weight": weight, "points": points}
+        else:
+            contributions[name] = {"score": scores.get(name), "weight": 0.0, "points": None}
+    return sai, contributions
+
+
+# ---------------------------------------------------------------------------- pitfalls
+
+
+def _severity(value: float, threshold: float, *, minimum: bool) -> str:
+    if minimum:
+        return "critical" if value < threshold / 2 else "warning"
+    return "critical" if value > threshold * 2 else "warning"
+
+
+def _pitfalls(
+    strategy: Any,
+    facts: Facts,
+    autos: dict[str, dict[str, Any]],
+    procs: dict[str, dict[str, Any]],
+    fold: Fold | None,
+) -> list[Finding]:
+    th = strategy.thresholds
+    findings: list[Finding] = []
+    floor = PITFALL_MIN_EVENTS
+
+    def finding(pitfall: str, automation: str, active: bool, severity: str | None, evidence: dict[str, Any],
+                threshold: dict[str, float], message: str) -> None:
+        findings.append(Finding(pitfall, automation, active, severity if active else None, evidence, threshold, message))
+
+    for a in strategy.automations:
+        s = autos[a.id]
+        # feature overload
+        if s["usage_events"] >= floor and s["feature_usage"] is not None:
+            active = s["feature_usage"] < th.feature_usage_min
+            finding("feature_overload", a.id, active,
+                    _severity(s["feature_usage"], th.feature_usage_min, minimum=True),
+                    {"feature_usage": s["feature_usage"], "features_used": len(s["features_used"]),
+                     "features_licensed": s["features_licensed"]},
+                    {"feature_usage_min": th.feature_usage_min},
+                    f"{len(s['features_used'])} of {s['features_licensed']} licensed features used")
+        # process mismatch
+        reasons: dict[str, Any] = {}
+        severities = []
+        evaluated = False
+        if s["runs"] >= floor:
+            evaluated = True
+            if s["failure_rate"] is not None and s["failure_rate"] > th.failure_rate_max:
+                reasons["failure_rate"] = s["failure_rate"]
+                severities.append(_severity(s["failure_rate"], th.failure_rate_max, minimum=False))
+            if s["manual_intervention_rate"] is not None and s["manual_intervention_rate"] > th.manual_intervention_max:
+                reasons["manual_intervention_rate"] = s["manual_intervention_rate"]
+                severities.append(_severity(s["manual_intervention_rate"], th.manual_intervention_max, minimum=False))
+        for pid in a.processes:
+            p = procs.get(pid)
+            if p is None or p["executions"] < floor:
+                continue
+            evaluated = True
+            if p["rework_rate"] is not None and p["rework_rate"] > th.rework_rate_max:
+                reasons[f"rework_rate[{pid}]"] = p["rework_rate"]
+                severities.append(_severity(p["rework_rate"], th.rework_rate_max, minimum=False))
+            baseline = strategy.process(pid).baseline_cycle_time_s
+            cycle = p["automated_cycle_time_s"]
+            if baseline is not None and cycle is not None and p["automated_executions"] >= floor and cycle >= baseline:
+                reasons[f"automated_cycle_time_s[{pid}]"] = cycle
+                severities.append("critical" if cycle > 2 * baseline else "warning")
+        if evaluated:
+            finding("process_mismatch", a.id, bool(reasons),
+                    "critical" if "critical" in severities else "warning",
+                    {"failure_rate": s["failure_rate"], "manual_intervention_rate": s["manual_intervention_rate"],
+                     "runs": s["runs"], "triggered_by": reasons},
+                    {"failure_rate_max": th.failure_rate_max, "manual_intervention_max": th.manual_intervention_max,
+                     "rework_rate_max": th.rework_rate_max},
+                    ", ".join(f"{k} {v:.3g}" for k, v in reasons.items()) or "runs and processes within thresholds")
+        # integration issues
+        if s["runs"] >= floor and s["integration_issues_per_100_runs"] is not None:
+            value = s["integration_issues_per_100_runs"]
+            limit = th.integration_issues_per_100_runs_max
+            finding("integration_issues", a.id, value > limit, _severity(value, limit, minimum=False),
+                    {"issues_per_100_runs": value, "issues": s["integration_issues"], "runs": s["runs"]},
+                    {"integration_issues_per_100_runs_max": limit},
+                    f"{value:.3g} integration issues per 100 runs")
+        # lack of user adoption
+        adoption_reasons: dict[str, float] = {}
+        sev = []
+        adoption_evaluated = False
+        if s["adoption"] is not None and s["usage_events"] >= floor:
+            adoption_evaluated = True
+            if s["adoption"] < th.adoption_min:
+                adoption_reasons["adoption"] = s["adoption"]
+                sev.append(_severity(s["adoption"], th.adoption_min, minimum=True))
+        if s["manual_share"] is not None and s["executions"] >= floor:
+            adoption_evaluated = True
+            if s["manual_share"] > th.manual_share_max:
+                adoption_reasons["manual_share"] = s["manual_share"]
+                sev.append("critical" if s["manual_share"] > (1 + th.manual_share_max) / 2 else "warning")
+        if adoption_evaluated:
+            finding("lack_of_user_adoption", a.id, bool(adoption_reasons),
+                    "critical" if "critical" in sev else "warning",
+                    {"active_users": s["active_users"], "seats": s["seats"], "adoption": s["adoption"],
+                     "manual_share": s["manual_share"], "triggered_by": adoption_reasons},
+                    {"adoption_min": th.adoption_min, "manual_share_max": th.manual_share_max},
+                    f"{s['active_users']} active users of {s['seats']} seats; manual share {s['manual_share']}")
+        # ROI miscalculation: consecutive 7-day windows ending at the window end
+        if fold is not None and a.projected_roi > 0:
+            series = []
+            for k in range(min(th.roi_consecutive_windows, 4)):
+                w_end = facts.end - k * WEEK
+                sub = fold(w_end - WEEK, w_end)
+                if sub is None:
+                    break
+                net, cost, _, _ = _roi_parts(strategy, sub, a.id)
+                roi = _ratio(net, cost)
+                series.append(None if roi is None else roi / a.projected_roi)
+            if len(series) == min(th.roi_consecutive_windows, 4) and all(v is not None for v in series):
+                low = all(v < th.roi_realisation_min for v in series)  # type: ignore[operator]
+                finding("roi_miscalculation", a.id, low,
+                        _severity(max(series), th.roi_realisation_min, minimum=True),  # type: ignore[type-var]
+                        {"roi_realisation_by_week": series, "projected_roi": a.projected_roi},
+                        {"roi_realisation_min": th.roi_realisation_min,
+                         "roi_consecutive_windows": float(th.roi_consecutive_windows)},
+                        f"ROI realisation {', '.join(f'{v:.2f}' for v in series)} over the last {len(series)} weeks")  # type: ignore[str-format]
+        # over-production
+        for pid in a.processes:
+            p = procs.get(pid)
+            if p is None or p["sell_through"] is None or p["units_out"] <= 0:
+                continue
+            if p["executions"] < floor or p["orders"] < floor:
+                continue
+            value = p["sell_through"]
+            finding("overproduction", a.id, value < th.sell_through_min,
+                    _severity(value, th.sell_through_min, minimum=True),
+                    {"process": pid, "sell_through": value, "units_ordered": p["units_ordered"], "units_out": p["units_out"]},
+                    {"sell_through_min": th.sell_through_min},
+                    f"{p['units_ordered']:.0f} units ordered of {p['units_out']:.0f} produced by {pid}")
+    return findings
+
+
+# ---------------------------------------------------------------------------- checklist
+
+
+def _checklist(strategy: Any, kpis: dict[str, dict[str, Any]], monitored: bool | None) -> dict[str, dict[str, Any]]:
+    declared = strategy.checklist
+    out: dict[str, dict[str, Any]] = {}
+
+    def verdict(item: str, status: str, evidence: str, source: str) -> None:
+        out[item] = {"status": status, "evidence": evidence, "source": source}
+
+    def from_answer(item: str, derive: Callable[[], tuple[str, str]]) -> None:
+        answer = declared.get(item)
+        if answer is not None:
+            status = {"yes": "passed", "no": "failed", "unknown": "unknown"}[answer.answer]
+            verdict(item, status, answer.evidence or f"declared {answer.answer}", "declared")
+        else:
+            status, evidence = derive()
+            verdict(item, status, evidence, "strategy")
+
+    from_answer("clear_strategy", lambda: (
+        ("passed" if 3 <= len(strategy.goals) <= 5 else "failed"), f"{len(strategy.goals)} goals declared"))
+    automated = {pid for a in strategy.automations for pid in a.processes}
+    no_baseline = sorted(pid for pid in automated if strategy.process(pid).baseline_cycle_time_s is None)
+    from_answer("process_assessment", lambda: (
+        ("failed" if no_baseline else "passed"),
+        f"no baseline cycle time for {', '.join(no_baseline)}" if no_baseline else "every automated process has a baseline"))
+    goal_kpis = {k for g in strategy.goals for k in g.kpis}
+    unlinked = [a.id for a in strategy.automations if not set(a.kpis) & goal_kpis]
+    verdict("automation_linked_to_goals", "failed" if unlinked else "passed",
+            f"not linked to a goal's KPI: {', '.join(unlinked)}" if unlinked else
+            "every automation was promised to move a KPI of a goal", "strategy")
+    if strategy.automations:
+        top = min(strategy.automations, key=lambda a: (a.priority, a.id))
+        critical = [pid for pid in top.processes if strategy.process(pid).criticality == "critical"]
+        verdict("prioritisation", "passed" if critical else "failed",
+                f"top-priority automation {top.id} serves "
+                + (f"critical process(es) {', '.join(critical)}" if critical else "no critical process"), "strategy")
+    else:
+        from_answer("prioritisation", lambda: ("unknown", "no automation declared"))
+    pilots = [a.id for a in strategy.automations if a.pilot]
+    from_answer("pilot_projects", lambda: (
+        ("passed" if pilots else "failed"), f"pilots: {', '.join(pilots)}" if pilots else "no automation started as a pilot"))
+    from_answer("team_involvement", lambda: ("unknown", "not declared in the strategy"))
+    without = [a.id for a in strategy.automations
+               if not any(kpis.get(k, {}).get("value") is not None for k in a.kpis)]
+    verdict("kpi_measurement", "failed" if without else "passed",
+            f"no KPI with data in the window for: {', '.join(without)}" if without else
+            "every automation has a KPI with data in the window", "data")
+    if monitored is None:
+        from_answer("continuous_monitoring", lambda: ("unknown", "pipeline runs not consulted"))
+    else:
+        verdict("continuous_monitoring", "passed" if monitored else "failed",
+                "a pipeline run was published in the two days before the window" if monitored else
+                "no pipeline run published in the two days before the window", "data")
+    return {item: out[item] for item in CHECKLIST}
+
+
+# ---------------------------------------------------------------------------- drift
+
+
+def _outcome_attainment(strategy: Any, facts: Facts) -> float | None:
+    values = []
+    for kpi in strategy.kpis:
+        if kpi.perspective in ("financial", "customer"):
+            value, _ = kpi_measure(strategy, facts, kpi)
+            a = attainment(kpi, value)
+            if a is not None:
+                values.append(a)
+    return sum(values) / len(values) if values else None
+
+
+def _drift(strategy: Any, facts: Facts, kpis: dict[str, dict[str, Any]], sai: float | None, fold: Fold | None,
+           ev: Evaluation, rolling_7d: bool) -> None:
+    th = strategy.thresholds
+    below = {k: v for k, v in kpis.items() if v["below_target"]}
+    ev.drift["below_target"] = [
+        {"kpi": k, "value": v["value"], "target": v["target"], "events": v["events"],
+         "guarded": v["events"] < v["min_events"]} for k, v in below.items()
+    ]
+    if not rolling_7d or fold is None:
+        return
+    baseline_facts = fold(facts.end - dt.timedelta(days=28), facts.end - WEEK)
+    regressions = []
+    for kpi in strategy.kpis:
+        recent = kpis[kpi.id]
+        base_value = None if baseline_facts is None else kpi_measure(strategy, baseline_facts, kpi)[0]
+        value = recent["value"]
+        drop = None
+        if value is not None and base_value not in (None, 0.0) and recent["events"] >= th.regression_min_samples:
+            worse = (base_value - value) if kpi.direction == "up" else (value - base_value)  # type: ignore[operator]
+            drop = worse / abs(base_value)  # type: ignore[arg-type]
+        ev.add("drift_regression", {"kpi": kpi.id}, drop, recent=value, baseline=base_value, events=recent["events"])
+        if drop is not None and drop >= th.regression_drop:
+            regressions.append({"kpi": kpi.id, "recent": value, "baseline": base_value, "drop": drop,
+                                "threshold": th.regression_drop})
+    ev.drift["regressions"] = regressions
+    series = []
+    for k in range(min(th.staleness_windows, STALENESS_MAX_WEEKS) + 1, 0, -1):
+        week_end = facts.end - (k - 1) * WEEK
+        sub = fold(week_end - WEEK, week_end)
+        series.append(None if sub is None else _outcome_attainment(strategy, sub))
+    falling = all(v is not None for v in series) and all(
+        series[i + 1] < series[i] for i in range(len(series) - 1))  # type: ignore[operator]
+    stale = None if sai is None else float(bool(sai >= th.staleness_sai_min and falling))
+    ev.add("drift_strategic_staleness", {}, stale, sai=sai, outcome_attainment_by_week=series)
+    ev.drift["strategic_staleness"] = {"active": bool(stale), "sai": sai, "outcome_attainment_by_week": series,
+                                       "staleness_sai_min": th.staleness_sai_min,
+                                       "staleness_windows": th.staleness_windows}
+
+
+# ---------------------------------------------------------------------------- prioritisation
+
+
+def priorities(strategy: Any, procs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Processes ranked by goal weight × criticality × manual volume × manual cost (highest first)."""
+    goal_share = strategy.goal_weights()
+    automated_by = {pid: [a.id for a in strategy.automations if pid in a.processes] for pid in (p.id for p in strategy.processes)}
+    rows = []
+    for p in strategy.processes:
+        stats = procs.get(p.id, {})
+        rate = stats.get("automation_rate")
+        manual_share = 1.0 if p.candidate or rate is None else 1.0 - rate
+        if manual_share <= 0:
+            continue
+        weight = sum(goal_share.get(g, 0.0) for g in p.goals)
+        volume = (p.monthly_volume or 0.0) * manual_share
+        cost = p.manual_cost_per_case if p.manual_cost_per_case is not None else 1.0
+        score = weight * CRITICALITY_FACTOR[p.criticality] * volume * cost
+        rows.append({
+            "id": p.id, "name": p.name, "score": score, "goal_weight": weight, "criticality": p.criticality,
+            "manual_share": manual_share, "manual_volume_per_month": volume, "manual_cost_per_case": cost,
+            "candidate": p.candidate, "automations": automated_by[p.id],
+        })
+    rows.sort(key=lambda r: (-r["score"], r["id"]))
+    for rank, row in enumerate(rows, 1):
+        row["rank"] = rank
+    return rows
+
+
+# ---------------------------------------------------------------------------- the whole window
+
+
+def evaluate(
+    strategy: Any,
+    facts: Facts,
+    *,
+    fold: Fold | None = None,
+    monitored: bool | None = None,
+    rolling_7d: bool = False,
+) -> Evaluation:
+    """Every metric of the catalogue for the window of ``facts``.
+
+    ``fold(start, end)`` gives the facts of another window inside the range that was read
+    (None when it is not covered): ROI realisation of past weeks, regression baselines and
+    daily outcome KPIs for staleness. ``monitored`` says whether a pipeline run was
+    published in the two days before the window. ``rolling_7d`` marks the window on which
+    regression and staleness are emitted.
+    """
+    ev = Evaluation(start=facts.start, end=facts.end)
+    _cjai(strategy, facts, ev)
+    _spar(strategy, facts, ev)
+    _aac(strategy, facts, ev)
+    _sdur(facts, ev)
+    _ssai(facts, ev)
+    autos = _automation_metrics(strategy, facts, ev)
+    procs = _process_metrics(strategy, facts, ev)
+    touch = facts.touch_sums()
+    reach = _ratio(touch["within_sla"], touch["escalations"])
+    ev.add("human_reachability", {}, reach, within_sla=touch["within_sla"], requested=touch["escalations"])
+    ev.add("escalations_requested", {}, touch["escalations"])
+    ev.human_reachability = {
+        "value": reach, "requested": touch["escalations"], "within_sla": touch["within_sla"],
+        "floor": strategy.thresholds.human_reachability_floor, "sla_s": strategy.thresholds.escalation_sla_s,
+        "below_floor": None if reach is None else reach < strategy.thresholds.human_reachability_floor,
+        "touchpoints": {
+            tp.id: {"requested": facts.touch_sums(tp.id)["escalations"],
+                    "value": _ratio(facts.touch_sums(tp.id)["within_sla"], facts.touch_sums(tp.id)["escalations"])}
+            for tp in strategy.journey
+        },
+    }
+    ev.kpis = _kpis(strategy, facts)
+    for kpi_id, k in ev.kpis.items():
+        ev.add("kpi_value", {"kpi": kpi_id}, k["value"], measure=k["measure"])
+        ev.add("kpi_events", {"kpi": kpi_id}, k["events"])
+        ev.add("kpi_attainment", {"kpi": kpi_id}, k["attainment"], target=k["target"], baseline=k["baseline"])
+    ev.perspectives = _perspectives(strategy, ev.kpis)
+    for perspective, score in ev.perspectives.items():
+        ev.add("perspective_score", {"perspective": perspective}, score)
+    scores: dict[str, float | None] = {
+        name: (None if ev.indices[name]["value"] is None else 100.0 * ev.indices[name]["value"])
+        for name in ("cjai", "spar", "aac", "sdur", "ssai")
+    }
+    scores.update(ev.perspectives)
+    ev.sai, ev.contributions = sai_of(strategy, scores)
+    ev.add("sai", {}, ev.sai)
+    if ev.sai is not None:
+        for name, c in ev.contributions.items():
+            if c["points"] is not None:
+                ev.add("sai_contribution", {"input": name}, c["points"], weight=c["weight"], score=c["score"])
+    ev.checklist = _checklist(strategy, ev.kpis, monitored)
+    for item, c in ev.checklist.items():
+        flag = {"passed": 1.0, "failed": 0.0}.get(c["status"])
+        ev.add("checklist_item_passed", {"item": item}, flag, status=c["status"], source=c["source"])
+    passed = sum(1 for c in ev.checklist.values() if c["status"] == "passed")
+    ev.readiness = passed / len(CHECKLIST)
+    ev.add("checklist_readiness", {}, ev.readiness, passed=passed)
+    ev.findings = _pitfalls(strategy, facts, autos, procs, fold)
+    for pitfall in PITFALLS:
+        for a in strategy.automations:
+            found = [f for f in ev.findings if f.pitfall == pitfall and f.automation == a.id]
+            if not found:
+                continue
+            worst = sorted(found, key=lambda f: (not f.active, f.severity != "critical"))[0]
+            ev.add("pitfall_active", {"pitfall": pitfall, "automation": a.id}, 1.0 if worst.active else 0.0,
+                   severity=worst.severity, evidence=worst.evidence, threshold=worst.threshold)
+    _drift(strategy, facts, ev.kpis, ev.sai, fold, ev, rolling_7d)
+    ev.automations = autos
+    ev.processes = procs
+    return ev
+
+
+def finding_list(findings: Iterable[Finding], *, active_only: bool = True) -> list[dict[str, Any]]:
+    """Findings as JSON (active ones first by severity)."""
+    order = {"critical": 0, "warning": 1, None: 2}
+    chosen = [f for f in findings if f.active or not active_only]
+    chosen.sort(key=lambda f: (order[f.severity], f.pitfall, f.automation))
+    return [f.as_json() for f in chosen]
