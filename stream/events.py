@@ -477,6 +477,7 @@ def _finite_float(text: str) -> float:
 
 
 _INF = float("inf")
+_SURROGATE_ESCAPE_RE = re.compile(r"\\u[dD][89a-fA-F]")
 # NaN, Infinity and numbers too large for a float are refused: the store's JSON cannot hold them
 _json_loads = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float).decode
 
@@ -708,11 +709,19 @@ def _load_json(raw: bytes, what: str) -> tuple[Any, Rejection | None]:
     except UnicodeDecodeError as exc:
         return None, Rejection(RejectReason.NOT_UTF8, f"{what}: byte {exc.start} is not valid UTF-8 ({exc.reason})")
     try:
-        return _json_loads(text), None
+        value = _json_loads(text)
     except ValueError as exc:
         return None, Rejection(RejectReason.NOT_JSON, f"{what}: not JSON: {exc}")
     except RecursionError:
         return None, Rejection(RejectReason.NOT_JSON, f"{what}: not JSON: nested too deeply")
+    if _SURROGATE_ESCAPE_RE.search(text):  # rare: only then look for an unpaired one
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return None, Rejection(
+                RejectReason.NOT_UTF8, f"{what}: a \\u escape is an unpaired surrogate, not a Unicode character"
+            )
+    return value, None
 
 
 def decode_structured(raw: bytes, limits: DecodeLimits) -> Event | Rejection:

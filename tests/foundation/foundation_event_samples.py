@@ -95,6 +95,8 @@ BAD_STRUCTURED: list[Bad] = [
         schema_rejects=False),
     Bad("nested too deeply", b"[" * 100_000 + b"]" * 100_000, "not_json", "deeply", schema_rejects=False),
     Bad("invalid UTF-8", b'{"id":"\xff\xfe"}', "not_utf8", "UTF-8", schema_rejects=False),
+    Bad("unpaired surrogate escape", raw(with_data("automation.run", case_id="INV-\ud800")), "not_utf8", "surrogate",
+        schema_rejects=False),
     Bad("missing id", raw(envelope(id=None)), "missing_attribute", "id"),
     Bad("missing source", raw(envelope(source=None)), "missing_attribute", "source"),
     Bad("missing type", raw(envelope(type=None)), "missing_attribute", "type", schema_rejects=False),
