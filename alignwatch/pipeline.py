@@ -576,22 +576,28 @@ def backfill_task(
     end: dt.datetime,
     trigger: str | None = "backfill",
     **run_options: Any,
-) -> RunOutcome:
-    """Recompute any range [start, end) day by day, exactly as nightly runs would."""
+) -> list[RunOutcome]:
+    """Recompute any range [start, end) as one run per local day, oldest first.
+
+    Each day is computed, gated and published on its own, exactly as a nightly run with
+    ``days=1`` would (a bad day holds back only itself), so a backfill of a range writes
+    the same rows as the single-day runs of that range.
+    """
     engine, strategy, owned = _resolve(store, strategy)
     try:
-        tz = _timezone(strategy)
-        return run_interval(
-            engine,
-            strategy,
-            start=start,
-            end=end,
-            kind="backfill",
-            granularity=("hour", "day"),
-            steps=day_ranges(start, end, tz),
-            trigger=trigger,
-            **run_options,
-        )
+        return [
+            run_interval(
+                engine,
+                strategy,
+                start=day_start,
+                end=day_end,
+                kind="backfill",
+                granularity=("hour", "day"),
+                trigger=trigger,
+                **run_options,
+            )
+            for day_start, day_end in day_ranges(start, end, _timezone(strategy))
+        ]
     finally:
         if owned:
             engine.dispose()

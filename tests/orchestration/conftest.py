@@ -75,7 +75,7 @@ def store(orchestration_store: str) -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-def insert_events(engine: sa.Engine, events: Iterable[dict[str, Any]], ingested_at: dt.datetime) -> int:
+def _insert_events(engine: sa.Engine, events: Iterable[dict[str, Any]], ingested_at: dt.datetime) -> int:
     """Store CloudEvent dicts (as the sink would) and return how many were stored."""
     from alignwatch.store.schema import events as events_table
     from stream.events import event_row, make_event
@@ -93,7 +93,7 @@ def insert_events(engine: sa.Engine, events: Iterable[dict[str, Any]], ingested_
     return len(rows)
 
 
-def metric_rows(engine: sa.Engine) -> list[tuple[Any, ...]]:
+def _metric_rows(engine: sa.Engine) -> list[tuple[Any, ...]]:
     """The published rows, without the run that wrote them or when."""
     from alignwatch.store.schema import metric_values as mv
 
@@ -102,3 +102,26 @@ def metric_rows(engine: sa.Engine) -> list[tuple[Any, ...]]:
     ).order_by(mv.c.metric_id, mv.c.labels_key, mv.c.window, mv.c.window_end)
     with engine.connect() as conn:
         return [tuple(row) for row in conn.execute(query)]
+
+
+@pytest.fixture
+def insert_events() -> Any:
+    """``insert_events(engine, cloud_event_dicts, ingested_at) -> count``."""
+    return _insert_events
+
+
+@pytest.fixture
+def metric_rows() -> Any:
+    """``metric_rows(engine)``: published rows (metric, labels, window, start, end, value)."""
+    return _metric_rows
+
+
+@pytest.fixture
+def simulated() -> Any:
+    """``simulated(start, days, events, seed=5)``: the bakery simulator's CloudEvent dicts."""
+    from stream.simulator import simulate
+
+    def generate(start: dt.datetime, days: int, events: int, seed: int = 5) -> list[dict[str, Any]]:
+        return list(simulate("bakery", seed, start, days, events, late_share=0.0))
+
+    return generate
