@@ -5,6 +5,7 @@ from them:
 
 - ``docs/schemas/<type>.json``: one JSON Schema (draft 2020-12) per event type, envelope and
   ``data`` together, for producers that validate before they send;
+- ``docs/schemas/event.json``: an event of any type (refers to the per-type schemas);
 - ``docs/schemas/index.json``: every type with its schema file and description;
 - the generated section of ``docs/events.md`` (one table of fields per type, and the
   rejection reasons).
@@ -36,7 +37,9 @@ from stream.events import (
 __all__ = [
     "DOC_BEGIN",
     "DOC_END",
+    "GENERATED_NOTE",
     "SCHEMA_DIALECT",
+    "any_event_schema",
     "event_schema",
     "render_doc_section",
     "render_schemas",
@@ -103,6 +106,24 @@ def event_schema(event_type: str) -> dict[str, Any]:
     }
 
 
+def any_event_schema() -> dict[str, Any]:
+    """The schema of an event of any type: one branch per type, chosen by ``type``."""
+    return {
+        "$schema": SCHEMA_DIALECT,
+        "$id": f"{SCHEMA_BASE}event.json",
+        "$comment": GENERATED_NOTE,
+        "title": "alignwatch event (any type)",
+        "description": "A CloudEvents 1.0 event of one of the alignwatch event types, in structured mode.",
+        "type": "object",
+        "required": ["type"],
+        "properties": {"type": {"enum": list(PAYLOADS)}},
+        "allOf": [
+            {"if": {"properties": {"type": {"const": event_type}}}, "then": {"$ref": f"{event_type}.json"}}
+            for event_type in PAYLOADS
+        ],
+    }
+
+
 def _index() -> dict[str, Any]:
     return {
         "$comment": GENERATED_NOTE,
@@ -123,6 +144,7 @@ def _dump(value: dict[str, Any]) -> str:
 def render_schemas() -> dict[str, str]:
     """File name -> text of every generated schema file (``index.json`` included)."""
     files = {f"{event_type}.json": _dump(event_schema(event_type)) for event_type in PAYLOADS}
+    files["event.json"] = _dump(any_event_schema())
     files["index.json"] = _dump(_index())
     return files
 

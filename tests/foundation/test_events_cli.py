@@ -36,7 +36,7 @@ def test_events_schemas_check_fails_in_one_line_when_files_are_stale(
     assert err.count("\n") == 1 and "events schemas --write" in err
     code, out, _ = _run(["events", "schemas", "--write", "--dir", str(tmp_path / "schemas"),
                          "--doc", str(tmp_path / "e.md")], capsys)
-    assert code == 0 and f"wrote {len(EVENT_TYPES) + 2} file(s)" in out
+    assert code == 0 and f"wrote {len(EVENT_TYPES) + 3} file(s)" in out
     code, _, _ = _run(["events", "schemas", "--dir", str(tmp_path / "schemas"), "--doc", str(tmp_path / "e.md")],
                       capsys)
     assert code == 0

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from foundation_event_samples import BAD_STRUCTURED, VALID_DATA, Bad, envelope, with_data
 from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
 
 from stream.events import EVENT_TYPES, DecodeLimits, Event, Rejection, decode_structured
 from stream.schemas import render_doc_section, render_schemas, stale_files, write_files
@@ -100,9 +101,9 @@ def test_writing_the_schemas_into_an_empty_directory_makes_them_current(tmp_path
     doc.write_text("# Events\n\nProse written by hand.\n", encoding="utf-8")
     (tmp_path / "schemas").mkdir()
     (tmp_path / "schemas" / "old.type.json").write_text("{}", encoding="utf-8")
-    assert len(stale_files(tmp_path / "schemas", doc)) == len(EVENT_TYPES) + 3
+    assert len(stale_files(tmp_path / "schemas", doc)) == len(EVENT_TYPES) + 4
     written = write_files(tmp_path / "schemas", doc)
-    assert len(written) == len(EVENT_TYPES) + 3
+    assert len(written) == len(EVENT_TYPES) + 4
     assert stale_files(tmp_path / "schemas", doc) == []
     assert doc.read_text(encoding="utf-8").startswith("# Events\n\nProse written by hand.\n")
     assert write_files(tmp_path / "schemas", doc) == []
@@ -127,3 +128,21 @@ def test_the_python_example_of_the_event_reference_runs() -> None:
     exec(compile(example, str(DOC), "exec"), namespace)  # noqa: S102 - our own documentation
     assert isinstance(namespace["result"], Event)
     assert namespace["result"] == namespace["event"]
+
+
+def _any_event_validator() -> Draft202012Validator:
+    schemas = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(SCHEMA_DIR.glob("*.json"))]
+    registry: Registry = Registry().with_resources(
+        (schema["$id"], Resource.from_contents(schema)) for schema in schemas if "$id" in schema
+    )
+    any_event = json.loads((SCHEMA_DIR / "event.json").read_text(encoding="utf-8"))
+    return Draft202012Validator(any_event, registry=registry)
+
+
+def test_the_any_event_schema_picks_the_schema_of_the_type(limits: DecodeLimits) -> None:
+    validator = _any_event_validator()
+    for event_type in EVENT_TYPES:
+        assert validator.is_valid(envelope(event_type)), event_type
+    assert not validator.is_valid(with_data("customer.feedback", csat=7))
+    assert not validator.is_valid(envelope("data.used", type="automation.ran"))
+    assert not validator.is_valid(envelope("data.used", type="workforce.survey"))
