@@ -243,6 +243,7 @@ class IngestConsumer:
                     self._update_lag()
                 if self._pending and (self._pending >= options.batch_size or self._batch_time_left() <= 0 or not got):
                     self._flush_and_commit()
+                    last_message = time.monotonic()  # idle time counts from the last write too
                 if options.max_events is not None and self.report.consumed >= options.max_events:
                     break
                 if (

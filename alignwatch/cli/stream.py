@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -85,6 +86,10 @@ def consume(
     metrics = PipelineMetrics(REGISTRY, reasons=_reasons())
     if metrics_port is not None:
         start_http_server(metrics_port, addr=settings.exporter_host)
+
+    if not quiet:
+        logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+        logging.getLogger("stream").setLevel(logging.INFO)
 
     def progress(report: Any) -> None:
         if not quiet:
@@ -196,7 +201,7 @@ def simulate(
     ensure_topics(settings.bootstrap_servers, [topic], **settings.kafka_security())
     producer = kafka_producer(settings, acks=1, compression_type=None)
     try:
-        sent = produce(producer, topic, stream, rate=rate)
+        sent = produce(producer, topic, stream, rate=rate).sent
     finally:
         producer.close()
     click.echo(f"produced {sent} messages to {topic}")

@@ -13,7 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import threading
 import time
+from dataclasses import dataclass, field
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from stream.simulator.scenarios import PROFILES, SCENARIOS, Profile
 __all__ = [
     "MALFORMED_KINDS",
     "PROFILES",
+    "ProduceReport",
     "SCENARIOS",
     "Profile",
     "SimMessage",
@@ -158,25 +161,47 @@ def messages(
         yield message
 
 
+@dataclass
+class ProduceReport:
+    """What ``produce`` sent: the count and, per partition, the offset after the last message."""
+
+    sent: int = 0
+    ends: dict[int, int] = field(default_factory=dict)
+
+    def _record(self, metadata: Any) -> None:
+        end = metadata.offset + 1
+        if end > self.ends.get(metadata.partition, 0):
+            self.ends[metadata.partition] = end
+
+
 def produce(
     producer: Any,
     topic: str,
     stream: Iterable[SimMessage],
     *,
     rate: float | None = None,
-) -> int:
-    """Send every message to ``topic`` (at most ``rate`` per second when given); returns the count."""
+) -> ProduceReport:
+    """Send every message to ``topic`` (at most ``rate`` per second when given); waits for the acks."""
+    report = ProduceReport()
+    lock = threading.Lock()
+
+    def acked(metadata: Any) -> None:
+        with lock:
+            report._record(metadata)
+
     sent = 0
     started = time.monotonic()
     for message in stream:
-        producer.send(topic, value=message.value, key=message.key, headers=message.headers or None)
+        future = producer.send(topic, value=message.value, key=message.key, headers=message.headers or None)
+        future.add_callback(acked)
         sent += 1
         if rate:
             ahead = sent / rate - (time.monotonic() - started)
             if ahead > 0:
                 time.sleep(ahead)
     producer.flush()
-    return sent
+    report.sent = sent
+    return report
 
 
 def write_jsonl(path: Path, stream: Iterable[SimMessage]) -> int:

@@ -431,7 +431,7 @@ class Simulation:
         dataset = f"ds-{len(self._datasets) + 1:05d}"
         self._datasets.append(dataset)
         data = {"dataset_id": dataset, "automation_id": self._automation().id}
-        return [self._envelope(slot.type, slot.time, data)]
+        return [self._envelope("data.produced", slot.time, data)]
 
     def _data_used(self, slot: _Slot) -> list[dict[str, Any]]:
         rng = self.rng
