@@ -29,6 +29,9 @@ COMMANDS: dict[str, str] = {
     "simulate": "alignwatch.cli.stream:simulate",
     "quarantine": "alignwatch.cli.stream:quarantine_group",
     "import": "alignwatch.cli.importers:import_group",
+    "metrics": "alignwatch.cli.metrics:metrics",
+    "scorecard": "alignwatch.cli.metrics:scorecard",
+    "explain": "alignwatch.cli.metrics:explain",
     "export": "alignwatch.cli.export:export",
     "render": "alignwatch.cli.render:render",
 }

@@ -1,0 +1,206 @@
+"""``alignwatch metrics compute|docs``, ``alignwatch scorecard`` and ``alignwatch explain sai``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from alignwatch.cli.options import settings_from, store_option, strategy_option
+from alignwatch.errors import AlignwatchError, ConfigError
+
+__all__ = ["DOCS_PATH", "explain", "metrics", "render_scorecard", "scorecard"]
+
+DOCS_PATH = Path("docs") / "metrics.md"
+
+
+def _moment(text: str | None, name: str) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{name} {text!r}: expected a date like 2026-03-01 or 2026-03-01T12:00:00+00:00") from None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _open(store_url: str | None, strategy_file: Path | None) -> tuple[Any, Any]:
+    from alignwatch.store import connect
+    from alignwatch.store.engine import require_current
+    from metrics.strategy import load_strategy
+
+    settings = settings_from(store_url=store_url, strategy_file=strategy_file)
+    strategy = load_strategy(settings.strategy_file)
+    engine = connect(settings.store_url)
+    try:
+        require_current(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine, strategy
+
+
+@click.group("metrics")
+def metrics() -> None:
+    """Compute the alignment metrics and document the catalogue."""
+
+
+@metrics.command("compute")
+@click.option("--from", "from_text", required=True, metavar="DATE", help="Start of the range (ISO date or date-time, UTC).")
+@click.option("--to", "to_text", required=True, metavar="DATE", help="End of the range, exclusive.")
+@click.option("--granularity", type=click.Choice(["hour", "day"]), default="hour", show_default=True,
+              help="Window kind computed inside the range (7d and 28d windows end at each day's end).")
+@store_option
+@strategy_option
+def compute_command(from_text: str, to_text: str, granularity: str, store_url: str | None, strategy_file: Path | None) -> None:
+    """Compute, validate and publish the metrics of [--from, --to), one day at a time."""
+    from alignwatch.pipeline import day_ranges, run_interval
+    from metrics.engine import compute, windows
+
+    start, end = _moment(from_text, "--from"), _moment(to_text, "--to")
+    assert start is not None and end is not None
+    if end <= start:
+        raise ConfigError(f"--to {to_text} is not after --from {from_text}")
+    engine, strategy = _open(store_url, strategy_file)
+    try:
+        steps = day_ranges(start, end, strategy.business.timezone)
+        total = sum(len(windows(strategy, lo, hi, granularity)) for lo, hi in steps)
+        with click.progressbar(length=total, label="windows", file=click.get_text_stream("stderr")) as bar:
+
+            def advance(done: int, of: int) -> None:
+                bar.update(1)
+
+            outcome = run_interval(
+                engine,
+                strategy,
+                start=start,
+                end=end,
+                kind="manual",
+                granularity=granularity,  # type: ignore[arg-type]
+                steps=steps,
+                trigger="alignwatch metrics compute",
+                compute=functools.partial(compute, progress=advance),
+            )
+    finally:
+        engine.dispose()
+    if not outcome.published:
+        raise AlignwatchError(f"run {outcome.run_id} {outcome.status}: {outcome.detail}")
+    click.echo(f"run {outcome.run_id} published {outcome.value_count} values for [{start.isoformat()}, {end.isoformat()})")
+
+
+@metrics.command("docs")
+@click.option("--write", is_flag=True, help=f"Write {DOCS_PATH} instead of printing it.")
+@click.option("--check", is_flag=True, help=f"Fail when {DOCS_PATH} differs from the catalogue.")
+def docs_command(write: bool, check: bool) -> None:
+    """Render the metric catalogue's documentation (docs/metrics.md)."""
+    from metrics.catalogue import render_docs
+
+    text = render_docs()
+    if check:
+        current = DOCS_PATH.read_text(encoding="utf-8") if DOCS_PATH.exists() else ""
+        if current != text:
+            raise ConfigError(f"{DOCS_PATH} is out of date: run `alignwatch metrics docs --write`")
+        click.echo(f"{DOCS_PATH} is current")
+    elif write:
+        DOCS_PATH.parent.mkdir(parents=True, exist_ok=True)
+        DOCS_PATH.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {DOCS_PATH}")
+    else:
+        click.echo(text, nl=False)
+
+
+def _num(value: Any, fmt: str = "{:.2f}") -> str:
+    return "—" if value is None else fmt.format(value)
+
+
+def render_scorecard(card: dict[str, Any]) -> str:
+    """A readable terminal rendering of a scorecard dict."""
+    lines = [
+        f"{card['business']} — window {card['window']} [{card['start']}, {card['end']})",
+        f"Strategic Alignment Index: {_num(card['sai'], '{:.1f}')} / 100",
+        "",
+        "Contributions (points):",
+    ]
+    for c in card["contributions"]:
+        lines.append(f"  {c['input']:<18} {_num(c['points'], '{:6.2f}')}  (score {_num(c['score'], '{:.1f}')}, weight {c['weight']:.3f})")
+    lines += ["", "Indices:"]
+    for name, item in card["indices"].items():
+        lines.append(f"  {name.upper():<6} {_num(item['value'])}")
+    lines += ["", "Perspectives (0-100):"]
+    lines += [f"  {name:<18} {_num(score, '{:.1f}')}" for name, score in card["perspectives"].items()]
+    lines += ["", "KPIs:"]
+    for kpi_id, k in card["kpis"].items():
+        flag = " below target" if k["below_target"] else ""
+        lines.append(f"  {kpi_id:<24} {_num(k['value'], '{:.4g}'):>10} target {k['target']:g} "
+                     f"attainment {_num(k['attainment'])} ({k['events']:g} events){flag}")
+    checklist = card["checklist"]
+    lines += ["", f"Checklist: readiness {_num(checklist['readiness'], '{:.0%}')}"]
+    marks = {"passed": "✔", "failed": "✘", "unknown": "?"}
+    lines += [f"  {marks[i['status']]} {item:<28} {i['evidence']}" for item, i in checklist["items"].items()]
+    lines += ["", "Pitfalls:"]
+    lines += [f"  [{p['severity']}] {p['id']} on {p['automation']}: {p['message']}" for p in card["pitfalls"]] or ["  none"]
+    lines += ["", "Drift:"]
+    lines += [f"  {d['id']}: {d['message']}" for d in card["drift"] if d.get("active")] or ["  none"]
+    human = card["human_reachability"]
+    lines += ["", f"Human reachability: {_num(human['value'], '{:.0%}')} of {human['requested']:g} escalations "
+              f"(floor {human['floor']:.0%})", "", "Automate next:"]
+    lines += [f"  {p['rank']}. {p['id']:<20} score {p['score']:.2f} ({p['criticality']})" for p in card["priorities"][:5]] or ["  nothing"]
+    lines += ["", "Pilots:"]
+    lines += [f"  {p['id']}: {p['verdict']} — {p['reason']}" for p in card["pilots"]] or ["  none"]
+    return "\n".join(lines) + "\n"
+
+
+@click.command("scorecard")
+@click.option("--at", "at_text", metavar="DATE", default=None, help="End of the window (ISO date or date-time, UTC) [default: now].")
+@click.option("--window", type=click.Choice(["1d", "7d", "28d"]), default="7d", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the scorecard as JSON.")
+@store_option
+@strategy_option
+def scorecard(at_text: str | None, window: str, as_json: bool, store_url: str | None, strategy_file: Path | None) -> None:
+    """Show the scorecard: SAI, indices, perspectives, KPIs, checklist, pitfalls, drift, priorities, pilots."""
+    from metrics.scorecard import build_scorecard
+
+    at = _moment(at_text, "--at") or dt.datetime.now(dt.UTC)
+    engine, strategy = _open(store_url, strategy_file)
+    try:
+        card = build_scorecard(engine, strategy, at, window=window)
+    finally:
+        engine.dispose()
+    click.echo(json.dumps(card, indent=2, sort_keys=False) if as_json else render_scorecard(card), nl=as_json)
+
+
+@click.group("explain")
+def explain() -> None:
+    """Explain an index: which inputs moved it."""
+
+
+@explain.command("sai")
+@click.option("--at", "at_text", metavar="DATE", default=None, help="End of the window (ISO date or date-time, UTC) [default: now].")
+@click.option("--window", type=click.Choice(["1d", "7d", "28d"]), default="1d", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+@store_option
+@strategy_option
+def explain_sai_command(at_text: str | None, window: str, as_json: bool, store_url: str | None, strategy_file: Path | None) -> None:
+    """Which inputs moved the SAI since the previous window of the same length."""
+    from metrics.scorecard import explain_sai
+
+    at = _moment(at_text, "--at") or dt.datetime.now(dt.UTC)
+    engine, strategy = _open(store_url, strategy_file)
+    try:
+        result = explain_sai(engine, strategy, at, window=window)
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    change = result["change"]
+    click.echo(f"SAI {_num(result['sai'], '{:.1f}')} (previous window {_num(result['previous_sai'], '{:.1f}')}, "
+               f"change {_num(change, '{:+.1f}')}) for [{result['start']}, {result['end']})")
+    for move in result["inputs"]:
+        click.echo(f"  {move['input']:<18} {move['delta']:+7.2f} points  "
+                   f"({_num(move['previous_points'])} → {_num(move['points'])}; score {_num(move['previous_score'], '{:.1f}')} → "
+                   f"{_num(move['score'], '{:.1f}')})")

@@ -1,0 +1,166 @@
+"""The scorecard: one window's alignment, as JSON, computed from the events.
+
+``build_scorecard(engine, strategy, at, window)`` evaluates the window ``[at − length, at)``
+(length 1d, 7d or 28d; ``at`` is taken down to the whole hour) with the same formulas as
+the engine, reading the events once (28 days back, for the detectors that look back), and
+returns a dict with the keys ``sai``, ``contributions``, ``indices``, ``perspectives``,
+``kpis``, ``checklist``, ``pitfalls``, ``drift``, ``human_reachability``, ``priorities``
+and ``pilots`` (plus ``business``, ``window``, ``start``, ``end`` and ``automations``).
+
+``explain_sai`` compares the SAI's contributions with those of the previous window of the
+same length and names the inputs that moved it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+
+from alignwatch.errors import ConfigError
+from metrics.catalogue import SAI_INPUTS
+from metrics.engine import LOOKBACK, Reader, Window, _clean, evaluate_window
+from metrics.formulas import Evaluation, attainment, finding_list, kpi_measure, priorities
+
+__all__ = ["SCORECARD_KEYS", "WINDOW_LENGTHS", "build_scorecard", "explain_sai", "pilot_verdicts"]
+
+WINDOW_LENGTHS: dict[str, dt.timedelta] = {"1d": dt.timedelta(days=1), "7d": dt.timedelta(days=7), "28d": dt.timedelta(days=28)}
+_KINDS = {"1d": "day", "7d": "7d", "28d": "28d"}
+SCORECARD_KEYS: tuple[str, ...] = (
+    "sai", "contributions", "indices", "perspectives", "kpis", "checklist", "pitfalls", "drift",
+    "human_reachability", "priorities", "pilots",
+)
+PILOT_DELTA = 0.05
+
+
+def _at(at: dt.datetime) -> dt.datetime:
+    if at.tzinfo is None:
+        raise ConfigError(f"--at {at.isoformat()} has no timezone")
+    return at.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _length(window: str) -> dt.timedelta:
+    try:
+        return WINDOW_LENGTHS[window]
+    except KeyError:
+        raise ConfigError(f"window {window!r}: expected one of {', '.join(WINDOW_LENGTHS)}") from None
+
+
+def _evaluate(conn: sa.Connection, strategy: Any, at: dt.datetime, window: str) -> Evaluation:
+    length = _length(window)
+    reader = Reader(conn, strategy, at - max(length, LOOKBACK), at)
+    return evaluate_window(reader, Window(_KINDS[window], at - length, at))  # type: ignore[arg-type]
+
+
+def _drift(ev: Evaluation) -> list[dict[str, Any]]:
+    signals: list[dict[str, Any]] = []
+    for item in ev.drift.get("below_target", []):
+        guard = " (fewer events than the KPI's minimum: not alerted)" if item["guarded"] else ""
+        signals.append({"id": "kpi_below_target", "kpi": item["kpi"], "active": True, "value": item["value"],
+                        "target": item["target"], "events": item["events"],
+                        "message": f"KPI {item['kpi']} at {item['value']:.4g} against target {item['target']:g}{guard}"})
+    for item in ev.drift.get("regressions", []):
+        signals.append({"id": "kpi_regression", "kpi": item["kpi"], "active": True, "recent": item["recent"],
+                        "baseline": item["baseline"], "drop": item["drop"], "threshold": item["threshold"],
+                        "message": f"KPI {item['kpi']} {item['drop']:.0%} worse over 7 days than the 21 days before"})
+    stale = ev.drift.get("strategic_staleness")
+    if stale is not None:
+        signals.append({"id": "strategic_staleness", **stale,
+                        "message": "alignment high while outcome KPIs fell week after week: review the strategy"
+                        if stale["active"] else "outcome KPIs not falling while alignment is high"})
+    human = ev.human_reachability
+    if human.get("below_floor"):
+        signals.append({"id": "human_reachability_below_floor", "active": True, "value": human["value"],
+                        "floor": human["floor"],
+                        "message": f"{human['value']:.0%} of customers asking for a human reached one within "
+                        f"{human['sla_s']:g} s (floor {human['floor']:.0%})"})
+    return signals
+
+
+def pilot_verdicts(conn: sa.Connection, strategy: Any, at: dt.datetime) -> list[dict[str, Any]]:
+    """A verdict (scale / iterate / stop) per pilot automation from pilot vs pre-pilot KPI attainment."""
+    out = []
+    for automation in strategy.automations:
+        if not automation.pilot:
+            continue
+        zone_start = dt.datetime.combine(automation.go_live, dt.time(), dt.UTC)
+        end_date = automation.pilot_end or at.date()
+        pilot_end = min(at, dt.datetime.combine(end_date, dt.time(), dt.UTC))
+        if pilot_end <= zone_start:
+            out.append({"id": automation.id, "name": automation.name, "verdict": "pending",
+                        "reason": "the pilot has not started", "deltas": {}})
+            continue
+        length = pilot_end - zone_start
+        before = Reader(conn, strategy, zone_start - length, zone_start).facts(zone_start - length, zone_start)
+        during = Reader(conn, strategy, zone_start, pilot_end).facts(zone_start, pilot_end)
+        deltas: dict[str, float] = {}
+        for kpi_id in automation.kpis:
+            kpi = strategy.kpi(kpi_id)
+            a_before = attainment(kpi, kpi_measure(strategy, before, kpi)[0]) if before else None
+            a_during = attainment(kpi, kpi_measure(strategy, during, kpi)[0]) if during else None
+            if a_before is not None and a_during is not None:
+                deltas[kpi_id] = round(a_during - a_before, 9)
+        if not deltas:
+            verdict, reason = "iterate", "no KPI has data both before and during the pilot"
+        else:
+            mean = sum(deltas.values()) / len(deltas)
+            if mean >= PILOT_DELTA and min(deltas.values()) > -PILOT_DELTA:
+                verdict, reason = "scale", f"KPI attainment up {mean:+.2f} on average, none down more than {PILOT_DELTA}"
+            elif mean <= -PILOT_DELTA:
+                verdict, reason = "stop", f"KPI attainment down {mean:+.2f} on average"
+            else:
+                verdict, reason = "iterate", f"KPI attainment moved {mean:+.2f} on average: not clear enough to scale"
+        out.append({"id": automation.id, "name": automation.name, "verdict": verdict, "reason": reason,
+                    "deltas": deltas, "pilot_start": zone_start.isoformat(), "pilot_end": pilot_end.isoformat()})
+    return out
+
+
+def build_scorecard(engine: sa.Engine, strategy: Any, at: dt.datetime, window: str = "7d") -> dict[str, Any]:
+    """The scorecard of the window of length ``window`` ending at ``at`` (see the module doc)."""
+    at = _at(at)
+    with engine.connect() as conn:
+        ev = _evaluate(conn, strategy, at, window)
+        pilots = pilot_verdicts(conn, strategy, at)
+    passed = sum(1 for c in ev.checklist.values() if c["status"] == "passed")
+    card = {
+        "business": strategy.business.name,
+        "window": window,
+        "start": ev.start.isoformat(),
+        "end": ev.end.isoformat(),
+        "sai": ev.sai,
+        "contributions": [{"input": name, **c} for name, c in ev.contributions.items()],
+        "indices": ev.indices,
+        "perspectives": ev.perspectives,
+        "kpis": ev.kpis,
+        "checklist": {"readiness": ev.readiness, "passed": passed, "items": ev.checklist},
+        "pitfalls": finding_list(ev.findings),
+        "drift": _drift(ev),
+        "human_reachability": ev.human_reachability,
+        "priorities": priorities(strategy, ev.processes),
+        "pilots": pilots,
+        "automations": ev.automations,
+    }
+    return _clean(card)  # type: ignore[no-any-return]
+
+
+def explain_sai(engine: sa.Engine, strategy: Any, at: dt.datetime, window: str = "1d") -> dict[str, Any]:
+    """Which inputs moved the SAI between the previous window and the window ending at ``at``."""
+    at = _at(at)
+    length = _length(window)
+    with engine.connect() as conn:
+        now = _evaluate(conn, strategy, at, window)
+        before = _evaluate(conn, strategy, at - length, window)
+    moves = []
+    for name in SAI_INPUTS:
+        new, old = now.contributions[name], before.contributions[name]
+        delta = (new["points"] or 0.0) - (old["points"] or 0.0)
+        moves.append({"input": name, "points": new["points"], "previous_points": old["points"], "delta": round(delta, 9),
+                      "score": new["score"], "previous_score": old["score"], "weight": new["weight"],
+                      "previous_weight": old["weight"]})
+    moves.sort(key=lambda m: (-abs(m["delta"]), m["input"]))
+    change = None if now.sai is None or before.sai is None else now.sai - before.sai
+    return _clean({
+        "window": window, "start": now.start.isoformat(), "end": now.end.isoformat(),
+        "sai": now.sai, "previous_sai": before.sai, "change": change, "inputs": moves,
+    })  # type: ignore[no-any-return]
