@@ -90,6 +90,7 @@ __all__ = [
     "event_row",
     "event_to_dict",
     "make_event",
+    "payload_dict",
 ]
 
 SPECVERSION = "1.0"
@@ -930,10 +931,28 @@ def _first(data: Mapping[str, Any], names: tuple[str, ...]) -> Any:
     return None
 
 
+_JSON_NATIVE: dict[type[Payload], bool] = {}
+
+
+def payload_dict(payload: Payload) -> dict[str, Any]:
+    """The payload as JSON-ready values: declared fields (defaults filled in), then unknown
+    fields. Same result as ``model_dump(mode="json")``, several times faster for the payloads
+    whose fields are all JSON-native already (every type without a timestamp field)."""
+    model = type(payload)
+    native = _JSON_NATIVE.get(model)
+    if native is None:
+        properties = model.model_json_schema()["properties"].values()
+        native = _JSON_NATIVE[model] = not any(prop.get("format") == "date-time" for prop in properties)
+    if not native:
+        return payload.model_dump(mode="json")
+    extra = payload.__pydantic_extra__
+    return {**payload.__dict__, **extra} if extra else dict(payload.__dict__)
+
+
 def event_row(event: Event, ingested_at: dt.datetime) -> dict[str, Any]:
     """The ``events`` table row of ``event``: envelope columns, identifier columns copied
     from the payload, the whole payload (unknown fields included) in ``data``."""
-    data = event.data.model_dump(mode="json")
+    data = payload_dict(event.data)
     return {
         "source": event.source,
         "event_id": event.id,

@@ -28,6 +28,7 @@ from stream.events import (
     encode_structured,
     event_row,
     make_event,
+    payload_dict,
 )
 
 
