@@ -936,7 +936,7 @@ _JSON_NATIVE: dict[type[Payload], bool] = {}
 
 def payload_dict(payload: Payload) -> dict[str, Any]:
     """The payload as JSON-ready values: declared fields (defaults filled in), then unknown
-    fields. Same result as ``model_dump(mode="json")``, several times faster for the payloads
+    fields. Same result as ``model_dump(mode="json")``, about twice as fast for the payloads
     whose fields are all JSON-native already (every type without a timestamp field)."""
     model = type(payload)
     native = _JSON_NATIVE.get(model)

@@ -369,3 +369,12 @@ def test_decoding_never_raises_on_mutated_messages(limits: DecodeLimits) -> None
         key = result.type if isinstance(result, Event) else str(result.reason)
         outcomes[key] = outcomes.get(key, 0) + 1
     assert len(outcomes) >= 8, outcomes
+
+
+@pytest.mark.parametrize("event_type", sorted(VALID_DATA))
+def test_payload_dict_equals_pydantic_json_dump_for_every_type(event_type: str, limits: DecodeLimits) -> None:
+    event = decode_structured(raw(with_data(event_type, note={"free": [1, "two"]})), limits)
+    assert isinstance(event, Event)
+    dumped = event.data.model_dump(mode="json")
+    assert payload_dict(event.data) == dumped
+    assert list(payload_dict(event.data)) == list(dumped)
