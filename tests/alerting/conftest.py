@@ -97,22 +97,23 @@ class Server:
                 self.process.wait(timeout=5)
 
 
+def _popen(stderr: Any, command: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, stdin=subprocess.DEVNULL)
+
+
 def start_prometheus(config: Path, workdir: Path) -> Server:
     """Start Prometheus with ``config`` on a free loopback port; wait until ready."""
     port = free_port()
     log = workdir / "prometheus.log"
-    process = subprocess.Popen(
-        [
+    with log.open("wb") as stderr:
+        process = _popen(stderr, [
             _binary("prometheus"),
             f"--config.file={config}",
             f"--storage.tsdb.path={workdir / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{port}",
             "--storage.tsdb.retention.time=1d",
             "--web.enable-lifecycle",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-    )
+        ])
     server = Server(process, port, log)
     try:
         wait_until(lambda: _ready(server), timeout=30, what="Prometheus to be ready")
@@ -126,17 +127,14 @@ def start_alertmanager(config: Path, workdir: Path) -> Server:
     """Start Alertmanager with ``config`` on a free loopback port (no clustering)."""
     port = free_port()
     log = workdir / "alertmanager.log"
-    process = subprocess.Popen(
-        [
+    with log.open("wb") as stderr:
+        process = _popen(stderr, [
             _binary("alertmanager", "prometheus-alertmanager"),
             f"--config.file={config}",
             f"--storage.path={workdir / 'am-data'}",
             f"--web.listen-address=127.0.0.1:{port}",
             "--cluster.listen-address=",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-    )
+        ])
     server = Server(process, port, log)
     try:
         wait_until(lambda: _ready(server), timeout=30, what="Alertmanager to be ready")
