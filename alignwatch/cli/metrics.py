@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ def compute_command(from_text: str, to_text: str, granularity: str, store_url: s
     try:
         steps = day_ranges(start, end, strategy.business.timezone)
         total = sum(len(windows(strategy, lo, hi, granularity)) for lo, hi in steps)
-        with click.progressbar(length=total, label="windows", file=click.get_text_stream("stderr")) as bar:
+        with click.progressbar(length=total, label="windows", file=sys.stderr) as bar:
 
             def advance(done: int, of: int) -> None:
                 bar.update(1)
