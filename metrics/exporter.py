@@ -285,6 +285,9 @@ class _Families(Collector):
 class SnapshotCache:
     """Calls ``loader`` at most once per ``ttl_s`` seconds; scrapes in between share it.
 
+    A reload equal to the current snapshot is dropped, so the same object keeps being
+    served (and its serialised form stays cached) until new values are published.
+
     A failing refresh keeps serving the previous snapshot (the staleness alert then
     fires on ``alignwatch_snapshot_timestamp_seconds``) and is counted in ``failures``.
     """
@@ -304,7 +307,11 @@ class SnapshotCache:
             now = self._clock()
             if self._snapshot is None or now - self._loaded_at >= self._ttl_s:
                 try:
-                    self._snapshot = self._loader()
+                    loaded = self._loader()
+                    # an unchanged snapshot keeps its identity: the collector's families and
+                    # serialised exposition stay cached until a run publishes new values
+                    if loaded != self._snapshot:
+                        self._snapshot = loaded
                     self.last_error = None
                 except Exception as exc:  # the store is down: serve what we have, say so
                     self.failures += 1

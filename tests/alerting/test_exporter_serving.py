@@ -83,14 +83,12 @@ def test_collector_reports_pipeline_state_targets_and_validation_outcome() -> No
     assert registry.get_sample_value("alignwatch_kpi_target", {"business": "shop", "kpi": "csat", "perspective": "customer"}) == 4.5
 
 
-def test_cache_reads_the_store_once_per_ttl_and_keeps_the_last_snapshot_when_the_store_fails() -> None:
+def test_cache_reads_the_store_once_per_ttl_keeps_unchanged_snapshots_and_survives_a_store_failure() -> None:
     calls: list[int] = []
     now = [0.0]
 
     def loader() -> Snapshot:
         calls.append(1)
-        if len(calls) == 3:
-            raise OSError("store down")
         return _snapshot()
 
     cache = SnapshotCache(loader, ttl_s=10, clock=lambda: now[0])
@@ -98,9 +96,20 @@ def test_cache_reads_the_store_once_per_ttl_and_keeps_the_last_snapshot_when_the
     now[0] = 5
     assert cache() is first and len(calls) == 1
     now[0] = 11
-    second = cache()
-    assert len(calls) == 2 and second is not first
+    assert cache() is first and len(calls) == 2  # reloaded, unchanged: same object
+    published = [_snapshot()]
+
+    def changed() -> Snapshot:
+        calls.append(1)
+        if len(calls) == 4:
+            raise OSError("store down")
+        return published[0].__class__(values=published[0].values[:1])
+
+    cache._loader = changed
     now[0] = 22
+    second = cache()
+    assert len(calls) == 3 and second is not first
+    now[0] = 33
     assert cache() is second and cache.failures == 1 and "store down" in (cache.last_error or "")
 
 
