@@ -180,6 +180,11 @@ class LogMapping(_Model):
         "any", description="A case's process execution is automated when any / all / most of its steps are."
     )
     outcome: OutcomeRule | None = None
+    automation_runs: bool = Field(
+        True,
+        description="Emit automation.run per automated step; false when a robot log of the same "
+        "period provides the runs (so each run is counted once).",
+    )
     touchpoints: dict[str, TouchpointMap] = Field(default_factory=dict)
     resolved_activities: list[str] = Field(
         default_factory=list, description="Activities that mean the customer's case was resolved."

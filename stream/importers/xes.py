@@ -151,7 +151,7 @@ class XesImport:
         by_process: dict[str, list[_Step]] = {}
         for step in steps:
             by_process.setdefault(step.process, []).append(step)
-            if step.automation is not None:
+            if step.automation is not None and mapping.automation_runs:
                 yield self._emit(
                     "automation.run",
                     event_id(case_id, step.position, "run"),

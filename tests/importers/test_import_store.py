@@ -44,22 +44,21 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
     return int(exit_info.value.code or 0), captured.out, captured.err
 
 
-def test_importing_helpdesk_twice_stores_every_event_once_with_the_same_ids(
+def test_importing_a_log_twice_stores_every_event_once_with_the_same_ids(
     store_url: str, eventlogs: Path, mappings: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    log, mapping = str(eventlogs / "helpdesk.xes.gz"), str(mappings / "helpdesk.yaml")
+    log, mapping = str(eventlogs / "company_business_process_log.xes.gz"), str(mappings / "company_bot.yaml")
     code, out, err = _run(capsys, "import", "xes", log, "--mapping", mapping, "--store", store_url, "--quiet")
     assert code == 0, err
-    assert '"events": 21348' in out and '"cases": 4580' in out
-    counts = _count(store_url, "import/helpdesk")
-    assert counts["automation.run"] == 3_719
-    assert counts["process.execution"] >= 4_580
-    first_ids = _ids(store_url, "import/helpdesk")
+    assert '"events": 132' in out and '"cases": 20' in out and '"stored": 80' in out
+    counts = _count(store_url, "import/company_bot")
+    assert counts == {"automation.run": 20, "customer.touchpoint": 40, "process.execution": 20}
+    first_ids = _ids(store_url, "import/company_bot")
     code, out, err = _run(capsys, "import", "xes", log, "--mapping", mapping, "--store", store_url, "--quiet")
     assert code == 0, err
-    assert '"stored": 0' in out and f'"duplicates": {sum(counts.values())}' in out
-    assert _ids(store_url, "import/helpdesk") == first_ids
-    assert _count(store_url, "import/helpdesk") == counts
+    assert '"stored": 0' in out and '"duplicates": 80' in out
+    assert _ids(store_url, "import/company_bot") == first_ids
+    assert _count(store_url, "import/company_bot") == counts
 
 
 def _truncated_copy(source: Path, target: Path) -> Path:

@@ -1,7 +1,7 @@
 """The XES importer on real event logs, checked against an independent plain reading.
 
-The plain readings use the standard library's ElementTree, or for BPI 2012 the lines alone (not lxml, not the importer's
-code) and counts what the log says directly.
+The plain readings use the standard library's ElementTree, or for BPI 2012 the lines
+alone (neither lxml nor the importer's code), and count what the log says directly.
 """
 
 from __future__ import annotations
@@ -157,13 +157,18 @@ def test_bpic2012_covers_the_published_period(bpic2012: Imported) -> None:
     assert bpic2012.stats.last_time.date().isoformat() == "2012-03-14"
 
 
-def test_helpdesk_import_reads_every_event_and_case(eventlogs: Path, mappings: Path) -> None:
-    imported = import_summary(eventlogs / "helpdesk.xes.gz", mappings / "helpdesk.yaml")
+@pytest.fixture(scope="module")
+def helpdesk(eventlogs: Path, mappings: Path) -> Imported:
+    """The helpdesk log imported once for this module."""
+    return import_summary(eventlogs / "helpdesk.xes.gz", mappings / "helpdesk.yaml")
+
+
+def test_helpdesk_import_reads_every_event_and_case(helpdesk: Imported, eventlogs: Path) -> None:
     plain = plain_reading(eventlogs / "helpdesk.xes.gz")
-    assert (imported.stats.events, imported.stats.cases) == (21_348, 4_580)
+    assert (helpdesk.stats.events, helpdesk.stats.cases) == (21_348, 4_580)
     assert (plain.events, plain.traces) == (21_348, 4_580)
     # the mapping reads resource "Value 5" closing a ticket as the automatic closing job
-    assert imported.types["automation.run"] == plain.by_activity_resource[("Closed", "Value 5")] == 3_719
+    assert helpdesk.types["automation.run"] == plain.by_activity_resource[("Closed", "Value 5")] == 3_719
 
 
 def test_company_log_import_reads_every_event_and_case(eventlogs: Path, mappings: Path) -> None:
@@ -185,9 +190,7 @@ def test_company_log_automation_rate_per_activity_equals_bot_flag_counts(eventlo
     assert plain.flagged_by_activity["Check documents RPA"] == 20
 
 
-def test_reimporting_a_log_yields_the_same_event_ids(eventlogs: Path, mappings: Path) -> None:
-    path, mapping = eventlogs / "helpdesk.xes.gz", mappings / "helpdesk.yaml"
-    first = import_summary(path, mapping)
-    second = import_summary(path, mapping)
-    assert first.ids == second.ids
-    assert len(set(first.ids)) == len(first.ids) == sum(first.types.values())
+def test_reimporting_a_log_yields_the_same_event_ids(helpdesk: Imported, eventlogs: Path, mappings: Path) -> None:
+    second = import_summary(eventlogs / "helpdesk.xes.gz", mappings / "helpdesk.yaml")
+    assert helpdesk.ids == second.ids
+    assert len(set(helpdesk.ids)) == len(helpdesk.ids) == sum(helpdesk.types.values())
