@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +70,11 @@ class DashboardNames:
     ingest_rejected: str
     consumer_lag: str
     commit_latency: str
+    #: catalogue id -> Prometheus name, for the panels that show the remaining metrics
+    catalogue: Mapping[str, str] = field(default_factory=dict)
+
+    def metric(self, metric_id: str) -> str:
+        return self.catalogue[metric_id]
 
 
 @dataclass(frozen=True)
@@ -145,11 +150,23 @@ def dashboard_specs(names: DashboardNames) -> tuple[DashboardSpec, ...]:
                       (Query(f'{n.human_reachability}{{{B},window="hour"}}', "hour"),
                        Query(f'{n.human_reachability}{{{B},window="7d"}}', "7 days")),
                       unit="percentunit", min=0, max=1, width=12),
+            PanelSpec("Escalations to a human requested", "timeseries",
+                      (Query(f'{n.metric("escalations_requested")}{{{B},window="hour"}}', "per hour"),), width=12),
             PanelSpec("Active pitfalls", "stat",
                       (Query(f'count({n.pitfall}{{{B},window="7d"}} > 0) or vector(0)', "pitfalls"),), width=6),
             PanelSpec("Perspective scores (7 days)", "bargauge",
                       (Query(f'{n.perspective_score}{{{B},window="7d"}}', "{{perspective}}"),),
                       unit="none", min=0, max=100, width=18),
+            PanelSpec("What makes up the SAI (7 days)", "bargauge",
+                      (Query(f'{n.metric("sai_contribution")}{{{B},window="7d"}}', "{{input}}"),),
+                      unit="none", min=0, max=100, width=12,
+                      description="Points each input contributes; they sum to the SAI."),
+            PanelSpec("Adaptive capacity: lead time and reconfigurations (28 days)", "stat",
+                      (Query(f'{n.metric("aac_lead_time")}{{{B},window="28d"}}', "median lead time"),
+                       Query(f'{n.metric("aac_reconfigurations")}{{{B},window="28d"}}', "reconfigurations per 30 days")),
+                      width=6),
+            PanelSpec("Minutes saved per employee (7 days)", "stat",
+                      (Query(f'{n.metric("minutes_saved_per_employee")}{{{B},window="7d"}}', "minutes"),), width=6),
         ),
     )
     scorecard = DashboardSpec(
@@ -166,6 +183,23 @@ def dashboard_specs(names: DashboardNames) -> tuple[DashboardSpec, ...]:
                       (Query(f'{n.kpi_value}{{{B},window="7d"}}', "{{kpi}}", instant=True),
                        Query(f"{n.kpi_target}{{{B}}}", "{{kpi}} target", instant=True)),
                       width=12, height=10),
+            PanelSpec("Processes: automation, errors, rework, sell-through (7 days)", "table",
+                      tuple(Query(f'{n.metric(m)}{{{B},window="7d"}}', "{{process}} " + label, instant=True)
+                            for m, label in (("process_automation_rate", "automation rate"),
+                                             ("process_error_rate", "error rate"),
+                                             ("process_rework_rate", "rework rate"),
+                                             ("process_sell_through", "sell-through"))),
+                      width=12, height=10),
+            PanelSpec("Process cycle time (7 days)", "bargauge",
+                      (Query(f'{n.metric("process_cycle_time")}{{{B},window="7d"}}', "{{process}}"),), unit="s", width=12),
+            PanelSpec("Touchpoints handled by automation (7 days)", "bargauge",
+                      (Query(f'{n.metric("touchpoint_automation_share")}{{{B},window="7d"}}', "{{touchpoint}}"),),
+                      unit="percentunit", min=0, max=1, width=12),
+            PanelSpec("Automation ROI and its realisation (28 days)", "table",
+                      (Query(f'{n.metric("automation_roi")}{{{B},window="28d"}}', "{{automation}} ROI", instant=True),
+                       Query(f'{n.metric("automation_roi_realisation")}{{{B},window="28d"}}', "{{automation}} realisation",
+                             instant=True)),
+                      width=12),
         ),
     )
     K = f'{B},kpi="$kpi"'
@@ -200,6 +234,19 @@ def dashboard_specs(names: DashboardNames) -> tuple[DashboardSpec, ...]:
                       (Query(f'{n.readiness}{{{B},window="7d"}}', "readiness"),), unit="percentunit", min=0, max=1, width=8),
             PanelSpec("Pitfalls over time", "timeseries",
                       (Query(f'sum by (pitfall) ({n.pitfall}{{{B},window="7d"}})', "{{pitfall}}"),), width=16),
+            PanelSpec("What the detectors read, per automation (7 days)", "table",
+                      tuple(Query(f'{n.metric(m)}{{{B},window="7d"}}', "{{automation}} " + label, instant=True)
+                            for m, label in (("automation_feature_usage", "features used"),
+                                             ("automation_adoption", "adoption"),
+                                             ("automation_manual_share", "manual share"),
+                                             ("automation_failure_rate", "failure rate"),
+                                             ("automation_manual_intervention_rate", "manual intervention"),
+                                             ("automation_integration_issues", "integration issues / 100 runs"))),
+                      width=24, height=10),
+            PanelSpec("Drift: KPI regression and strategic staleness (7 days)", "timeseries",
+                      (Query(f'{n.metric("drift_regression")}{{{B},window="7d"}}', "{{kpi}} regression"),
+                       Query(f'{n.metric("drift_strategic_staleness")}{{{B},window="7d"}}', "strategic staleness")),
+                      width=24),
         ),
     )
     pipeline = DashboardSpec(
@@ -234,7 +281,7 @@ def dashboard_specs(names: DashboardNames) -> tuple[DashboardSpec, ...]:
 def dashboard_names() -> DashboardNames:
     """The series the dashboards read: catalogue names, exporter series, ingestion instruments."""
     from metrics import exporter
-    from metrics.naming import prometheus_name
+    from metrics.naming import names, prometheus_name
     from stream.health import INSTRUMENTS
 
     ingest = {spec.attribute: spec.exposed_name for spec in INSTRUMENTS}
@@ -260,6 +307,7 @@ def dashboard_names() -> DashboardNames:
         ingest_rejected=ingest["rejected"],
         consumer_lag=ingest["lag"],
         commit_latency=INSTRUMENTS[[spec.attribute for spec in INSTRUMENTS].index("commit_latency")].name,
+        catalogue=names(),
     )
 
 

@@ -315,3 +315,23 @@ def test_every_other_alert_fires_on_its_condition_and_stays_silent_otherwise(
         tests.append({"interval": "1m", "input_series": silent,
                       "alert_rule_test": [{"eval_time": at, "alertname": alert, "exp_alerts": []}]})
     _run_promtool(promtool, tmp_path, inputs, tests)
+
+
+def test_every_series_a_rule_reads_is_exported_or_recorded(inputs: RuleInputs) -> None:
+    from metrics.catalogue import CATALOGUE
+    from metrics.exporter import EXPORTER_SERIES
+    from metrics.naming import prometheus_name
+    from stream.health import INSTRUMENTS
+
+    known = {prometheus_name(decl) for decl in CATALOGUE.values()} | {s.name for s in EXPORTER_SERIES}
+    known |= {spec.exposed_name for spec in INSTRUMENTS} | {"up"}
+    recorded: set[str] = set()
+    read: set[str] = set()
+    for content in render_rules(inputs).values():
+        for group in content["groups"]:
+            for rule in group["rules"]:
+                if "record" in rule:
+                    recorded.add(rule["record"])
+                expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]", "", rule["expr"])
+                read |= {name for name in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr) if "alignwatch" in name or name == "up"}
+    assert not sorted(read - known - recorded), "rules read series nobody exports or records"
