@@ -82,3 +82,37 @@ def test_company_log_imported_ingested_and_computed_gives_metrics_that_match_the
     automation = _day_values(engine, "process_automation_rate", "process=credit_process")
     assert {day: automation[day] for day in per_day} == {day: 1.0 for day in per_day}
     engine.dispose()
+
+
+def test_the_cli_chain_import_compute_scorecard_reports_the_log_s_kpis(
+    tmp_path: Path, eventlogs: Path, mappings: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    store = f"sqlite:///{tmp_path / 'company.db'}"
+    strategy = str(mappings.parent / "company_bot.yaml")
+    _cli(capsys, "db", "upgrade", "--store", store)
+    _cli(capsys, "import", "xes", str(eventlogs / COMPANY), "--mapping", str(mappings / "company_bot.yaml"),
+         "--strategy", strategy, "--store", store, "--quiet")
+    _cli(capsys, "metrics", "compute", "--from", "2022-06-22", "--to", "2022-06-23", "--granularity", "day",
+         "--store", store, "--strategy", strategy)
+    card = json.loads(_cli(capsys, "scorecard", "--at", "2022-06-23", "--window", "28d", "--json",
+                           "--store", store, "--strategy", strategy))
+    kpis = dict(card["kpis"]) if isinstance(card["kpis"], list) else card["kpis"]
+
+    window_start = dt.datetime(2022, 5, 26, tzinfo=dt.UTC)
+    window_end = dt.datetime(2022, 6, 23, tzinfo=dt.UTC)
+    emitted, _ = read_xes(eventlogs / COMPANY, load_mapping(mappings / "company_bot.yaml"))
+    decided = [
+        e.data for e in emitted if e.type == "process.execution" and window_start <= e.time < window_end
+    ]
+    assert decided, "the window holds decisions of the log"
+    assert kpis["credit_error_rate"]["events"] == len(decided)
+    assert kpis["credit_error_rate"]["value"] == pytest.approx(
+        sum(1 for case in decided if case["errors"] > 0) / len(decided)
+    )
+    assert kpis["credit_cycle_time"]["value"] == pytest.approx(
+        sum(case["cycle_time_s"] for case in decided) / len(decided), rel=1e-6
+    )
+    assert kpis["credit_automation_rate"]["value"] == 1.0
+    assert card["sai"] is not None and 0 <= card["sai"] <= 100
