@@ -6,6 +6,8 @@ import datetime as dt
 import logging
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +19,18 @@ from alignwatch.errors import ConfigError
 __all__ = ["consume", "ingest", "quarantine_group", "simulate"]
 
 
-def _engine(store_url: str | None) -> Any:
+@contextmanager
+def _engine(store_url: str | None) -> Iterator[Any]:
+    """An engine on a store migrated to this version, disposed afterwards."""
     from alignwatch.store.engine import connect, require_current
 
     settings = settings_from(store_url=store_url)
     engine = connect(settings.store_url)
-    require_current(engine)
-    return engine
+    try:
+        require_current(engine)
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def _reasons() -> tuple[str, ...]:
@@ -61,14 +68,6 @@ def consume(
     Runs until SIGTERM/SIGINT (the pending batch is written and committed first), or until
     --max-events / --idle-timeout. Bad messages go to <topic>.dlq and the quarantine table.
     """
-    from prometheus_client import REGISTRY, start_http_server
-
-    from stream.broker import ensure_topics
-    from stream.consumer import ConsumerOptions, IngestConsumer, kafka_consumer, kafka_producer
-    from stream.events import DecodeLimits
-    from stream.health import PipelineMetrics
-    from stream.sink import StoreSink
-
     settings = settings_from(
         bootstrap_servers=bootstrap_servers,
         topics=topics,
@@ -77,7 +76,27 @@ def consume(
         topic_pattern=topic_pattern,
         batch_size=batch_size,
     )
-    engine = _engine(settings.store_url)
+    with _engine(settings.store_url) as engine:
+        _consume(settings, engine, partitions, max_events, idle_timeout, metrics_port, quiet)
+
+
+def _consume(
+    settings: Any,
+    engine: Any,
+    partitions: int,
+    max_events: int | None,
+    idle_timeout: float | None,
+    metrics_port: int | None,
+    quiet: bool,
+) -> None:
+    from prometheus_client import REGISTRY, start_http_server
+
+    from stream.broker import ensure_topics
+    from stream.consumer import ConsumerOptions, IngestConsumer, kafka_consumer, kafka_producer
+    from stream.events import DecodeLimits
+    from stream.health import PipelineMetrics
+    from stream.sink import StoreSink
+
     security = settings.kafka_security()
     if not settings.topic_pattern:
         wanted = list(settings.topics) + [t + settings.dlq_suffix for t in settings.topics]
@@ -129,11 +148,11 @@ def ingest(files: tuple[Path, ...], store_url: str | None, live: bool) -> None:
     from stream.ingest import ingest_files
 
     settings = settings_from(store_url=store_url)
-    engine = _engine(settings.store_url)
     for path in files:
         if not path.is_file():
             raise ConfigError(f"{path}: no such file")
-    report = ingest_files(engine, files, DecodeLimits.from_settings(settings, live=live))
+    with _engine(settings.store_url) as engine:
+        report = ingest_files(engine, files, DecodeLimits.from_settings(settings, live=live))
     click.echo(f"stored {report.stored}, duplicates {report.duplicates}, quarantined {report.quarantined}")
 
 
@@ -224,7 +243,8 @@ def quarantine_list(store_url: str | None, reason: str | None, status: str | Non
 
     from stream.quarantine import list_entries
 
-    rows = list_entries(_engine(store_url), reason=reason, status=status, limit=limit)
+    with _engine(store_url) as engine:
+        rows = list_entries(engine, reason=reason, status=status, limit=limit)
     table = Table("id", "reason", "origin", "status", "seen", "message")
     for row in rows:
         if row["origin_topic"] is not None:
@@ -244,7 +264,8 @@ def quarantine_show(entry_id: int, store_url: str | None) -> None:
     from stream.process import headers_from_json
     from stream.quarantine import get_entry
 
-    row = get_entry(_engine(store_url), entry_id)
+    with _engine(store_url) as engine:
+        row = get_entry(engine, entry_id)
     for name in ("id", "reason_code", "message", "status", "origin_topic", "origin_partition", "origin_offset",
                  "origin_file", "origin_line", "source", "event_id", "first_seen", "last_seen", "seen_count", "replayed_at"):
         if row.get(name) is not None:
@@ -264,7 +285,8 @@ def quarantine_replay(store_url: str | None, entry_id: int | None, reason: str |
     from stream.quarantine import replay
 
     settings = settings_from(store_url=store_url)
-    report = replay(_engine(settings.store_url), DecodeLimits.from_settings(settings, live=False), entry_id=entry_id, reason=reason)
+    with _engine(settings.store_url) as engine:
+        report = replay(engine, DecodeLimits.from_settings(settings, live=False), entry_id=entry_id, reason=reason)
     click.echo(
         f"replayed {report.replayed}, already stored {report.already_stored}, still rejected {report.still_rejected}"
     )

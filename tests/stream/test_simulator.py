@@ -1,0 +1,165 @@
+"""The business-system simulator: deterministic, complete, and planting each scenario's truths."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from stream.events import EVENT_TYPES, DecodeLimits, Event, Rejection, decode_message
+from stream.simulator import MALFORMED_KINDS, SCENARIOS, messages, simulate
+from stream.simulator.generate import load_scenario_strategy
+
+START = dt.datetime(2026, 2, 2, tzinfo=dt.UTC)  # a Monday
+DAYS = 28
+COUNT = 20_000
+
+
+@pytest.fixture(scope="module")
+def generated() -> dict[str, list[dict[str, Any]]]:
+    return {name: list(simulate(name, 5, START, DAYS, COUNT)) for name in SCENARIOS}
+
+
+def _data(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [e["data"] for e in events if e["type"] == kind]
+
+
+def test_the_same_seed_gives_the_same_messages_and_another_seed_different_ones():
+    first = [m.value for m in messages("bakery", 9, START, 7, 2_000)]
+    again = [m.value for m in messages("bakery", 9, START, 7, 2_000)]
+    other = [m.value for m in messages("bakery", 10, START, 7, 2_000)]
+    assert first == again
+    assert first != other
+
+
+def test_every_scenario_emits_every_event_type_and_all_valid_events_decode(generated):
+    limits = DecodeLimits(256 * 1024, dt.timedelta(days=1), None, lambda: START + dt.timedelta(days=DAYS))
+    for name, events in generated.items():
+        assert len(events) == COUNT
+        assert {e["type"] for e in events} == set(EVENT_TYPES), name
+        assert len({(e["source"], e["id"]) for e in events}) == COUNT
+    for message in messages("retail", 3, START, DAYS, 5_000):
+        decoded = decode_message(message.value, message.headers, limits)
+        assert isinstance(decoded, Rejection if message.kind == "malformed" else Event)
+
+
+def test_messages_mix_in_duplicates_binary_mode_and_every_malformed_kind_in_the_requested_shares():
+    sent = list(messages("control", 1, START, DAYS, 11_000, malformed_share=0.01, duplicate_share=0.02))
+    kinds = Counter(m.kind for m in sent)
+    assert len(sent) == 11_000
+    assert (kinds["malformed"], kinds["duplicate"]) == (110, 220)
+    valid = {m.identity for m in sent if m.kind == "event"}
+    assert all(m.identity in valid for m in sent if m.kind == "duplicate")
+    assert sum(1 for m in sent if m.headers) > 500
+    assert len(MALFORMED_KINDS) >= 10
+
+
+def test_some_events_arrive_late_and_out_of_time_order(generated):
+    times = [dt.datetime.fromisoformat(e["time"]) for e in generated["control"]]
+    behind = sum(1 for before, after in zip(times, times[1:]) if after < before - dt.timedelta(hours=1))
+    assert behind > COUNT * 0.005
+    assert min(times) >= START and max(times) < START + dt.timedelta(days=DAYS)
+
+
+def test_activity_follows_business_hours_and_weekdays(generated):
+    times = [dt.datetime.fromisoformat(e["time"]) for e in generated["control"]]
+    by_hour = Counter(t.hour for t in times)
+    assert by_hour[11] > 5 * by_hour[3]
+    weekday = sum(1 for t in times if t.weekday() < 5) / 20
+    weekend = sum(1 for t in times if t.weekday() >= 5) / 8
+    assert weekend < 0.8 * weekday
+
+
+def _sell_through(events: list[dict[str, Any]]) -> float:
+    produced = sum(d.get("units_out", 0) for d in _data(events, "process.execution"))
+    ordered = sum(d.get("units", 0) for d in _data(events, "customer.order"))
+    return ordered / produced
+
+
+def test_the_bakery_oven_succeeds_and_automates_baking_but_bakes_far_more_than_is_bought(generated):
+    events = generated["bakery"]
+    strategy = load_scenario_strategy("bakery")
+    target = next(k.target for k in strategy.kpis if k.measure == "sell_through")
+    oven = {a.id for a in strategy.automations if "baking" in a.processes}
+    runs = [d for d in _data(events, "automation.run") if d["automation_id"] in oven]
+    assert sum(d["status"] == "succeeded" for d in runs) / len(runs) > 0.95
+    baking = [d for d in _data(events, "process.execution") if d["process_id"] == "baking"]
+    assert sum(d["automated"] for d in baking) / len(baking) > 0.9
+    assert 0.5 < _sell_through(events) < 0.6 < target
+    halves = sorted(events, key=lambda e: e["time"])
+    first, second = halves[: COUNT // 2], halves[COUNT // 2 :]
+    assert _sell_through(second) < _sell_through(first)  # waste up
+
+
+def _reachability(events: list[dict[str, Any]], touchpoint: str, after: bool, change: dt.datetime) -> float:
+    asked = [
+        e["data"]
+        for e in events
+        if e["type"] == "customer.touchpoint"
+        and e["data"]["touchpoint_id"] == touchpoint
+        and e["data"]["escalation_requested"]
+        and (dt.datetime.fromisoformat(e["time"]) >= change) == after
+    ]
+    return sum(d.get("escalation_fulfilled_s") is not None for d in asked) / len(asked)
+
+
+def test_ecommerce_fulfilment_is_fast_and_automated_and_reachability_collapses_after_the_bot_change(generated):
+    events = generated["ecommerce"]
+    strategy = load_scenario_strategy("ecommerce")
+    change = START + dt.timedelta(days=DAYS // 2)
+    assert _reachability(events, "support_chat", False, change) > 0.9
+    assert 0.2 < _reachability(events, "support_chat", True, change) < 0.4
+    fulfilment = next(p for p in strategy.processes if p.id == "order_fulfilment")
+    runs = [d for d in _data(events, "process.execution") if d["process_id"] == fulfilment.id]
+    assert sum(d["automated"] for d in runs) / len(runs) > 0.85
+    automated = sorted(d["cycle_time_s"] for d in runs if d["automated"])
+    assert automated[len(automated) // 2] < 0.5 * fulfilment.baseline_cycle_time_s
+    reconfigured = [e for e in events if e["type"] == "automation.reconfigured" and e["time"].startswith(change.date().isoformat())]
+    assert reconfigured
+
+
+def _feature_share_and_adoption(events: list[dict[str, Any]], automation: Any) -> tuple[float, float]:
+    usage = [d for d in _data(events, "feature.usage") if d["automation_id"] == automation.id]
+    features = {d["feature"] for d in usage}
+    users = {d["user_id"] for d in usage}
+    return len(features) / len(automation.features_licensed), len(users) / automation.seats
+
+
+def test_retail_uses_few_licensed_features_few_seats_and_mostly_manual_work(generated):
+    events = generated["retail"]
+    strategy = load_scenario_strategy("retail")
+    thresholds = strategy.thresholds
+    for automation in strategy.automations:
+        if automation.features_licensed and automation.seats:
+            features, adoption = _feature_share_and_adoption(events, automation)
+            assert features < thresholds.feature_usage_min, automation.id
+            assert adoption < thresholds.adoption_min, automation.id
+    eligible = [d for d in _data(events, "process.execution") if "automated_share" in d]
+    assert sum(not d["automated"] for d in eligible) / len(eligible) > thresholds.manual_share_max
+
+
+def test_the_control_business_stays_inside_every_pitfall_threshold(generated):
+    events = generated["control"]
+    strategy = load_scenario_strategy("control")
+    t = strategy.thresholds
+    assert _sell_through(events) >= t.sell_through_min
+    for automation in strategy.automations:
+        if automation.features_licensed and automation.seats:
+            features, adoption = _feature_share_and_adoption(events, automation)
+            assert features >= t.feature_usage_min and adoption >= t.adoption_min, automation.id
+    runs = _data(events, "automation.run")
+    assert sum(d["status"] == "failed" for d in runs) / len(runs) < t.failure_rate_max
+    assert sum(d["manual_intervention"] for d in runs) / len(runs) < t.manual_intervention_max
+    issues = len(_data(events, "integration.issue"))
+    assert issues / len(runs) * 100 < t.integration_issues_per_100_runs_max
+    asked = [d for d in _data(events, "customer.touchpoint") if d["escalation_requested"]]
+    assert sum(d.get("escalation_fulfilled_s") is not None for d in asked) / len(asked) >= t.human_reachability_floor
+    saving = sum(d["amount"] for d in _data(events, "finance.entry") if d["kind"] == "saving")
+    cost = sum(d["amount"] for d in _data(events, "finance.entry") if d["kind"] == "cost")
+    projected = sum(a.monthly_cost * a.projected_roi for a in strategy.automations) * DAYS / 30
+    realised = saving - cost
+    assert realised / projected >= t.roi_realisation_min
+    assert not math.isnan(realised)

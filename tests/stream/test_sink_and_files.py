@@ -1,0 +1,132 @@
+"""The sink, file ingestion and quarantine replay, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import sqlalchemy as sa
+from helpers_stream import quarantine_rows, stored_identities
+
+from alignwatch.store.schema import events
+from stream.events import DecodeLimits, RejectReason, make_event
+from stream.ingest import ingest_files
+from stream.process import Origin, Quarantined, classify_message
+from stream.quarantine import get_entry, list_entries, replay
+from stream.sink import StoreSink
+
+NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
+
+
+def limits(now: dt.datetime = NOW, max_payload_bytes: int = 64 * 1024) -> DecodeLimits:
+    return DecodeLimits(
+        max_payload_bytes=max_payload_bytes, max_future=dt.timedelta(days=1), max_age=None, now=lambda: now
+    )
+
+
+def survey(event_id: str, *, time: dt.datetime = NOW - dt.timedelta(hours=1), source: str = "sim://hr") -> dict:
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": source,
+        "type": "workforce.survey",
+        "time": time.isoformat(),
+        "datacontenttype": "application/json",
+        "data": {"employee_id": f"e-{event_id}", "satisfaction": 4},
+    }
+
+
+def line(event: dict) -> str:
+    return json.dumps(event) + "\n"
+
+
+def test_the_sink_stores_each_source_and_id_once_and_counts_duplicates_within_and_across_flushes(store_engine):
+    sink = StoreSink(store_engine)
+    first = make_event("workforce.survey", "sim://hr", "a", NOW, {"employee_id": "e1", "satisfaction": 3})
+    again = make_event("workforce.survey", "sim://hr", "a", NOW, {"employee_id": "e1", "satisfaction": 3})
+    other_source = make_event("workforce.survey", "sim://crm", "a", NOW, {"employee_id": "e2", "satisfaction": 5})
+    sink.add(first)
+    sink.add(again)
+    sink.add(other_source)
+    result = sink.flush()
+    assert (result.stored, result.duplicates) == (2, 1)
+    sink.add(first)
+    assert (sink.flush().stored, len(stored_identities(store_engine))) == (0, 2)
+    with store_engine.connect() as conn:
+        row = conn.execute(sa.select(events).where(events.c.source == "sim://crm")).one()
+    assert row.actor_id == "e2" and row.data["satisfaction"] == 5 and row.time == NOW
+
+
+def test_a_redelivered_bad_message_is_one_quarantine_row_whose_seen_count_grows(store_engine):
+    origin = Origin(topic="t", partition=0, offset=7)
+    record = classify_message(b"{broken", [], origin, limits())
+    assert isinstance(record, Quarantined) and record.reason == RejectReason.NOT_JSON
+    for _ in range(2):
+        sink = StoreSink(store_engine)
+        sink.quarantine(record)
+        assert sink.flush().quarantined == 1
+    (row,) = quarantine_rows(store_engine)
+    assert (row["seen_count"], row["origin_offset"], bytes(row["raw"])) == (2, 7, b"{broken")
+
+
+def test_ingesting_a_jsonl_file_reports_stored_duplicate_and_quarantined_lines_with_file_and_line_origin(
+    store_engine, tmp_path
+):
+    path = tmp_path / "events.jsonl"
+    path.write_text(line(survey("1")) + line(survey("2")) + "\n" + line(survey("1")) + "not json\n" + line(survey("3")))
+    report = ingest_files(store_engine, [path], limits())
+    assert (report.stored, report.duplicates, report.quarantined) == (3, 1, 1)
+    (row,) = quarantine_rows(store_engine)
+    assert (row["origin_file"], row["origin_line"], row["reason_code"]) == (str(path), 5, "not_json")
+    again = ingest_files(store_engine, [path], limits())
+    assert (again.stored, again.duplicates, again.quarantined) == (0, 4, 1)
+    assert len(quarantine_rows(store_engine)) == 1
+
+
+def test_quarantine_replay_stores_a_fixed_message_exactly_once_and_marks_it_replayed(store_engine, tmp_path):
+    early = survey("future", time=NOW + dt.timedelta(days=2))
+    big = survey("big")
+    big["data"]["note"] = "x" * 2000
+    path = tmp_path / "late.jsonl"
+    path.write_text(line(early) + line(big) + "still broken\n")
+    report = ingest_files(store_engine, [path], limits(max_payload_bytes=1024))
+    assert report.quarantined == 3
+    reasons = {row["reason_code"] for row in list_entries(store_engine)}
+    assert reasons == {"time_in_future", "too_large", "not_json"}
+
+    # the fix: the clock has moved on and the size limit was raised
+    fixed = limits(now=NOW + dt.timedelta(days=3))
+    result = replay(store_engine, fixed, clock=lambda: NOW + dt.timedelta(days=3))
+    assert (result.replayed, result.already_stored, result.still_rejected) == (2, 0, 1)
+    assert sorted(event_id for _, event_id in stored_identities(store_engine)) == ["big", "future"]
+    assert replay(store_engine, fixed).replayed == 0
+    assert sorted(event_id for _, event_id in stored_identities(store_engine)) == ["big", "future"]
+    statuses = {row["reason_code"]: row["status"] for row in list_entries(store_engine)}
+    assert statuses == {"time_in_future": "replayed", "too_large": "replayed", "not_json": "rejected_again"}
+    replayed = [row for row in list_entries(store_engine, status="replayed")]
+    assert get_entry(store_engine, replayed[0]["id"])["replayed_at"] is not None
+
+
+def test_replaying_a_message_whose_event_was_stored_meanwhile_stores_nothing_twice(store_engine, tmp_path):
+    path = tmp_path / "one.jsonl"
+    path.write_text(line(survey("late", time=NOW + dt.timedelta(days=2))))
+    ingest_files(store_engine, [path], limits())
+    ontime = tmp_path / "two.jsonl"
+    ontime.write_text(line(survey("late", time=NOW + dt.timedelta(days=2))))
+    assert ingest_files(store_engine, [ontime], limits(now=NOW + dt.timedelta(days=2))).stored == 1
+    result = replay(store_engine, limits(now=NOW + dt.timedelta(days=2)))
+    assert (result.replayed, result.already_stored) == (0, 1)
+    assert len(stored_identities(store_engine)) == 1
+
+
+def test_binary_mode_rejections_keep_their_headers_for_replay(store_engine):
+    headers = [("ce_specversion", b"1.0"), ("ce_id", b"b1"), ("ce_source", b"sim://x")]
+    record = classify_message(b'{"employee_id":"e","satisfaction":4}', headers, Origin("t", 1, 3), limits())
+    assert isinstance(record, Quarantined) and record.reason == RejectReason.MISSING_HEADERS
+    sink = StoreSink(store_engine)
+    sink.quarantine(record)
+    sink.flush()
+    (row,) = quarantine_rows(store_engine)
+    assert row["headers"] == [["ce_specversion", "MS4w"], ["ce_id", "YjE="], ["ce_source", "c2ltOi8veA=="]]
+    assert replay(store_engine, limits()).still_rejected == 1
+    assert quarantine_rows(store_engine)[0]["status"] == "rejected_again"
