@@ -165,8 +165,8 @@ def dashboard_specs(names: DashboardNames) -> tuple[DashboardSpec, ...]:
                       (Query(f'{n.metric("aac_lead_time")}{{{B},window="28d"}}', "median lead time"),
                        Query(f'{n.metric("aac_reconfigurations")}{{{B},window="28d"}}', "reconfigurations per 30 days")),
                       width=6),
-            PanelSpec("Minutes saved per employee (7 days)", "stat",
-                      (Query(f'{n.metric("minutes_saved_per_employee")}{{{B},window="7d"}}', "minutes"),), width=6),
+            PanelSpec("Time saved per employee (7 days)", "stat",
+                      (Query(f'{n.metric("minutes_saved_per_employee")}{{{B},window="7d"}}', "saved"),), unit="s", width=6),
         ),
     )
     scorecard = DashboardSpec(
@@ -281,8 +281,12 @@ def dashboard_specs(names: DashboardNames) -> tuple[DashboardSpec, ...]:
 def dashboard_names() -> DashboardNames:
     """The series the dashboards read: catalogue names, exporter series, ingestion instruments."""
     from metrics import exporter
-    from metrics.naming import names, prometheus_name
     from stream.health import INSTRUMENTS
+
+    names = exporter.served_names()
+
+    def prometheus_name(metric_id: str) -> str:
+        return names[metric_id]
 
     ingest = {spec.attribute: spec.exposed_name for spec in INSTRUMENTS}
     return DashboardNames(
@@ -307,7 +311,7 @@ def dashboard_names() -> DashboardNames:
         ingest_rejected=ingest["rejected"],
         consumer_lag=ingest["lag"],
         commit_latency=INSTRUMENTS[[spec.attribute for spec in INSTRUMENTS].index("commit_latency")].name,
-        catalogue=names(),
+        catalogue=names,
     )
 
 

@@ -59,9 +59,12 @@ __all__ = [
     "build_collector",
     "business_label",
     "catalogue_families",
+    "catalogue_scales",
     "load_snapshot",
     "load_web_config",
     "serve",
+    "served_name",
+    "served_names",
 ]
 
 
@@ -160,7 +163,8 @@ class SnapshotCollector(Collector):
     """Serves a :class:`Snapshot` as gauges; the families are built once per snapshot.
 
     ``families`` maps a catalogue metric id to (Prometheus name, help, label names);
-    ``kpi_targets`` maps a KPI id to (perspective, target). Values of metrics outside
+    ``kpi_targets`` maps a KPI id to (perspective, target); ``scales`` maps a metric id to
+    the factor converting its values to the served base unit. Values of metrics outside
     ``families``, label sets with other label names and windows without data are not
     served (no silent zeros).
     """
@@ -172,8 +176,10 @@ class SnapshotCollector(Collector):
         business: str,
         families: Mapping[str, tuple[str, str, Sequence[str]]],
         kpi_targets: Mapping[str, tuple[str, float]] | None = None,
+        scales: Mapping[str, float] | None = None,
     ) -> None:
         self._source = source
+        self._scales = dict(scales or {})
         self._business = business
         self._families = {
             metric_id: _Family(name, help_text, tuple(labels)) for metric_id, (name, help_text, labels) in families.items()
@@ -239,7 +245,8 @@ class SnapshotCollector(Collector):
             labels = {**value.labels, "business": business, "window": value.window}
             if set(labels) != set(family.labels) or value.value is None:
                 continue
-            out[metric_id].add_metric([labels[name] for name in family.labels], float(value.value))
+            scale = self._scales.get(metric_id, 1.0)
+            out[metric_id].add_metric([labels[name] for name in family.labels], float(value.value) * scale)
         result: list[Metric] = list(out.values())
 
         targets = GaugeMetricFamily(KPI_TARGET.name, KPI_TARGET.help, labels=list(KPI_TARGET.labels))
@@ -325,16 +332,52 @@ class SnapshotCache:
 # ---------------------------------------------------------------------------- wiring
 
 
-def catalogue_families(catalogue: Mapping[str, Any] | None = None) -> dict[str, tuple[str, str, list[str]]]:
-    """metric id → (Prometheus name, help, label names) for every catalogue metric."""
+#: catalogue units that are not Prometheus base units: served converted (name word, factor)
+_TO_BASE_UNITS: dict[str, tuple[str, str, float]] = {"minutes": ("time", "seconds", 60.0)}
+
+
+def served_name(decl: Any) -> tuple[str, float]:
+    """The name a catalogue metric is served under, and the factor applied to its values.
+
+    The naming module's name, except for units Prometheus wants in base units
+    (``promtool check metrics`` rejects ``minutes`` anywhere in a name): those are served
+    converted, e.g. ``..._minutes_saved_per_employee_minutes`` in minutes becomes
+    ``..._time_saved_per_employee_seconds`` in seconds.
+    """
     from metrics.naming import prometheus_name
 
+    name = prometheus_name(decl)
+    conversion = _TO_BASE_UNITS.get(getattr(decl, "unit", ""))
+    if conversion is None:
+        return name, 1.0
+    word, base, factor = conversion
+    unit = decl.unit
+    stem = name[: -len(unit) - 1] if name.endswith(f"_{unit}") else name
+    return f"{stem.replace(unit, word)}_{base}", factor
+
+
+def served_names(catalogue: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """Catalogue id → the name it is served under (what rules and dashboards query)."""
+    if catalogue is None:
+        from metrics.catalogue import CATALOGUE as catalogue
+    return {metric_id: served_name(decl)[0] for metric_id, decl in catalogue.items()}
+
+
+def catalogue_families(catalogue: Mapping[str, Any] | None = None) -> dict[str, tuple[str, str, list[str]]]:
+    """metric id → (served name, help, label names) for every catalogue metric."""
     if catalogue is None:
         from metrics.catalogue import CATALOGUE as catalogue
     return {
-        decl.id: (prometheus_name(decl), decl.help, ["business", *_label_names(decl), "window"])
+        decl.id: (served_name(decl)[0], decl.help, ["business", *_label_names(decl), "window"])
         for decl in catalogue.values()
     }
+
+
+def catalogue_scales(catalogue: Mapping[str, Any] | None = None) -> dict[str, float]:
+    """metric id → factor to base units, for the metrics served converted."""
+    if catalogue is None:
+        from metrics.catalogue import CATALOGUE as catalogue
+    return {decl.id: served_name(decl)[1] for decl in catalogue.values() if served_name(decl)[1] != 1.0}
 
 
 def _label_names(decl: Any) -> list[str]:
@@ -351,6 +394,7 @@ def build_collector(engine: Any, strategy: Any, *, ttl_s: float = 15.0) -> Snaps
         cache,
         business=business_label(strategy.business.name),
         families=catalogue_families(),
+        scales=catalogue_scales(),
         kpi_targets={kpi.id: (str(kpi.perspective), float(kpi.target)) for kpi in strategy.kpis},
     )
 

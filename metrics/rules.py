@@ -544,8 +544,13 @@ def rule_files(inputs: RuleInputs) -> dict[str, str]:
 
 def metric_names() -> MetricNames:
     """The series the rules read, named by the naming module and the ingestion instruments."""
-    from metrics.naming import prometheus_name
+    from metrics.exporter import served_names
     from stream.health import INSTRUMENTS
+
+    served = served_names()
+
+    def prometheus_name(metric_id: str) -> str:
+        return served[metric_id]
 
     ingest = {spec.attribute: spec.exposed_name for spec in INSTRUMENTS}
     return MetricNames(

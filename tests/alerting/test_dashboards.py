@@ -91,15 +91,15 @@ def test_every_catalogue_metric_is_on_a_dashboard_and_every_queried_series_exist
     from metrics.catalogue import CATALOGUE
     from metrics.dashboards import panel_queries
     from metrics.exporter import EXPORTER_SERIES
-    from metrics.naming import prometheus_name
+    from metrics.exporter import served_name
     from stream.health import INSTRUMENTS
 
     names = dashboard_names()
     queries = " ".join(expr for spec in dashboard_specs(names) for _, expr in panel_queries(spec))
     used = set(re.findall(r"[a-z_:]*alignwatch_[a-z0-9_]+", queries))
-    missing = sorted(metric_id for metric_id, decl in CATALOGUE.items() if prometheus_name(decl) not in used)
+    missing = sorted(metric_id for metric_id, decl in CATALOGUE.items() if served_name(decl)[0] not in used)
     assert not missing, f"catalogue metrics on no dashboard: {missing}"
-    known = {prometheus_name(decl) for decl in CATALOGUE.values()} | {s.name for s in EXPORTER_SERIES}
+    known = {served_name(decl)[0] for decl in CATALOGUE.values()} | {s.name for s in EXPORTER_SERIES}
     known |= {spec.exposed_name for spec in INSTRUMENTS} | {spec.name for spec in INSTRUMENTS}
     recorded = {name for name in used if name.startswith("business_kpi:")}
     unknown = sorted(name for name in used - recorded if name not in known and not name.endswith("_bucket"))

@@ -219,3 +219,22 @@ def test_cached_snapshot_endpoint_merges_live_instruments_in_both_exposition_for
     assert b"alignwatch_ingest_events_consumed_total 7.0" in openmetrics
     check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, timeout=30)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_catalogue_metrics_in_minutes_are_served_in_seconds_under_a_promtool_clean_name(promtool: str) -> None:
+    from metrics.catalogue import CATALOGUE
+    from metrics.exporter import catalogue_families, catalogue_scales, served_name
+
+    minutes = [decl for decl in CATALOGUE.values() if decl.unit == "minutes"]
+    assert minutes, "the catalogue declares a metric in minutes"
+    for decl in minutes:
+        name, factor = served_name(decl)
+        assert name.endswith("_seconds") and "minutes" not in name and factor == 60.0
+    decl = minutes[0]
+    snapshot = Snapshot(values=(_value(decl.id, {}, "7d", T0, 12.5),))
+    registry = CollectorRegistry()
+    registry.register(SnapshotCollector(lambda: snapshot, business="shop", families=catalogue_families(),
+                                        scales=catalogue_scales()))
+    assert registry.get_sample_value(served_name(decl)[0], {"business": "shop", "window": "7d"}) == 12.5 * 60
+    check = subprocess.run([promtool, "check", "metrics"], input=generate_latest(registry), capture_output=True, timeout=30)
+    assert check.returncode == 0, check.stdout + check.stderr

@@ -320,10 +320,10 @@ def test_every_other_alert_fires_on_its_condition_and_stays_silent_otherwise(
 def test_every_series_a_rule_reads_is_exported_or_recorded(inputs: RuleInputs) -> None:
     from metrics.catalogue import CATALOGUE
     from metrics.exporter import EXPORTER_SERIES
-    from metrics.naming import prometheus_name
+    from metrics.exporter import served_name
     from stream.health import INSTRUMENTS
 
-    known = {prometheus_name(decl) for decl in CATALOGUE.values()} | {s.name for s in EXPORTER_SERIES}
+    known = {served_name(decl)[0] for decl in CATALOGUE.values()} | {s.name for s in EXPORTER_SERIES}
     known |= {spec.exposed_name for spec in INSTRUMENTS} | {"up"}
     recorded: set[str] = set()
     read: set[str] = set()
