@@ -65,9 +65,14 @@ class ImportStats:
             self.last_time = moment
 
     @property
+    def steps(self) -> int:
+        """Steps read: the log's events for an event log, the runs for a robot log."""
+        return sum(self.steps_by_activity.values())
+
+    @property
     def automated_share(self) -> float | None:
         """Automated steps ÷ all steps (None for an empty log)."""
-        return self.automated_steps / self.events if self.events else None
+        return self.automated_steps / self.steps if self.steps else None
 
     def automation_rate_by_activity(self) -> dict[str, float]:
         """Share of each activity's steps done by an automation."""
@@ -83,6 +88,7 @@ class ImportStats:
             "source": self.source,
             "events": self.events,
             "cases": self.cases,
+            "steps": self.steps,
             "automated_steps": self.automated_steps,
             "automated_share": None if self.automated_share is None else round(self.automated_share, 6),
             "failed_steps": self.failed_steps,

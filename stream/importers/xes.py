@@ -23,6 +23,7 @@ A malformed file raises ``ImportFormatError`` naming the line and element where 
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import zlib
 from collections.abc import Callable, Iterator
@@ -61,7 +62,7 @@ class _Step:
     line: int | None
     activity: str
     lifecycle: str | None
-    time: Any
+    time: dt.datetime
     automation: str | None
     failed: bool
     process: str
@@ -263,7 +264,7 @@ class XesImport:
         )
 
     def _emit(
-        self, type_: str, id_: str, time: Any, data: dict[str, Any], subject: str | None = None
+        self, type_: str, id_: str, time: dt.datetime, data: dict[str, Any], subject: str | None = None
     ) -> Emitted:
         self.stats.emitted[type_] += 1
         return Emitted(type=type_, id=id_, time=time, data=data, subject=subject)
