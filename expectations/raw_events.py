@@ -5,14 +5,18 @@ Rules (each a named expectation class with a description):
 - every event has a source and an id, and (source, id) is unique;
 - every type is one of the event contract's types;
 - every timestamp lies inside the window;
-- numeric fields are in range: CSAT 1–5, NPS 0–10, satisfaction 1–5, durations and
-  counts >= 0, amounts finite and >= 0;
+- scales are in range (CSAT 1–5, NPS 0–10, satisfaction 1–5, automated share 0–1), one rule
+  per field;
+- quantities (durations, counts, amounts) are finite and >= 0 (records >= 1), one rule
+  naming the first offending ``field=value`` of each event;
 - the window's volume lies inside a band learned from the same window on the preceding
   days: a sudden drop to near zero is a failure, not a quiet zero.
 
-The batch is a pandas frame with one row per event (:func:`events_frame`); numeric payload
-fields become float columns, and a value that is not a finite number (a string, NaN, an
-infinity) becomes ``inf`` so that the range rule reports it.
+The batch is a pandas frame with one row per event (:func:`events_frame`): scale fields
+become float columns (a value that is not a finite number — a string, NaN, an infinity —
+becomes ``inf`` so that the range rule reports it) and ``bad_quantity`` names the first bad
+quantity. Fewer, wider rules keep the gate cheap: Great Expectations' cost is mostly per
+expectation, not per row.
 
 This module imports Great Expectations (slow): import it inside the functions that run it.
 """
@@ -43,9 +47,11 @@ __all__ = [
     "ExpectEventTimeInsideWindow",
     "ExpectKnownEventType",
     "ExpectPayloadFieldInRange",
+    "ExpectQuantitiesFiniteAndInRange",
     "ExpectVolumeWithinLearnedBand",
     "HISTORY_WINDOWS",
-    "NUMERIC_RANGES",
+    "QUANTITIES",
+    "SCALES",
     "SUITE_NAME",
     "VolumeBand",
     "build_suite",
@@ -57,23 +63,26 @@ __all__ = [
 
 SUITE_NAME = "raw_events"
 
-# payload field -> (min, max) accepted; None = unbounded on that side
-NUMERIC_RANGES: dict[str, tuple[float | None, float | None]] = {
+# payload fields on a bounded scale: field -> (min, max), each checked by its own rule
+SCALES: dict[str, tuple[float, float]] = {
     "csat": (1, 5),
     "nps": (0, 10),
     "satisfaction": (1, 5),
-    "duration_s": (0, None),
-    "cycle_time_s": (0, None),
-    "escalation_fulfilled_s": (0, None),
-    "minutes_saved": (0, None),
-    "errors": (0, None),
-    "rework": (0, None),
-    "records": (1, None),
-    "units_out": (0, None),
-    "units": (0, None),
     "automated_share": (0, 1),
-    "amount": (0, None),
-    "cost": (0, None),
+}
+# quantities: field -> lowest accepted value; all must be finite, checked by one rule
+QUANTITIES: dict[str, float] = {
+    "duration_s": 0,
+    "cycle_time_s": 0,
+    "escalation_fulfilled_s": 0,
+    "minutes_saved": 0,
+    "errors": 0,
+    "rework": 0,
+    "records": 1,
+    "units_out": 0,
+    "units": 0,
+    "amount": 0,
+    "cost": 0,
 }
 
 # how many earlier windows (shifted by whole days) the volume band learns from
@@ -123,22 +132,37 @@ def events_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
 
     records = []
     for row in rows:
-        data = row.get("data") or {}
+        data = row.get("data")
+        data = data if isinstance(data, Mapping) else {}
         time = row.get("time")
         record: dict[str, Any] = {
             "source": row.get("source"),
             "event_id": row.get("event_id"),
             "type": row.get("type"),
             "time_s": time.timestamp() if isinstance(time, dt.datetime) else None,
+            "bad_quantity": _bad_quantity(data),
         }
-        for name in NUMERIC_RANGES:
-            record[name] = _number(data.get(name)) if isinstance(data, Mapping) else None
+        for name in SCALES:
+            record[name] = _number(data.get(name))
         records.append(record)
-    columns = ["source", "event_id", "type", "time_s", *NUMERIC_RANGES]
+    columns = ["source", "event_id", "type", "time_s", "bad_quantity", *SCALES]
     frame = pd.DataFrame.from_records(records, columns=columns)
-    for name in ("time_s", *NUMERIC_RANGES):
+    for name in ("time_s", *SCALES):
         frame[name] = frame[name].astype("float64")
+    frame["bad_quantity"] = frame["bad_quantity"].astype("object")
     return frame
+
+
+def _bad_quantity(data: Mapping[str, Any]) -> str | None:
+    """``field=value`` of the first quantity that is not a finite number >= its minimum."""
+    for name, low in QUANTITIES.items():
+        value = data.get(name)
+        if value is None:
+            continue
+        number = _number(value)
+        if number is None or not math.isfinite(number) or number < low:
+            return f"{name}={value!r}"
+    return None
 
 
 def _number(value: Any) -> float | None:
@@ -167,16 +191,13 @@ def build_suite(
     suite.add_expectation(
         ExpectEventTimeInsideWindow(min_value=start.timestamp(), max_value=end.timestamp())
     )
-    for name, (low, high) in NUMERIC_RANGES.items():
+    for name, (low, high) in SCALES.items():
         suite.add_expectation(
             ExpectPayloadFieldInRange(
-                column=name,
-                min_value=low,
-                max_value=high if high is not None else 1e15,
-                description=f"payload field {name} is a finite number in "
-                + (f"[{low}, {high}]" if high is not None else f"[{low}, inf)"),
+                column=name, min_value=low, max_value=high, description=f"payload field {name} lies in [{low}, {high}]"
             )
         )
+    suite.add_expectation(ExpectQuantitiesFiniteAndInRange())
     if band is not None:
         suite.add_expectation(ExpectVolumeWithinLearnedBand(min_value=band.low, max_value=band.high))
     else:
@@ -231,6 +252,13 @@ class ExpectPayloadFieldInRange(gxe.ExpectColumnValuesToBeBetween):
     """A numeric payload field is a finite number inside its declared range."""
 
     description: str | None = "a payload field is a finite number in its range"
+
+
+class ExpectQuantitiesFiniteAndInRange(gxe.ExpectColumnValuesToBeNull):
+    """Durations, counts and amounts are finite and not below their minimum (0, or 1 for records)."""
+
+    column: str = "bad_quantity"
+    description: str | None = "durations, counts and amounts are finite numbers >= 0 (records >= 1)"
 
 
 class ExpectVolumeWithinLearnedBand(gxe.ExpectTableRowCountToBeBetween):

@@ -65,12 +65,19 @@ def test_out_of_range_csat_fails_the_range_rule_naming_the_field() -> None:
     assert "csat" in rule.description
 
 
-def test_non_finite_or_non_numeric_amounts_fail_the_range_rule() -> None:
-    order = {"source": "shop", "type": "customer.order", "time": START, "data": {"amount": math.inf}}
-    text = {**order, "data": {"amount": "12"}}
-    outcome = run_raw([{**order, "event_id": "o1"}, {**text, "event_id": "o2"}])
-    assert failed(outcome) == {"expect_payload_field_in_range"}
-    assert outcome.failed[0].observed["unexpected_count"] == 2
+def test_non_finite_negative_or_non_numeric_quantities_fail_the_quantity_rule_naming_them() -> None:
+    order = {"source": "shop", "type": "customer.order", "time": START}
+    rows = [
+        {**order, "event_id": "o1", "data": {"amount": math.inf}},
+        {**order, "event_id": "o2", "data": {"amount": "12"}},
+        {**order, "event_id": "o3", "data": {"amount": 3.5, "units": -1}},
+        {**order, "event_id": "o4", "data": {"amount": 3.5, "units": 2}},
+    ]
+    outcome = run_raw(rows)
+    assert failed(outcome) == {"expect_quantities_finite_and_in_range"}
+    (rule,) = outcome.failed
+    assert rule.observed["unexpected_count"] == 3
+    assert sorted(rule.observed["partial_unexpected_list"]) == ["amount='12'", "amount=inf", "units=-1"]
 
 
 def test_unknown_types_and_times_outside_the_window_fail() -> None:
