@@ -1,18 +1,22 @@
-"""The production deployment files are consistent: what can be checked without Docker."""
+"""The production deployment files are consistent (what can be checked without Docker),
+and the Alertmanager configuration routes and inhibits as designed on a real Alertmanager."""
 
 from __future__ import annotations
 
 import importlib
+import json
 import re
 import shutil
 import subprocess
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import click
+import pytest
 import yaml
 
-from .conftest import DEPLOY
+from .conftest import DEPLOY, WebhookReceiver, get_json, start_alertmanager, wait_until
 
 COMPOSE = DEPLOY / "compose" / "compose.yml"
 
@@ -125,3 +129,53 @@ def test_k8s_services_select_their_deployments_and_target_declared_ports() -> No
         assert len(selected) == 1, service["metadata"]["name"]
         ports = {p["name"] for c in selected[0]["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])}
         assert {p["targetPort"] for p in service["spec"]["ports"]} <= ports
+
+
+def test_amtool_routes_pages_and_tickets_to_their_receivers(amtool: str) -> None:
+    config = str(DEPLOY / "alertmanager" / "alertmanager.yml")
+
+    def route(*labels: str) -> str:
+        result = subprocess.run([amtool, "config", "routes", "test", f"--config.file={config}", *labels],
+                                capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    assert route("severity=page", "business=shop", "goal=loyal") == "alignwatch-pages"
+    assert route("severity=ticket", "business=shop", "goal=loyal") == "alignwatch-tickets"
+
+
+@pytest.mark.integration
+def test_a_running_alertmanager_holds_kpi_alerts_of_a_business_whose_validation_fails(
+    tmp_path: Path, webhook_receiver: WebhookReceiver
+) -> None:
+    config = yaml.safe_load((DEPLOY / "alertmanager" / "alertmanager.yml").read_text())
+    for entry in config["receivers"]:
+        for hook in entry["webhook_configs"]:
+            hook["url"] = webhook_receiver.url
+    (tmp_path / "am.yml").write_text(yaml.safe_dump(config))
+    server = start_alertmanager(tmp_path / "am.yml", tmp_path)
+    try:
+        def alert(name: str, business: str, alert_class: str) -> dict[str, Any]:
+            return {"labels": {"alertname": name, "business": business, "alert_class": alert_class, "severity": "page",
+                               "goal": "loyal"}}
+
+        alerts = [
+            alert("AlignwatchValidationFailing", "shop", "pipeline"),
+            alert("AlignwatchHumanReachabilityBelowFloor", "shop", "kpi"),
+            alert("AlignwatchHumanReachabilityBelowFloor", "bakery", "kpi"),
+        ]
+        request = urllib.request.Request(f"{server.url}/api/v2/alerts", data=json.dumps(alerts).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        urllib.request.urlopen(request, timeout=5).close()  # noqa: S310 - loopback
+
+        def states() -> dict[tuple[str, str], str] | None:
+            found = {(a["labels"]["alertname"], a["labels"]["business"]): a["status"]["state"]
+                     for a in get_json(f"{server.url}/api/v2/alerts")}
+            return found if len(found) == 3 and "unprocessed" not in found.values() else None
+
+        found = wait_until(states, timeout=15, what="Alertmanager to process the alerts")
+        assert found[("AlignwatchHumanReachabilityBelowFloor", "shop")] == "suppressed"
+        assert found[("AlignwatchHumanReachabilityBelowFloor", "bakery")] == "active"
+        assert found[("AlignwatchValidationFailing", "shop")] == "active"
+    finally:
+        server.stop()
