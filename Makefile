@@ -33,5 +33,9 @@ test: $(STAMP) debs services
 bench: $(STAMP) services
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+# re-render the generated rules and dashboards (CI runs `alignwatch render all --check` in the tests)
+render: $(STAMP)
+	$(BIN)/alignwatch render all
+
 clean:
 	rm -rf $(VENV) var build *.egg-info
