@@ -138,3 +138,33 @@ def test_backfill_of_three_days_writes_the_same_rows_as_three_single_day_nightly
     assert [(o.start, o.end) for o in outcomes] == [nightly_range(n, 1, "Europe/Berlin") for n in nights]
     assert metric_rows(airflow_store) == single_days
     assert {row[2] for row in single_days} == {"hour", "day", "7d", "28d"}
+
+
+def test_airflow_backfill_of_the_nightly_dag_plans_one_run_per_night_each_recomputing_its_own_day(dag_bag: Any) -> None:
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import sync_bag_to_db
+    from airflow.models.backfill import _create_backfill  # what `airflow backfill create` calls
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    DagBundlesManager().sync_bundles_to_db()
+    sync_bag_to_db(dag_bag, "dags-folder", None)
+    first = DAY0 + dt.timedelta(days=40)
+    backfill = _create_backfill(
+        dag_id="alignment_nightly",
+        from_date=first,
+        to_date=first + dt.timedelta(days=2, hours=3),
+        max_active_runs=1,
+        reverse=False,
+        dag_run_conf={"days": 1},
+        triggering_user_name="test",
+    )
+    with create_session() as session:
+        runs = session.query(DagRun).filter(DagRun.backfill_id == backfill.id).order_by(DagRun.logical_date).all()
+        planned = [(run.data_interval_start, run.data_interval_end, dict(run.conf or {})) for run in runs]
+    assert len(planned) == 3
+    assert all(conf == {"days": 1} for _, _, conf in planned)
+    # each run's interval is one night; the task recomputes the local day before its end
+    days = [nightly_range(end, 1, "Europe/Berlin") for _, end, _ in planned]
+    assert [e - s for s, e in days] == [dt.timedelta(days=1)] * 3
+    assert all(days[i][1] == days[i + 1][0] for i in range(2))
