@@ -18,6 +18,7 @@ Rare event types whose exact values matter (``strategy.initiative``,
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -252,10 +253,15 @@ def aggregate_query(dialect: str, lo: dt.datetime, hi: dt.datetime, sla_s: float
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _hour_of_text(value: str) -> int:
+    moment = dt.datetime(int(value[0:4]), int(value[5:7]), int(value[8:10]), int(value[11:13]), tzinfo=dt.UTC)
+    return hour_index(moment)
+
+
 def _hour_of(value: Any) -> int:
     if isinstance(value, str):  # SQLite: 'YYYY-MM-DD HH'
-        moment = dt.datetime.strptime(value[:13], "%Y-%m-%d %H").replace(tzinfo=dt.UTC)
-        return hour_index(moment)
+        return _hour_of_text(value[:13])
     return int(value)
 
 

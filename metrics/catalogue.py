@@ -344,7 +344,7 @@ _DECLS: tuple[MetricDecl, ...] = (
     ),
     MetricDecl(
         "pitfall_active", "pitfall",
-        "1 when a pitfall detector fires for an automation, 0 when it was evaluated and did not (no data: no value).",
+        "1 when a pitfall detector fires for an automation, 0 when it was evaluated and did not (7d and 28d windows).",
         "flag", "down", "see the pitfall table", (),
         (Label("pitfall", PITFALLS), AUTOMATION), thresholds={"pitfall_min_events": 20},
     ),
@@ -492,6 +492,9 @@ CHOICES: tuple[str, ...] = (
     "reported in the inputs, not counted).",
     "**SDUR** counts a dataset used for a decision in the window it was produced in.",
     "**Active employees** are the distinct employees with any workforce event (task, skill, survey) in the window.",
+    "**Pitfalls are patterns.** The detectors run on the 7d and 28d windows only (hour and day windows carry no "
+    "pitfall value): a day of SMB data is too little evidence, and one noisy day must not page anybody. The "
+    "scorecard of a 1d window shows the pitfalls of the 7 days ending at its end.",
     "**Regression** compares the last 7 days with the 21 days before them (so the baseline does not contain the "
     "recent window).",
     "**Checklist.** `automation_linked_to_goals`, `prioritisation` (the top-priority automation serves a critical "

@@ -165,6 +165,7 @@ def evaluate_window(reader: Reader, window: Window) -> Evaluation:
         fold=reader.facts,
         monitored=reader.monitored(window.start),
         rolling_7d=window.kind == "7d",
+        detect_pitfalls=window.kind in ROLLING,
     )
 
 
@@ -248,7 +249,7 @@ def _evaluate_exact(conn: sa.Connection, strategy: Any, window: Window) -> Evalu
         fetch_reconfigurations(conn, window.start, window.end),
     )
     published = _published_ends(conn, window.start - MONITORING_LOOKBACK, window.start)
-    return evaluate(strategy, facts, monitored=bool(published))
+    return evaluate(strategy, facts, monitored=bool(published), detect_pitfalls=window.kind in ROLLING)
 
 
 def compute_window(

@@ -730,6 +730,7 @@ def evaluate(
     fold: Fold | None = None,
     monitored: bool | None = None,
     rolling_7d: bool = False,
+    detect_pitfalls: bool = True,
 ) -> Evaluation:
     """Every metric of the catalogue for the window of ``facts``.
 
@@ -737,7 +738,8 @@ def evaluate(
     (None when it is not covered): ROI realisation of past weeks, regression baselines and
     daily outcome KPIs for staleness. ``monitored`` says whether a pipeline run was
     published in the two days before the window. ``rolling_7d`` marks the window on which
-    regression and staleness are emitted.
+    regression and staleness are emitted. ``detect_pitfalls`` is False on hour and day
+    windows: a pitfall is a pattern, judged on 7 and 28 days of evidence.
     """
     ev = Evaluation(start=facts.start, end=facts.end)
     _cjai(strategy, facts, ev)
@@ -787,7 +789,7 @@ def evaluate(
     passed = sum(1 for c in ev.checklist.values() if c["status"] == "passed")
     ev.readiness = passed / len(CHECKLIST)
     ev.add("checklist_readiness", {}, ev.readiness, passed=passed)
-    ev.findings = _pitfalls(strategy, facts, autos, procs, fold)
+    ev.findings = _pitfalls(strategy, facts, autos, procs, fold) if detect_pitfalls else []
     for pitfall in PITFALLS:
         for a in strategy.automations:
             found = [f for f in ev.findings if f.pitfall == pitfall and f.automation == a.id]

@@ -121,6 +121,8 @@ def build_scorecard(engine: sa.Engine, strategy: Any, at: dt.datetime, window: s
     at = _at(at)
     with engine.connect() as conn:
         ev = _evaluate(conn, strategy, at, window)
+        # pitfalls are judged on at least 7 days of evidence
+        findings = ev.findings if window != "1d" else _evaluate(conn, strategy, at, "7d").findings
         pilots = pilot_verdicts(conn, strategy, at)
     passed = sum(1 for c in ev.checklist.values() if c["status"] == "passed")
     card = {
@@ -134,7 +136,7 @@ def build_scorecard(engine: sa.Engine, strategy: Any, at: dt.datetime, window: s
         "perspectives": ev.perspectives,
         "kpis": ev.kpis,
         "checklist": {"readiness": ev.readiness, "passed": passed, "items": ev.checklist},
-        "pitfalls": finding_list(ev.findings),
+        "pitfalls": finding_list(findings),
         "drift": _drift(ev),
         "human_reachability": ev.human_reachability,
         "priorities": priorities(strategy, ev.processes),

@@ -307,7 +307,8 @@ def _pitfall_events(healthy: bool) -> list[dict]:
 
 def test_every_pitfall_detector_fires_on_its_planted_evidence(store, strategy) -> None:
     insert(store, _pitfall_events(healthy=False))
-    values = day_values(store, strategy)
+    assert not [k for k in day_values(store, strategy) if k[0] == "pitfall_active"]  # not judged on one day
+    values = day_values(store, strategy, window="7d")  # the 7 days ending with the day: the same events
     fired = {k[1] for k, v in values.items() if k[0] == "pitfall_active" and v == 1.0}
     quiet = {k[1] for k, v in values.items() if k[0] == "pitfall_active" and v == 0.0}
     # bot: 1 of 4 features (0.25 < 0.5); 4 of 20 runs failed (0.2 > 0.15); 2 issues per 20 runs (10 > 5 per 100);
@@ -336,7 +337,7 @@ def test_every_pitfall_detector_fires_on_its_planted_evidence(store, strategy) -
 
 def test_no_pitfall_fires_on_healthy_evidence(store, strategy) -> None:
     insert(store, _pitfall_events(healthy=True))
-    values = day_values(store, strategy)
+    values = day_values(store, strategy, window="7d")
     evaluated = {k[1]: v for k, v in values.items() if k[0] == "pitfall_active"}
     # 3 of 4 features, 4 users of 4 seats, no failure, no issue, all automated, sell-through 180/200 = 0.9,
     # ROI (320 - 100) / 100 = 2.2 -> realisation 1.1
