@@ -8,9 +8,9 @@ The DAG tasks and the runner call the task functions below (:func:`continuous_ta
 A run:
 
 1. records a ``pipeline_runs`` row with status ``running``;
-2. validates the stored events of the interval (suite ``raw_events``) and computes the
-   metric values, one step (a day by default for ranges of whole days) at a time, so that
-   rolling windows exist at every step's end;
+2. computes the metric values, one step at a time (the whole interval by default; nightly
+   runs step by local day, so that rolling windows exist at every day's end), and
+   validates the stored events of the interval (suite ``raw_events``);
 3. validates the values (suite ``metric_values``);
 4. when both suites pass, upserts the values into ``metric_values`` and marks the run
    ``published`` in the same transaction; otherwise marks it ``failed_validation`` and
