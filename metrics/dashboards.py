@@ -56,6 +56,7 @@ class DashboardNames:
     kpi_attainment: str
     kpi_events: str
     kpi_target: str
+    kpi_goal: str
     human_reachability: str
     pitfall: str
     checklist: str
@@ -179,6 +180,10 @@ def dashboard_specs(names: DashboardNames) -> tuple[DashboardSpec, ...]:
             PanelSpec("KPI attainment (7 days)", "bargauge",
                       (Query(f'{n.kpi_attainment}{{{B},window="7d"}}', "{{kpi}}"),),
                       unit="percentunit", min=0, max=1, width=12, height=10),
+            PanelSpec("Mean KPI attainment by goal (7 days)", "bargauge",
+                      (Query(f'avg by (goal) ({n.kpi_attainment}{{{B},window="7d"}} * on (business, kpi) group_left (goal) '
+                             f'{n.kpi_goal}{{{B}}})', "{{goal}}"),),
+                      unit="percentunit", min=0, max=1, width=12, height=10),
             PanelSpec("KPI value against target", "table",
                       (Query(f'{n.kpi_value}{{{B},window="7d"}}', "{{kpi}}", instant=True),
                        Query(f"{n.kpi_target}{{{B}}}", "{{kpi}} target", instant=True)),
@@ -297,6 +302,7 @@ def dashboard_names() -> DashboardNames:
         kpi_attainment=prometheus_name("kpi_attainment"),
         kpi_events=prometheus_name("kpi_events"),
         kpi_target=exporter.KPI_TARGET.name,
+        kpi_goal=exporter.KPI_GOAL.name,
         human_reachability=prometheus_name("human_reachability"),
         pitfall=prometheus_name("pitfall_active"),
         checklist=prometheus_name("checklist_item_passed"),

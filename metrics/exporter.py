@@ -11,7 +11,8 @@ Series served (names from :mod:`metrics.naming`, every one labelled ``business``
 
 - every catalogue metric, one series per label set and window kind (``window`` = hour,
   day, 7d, 28d; the newest window of each kind);
-- KPI targets (``alignwatch_kpi_target``, from the strategy) next to the KPI values and
+- KPI targets (``alignwatch_kpi_target``) and the goals each KPI serves
+  (``alignwatch_kpi_goal_info``), from the strategy, next to the KPI values and
   attainment of the catalogue;
 - pipeline health from the store: ``alignwatch_snapshot_timestamp_seconds`` (when the
   served snapshot was published), the newest run of each kind and status, the outcome of
@@ -87,6 +88,11 @@ KPI_TARGET = ExporterSeries(
     "Target of each KPI as declared in the strategy, in the KPI's own unit.",
     ("business", "kpi", "perspective"),
 )
+KPI_GOAL = ExporterSeries(
+    "alignwatch_kpi_goal_info",
+    "1 for each goal a KPI serves, with the goal's perspective (join on kpi to group KPIs by goal).",
+    ("business", "kpi", "goal", "perspective"),
+)
 LAST_RUN = ExporterSeries(
     "alignwatch_pipeline_last_run_timestamp_seconds",
     "Unix time at which the newest pipeline run of each kind and status finished.",
@@ -112,6 +118,7 @@ QUARANTINE = ExporterSeries(
 EXPORTER_SERIES: tuple[ExporterSeries, ...] = (
     SNAPSHOT_TIMESTAMP,
     KPI_TARGET,
+    KPI_GOAL,
     LAST_RUN,
     VALIDATION_SUCCESS,
     VALIDATION_FAILED,
@@ -163,7 +170,8 @@ class SnapshotCollector(Collector):
     """Serves a :class:`Snapshot` as gauges; the families are built once per snapshot.
 
     ``families`` maps a catalogue metric id to (Prometheus name, help, label names);
-    ``kpi_targets`` maps a KPI id to (perspective, target); ``scales`` maps a metric id to
+    ``kpi_targets`` maps a KPI id to (perspective, target), ``kpi_goals`` lists the
+    (KPI, goal, goal perspective) links of the strategy; ``scales`` maps a metric id to
     the factor converting its values to the served base unit. Values of metrics outside
     ``families``, label sets with other label names and windows without data are not
     served (no silent zeros).
@@ -177,9 +185,11 @@ class SnapshotCollector(Collector):
         families: Mapping[str, tuple[str, str, Sequence[str]]],
         kpi_targets: Mapping[str, tuple[str, float]] | None = None,
         scales: Mapping[str, float] | None = None,
+        kpi_goals: Sequence[tuple[str, str, str]] = (),
     ) -> None:
         self._source = source
         self._scales = dict(scales or {})
+        self._kpi_goals = sorted(kpi_goals)
         self._business = business
         self._families = {
             metric_id: _Family(name, help_text, tuple(labels)) for metric_id, (name, help_text, labels) in families.items()
@@ -253,6 +263,11 @@ class SnapshotCollector(Collector):
         for kpi_id, (perspective, target) in sorted(self._kpi_targets.items()):
             targets.add_metric([business, kpi_id, perspective], float(target))
         result.append(targets)
+
+        goals = GaugeMetricFamily(KPI_GOAL.name, KPI_GOAL.help, labels=list(KPI_GOAL.labels))
+        for kpi_id, goal_id, perspective in self._kpi_goals:
+            goals.add_metric([business, kpi_id, goal_id, perspective], 1.0)
+        result.append(goals)
 
         stamp = GaugeMetricFamily(SNAPSHOT_TIMESTAMP.name, SNAPSHOT_TIMESTAMP.help, labels=["business"])
         if snapshot.published_at is not None:
@@ -396,6 +411,7 @@ def build_collector(engine: Any, strategy: Any, *, ttl_s: float = 15.0) -> Snaps
         families=catalogue_families(),
         scales=catalogue_scales(),
         kpi_targets={kpi.id: (str(kpi.perspective), float(kpi.target)) for kpi in strategy.kpis},
+        kpi_goals=[(kpi_id, goal.id, str(goal.perspective)) for goal in strategy.goals for kpi_id in goal.kpis],
     )
 
 

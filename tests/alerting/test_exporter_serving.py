@@ -238,3 +238,13 @@ def test_catalogue_metrics_in_minutes_are_served_in_seconds_under_a_promtool_cle
     assert registry.get_sample_value(served_name(decl)[0], {"business": "shop", "window": "7d"}) == 12.5 * 60
     check = subprocess.run([promtool, "check", "metrics"], input=generate_latest(registry), capture_output=True, timeout=30)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_collector_links_each_kpi_to_the_goals_it_serves() -> None:
+    snapshot = _snapshot()
+    registry = CollectorRegistry()
+    registry.register(SnapshotCollector(lambda: snapshot, business="shop", families=FAMILIES,
+                                        kpi_goals=[("csat", "loyal", "customer"), ("csat", "growth", "financial")]))
+    for goal, perspective in (("loyal", "customer"), ("growth", "financial")):
+        labels = {"business": "shop", "kpi": "csat", "goal": goal, "perspective": perspective}
+        assert registry.get_sample_value("alignwatch_kpi_goal_info", labels) == 1.0
