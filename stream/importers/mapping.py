@@ -38,6 +38,7 @@ from alignwatch.errors import ConfigError, Problem
 __all__ = [
     "AttributeMap",
     "AutomatedRule",
+    "FinanceMap",
     "LogMapping",
     "MappingError",
     "OutcomeRule",
@@ -75,6 +76,7 @@ class AttributeMap(_Model):
     resource: str | None = Field("org:resource", description="Event attribute holding who performed the step.")
     lifecycle: str | None = Field(None, description="Event attribute holding the lifecycle transition.")
     customer: str | None = Field(None, description="Event or trace attribute identifying the customer.")
+    cost: str | None = Field(None, description="Event attribute holding an automated step's cost.")
 
     def required(self) -> dict[str, str]:
         """Mapping path -> attribute key of the attributes every event must carry."""
@@ -84,6 +86,7 @@ class AttributeMap(_Model):
         """Mapping path -> attribute key of the attributes that must appear somewhere in the log."""
         named = {"attributes.resource": self.resource, "attributes.lifecycle": self.lifecycle}
         named["attributes.customer"] = self.customer
+        named["attributes.cost"] = self.cost
         return {path: key for path, key in named.items() if key}
 
 
@@ -157,6 +160,15 @@ class OutcomeRule(_Model):
     failed_values: list[str] = Field(min_length=1)
 
 
+class FinanceMap(_Model):
+    """An activity that books money: a ``finance.entry`` of ``kind`` for the attribute ``amount``."""
+
+    activity: str
+    kind: Literal["cost", "saving", "revenue"]
+    amount: str = Field(description="Event or trace attribute holding the amount (a number >= 0).")
+    automation_id: str | None = Field(None, pattern=_ID)
+
+
 class TouchpointMap(_Model):
     """An activity that is a customer touchpoint."""
 
@@ -186,6 +198,7 @@ class LogMapping(_Model):
         "period provides the runs (so each run is counted once).",
     )
     touchpoints: dict[str, TouchpointMap] = Field(default_factory=dict)
+    finance: list[FinanceMap] = Field(default_factory=list, description="Activities that book money.")
     resolved_activities: list[str] = Field(
         default_factory=list, description="Activities that mean the customer's case was resolved."
     )

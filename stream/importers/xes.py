@@ -7,6 +7,8 @@ into events and cleared, so memory stays flat whatever the size of the log. Per 
   subject = the activity, status ``failed`` when the mapping's outcome rule says so);
 - ``customer.touchpoint`` for every step whose activity the mapping lists as a touchpoint
   (id ``<case>/<position>/touchpoint``);
+- ``finance.entry`` for every step whose activity the mapping says books money (id
+  ``<case>/<position>/finance/<n>``; the amount from an event or trace attribute);
 - ``process.execution`` once per case and process (id ``<case>/<process>/execution``,
   time = the case's last step in that process): cycle time from first to last step,
   automated per the mapping's rule, the share of automated steps, errors (failed steps and
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import math
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -67,6 +70,8 @@ class _Step:
     failed: bool
     process: str
     customer: str | None
+    cost: float | None
+    attrs: dict[str, str]
 
 
 class XesImport:
@@ -165,7 +170,25 @@ class XesImport:
                         "duration_s": 0.0,
                         "manual_intervention": False,
                         "activity": step.activity,
+                        **({"cost": step.cost} if step.cost is not None else {}),
                     },
+                    subject=step.activity,
+                )
+            for index, booking in enumerate(mapping.finance):
+                if booking.activity != step.activity:
+                    continue
+                raw = step.attrs.get(booking.amount, case_attrs.get(booking.amount))
+                if raw in (None, ""):
+                    continue
+                where = f"{self.path}: line {step.line}: attribute {booking.amount!r} (mapping finance[{index}].amount)"
+                data: dict[str, Any] = {"kind": booking.kind, "amount": _amount(raw, where), "case_id": case_id}
+                if booking.automation_id:
+                    data["automation_id"] = booking.automation_id
+                yield self._emit(
+                    "finance.entry",
+                    event_id(case_id, step.position, "finance", index),
+                    step.time,
+                    data,
                     subject=step.activity,
                 )
             touchpoint = mapping.touchpoints.get(step.activity)
@@ -227,7 +250,10 @@ class XesImport:
         if failed:
             stats.failed_steps += 1
         lifecycle = attrs.get(names.lifecycle) if names.lifecycle else None
-        return _Step(position, line, activity, lifecycle, moment, automation, failed, process, customer)
+        cost = None
+        if names.cost and attrs.get(names.cost) not in (None, ""):
+            cost = _amount(attrs[names.cost], f"{where}: attribute {names.cost!r} (mapping attributes.cost)")
+        return _Step(position, line, activity, lifecycle, moment, automation, failed, process, customer, cost, attrs)
 
     def _execution(self, case_id: str, process_id: str, steps: list[_Step]) -> Emitted:
         times = [step.time for step in steps]
@@ -287,13 +313,29 @@ class XesImport:
                     f"{self.path}: mapping {path} names attribute {key!r}, which no event in the log "
                     f"has; event attributes seen: {_listed(self._event_keys)}"
                 )
+        for index, booking in enumerate(self.mapping.finance):
+            if booking.amount not in self._event_keys and booking.amount not in self._trace_keys:
+                raise ImportFormatError(
+                    f"{self.path}: mapping finance[{index}].amount names attribute {booking.amount!r}, which "
+                    f"neither events nor traces have; trace attributes seen: {_listed(self._trace_keys)}"
+                )
         activities = set(self.stats.steps_by_activity)
-        for activity in self.mapping.touchpoints:
+        for activity in list(self.mapping.touchpoints) + [booking.activity for booking in self.mapping.finance]:
             if activity not in activities:
                 raise ImportFormatError(
-                    f"{self.path}: mapping touchpoints names activity {activity!r}, which the log never "
+                    f"{self.path}: mapping names activity {activity!r} (touchpoints or finance), which the log never "
                     f"has; activities seen: {_listed(activities)}"
                 )
+
+
+def _amount(raw: str, where: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImportFormatError(f"{where}: {raw!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise ImportFormatError(f"{where}: {raw!r} must be a finite number >= 0")
+    return value
 
 
 def read_xes(path: Path | str, mapping: LogMapping) -> tuple[list[Emitted], ImportStats]:

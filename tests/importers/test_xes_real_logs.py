@@ -30,6 +30,7 @@ class PlainReading:
     by_resource: Counter[str] = field(default_factory=Counter)
     by_activity: Counter[str] = field(default_factory=Counter)
     by_activity_resource: Counter[tuple[str, str | None]] = field(default_factory=Counter)
+    activated_amounts: list[float] = field(default_factory=list)
     flagged_by_activity: Counter[str] = field(default_factory=Counter)
 
 
@@ -62,6 +63,7 @@ class Imported:
     types: Counter[str]
     steps: int
     automated_steps: int
+    finance_amount: float
     ids: list[str]
     runs_by_activity: Counter[str]
     sample: list[Emitted]
@@ -72,6 +74,7 @@ def import_summary(path: Path, mapping_path: Path, keep_ids: bool = True) -> Imp
     types: Counter[str] = Counter()
     runs_by_activity: Counter[str] = Counter()
     steps = automated = 0
+    finance = 0.0
     ids: list[str] = []
     sample: list[Emitted] = []
     for event in run:
@@ -83,9 +86,11 @@ def import_summary(path: Path, mapping_path: Path, keep_ids: bool = True) -> Imp
             automated += event.data["automated_steps"]
         elif event.type == "automation.run":
             runs_by_activity[event.subject] += 1
+        elif event.type == "finance.entry":
+            finance += event.data["amount"]
         if len(sample) < 200 or types[event.type] == 1:
             sample.append(event)
-    return Imported(run.stats, types, steps, automated, ids, runs_by_activity, sample)
+    return Imported(run.stats, types, steps, automated, finance, ids, runs_by_activity, sample)
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +104,8 @@ def plain_line_reading(path: Path) -> PlainReading:
     fastest reading that shares nothing with any XML parser."""
     reading = PlainReading()
     resource = re.compile(rb'<string key="org:resource" value="([^"]*)"')
+    amount = re.compile(rb'<string key="AMOUNT_REQ" value="([^"]*)"')
+    requested = 0.0
     with gzip.open(path, "rb") as handle:
         for line in handle:
             stripped = line.strip()
@@ -106,6 +113,10 @@ def plain_line_reading(path: Path) -> PlainReading:
                 reading.events += 1
             elif stripped == b"<trace>":
                 reading.traces += 1
+            elif stripped == b'<string key="concept:name" value="A_ACTIVATED"/>':
+                reading.activated_amounts.append(requested)
+            elif stripped.startswith(b'<string key="AMOUNT_REQ"') and reading.traces:  # not the <global> default
+                requested = float(amount.search(stripped).group(1))  # type: ignore[union-attr]
             else:
                 found = resource.search(stripped)
                 if found:
@@ -135,6 +146,13 @@ def test_bpic2012_automated_share_equals_resource_112_share_of_a_plain_reading(
     assert bpic2012.types["automation.run"] == bpic2012_plain.by_resource["112"]
     assert bpic2012.automated_steps / bpic2012.steps == pytest.approx(plain_share, abs=1e-12)
     assert bpic2012.stats.automated_share == pytest.approx(plain_share, abs=1e-12)
+
+
+def test_bpic2012_books_the_requested_amount_of_every_activated_loan(
+    bpic2012: Imported, bpic2012_plain: PlainReading
+) -> None:
+    assert bpic2012.types["finance.entry"] == len(bpic2012_plain.activated_amounts) == 2_246
+    assert bpic2012.finance_amount == pytest.approx(sum(bpic2012_plain.activated_amounts))
 
 
 def test_bpic2012_emits_one_process_execution_per_case_and_sub_process(bpic2012: Imported) -> None:
