@@ -246,7 +246,7 @@ class Supervisor:
             self._component("exporter", "stopped")
         self._stop_children()
         if self._broker is not None:
-            self._broker.stop()
+            self._broker.stop(timeout_s=2.0)  # in memory: nothing to lose if it must be killed
             self._component("broker", "stopped")
         if self._engine is not None:
             self._engine.dispose()
@@ -305,7 +305,7 @@ class Supervisor:
         from stream.events import RejectReason
 
         self._pipeline_metrics = PipelineMetrics(registry, reasons=tuple(str(reason) for reason in RejectReason))
-        registry.register(_snapshot_collector(exporter, self._engine, self.strategy))
+        registry.register(exporter.build_collector(self._engine, self.strategy, ttl_s=min(15.0, self.options.interval_s)))
         web_config = exporter.load_web_config(self.settings.exporter_web_config) if self.settings.exporter_web_config else None
         try:
             self._exporter = exporter.serve(
@@ -419,11 +419,24 @@ class Supervisor:
 
     def _aggregation_loop(self) -> None:
         """Run the continuous task every ``interval_s`` seconds until stopped."""
+        # load the engine and the validation context now, while the consumer joins its group,
+        # so that the first cycle takes as long as the others
+        import alignwatch.pipeline  # noqa: F401
+        from expectations.runner import gx_context
+
+        gx_context()
         while not self.stop_event.wait(self.options.interval_s):
             self._cycle()
 
     def _cycle(self, *, final: bool = False) -> None:
-        """One aggregation cycle over the interval since the last one, up to the clock's hour."""
+        """One aggregation cycle: the continuous task over the hours closed since the last one.
+
+        On the real clock that is the DAG's data interval. On the simulator's compressed
+        clock (a simulated day every couple of seconds) a cycle covers only the hour that
+        closed last, which the task extends to the last 24 hours, and the rolling 7-day and
+        28-day windows ending there: hour windows between two cycles are skipped, the
+        rolling windows (what the scorecard and the SAI read) are exact at every cycle.
+        """
         with self._cycle_lock:
             from alignwatch.pipeline import continuous_task
 
@@ -431,21 +444,24 @@ class Supervisor:
             if final and self._clock.simulated and self.status.produced >= self.status.planned:
                 end = self._clock.end or end
             end = floor_time(end, dt.timedelta(hours=1))
-            if self._last_end is not None and end <= self._last_end and not final:
-                return
-            start = self._last_end or (end - dt.timedelta(days=1))
-            if final and self._last_end is not None and end <= self._last_end:
-                start = self._last_end - dt.timedelta(hours=1)
-                end = self._last_end
+            if self._last_end is not None and end <= self._last_end:
+                if not final:
+                    return
+                end = self._last_end  # recompute the last hour: late events are folded in
+            start = self._last_end if self._last_end is not None and self._last_end < end else end - dt.timedelta(hours=1)
+            if self._clock.simulated:
+                start = max(start, end - dt.timedelta(hours=1))
             began = time.monotonic()
             outcome = continuous_task(self._engine, self.strategy, start=start, end=end, trigger="alignwatch run")
             seconds = time.monotonic() - began
-            status = str(getattr(outcome, "status", "published"))
-            run_id = getattr(outcome, "run_id", None)
-            detail = str(getattr(outcome, "detail", "") or getattr(outcome, "message", "") or "")
+            status = str(outcome.status)
             with self._lock:
-                self.status.cycles.append(Cycle(run_id, status, end, seconds, detail))
-            self.emit(f"cycle: run {run_id} {status} [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) in {seconds:.1f}s")
+                self.status.cycles.append(Cycle(outcome.run_id, status, end, seconds, outcome.detail))
+            failed = ", ".join(outcome.validation.get("failed", [])) if status == "failed_validation" else ""
+            self.emit(
+                f"cycle: run {outcome.run_id} {status} up to {end:%Y-%m-%d %H:%M} in {seconds:.1f}s"
+                + (f" (failed expectations: {failed})" if failed else "")
+            )
             if status == "published":
                 self._last_end = end
                 self._update_scorecard(end)
@@ -622,20 +638,3 @@ def summarise_scorecard(scorecard: dict[str, Any]) -> dict[str, Any]:
         "pitfalls": sorted(set(pitfalls)),
         "alerts": alerts,
     }
-
-
-def _snapshot_collector(exporter: Any, engine: Any, strategy: Any) -> Any:
-    """The exporter's collector over the store's latest validated snapshot."""
-    build = getattr(exporter, "build_collector", None) or getattr(exporter, "snapshot_collector", None)
-    if build is not None:
-        return build(engine, strategy)
-    from metrics.catalogue import CATALOGUE
-    from metrics.naming import prometheus_name
-
-    families = {
-        decl.id: (prometheus_name(decl), decl.help, ["business", "window", *decl.labels]) for decl in CATALOGUE.values()
-    }
-    cache = exporter.SnapshotCache(lambda: exporter.load_snapshot(engine), ttl_s=2.0)
-    return exporter.SnapshotCollector(
-        cache, business=exporter.business_label(strategy.business.name), families=families
-    )

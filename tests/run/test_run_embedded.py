@@ -1,0 +1,88 @@
+"""``alignwatch run`` end to end: broker, store, consumer, aggregation, exporter and simulator."""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _sai_series_name() -> str:
+    from metrics.catalogue import CATALOGUE
+    from metrics.naming import prometheus_name
+
+    return prometheus_name(CATALOGUE["sai"])
+
+
+@pytest.mark.integration
+def test_a_45_second_bakery_run_ingests_publishes_exposes_the_sai_reports_overproduction_and_leaves_no_process(
+    tmp_path: Path,
+):
+    var = tmp_path / "var"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ALIGNWATCH_")}
+    env["ALIGNWATCH_EXPORTER_PORT"] = "0"
+    command = [str(Path(sys.executable).with_name("alignwatch")), "run", "--scenario", "bakery",
+               "--duration", "45", "--interval", "8", "--var", str(var)]
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")), daemon=True)
+    reader.start()
+    started: set[int] = set()
+    sai_name = _sai_series_name()
+    sai_scraped = None
+    try:
+        parent = psutil.Process(process.pid)
+        while process.poll() is None:
+            try:
+                started.update(child.pid for child in parent.children(recursive=True))
+            except psutil.NoSuchProcess:
+                pass
+            url = next((line.split(" ", 1)[1].strip() for line in list(lines) if line.startswith("exporter: ")), None)
+            if url and sai_scraped is None:
+                try:
+                    with urllib.request.urlopen(url, timeout=2) as response:
+                        body = response.read().decode()
+                except OSError:
+                    body = ""
+                sai_scraped = next((line for line in body.splitlines() if line.startswith(sai_name + "{")), None)
+            time.sleep(1)
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    reader.join(timeout=5)
+    process.stdout.close()
+    output = "".join(lines)
+    assert process.returncode == 0, output[-3000:]
+
+    broker = re.search(r"broker: Tansu pid (\d+)", output)
+    assert broker, output[-3000:]
+    started.add(int(broker.group(1)))
+    alive = [pid for pid in started if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"still running after exit: {alive}"
+
+    assert sai_scraped is not None, f"/metrics never exposed {sai_name}\n{output[-3000:]}"
+    assert re.search(r"\} [0-9.]+(e[+-]?\d+)?$", sai_scraped)
+
+    with sqlite3.connect(var / "demo-bakery.db") as db:
+        (events,) = db.execute("select count(*) from events").fetchone()
+        (published,) = db.execute("select count(*) from pipeline_runs where status = 'published'").fetchone()
+    assert events > 1000
+    assert published >= 2, output[-3000:]
+
+    report = var / "report-bakery.html"
+    assert f"report written to {report.resolve()}" in output
+    assert 'data-pitfall="overproduction"' in report.read_text(encoding="utf-8")
+    assert re.search(r"^pitfalls: .*overproduction", output, re.M)
