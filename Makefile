@@ -25,7 +25,7 @@ services:
 	@scripts/ensure-postgres
 
 run: $(STAMP)
-	$(BIN)/alignwatch strategy validate examples/$(SCENARIO).yaml
+	$(BIN)/alignwatch run --scenario $(SCENARIO) $(if $(DURATION),--duration $(DURATION))
 
 test: $(STAMP) debs services
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
