@@ -91,8 +91,17 @@ class XesImport:
         handle = open_log(self.path, self.on_read)
         last_line = 0
         try:
+            # huge_tree: real logs hold long attribute values; entities and DTDs are never
+            # resolved and nothing is fetched, whatever the file asks for
             context = etree.iterparse(
-                handle, events=("end",), tag="{*}trace", remove_comments=True, huge_tree=True
+                handle,
+                events=("end",),
+                tag="{*}trace",
+                remove_comments=True,
+                huge_tree=True,
+                resolve_entities=False,
+                load_dtd=False,
+                no_network=True,
             )
             for _, trace in context:
                 last_line = trace.sourceline or last_line

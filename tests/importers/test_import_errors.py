@@ -176,3 +176,16 @@ def test_cost_and_finance_attributes_become_run_costs_and_finance_entries_and_ba
     log.write_text(costed.replace('value="0.25"', 'value="a quarter"', 1), encoding="utf-8")
     with pytest.raises(ImportFormatError, match=r"attribute 'cost' \(mapping attributes\.cost\): 'a quarter' is not a number"):
         read_xes(log, load_mapping(mapping))
+
+
+def test_an_external_entity_in_a_log_is_refused_not_resolved(tmp_path: Path) -> None:
+    log = tmp_path / "entity.xes"
+    log.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE log [<!ENTITY secret SYSTEM "file:///etc/hostname">]>\n'
+        '<log><trace><string key="concept:name" value="c1"/><event><string key="concept:name" value="&secret;"/>'
+        '<date key="time:timestamp" value="2020-01-01T00:00:00+00:00"/></event></trace></log>\n',
+        encoding="utf-8",
+    )
+    mapping = parse_mapping({"log": "x", "attributes": {"resource": None}, "processes": {"p": {"prefixes": [""]}}})
+    with pytest.raises(ImportFormatError, match=r"entity\.xes: malformed XES at line 3, .*external entity 'secret'"):
+        read_xes(log, mapping)
