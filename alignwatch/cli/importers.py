@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from alignwatch.cli.options import kafka_options, settings_from, store_option, strategy_option
+from alignwatch.cli.options import kafka_options, settings_from, store_option
 from alignwatch.errors import ConfigError
 
 __all__ = ["import_group", "strategy_misfits"]
@@ -36,7 +36,15 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option(
         "--keep-partial", is_flag=True, help="On a broken log, keep what was imported before the break."
     )(func)
-    func = strategy_option(func)
+    func = click.option(
+        "--strategy",
+        "strategy_file",
+        metavar="FILE",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        help="Check first that the strategy declares every process, automation and touchpoint "
+        "the mapping emits.",
+    )(func)
     func = kafka_options(func)
     func = store_option(func)
     func = click.option(
