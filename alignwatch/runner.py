@@ -619,7 +619,7 @@ def summarise_scorecard(scorecard: dict[str, Any]) -> dict[str, Any]:
     for ident, item in _pairs(scorecard.get("pitfalls"), ("id", "pitfall")):
         if isinstance(item, dict) and item.get("active") is False:
             continue
-        subject = item.get("subject") or item.get("automation_id") or item.get("process_id") if isinstance(item, dict) else None
+        subject = item.get("subject") or item.get("automation") or item.get("automation_id") or item.get("process_id") if isinstance(item, dict) else None
         pitfalls.append(f"{ident} ({subject})" if subject else ident)
     alerts: list[str] = []
     for ident, item in _pairs(scorecard.get("drift"), ("id", "kpi", "kind")):

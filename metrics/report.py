@@ -339,7 +339,7 @@ def _indices_section(scorecard: Mapping[str, Any]) -> str:
     for ident in idents:
         item = given.get(ident)
         value = _number(item)
-        detail = _field(item, "detail", "explanation", "description", default="")
+        detail = _index_detail(item)
         rows.append(
             f'<div class="tile" id="index-{_esc(ident)}"><div class="tile-name">{_esc(ident.upper())}</div>'
             f'<div class="tile-value">{format_index(value)}</div>'
@@ -348,6 +348,28 @@ def _indices_section(scorecard: Mapping[str, Any]) -> str:
             f'{f"<div class=small>{_esc(detail)}</div>" if detail else ""}</div>'
         )
     return f'<section><h2>Strategic automation indices</h2><div class="tiles">{"".join(rows)}</div></section>'
+
+
+def _index_detail(item: Any) -> str:
+    """A short line of an index's inputs (its scalar and list fields; nested details are left out)."""
+    if not isinstance(item, Mapping):
+        return ""
+    parts = []
+    for key, value in item.items():
+        if key in ("value", "score", "detail") or isinstance(value, Mapping):
+            continue
+        if isinstance(value, list | tuple):
+            shown = ", ".join(str(v) for v in value[:5]) + (" …" if len(value) > 5 else "")
+            parts.append(f"{_label(str(key)).lower()}: {shown or 'none'}")
+        elif value is not None:
+            parts.append(f"{_label(str(key)).lower()}: {_plain(value)}")
+    return "; ".join(parts)
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
 
 
 def _perspectives_section(scorecard: Mapping[str, Any]) -> str:
@@ -438,6 +460,9 @@ def _pitfalls_section(scorecard: Mapping[str, Any]) -> str:
         severity = str(_field(item, "severity", default="warning"))
         message = _field(item, "message", "summary", "description")
         evidence = _field(item, "evidence", default=None)
+        threshold = _field(item, "threshold", "thresholds", default=None)
+        if isinstance(evidence, Mapping) and isinstance(threshold, Mapping):
+            evidence = {**evidence, **{f"threshold {key}": value for key, value in threshold.items()}}
         title = advice.title if ident in PITFALL_ADVICE else _label(ident)
         impact = f'<p class="muted small">{_esc(advice.impact)}</p>' if message else ""
         cards.append(
@@ -487,7 +512,7 @@ def _describe(item: Any) -> str:
             for k, v in item.items()
             if k not in ("message", "summary", "description", "active") and not isinstance(v, Mapping | list)
         )
-        return f"{_esc(message)} <span class=muted>({details})</span>" if message else details
+        return _esc(message) if message else details
     return _esc(item)
 
 
@@ -523,7 +548,7 @@ def _priorities_section(scorecard: Mapping[str, Any]) -> str:
     for position, (ident, item) in enumerate(_entries(scorecard.get("priorities"), ("id", "process_id", "automation_id")), 1):
         rank = _field(item, "rank", default=position)
         score = _number({"value": _field(item, "score", "impact")})
-        reason = _field(item, "reason", "why", "explanation", default="")
+        reason = _field(item, "reason", "why", "explanation", default="") or _priority_reason(item)
         kind = _field(item, "kind", "type", default="")
         rows.append(
             f"<tr><td class=num>{_esc(rank)}</td><td><strong>{_esc(_field(item, 'name', default=ident))}</strong> "
@@ -541,6 +566,26 @@ def _priorities_section(scorecard: Mapping[str, Any]) -> str:
         "<section><h2>What to automate next</h2><p class='muted small'>Ranked by goal weight × criticality × manual volume × cost of delay.</p>"
         f"{body}</section>"
     )
+
+
+def _priority_reason(item: Any) -> str:
+    """Why a candidate ranks where it does, from the prioritisation's inputs."""
+    if not isinstance(item, Mapping):
+        return ""
+    parts = []
+    if item.get("criticality"):
+        parts.append(f"{item['criticality']} process")
+    if _number(item.get("manual_share")) is not None:
+        parts.append(f"{float(item['manual_share']) * 100:.0f}% done by hand")
+    if _number(item.get("manual_volume_per_month")) is not None:
+        parts.append(f"{float(item['manual_volume_per_month']):,.0f} manual cases a month")
+    if _number(item.get("manual_cost_per_case")) is not None:
+        parts.append(f"{float(item['manual_cost_per_case']):,.2f} per manual case")
+    if item.get("candidate"):
+        parts.append("not automated yet")
+    elif item.get("automations"):
+        parts.append("automated by " + ", ".join(map(str, item["automations"])))
+    return "; ".join(parts)
 
 
 def _pilots_section(scorecard: Mapping[str, Any]) -> str:
@@ -684,6 +729,7 @@ def latest_window_end(engine: Any) -> dt.datetime | None:
         return conn.execute(sa.select(sa.func.max(metric_values.c.window_end))).scalar()
 
 
+_WINDOW_KINDS = {"1d": "day", "7d": "7d", "28d": "28d"}
 _WINDOW_SPANS = {"1d": dt.timedelta(days=1), "7d": dt.timedelta(days=7), "28d": dt.timedelta(days=28)}
 
 
@@ -702,9 +748,11 @@ def write_report(
     when = at or latest_window_end(engine) or (now or dt.datetime.now(dt.UTC))
     scorecard = build_scorecard(engine, strategy, when, window=window)
     span = _WINDOW_SPANS.get(window, dt.timedelta(days=7))
-    trend = sai_trend(engine, until=when, window="hour" if span <= dt.timedelta(days=1) else "day", since=when - span * 4)
-    if len(trend) < 2:
-        trend = sai_trend(engine, until=when, window="hour", since=when - span)
+    trend: list[tuple[dt.datetime, float]] = []
+    for kind in dict.fromkeys((_WINDOW_KINDS.get(window, "7d"), "day", "hour")):
+        trend = sai_trend(engine, until=when, window=kind, since=when - span * 4)
+        if len(trend) >= 2:
+            break
     business = getattr(getattr(strategy, "business", None), "name", None) or "Your business"
     page = render_report(scorecard, business=business, at=when, window=window, trend=trend, generated_at=now)
     out.parent.mkdir(parents=True, exist_ok=True)
