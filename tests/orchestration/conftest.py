@@ -1,16 +1,13 @@
 """Fixtures of the orchestration tests: one Airflow metadata DB and one PostgreSQL store
-per test session.
-
-Airflow reads its configuration when first imported, so the environment (a temporary
-``AIRFLOW_HOME``, the ``dags/`` folder, a SQLite metadata DB, no examples) is set when this
-module is imported, before any test imports Airflow.
+per test session (a temporary ``AIRFLOW_HOME`` with a SQLite metadata DB, the ``dags/``
+folder, no examples, no delay between retries).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -21,27 +18,34 @@ import sqlalchemy as sa
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
-AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="alignwatch-airflow-"))
-
-os.environ.update(
-    {
-        "AIRFLOW_HOME": str(AIRFLOW_HOME),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-    }
-)
 
 
 @pytest.fixture(scope="session")
 def airflow_db() -> Iterator[Path]:
-    """A migrated Airflow metadata DB (SQLite file in a temporary AIRFLOW_HOME)."""
+    """A migrated Airflow metadata DB (SQLite file in a temporary AIRFLOW_HOME).
+
+    Airflow reads its configuration when first imported, so the environment is set here,
+    before anything imports it, and restored when the session ends (processes other tests
+    start must not inherit it).
+    """
+    if "airflow.settings" in sys.modules:
+        pytest.fail("Airflow was imported before the orchestration tests configured it")
+    home = Path(tempfile.mkdtemp(prefix="alignwatch-airflow-"))
+    patch = pytest.MonkeyPatch()
+    for name, value in {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "0",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+    }.items():
+        patch.setenv(name, value)
     from airflow.utils.db import upgradedb
 
     upgradedb()
-    yield AIRFLOW_HOME
-    shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
+    yield home
+    patch.undo()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
