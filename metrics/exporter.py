@@ -1,16 +1,19 @@
 """The Prometheus exporter: the latest *validated* snapshot, served at ``/metrics``.
 
 Metric snapshots are state, so they are exposed by a custom collector
-(:class:`SnapshotCollector`) built at scrape time from a :class:`Snapshot`; the snapshot
-comes from a :class:`SnapshotCache` that re-reads the store at most once per ``ttl_s``
-(one indexed read of the published values plus two small grouped reads of the pipeline
-runs and the quarantine). The metric families themselves are built once per snapshot, so
-a scrape between two refreshes only serialises.
+(:class:`SnapshotCollector`) built from a :class:`Snapshot`; the snapshot comes from a
+:class:`SnapshotCache` that re-reads the store at most once per ``ttl_s`` (the pipeline's
+``latest_snapshot``: one indexed read of the published values and one small grouped read
+of the runs; plus one grouped read of the quarantine). An unchanged reload keeps the same
+snapshot, whose families and serialised exposition are built once: with
+``serve(..., snapshot=collector)`` a scrape costs a few milliseconds whatever the number
+of series.
 
-Series served (names from :mod:`metrics.naming`, every one labelled ``business``):
+Series served (every one labelled ``business``):
 
-- every catalogue metric, one series per label set and window kind (``window`` = hour,
-  day, 7d, 28d; the newest window of each kind);
+- every catalogue metric under its :mod:`metrics.naming` name (:func:`served_name`:
+  units Prometheus wants as base units are converted, minutes to seconds), one series per
+  label set and window kind (``window`` = hour, day, 7d, 28d; the newest of each kind);
 - KPI targets (``alignwatch_kpi_target``) and the goals each KPI serves
   (``alignwatch_kpi_goal_info``), from the strategy, next to the KPI values and
   attainment of the catalogue;
