@@ -50,11 +50,26 @@ def test_report_without_data_says_so_instead_of_showing_zeros(at):
         assert f'id="perspective-{ident}"' in page
 
 
-def test_every_documented_pitfall_has_advice_for_the_owner():
-    documented = {"feature_overload", "process_mismatch", "integration_issues", "lack_of_user_adoption",
-                  "roi_miscalculation", "overproduction"}
-    assert documented <= set(PITFALL_ADVICE)
+def test_every_pitfall_the_catalogue_declares_has_advice_for_the_owner():
+    from metrics.catalogue import PITFALLS
+
+    assert set(PITFALLS) <= set(PITFALL_ADVICE)
     assert all(advice.actions for advice in PITFALL_ADVICE.values())
+
+
+def test_report_command_rejects_a_bad_date_in_one_line_without_a_traceback(tmp_path: Path):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("alignwatch")), "report", "--at", "last tuesday", "--out", str(tmp_path / "r.html")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: --at 'last tuesday': expected a date like 2026-03-01 or 2026-03-01T12:00:00+00:00"
+    ]
+    assert not (tmp_path / "r.html").exists()
 
 
 @pytest.mark.integration

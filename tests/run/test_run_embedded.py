@@ -27,7 +27,7 @@ def _sai_series_name() -> str:
 
 @pytest.mark.integration
 def test_a_45_second_bakery_run_ingests_publishes_exposes_the_sai_reports_overproduction_and_leaves_no_process(
-    tmp_path: Path,
+    tmp_path: Path, chromium
 ):
     var = tmp_path / "var"
     env = {key: value for key, value in os.environ.items() if not key.startswith("ALIGNWATCH_")}
@@ -84,5 +84,8 @@ def test_a_45_second_bakery_run_ingests_publishes_exposes_the_sai_reports_overpr
 
     report = var / "report-bakery.html"
     assert f"report written to {report.resolve()}" in output
-    assert 'data-pitfall="overproduction"' in report.read_text(encoding="utf-8")
     assert re.search(r"^pitfalls: .*overproduction", output, re.M)
+    dom = chromium("--dump-dom", report.resolve().as_uri()).stdout.decode()
+    assert 'data-pitfall="overproduction"' in dom
+    sai = re.search(r'id="sai" data-value="([0-9.]+)">([0-9.]+)<', dom)
+    assert sai and f"{float(sai.group(1)):.1f}" == sai.group(2)
