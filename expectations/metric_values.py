@@ -5,7 +5,7 @@ Rules (each a named expectation class with a description):
 - no value is NaN or infinite (a metric without data is ``None``, never NaN);
 - ratios lie in [0, 1];
 - scores and indices lie in [0, 100];
-- every metric the strategy needs is present;
+- every metric the strategy needs is present, and every KPI it declares has a value;
 - the SAI's contributions add up to the SAI, in every window.
 
 Which metrics are ratios, scores, required or contributions is not restated here: it comes
@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import great_expectations as gx
@@ -41,6 +41,7 @@ __all__ = [
     "ExpectRatiosInUnitInterval",
     "ExpectRequiredMetricsPresent",
     "ExpectScoresOnHundredPointScale",
+    "ExpectStrategyKpisPresent",
     "MetricRules",
     "build_suite",
     "check_metric_values",
@@ -62,6 +63,9 @@ class MetricRules:
     required_ids: frozenset[str]
     sai_id: str | None = None
     contribution_id: str | None = None
+    # the metric carrying one value per strategy KPI (label ``kpi``) and the KPI ids it must cover
+    kpi_metric_id: str | None = None
+    kpi_ids: frozenset[str] = frozenset()
 
 
 # ---------------------------------------------------------------- domain rules
@@ -98,6 +102,13 @@ class ExpectRequiredMetricsPresent(gxe.ExpectColumnDistinctValuesToContainSet):
 
     column: str = "metric_id"
     description: str | None = "every metric the strategy needs is present"
+
+
+class ExpectStrategyKpisPresent(gxe.ExpectColumnDistinctValuesToContainSet):
+    """Every KPI the strategy declares has a value row (None when it had no data)."""
+
+    column: str = "kpi"
+    description: str | None = "every KPI of the strategy is computed"
 
 
 class ExpectContributionsSumToSai(gxe.ExpectColumnValuesToBeBetween):
@@ -144,11 +155,12 @@ def values_frame(values: Iterable[MetricValue], rules: MetricRules) -> pd.DataFr
                 "ratio_value": float(value) if finite and item.metric_id in rules.ratio_ids else None,
                 "score_value": float(value) if finite and item.metric_id in rules.score_ids else None,
                 "contribution_gap": gap,
+                "kpi": item.labels.get("kpi") if item.metric_id == rules.kpi_metric_id else None,
             }
         )
     columns = [
         "metric_id", "labels_key", "window", "window_end_s", "value",
-        "not_finite", "ratio_value", "score_value", "contribution_gap",
+        "not_finite", "ratio_value", "score_value", "contribution_gap", "kpi",
     ]
     frame = pd.DataFrame.from_records(records, columns=columns)
     for name in ("window_end_s", "value", "ratio_value", "score_value", "contribution_gap"):
@@ -169,6 +181,8 @@ def build_suite(rules: MetricRules) -> gx.ExpectationSuite:
     suite.add_expectation(ExpectRatiosInUnitInterval())
     suite.add_expectation(ExpectScoresOnHundredPointScale())
     suite.add_expectation(ExpectRequiredMetricsPresent(value_set=sorted(rules.required_ids)))
+    if rules.kpi_metric_id is not None and rules.kpi_ids:
+        suite.add_expectation(ExpectStrategyKpisPresent(value_set=sorted(rules.kpi_ids)))
     if rules.sai_id is not None and rules.contribution_id is not None:
         suite.add_expectation(ExpectContributionsSumToSai())
     return suite
@@ -180,10 +194,18 @@ def check_metric_values(values: Iterable[MetricValue], rules: MetricRules) -> Su
 
 
 def rules_from_catalogue(strategy: Any) -> MetricRules:
-    """The rules for ``strategy``, derived from the metric catalogue's declarations."""
+    """The rules for ``strategy``, derived from the metric catalogue's declarations.
+
+    The catalogue says which metrics are ratios, scores and required; the strategy adds
+    the KPIs that must each have a ``kpi_value`` row.
+    """
     from metrics import catalogue
 
-    return catalogue.validation_rules(strategy) if hasattr(catalogue, "validation_rules") else _derive(catalogue, strategy)
+    rules = catalogue.validation_rules(strategy) if hasattr(catalogue, "validation_rules") else _derive(catalogue, strategy)
+    if rules.kpi_metric_id is None and "kpi_value" in catalogue.CATALOGUE:
+        kpis = frozenset(str(kpi.id) for kpi in getattr(strategy, "kpis", ()) or ())
+        rules = replace(rules, kpi_metric_id="kpi_value", kpi_ids=kpis)
+    return rules
 
 
 def _derive(catalogue: Any, strategy: Any) -> MetricRules:

@@ -126,10 +126,14 @@ def validate_frame(suite: ExpectationSuite, frame: pd.DataFrame) -> SuiteOutcome
 
 
 def _observed(result: dict[str, Any]) -> dict[str, Any]:
-    keep = ("observed_value", "element_count", "unexpected_count", "missing_count", "partial_unexpected_list")
+    keep = (
+        "observed_value", "element_count", "unexpected_count", "missing_count",
+        "partial_unexpected_list", "partial_missing_list",
+    )
     observed = {key: result[key] for key in keep if key in result}
-    if "partial_unexpected_list" in observed:
-        observed["partial_unexpected_list"] = list(observed["partial_unexpected_list"])[:10]
+    for key in ("partial_unexpected_list", "partial_missing_list"):
+        if key in observed:
+            observed[key] = list(observed[key])[:10]
     return observed
 
 

@@ -122,6 +122,8 @@ def run_metrics(values: list[MetricValue]) -> Any:
         required_ids=frozenset({"sai", "cjai"}),
         sai_id="sai",
         contribution_id="sai_contribution",
+        kpi_metric_id="kpi_value",
+        kpi_ids=frozenset({"csat", "waste"}),
     )
     return check_metric_values(values, rules)
 
@@ -132,6 +134,8 @@ def good_values() -> list[MetricValue]:
         value("sai", 62.5),
         value("sai_contribution", 40.0, component="cjai"),
         value("sai_contribution", 22.5, component="financial"),
+        value("kpi_value", 4.2, kpi="csat"),
+        value("kpi_value", None, kpi="waste"),
     ]
 
 
@@ -153,9 +157,10 @@ def test_ratios_above_one_and_scores_above_hundred_fail() -> None:
     assert {"expect_ratios_in_unit_interval", "expect_scores_on_hundred_point_scale"} <= failed(outcome)
 
 
-def test_a_missing_required_metric_fails() -> None:
+def test_a_missing_required_metric_fails_naming_it() -> None:
     outcome = run_metrics([v for v in good_values() if v.metric_id != "cjai"])
     assert failed(outcome) == {"expect_required_metrics_present"}
+    assert outcome.failed[0].observed["partial_missing_list"] == ["cjai"]
 
 
 def test_contributions_that_do_not_add_up_to_the_sai_fail() -> None:
@@ -164,3 +169,9 @@ def test_contributions_that_do_not_add_up_to_the_sai_fail() -> None:
     outcome = run_metrics(values)
     assert failed(outcome) == {"expect_contributions_sum_to_sai"}
     assert outcome.failed[0].observed["unexpected_count"] == 1
+
+
+def test_a_strategy_kpi_without_a_value_row_fails_but_a_kpi_without_data_passes() -> None:
+    outcome = run_metrics([v for v in good_values() if v.labels.get("kpi") != "csat"])
+    assert failed(outcome) == {"expect_strategy_kpis_present"}
+    assert outcome.failed[0].observed["partial_missing_list"] == ["csat"]
