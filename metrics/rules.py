@@ -440,17 +440,31 @@ def _pipeline_business_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
             inputs,
             "AlignwatchNightlyRecomputationStale",
             f'time() - max by (business) ({names.last_run}{{business="{b}",kind="nightly",status="published"}})'
-            f" > {inputs.nightly_max_age_s}\n"
-            f"or on (business)\n"
-            f'  (max by (business) ({names.snapshot_timestamp}{{business="{b}"}}) * 0 + 1\n'
-            f'   unless on (business) {names.last_run}{{business="{b}",kind="nightly",status="published"}})',
+            f" > {inputs.nightly_max_age_s}",
             severity="ticket",
             alert_class="pipeline",
             for_="30m",
             labels={"goal": "all", "perspective": "all"},
-            summary=f"The nightly recomputation of {inputs.business_name} has not published for more than 26 h: "
-            f"late events are missing from every KPI → goal → perspective chain ({chain})",
-            description="No nightly run published in the last 26 h (or none ever); late events are not reflected.",
+            summary=f"The nightly recomputation of {inputs.business_name} has not published for more than "
+            f"{inputs.nightly_max_age_s // 3600} h: late events are missing from every KPI → goal → perspective "
+            f"chain ({chain})",
+            description="The newest published nightly run is {{ $value }} s old; check the alignment_nightly DAG.",
+        ),
+        _alert(
+            inputs,
+            "AlignwatchNightlyRecomputationStale",
+            # continuous runs publish, yet no nightly run ever did: held for the same 26 h,
+            # so a fresh installation waits for its first night before it is reminded
+            f'max by (business) ({names.snapshot_timestamp}{{business="{b}"}}) * 0 + 1\n'
+            f'unless on (business) {names.last_run}{{business="{b}",kind="nightly",status="published"}}',
+            severity="ticket",
+            alert_class="pipeline",
+            for_=f"{inputs.nightly_max_age_s // 3600}h",
+            labels={"goal": "all", "perspective": "all"},
+            summary=f"The nightly recomputation of {inputs.business_name} has never published in "
+            f"{inputs.nightly_max_age_s // 3600} h: late events are missing from every KPI → goal → perspective "
+            f"chain ({chain})",
+            description="Continuous runs publish but no nightly run has; is the alignment_nightly DAG enabled?",
         ),
         _alert(
             inputs,

@@ -269,14 +269,6 @@ def test_every_other_alert_fires_on_its_condition_and_stays_silent_otherwise(
         [_expected(inputs, "AlignwatchMetricsStale", biz, eval_s)],
     ))
     cases.append((
-        "AlignwatchNightlyRecomputationStale",
-        [_series(n.snapshot_timestamp, biz, "0+60x120")],  # continuous runs publish, no nightly ever
-        [_series(n.snapshot_timestamp, biz, "0+60x120"),
-         _series(n.last_run, {**biz, "kind": "nightly", "status": "published"}, "0x120")],
-        "60m",
-        [_expected(inputs, "AlignwatchNightlyRecomputationStale", biz)],
-    ))
-    cases.append((
         "AlignwatchValidationFailing",
         [_series(n.validation_success, biz, "1x10 0x20")],
         [_series(n.validation_success, biz, "1x30")],
@@ -306,7 +298,7 @@ def test_every_other_alert_fires_on_its_condition_and_stays_silent_otherwise(
         [_expected(inputs, "AlignwatchExporterAbsent", {})],
     ))
 
-    covered = {case[0] for case in cases} | {"AlignwatchKPIBelowTarget"}
+    covered = {case[0] for case in cases} | {"AlignwatchKPIBelowTarget", "AlignwatchNightlyRecomputationStale"}
     assert covered == set(alert_names(inputs)), "every alert needs a firing and a silent case"
     tests = []
     for alert, firing, silent, at, expected in cases:
@@ -315,6 +307,45 @@ def test_every_other_alert_fires_on_its_condition_and_stays_silent_otherwise(
         tests.append({"interval": "1m", "input_series": silent,
                       "alert_rule_test": [{"eval_time": at, "alertname": alert, "exp_alerts": []}]})
     _run_promtool(promtool, tmp_path, inputs, tests)
+
+
+def test_nightly_staleness_fires_26_hours_after_the_last_nightly_or_after_26_hours_without_any(
+    promtool: str, inputs: RuleInputs, tmp_path: Path
+) -> None:
+    n = inputs.names
+    biz = {"business": B}
+    hours = inputs.nightly_max_age_s // 3600
+    nightly = {**biz, "kind": "nightly", "status": "published"}
+    steps = (hours + 3) * 12  # 5-minute samples
+
+    def at(minute: int, *expected: dict[str, Any]) -> dict[str, Any]:
+        return {"eval_time": f"{minute}m", "alertname": "AlignwatchNightlyRecomputationStale", "exp_alerts": list(expected)}
+
+    def rule(index: int) -> dict[str, Any]:
+        rules = [r for c in render_rules(inputs).values() for g in c["groups"] for r in g["rules"]
+                 if r.get("alert") == "AlignwatchNightlyRecomputationStale"]
+        labels = {**biz, **rules[index]["labels"]}
+        return {"exp_labels": labels, "exp_annotations": rules[index]["annotations"]}
+
+    last_nightly = {**rule(0)}
+    tests = [
+        # a nightly run published at 0 and never again: stale once 26 h (+ 30 m) have passed
+        {"interval": "5m", "input_series": [_series(n.snapshot_timestamp, biz, f"0+300x{steps}"),
+                                            _series(n.last_run, nightly, f"0x{steps}")],
+         "alert_rule_test": [at(hours * 60 + 15), at(hours * 60 + 45, last_nightly)]},
+        # nightly runs every 24 h: never stale
+        {"interval": "5m", "input_series": [_series(n.snapshot_timestamp, biz, f"0+300x{steps}"),
+                                            _series(n.last_run, nightly, f"0x287 86400x{steps - 288}")],
+         "alert_rule_test": [at(hours * 60 + 45), at((hours + 2) * 60)]},
+        # continuous runs publish but no nightly ever did: reminded after 26 h, not before
+        {"interval": "5m", "input_series": [_series(n.snapshot_timestamp, biz, f"0+300x{steps}")],
+         "alert_rule_test": [at(hours * 60 - 30), at(hours * 60 + 15, rule(1))]},
+    ]
+    last_nightly["exp_annotations"] = {
+        **last_nightly["exp_annotations"],
+        "description": last_nightly["exp_annotations"]["description"].replace("{{ $value }}", f"{hours * 3600 + 45 * 60}"),
+    }
+    _run_promtool(promtool, tmp_path, inputs, tests, evaluation_interval="5m")
 
 
 def test_every_series_a_rule_reads_is_exported_or_recorded(inputs: RuleInputs) -> None:
