@@ -31,7 +31,6 @@ pipeline; Alertmanager inhibits the first two while validation fails), and annot
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -167,7 +166,6 @@ class RuleInputs:
     automations: tuple[AutomationChain, ...]
     thresholds: Mapping[str, float]
     names: MetricNames
-    pitfalls: tuple[str, ...] = ()
     kpi_objective: float = 0.99
     continuous_interval_s: int = 300
     nightly_max_age_s: int = 26 * 3600
@@ -638,8 +636,3 @@ def inputs_from_strategy(strategy: Any, names: MetricNames, **options: Any) -> R
         names=names,
         **options,
     )
-
-
-def slug(text: str) -> str:
-    """GitHub's heading anchor of ``text`` (lower case, spaces to dashes, punctuation dropped)."""
-    return re.sub(r"[^a-z0-9 _-]", "", text.lower()).replace(" ", "-")
