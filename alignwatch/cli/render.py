@@ -28,11 +28,12 @@ def _strategies(paths: tuple[Path, ...]) -> list[Path]:
     return list(paths) if paths else [Path(p) for p in DEFAULT_STRATEGIES if Path(p).exists()]
 
 
-def _rules(strategies: list[Path]) -> dict[str, str]:
+def _rules(strategies: list[Path], runbook_base: str) -> dict[str, str]:
     from metrics.rules import render_rule_files
     from metrics.strategy import load_strategy
 
-    return {f"prometheus/rules/{name}": text for name, text in render_rule_files([load_strategy(p) for p in strategies]).items()}
+    rendered = render_rule_files([load_strategy(p) for p in strategies], runbook_base=runbook_base)
+    return {f"prometheus/rules/{name}": text for name, text in rendered.items()}
 
 
 def _dashboards() -> dict[str, str]:
@@ -74,6 +75,8 @@ def render() -> None:
 _check = click.option("--check", is_flag=True, help="Write nothing; fail when a committed file differs.")
 _out = click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=DEFAULT_DEPLOY, show_default=True,
                     help="The deploy directory.")
+_runbooks = click.option("--runbook-base", default="docs/runbooks.md", show_default=True, metavar="URL",
+                         help="Where the runbooks are served; alerts link to URL#<section>.")
 _strategy = click.option("--strategy", "strategy_files", metavar="FILE", multiple=True,
                          type=click.Path(path_type=Path, dir_okay=False, exists=True),
                          help="Strategy file; repeat for several businesses [default: the example strategies].")
@@ -81,11 +84,13 @@ _strategy = click.option("--strategy", "strategy_files", metavar="FILE", multipl
 
 @render.command("rules")
 @_strategy
+@_runbooks
 @_out
 @_check
-def rules_command(strategy_files: tuple[Path, ...], out: Path, check: bool) -> None:
-    """Recording and alerting rules for Prometheus, one file per business."""
-    _apply(_rules(_strategies(strategy_files)), out, check, ("prometheus/rules",))
+def rules_command(strategy_files: tuple[Path, ...], runbook_base: str, out: Path, check: bool) -> None:
+    """Recording and alerting rules for Prometheus, one file per business (the rule files of
+    other businesses under OUT/prometheus/rules/ are removed)."""
+    _apply(_rules(_strategies(strategy_files), runbook_base), out, check, ("prometheus/rules",))
 
 
 @render.command("dashboards")
@@ -98,9 +103,10 @@ def dashboards_command(out: Path, check: bool) -> None:
 
 @render.command("all")
 @_strategy
+@_runbooks
 @_out
 @_check
-def all_command(strategy_files: tuple[Path, ...], out: Path, check: bool) -> None:
+def all_command(strategy_files: tuple[Path, ...], runbook_base: str, out: Path, check: bool) -> None:
     """Rules and dashboards."""
-    files = {**_rules(_strategies(strategy_files)), **_dashboards()}
+    files = {**_rules(_strategies(strategy_files), runbook_base), **_dashboards()}
     _apply(files, out, check, ("prometheus/rules", "grafana/dashboards", "grafana/provisioning"))

@@ -50,3 +50,18 @@ def test_check_names_a_hand_edited_file_in_one_line_and_fails(tmp_path: Path) ->
     again = _alignwatch("render", "all", "--out", str(out))
     assert again.returncode == 0 and "1 stale removed" in again.stdout
     assert _alignwatch("render", "all", "--check", "--out", str(out)).returncode == 0
+
+
+def test_rendering_one_strategy_keeps_only_its_business_and_links_runbooks_where_told(tmp_path: Path) -> None:
+    out = tmp_path / "deploy"
+    assert _alignwatch("render", "rules", "--out", str(out)).returncode == 0
+    assert len(list((out / "prometheus" / "rules").glob("*.rules.yml"))) == 6
+    result = _alignwatch("render", "rules", "--strategy", "examples/ecommerce.yaml", "--out", str(out),
+                         "--runbook-base", "https://docs.example/runbooks.md")
+    assert result.returncode == 0, result.stderr
+    files = sorted(path.name for path in (out / "prometheus" / "rules").glob("*.rules.yml"))
+    assert files == ["alignwatch-northwind_outfitters.rules.yml", "alignwatch-pipeline.rules.yml",
+                     "alignwatch-recording.rules.yml"]
+    text = (out / "prometheus" / "rules" / files[0]).read_text()
+    assert "runbook_url: https://docs.example/runbooks.md#human-reachability-below-floor" in text
+    assert "docs/runbooks.md#" not in text.replace("https://docs.example/runbooks.md#", "")
