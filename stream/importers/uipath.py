@@ -19,8 +19,10 @@ Each run becomes one ``automation.run``:
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,9 +171,6 @@ class RobotLogImport:
 
 
 def _lines(handle: Any, path: Path) -> Iterator[bytes]:
-    import gzip
-    import zlib
-
     try:
         yield from handle
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:

@@ -3,6 +3,7 @@ business-process log of the same bot (both from pandyke/bot-log-mining)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import xml.etree.ElementTree as ET
@@ -59,8 +60,6 @@ def test_robot_runs_fail_exactly_where_the_process_log_says_the_bot_step_failed(
 def test_robot_run_duration_spans_its_first_to_last_log_line(eventlogs: Path, mappings: Path) -> None:
     path = eventlogs / "company_bot_log_uipath.txt.gz"
     emitted, _ = read_robot_log(path, load_robot_mapping(mappings / "company_bot_uipath.yaml"))
-    import datetime as dt
-
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         records = [json.loads(line[line.index("{") :]) for line in handle if line.strip()]
     run = emitted[0]
