@@ -485,8 +485,15 @@ def _resolve(store: Any, strategy: Any) -> tuple[sa.Engine, Any, bool]:
         settings = load_settings()
     owned = False
     if store is None or isinstance(store, str):
+        from alignwatch.store.engine import require_current
+
         store = connect(store if store is not None else settings.store_url)  # type: ignore[union-attr]
         owned = True
+        try:
+            require_current(store)  # a clear StoreError when the store is not migrated
+        except BaseException:
+            store.dispose()
+            raise
     if strategy is None or isinstance(strategy, str | Path):
         from metrics.strategy import load_strategy
 

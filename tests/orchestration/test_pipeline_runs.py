@@ -115,3 +115,10 @@ def test_an_error_while_computing_marks_the_run_error_and_is_raised(store: sa.En
     (run,) = runs(store)
     assert run.status == "error" and "aggregation exploded" in run.details["error"]
     assert latest_snapshot(store).values == ()
+
+
+def test_a_task_given_an_unmigrated_store_url_fails_with_a_store_error(tmp_path: Path) -> None:
+    from alignwatch.errors import StoreError
+
+    with pytest.raises(StoreError, match="alignwatch db upgrade"):
+        nightly_task(f"sqlite:///{tmp_path / 'empty.db'}", str(STRATEGY), end=night(1), days=1)
