@@ -77,6 +77,13 @@ def _tone(value: float | None, good: float, warn: float) -> str:
     return "green" if value >= good else "yellow" if value >= warn else "red"
 
 
+def _lines(items: list[str], most: int = 6) -> str:
+    if not items:
+        return "none"
+    shown = items[:most]
+    return "\n".join(shown) + (f"\n… and {len(items) - most} more" if len(items) > most else "")
+
+
 def render(status: Status, now: dt.datetime | None = None) -> RenderableType:
     """The whole screen for ``status``."""
     now = now or dt.datetime.now(dt.UTC)
@@ -117,8 +124,8 @@ def render(status: Status, now: dt.datetime | None = None) -> RenderableType:
     findings = Table.grid(padding=(0, 1))
     findings.add_column(style="bold")
     findings.add_column()
-    findings.add_row("pitfalls", Text("\n".join(status.pitfalls) or "none", style="red" if status.pitfalls else "green"))
-    findings.add_row("alerts", Text("\n".join(status.alerts) or "none", style="yellow" if status.alerts else "green"))
+    findings.add_row("pitfalls", Text(_lines(status.pitfalls), style="red" if status.pitfalls else "green"))
+    findings.add_row("alerts", Text(_lines(status.alerts), style="yellow" if status.alerts else "green"))
 
     links = Table.grid(padding=(0, 2))
     links.add_column(style="bold")

@@ -152,6 +152,7 @@ class Supervisor:
         self._pipeline_metrics: Any = None
         self._clock = _Clock()
         self._last_end: dt.datetime | None = None
+        self._stored_at_cycle = 0  # events stored when the last published cycle started
         self._cycle_lock = threading.Lock()
         self._rate_mark: tuple[float, int] = (time.monotonic(), 0)
 
@@ -231,7 +232,7 @@ class Supervisor:
             if state == "running" and name in ("consumer", "aggregation", "simulator", "scorecard", "airflow-watch"):
                 self._component(name, "stopped")
         report = None
-        if self._engine is not None and not self.options.airflow and "startup" not in " ".join(self.failures):
+        if self._engine is not None and not self.options.airflow and self._new_events():
             try:
                 self._cycle(final=True)
             except Exception as exc:  # noqa: BLE001 - reported, the run still ends cleanly
@@ -246,10 +247,12 @@ class Supervisor:
             self._component("exporter", "stopped")
         self._stop_children()
         if self._broker is not None:
-            self._broker.stop(timeout_s=2.0)  # in memory: nothing to lose if it must be killed
+            # Tansu waits ~5 s on SIGTERM once clients have connected; in memory, nothing is lost by killing it
+            self._broker.stop(timeout_s=1.0)
             self._component("broker", "stopped")
         if self._engine is not None:
             self._engine.dispose()
+            self._component("store", "closed")
         self._publish_status()
         return report
 
@@ -338,7 +341,10 @@ class Supervisor:
         self._thread("consumer", self._consume)
 
     def _consume(self) -> None:
-        report = self._consumer.run()
+        try:
+            report = self._consumer.run()
+        finally:
+            self._consumer.producer.close(timeout=5)
         if not self.stop_event.is_set():
             raise AlignwatchError(f"the consume loop ended unexpectedly ({report.line()})")
 
@@ -452,6 +458,7 @@ class Supervisor:
             if self._clock.simulated:
                 start = max(start, end - dt.timedelta(hours=1))
             began = time.monotonic()
+            stored = self._consumer.report.stored if self._consumer is not None else 0
             outcome = continuous_task(self._engine, self.strategy, start=start, end=end, trigger="alignwatch run")
             seconds = time.monotonic() - began
             status = str(outcome.status)
@@ -464,7 +471,13 @@ class Supervisor:
             )
             if status == "published":
                 self._last_end = end
+                self._stored_at_cycle = stored
                 self._update_scorecard(end)
+
+    def _new_events(self) -> bool:
+        """True when events were stored since the last published cycle (a last cycle is then worth it)."""
+        stored = self._consumer.report.stored if self._consumer is not None else 0
+        return stored > self._stored_at_cycle
 
     def _update_scorecard(self, at: dt.datetime) -> None:
         from metrics.scorecard import build_scorecard

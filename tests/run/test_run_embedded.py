@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -89,3 +90,37 @@ def test_a_45_second_bakery_run_ingests_publishes_exposes_the_sai_reports_overpr
     assert 'data-pitfall="overproduction"' in dom
     sai = re.search(r'id="sai" data-value="([0-9.]+)">([0-9.]+)<', dom)
     assert sai and f"{float(sai.group(1)):.1f}" == sai.group(2)
+
+
+@pytest.mark.integration
+def test_sigint_stops_every_component_cleanly_with_a_zero_exit_status(tmp_path: Path):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ALIGNWATCH_")}
+    env["ALIGNWATCH_EXPORTER_PORT"] = "0"
+    command = [str(Path(sys.executable).with_name("alignwatch")), "run", "--scenario", "bakery", "--events", "2000",
+               "--var", str(tmp_path / "var")]
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")), daemon=True)
+    reader.start()
+    started: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while not any(line.startswith("report: will be written") for line in list(lines)):
+            assert process.poll() is None and time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.2)
+        started.update(child.pid for child in psutil.Process(process.pid).children(recursive=True))
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    reader.join(timeout=5)
+    process.stdout.close()
+    output = "".join(lines)
+    assert process.returncode == 0, output[-3000:]
+    broker = re.search(r"broker: Tansu pid (\d+)", output)
+    assert broker and int(broker.group(1)) in started
+    alive = [pid for pid in started if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"still running after Ctrl-C: {alive}"
+    assert "report written to" in output
