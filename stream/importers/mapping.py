@@ -41,6 +41,7 @@ __all__ = [
     "FinanceMap",
     "LogMapping",
     "MappingError",
+    "OrderMap",
     "OutcomeRule",
     "ProcessMap",
     "RobotLogMapping",
@@ -169,6 +170,13 @@ class FinanceMap(_Model):
     automation_id: str | None = Field(None, pattern=_ID)
 
 
+class OrderMap(_Model):
+    """An activity that is a customer's order (or contract): a ``customer.order`` of ``amount``."""
+
+    activity: str
+    amount: str = Field(description="Event or trace attribute holding the order's amount (a number >= 0).")
+
+
 class TouchpointMap(_Model):
     """An activity that is a customer touchpoint."""
 
@@ -199,6 +207,9 @@ class LogMapping(_Model):
     )
     touchpoints: dict[str, TouchpointMap] = Field(default_factory=dict)
     finance: list[FinanceMap] = Field(default_factory=list, description="Activities that book money.")
+    orders: list[OrderMap] = Field(
+        default_factory=list, description="Activities that are customer orders (revenue, repeat purchases)."
+    )
     resolved_activities: list[str] = Field(
         default_factory=list, description="Activities that mean the customer's case was resolved."
     )

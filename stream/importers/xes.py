@@ -9,6 +9,8 @@ into events and cleared, so memory stays flat whatever the size of the log. Per 
   (id ``<case>/<position>/touchpoint``);
 - ``finance.entry`` for every step whose activity the mapping says books money (id
   ``<case>/<position>/finance/<n>``; the amount from an event or trace attribute);
+- ``customer.order`` for every step whose activity the mapping calls an order (id
+  ``<case>/<position>/order/<n>``; the amount from an event or trace attribute);
 - ``process.execution`` once per case and process (id ``<case>/<process>/execution``,
   time = the case's last step in that process): cycle time from first to last step,
   automated per the mapping's rule, the share of automated steps, errors (failed steps and
@@ -200,6 +202,26 @@ class XesImport:
                     data,
                     subject=step.activity,
                 )
+            for index, order in enumerate(mapping.orders):
+                if order.activity != step.activity:
+                    continue
+                raw = step.attrs.get(order.amount, case_attrs.get(order.amount))
+                if raw in (None, ""):
+                    continue
+                where = f"{self.path}: line {step.line}: attribute {order.amount!r} (mapping orders[{index}].amount)"
+                yield self._emit(
+                    "customer.order",
+                    event_id(case_id, step.position, "order", index),
+                    step.time,
+                    {
+                        "customer_id": step.customer or case_id,
+                        "order_id": event_id(case_id, step.position),
+                        "amount": _amount(raw, where),
+                        "repeat": False,
+                        "case_id": case_id,
+                    },
+                    subject=step.activity,
+                )
             touchpoint = mapping.touchpoints.get(step.activity)
             if touchpoint is not None:
                 yield self._emit(
@@ -322,17 +344,20 @@ class XesImport:
                     f"{self.path}: mapping {path} names attribute {key!r}, which no event in the log "
                     f"has; event attributes seen: {_listed(self._event_keys)}"
                 )
-        for index, booking in enumerate(self.mapping.finance):
-            if booking.amount not in self._event_keys and booking.amount not in self._trace_keys:
+        amounts = [(f"finance[{i}].amount", b.amount) for i, b in enumerate(self.mapping.finance)]
+        amounts += [(f"orders[{i}].amount", o.amount) for i, o in enumerate(self.mapping.orders)]
+        for path, key in amounts:
+            if key not in self._event_keys and key not in self._trace_keys:
                 raise ImportFormatError(
-                    f"{self.path}: mapping finance[{index}].amount names attribute {booking.amount!r}, which "
-                    f"neither events nor traces have; trace attributes seen: {_listed(self._trace_keys)}"
+                    f"{self.path}: mapping {path} names attribute {key!r}, which neither events nor traces "
+                    f"have; trace attributes seen: {_listed(self._trace_keys)}"
                 )
         activities = set(self.stats.steps_by_activity)
-        for activity in list(self.mapping.touchpoints) + [booking.activity for booking in self.mapping.finance]:
+        booked = [b.activity for b in self.mapping.finance] + [o.activity for o in self.mapping.orders]
+        for activity in list(self.mapping.touchpoints) + booked:
             if activity not in activities:
                 raise ImportFormatError(
-                    f"{self.path}: mapping names activity {activity!r} (touchpoints or finance), which the log never "
+                    f"{self.path}: mapping names activity {activity!r} (touchpoints, finance or orders), which the log never "
                     f"has; activities seen: {_listed(activities)}"
                 )
 

@@ -155,7 +155,7 @@ def test_every_example_mapping_fits_its_example_strategy(mapping: str, strategy:
     ) == []
 
 
-def test_cost_and_finance_attributes_become_run_costs_and_finance_entries_and_bad_numbers_are_named(
+def test_cost_finance_and_order_attributes_become_run_costs_entries_and_orders_and_bad_numbers_are_named(
     eventlogs: Path, mappings: Path, tmp_path: Path
 ) -> None:
     text = "".join(_company_text(eventlogs))
@@ -165,7 +165,8 @@ def test_cost_and_finance_attributes_become_run_costs_and_finance_entries_and_ba
     mapping = tmp_path / "costed.yaml"
     mapping.write_text(
         _mapping_text(mappings).replace("  lifecycle: lifecycle:transition\n", "  lifecycle: lifecycle:transition\n  cost: cost\n")
-        + "finance:\n  - {activity: Loan decision, kind: revenue, amount: DN}\n",
+        + "finance:\n  - {activity: Loan decision, kind: revenue, amount: DN}\n"
+        + "orders:\n  - {activity: Loan decision, amount: DN}\n",
         encoding="utf-8",
     )
     emitted, _ = read_xes(log, load_mapping(mapping))
@@ -173,6 +174,8 @@ def test_cost_and_finance_attributes_become_run_costs_and_finance_entries_and_ba
     assert len(runs) == 20 and {run.data["cost"] for run in runs} == {0.25}
     entries = [e for e in emitted if e.type == "finance.entry"]
     assert len(entries) == 20 and all(e.data["kind"] == "revenue" and e.data["amount"] > 0 for e in entries)
+    orders = [e for e in emitted if e.type == "customer.order"]
+    assert [o.data["amount"] for o in orders] == [e.data["amount"] for e in entries]
     log.write_text(costed.replace('value="0.25"', 'value="a quarter"', 1), encoding="utf-8")
     with pytest.raises(ImportFormatError, match=r"attribute 'cost' \(mapping attributes\.cost\): 'a quarter' is not a number"):
         read_xes(log, load_mapping(mapping))

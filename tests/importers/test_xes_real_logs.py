@@ -63,7 +63,7 @@ class Imported:
     types: Counter[str]
     steps: int
     automated_steps: int
-    finance_amount: float
+    order_amount: float
     ids: list[str]
     runs_by_activity: Counter[str]
     sample: list[Emitted]
@@ -74,7 +74,7 @@ def import_summary(path: Path, mapping_path: Path, keep_ids: bool = True) -> Imp
     types: Counter[str] = Counter()
     runs_by_activity: Counter[str] = Counter()
     steps = automated = 0
-    finance = 0.0
+    orders = 0.0
     ids: list[str] = []
     sample: list[Emitted] = []
     for event in run:
@@ -86,11 +86,11 @@ def import_summary(path: Path, mapping_path: Path, keep_ids: bool = True) -> Imp
             automated += event.data["automated_steps"]
         elif event.type == "automation.run":
             runs_by_activity[event.subject] += 1
-        elif event.type == "finance.entry":
-            finance += event.data["amount"]
+        elif event.type == "customer.order":
+            orders += event.data["amount"]
         if len(sample) < 200 or types[event.type] == 1:
             sample.append(event)
-    return Imported(run.stats, types, steps, automated, finance, ids, runs_by_activity, sample)
+    return Imported(run.stats, types, steps, automated, orders, ids, runs_by_activity, sample)
 
 
 @pytest.fixture(scope="module")
@@ -151,8 +151,8 @@ def test_bpic2012_automated_share_equals_resource_112_share_of_a_plain_reading(
 def test_bpic2012_books_the_requested_amount_of_every_activated_loan(
     bpic2012: Imported, bpic2012_plain: PlainReading
 ) -> None:
-    assert bpic2012.types["finance.entry"] == len(bpic2012_plain.activated_amounts) == 2_246
-    assert bpic2012.finance_amount == pytest.approx(sum(bpic2012_plain.activated_amounts))
+    assert bpic2012.types["customer.order"] == len(bpic2012_plain.activated_amounts) == 2_246
+    assert bpic2012.order_amount == pytest.approx(sum(bpic2012_plain.activated_amounts))
 
 
 def test_bpic2012_emits_one_process_execution_per_case_and_sub_process(bpic2012: Imported) -> None:
