@@ -37,6 +37,7 @@ __all__ = [
     "dashboard_names",
     "dashboard_specs",
     "panel_queries",
+    "variable_queries",
     "render_dashboard",
     "stable_uid",
 ]
@@ -321,6 +322,14 @@ def dashboard_names() -> DashboardNames:
     )
 
 
+def variable_queries(spec: DashboardSpec, names: DashboardNames) -> list[tuple[str, str, str]]:
+    """(variable, label, series selector) of each template variable's ``label_values``."""
+    found = [("business", "business", names.kpi_target)]
+    if spec.kpi_variable:
+        found.append(("kpi", "kpi", f'{names.kpi_target}{{business="$business"}}'))
+    return found
+
+
 def panel_queries(spec: DashboardSpec) -> list[tuple[str, str]]:
     """(panel title, PromQL) of every query of a dashboard."""
     return [(panel.title, query.expr) for panel in spec.panels for query in panel.queries]
@@ -342,20 +351,14 @@ def render_dashboard(spec: DashboardSpec, names: DashboardNames) -> dict[str, An
         .time("now-24h", "now")
         .refresh("1m")
         .readonly()
-        .with_variable(
-            dashboard.QueryVariable("business")
-            .label("Business")
-            .datasource(datasource)
-            .query(f"label_values({names.snapshot_timestamp}, business)")
-            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
-        )
     )
-    if spec.kpi_variable:
+    titles = {"business": "Business", "kpi": "KPI"}
+    for variable, label, selector in variable_queries(spec, names):
         builder = builder.with_variable(
-            dashboard.QueryVariable("kpi")
-            .label("KPI")
+            dashboard.QueryVariable(variable)
+            .label(titles[variable])
             .datasource(datasource)
-            .query(f'label_values({names.kpi_target}{{business="$business"}}, kpi)')
+            .query(f"label_values({selector}, {label})")
             .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
         )
     kinds = {"stat": stat.Panel, "timeseries": timeseries.Panel, "bargauge": bargauge.Panel, "table": table.Panel}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from alignwatch.store import connect, upgrade
 from .conftest import (
     DEPLOY,
     WebhookReceiver,
+    get_json,
     prometheus_query,
     start_alertmanager,
     start_prometheus,
@@ -100,7 +102,7 @@ def test_the_planted_ecommerce_collapse_reaches_the_webhook_and_every_dashboard_
     tmp_path: Path, fresh_pg_url: str, webhook_receiver: WebhookReceiver, record_property: Any
 ) -> None:
     from alignwatch.pipeline import continuous_task
-    from metrics.dashboards import dashboard_names, dashboard_specs, panel_queries
+    from metrics.dashboards import dashboard_names, dashboard_specs, panel_queries, variable_queries
     from metrics.exporter import build_collector, serve
     from metrics.rules import render_rule_files
     from metrics.strategy import load_strategy
@@ -215,6 +217,13 @@ def test_the_planted_ecommerce_collapse_reaches_the_webhook_and_every_dashboard_
                 empty.append(f"{panel}: {exprs}")
         assert not empty, "panels without data:\n" + "\n".join(empty)
         assert len(panels) == sum(len(spec.panels) for spec in dashboard_specs(names))
+        # and every template variable offers the business and its KPIs
+        for spec in dashboard_specs(names):
+            for variable, label, selector in variable_queries(spec, names):
+                match = urllib.parse.urlencode({"match[]": selector.replace("$business", collector.business)})
+                offered = get_json(f"{prometheus.url}/api/v1/label/{label}/values?{match}")["data"]
+                expected = collector.business if variable == "business" else "csat"
+                assert expected in offered, (spec.title, variable, offered)
     finally:
         for server in reversed(servers):
             server.stop()
