@@ -192,3 +192,29 @@ def test_an_external_entity_in_a_log_is_refused_not_resolved(tmp_path: Path) -> 
     mapping = parse_mapping({"log": "x", "attributes": {"resource": None}, "processes": {"p": {"prefixes": [""]}}})
     with pytest.raises(ImportFormatError, match=r"entity\.xes: malformed XES at line 3, .*external entity 'secret'"):
         read_xes(log, mapping)
+
+
+def test_the_progress_bar_follows_the_bytes_read_on_a_terminal_and_stays_silent_otherwise(
+    eventlogs: Path, mappings: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from alignwatch.cli.importers import _progress
+    from stream.importers.xes import XesImport
+
+    log = eventlogs / COMPANY
+    with _progress(log.stat().st_size, False, "importing") as on_read:
+        assert on_read is None  # stderr is not a terminal under pytest
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    read: list[int] = []
+    with _progress(log.stat().st_size, False, "importing") as on_read:
+        assert on_read is not None
+
+        def count(n: int) -> None:
+            read.append(n)
+            on_read(n)
+
+        assert sum(1 for _ in XesImport(log, load_mapping(mappings / "company_bot.yaml"), on_read=count)) == 80
+    assert sum(read) == log.stat().st_size
+    with _progress(log.stat().st_size, True, "importing") as on_read:
+        assert on_read is None  # --quiet
