@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace as NS
 
-from metrics.rules import RuleInputs, inputs_from_strategy
-from metrics.dashboards import dashboard_names  # noqa: F401 - re-exported for the tests
-from metrics.rules import metric_names
+from metrics.rules import RuleInputs, inputs_from_strategy, metric_names
 
 THRESHOLDS = {
     "regression_drop": 0.15,

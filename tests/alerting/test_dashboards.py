@@ -9,9 +9,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from metrics.dashboards import dashboard_files, dashboard_specs, render_dashboard
-
-from .rules_fixtures import dashboard_names
+from metrics.dashboards import dashboard_files, dashboard_names, dashboard_specs, render_dashboard
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "data" / "grafana-schema" / "v11.6.x"
 
