@@ -81,6 +81,8 @@ class ConsumeReport:
     commits: int = 0
     store_retries: int = 0
     started: float = field(default_factory=time.monotonic)
+    first_message_at: float | None = None
+    last_commit_at: float | None = None
 
     @property
     def elapsed_s(self) -> float:
@@ -91,6 +93,13 @@ class ConsumeReport:
     def rate(self) -> float:
         """Messages consumed per second."""
         return self.consumed / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def active_rate(self) -> float:
+        """Messages per second from the first message received to the last commit (join excluded)."""
+        if self.first_message_at is None or self.last_commit_at is None or self.last_commit_at <= self.first_message_at:
+            return 0.0
+        return self.consumed / (self.last_commit_at - self.first_message_at)
 
     def line(self) -> str:
         """One progress line."""
@@ -239,6 +248,7 @@ class IngestConsumer:
                         self._handle(tp, message)
                     got += len(messages)
                 if got:
+                    self.metrics.consumed.inc(got)
                     last_message = time.monotonic()
                     self._update_lag()
                 if self._pending and (self._pending >= options.batch_size or self._batch_time_left() <= 0 or not got):
@@ -270,6 +280,8 @@ class IngestConsumer:
     def _handle(self, tp: Any, message: Any) -> None:
         if self._batch_started is None:
             self._batch_started = time.monotonic()
+            if self.report.first_message_at is None:
+                self.report.first_message_at = self._batch_started
         if message.topic.endswith(self.options.dlq_suffix):
             # a pattern subscription that also matches dead-letter topics: skip, never loop
             self._offsets[tp] = message.offset + 1
@@ -286,7 +298,6 @@ class IngestConsumer:
         else:
             assert isinstance(result, Event)
             self.sink.add(result)
-        self.metrics.consumed.inc()
         self.report.consumed += 1
         self._pending += 1
         self._offsets[tp] = message.offset + 1
@@ -387,6 +398,7 @@ class IngestConsumer:
             log.warning("offset commit failed (%s); messages will be redelivered and ignored as duplicates", exc)
             return
         self.report.commits += 1
+        self.report.last_commit_at = time.monotonic()
         self.metrics.batch_size.observe(batch)
         self.metrics.commit_latency.observe(time.monotonic() - started)
         self.metrics.last_commit.set(time.time())

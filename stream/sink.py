@@ -160,33 +160,60 @@ def _driver(conn: sa.Connection) -> str:
     return conn.dialect.driver
 
 
-def _copy_insert_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
-    """PostgreSQL bulk path: COPY into a transaction-scoped staging table, then one
-    ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``; returns the rows inserted."""
+def _copy_rows(cursor: Any, table: str, rows: list[dict[str, Any]]) -> None:
     columns = ", ".join(_STAGE_COLUMNS)
-    conn.exec_driver_sql(
-        "CREATE TEMP TABLE IF NOT EXISTS alignwatch_stage_events ("
-        "source text, event_id text, type text, time timestamptz, subject text, automation_id text, "
-        "process_id text, touchpoint_id text, case_id text, actor_id text, data text, ingested_at timestamptz"
-        ") ON COMMIT DELETE ROWS"
-    )
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        with cursor.copy(f"COPY alignwatch_stage_events ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(
-                    tuple(
-                        json.dumps(row[name], separators=(",", ":")) if name == "data" else row[name]
-                        for name in _STAGE_COLUMNS
-                    )
+    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(
+                (
+                    row["source"], row["event_id"], row["type"], row["time"], row["subject"],
+                    row["automation_id"], row["process_id"], row["touchpoint_id"], row["case_id"],
+                    row["actor_id"], json.dumps(row["data"], separators=(",", ":")), row["ingested_at"],
                 )
-    finally:
-        cursor.close()
-    result = conn.exec_driver_sql(
-        f"INSERT INTO events ({columns}) SELECT {columns.replace('data,', 'data::json,')} "
-        "FROM alignwatch_stage_events ON CONFLICT (source, event_id) DO NOTHING"
-    )
-    return int(result.rowcount)
+            )  # fmt: skip
+
+
+def _copy_insert_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
+    """PostgreSQL bulk path; returns the rows inserted.
+
+    Fast path: look up which (source, id) are already stored, COPY the others straight into
+    ``events`` inside a savepoint. If a concurrent writer stored one of them meanwhile (a
+    unique violation), roll back to the savepoint and take the safe path: COPY into a
+    transaction-scoped staging table, then ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``.
+    """
+    import psycopg
+
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor:
+        cursor.execute(
+            "SELECT e.source, e.event_id FROM events e "
+            "JOIN unnest(%s::text[], %s::text[]) AS k(source, event_id) USING (source, event_id)",
+            ([row["source"] for row in rows], [row["event_id"] for row in rows]),
+        )
+        known = {(source, event_id) for source, event_id in cursor.fetchall()}
+        fresh = [row for row in rows if (row["source"], row["event_id"]) not in known]
+        if not fresh:
+            return 0
+        try:
+            with raw.transaction():  # a savepoint inside the sink's transaction
+                _copy_rows(cursor, "events", fresh)
+            return len(fresh)
+        except psycopg.errors.UniqueViolation:
+            pass
+        columns = ", ".join(_STAGE_COLUMNS)
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS alignwatch_stage_events ("
+            "source text, event_id text, type text, time timestamptz, subject text, automation_id text, "
+            "process_id text, touchpoint_id text, case_id text, actor_id text, data text, ingested_at timestamptz"
+            ") ON COMMIT DELETE ROWS"
+        )
+        _copy_rows(cursor, "alignwatch_stage_events", fresh)
+        cursor.execute(
+            f"INSERT INTO events ({columns}) SELECT {columns.replace('data,', 'data::json,')} "
+            "FROM alignwatch_stage_events ON CONFLICT (source, event_id) DO NOTHING"
+        )
+        return int(cursor.rowcount)
 
 
 def _quarantine_row(fingerprint: str, record: Quarantined, now: dt.datetime) -> dict[str, Any]:

@@ -194,7 +194,10 @@ def test_two_consumers_in_one_group_share_a_three_partition_topic_and_the_surviv
     sent = list(messages("retail", 7, sim_start, 28, 30_000))
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     procs = [
-        consumer_process(broker.bootstrap, topic, group, pg_store, log, "--batch-size", "500", "--idle-timeout", "10")
+        consumer_process(
+            broker.bootstrap, topic, group, pg_store, log, "--batch-size", "500", "--idle-timeout", "6",
+            session_timeout_ms=3000,
+        )  # fmt: skip
         for log in logs
     ]
     try:
