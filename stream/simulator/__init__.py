@@ -15,8 +15,8 @@ import json
 import random
 import threading
 import time
-from dataclasses import dataclass, field
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 

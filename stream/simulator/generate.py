@@ -14,14 +14,13 @@ import json
 import math
 import random
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from stream.simulator.scenarios import PROFILES, Profile
 
-__all__ = ["SimMessage", "Simulation", "default_strategy_path", "load_scenario_strategy"]
+__all__ = ["SimMessage", "Simulation", "default_strategy_path", "encode", "load_scenario_strategy"]
 
 BASE_MIX: dict[str, float] = {
     "automation.run": 18,
@@ -273,7 +272,7 @@ class Simulation:
             automation = None if kind == "revenue" else rng.choice(self.automations).id
             plan[index] = (automation, kind)
             self._finance_counts[(automation or "", kind)] += 1
-        # every automation gets its monthly cost and saving even with few entries
+        # amounts are set per entry so that each (automation, kind) sums to its monthly figure
         self._slot_index = {id(slot): index for index, slot in enumerate(slots)}
         return plan
 

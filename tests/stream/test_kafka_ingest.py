@@ -8,7 +8,6 @@ import time
 from collections import Counter
 
 import pytest
-import sqlalchemy as sa
 from helpers_stream import (
     build_consumer,
     consumer_process,
