@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers_stream import count_events, quarantine_rows
+from helpers_stream import consumer_process, count_events, quarantine_rows
 
 from alignwatch.cli import cli
 from alignwatch.store import connect
@@ -86,21 +88,51 @@ def test_simulate_produces_to_kafka_and_consume_stores_it_then_exits_at_max_even
 
 
 @pytest.mark.integration
-def test_consume_creates_missing_topics_and_their_dead_letter_topics(broker, pg_store):
-    from kafka import KafkaAdminClient
+def test_consume_creates_missing_topics_and_on_sigterm_stores_and_commits_what_it_read_then_exits_0(
+    broker, pg_store, sim_start, tmp_path
+):
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+    from alignwatch.config import Settings
+    from stream.consumer import kafka_producer
+    from stream.simulator import messages, produce
 
     topic = "created-on-demand-" + os.urandom(4).hex()
-    consumed = run(
-        "consume", "--bootstrap-servers", broker.bootstrap, "--topic", topic, "--store", pg_store,
-        "--idle-timeout", "1", "--quiet",
-        env={"ALIGNWATCH_SESSION_TIMEOUT_MS": "6000", "ALIGNWATCH_HEARTBEAT_INTERVAL_MS": "2000"},
-    )  # fmt: skip
-    assert consumed.returncode == 0, consumed.stderr
-    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    log = tmp_path / "consume.log"
+    proc = consumer_process(broker.bootstrap, topic, "g-" + topic, pg_store, log, "--partitions", "2")
     try:
-        assert {topic, topic + ".dlq"} <= set(admin.list_topics())
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        try:
+            deadline = time.monotonic() + 30
+            while not {topic, topic + ".dlq"} <= set(admin.list_topics()) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert {topic, topic + ".dlq"} <= set(admin.list_topics())
+        finally:
+            admin.close()
+        sent = list(messages("control", 3, sim_start, 28, 600))
+        producer = kafka_producer(Settings(bootstrap_servers=[broker.bootstrap]), acks=1)
+        produced = produce(producer, topic, sent)
+        producer.close()
+        engine = connect(pg_store)
+        valid = len({m.identity for m in sent if m.identity})
+        deadline = time.monotonic() + 40
+        while count_events(engine) < valid and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, log.read_text()
     finally:
-        admin.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "done: consumed 600" in log.read_text()
+    assert count_events(engine) == valid
+    engine.dispose()
+    reader = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id="g-" + topic, enable_auto_commit=False)
+    try:
+        committed = {p: reader.committed(TopicPartition(topic, p)) for p in produced.ends}
+    finally:
+        reader.close()
+    assert committed == produced.ends
 
 
 @pytest.mark.integration
