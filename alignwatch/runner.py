@@ -389,11 +389,14 @@ class Supervisor:
     def _start_airflow(self) -> None:
         home = (self.options.var_dir / "airflow").resolve()
         home.mkdir(parents=True, exist_ok=True)
+        bin_dir = str(Path(sys.executable).parent)
         env = {
             **os.environ,
+            "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),  # standalone starts `airflow` sub-commands
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "ALIGNWATCH_STORE_URL": self.settings.store_url,
             "ALIGNWATCH_STRATEGY_FILE": str(Path(self.settings.strategy_file).resolve()),
             "ALIGNWATCH_BOOTSTRAP_SERVERS": ",".join(self.settings.bootstrap_servers),
@@ -418,8 +421,31 @@ class Supervisor:
             self.stop_event.wait(1.0)
 
     def _scorecard_loop(self) -> None:
+        """With Airflow: show the runs its DAGs record and the scorecard, every ``interval_s``."""
         while not self.stop_event.wait(self.options.interval_s):
+            self._poll_runs()
             self._update_scorecard(self._clock.now())
+
+    def _poll_runs(self) -> None:
+        """The finished runs recorded in the store since this run started (Airflow's cycles)."""
+        import sqlalchemy as sa
+
+        from alignwatch.store.schema import pipeline_runs
+
+        query = (
+            sa.select(pipeline_runs.c.id, pipeline_runs.c.status, pipeline_runs.c.interval_end,
+                      pipeline_runs.c.started_at, pipeline_runs.c.finished_at, pipeline_runs.c.kind)
+            .where(pipeline_runs.c.started_at >= self.status.started, pipeline_runs.c.finished_at.is_not(None))
+            .order_by(pipeline_runs.c.id)
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        cycles = [
+            Cycle(row.id, row.status, row.interval_end, (row.finished_at - row.started_at).total_seconds(), row.kind)
+            for row in rows
+        ]
+        with self._lock:
+            self.status.cycles = cycles
 
     # ------------------------------------------------------------------ aggregation
 
@@ -485,13 +511,14 @@ class Supervisor:
         scorecard = build_scorecard(self._engine, self.strategy, at, window=self.options.window)
         summary = summarise_scorecard(scorecard)
         with self._lock:
+            changed = summary["pitfalls"] != self.status.pitfalls
             self.status.sai = summary["sai"]
             self.status.indices = summary["indices"]
             self.status.perspectives = summary["perspectives"]
             self.status.pitfalls = summary["pitfalls"]
             self.status.alerts = summary["alerts"]
-        if summary["pitfalls"]:
-            self.emit("pitfalls: " + ", ".join(summary["pitfalls"]))
+        if changed:
+            self.emit("pitfalls: " + (", ".join(summary["pitfalls"]) or "none"))
 
     # ------------------------------------------------------------------ status, report, children
 
