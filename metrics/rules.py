@@ -4,7 +4,7 @@
 
 - ``alignwatch-recording.rules.yml``: business-independent recording rules named
   ``level:metric:operation`` (KPI shortfall averaged over the burn-rate windows, the
-  event counts behind them, the SAI's 7-day high);
+  "missed" events behind it, the SAI's 7-day high);
 - ``alignwatch-pipeline.rules.yml``: alerts on the ingestion stage and the exporter
   (consumer lag growing, dead letters growing, exporter absent);
 - ``alignwatch-<business>.rules.yml``: the strategy's alerts. One rule per KPI and burn
