@@ -152,7 +152,7 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     return cert_file, key_file
 
 
-def test_endpoint_with_web_config_requires_tls_and_the_right_password(tmp_path: Path) -> None:
+def test_endpoint_with_web_config_requires_tls_and_the_right_password(tmp_path: Path, promtool: str) -> None:
     cert_file, key_file = _self_signed(tmp_path)
     hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode().replace("$2b$", "$2y$", 1)
     config = tmp_path / "web.yml"
@@ -161,6 +161,9 @@ def test_endpoint_with_web_config_requires_tls_and_the_right_password(tmp_path: 
         f"basic_auth_users:\n  prometheus: '{hashed}'\n"
     )
     web = load_web_config(config)
+    # the same file is a valid web config for Prometheus's own tooling
+    check = subprocess.run([promtool, "check", "web-config", str(config)], capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0, check.stdout + check.stderr
     context = ssl.create_default_context(cafile=str(cert_file))
 
     def fetch(url: str, password: str | None) -> int:
