@@ -57,8 +57,9 @@ def test_company_log_imported_ingested_and_computed_gives_metrics_that_match_the
     assert "stored 80, duplicates 0, quarantined 0" in _cli(capsys, "ingest", str(jsonl), "--store", store)
 
     strategy = load_strategy(mappings.parent / "company_bot.yaml")
-    start = dt.datetime(2022, 5, 1, tzinfo=ZONE)
-    end = dt.datetime(2022, 7, 1, tzinfo=ZONE)
+    # the log's whole period: first application 2022-05-12, last decision 2022-06-22
+    start = dt.datetime(2022, 5, 12, tzinfo=ZONE)
+    end = dt.datetime(2022, 6, 23, tzinfo=ZONE)
     outcome = run_interval(engine, strategy, start=start, end=end, kind="manual", granularity="day")
     assert outcome.status == "published", outcome.detail
 
