@@ -152,6 +152,7 @@ class Supervisor:
         self._pipeline_metrics: Any = None
         self._clock = _Clock()
         self._last_end: dt.datetime | None = None
+        self._started = False  # every component started
         self._stored_at_cycle = 0  # events stored when the last published cycle started
         self._cycle_lock = threading.Lock()
         self._rate_mark: tuple[float, int] = (time.monotonic(), 0)
@@ -165,6 +166,7 @@ class Supervisor:
         report: Path | None = None
         try:
             self._start()
+            self._started = True
             deadline = None if self.options.duration_s is None else time.monotonic() + self.options.duration_s
             while not self.stop_event.is_set():
                 if deadline is not None and time.monotonic() >= deadline:
@@ -237,7 +239,7 @@ class Supervisor:
                 self._cycle(final=True)
             except Exception as exc:  # noqa: BLE001 - reported, the run still ends cleanly
                 self._fail("aggregation", f"last cycle: {type(exc).__name__}: {exc}")
-        if self._engine is not None:
+        if self._engine is not None and self._started:
             try:
                 report = self._write_report()
             except Exception as exc:  # noqa: BLE001 - reported as a failure of the report
