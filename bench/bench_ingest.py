@@ -105,27 +105,81 @@ def alignwatch_rate(bootstrap: str, topic: str, store_url: str, expected: int) -
     return report.active_rate, stored
 
 
+def processes_rate(bootstrap: str, topic: str, store_url: str, distinct: int, processes: int) -> float:
+    """Events per second stored by ``processes`` ``alignwatch consume`` processes in one group.
+
+    Measured in the store: from the first stored row to the last expected one (the group
+    join is not counted), polling ``count(*)`` every 50 ms.
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "ALIGNWATCH_SESSION_TIMEOUT_MS": "6000", "ALIGNWATCH_HEARTBEAT_INTERVAL_MS": "2000"}
+    command = [
+        str(Path(sys.executable).parent / "alignwatch"), "consume", "--bootstrap-servers", bootstrap,
+        "--topic", topic, "--group", f"bench-{uuid.uuid4().hex[:6]}", "--store", store_url,
+        "--idle-timeout", "5", "--quiet",
+    ]  # fmt: skip
+    engine = sa.create_engine(store_url)
+    procs = [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL) for _ in range(processes)]
+    first = last = 0.0
+    try:
+        with engine.connect() as conn:
+            while True:
+                stored = int(conn.execute(sa.text("SELECT count(*) FROM events")).scalar_one())
+                conn.rollback()
+                now = time.perf_counter()
+                if stored and not first:
+                    first = now
+                if stored >= distinct:
+                    last = now
+                    break
+                if all(proc.poll() is not None for proc in procs):
+                    raise RuntimeError(f"consumers exited with {stored} of {distinct} events stored")
+                time.sleep(0.05)
+        for proc in procs:
+            proc.wait(timeout=60)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        engine.dispose()
+    return distinct / (last - first)
+
+
+def _fresh_store(admin: sa.Engine, names: list[str]) -> str:
+    from alignwatch.store import connect, upgrade
+
+    name = f"alignwatch_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    names.append(name)
+    url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    engine = connect(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench ingest", description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--partitions", type=int, default=3)
+    parser.add_argument("--processes", type=int, default=2, help="consumer processes of the scale-out run (0: skip)")
     args = parser.parse_args(argv)
 
-    from alignwatch.store import connect, upgrade
+    from alignwatch.config import Settings
     from stream.broker import TansuBroker, ensure_topics
     from stream.consumer import kafka_producer
-    from alignwatch.config import Settings
     from stream.simulator import messages, produce
 
-    name = f"alignwatch_bench_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    store_url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    databases: list[str] = []
+    group_rate = 0.0
     try:
-        engine = connect(store_url)
-        upgrade(engine)
-        engine.dispose()
+        store_url = _fresh_store(admin, databases)
         with TansuBroker() as broker:
             topic = "bench.events"
             ensure_topics(broker.bootstrap, [topic, topic + ".dlq"], partitions=args.partitions)
@@ -141,13 +195,23 @@ def main(argv: list[str]) -> int:
             raw = raw_rate(broker.bootstrap, topic, len(sent))
             ours, stored = alignwatch_rate(broker.bootstrap, topic, store_url, len(sent))
             decode = decode_rate(sent)
+            if args.processes > 1:
+                distinct = len({m.identity for m in sent if m.identity is not None})
+                group_url = _fresh_store(admin, databases)
+                group_rate = processes_rate(broker.bootstrap, topic, group_url, distinct, args.processes)
     finally:
         with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            for name in databases:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
     ratio = ours / raw
     print(f"raw kafka-python consume loop : {raw:>10,.0f} msg/s")
     print(f"alignwatch consume → PostgreSQL: {ours:>10,.0f} msg/s  ({stored:,} events stored)")
     print(f"decode only (in memory)        : {decode:>10,.0f} msg/s  (upper bound of any consumer that decodes)")
     print(f"ratio {ratio:.2f} (target ≥ {TARGET_RATIO}) {'OK' if ratio >= TARGET_RATIO else 'BELOW TARGET'}")
+    if group_rate:
+        print(
+            f"scale-out: {args.processes} alignwatch consume processes in one group: {group_rate:,.0f} events/s "
+            f"stored, ratio {group_rate / raw:.2f}"
+        )
     return 0
