@@ -161,13 +161,13 @@ class Supervisor:
 
     def run(self) -> RunResult:
         """Start everything, wait for the duration or a stop signal, stop everything."""
+        deadline = None if self.options.duration_s is None else time.monotonic() + self.options.duration_s
         previous = self._install_signal_handlers()
         atexit.register(self._kill_children)
         report: Path | None = None
         try:
             self._start()
             self._started = True
-            deadline = None if self.options.duration_s is None else time.monotonic() + self.options.duration_s
             while not self.stop_event.is_set():
                 if deadline is not None and time.monotonic() >= deadline:
                     break
