@@ -353,7 +353,7 @@ _DECLS: tuple[MetricDecl, ...] = (
         "Relative worsening of a KPI over the last 7 days against the 21 days before (positive: worse).",
         "factor", "down",
         "(baseline − recent) ÷ |baseline| for direction up, (recent − baseline) ÷ |baseline| for down; only when "
-        "the recent window has at least `regression_min_samples` events; emitted on the 7d window",
+        "the recent and the baseline windows have at least `regression_min_samples` events each; emitted on the 7d window",
         (), (KPI,), thresholds={"regression_drop": 0.15, "regression_min_samples": 30},
     ),
     MetricDecl(

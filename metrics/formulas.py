@@ -666,10 +666,11 @@ def _drift(strategy: Any, facts: Facts, kpis: dict[str, dict[str, Any]], sai: fl
     regressions = []
     for kpi in strategy.kpis:
         recent = kpis[kpi.id]
-        base_value = None if baseline_facts is None else kpi_measure(strategy, baseline_facts, kpi)[0]
+        base_value, base_events = (None, 0.0) if baseline_facts is None else kpi_measure(strategy, baseline_facts, kpi)
         value = recent["value"]
         drop = None
-        if value is not None and base_value not in (None, 0.0) and recent["events"] >= th.regression_min_samples:
+        enough = recent["events"] >= th.regression_min_samples and base_events >= th.regression_min_samples
+        if value is not None and base_value not in (None, 0.0) and enough:
             worse = (base_value - value) if kpi.direction == "up" else (value - base_value)  # type: ignore[operator]
             drop = worse / abs(base_value)  # type: ignore[arg-type]
         ev.add("drift_regression", {"kpi": kpi.id}, drop, recent=value, baseline=base_value, events=recent["events"])

@@ -358,10 +358,11 @@ def test_regression_compares_the_last_week_with_the_three_before(store, strategy
     assert values[key("drift_regression", kpi="k_auto")] is None
 
 
-def test_regression_needs_the_minimum_sample_in_the_recent_window(store, strategy) -> None:
+@pytest.mark.parametrize(("baseline_n", "recent_n"), [(30, 29), (29, 30)])
+def test_regression_needs_the_minimum_sample_in_both_windows(store, strategy, baseline_n, recent_n) -> None:
     end = DAY0 + DAY
-    rows = [feedback(end - dt.timedelta(days=20), csat=5) for _ in range(30)]
-    rows += [feedback(end - dt.timedelta(days=3), csat=4) for _ in range(29)]
+    rows = [feedback(end - dt.timedelta(days=20), csat=5) for _ in range(baseline_n)]
+    rows += [feedback(end - dt.timedelta(days=3), csat=4) for _ in range(recent_n)]
     insert(store, rows)
     assert day_values(store, strategy, window="7d")[key("drift_regression", kpi="k_csat")] is None
 
