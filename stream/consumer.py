@@ -332,11 +332,14 @@ class IngestConsumer:
             return False
         self._wait_dead_letters()
         self._commit(started)
+        self._account(result)
+        return True
+
+    def _account(self, result: FlushResult) -> None:
         self.report.stored += result.stored
         self.report.duplicates += result.duplicates
         self.metrics.stored.inc(result.stored)
         self.metrics.duplicates.inc(result.duplicates)
-        return True
 
     def _flush_with_retry(self, *, give_up_when_stopping: bool) -> FlushResult | None:
         delay = self.options.backoff_initial_s
@@ -420,10 +423,7 @@ class IngestConsumer:
             else:
                 self._wait_dead_letters()
                 self._commit(time.monotonic())
-                self.report.stored += result.stored
-                self.report.duplicates += result.duplicates
-                self.metrics.stored.inc(result.stored)
-                self.metrics.duplicates.inc(result.duplicates)
+                self._account(result)
         if not self._closing:  # keep the last lag readings of a consumer that stops
             for tp in revoked:
                 self.metrics.forget_partition(tp.topic, tp.partition)

@@ -134,7 +134,10 @@ def _consume(
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: loop.stop())
     loop.subscribe(settings.topics, settings.topic_pattern)
-    report = loop.run()
+    try:
+        report = loop.run()
+    finally:
+        loop.producer.close(timeout=10)
     click.echo(f"done: {report.line()}")
 
 
