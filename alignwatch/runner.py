@@ -475,8 +475,13 @@ class Supervisor:
             from alignwatch.pipeline import continuous_task
 
             end = self._clock.now()
-            if final and self._clock.simulated and self.status.produced >= self.status.planned:
-                end = self._clock.end or end
+            story_told = final and self._clock.simulated and self.status.produced >= self.status.planned
+            if story_told:
+                end = self._clock.end or end  # the consumer has stopped: the store holds all it will
+            elif self._clock.simulated:
+                # a second of consumer lag is most of a simulated day: aggregate only the hours
+                # the store already holds, never the ones still on their way
+                end = min(end, self._newest_event_time() or end)
             end = floor_time(end, dt.timedelta(hours=1))
             if self._last_end is not None and end <= self._last_end:
                 if not final:
@@ -501,6 +506,14 @@ class Supervisor:
                 self._last_end = end
                 self._stored_at_cycle = stored
                 self._update_scorecard(end)
+
+    def _newest_event_time(self) -> dt.datetime | None:
+        import sqlalchemy as sa
+
+        from alignwatch.store.schema import events
+
+        with self._engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.max(events.c.time))).scalar()
 
     def _new_events(self) -> bool:
         """True when events were stored since the last published cycle (a last cycle is then worth it)."""
