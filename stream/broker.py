@@ -92,10 +92,11 @@ def ensure_topics(
     from kafka.errors import KafkaError, TopicAlreadyExistsError
 
     wanted = list(dict.fromkeys(topics))
+    where = bootstrap if isinstance(bootstrap, str) else ", ".join(bootstrap)
     try:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000), **client_options)
     except (KafkaError, OSError) as exc:
-        raise BrokerError(f"cannot reach the Kafka broker at {bootstrap}: {exc}") from exc
+        raise BrokerError(f"cannot reach the Kafka broker at {where}: {exc}") from exc
     try:
         existing = set(admin.list_topics())
         missing = [name for name in wanted if name not in existing]
@@ -112,9 +113,9 @@ def ensure_topics(
             if set(wanted) <= set(admin.list_topics()):
                 return missing
             time.sleep(0.1)
-        raise BrokerError(f"topics {sorted(set(wanted) - set(admin.list_topics()))} did not appear on {bootstrap}")
+        raise BrokerError(f"topics {sorted(set(wanted) - set(admin.list_topics()))} did not appear on {where}")
     except KafkaError as exc:
-        raise BrokerError(f"cannot create topics {wanted} on {bootstrap}: {exc}") from exc
+        raise BrokerError(f"cannot create topics {wanted} on {where}: {exc}") from exc
     finally:
         admin.close()
 
