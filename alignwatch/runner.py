@@ -177,7 +177,7 @@ class Supervisor:
         except AlignwatchError as exc:
             self._fail("startup", str(exc))
         except Exception as exc:  # noqa: BLE001 - any crash of a component is reported and ends the run
-            log.exception("run failed")
+            log.debug("run failed", exc_info=True)
             self._fail("supervisor", f"{type(exc).__name__}: {exc}")
         finally:
             self.stop_event.set()
@@ -279,7 +279,7 @@ class Supervisor:
             except AlignwatchError as exc:
                 self._fail(name, str(exc))
             except Exception as exc:  # noqa: BLE001 - a crashed component fails the run, with its reason
-                log.exception("%s crashed", name)
+                log.debug("%s crashed", name, exc_info=True)
                 self._fail(name, f"{type(exc).__name__}: {exc}")
 
         thread = threading.Thread(target=guarded, name=name, daemon=True)

@@ -54,3 +54,20 @@ def test_aggregation_windows_end_on_whole_hours():
     when = dt.datetime(2026, 3, 1, 13, 47, 12, tzinfo=dt.UTC)
     assert floor_time(when, dt.timedelta(hours=1)) == dt.datetime(2026, 3, 1, 13, tzinfo=dt.UTC)
     assert floor_time(when, dt.timedelta(days=1)) == dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+
+
+def test_a_crashed_component_fails_the_run_with_its_reason_and_stops_the_others(tmp_path):
+    from alignwatch.config import Settings
+    from alignwatch.runner import RunOptions, Supervisor
+
+    lines: list[str] = []
+    supervisor = Supervisor(Settings(), None, RunOptions(var_dir=tmp_path), emit=lines.append)
+
+    def consume() -> None:
+        raise OSError("connection reset by broker")
+
+    supervisor._thread("consumer", consume)
+    assert supervisor.stop_event.wait(5)
+    assert supervisor.failures == ["consumer: OSError: connection reset by broker"]
+    assert supervisor.status.components["consumer"] == "failed: OSError: connection reset by broker"
+    assert lines == ["error: consumer failed: OSError: connection reset by broker"]
