@@ -267,7 +267,7 @@ class IngestConsumer:
                     last_progress = time.monotonic()
                     self.on_progress(self.report)
             if self._pending:
-                self._flush_and_commit(give_up_when_stopping=True)
+                self._flush_and_commit()
         finally:
             self._close()
         return self.report
@@ -318,7 +318,7 @@ class IngestConsumer:
 
     # -- write then commit -------------------------------------------------------
 
-    def _flush_and_commit(self, *, give_up_when_stopping: bool = False) -> bool:
+    def _flush_and_commit(self) -> bool:
         """Write the batch, then commit its offsets. Retries through store outages.
 
         Returns False when the batch was dropped uncommitted (stopping during an outage, or
@@ -327,7 +327,7 @@ class IngestConsumer:
         if not self._pending:
             return True
         started = time.monotonic()
-        result = self._flush_with_retry(give_up_when_stopping=give_up_when_stopping)
+        result = self._flush_with_retry()
         if result is None:
             return False
         self._wait_dead_letters()
@@ -341,7 +341,7 @@ class IngestConsumer:
         self.metrics.stored.inc(result.stored)
         self.metrics.duplicates.inc(result.duplicates)
 
-    def _flush_with_retry(self, *, give_up_when_stopping: bool) -> FlushResult | None:
+    def _flush_with_retry(self) -> FlushResult | None:
         delay = self.options.backoff_initial_s
         paused: list[Any] = []
         try:
@@ -362,7 +362,11 @@ class IngestConsumer:
                     deadline = time.monotonic() + delay
                     while time.monotonic() < deadline:
                         # keeps the group membership alive; paused partitions return nothing
-                        self.consumer.poll(timeout_ms=max(1, int(min(0.5, deadline - time.monotonic()) * 1000)))
+                        wait_ms = max(1, int(min(0.5, deadline - time.monotonic()) * 1000))
+                        for tp, messages in self.consumer.poll(timeout_ms=wait_ms).items():
+                            # only partitions assigned by a rebalance meanwhile (not paused) get
+                            # here: rewind them, they will be read again after the outage
+                            self.consumer.seek(tp, messages[0].offset)
                         if not self._pending:  # revoked meanwhile: batch dropped, redelivered later
                             return None
                     delay = min(delay * 2, self.options.backoff_max_s)
