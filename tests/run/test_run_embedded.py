@@ -34,7 +34,7 @@ def test_a_45_second_bakery_run_ingests_publishes_exposes_the_sai_reports_overpr
     env = {key: value for key, value in os.environ.items() if not key.startswith("ALIGNWATCH_")}
     env["ALIGNWATCH_EXPORTER_PORT"] = "0"
     command = [str(Path(sys.executable).with_name("alignwatch")), "run", "--scenario", "bakery",
-               "--duration", "45", "--interval", "8", "--var", str(var)]
+               "--duration", "45", "--var", str(var)]
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")), daemon=True)
