@@ -393,9 +393,7 @@ def _kpis_section(scorecard: Mapping[str, Any]) -> str:
         attainment = _number({"value": _field(kpi, "attainment")})
         target = _field(kpi, "target")
         direction = _field(kpi, "direction", default="up")
-        status = _field(kpi, "status")
-        if status is None and attainment is not None:
-            status = "on target" if attainment >= 0.999 else "below target"
+        status = _kpi_status(kpi, attainment)
         rows.append(
             f'<tr id="kpi-{_esc(ident)}"><td><strong>{_esc(_field(kpi, "name", default=ident))}</strong>'
             f'<div class="muted small">{_esc(PERSPECTIVE_NAMES.get(str(_field(kpi, "perspective", default="")), ""))}</div></td>'
@@ -412,6 +410,26 @@ def _kpis_section(scorecard: Mapping[str, Any]) -> str:
         + "".join(rows)
         + "</tbody></table></section>"
     )
+
+
+def _kpi_status(kpi: Any, attainment: float | None) -> str | None:
+    """On target, below target, red flag crossed, or too few events to judge."""
+    given = _field(kpi, "status")
+    if given is not None:
+        return str(given)
+    events, least = _number({"value": _field(kpi, "events")}), _number({"value": _field(kpi, "min_events")})
+    few = events is not None and least is not None and events < least
+    if _field(kpi, "red_flag_crossed") is True:
+        status = "red flag crossed"
+    elif _field(kpi, "below_target") is True:
+        status = "below target"
+    elif _field(kpi, "below_target") is False:
+        status = "on target"
+    elif attainment is not None:
+        status = "on target" if attainment >= 0.999 else "below target"
+    else:
+        return None
+    return f"{status} (only {events:.0f} events)" if few and events is not None else status
 
 
 def _evidence_html(evidence: Any) -> str:

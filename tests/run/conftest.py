@@ -36,9 +36,11 @@ def sample_scorecard() -> dict[str, Any]:
         "perspectives": {"financial": 55.0, "customer": 71.5, "internal_process": 48.25, "learning_growth": 62.0},
         "kpis": [
             {"id": "sell_through", "name": "Bread sold of bread baked", "perspective": "internal_process", "unit": "ratio",
-             "direction": "up", "target": 0.9, "value": 0.62, "attainment": 0.69},
+             "direction": "up", "target": 0.9, "value": 0.62, "attainment": 0.69, "below_target": True,
+             "red_flag_crossed": True, "events": 412, "min_events": 20},
             {"id": "csat", "name": "Customer satisfaction", "perspective": "customer", "unit": "score",
-             "direction": "up", "target": 4.5, "value": 4.6, "attainment": 1.0},
+             "direction": "up", "target": 4.5, "value": 4.6, "attainment": 1.0, "below_target": False,
+             "events": 12, "min_events": 20},
         ],
         "checklist": {"readiness": 0.625, "items": [
             {"id": "clear_strategy", "passed": True, "evidence": "4 goals declared", "source": "strategy"},

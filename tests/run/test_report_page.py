@@ -30,6 +30,8 @@ def test_report_shows_sai_indices_perspectives_and_each_pitfall_with_advice(samp
         assert pitfall["subject"] in card
         assert all(action.replace("'", "&#x27;") in card for action in PITFALL_ADVICE[pitfall["id"]].actions)
     assert "Bread sold of bread baked" in page and "62.0%" in page
+    assert re.search(r'id="kpi-sell_through".*?<td>red flag crossed</td>', page, re.S)
+    assert re.search(r'id="kpi-csat".*?<td>on target \(only 12 events\)</td>', page, re.S)
 
 
 def test_report_needs_no_network_to_be_read(sample_scorecard, at):
