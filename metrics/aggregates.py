@@ -350,10 +350,12 @@ def fetch_aggregates(conn: sa.Connection, lo: dt.datetime, hi: dt.datetime, *, s
     """The aggregates of the events in ``[lo, hi)``, in a deterministic order."""
     query = aggregate_query(conn.dialect.name, lo, hi, sla_s, jsonb=payload_is_jsonb(conn))
     if conn.dialect.name == "postgresql":
-        # hash the groups in memory: the planner overestimates their number (a product of the
-        # keys' distinct values) and would sort every row; JIT compilation costs more than it saves
+        # hash the groups in memory (a parallel scan with partial hash aggregates): the planner
+        # overestimates their number (a product of the keys' distinct values) and would sort
+        # every row instead; JIT compilation costs more than it saves
         conn.exec_driver_sql(f"SET LOCAL work_mem = '{WORK_MEM}'")
         conn.exec_driver_sql("SET LOCAL enable_sort = off")
+        conn.exec_driver_sql("SET LOCAL enable_incremental_sort = off")
         conn.exec_driver_sql("SET LOCAL jit = off")
     out = []
     names = list(MEASURES)
