@@ -119,7 +119,7 @@ def main(argv: list[str]) -> int:
     print(f"strategy: ecommerce scaled to {automations} automations, {len(strategy.kpis)} KPIs")
     print(f"series: {series} in the exporter ({exporter_bytes} bytes) vs {series} bare gauges ({bare_bytes} bytes)")
     print(f"exporter scrape over HTTP: {exporter_ms:.1f} ms (median of 15; target <= {TARGET_MS:.0f} ms)")
-    print(f"  first scrape after a snapshot refresh serialises it: {first_ms:.1f} ms")
+    print(f"  serialising a new snapshot (the exporter's background refresher does it, not a scrape): {first_ms:.1f} ms")
     print(f"bare registry scrape over HTTP: {bare_ms:.1f} ms")
     print(f"ratio: {ratio:.2f} (target <= {TARGET_RATIO:.1f}) {'OK' if ok else 'MISSED'}")
     return 0 if ok else 1

@@ -53,6 +53,7 @@ from metrics.values import MetricValue
 
 __all__ = [
     "EXPORTER_SERIES",
+    "BackgroundRefresher",
     "ExporterSeries",
     "ExporterServer",
     "RunState",
@@ -329,22 +330,74 @@ class SnapshotCache:
 
     def __call__(self) -> Snapshot:
         with self._lock:
-            now = self._clock()
-            if self._snapshot is None or now - self._loaded_at >= self._ttl_s:
-                try:
-                    loaded = self._loader()
-                    # an unchanged snapshot keeps its identity: the collector's families and
-                    # serialised exposition stay cached until a run publishes new values
-                    if loaded != self._snapshot:
-                        self._snapshot = loaded
-                    self.last_error = None
-                except Exception as exc:  # the store is down: serve what we have, say so
-                    self.failures += 1
-                    self.last_error = f"{type(exc).__name__}: {exc}"
-                    if self._snapshot is None:
-                        self._snapshot = Snapshot()
-                self._loaded_at = now
+            if self._snapshot is None or self._clock() - self._loaded_at >= self._ttl_s:
+                self._reload()
+            assert self._snapshot is not None
             return self._snapshot
+
+    def refresh(self) -> Snapshot:
+        """Re-read the store now (what the background refresher calls)."""
+        with self._lock:
+            self._reload()
+            assert self._snapshot is not None
+            return self._snapshot
+
+    def _reload(self) -> None:
+        try:
+            loaded = self._loader()
+            # an unchanged snapshot keeps its identity: the collector's families and
+            # serialised exposition stay cached until a run publishes new values
+            if loaded != self._snapshot:
+                self._snapshot = loaded
+            self.last_error = None
+        except Exception as exc:  # the store is down: serve what we have, say so
+            self.failures += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            if self._snapshot is None:
+                self._snapshot = Snapshot()
+        self._loaded_at = self._clock()
+
+
+#: Accept headers whose expositions the refresher prepares: Prometheus's, and plain text
+_WARM_ACCEPT = ("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1", "")
+
+
+class BackgroundRefresher:
+    """Re-reads the store every ``interval_s`` and serialises a new snapshot right away.
+
+    With it, no scrape ever waits for the store or for serialising: the served bytes are
+    always ready (use a cache with ``ttl_s=float("inf")`` so scrapes never reload).
+    """
+
+    def __init__(self, cache: SnapshotCache, collector: SnapshotCollector, *, interval_s: float = 15.0) -> None:
+        self._cache = cache
+        self._collector = collector
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="alignwatch-exporter-refresh", daemon=True)
+
+    def refresh_once(self) -> None:
+        """Reload the snapshot and prepare its expositions."""
+        from prometheus_client.exposition import choose_encoder
+
+        self._cache.refresh()
+        for accept in _WARM_ACCEPT:
+            encoder, content_type = choose_encoder(accept)
+            self._collector.exposition(content_type, encoder)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self.refresh_once()
+
+    def start(self) -> BackgroundRefresher:
+        self.refresh_once()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
 
 
 # ---------------------------------------------------------------------------- wiring
@@ -405,9 +458,14 @@ def _label_names(decl: Any) -> list[str]:
     return [label if isinstance(label, str) else label.name for label in labels]
 
 
-def build_collector(engine: Any, strategy: Any, *, ttl_s: float = 15.0) -> SnapshotCollector:
-    """The exporter's collector for ``strategy`` over the store behind ``engine``."""
-    cache = SnapshotCache(lambda: load_snapshot(engine), ttl_s=ttl_s)
+def build_collector(
+    engine: Any, strategy: Any, *, ttl_s: float = 15.0, cache: SnapshotCache | None = None
+) -> SnapshotCollector:
+    """The exporter's collector for ``strategy`` over the store behind ``engine``.
+
+    ``cache`` defaults to a :class:`SnapshotCache` of ``load_snapshot(engine)`` with ``ttl_s``.
+    """
+    cache = cache if cache is not None else SnapshotCache(lambda: load_snapshot(engine), ttl_s=ttl_s)
     return SnapshotCollector(
         cache,
         business=business_label(strategy.business.name),

@@ -26,7 +26,7 @@ __all__ = ["export"]
     "[env ALIGNWATCH_EXPORTER_WEB_CONFIG].",
 )
 @click.option("--refresh", type=float, default=15.0, show_default=True, metavar="SECONDS",
-              help="Re-read the store at most this often; scrapes in between share the snapshot.")
+              help="Re-read the store this often, in the background; scrapes serve the prepared snapshot.")
 def export(
     store_url: str | None,
     strategy_file: Path | None,
@@ -40,7 +40,7 @@ def export(
     from prometheus_client import CollectorRegistry
 
     from alignwatch.store import connect
-    from metrics.exporter import build_collector, load_web_config, serve
+    from metrics.exporter import BackgroundRefresher, SnapshotCache, build_collector, load_snapshot, load_web_config, serve
     from metrics.strategy import load_strategy
 
     settings = settings_from(
@@ -52,13 +52,20 @@ def export(
     )
     strategy = load_strategy(settings.strategy_file)
     config = load_web_config(settings.exporter_web_config) if settings.exporter_web_config else None
-    registry = CollectorRegistry()
-    registry.register(build_collector(connect(settings.store_url), strategy, ttl_s=refresh))
-    server = serve(registry, host=settings.exporter_host, port=settings.exporter_port, web_config=config)
+    engine = connect(settings.store_url)
+    # scrapes never reload nor serialise: the refresher re-reads the store every --refresh
+    # seconds and prepares the exposition of each new snapshot
+    cache = SnapshotCache(lambda: load_snapshot(engine), ttl_s=float("inf"))
+    collector = build_collector(engine, strategy, cache=cache)
+    refresher = BackgroundRefresher(cache, collector, interval_s=refresh).start()
+    server = serve(CollectorRegistry(), host=settings.exporter_host, port=settings.exporter_port, web_config=config,
+                   snapshot=collector)
     click.echo(f"serving {server.url} for {strategy.business.name}")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     stop.wait()
     server.stop()
+    refresher.stop()
+    engine.dispose()
     click.echo("exporter stopped")

@@ -251,3 +251,31 @@ def test_collector_links_each_kpi_to_the_goals_it_serves() -> None:
     for goal, perspective in (("loyal", "customer"), ("growth", "financial")):
         labels = {"business": "shop", "kpi": "csat", "goal": goal, "perspective": perspective}
         assert registry.get_sample_value("alignwatch_kpi_goal_info", labels) == 1.0
+
+
+def test_background_refresher_prepares_new_snapshots_so_scrapes_never_read_the_store() -> None:
+    from prometheus_client.exposition import choose_encoder
+
+    from metrics.exporter import BackgroundRefresher
+
+    published = [_snapshot()]
+    reads: list[int] = []
+
+    def loader() -> Snapshot:
+        reads.append(1)
+        return published[0]
+
+    cache = SnapshotCache(loader, ttl_s=float("inf"))
+    collector = SnapshotCollector(cache, business="shop", families=FAMILIES)
+    refresher = BackgroundRefresher(cache, collector, interval_s=3600)
+    refresher.refresh_once()
+    encoder, content_type = choose_encoder("")
+    first = collector.exposition(content_type, encoder)
+    assert len(reads) == 1
+    for _ in range(5):
+        assert collector.exposition(content_type, encoder) is first  # served from the prepared bytes
+    assert len(reads) == 1
+    published[0] = Snapshot(values=(_value("sai", {}, "hour", T0 + dt.timedelta(hours=1), 70.0),))
+    refresher.refresh_once()
+    assert len(reads) == 2
+    assert b'alignwatch_index_sai_score{business="shop",window="hour"} 70.0' in collector.exposition(content_type, encoder)
