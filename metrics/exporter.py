@@ -7,7 +7,8 @@ Metric snapshots are state, so they are exposed by a custom collector
 of the runs; plus one grouped read of the quarantine). An unchanged reload keeps the same
 snapshot, whose families and serialised exposition are built once: with
 ``serve(..., snapshot=collector)`` a scrape costs a few milliseconds whatever the number
-of series.
+of series. ``alignwatch export`` reloads in a :class:`BackgroundRefresher` instead of at
+scrape time, which also serialises each new snapshot before any scrape asks for it.
 
 Series served (every one labelled ``business``):
 
