@@ -304,11 +304,10 @@ class Supervisor:
         from prometheus_client import CollectorRegistry
 
         from metrics import exporter
+        from stream.events import RejectReason
         from stream.health import PipelineMetrics
 
         self._registry = registry = CollectorRegistry()
-        from stream.events import RejectReason
-
         self._pipeline_metrics = PipelineMetrics(registry, reasons=tuple(str(reason) for reason in RejectReason))
         registry.register(exporter.build_collector(self._engine, self.strategy, ttl_s=min(15.0, self.options.interval_s)))
         web_config = exporter.load_web_config(self.settings.exporter_web_config) if self.settings.exporter_web_config else None
