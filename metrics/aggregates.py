@@ -372,7 +372,7 @@ def fetch_aggregates(conn: sa.Connection, lo: dt.datetime, hi: dt.datetime, *, s
                 dataset=dataset,
                 k1=_text(k1),
                 k2=_text(k2),
-                sums={name: float(value) for name, value in zip(names, sums) if value},
+                sums={name: float(value) for name, value in zip(names, sums, strict=True) if value},
             )
         )
     out.sort(key=lambda a: (a.type, a.hour, *(str(v) for v in (a.automation_id, a.process_id, a.touchpoint_id, a.actor, a.dataset, a.k1, a.k2))))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-import sqlalchemy as sa
 
 from alignwatch.store.schema import pipeline_runs
 from metrics.engine import compute
@@ -377,7 +376,7 @@ def test_regression_needs_the_minimum_sample_in_both_windows(store, strategy, ba
 def test_strategic_staleness_needs_high_alignment_and_outcomes_falling_week_after_week(store, strategy, answers, stale) -> None:
     end = DAY0 + DAY
     rows = []
-    for weeks_back, pair in zip((3, 2, 1, 0), answers):
+    for weeks_back, pair in zip((3, 2, 1, 0), answers, strict=True):
         for answer in pair:
             rows.append(feedback(end - dt.timedelta(days=7 * weeks_back + 3), csat=answer))
     insert(store, rows)

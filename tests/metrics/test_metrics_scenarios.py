@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from alignwatch.store import connect, upgrade
 from alignwatch.store.schema import events
