@@ -33,6 +33,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import DateTime, TypeDecorator
 
 __all__ = [
@@ -96,7 +97,8 @@ events = Table(
     Column("touchpoint_id", String(128)),
     Column("case_id", String(256)),
     Column("actor_id", String(256)),
-    Column("data", JSON(), nullable=False),
+    # jsonb on PostgreSQL: the metric engine reads payload fields without parsing the text
+    Column("data", JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
     Column("ingested_at", UTCDateTime(), nullable=False),
     UniqueConstraint("source", "event_id"),
     Index("ix_events_type_time", "type", "time"),
