@@ -35,9 +35,12 @@ __all__ = [
     "aggregate_query",
     "fetch_aggregates",
     "fetch_reconfigurations",
+    "hour_bucket",
     "hour_index",
+    "hour_of",
     "in_hours",
     "of_type",
+    "order",
     "payload_is_jsonb",
 ]
 
@@ -246,6 +249,17 @@ def _field_paths(data: Any) -> dict[str, sa.ColumnElement[Any]]:
     return out
 
 
+def hour_bucket(dialect: str) -> sa.ColumnElement[Any]:
+    """The hour bucket of ``events.time`` in SQL; :func:`hour_of` turns a fetched one into an hour index.
+
+    PostgreSQL: hours since the epoch (``date_part`` is double precision; the numeric
+    ``extract`` is several times slower to divide and group). SQLite: the text ``YYYY-MM-DD HH``.
+    """
+    if dialect == "postgresql":
+        return sa.cast(sa.func.floor(sa.func.date_part("epoch", events.c.time) / float(HOUR_S)), sa.BigInteger)
+    return sa.func.substr(events.c.time, 1, 13)
+
+
 def aggregate_query(
     dialect: str, lo: dt.datetime, hi: dt.datetime, sla_s: float, *, jsonb: bool = False
 ) -> sa.Select[Any]:
@@ -271,13 +285,9 @@ def aggregate_query(
             )
             f = {name: record.c[name] for name in FIELDS}
             source = events.join(record, sa.true())
-        # date_part is double precision (extract() is numeric: several times slower to divide and group)
-        hour: sa.ColumnElement[Any] = sa.cast(
-            sa.func.floor(sa.func.date_part("epoch", e.time) / float(HOUR_S)), sa.BigInteger
-        )
     else:
         f = _field_paths(e.data)
-        hour = sa.func.substr(e.time, 1, 13)
+    hour = hour_bucket(dialect)
     t = e.type
 
     def key(position: int) -> sa.ColumnElement[Any]:
@@ -333,7 +343,8 @@ def _hour_of_text(value: str) -> int:
     return hour_index(moment)
 
 
-def _hour_of(value: Any) -> int:
+def hour_of(value: Any) -> int:
+    """The hour index of a fetched :func:`hour_bucket` value."""
     if isinstance(value, str):  # SQLite: 'YYYY-MM-DD HH'
         return _hour_of_text(value[:13])
     return int(value)
@@ -364,7 +375,7 @@ def fetch_aggregates(conn: sa.Connection, lo: dt.datetime, hi: dt.datetime, *, s
         out.append(
             Aggregate(
                 type=type_,
-                hour=_hour_of(hour),
+                hour=hour_of(hour),
                 automation_id=automation_id,
                 process_id=process_id,
                 touchpoint_id=touchpoint_id,
@@ -375,8 +386,17 @@ def fetch_aggregates(conn: sa.Connection, lo: dt.datetime, hi: dt.datetime, *, s
                 sums={name: float(value) for name, value in zip(names, sums, strict=True) if value},
             )
         )
-    out.sort(key=lambda a: (a.type, a.hour, *(str(v) for v in (a.automation_id, a.process_id, a.touchpoint_id, a.actor, a.dataset, a.k1, a.k2))))
+    out.sort(key=order)
     return out
+
+
+def order(item: Aggregate) -> tuple[Any, ...]:
+    """The deterministic order of aggregates (type, hour, then the identifiers)."""
+    return (
+        item.type,
+        item.hour,
+        *(str(v) for v in (item.automation_id, item.process_id, item.touchpoint_id, item.actor, item.dataset, item.k1, item.k2)),
+    )
 
 
 def _parse_time(value: Any, fallback: dt.datetime) -> dt.datetime:

@@ -38,7 +38,9 @@ from sqlalchemy.types import DateTime, TypeDecorator
 
 __all__ = [
     "UTCDateTime",
+    "aggregated_hours",
     "events",
+    "hour_aggregates",
     "metadata",
     "metric_values",
     "pipeline_runs",
@@ -103,6 +105,7 @@ events = Table(
     UniqueConstraint("source", "event_id"),
     Index("ix_events_type_time", "type", "time"),
     Index("ix_events_time", "time"),
+    Index("ix_events_ingested_at", "ingested_at"),
 )
 
 quarantine = Table(
@@ -171,6 +174,39 @@ metric_values = Table(
     Column("run_id", BigId, ForeignKey("pipeline_runs.id"), nullable=False),
     UniqueConstraint("metric_id", "labels_key", "window", "window_end"),
     Index("ix_metric_values_window_window_end", "window", "window_end"),
+)
+
+# the metric engine's hour-aggregate cache (metrics.hourcache): one mark per aggregated hour
+# and escalation SLA, with the groups of that hour (none for an empty hour)
+aggregated_hours = Table(
+    "aggregated_hours",
+    metadata,
+    # hours since the epoch (UTC)
+    Column("hour", BigInteger(), primary_key=True, autoincrement=False),
+    Column("sla_s", Float(), primary_key=True),
+    Column("groups", Integer(), nullable=False),
+    # the largest events.id and the time when the hour's events were read
+    Column("max_event_id", BigInteger(), nullable=False),
+    Column("aggregated_at", UTCDateTime(), nullable=False),
+)
+
+hour_aggregates = Table(
+    "hour_aggregates",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("hour", BigInteger(), nullable=False),
+    Column("sla_s", Float(), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("automation_id", String(128)),
+    Column("process_id", String(128)),
+    Column("touchpoint_id", String(128)),
+    Column("actor", String(256)),
+    Column("dataset", String(256)),
+    Column("k1", String(512)),
+    Column("k2", String(512)),
+    # measure name -> sum (zero sums left out)
+    Column("sums", JSON(), nullable=False),
+    Index("ix_hour_aggregates_sla_s_hour", "sla_s", "hour"),
 )
 
 

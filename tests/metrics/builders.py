@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from alignwatch.store.schema import events, metric_values, pipeline_runs
+from metrics import hourcache
 from metrics.strategy import Strategy, parse_strategy
 from stream.events import event_row, make_event
 
@@ -71,6 +72,8 @@ def clear(engine: sa.Engine) -> None:
         conn.execute(metric_values.delete())
         conn.execute(pipeline_runs.delete())
         conn.execute(events.delete())
+        # the hour-aggregate cache of the deleted events goes with them
+        hourcache.clear(conn)
 
 
 _serial = itertools.count(1)

@@ -1,0 +1,230 @@
+"""Hour-aggregate cache: the engine's per-hour groups of closed hours, kept in the store.
+
+The engine folds every window from per-hour grouped aggregates (:mod:`metrics.aggregates`).
+The groups of an hour that has ended do not change unless an event of that hour arrives
+late, so they are written to ``hour_aggregates`` (one row per group, its sums as JSON) with
+a mark in ``aggregated_hours`` (hour, SLA the sums were taken with, largest ``events.id``
+and the time of the read). A later computation reads the groups of the hours it finds
+marked and aggregates from the events only:
+
+- the hours without a mark (never aggregated, or aggregated with another escalation SLA);
+- the hours that received events since their mark: an event of the hour with a larger
+  ``events.id`` than the mark's, or ingested later than the mark's read time minus
+  :data:`SAFETY_MARGIN` (which covers transactions that committed after the read with an
+  earlier id or ingestion time). Both are found through indexes (primary key,
+  ``ix_events_ingested_at``);
+- the hour still open at the read and any partial hour at the edges of the range
+  (never written).
+
+The groups read back are the very values the uncached path computes (the same statement
+over the same hour, the same conversions), sorted in the same order, so the metrics come
+out identical. An empty hour is marked with no groups. Two computations writing the same
+hours at once: the second one's write fails on the marks' key and is dropped, its result
+(from the same events) is still returned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from alignwatch.store.schema import aggregated_hours, events, hour_aggregates
+from metrics.aggregates import HOUR_S, Aggregate, fetch_aggregates, hour_bucket, hour_of, order
+
+__all__ = ["SAFETY_MARGIN", "cached_aggregates", "clear"]
+
+#: events ingested up to this long before a mark's read may have committed after it
+SAFETY_MARGIN = dt.timedelta(minutes=5)
+_CHUNK = 500
+_KEYS = ("automation_id", "process_id", "touchpoint_id", "actor", "dataset", "k1", "k2")
+
+
+def _moment(hour: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(hour * HOUR_S, dt.UTC)
+
+
+def _ceil_hour(moment: dt.datetime) -> int:
+    return -int(-moment.timestamp() // HOUR_S)
+
+
+def _floor_hour(moment: dt.datetime) -> int:
+    return int(moment.timestamp() // HOUR_S)
+
+
+def _runs(hours: Iterable[int]) -> Iterator[tuple[int, int]]:
+    """Contiguous ``[first, last + 1)`` runs of sorted hour indexes."""
+    first = previous = None
+    for hour in hours:
+        if previous is not None and hour == previous + 1:
+            previous = hour
+            continue
+        if first is not None and previous is not None:
+            yield first, previous + 1
+        first = previous = hour
+    if first is not None and previous is not None:
+        yield first, previous + 1
+
+
+def _chunks(items: list[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
+    for index in range(0, len(items), size):
+        yield items[index : index + size]
+
+
+def _stale(conn: sa.Connection, marks: dict[int, Any], first: int, last: int) -> set[int]:
+    """The marked hours of ``[first, last)`` that received events since their mark."""
+    if not marks:
+        return set()
+    e = events.c
+    lowest_id = min(mark.max_event_id for mark in marks.values())
+    oldest = min(mark.aggregated_at for mark in marks.values()) - SAFETY_MARGIN
+    query = (
+        sa.select(hour_bucket(conn.dialect.name).label("hour"), sa.func.max(e.id), sa.func.max(e.ingested_at))
+        .where(e.time >= _moment(first), e.time < _moment(last), sa.or_(e.id > lowest_id, e.ingested_at > oldest))
+        .group_by(sa.literal_column("1"))
+    )
+    out = set()
+    for bucket, top_id, last_ingested in conn.execute(query):
+        hour = hour_of(bucket)
+        mark = marks.get(hour)
+        if mark is not None and (top_id > mark.max_event_id or last_ingested > mark.aggregated_at - SAFETY_MARGIN):
+            out.add(hour)
+    return out
+
+
+def _read(conn: sa.Connection, sla_s: float, first: int, last: int, skip: set[int]) -> list[Aggregate]:
+    h = hour_aggregates.c
+    rows = conn.execute(
+        sa.select(h.type, h.hour, *(h[name] for name in _KEYS), h.sums).where(
+            h.sla_s == sla_s, h.hour >= first, h.hour < last
+        )
+    )
+    return [
+        Aggregate(
+            type=row.type,
+            hour=int(row.hour),
+            automation_id=row.automation_id,
+            process_id=row.process_id,
+            touchpoint_id=row.touchpoint_id,
+            actor=row.actor,
+            dataset=row.dataset,
+            k1=row.k1,
+            k2=row.k2,
+            sums={name: float(value) for name, value in row.sums.items()},
+        )
+        for row in rows
+        if int(row.hour) not in skip
+    ]
+
+
+def _write(
+    conn: sa.Connection,
+    sla_s: float,
+    hours: list[int],
+    items: list[Aggregate],
+    verified: list[int],
+    max_event_id: int,
+    read_at: dt.datetime,
+) -> None:
+    """Replace the groups and marks of ``hours``, move the marks of ``verified`` hours forward.
+
+    A concurrent writer of the same hours wins (this write is dropped).
+    """
+    conn.commit()
+    try:
+        with conn.begin():
+            a = aggregated_hours.c
+            for chunk in _chunks(verified):
+                conn.execute(
+                    sa.update(aggregated_hours)
+                    .where(a.sla_s == sla_s, a.hour.in_(chunk))
+                    .values(max_event_id=max_event_id, aggregated_at=read_at)
+                )
+            for chunk in _chunks(hours):
+                conn.execute(sa.delete(hour_aggregates).where(hour_aggregates.c.sla_s == sla_s, hour_aggregates.c.hour.in_(chunk)))
+                conn.execute(sa.delete(aggregated_hours).where(aggregated_hours.c.sla_s == sla_s, aggregated_hours.c.hour.in_(chunk)))
+            counts: dict[int, int] = defaultdict(int)
+            for item in items:
+                counts[item.hour] += 1
+            marks = [
+                {"hour": hour, "sla_s": sla_s, "groups": counts[hour], "max_event_id": max_event_id, "aggregated_at": read_at}
+                for hour in hours
+            ]
+            for chunk in _chunks(marks, 5000):
+                conn.execute(sa.insert(aggregated_hours), chunk)
+            rows = [
+                {
+                    "hour": item.hour,
+                    "sla_s": sla_s,
+                    "type": item.type,
+                    **{name: getattr(item, name) for name in _KEYS},
+                    "sums": item.sums,
+                }
+                for item in items
+            ]
+            for chunk in _chunks(rows, 5000):
+                conn.execute(sa.insert(hour_aggregates), chunk)
+    except IntegrityError:
+        pass
+
+
+def cached_aggregates(
+    conn: sa.Connection,
+    lo: dt.datetime,
+    hi: dt.datetime,
+    *,
+    sla_s: float,
+    now: Callable[[], dt.datetime],
+) -> list[Aggregate]:
+    """The aggregates of ``[lo, hi)``, identical to ``fetch_aggregates``, through the cache.
+
+    Commits ``conn``'s transaction when it writes hours: call it on a connection of its own.
+    ``now`` is the clock the marks' read times are taken from.
+    """
+    read_at = now()
+    first = _ceil_hour(lo)
+    last = min(_floor_hour(hi), _floor_hour(read_at))
+    if last <= first:
+        return fetch_aggregates(conn, lo, hi, sla_s=sla_s)
+    max_event_id = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(events.c.id), 0))).scalar_one())
+    a = aggregated_hours.c
+    marks = {
+        int(mark.hour): mark
+        for mark in conn.execute(
+            sa.select(a.hour, a.max_event_id, a.aggregated_at).where(a.sla_s == sla_s, a.hour >= first, a.hour < last)
+        )
+    }
+    stale = _stale(conn, marks, first, last)
+    todo = [hour for hour in range(first, last) if hour not in marks or hour in stale]
+    out: list[Aggregate] = []
+    if lo < _moment(first):
+        out += fetch_aggregates(conn, lo, _moment(first), sla_s=sla_s)
+    if _moment(last) < hi:
+        out += fetch_aggregates(conn, _moment(last), hi, sla_s=sla_s)
+    if len(todo) < last - first:
+        out += _read(conn, sla_s, first, last, set(todo))
+    fresh: list[Aggregate] = []
+    for start, end in _runs(todo):
+        fresh += fetch_aggregates(conn, _moment(start), _moment(end), sla_s=sla_s)
+    # hours found unchanged: their marks move to this read, so that the next look for late
+    # events starts here and not at the oldest mark
+    verified = [
+        hour
+        for hour, mark in marks.items()
+        if hour not in stale and (mark.max_event_id < max_event_id or mark.aggregated_at < read_at - SAFETY_MARGIN)
+    ]
+    if todo or verified:
+        _write(conn, sla_s, todo, fresh, sorted(verified), max_event_id, read_at)
+    out += fresh
+    out.sort(key=order)
+    return out
+
+
+def clear(conn: sa.Connection) -> None:
+    """Forget every cached hour (the next computation aggregates from the events)."""
+    conn.execute(sa.delete(hour_aggregates))
+    conn.execute(sa.delete(aggregated_hours))
