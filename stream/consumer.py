@@ -205,18 +205,28 @@ class IngestConsumer:
         return self._stop.is_set()
 
     def subscribe(self, topics: list[str] | None = None, pattern: str | None = None) -> None:
-        """Subscribe with the rebalance listener that commits on revocation."""
-        from kafka import ConsumerRebalanceListener
+        """Subscribe with the rebalance listener that writes and commits on revocation.
+
+        kafka-python 3 runs rebalance listeners on the consumer's network thread, where a
+        blocking ``commit()`` is refused; the listener is therefore asynchronous and awaits
+        the coordinator's commit coroutine.
+        """
+        from kafka import AsyncConsumerRebalanceListener
 
         loop = self
 
-        class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-            def on_partitions_revoked(self, revoked: Any) -> None:
-                loop._on_revoked(list(revoked))
+        class _Listener(AsyncConsumerRebalanceListener):  # type: ignore[misc]
+            async def on_partitions_revoked(self, revoked: Any) -> None:
+                await loop._on_revoked(list(revoked))
 
-            def on_partitions_assigned(self, assigned: Any) -> None:
+            async def on_partitions_assigned(self, assigned: Any) -> None:
                 loop._assigned_at = time.monotonic()
                 log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+
+            async def on_partitions_lost(self, lost: Any) -> None:
+                # evicted from the group: the batch cannot be committed; it is redelivered
+                loop._drop_batch()
+                loop._forget(list(lost))
 
         if pattern:
             self.consumer.subscribe(pattern=pattern, listener=_Listener())
@@ -226,7 +236,8 @@ class IngestConsumer:
     # -- the loop ----------------------------------------------------------------
 
     def run(self) -> ConsumeReport:
-        """Consume until ``stop()``, ``max_events`` or ``idle_timeout_s``; always closes cleanly."""
+        """Consume until ``stop()``, ``max_events`` or ``idle_timeout_s``; then closes the
+        consumer (leaving the group) and the dead-letter producer."""
         options = self.options
         last_message = time.monotonic()
         last_progress = time.monotonic()
@@ -240,7 +251,8 @@ class IngestConsumer:
                     if options.max_events is not None and self.report.consumed >= options.max_events:
                         break
                     continue
-                wait_ms = 200 if self._pending == 0 else max(1, int(self._batch_time_left() * 1000))
+                # short polls: a rebalance may empty the batch while we wait
+                wait_ms = 200 if self._pending == 0 else max(1, min(200, int(self._batch_time_left() * 1000)))
                 records = self.consumer.poll(timeout_ms=wait_ms, max_records=room)
                 got = 0
                 for tp, messages in records.items():
@@ -251,7 +263,7 @@ class IngestConsumer:
                     self.metrics.consumed.inc(got)
                     last_message = time.monotonic()
                     self._update_lag()
-                if self._pending and (self._pending >= options.batch_size or self._batch_time_left() <= 0 or not got):
+                if self._pending and (self._pending >= options.batch_size or self._batch_time_left() <= 0):
                     self._flush_and_commit()
                     last_message = time.monotonic()  # idle time counts from the last write too
                 if options.max_events is not None and self.report.consumed >= options.max_events:
@@ -389,8 +401,7 @@ class IngestConsumer:
                 raise BrokerError(f"dead-letter send failed: {exc}") from exc
         self._dlq_futures.clear()
 
-    def _commit(self, started: float) -> None:
-        from kafka.errors import CommitFailedError, KafkaError
+    def _take_offsets(self) -> tuple[dict[Any, Any], int]:
         from kafka.structs import OffsetAndMetadata
 
         offsets = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in self._offsets.items()}
@@ -398,17 +409,26 @@ class IngestConsumer:
         self._pending = 0
         self._batch_started = None
         self._offsets = {}
-        try:
-            self.consumer.commit(offsets)
-        except (CommitFailedError, KafkaError) as exc:
-            # stored already; the redelivery after the rebalance is absorbed by the sink
-            log.warning("offset commit failed (%s); messages will be redelivered and ignored as duplicates", exc)
-            return
+        return offsets, batch
+
+    def _committed(self, batch: int, started: float) -> None:
         self.report.commits += 1
         self.report.last_commit_at = time.monotonic()
         self.metrics.batch_size.observe(batch)
         self.metrics.commit_latency.observe(time.monotonic() - started)
         self.metrics.last_commit.set(time.time())
+
+    def _commit(self, started: float) -> None:
+        from kafka.errors import KafkaError
+
+        offsets, batch = self._take_offsets()
+        try:
+            self.consumer.commit(offsets)
+        except KafkaError as exc:
+            # stored already; the redelivery after the rebalance is absorbed by the sink
+            log.warning("offset commit failed (%s); messages will be redelivered and ignored as duplicates", exc)
+            return
+        self._committed(batch, started)
 
     def _drop_batch(self) -> None:
         self.sink.discard()
@@ -417,25 +437,39 @@ class IngestConsumer:
         self._batch_started = None
         self._offsets = {}
 
-    def _on_revoked(self, revoked: list[Any]) -> None:
+    async def _on_revoked(self, revoked: list[Any]) -> None:
+        """Write and commit the pending batch before the partitions go (network thread)."""
+        from kafka.errors import KafkaError
+
         if self._pending:
+            started = time.monotonic()
             try:
                 result = self.sink.flush()
-            except StoreUnavailable as exc:
-                log.warning("partitions revoked during a store outage; batch left uncommitted: %s", exc)
+                self._wait_dead_letters()  # the producer has its own thread: safe to wait here
+            except (StoreUnavailable, BrokerError) as exc:
+                log.warning("partitions revoked while the batch cannot be written; left uncommitted: %s", exc)
                 self._drop_batch()
             else:
-                self._wait_dead_letters()
-                self._commit(time.monotonic())
                 self._account(result)
+                offsets, batch = self._take_offsets()
+                try:
+                    # the coroutine behind KafkaConsumer.commit(), awaited on the network thread
+                    await self.consumer._coordinator._commit_offsets_sync_async(offsets)  # noqa: SLF001
+                except KafkaError as exc:
+                    log.warning("offset commit on revocation failed (%s); redelivery is absorbed by the sink", exc)
+                else:
+                    self._committed(batch, started)
+        self._forget(revoked)
+
+    def _forget(self, partitions: list[Any]) -> None:
         if not self._closing:  # keep the last lag readings of a consumer that stops
-            for tp in revoked:
+            for tp in partitions:
                 self.metrics.forget_partition(tp.topic, tp.partition)
 
     def _close(self) -> None:
         self._closing = True
         try:
-            self.producer.flush(timeout=10)
+            self.producer.close(timeout=10)  # flushes pending dead letters first
         except Exception as exc:  # noqa: BLE001 - closing: report and go on
-            log.warning("producer flush on close failed: %s", exc)
+            log.warning("producer close failed: %s", exc)
         self.consumer.close(autocommit=False)

@@ -134,10 +134,7 @@ def _consume(
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: loop.stop())
     loop.subscribe(settings.topics, settings.topic_pattern)
-    try:
-        report = loop.run()
-    finally:
-        loop.producer.close(timeout=10)
+    report = loop.run()
     click.echo(f"done: {report.line()}")
 
 

@@ -231,3 +231,46 @@ def test_two_consumers_in_one_group_share_a_three_partition_topic_and_the_surviv
     assert id_checksum(stored) == id_checksum(expected_identities(sent))
     assert len(quarantine_rows(engine)) == sum(1 for m in sent if m.kind == "malformed")
     engine.dispose()
+
+
+def test_a_rebalance_writes_and_commits_the_pending_batch_so_the_new_owner_reads_nothing_again(
+    broker, new_topic, kafka_settings, pg_store, sim_start
+):
+    import threading
+
+    topic = new_topic(partitions=3)
+    settings = kafka_settings(
+        topics=[topic], consumer_group=f"g-{topic}", batch_size=100_000, batch_timeout_s=60,
+        session_timeout_ms=3000, heartbeat_interval_ms=1000,
+    )  # fmt: skip
+    sent = list(messages("control", 8, sim_start, 28, 3_000))
+    engine = connect(pg_store)
+    first = build_consumer(settings, engine, idle_timeout_s=4.0)
+    first.subscribe([topic])
+    threads = [threading.Thread(target=first.run, daemon=True)]
+    threads[0].start()
+    deadline = time.monotonic() + 30
+    while not first.consumer.assignment() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    producer = _fast_producer(settings)
+    produced = produce(producer, topic, sent)
+    producer.close()
+    while first.report.consumed < len(sent) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert first.report.commits == 0  # the whole topic is one pending batch
+
+    second = build_consumer(settings, engine, idle_timeout_s=4.0)
+    second.subscribe([topic])
+    threads.append(threading.Thread(target=second.run, daemon=True))
+    threads[1].start()
+    for thread in threads:
+        thread.join(60)
+        assert not thread.is_alive()
+
+    assert first.report.commits == 1 and first.report.stored == len(expected_identities(sent))
+    assert second.report.consumed == 0
+    assert id_checksum(stored_identities(engine)) == id_checksum(expected_identities(sent))
+    assert committed_offsets(broker.bootstrap, settings.consumer_group, topic, 3) == {
+        p: produced.ends.get(p, 0) for p in range(3)
+    }
+    engine.dispose()
