@@ -402,11 +402,13 @@ class Supervisor:
             "ALIGNWATCH_STRATEGY_FILE": str(Path(self.settings.strategy_file).resolve()),
             "ALIGNWATCH_BOOTSTRAP_SERVERS": ",".join(self.settings.bootstrap_servers),
         }
+        from stream.broker import parent_death_signal
+
         airflow = Path(sys.executable).with_name("airflow")
         log_file = open(self.options.var_dir / "airflow.log", "ab")  # noqa: SIM115 - closed with the process
         process = subprocess.Popen(
             [str(airflow), "standalone"], stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, start_new_session=True, preexec_fn=_parent_death_signal(),
+            env=env, start_new_session=True, preexec_fn=parent_death_signal(),
         )
         log_file.close()
         self._children.append(process)
@@ -603,21 +605,6 @@ class Supervisor:
     def _restore_signal_handlers(previous: dict[int, Any]) -> None:
         for signum, old in previous.items():
             signal.signal(signum, old)
-
-
-def _parent_death_signal() -> Callable[[], None] | None:
-    """A ``preexec_fn`` asking, on Linux, for SIGTERM when the parent dies (even by SIGKILL).
-
-    Resolved in the parent: the child between ``fork`` and ``exec`` only makes one system call
-    (importing there could deadlock on a lock another thread held at fork time).
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    pr_set_pdeathsig, sigterm = 1, int(signal.SIGTERM)
-    return lambda: prctl(pr_set_pdeathsig, sigterm)
 
 
 def _stop_group(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:

