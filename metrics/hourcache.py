@@ -14,7 +14,10 @@ marked and aggregates from the events only:
   earlier id or ingestion time). Both are found through indexes (primary key,
   ``ix_events_ingested_at``);
 - the hour still open at the read and any partial hour at the edges of the range
-  (never written).
+  (never written);
+- every marked hour when the largest ``events.id`` is below a mark's (the events were
+  emptied and their ids restarted). Other deletions of events are not detected: empty the
+  cache with :func:`clear` when deleting events.
 
 The groups read back are the very values the uncached path computes (the same statement
 over the same hour, the same conversions), sorted in the same order, so the metrics come
@@ -204,7 +207,11 @@ def cached_aggregates(
             sa.select(a.hour, a.max_event_id, a.aggregated_at).where(a.sla_s == sla_s, a.hour >= first, a.hour < last)
         )
     }
-    stale = _stale(conn, marks, first, last)
+    if marks and max(mark.max_event_id for mark in marks.values()) > max_event_id:
+        # ids went back: events were deleted and the ids restarted; no mark can be trusted
+        stale = set(marks)
+    else:
+        stale = _stale(conn, marks, first, last)
     todo = [hour for hour in range(first, last) if hour not in marks or hour in stale]
     out: list[Aggregate] = []
     if lo < _moment(first):

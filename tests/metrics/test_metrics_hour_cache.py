@@ -152,3 +152,17 @@ def test_a_warm_run_after_the_safety_margin_moves_the_marks_forward_without_read
     marks = _marks(store)
     assert {m.aggregated_at for m in marks.values()} == {later}
     assert {h: m.groups for h, m in marks.items()} == groups
+
+
+def test_events_emptied_with_restarted_ids_are_not_served_from_the_cache(store, strategy) -> None:
+    insert(store, _day_events(10))
+    _compute(store, strategy, cache=True)
+    with store.begin() as conn:
+        if store.dialect.name == "postgresql":
+            conn.execute(sa.text("TRUNCATE events RESTART IDENTITY"))
+        else:
+            conn.execute(sa.text("DELETE FROM events"))  # SQLite reuses ids from 1 in an emptied table
+    insert(store, _day_events(11)[:20])
+    assert _compute(store, strategy, cache=True, clock=LATER + dt.timedelta(minutes=1)) == _compute(
+        store, strategy, cache=False
+    )
