@@ -157,13 +157,18 @@ class StoreOutput:
         return WriteSummary(self._written, self._stored, self._duplicates, target=url)
 
     def abort(self) -> None:
+        from metrics import hourcache
+
         self._sink.discard()
         with self.engine.begin() as conn:
-            conn.execute(
+            removed = conn.execute(
                 events_table.delete().where(
                     events_table.c.source == self.source, events_table.c.ingested_at == self.stamp
                 )
-            )
+            ).rowcount
+            if removed:
+                # a computation may have aggregated these events meanwhile: forget its hours
+                hourcache.clear(conn)
 
 
 class KafkaOutput:
