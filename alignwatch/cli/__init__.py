@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "explain": "alignwatch.cli.metrics:explain",
     "export": "alignwatch.cli.export:export",
     "render": "alignwatch.cli.render:render",
+    "runs": "alignwatch.cli.runs:runs",
 }
 
 
