@@ -1,0 +1,136 @@
+"""The fast decoder gives exactly the reference decoder's result, and takes the common case."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import random
+from typing import Any
+
+import pytest
+from foundation_event_samples import BAD_STRUCTURED, NOW, VALID_DATA, envelope, raw
+
+from stream import events as reference
+from stream import fastdecode
+from stream.events import DecodeLimits, Event, Rejection, event_row
+from stream.simulator import MALFORMED_KINDS, SCENARIOS, messages
+
+START = NOW - dt.timedelta(days=14)
+
+
+def _same(fast: Event | Rejection, slow: Event | Rejection) -> None:
+    assert type(fast) is type(slow)
+    if isinstance(slow, Rejection):
+        assert fast == slow
+        return
+    assert isinstance(fast, Event)
+    assert fast == slow
+    assert fast.model_dump() == slow.model_dump()
+    assert type(fast.data) is type(slow.data)
+    assert fast.data.__pydantic_extra__ == slow.data.__pydantic_extra__
+    assert fast.data.model_fields_set >= slow.data.model_fields_set  # the fast path marks every field set
+    assert fast.time.utcoffset() == slow.time.utcoffset()
+    assert [type(v) for v in fast.data.__dict__.values()] == [type(v) for v in slow.data.__dict__.values()]
+    assert event_row(fast, NOW) == event_row(slow, NOW)
+
+
+def _check(value: bytes, headers: list[tuple[str, bytes]] | None, limits: DecodeLimits) -> Event | Rejection:
+    slow = reference.decode_message(value, headers, limits)
+    _same(fastdecode.decode_message(value, headers, limits), slow)
+    return slow
+
+
+def test_every_simulated_message_of_every_scenario_decodes_the_same_both_ways() -> None:
+    limits = DecodeLimits(now=lambda: NOW + dt.timedelta(days=1))
+    kinds: set[str] = set()
+    for name in SCENARIOS:
+        for message in messages(name, 7, START, 14, 3_000, malformed_share=0.05, duplicate_share=0.02):
+            result = _check(message.value, message.headers, limits)
+            kinds.add(result.reason if isinstance(result, Rejection) else "event")
+    assert "event" in kinds and len(kinds) >= 8
+
+
+def test_every_bad_sample_of_the_contract_is_rejected_by_the_reference_path_with_its_reason() -> None:
+    limits = DecodeLimits(now=lambda: NOW)
+    for bad in BAD_STRUCTURED:
+        result = fastdecode.decode_structured(bad.message, limits)
+        assert isinstance(result, Rejection), bad.name
+        assert result.reason == bad.reason, bad.name
+        _same(result, reference.decode_structured(bad.message, limits))
+    assert len(MALFORMED_KINDS) >= 10
+
+
+@pytest.mark.parametrize("event_type", sorted(VALID_DATA))
+def test_each_valid_sample_decodes_the_same_both_ways(event_type: str) -> None:
+    limits = DecodeLimits(now=lambda: NOW)
+    assert isinstance(_check(raw(envelope(event_type)), None, limits), Event)
+
+
+def test_the_fast_path_takes_plain_valid_events_of_every_type_without_timestamp_fields() -> None:
+    limits = DecodeLimits(now=lambda: NOW)
+    taken = {t for t in VALID_DATA if fastdecode._fast(raw(envelope(t)), limits) is not None}  # noqa: SLF001
+    assert taken == set(fastdecode.FAST_TYPES)
+    assert set(VALID_DATA) - taken == {"strategy.initiative", "automation.reconfigured"}
+    sent = [m for m in messages("bakery", 3, START, 14, 5_000) if m.kind == "event" and not m.headers]
+    fast = sum(1 for m in sent if fastdecode._fast(m.value, limits) is not None)  # noqa: SLF001
+    assert fast >= 0.95 * len(sent)
+
+
+# values a producer might put in any field, valid or not for its type
+ODD_VALUES: list[Any] = [
+    None, "", "x", "x" * 129, "x" * 257, "é" * 128, "a\n", "a\x7f", "a\u0000b", "\ud83d\ude00", 0, -1, 1, 5, 6, 11,
+    0.5, -0.0, 1.0, 2.5, 1e308, 10**30, True, False, [], ["g"], [""], {}, {"a": 1}, "1", "true",
+    "2026-03-02T08:15:00Z", "2026-03-02t08:15:00z", "2026-03-02T08:15:00", "2026-03-02T08:15:00Z\n",
+    "2026-02-30T00:00:00Z", "2026-03-02 08:15:00+05:30", "2026-03-02T08:15:00.123456789-03:00", "2999-01-01T00:00:00Z",
+    "2020-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00", "application/json", "application/json; charset=utf-8",
+    "Application/JSON", "text/plain", "1.0", "0.3", "automation.run", "nope",
+]  # fmt: skip
+
+
+def _mutants(rng: random.Random) -> list[bytes]:
+    out: list[bytes] = []
+    for event_type in sorted(VALID_DATA):
+        base = envelope(event_type)
+        for key in [*base, "subject", "ext1", "Bad-Name", "data_base64"]:
+            for value in rng.sample(ODD_VALUES, 12):
+                changed = copy.deepcopy(base)
+                changed[key] = value
+                out.append(raw(changed))
+            dropped = copy.deepcopy(base)
+            dropped.pop(key, None)
+            out.append(raw(dropped))
+        for key in [*VALID_DATA[event_type], "extra_field", "csat", "nps", "cost"]:
+            for value in rng.sample(ODD_VALUES, 12):
+                changed = copy.deepcopy(base)
+                changed["data"][key] = value
+                out.append(raw(changed))
+            dropped = copy.deepcopy(base)
+            dropped["data"].pop(key, None)
+            out.append(raw(dropped))
+        text = raw(base)
+        out.append(text.replace(b'"id":', b'"id":"first","id":', 1))  # a repeated key: the last one wins
+        out.append(text.replace(b'"case_id"', b'"case_\\u0069d"'))  # an escaped key
+        out.append(b"  \n" + text + b"\n ")
+        out.append(b"\xef\xbb\xbf" + text)  # a byte-order mark
+        out.append(json.dumps(base, ensure_ascii=True).encode())
+        out.append(json.dumps(base, ensure_ascii=False, indent=2).encode())
+    return out
+
+
+def test_mutated_messages_decode_the_same_both_ways() -> None:
+    limits = DecodeLimits(max_age=dt.timedelta(days=400), now=lambda: NOW)
+    mutants = _mutants(random.Random(20261129))
+    results = [_check(value, None, limits) for value in mutants]
+    accepted = sum(1 for result in results if isinstance(result, Event))
+    assert len(mutants) > 3_000
+    assert 0.1 * len(mutants) < accepted < 0.9 * len(mutants)
+
+
+def test_binary_mode_messages_take_the_reference_decoder_with_the_same_result() -> None:
+    limits = DecodeLimits(now=lambda: NOW)
+    for event_type in sorted(VALID_DATA):
+        event = reference.decode_structured(raw(envelope(event_type)), limits)
+        assert isinstance(event, Event)
+        value, headers = reference.encode_binary(event)
+        assert isinstance(_check(value, headers, limits), Event)
