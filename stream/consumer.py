@@ -31,7 +31,7 @@ from alignwatch.config import Settings
 from alignwatch.errors import BrokerError
 from stream.events import DecodeLimits, Event
 from stream.health import PipelineMetrics
-from stream.process import Origin, Quarantined, classify_message, dlq_headers
+from stream.process import Quarantined, classify_record, dlq_headers
 from stream.sink import FlushResult, StoreSink, StoreUnavailable
 
 __all__ = [
@@ -299,9 +299,9 @@ class IngestConsumer:
             self._offsets[tp] = message.offset + 1
             self._pending += 1
             return
-        origin = Origin(topic=message.topic, partition=message.partition, offset=message.offset)
-        headers = [(key, value) for key, value in (message.headers or [])]
-        result = classify_message(message.value, headers, origin, self.limits)
+        result = classify_record(
+            message.value, message.headers, message.topic, message.partition, message.offset, self.limits
+        )
         if isinstance(result, Quarantined):
             self.sink.quarantine(result)
             self._send_dead_letter(message.topic, message.key, result)

@@ -12,13 +12,15 @@ import base64
 import hashlib
 from dataclasses import dataclass, field
 
-from stream.events import DecodeLimits, Event, Rejection, decode_message, decode_structured
+from stream.events import DecodeLimits, Event, Rejection
+from stream.fastdecode import decode_message, decode_structured
 
 __all__ = [
     "Origin",
     "Quarantined",
     "classify_line",
     "classify_message",
+    "classify_record",
     "dlq_headers",
     "headers_from_json",
     "headers_to_json",
@@ -92,6 +94,19 @@ def classify_message(
     if isinstance(result, Rejection):
         return _quarantined(result, raw, origin, hdrs)
     return result
+
+
+def classify_record(
+    value: bytes | None, headers: Headers | None, topic: str, partition: int, offset: int, limits: DecodeLimits
+) -> Event | Quarantined:
+    """``classify_message`` for a Kafka record, building its ``Origin`` only when it is rejected
+    (the consumer's hot path: most records are accepted)."""
+    if not headers and value is not None:
+        result = decode_structured(value, limits)
+        if isinstance(result, Rejection):
+            return _quarantined(result, value, Origin(topic=topic, partition=partition, offset=offset), [])
+        return result
+    return classify_message(value, headers, Origin(topic=topic, partition=partition, offset=offset), limits)
 
 
 def classify_line(raw: bytes, origin: Origin, limits: DecodeLimits) -> Event | Quarantined:
