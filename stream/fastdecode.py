@@ -101,6 +101,7 @@ class _PayloadPlan:
         # "at least one of these groups of fields" (e.g. csat or nps): a schema-level anyOf
         self.one_of = tuple(tuple(option.get("required", ())) for option in schema.get("anyOf", ()))
         self.struct = msgspec.defstruct(f"Fast{model.__name__}", fields, forbid_unknown_fields=True, kw_only=True)
+        self.data_decoder = msgspec.json.Decoder(self.struct)  # binary mode: the value is the data
 
     def payload(self, decoded: Any) -> Payload | None:
         """The pydantic payload of a decoded struct, as ``model_validate`` builds it (every
@@ -144,11 +145,27 @@ def _envelope(plan: _PayloadPlan) -> type[msgspec.Struct]:
 _PLANS = {name: _PayloadPlan(name, model) for name, model in contract.PAYLOADS.items()}
 _ENVELOPES = {plan.event_type: _envelope(plan) for plan in _PLANS.values() if plan.supported}
 _BY_STRUCT = {envelope: _PLANS[name] for name, envelope in _ENVELOPES.items()}
+_FAST_PLANS = {name: _PLANS[name] for name in _ENVELOPES}
 FAST_TYPES: tuple[str, ...] = tuple(_ENVELOPES)
 """Event types the fast path decodes; the others always take the reference decoder."""
 
 _decoder = msgspec.json.Decoder(Union[tuple(_ENVELOPES.values())])  # noqa: UP007 - built at run time
 _UTC = dt.UTC
+
+
+def _time(text: str, limits: DecodeLimits) -> dt.datetime | None:
+    """The event time when it is a plain RFC 3339 timestamp inside the limits, else None."""
+    if _TIME_RE.match(text) is None:
+        return None
+    try:
+        time = dt.datetime.fromisoformat(text)
+        ahead = time - limits.now()
+        time.astimezone(_UTC)
+    except (ValueError, OverflowError):  # lower-case "t"/"z", out of range: the reference decides
+        return None
+    if ahead > limits.max_future or (limits.max_age is not None and -ahead > limits.max_age):
+        return None
+    return time
 
 
 def _fast(raw: bytes, limits: DecodeLimits) -> Event | None:
@@ -160,16 +177,8 @@ def _fast(raw: bytes, limits: DecodeLimits) -> Event | None:
     except (ValueError, RecursionError):  # msgspec.DecodeError and UnicodeDecodeError are ValueErrors
         return None
     plan = _BY_STRUCT[type(decoded)]
-    time_text = decoded.time
-    if _TIME_RE.match(time_text) is None:
-        return None
-    try:
-        time = dt.datetime.fromisoformat(time_text)
-        ahead = time - limits.now()
-        time.astimezone(_UTC)
-    except (ValueError, OverflowError):  # lower-case "t"/"z", out of range: the reference decides
-        return None
-    if ahead > limits.max_future or (limits.max_age is not None and -ahead > limits.max_age):
+    time = _time(decoded.time, limits)
+    if time is None:
         return None
     payload = plan.payload(decoded.data)
     if payload is None:
@@ -198,10 +207,71 @@ def decode_structured(raw: bytes, limits: DecodeLimits) -> Event | Rejection:
     return contract.decode_structured(raw, limits)
 
 
+_BINARY_NAMES = {"ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_subject", "content-type"}
+_CONTROL_BYTES = re.compile(rb"[\x00-\x1f\x7f]")
+
+
+def _fast_binary(value: bytes, headers: list[tuple[str, bytes]], limits: DecodeLimits) -> Event | None:
+    """The event when the fast path accepts a binary-mode message outright, else None."""
+    size = len(value)
+    found: dict[str, bytes] = {}
+    for key, raw_header in headers:
+        if key not in _BINARY_NAMES or key in found or raw_header is None or _CONTROL_BYTES.search(raw_header):
+            return None  # extensions, other spellings, repeats, control characters: reference
+        found[key] = raw_header
+        size += len(key) + len(raw_header)
+    if size > limits.max_payload_bytes or b"\\" in value or b"\x7f" in value:
+        return None
+    try:
+        if found["ce_specversion"] != b"1.0" or found.get("content-type", b"application/json") != b"application/json":
+            return None
+        plan = _FAST_PLANS.get(found["ce_type"].decode("utf-8"))
+        event_id = found["ce_id"].decode("utf-8")
+        source = found["ce_source"].decode("utf-8")
+        time_text = found["ce_time"].decode("utf-8")
+        subject = found["ce_subject"].decode("utf-8") if "ce_subject" in found else None
+    except (KeyError, UnicodeDecodeError):
+        return None
+    if (
+        plan is None
+        or not 0 < len(event_id) <= contract.MAX_ID_LENGTH
+        or not 0 < len(source) <= contract.MAX_SOURCE_LENGTH
+        or (subject is not None and len(subject) > contract.MAX_SUBJECT_LENGTH)
+    ):
+        return None
+    time = _time(time_text, limits)
+    if time is None:
+        return None
+    try:
+        data = plan.data_decoder.decode(value)
+    except (ValueError, RecursionError):
+        return None
+    payload = plan.payload(data)
+    if payload is None:
+        return None
+    return contract._construct_event(  # noqa: SLF001 - the same constructor as the reference decoder
+        {
+            "specversion": contract.SPECVERSION,
+            "id": event_id,
+            "source": source,
+            "type": plan.event_type,
+            "time": time,
+            "subject": subject,
+            "datacontenttype": contract.CONTENT_TYPE,
+            "data": payload,
+            "extensions": {},
+        }
+    )
+
+
 def decode_message(value: bytes, headers: Iterable[tuple[str, bytes]] | None, limits: DecodeLimits) -> Event | Rejection:
-    """:func:`stream.events.decode_message`, same results, faster on plain valid structured events."""
+    """:func:`stream.events.decode_message`, same results, faster on plain valid events."""
     if headers:
         header_list = list(headers)
         if any(key.lower() == "ce_specversion" for key, _ in header_list):
+            if value:
+                event = _fast_binary(value, header_list, limits)
+                if event is not None:
+                    return event
             return contract.decode_binary(value, header_list, limits)
     return decode_structured(value, limits)

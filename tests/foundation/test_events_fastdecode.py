@@ -127,10 +127,41 @@ def test_mutated_messages_decode_the_same_both_ways() -> None:
     assert 0.1 * len(mutants) < accepted < 0.9 * len(mutants)
 
 
-def test_binary_mode_messages_take_the_reference_decoder_with_the_same_result() -> None:
-    limits = DecodeLimits(now=lambda: NOW)
+def _binary_mutants(rng: random.Random, limits: DecodeLimits) -> list[tuple[bytes, list[tuple[str, bytes]]]]:
+    out: list[tuple[bytes, list[tuple[str, bytes]]]] = []
+    odd_headers = [b"", b"x", b"1.0", b"0.3", b"a\n", b"a\x7fb", b"\xff\xfe", b"x" * 600, b"automation.run",
+                   b"2026-03-02T08:15:00Z", b"2026-03-02t08:15:00z", b"2026-03-02T08:15:00", b"2999-01-01T00:00:00Z",
+                   b"application/json", b"application/json; charset=utf-8", b"text/plain", b"workforce.survey"]  # fmt: skip
     for event_type in sorted(VALID_DATA):
-        event = reference.decode_structured(raw(envelope(event_type)), limits)
+        event = reference.decode_structured(raw(envelope(event_type, subject="order 7")), limits)
         assert isinstance(event, Event)
         value, headers = reference.encode_binary(event)
-        assert isinstance(_check(value, headers, limits), Event)
+        out.append((value, headers))
+        for index in range(len(headers)):
+            out.append((value, headers[:index] + headers[index + 1 :]))
+            for odd in rng.sample(odd_headers, 6):
+                out.append((value, [*headers[:index], (headers[index][0], odd), *headers[index + 1 :]]))
+            out.append((value, [*headers[:index], (headers[index][0].upper(), headers[index][1]), *headers[index + 1 :]]))
+        out.append((value, [*headers, ("ce_ext1", b"yes")]))
+        out.append((value, [*headers, ("traceparent", b"00-abc-def-01")]))
+        out.append((value, [*headers, headers[1]]))  # a repeated header
+        out.append((b"", headers))
+        out.append((b"null", headers))
+        for key in [*VALID_DATA[event_type], "extra_field"]:
+            for odd in rng.sample(ODD_VALUES, 6):
+                data = copy.deepcopy(VALID_DATA[event_type])
+                data[key] = odd
+                out.append((raw(data), headers))
+    return out
+
+
+def test_binary_mode_messages_decode_the_same_both_ways() -> None:
+    limits = DecodeLimits(max_age=dt.timedelta(days=400), now=lambda: NOW)
+    mutants = _binary_mutants(random.Random(11), limits)
+    results = [_check(value, headers, limits) for value, headers in mutants]
+    accepted = sum(1 for result in results if isinstance(result, Event))
+    assert len(mutants) > 1_000
+    assert 0.1 * len(mutants) < accepted < 0.9 * len(mutants)
+    for event_type in fastdecode.FAST_TYPES:  # the plain binary encoding of each takes the fast path
+        value, headers = reference.encode_binary(reference.decode_structured(raw(envelope(event_type)), limits))
+        assert fastdecode._fast_binary(value, headers, limits) is not None, event_type  # noqa: SLF001
