@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import os
 import time
 import uuid
@@ -192,6 +193,9 @@ def main(argv: list[str]) -> int:
             produce(producer, topic, sent)
             producer.close()
             print(f"produced {len(sent):,} messages to {args.partitions} partitions in {time.perf_counter() - began:.1f}s")
+            # both loops run in this process beside the 200k messages kept for the decode run:
+            # keep them out of the collector's way, as `alignwatch consume` does for its start-up
+            gc.freeze()
             raw = raw_rate(broker.bootstrap, topic, len(sent))
             ours, stored = alignwatch_rate(broker.bootstrap, topic, store_url, len(sent))
             decode = decode_rate(sent)

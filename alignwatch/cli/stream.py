@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import signal
 import sys
@@ -134,6 +135,9 @@ def _consume(
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: loop.stop())
     loop.subscribe(settings.topics, settings.topic_pattern)
+    # a long-running loop allocating millions of short-lived objects: keep the collector off
+    # the objects of start-up (modules, settings, clients), it only has to find young cycles
+    gc.freeze()
     report = loop.run()
     click.echo(f"done: {report.line()}")
 
