@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -27,7 +27,7 @@ from alignwatch.store.schema import events, quarantine
 from stream.events import Event, event_row
 from stream.process import Quarantined, headers_to_json
 
-__all__ = ["FlushResult", "SinkBatch", "StoreSink", "StoreUnavailable", "utcnow"]
+__all__ = ["FlushResult", "StoreSink", "StoreUnavailable", "utcnow"]
 
 # rows per INSERT statement (bounded by SQLite's 32766 bound parameters: 13 columns)
 _CHUNK = 2000
@@ -56,63 +56,42 @@ class FlushResult:
         )
 
 
-@dataclass
-class SinkBatch:
-    """What one flush writes: distinct events by (source, id), repeats seen within the batch,
-    and quarantine records by fingerprint."""
-
-    events: dict[tuple[str, str], Event] = field(default_factory=dict)
-    duplicates: int = 0
-    quarantine: dict[str, Quarantined] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.events) + self.duplicates + len(self.quarantine)
-
-
 class StoreSink:
-    """Buffered idempotent writer to the store behind ``engine``.
-
-    ``flush`` writes the buffer and empties it. A caller that writes in another thread while
-    the next batch is gathered uses ``take`` (the buffer, emptied) and ``write`` (one batch,
-    one transaction; it may be retried) instead. ``write`` is safe to call from one thread
-    while another calls ``add``/``quarantine``/``take``.
-    """
+    """Buffered idempotent writer to the store behind ``engine``."""
 
     def __init__(self, engine: sa.Engine, *, clock: Callable[[], dt.datetime] = utcnow) -> None:
         self.engine = engine
         self.clock = clock
         self._dialect = engine.dialect.name
-        self._batch = SinkBatch()
+        self._events: dict[tuple[str, str], Event] = {}
+        self._batch_duplicates = 0
+        self._quarantine: dict[str, Quarantined] = {}
 
     def __len__(self) -> int:
-        return len(self._batch)
+        return len(self._events) + self._batch_duplicates + len(self._quarantine)
 
     @property
     def pending_events(self) -> int:
         """Events buffered and not yet written."""
-        return len(self._batch.events)
+        return len(self._events)
 
     def add(self, event: Event) -> None:
         """Buffer an accepted event (a repeat of a buffered (source, id) counts as a duplicate)."""
         key = (event.source, event.id)
-        events = self._batch.events
-        if key in events:
-            self._batch.duplicates += 1
+        if key in self._events:
+            self._batch_duplicates += 1
         else:
-            events[key] = event
+            self._events[key] = event
 
     def quarantine(self, record: Quarantined) -> None:
         """Buffer a rejected message for the quarantine table."""
-        self._batch.quarantine.setdefault(record.fingerprint, record)
+        self._quarantine.setdefault(record.fingerprint, record)
 
     def discard(self) -> None:
         """Drop the buffer without writing (its messages will be redelivered)."""
-        self._batch = SinkBatch()
-
-    def take(self) -> SinkBatch:
-        """The buffer, for ``write``; the sink starts a new, empty one."""
-        batch, self._batch = self._batch, SinkBatch()
-        return batch
+        self._events.clear()
+        self._quarantine.clear()
+        self._batch_duplicates = 0
 
     def flush(self, also: Callable[[sa.Connection], None] | None = None) -> FlushResult:
         """Write the buffer in one transaction; StoreUnavailable (buffer kept) when the store is down.
@@ -120,36 +99,34 @@ class StoreSink:
         ``also`` runs further statements in the same transaction (e.g. marking a quarantine
         row replayed together with storing its event).
         """
-        result = self.write(self._batch, also)
-        self.discard()
-        return result
-
-    def write(self, batch: SinkBatch, also: Callable[[sa.Connection], None] | None = None) -> FlushResult:
-        """Write ``batch`` in one transaction (StoreUnavailable when the store is down: retry it)."""
-        if not batch and also is None:
+        if not self._events and not self._quarantine and not self._batch_duplicates and also is None:
             return FlushResult()
         now = self.clock()
         try:
             with self.engine.begin() as conn:
-                stored = self._insert_events(conn, batch.events, now)
-                quarantined = self._upsert_quarantine(conn, batch.quarantine, now)
+                stored = self._insert_events(conn, now)
+                quarantined = self._upsert_quarantine(conn, now)
                 if also is not None:
                     also(conn)
         except (OperationalError, DBAPIError) as exc:
             if isinstance(exc, OperationalError) or getattr(exc, "connection_invalidated", False):
                 raise StoreUnavailable(f"store write failed: {_first_line(exc)}") from exc
             raise StoreError(f"store write failed: {_first_line(exc)}") from exc
-        return FlushResult(
-            stored=stored, duplicates=len(batch.events) - stored + batch.duplicates, quarantined=quarantined
+        result = FlushResult(
+            stored=stored,
+            duplicates=len(self._events) - stored + self._batch_duplicates,
+            quarantined=quarantined,
         )
+        self.discard()
+        return result
 
     def _insert(self, table: sa.Table) -> Any:
         return postgresql.insert(table) if self._dialect == "postgresql" else sqlite.insert(table)
 
-    def _insert_events(self, conn: sa.Connection, batch: dict[tuple[str, str], Event], now: dt.datetime) -> int:
-        if not batch:
+    def _insert_events(self, conn: sa.Connection, now: dt.datetime) -> int:
+        if not self._events:
             return 0
-        rows = [event_row(event, now) for event in batch.values()]
+        rows = [event_row(event, now) for event in self._events.values()]
         if self._dialect == "postgresql" and _driver(conn) == "psycopg":
             return _copy_insert_events(conn, rows)
         statement = self._insert(events).on_conflict_do_nothing(index_elements=["source", "event_id"])
@@ -159,10 +136,10 @@ class StoreSink:
             stored += len(conn.execute(statement, rows[start : start + _CHUNK]).all())
         return stored
 
-    def _upsert_quarantine(self, conn: sa.Connection, records: dict[str, Quarantined], now: dt.datetime) -> int:
-        if not records:
+    def _upsert_quarantine(self, conn: sa.Connection, now: dt.datetime) -> int:
+        if not self._quarantine:
             return 0
-        rows = [_quarantine_row(fingerprint, record, now) for fingerprint, record in records.items()]
+        rows = [_quarantine_row(fingerprint, record, now) for fingerprint, record in self._quarantine.items()]
         base = self._insert(quarantine)
         statement = base.on_conflict_do_update(
             index_elements=["fingerprint"],
