@@ -168,6 +168,28 @@ def _time(text: str, limits: DecodeLimits) -> dt.datetime | None:
     return time
 
 
+def _event(
+    plan: _PayloadPlan, data: Any, event_id: str, source: str, time: dt.datetime, subject: str | None
+) -> Event | None:
+    """The event of checked attributes and a decoded payload struct (None: the reference decides)."""
+    payload = plan.payload(data)
+    if payload is None:
+        return None
+    return contract._construct_event(  # noqa: SLF001 - the same constructor as the reference decoder
+        {
+            "specversion": contract.SPECVERSION,
+            "id": event_id,
+            "source": source,
+            "type": plan.event_type,
+            "time": time,
+            "subject": subject,
+            "datacontenttype": contract.CONTENT_TYPE,
+            "data": payload,
+            "extensions": {},
+        }
+    )
+
+
 def _fast(raw: bytes, limits: DecodeLimits) -> Event | None:
     """The event when the fast path accepts ``raw`` outright, else None."""
     if b"\\" in raw or b"\x7f" in raw:  # escapes (maybe of control characters) or DEL: reference
@@ -180,22 +202,7 @@ def _fast(raw: bytes, limits: DecodeLimits) -> Event | None:
     time = _time(decoded.time, limits)
     if time is None:
         return None
-    payload = plan.payload(decoded.data)
-    if payload is None:
-        return None
-    return contract._construct_event(  # noqa: SLF001 - the same constructor as the reference decoder
-        {
-            "specversion": contract.SPECVERSION,
-            "id": decoded.id,
-            "source": decoded.source,
-            "type": plan.event_type,
-            "time": time,
-            "subject": decoded.subject,
-            "datacontenttype": decoded.datacontenttype,
-            "data": payload,
-            "extensions": {},
-        }
-    )
+    return _event(plan, decoded.data, decoded.id, decoded.source, time, decoded.subject)
 
 
 def decode_structured(raw: bytes, limits: DecodeLimits) -> Event | Rejection:
@@ -246,25 +253,12 @@ def _fast_binary(value: bytes, headers: list[tuple[str, bytes]], limits: DecodeL
         data = plan.data_decoder.decode(value)
     except (ValueError, RecursionError):
         return None
-    payload = plan.payload(data)
-    if payload is None:
-        return None
-    return contract._construct_event(  # noqa: SLF001 - the same constructor as the reference decoder
-        {
-            "specversion": contract.SPECVERSION,
-            "id": event_id,
-            "source": source,
-            "type": plan.event_type,
-            "time": time,
-            "subject": subject,
-            "datacontenttype": contract.CONTENT_TYPE,
-            "data": payload,
-            "extensions": {},
-        }
-    )
+    return _event(plan, data, event_id, source, time, subject)
 
 
-def decode_message(value: bytes, headers: Iterable[tuple[str, bytes]] | None, limits: DecodeLimits) -> Event | Rejection:
+def decode_message(
+    value: bytes, headers: Iterable[tuple[str, bytes]] | None, limits: DecodeLimits
+) -> Event | Rejection:
     """:func:`stream.events.decode_message`, same results, faster on plain valid events."""
     if headers:
         header_list = list(headers)
