@@ -2,21 +2,22 @@
 
 :mod:`stream.events` is the contract and its reference decoder. It checks everything and
 explains every rejection, at about 70-100k messages/s on one core. Most messages on a live
-topic are plain, valid, structured-mode events: known envelope attributes, a payload of one
-of the contract's types with only its declared fields. For those, this module lets msgspec
-parse and check the whole message against typed structures derived from the payload
-models' JSON Schemas, so from the same single declaration, and builds the same
-:class:`~stream.events.Event` without pydantic's per-field work.
+topic are plain and valid: known envelope attributes (in the JSON object, or as ``ce_*``
+headers in binary mode), a payload of one of the contract's types with only its declared
+fields. For those, this module lets msgspec parse and check the message against typed
+structures derived from the payload models' JSON Schemas (so from the same single
+declaration) and builds the same :class:`~stream.events.Event` without pydantic's
+per-field work.
 
 The fast path never decides a rejection. Whatever it does not accept outright goes to the
-reference decoder, which returns its usual result and message. Such messages include
-binary mode, extension attributes, unknown payload fields, timestamp payload fields, a
-``datacontenttype`` with parameters and any invalid message. So a message is accepted
-here only if the reference decoder accepts it, and the resulting event is equal to the
-reference decoder's one, field for field (only pydantic's ``model_fields_set``, which
-nothing here reads, lists every declared field, as for the envelope). ``tests/stream/test_fastdecode.py`` holds both
-decoders to that on every scenario of the simulator, every malformed kind, and mutations of
-valid messages.
+reference decoder, which returns its usual result and message: extension attributes,
+unknown payload fields, payload types with timestamp fields, a content type with
+parameters, backslash escapes, and every invalid message. So a message is accepted here
+only if the reference decoder accepts it, and the event is equal to the reference
+decoder's one (only pydantic's ``model_fields_set``, which nothing reads, lists every
+declared field, as the envelope's does). ``tests/foundation/test_events_fastdecode.py``
+holds both decoders to that on every scenario of the simulator, every bad sample of the
+contract, and mutations of valid messages in both modes.
 """
 
 from __future__ import annotations
