@@ -90,6 +90,12 @@ class Settings(BaseSettings):
         description="Oldest accepted event time on live topics, in seconds; unset = no limit "
         "(ALIGNWATCH_MAX_AGE_S). Imports of historical logs ignore it.",
     )
+    run_timeout_s: float = Field(
+        6 * 3600.0,
+        gt=0,
+        description="A pipeline run still `running` after this many seconds is marked `abandoned` "
+        "(ALIGNWATCH_RUN_TIMEOUT_S); 6 hours by default.",
+    )
     exporter_host: str = Field(
         "127.0.0.1", description="Address the exporter binds (ALIGNWATCH_EXPORTER_HOST); loopback by default."
     )

@@ -7,7 +7,10 @@ The DAG tasks and the runner call the task functions below (:func:`continuous_ta
 
 A run:
 
-1. records a ``pipeline_runs`` row with status ``running``;
+0. marks ``abandoned`` the runs left ``running`` by a process that died (see
+   :func:`close_abandoned_runs`);
+1. records a ``pipeline_runs`` row with status ``running`` and who runs it (host and
+   process, in ``details["owner"]``);
 2. computes the metric values, one step at a time (the whole interval by default; nightly
    runs step by local day, so that rolling windows exist at every day's end), and
    validates the stored events of the interval (suite ``raw_events``);
@@ -26,6 +29,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
+import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -47,31 +52,38 @@ __all__ = [
     "CONTINUOUS_LOOKBACK",
     "NIGHTLY_DAYS",
     "RUN_KINDS",
+    "RUN_TIMEOUT",
+    "AbandonedRun",
     "ContinuousWindows",
     "Granularity",
     "RunKind",
     "RunOutcome",
+    "RunOwner",
     "RunState",
     "Snapshot",
     "backfill_task",
+    "close_abandoned_runs",
     "continuous_task",
     "continuous_windows",
     "day_ranges",
     "latest_snapshot",
     "nightly_range",
     "nightly_task",
+    "process_running",
     "run_interval",
 ]
 
 RunKind = Literal["continuous", "nightly", "backfill", "manual"]
 RUN_KINDS: tuple[RunKind, ...] = ("continuous", "nightly", "backfill", "manual")
 Granularity = Literal["hour", "day"]
-RunStatus = Literal["running", "published", "failed_validation", "error", "skipped"]
+RunStatus = Literal["running", "published", "failed_validation", "error", "abandoned", "skipped"]
 
 # continuous runs recompute the closed hours of the last 24 h (late events of the day)
 CONTINUOUS_LOOKBACK = dt.timedelta(hours=24)
 # nightly runs recompute the last 7 days by default
 NIGHTLY_DAYS = 7
+# a run still running after this long is abandoned (settings: ALIGNWATCH_RUN_TIMEOUT_S)
+RUN_TIMEOUT = dt.timedelta(hours=6)
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
 
@@ -231,6 +243,175 @@ def _zone(tz: str) -> ZoneInfo:
         raise ConfigError(f"unknown timezone {tz!r}") from exc
 
 
+# ----------------------------------------------------------------------------- abandoned runs
+
+
+@dataclass(frozen=True)
+class RunOwner:
+    """The process that runs a pipeline run: its host name and pid.
+
+    On Linux three more facts make the pid trustworthy: ``boot_id`` and ``pid_namespace``
+    say whether a pid recorded under this host name means the same process here (not after
+    a reboot, not in another container that shares the host name), and ``process_start``
+    (clock ticks after boot) tells the recorded process from a later one given the same pid.
+    """
+
+    host: str
+    pid: int
+    boot_id: str | None = None
+    pid_namespace: str | None = None
+    process_start: int | None = None
+
+    @classmethod
+    def current(cls) -> RunOwner:
+        """This process."""
+        pid = os.getpid()
+        return cls(
+            host=socket.gethostname(),
+            pid=pid,
+            boot_id=_read_text("/proc/sys/kernel/random/boot_id"),
+            pid_namespace=_read_link("/proc/self/ns/pid"),
+            process_start=_process_start(pid),
+        )
+
+    @classmethod
+    def from_json(cls, data: Any) -> RunOwner | None:
+        """The owner recorded in a run's ``details``; None when missing or malformed."""
+        if not isinstance(data, dict) or not isinstance(data.get("host"), str) or not isinstance(data.get("pid"), int):
+            return None
+        start = data.get("process_start")
+        return cls(
+            host=data["host"],
+            pid=data["pid"],
+            boot_id=data.get("boot_id") if isinstance(data.get("boot_id"), str) else None,
+            pid_namespace=data.get("pid_namespace") if isinstance(data.get("pid_namespace"), str) else None,
+            process_start=start if isinstance(start, int) else None,
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "pid": self.pid,
+            "boot_id": self.boot_id,
+            "pid_namespace": self.pid_namespace,
+            "process_start": self.process_start,
+        }
+
+    def sees(self, other: RunOwner) -> bool:
+        """Whether ``other``'s pid can be looked up from here: same host, boot and pid namespace."""
+        return (self.host, self.boot_id, self.pid_namespace) == (other.host, other.boot_id, other.pid_namespace)
+
+
+@dataclass(frozen=True)
+class AbandonedRun:
+    """A run :func:`close_abandoned_runs` marked ``abandoned``, and why."""
+
+    run_id: int
+    reason: str
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        return Path(path).read_text(encoding="ascii").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _read_link(path: str) -> str | None:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first); None if none."""
+    text = _read_text(f"/proc/{pid}/stat")
+    return None if text is None else text.rpartition(")")[2].split()
+
+
+def _process_start(pid: int) -> int | None:
+    fields = _proc_stat(pid)
+    return int(fields[19]) if fields is not None and len(fields) > 19 else None
+
+
+def process_running(owner: RunOwner) -> bool:
+    """Whether the process ``owner`` names still runs on this host (True when unsure).
+
+    Linux: ``/proc/<pid>`` is not a zombie and started when the recorded process did.
+    Without a readable ``/proc/<pid>`` (other systems, ``hidepid``): signal 0 reaches the
+    pid (a process of another user counts as running).
+    """
+    fields = _proc_stat(owner.pid)
+    if fields is not None:
+        if fields[0] in ("Z", "X"):
+            return False
+        return owner.process_start is None or len(fields) <= 19 or int(fields[19]) == owner.process_start
+    if os.name == "nt":
+        return True  # os.kill would terminate the process
+    try:
+        os.kill(owner.pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _hours(limit: dt.timedelta) -> str:
+    seconds = limit.total_seconds()
+    if seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
+
+
+def close_abandoned_runs(
+    engine: sa.Engine,
+    *,
+    timeout: dt.timedelta = RUN_TIMEOUT,
+    clock: Clock = _utcnow,
+    here: RunOwner | None = None,
+    running: Callable[[RunOwner], bool] = process_running,
+) -> list[AbandonedRun]:
+    """Mark ``abandoned`` every ``running`` run whose process is gone or that runs too long.
+
+    A run is abandoned when it was started on this host (same host name, boot and pid
+    namespace as ``here``, by default this process) by a process that no longer runs, or
+    when it started more than ``timeout`` ago, wherever it runs. ``finished_at`` is set and
+    ``details["error"]`` says why. Cheap: one read on the ``(status, started_at)`` index,
+    and an update only of the runs it closes. A run whose process was in fact alive and
+    finishes later still records its real outcome over ``abandoned``.
+    """
+    here = here or RunOwner.current()
+    now = clock()
+    runs = pipeline_runs.c
+    closed: list[AbandonedRun] = []
+    with engine.begin() as conn:
+        rows = conn.execute(
+            sa.select(runs.id, runs.started_at, runs.details).where(runs.status == "running").order_by(runs.id)
+        ).all()
+        for row in rows:
+            details = dict(row.details) if isinstance(row.details, dict) else {}
+            owner = RunOwner.from_json(details.get("owner"))
+            if now - row.started_at > timeout:
+                reason = f"running for more than {_hours(timeout)}"
+            elif owner is not None and here.sees(owner) and not running(owner):
+                reason = f"process {owner.pid} on host {owner.host} is gone"
+            else:
+                continue
+            details["error"] = reason
+            updated = conn.execute(
+                pipeline_runs.update()
+                .where(runs.id == row.id, runs.status == "running")
+                .values(status="abandoned", finished_at=now, details=details)
+            )
+            if updated.rowcount:
+                closed.append(AbandonedRun(int(row.id), reason))
+    return closed
+
+
 # ----------------------------------------------------------------------------- the run
 
 
@@ -249,6 +430,7 @@ def run_interval(
     rules: MetricRules | None = None,
     event_types: Iterable[str] | None = None,
     clock: Clock = _utcnow,
+    run_timeout: dt.timedelta = RUN_TIMEOUT,
 ) -> RunOutcome:
     """Compute [start, end), validate, and publish only if every expectation holds.
 
@@ -256,6 +438,8 @@ def run_interval(
     each step's end); by default the interval is one step. ``compute``, ``write`` and
     ``rules`` default to the metric engine's ``compute``/``write_values`` and the rules
     derived from the catalogue; ``clock`` only stamps the run's bookkeeping times.
+    Runs left ``running`` by a dead process, or for longer than ``run_timeout``, are marked
+    ``abandoned`` first (:func:`close_abandoned_runs`).
     """
     start, end = _aware(start), _aware(end)
     if end <= start:
@@ -269,6 +453,9 @@ def run_interval(
         compute = compute or metric_engine.compute
         write = write or metric_engine.write_values
     business = str(getattr(getattr(strategy, "business", None), "name", "") or "default")
+    owner = RunOwner.current()
+    close_abandoned_runs(engine, timeout=run_timeout, clock=clock, here=owner)
+    recorded = {"owner": owner.as_json()}
     with engine.begin() as conn:
         run_id = int(
             conn.execute(
@@ -281,6 +468,7 @@ def run_interval(
                     started_at=clock(),
                     status="running",
                     trigger=trigger,
+                    details=recorded,
                 )
                 .returning(pipeline_runs.c.id)
             ).scalar_one()
@@ -292,7 +480,7 @@ def run_interval(
         gate_seconds = time.perf_counter() - began
     except BaseException as exc:
         with engine.begin() as conn:
-            _finish(conn, run_id, "error", clock(), details={"error": f"{type(exc).__name__}: {exc}"})
+            _finish(conn, run_id, "error", clock(), details={**recorded, "error": f"{type(exc).__name__}: {exc}"})
         raise
     failed = [f"{outcome.suite}.{item.expectation}" for outcome in suites for item in outcome.failed]
     validation = {
@@ -310,7 +498,7 @@ def run_interval(
                 clock(),
                 value_count=len(values),
                 validation=validation,
-                details={"held_back": [_value_json(v) for v in values]},
+                details={**recorded, "held_back": [_value_json(v) for v in values]},
             )
         status: RunStatus = "failed_validation"
         detail = "validation failed: " + ", ".join(sorted(set(failed)))
@@ -321,7 +509,7 @@ def run_interval(
                 _finish(conn, run_id, "published", clock(), value_count=len(values), validation=validation)
         except BaseException as exc:
             with engine.begin() as conn:
-                _finish(conn, run_id, "error", clock(), details={"error": f"{type(exc).__name__}: {exc}"})
+                _finish(conn, run_id, "error", clock(), details={**recorded, "error": f"{type(exc).__name__}: {exc}"})
             raise
         status = "published"
         detail = f"published {len(values)} values"
@@ -501,6 +689,15 @@ def _resolve(store: Any, strategy: Any) -> tuple[sa.Engine, Any, bool]:
     return store, strategy, owned
 
 
+def _with_timeout(run_options: dict[str, Any]) -> dict[str, Any]:
+    """The run options, with the settings' run timeout (ALIGNWATCH_RUN_TIMEOUT_S) unless given."""
+    if "run_timeout" in run_options:
+        return run_options
+    from alignwatch.config import load_settings
+
+    return {**run_options, "run_timeout": dt.timedelta(seconds=load_settings().run_timeout_s)}
+
+
 def _timezone(strategy: Any) -> str:
     return str(getattr(getattr(strategy, "business", None), "timezone", None) or "UTC")
 
@@ -534,7 +731,7 @@ def continuous_task(
             kind="continuous",
             granularity="hour",
             trigger=trigger,
-            **run_options,
+            **_with_timeout(run_options),
         )
     finally:
         if owned:
@@ -568,7 +765,7 @@ def nightly_task(
             granularity=("hour", "day"),
             steps=day_ranges(start, stop, tz),
             trigger=trigger,
-            **run_options,
+            **_with_timeout(run_options),
         )
     finally:
         if owned:
@@ -591,6 +788,7 @@ def backfill_task(
     the same rows as the single-day runs of that range.
     """
     engine, strategy, owned = _resolve(store, strategy)
+    run_options = _with_timeout(run_options)
     try:
         return [
             run_interval(

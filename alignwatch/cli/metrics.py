@@ -66,6 +66,7 @@ def compute_command(from_text: str, to_text: str, granularity: str, store_url: s
     assert start is not None and end is not None
     if end <= start:
         raise ConfigError(f"--to {to_text} is not after --from {from_text}")
+    run_timeout = dt.timedelta(seconds=settings_from(store_url=store_url, strategy_file=strategy_file).run_timeout_s)
     engine, strategy = _open(store_url, strategy_file)
     try:
         steps = day_ranges(start, end, strategy.business.timezone)
@@ -85,6 +86,7 @@ def compute_command(from_text: str, to_text: str, granularity: str, store_url: s
                 steps=steps,
                 trigger="alignwatch metrics compute",
                 compute=functools.partial(compute, progress=advance),
+                run_timeout=run_timeout,
             )
     finally:
         engine.dispose()

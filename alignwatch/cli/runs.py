@@ -1,4 +1,8 @@
-"""``alignwatch runs``: the pipeline's computations and, for a failed one, which expectation failed."""
+"""``alignwatch runs``: the pipeline's computations and, for a failed one, which expectation failed.
+
+Before listing, runs left ``running`` by a process that died (or running for longer than
+ALIGNWATCH_RUN_TIMEOUT_S) are marked ``abandoned``, as every pipeline run does.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from alignwatch.cli.options import settings_from, store_option
 
 __all__ = ["runs"]
 
-STATUSES = ("running", "published", "failed_validation", "error")
+STATUSES = ("running", "published", "failed_validation", "error", "abandoned")
 
 
 @click.command("runs")
@@ -21,16 +25,25 @@ STATUSES = ("running", "published", "failed_validation", "error")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @store_option
 def runs(limit: int, status: str | None, run_id: int | None, as_json: bool, store_url: str | None) -> None:
-    """List the pipeline's runs (newest first) with their status and failing expectations."""
+    """List the pipeline's runs (newest first) with their status and failing expectations.
+
+    Runs whose process is gone, or that run longer than ALIGNWATCH_RUN_TIMEOUT_S, are first
+    marked abandoned.
+    """
+    import datetime as dt
+
     import sqlalchemy as sa
 
     from alignwatch.errors import AlignwatchError
+    from alignwatch.pipeline import close_abandoned_runs
     from alignwatch.store import connect, pipeline_runs
     from alignwatch.store.engine import require_current
 
-    engine = connect(settings_from(store_url=store_url).store_url)
+    settings = settings_from(store_url=store_url)
+    engine = connect(settings.store_url)
     try:
         require_current(engine)
+        close_abandoned_runs(engine, timeout=dt.timedelta(seconds=settings.run_timeout_s))
         query = sa.select(pipeline_runs).order_by(pipeline_runs.c.id.desc())
         if run_id is not None:
             query = query.where(pipeline_runs.c.id == run_id)
@@ -69,13 +82,15 @@ def _render_line(row: dict[str, Any]) -> str:
     )
     if failed:
         line += "  failed: " + ", ".join(failed)
-    if row["status"] == "error" and isinstance(row.get("details"), dict):
+    if row["status"] in ("error", "abandoned") and isinstance(row.get("details"), dict):
         line += f"  error: {row['details'].get('error', '')}"
     return line
 
 
 def _render_run(row: dict[str, Any]) -> str:
-    lines = [_render_line(row), f"  started {row['started_at']:%Y-%m-%d %H:%M:%S} UTC, trigger {row['trigger'] or '—'}"]
+    owner = row["details"].get("owner") if isinstance(row.get("details"), dict) else None
+    by = f" by pid {owner.get('pid')} on {owner.get('host')}" if isinstance(owner, dict) else ""
+    lines = [_render_line(row), f"  started {row['started_at']:%Y-%m-%d %H:%M:%S} UTC{by}, trigger {row['trigger'] or '—'}"]
     validation = row.get("validation") if isinstance(row.get("validation"), dict) else {}
     for suite in validation.get("suites", []):
         lines.append(f"  suite {suite['suite']}: {'passed' if suite['success'] else 'FAILED'} ({suite['rows']} rows)")

@@ -8,7 +8,7 @@ The same schema runs on SQLite (the embedded default) and PostgreSQL. Migrations
   columns at ingest so window queries read indexes, not JSON.
 - ``quarantine``: every rejected input with its reason and origin; nothing is dropped.
 - ``pipeline_runs``: one row per computation (continuous, nightly, backfill, manual) with
-  its validation outcome.
+  its validation outcome and, in ``details["owner"]``, the host and process running it.
 - ``metric_values``: published metric values, one row per (metric, labels, window kind,
   window end), with the inputs that produced them.
 """
@@ -146,13 +146,15 @@ pipeline_runs = Table(
     Column("interval_end", UTCDateTime(), nullable=False),
     Column("started_at", UTCDateTime(), nullable=False),
     Column("finished_at", UTCDateTime()),
-    # running | published | failed_validation | error
+    # running | published | failed_validation | error | abandoned
     Column("status", String(24), nullable=False),
     Column("trigger", String(256)),
     Column("value_count", Integer()),
     Column("validation", JSON()),
     Column("details", JSON()),
     Index("ix_pipeline_runs_kind_status_finished_at", "kind", "status", "finished_at"),
+    # the runs still ``running``, looked up before every run to close abandoned ones
+    Index("ix_pipeline_runs_status_started_at", "status", "started_at"),
 )
 
 metric_values = Table(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 
 import pytest
 import sqlalchemy as sa
@@ -79,3 +81,27 @@ def test_one_run_shows_what_the_failing_expectation_observed(
 def test_an_unknown_run_is_one_clear_error(store_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _cli(capsys, "runs", "--id", "999", "--store", store_url)
     assert code == 1 and err.strip() == "error: no pipeline run with id 999"
+
+
+def test_runs_marks_a_run_of_a_dead_process_abandoned_and_lists_it_by_that_status(
+    store_url: str, store_engine: sa.Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", "import json; from alignwatch.pipeline import RunOwner; print(json.dumps(RunOwner.current().as_json()))"],
+        capture_output=True, text=True, check=True,
+    )
+    owner = json.loads(child.stdout)
+    _record_runs(store_engine)
+    with store_engine.begin() as conn:
+        conn.execute(pipeline_runs.insert().values(
+            kind="nightly", business="bakery", interval_start=T0, interval_end=T0 + dt.timedelta(days=1),
+            started_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=3), status="running", details={"owner": owner},
+        ))
+
+    code, out, _ = _cli(capsys, "runs", "--status", "abandoned", "--store", store_url)
+    (line,) = out.strip().splitlines()
+    assert code == 0 and "nightly" in line and "abandoned" in line
+    assert line.endswith(f"error: process {owner['pid']} on host {owner['host']} is gone")
+
+    code, out, _ = _cli(capsys, "runs", "--status", "running", "--store", store_url)
+    assert code == 0 and out.strip() == "no runs yet"
