@@ -131,7 +131,7 @@ EXPORTER_SERIES: tuple[ExporterSeries, ...] = (
 )
 
 RUN_KINDS = ("continuous", "nightly", "backfill", "manual")
-RUN_STATUSES = ("published", "failed_validation", "error")
+RUN_STATUSES = ("published", "failed_validation", "error", "abandoned")
 
 
 def business_label(name: str) -> str:
