@@ -218,4 +218,4 @@ def main(argv: list[str]) -> int:
             f"scale-out: {args.processes} alignwatch consume processes in one group: {group_rate:,.0f} events/s "
             f"stored, ratio {group_rate / raw:.2f}"
         )
-    return 0
+    return 0 if ratio >= TARGET_RATIO else 1
