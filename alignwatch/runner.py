@@ -17,8 +17,9 @@ Components, each started by :class:`Supervisor` and stopped by it, in reverse or
 
 A duration stops the run by itself; SIGINT/SIGTERM stop it cleanly (signal handlers set a
 stop event; ``atexit`` stops any child process still alive; the broker and Airflow run in
-their own process groups and are ended by PID/group). At the end a last aggregation cycle
-runs, the owner's report is written, and the exit status is non-zero if any component failed.
+sessions of their own, the broker is ended by PID, Airflow with every process of its session).
+At the end a last aggregation cycle runs, the owner's report is written, and the exit status
+is non-zero if any component failed.
 """
 
 from __future__ import annotations
@@ -402,6 +403,13 @@ class Supervisor:
             "ALIGNWATCH_STRATEGY_FILE": str(Path(self.settings.strategy_file).resolve()),
             "ALIGNWATCH_BOOTSTRAP_SERVERS": ",".join(self.settings.bootstrap_servers),
         }
+        # the API server listens on [api] port (8080 unless AIRFLOW__API__PORT says otherwise); the
+        # task workers reach its execution API at [api] base_url, which defaults to port 8080 whatever
+        # the port, so a port asked for is carried into the base URL unless one is set
+        port = env.get("AIRFLOW__API__PORT", "8080")
+        if "AIRFLOW__API__PORT" in env and not env.get("AIRFLOW__API__BASE_URL"):
+            env["AIRFLOW__API__BASE_URL"] = f"http://localhost:{port}"
+        url = env.get("AIRFLOW__API__BASE_URL") or f"http://localhost:{port}"
         from stream.broker import parent_death_signal
 
         airflow = Path(sys.executable).with_name("airflow")
@@ -413,7 +421,7 @@ class Supervisor:
         log_file.close()
         self._children.append(process)
         self._component("airflow", "running")
-        self.emit(f"airflow: standalone pid {process.pid}, http://localhost:8080 (log {self.options.var_dir / 'airflow.log'})")
+        self.emit(f"airflow: standalone pid {process.pid}, {url} (log {self.options.var_dir / 'airflow.log'})")
         self._thread("airflow-watch", lambda: self._watch_child("airflow", process))
         self._thread("scorecard", self._scorecard_loop)
 
@@ -576,7 +584,7 @@ class Supervisor:
 
     def _stop_children(self) -> None:
         for process in self._children:
-            _stop_group(process)
+            _stop_session(process)
         if self._children and self.status.components.get("airflow") == "running":
             self._component("airflow", "stopped")
 
@@ -607,22 +615,58 @@ class Supervisor:
             signal.signal(signum, old)
 
 
-def _stop_group(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
-    """SIGTERM the process group of ``process``, SIGKILL it after ``timeout_s``."""
-    if process.poll() is not None:
+def _stop_session(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
+    """Stop ``process`` (started with ``start_new_session=True``) and every process of its session.
+
+    SIGTERM to the session's processes, then a wait of up to ``timeout_s`` for all of them,
+    SIGKILL to those left. Waiting for ``process`` alone is not enough: Airflow's scheduler and
+    API server outlive ``airflow standalone`` by a few seconds, and its task processes run in
+    process groups of their own. Without ``/proc`` only the process group is signalled.
+    """
+    sid = process.pid
+    if process.poll() is not None and not _session_members(sid):
         return
+    _signal_session(sid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        process.poll()  # reap the leader: a zombie is not waited for
+        if process.returncode is not None and not _session_members(sid):
+            return
+        time.sleep(0.2)
+    _signal_session(sid, signal.SIGKILL)
+    process.wait(timeout=5)
+
+
+def _signal_session(sid: int, signum: signal.Signals) -> None:
     try:
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(sid, signum)
     except ProcessLookupError:
-        return
-    try:
-        process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
+        pass
+    for pid in _session_members(sid):
         try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
+            os.kill(pid, signum)
+        except (ProcessLookupError, PermissionError):
             pass
-        process.wait(timeout=5)
+
+
+def _session_members(sid: int) -> list[int]:
+    """The live (not zombie) processes of session ``sid``, read from ``/proc``; none without it."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return []
+    members = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getsid(int(entry.name)) != sid:
+                continue
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
 
 
 def _event_time(value: Any) -> dt.datetime:

@@ -1,0 +1,144 @@
+"""``alignwatch run --airflow`` end to end: the project's DAGs in ``airflow standalone`` publish into the run's store."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DURATION_S = 60
+# Airflow starts, parses the DAGs and finishes the first continuous run about 16 s into the
+# run on two idle cores, about 29 s with four other busy processes: 60 s leaves room. The simulator replays its 28 days over
+# 600 s, so the test sees only the oldest few: the continuous run's last 24 hours and the
+# seven days its volume band is learned from stay empty, and its validation does not
+# depend on the hour of day at which the test runs.
+STORY_S = 600
+
+
+def _sai_series_name() -> str:
+    from metrics.catalogue import CATALOGUE
+    from metrics.naming import prometheus_name
+
+    return prometheus_name(CATALOGUE["sai"])
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _started_with_home(home: Path) -> list[int]:
+    """Live processes whose environment has ``AIRFLOW_HOME=home`` (what the run's Airflow started)."""
+    found = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if proc.environ().get("AIRFLOW_HOME") == str(home) and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_60_second_bakery_run_with_airflow_publishes_a_continuous_run_from_the_dag_exposes_the_sai_and_leaves_no_process(
+    tmp_path: Path,
+):
+    var = tmp_path / "var"
+    home = (var / "airflow").resolve()
+    api_port, worker_log_port, trigger_log_port = _free_ports(3)
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("ALIGNWATCH_", "AIRFLOW"))}
+    env.update({
+        "ALIGNWATCH_EXPORTER_PORT": "0",
+        # an hourly continuous DAG: its first run, scheduled as soon as the DAG is parsed,
+        # covers the hour that closed last (a 5-minute run publishes only across an hour)
+        "ALIGNWATCH_CONTINUOUS_EVERY_MINUTES": "60",
+        "AIRFLOW__API__PORT": str(api_port),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(worker_log_port),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(trigger_log_port),
+    })
+    command = [str(Path(sys.executable).with_name("alignwatch")), "run", "--scenario", "bakery", "--airflow",
+               "--duration", str(DURATION_S), "--story", str(STORY_S), "--var", str(var)]
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")), daemon=True)
+    reader.start()
+    started: set[int] = set()
+    sai_name = _sai_series_name()
+    sai_scraped = None
+    api_answered = False
+    try:
+        parent = psutil.Process(process.pid)
+        while process.poll() is None:
+            try:
+                started.update(child.pid for child in parent.children(recursive=True))
+            except psutil.NoSuchProcess:
+                pass
+            url = next((line.split(" ", 1)[1].strip() for line in list(lines) if line.startswith("exporter: ")), None)
+            if url and sai_scraped is None:
+                try:
+                    with urllib.request.urlopen(url, timeout=2) as response:
+                        body = response.read().decode()
+                except OSError:
+                    body = ""
+                sai_scraped = next((line for line in body.splitlines() if line.startswith(sai_name + "{")), None)
+            if not api_answered:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/api/v2/monitor/health", timeout=2) as response:
+                        api_answered = response.status == 200
+                except OSError:
+                    pass
+            time.sleep(1)
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    reader.join(timeout=5)
+    process.stdout.close()
+    output = "".join(lines)
+    airflow_log = (var / "airflow.log").read_text(errors="replace")
+    assert process.returncode == 0, output[-3000:] + airflow_log[-3000:]
+
+    standalone = re.search(rf"^airflow: standalone pid (\d+), http://localhost:{api_port} ", output, re.M)
+    broker = re.search(r"broker: Tansu pid (\d+)", output)
+    assert standalone and broker, output[-3000:]
+    assert int(standalone.group(1)) in started
+    started.add(int(broker.group(1)))
+    alive = [pid for pid in started if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"still running after exit: {alive}"
+    assert not _started_with_home(home), "Airflow processes still running after exit"
+    assert api_answered, f"the API server never answered on port {api_port}"
+
+    assert "cycle: run" not in output, "the in-process schedule ran although Airflow was asked for"
+    with sqlite3.connect(var / "demo-bakery.db") as db:
+        runs = db.execute(
+            "select id, trigger, details from pipeline_runs where kind = 'continuous' and status = 'published'"
+        ).fetchall()
+    assert runs, airflow_log[-3000:]
+    for run_id, trigger, details in runs:
+        assert trigger == "airflow:alignment_continuous"
+        assert json.loads(details)["owner"]["pid"] != process.pid
+        task_returned = rf"Returned value was: \{{'run_id': {run_id}, 'kind': 'continuous', 'status': 'published'.* dag_id=alignment_continuous "
+        assert re.search(task_returned, airflow_log), f"the Airflow log does not show the task that published run {run_id}"
+
+    assert sai_scraped is not None, f"/metrics never exposed {sai_name}\n{output[-3000:]}"
+    assert re.search(r"\} [0-9.]+(e[+-]?\d+)?$", sai_scraped)
