@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     heartbeat_interval_ms: int = Field(
         3000, ge=100, description="Kafka consumer heartbeat interval (ALIGNWATCH_HEARTBEAT_INTERVAL_MS)."
     )
+    metadata_max_age_ms: int = Field(
+        300_000,
+        ge=1000,
+        description="How often the consumer refreshes the cluster's metadata, so how soon a topic created after it "
+        "started and matching the topic pattern is consumed (ALIGNWATCH_METADATA_MAX_AGE_MS).",
+    )
     max_payload_bytes: int = Field(
         256 * 1024, ge=1024, description="Largest accepted event, in bytes (ALIGNWATCH_MAX_PAYLOAD_BYTES)."
     )

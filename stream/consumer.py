@@ -125,6 +125,7 @@ def kafka_consumer(
         "auto_offset_reset": "earliest",
         "session_timeout_ms": settings.session_timeout_ms,
         "heartbeat_interval_ms": settings.heartbeat_interval_ms,
+        "metadata_max_age_ms": settings.metadata_max_age_ms,
         "max_poll_records": settings.batch_size,
         "fetch_max_bytes": 64 * 1024 * 1024,
         "max_partition_fetch_bytes": 8 * 1024 * 1024,

@@ -140,6 +140,37 @@ def test_a_topic_pattern_consumes_every_matching_topic_and_nothing_from_a_topic_
     assert set(stored) == identities[orders] | identities[crm]
 
 
+def test_a_matching_topic_created_after_the_start_is_consumed_after_the_next_metadata_refresh(
+    broker, pg_store, sim_start, tmp_path
+):
+    prefix = f"late-{uuid.uuid4().hex[:8]}"
+    first, late = f"{prefix}.orders", f"{prefix}.crm"
+    ensure_topics(broker.bootstrap, [first], partitions=1)
+    early = list(messages("ecommerce", 21, sim_start, 28, 100, malformed_share=0, duplicate_share=0))
+    later = list(messages("ecommerce", 22, sim_start, 28, 100, malformed_share=0, duplicate_share=0))
+    wanted = expected_identities(early) | expected_identities(later)
+    assert len(wanted) == 200
+    send(broker.bootstrap, first, early)
+
+    log = tmp_path / "consume.log"
+    engine = connect(pg_store)
+    proc = start_consume(
+        broker.bootstrap, pg_store, log, "--topic-pattern", rf"{prefix}\..*", "--group", f"g-{prefix}",
+        ALIGNWATCH_METADATA_MAX_AGE_MS="2000",
+    )  # fmt: skip
+    try:
+        wait_for(lambda: count_events(engine) == 100, 60, proc, log)
+        ensure_topics(broker.bootstrap, [late], partitions=1)  # after the consumer subscribed
+        send(broker.bootstrap, late, later)
+        wait_for(lambda: set(stored_identities(engine)) == wanted, 60, proc, log)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, log.read_text()
+        assert len(stored_identities(engine)) == 200  # each once
+    finally:
+        stop(proc)
+        engine.dispose()
+
+
 def test_the_metrics_port_serves_consumed_stored_and_rejected_counts_and_a_lag_gauge_per_partition(
     broker, new_topic, pg_store, sim_start, tmp_path
 ):
