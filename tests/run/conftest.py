@@ -6,12 +6,16 @@ import datetime as dt
 import shutil
 import struct
 import subprocess
+import sys
 import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# the helper module of these tests (helpers_run.py) is imported by name
+sys.path.insert(0, str(Path(__file__).parent))
 
 CHROMIUM_FLAGS = [
     "--headless",

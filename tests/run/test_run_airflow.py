@@ -7,17 +7,14 @@ import os
 import re
 import socket
 import sqlite3
-import subprocess
 import sys
-import threading
-import time
 import urllib.request
 from pathlib import Path
 
 import psutil
 import pytest
+from helpers_run import sai_series_name, still_running, watch_run
 
-REPO = Path(__file__).resolve().parents[2]
 DURATION_S = 60
 # Airflow starts, parses the DAGs and finishes the first continuous run about 16 s into the
 # run on two idle cores, about 29 s with four other busy processes: 60 s leaves room. The simulator replays its 28 days over
@@ -25,13 +22,6 @@ DURATION_S = 60
 # seven days its volume band is learned from stay empty, and its validation does not
 # depend on the hour of day at which the test runs.
 STORY_S = 600
-
-
-def _sai_series_name() -> str:
-    from metrics.catalogue import CATALOGUE
-    from metrics.naming import prometheus_name
-
-    return prometheus_name(CATALOGUE["sai"])
 
 
 def _free_ports(count: int) -> list[int]:
@@ -77,53 +67,27 @@ def test_a_60_second_bakery_run_with_airflow_publishes_a_continuous_run_from_the
     })
     command = [str(Path(sys.executable).with_name("alignwatch")), "run", "--scenario", "bakery", "--airflow",
                "--duration", str(DURATION_S), "--story", str(STORY_S), "--var", str(var)]
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")), daemon=True)
-    reader.start()
-    started: set[int] = set()
-    sai_name = _sai_series_name()
-    sai_scraped = None
     api_answered = False
-    try:
-        parent = psutil.Process(process.pid)
-        while process.poll() is None:
+
+    def ask_the_api() -> None:
+        nonlocal api_answered
+        if not api_answered:
             try:
-                started.update(child.pid for child in parent.children(recursive=True))
-            except psutil.NoSuchProcess:
+                with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/api/v2/monitor/health", timeout=2) as response:
+                    api_answered = response.status == 200
+            except OSError:
                 pass
-            url = next((line.split(" ", 1)[1].strip() for line in list(lines) if line.startswith("exporter: ")), None)
-            if url and sai_scraped is None:
-                try:
-                    with urllib.request.urlopen(url, timeout=2) as response:
-                        body = response.read().decode()
-                except OSError:
-                    body = ""
-                sai_scraped = next((line for line in body.splitlines() if line.startswith(sai_name + "{")), None)
-            if not api_answered:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/api/v2/monitor/health", timeout=2) as response:
-                        api_answered = response.status == 200
-                except OSError:
-                    pass
-            time.sleep(1)
-        process.wait(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    reader.join(timeout=5)
-    process.stdout.close()
-    output = "".join(lines)
+
+    run = watch_run(command, env, each_second=ask_the_api)
+    output = run.output
     airflow_log = (var / "airflow.log").read_text(errors="replace")
-    assert process.returncode == 0, output[-3000:] + airflow_log[-3000:]
+    assert run.returncode == 0, output[-3000:] + airflow_log[-3000:]
 
     standalone = re.search(rf"^airflow: standalone pid (\d+), http://localhost:{api_port} ", output, re.M)
     broker = re.search(r"broker: Tansu pid (\d+)", output)
     assert standalone and broker, output[-3000:]
-    assert int(standalone.group(1)) in started
-    started.add(int(broker.group(1)))
-    alive = [pid for pid in started if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    assert int(standalone.group(1)) in run.children
+    alive = still_running(run.children | {int(broker.group(1))})
     assert not alive, f"still running after exit: {alive}"
     assert not _started_with_home(home), "Airflow processes still running after exit"
     assert api_answered, f"the API server never answered on port {api_port}"
@@ -136,9 +100,9 @@ def test_a_60_second_bakery_run_with_airflow_publishes_a_continuous_run_from_the
     assert runs, airflow_log[-3000:]
     for run_id, trigger, details in runs:
         assert trigger == "airflow:alignment_continuous"
-        assert json.loads(details)["owner"]["pid"] != process.pid
+        assert json.loads(details)["owner"]["pid"] != run.pid
         task_returned = rf"Returned value was: \{{'run_id': {run_id}, 'kind': 'continuous', 'status': 'published'.* dag_id=alignment_continuous "
         assert re.search(task_returned, airflow_log), f"the Airflow log does not show the task that published run {run_id}"
 
-    assert sai_scraped is not None, f"/metrics never exposed {sai_name}\n{output[-3000:]}"
-    assert re.search(r"\} [0-9.]+(e[+-]?\d+)?$", sai_scraped)
+    assert run.sai_line is not None, f"/metrics never exposed {sai_series_name()}\n{output[-3000:]}"
+    assert re.search(r"\} [0-9.]+(e[+-]?\d+)?$", run.sai_line)

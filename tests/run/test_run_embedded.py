@@ -10,20 +10,11 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _sai_series_name() -> str:
-    from metrics.catalogue import CATALOGUE
-    from metrics.naming import prometheus_name
-
-    return prometheus_name(CATALOGUE["sai"])
+from helpers_run import REPO, sai_series_name, still_running, watch_run
 
 
 @pytest.mark.integration
@@ -35,47 +26,17 @@ def test_a_45_second_bakery_run_ingests_publishes_exposes_the_sai_reports_overpr
     env["ALIGNWATCH_EXPORTER_PORT"] = "0"
     command = [str(Path(sys.executable).with_name("alignwatch")), "run", "--scenario", "bakery",
                "--duration", "45", "--var", str(var)]
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")), daemon=True)
-    reader.start()
-    started: set[int] = set()
-    sai_name = _sai_series_name()
-    sai_scraped = None
-    try:
-        parent = psutil.Process(process.pid)
-        while process.poll() is None:
-            try:
-                started.update(child.pid for child in parent.children(recursive=True))
-            except psutil.NoSuchProcess:
-                pass
-            url = next((line.split(" ", 1)[1].strip() for line in list(lines) if line.startswith("exporter: ")), None)
-            if url and sai_scraped is None:
-                try:
-                    with urllib.request.urlopen(url, timeout=2) as response:
-                        body = response.read().decode()
-                except OSError:
-                    body = ""
-                sai_scraped = next((line for line in body.splitlines() if line.startswith(sai_name + "{")), None)
-            time.sleep(1)
-        process.wait(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    reader.join(timeout=5)
-    process.stdout.close()
-    output = "".join(lines)
-    assert process.returncode == 0, output[-3000:]
+    run = watch_run(command, env)
+    output = run.output
+    assert run.returncode == 0, output[-3000:]
 
     broker = re.search(r"broker: Tansu pid (\d+)", output)
     assert broker, output[-3000:]
-    started.add(int(broker.group(1)))
-    alive = [pid for pid in started if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    alive = still_running(run.children | {int(broker.group(1))})
     assert not alive, f"still running after exit: {alive}"
 
-    assert sai_scraped is not None, f"/metrics never exposed {sai_name}\n{output[-3000:]}"
-    assert re.search(r"\} [0-9.]+(e[+-]?\d+)?$", sai_scraped)
+    assert run.sai_line is not None, f"/metrics never exposed {sai_series_name()}\n{output[-3000:]}"
+    assert re.search(r"\} [0-9.]+(e[+-]?\d+)?$", run.sai_line)
 
     with sqlite3.connect(var / "demo-bakery.db") as db:
         (events,) = db.execute("select count(*) from events").fetchone()
@@ -121,6 +82,6 @@ def test_sigint_stops_every_component_cleanly_with_a_zero_exit_status(tmp_path: 
     assert process.returncode == 0, output[-3000:]
     broker = re.search(r"broker: Tansu pid (\d+)", output)
     assert broker and int(broker.group(1)) in started
-    alive = [pid for pid in started if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    alive = still_running(started)
     assert not alive, f"still running after Ctrl-C: {alive}"
     assert "report written to" in output
