@@ -89,6 +89,7 @@ __all__ = [
     "encode_structured",
     "event_row",
     "event_to_dict",
+    "is_binary_mode",
     "make_event",
     "payload_dict",
 ]
@@ -814,11 +815,16 @@ def decode_binary(value: bytes, headers: Iterable[tuple[str, bytes]], limits: De
     return _build(attributes, data, limits, binary=True)
 
 
+def is_binary_mode(headers: Iterable[tuple[str, bytes]]) -> bool:
+    """Whether a message with these headers is in binary mode: a ``ce_specversion`` header."""
+    return any(key.lower() == "ce_specversion" for key, _ in headers)
+
+
 def decode_message(value: bytes, headers: Iterable[tuple[str, bytes]] | None, limits: DecodeLimits) -> Event | Rejection:
     """Decode a Kafka message: binary mode when a ``ce_specversion`` header is present,
     structured mode otherwise."""
     header_list = list(headers or ())
-    if any(key.lower() == "ce_specversion" for key, _ in header_list):
+    if is_binary_mode(header_list):
         return decode_binary(value, header_list, limits)
     return decode_structured(value, limits)
 

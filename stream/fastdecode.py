@@ -263,7 +263,7 @@ def decode_message(
     """:func:`stream.events.decode_message`, same results, faster on plain valid events."""
     if headers:
         header_list = list(headers)
-        if any(key.lower() == "ce_specversion" for key, _ in header_list):
+        if contract.is_binary_mode(header_list):
             if value:
                 event = _fast_binary(value, header_list, limits)
                 if event is not None:
