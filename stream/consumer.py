@@ -454,7 +454,11 @@ class IngestConsumer:
                 self._account(result)
                 offsets, batch = self._take_offsets()
                 try:
-                    # the coroutine behind KafkaConsumer.commit(), awaited on the network thread
+                    # the coroutine behind KafkaConsumer.commit(), awaited on the network thread: it
+                    # retries retriable errors every retry_backoff_ms until request_timeout_ms. The
+                    # public commit_async() is no substitute: when the coordinator is unknown (as after
+                    # a NotCoordinator error) its future is the coordinator lookup's, resolved before
+                    # the commit is sent, and kafka-python offers no public awaitable sleep for a backoff
                     await self.consumer._coordinator._commit_offsets_sync_async(offsets)  # noqa: SLF001
                 except KafkaError as exc:
                     log.warning("offset commit on revocation failed (%s); redelivery is absorbed by the sink", exc)
