@@ -57,6 +57,7 @@ __all__ = [
     "NO_CONTROL_PATTERN",
     "REJECT_REASON_HELP",
     "REQUIRED_ATTRIBUTES",
+    "ROW_COLUMNS",
     "EVENT_TYPES",
     "PAYLOADS",
     "SPECVERSION",
@@ -89,6 +90,7 @@ __all__ = [
     "encode_structured",
     "event_row",
     "event_to_dict",
+    "event_values",
     "is_binary_mode",
     "make_event",
     "payload_dict",
@@ -955,21 +957,26 @@ def payload_dict(payload: Payload) -> dict[str, Any]:
     return {**payload.__dict__, **extra} if extra else dict(payload.__dict__)
 
 
-def event_row(event: Event, ingested_at: dt.datetime) -> dict[str, Any]:
-    """The ``events`` table row of ``event``: envelope columns, identifier columns copied
-    from the payload, the whole payload (unknown fields included) in ``data``."""
+ROW_COLUMNS: tuple[str, ...] = (
+    "source", "event_id", "type", "time", "subject", "automation_id", "process_id",
+    "touchpoint_id", "case_id", "actor_id", "data", "ingested_at",
+)  # fmt: skip
+"""The ``events`` columns an ingested event fills, in the order of :func:`event_values`."""
+
+
+def event_values(event: Event, ingested_at: dt.datetime) -> tuple[Any, ...]:
+    """The ``events`` table values of ``event``, in ``ROW_COLUMNS`` order: envelope columns,
+    identifier columns copied from the payload, the whole payload (unknown fields included)
+    in ``data``."""
     data = payload_dict(event.data)
-    return {
-        "source": event.source,
-        "event_id": event.id,
-        "type": event.type,
-        "time": event.time,
-        "subject": event.subject,
-        "automation_id": data.get("automation_id"),
-        "process_id": data.get("process_id"),
-        "touchpoint_id": data.get("touchpoint_id"),
-        "case_id": _first(data, _ROW_CASE_FIELDS),
-        "actor_id": _first(data, _ROW_ACTOR_FIELDS),
-        "data": data,
-        "ingested_at": ingested_at,
-    }
+    get = data.get
+    return (
+        event.source, event.id, event.type, event.time, event.subject,
+        get("automation_id"), get("process_id"), get("touchpoint_id"),
+        _first(data, _ROW_CASE_FIELDS), _first(data, _ROW_ACTOR_FIELDS), data, ingested_at,
+    )  # fmt: skip
+
+
+def event_row(event: Event, ingested_at: dt.datetime) -> dict[str, Any]:
+    """The ``events`` table row of ``event``: :func:`event_values` by column name."""
+    return dict(zip(ROW_COLUMNS, event_values(event, ingested_at), strict=True))

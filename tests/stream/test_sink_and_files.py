@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+import time
 
 import sqlalchemy as sa
 from helpers_stream import quarantine_rows, stored_identities
 
+from alignwatch.store import connect, upgrade
 from alignwatch.store.schema import events
-from stream.events import DecodeLimits, RejectReason, make_event
+from stream.events import DecodeLimits, RejectReason, event_row, make_event
 from stream.ingest import ingest_files
 from stream.process import Origin, Quarantined, classify_message
 from stream.quarantine import get_entry, list_entries, replay
@@ -130,3 +133,77 @@ def test_binary_mode_rejections_keep_their_headers_for_replay(store_engine):
     assert row["headers"] == [["ce_specversion", "MS4w"], ["ce_id", "YjE="], ["ce_source", "c2ltOi8veA=="]]
     assert replay(store_engine, limits()).still_rejected == 1
     assert quarantine_rows(store_engine)[0]["status"] == "rejected_again"
+
+
+def _awkward_events() -> list:
+    """Events whose values the store's bulk paths must escape or adapt: backslashes, tabs and
+    line breaks in identifiers' neighbours and payload text, quotes, non-ASCII, no subject,
+    a non-UTC offset with microseconds, unknown nested payload fields, timestamp payloads."""
+    offset = dt.timezone(dt.timedelta(hours=-3, minutes=-30))
+    return [
+        make_event("workforce.skill", "sim://hr\\north", "id\\1", NOW, {
+            "employee_id": "e\\1", "skill": "tab\there, line\nbreak, cr\rend, back\\slash \"quoted\"",
+            "kind": "training"}),
+        make_event("customer.feedback", "sim://crm", "fb-1", NOW.astimezone(offset).replace(microsecond=123456), {
+            "customer_id": "c-é✓", "touchpoint_id": "chat", "csat": 5,
+            "note": {"nested": ["a\tb", {"deep": "x\\y"}], "n": 1.5}}, subject="order 55\\a"),
+        make_event("strategy.initiative", "sim://plan", "init-1", NOW, {
+            "initiative_id": "less_waste", "goal_ids": ["g_waste"], "started_at": "2026-01-05T09:00:00+01:00"}),
+        make_event("workforce.survey", "sim://hr", "plain-1", NOW, {"employee_id": "e-2", "satisfaction": 4},
+                   subject=None),
+        make_event("automation.run", "sim://rpa", "run-1", NOW, {
+            "automation_id": "invoice_bot", "process_id": "invoicing", "case_id": "INV-1", "status": "succeeded",
+            "duration_s": 41.5, "manual_intervention": False, "cost": 0.12}, subject=""),
+    ]
+
+
+def test_every_value_reads_back_as_the_events_row_on_both_stores(store_engine):
+    sink = StoreSink(store_engine, clock=lambda: NOW)
+    batch = _awkward_events()
+    for event in batch:
+        sink.add(event)
+    assert sink.flush().stored == len(batch)
+    with store_engine.connect() as conn:
+        stored = {(row.source, row.event_id): row._mapping for row in conn.execute(sa.select(events))}
+    for event in batch:
+        expected = event_row(event, NOW)
+        row = stored[(event.source, event.id)]
+        assert {column: row[column] for column in expected} == expected, event.id
+
+
+def test_a_key_stored_by_a_concurrent_writer_between_lookup_and_write_is_a_duplicate(fresh_pg_url):
+    """Two consumers may write the same event at once (a rebalance hands over a partition
+    whose last batch is being written). The one whose bulk copy then meets the other's row
+    falls back to insert-or-ignore: nothing fails, nothing is stored twice."""
+    engine = connect(fresh_pg_url)
+    upgrade(engine)
+    contested = make_event("workforce.survey", "sim://hr", "both", NOW, {"employee_id": "e-1", "satisfaction": 3})
+    alone = make_event("workforce.survey", "sim://hr", "alone", NOW, {"employee_id": "e-2", "satisfaction": 4})
+    results: list = []
+    try:
+        with engine.connect() as rival:
+            # the rival inserts the contested row and keeps its transaction open: our lookup
+            # cannot see the row, our copy waits on its key, then fails when the rival commits
+            rival.execute(sa.insert(events), [event_row(contested, NOW)])
+            sink = StoreSink(engine, clock=lambda: NOW)
+            sink.add(contested)
+            sink.add(alone)
+            writer = threading.Thread(target=lambda: results.append(sink.flush()))
+            writer.start()
+            with engine.connect() as watch:
+                deadline = time.monotonic() + 20
+                while not watch.execute(
+                    sa.text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock' AND query LIKE 'COPY events%'"
+                    )
+                ).scalar_one():
+                    assert time.monotonic() < deadline, "the copy never waited on the rival's key"
+                    time.sleep(0.05)
+            rival.commit()
+            writer.join(timeout=20)
+        assert len(results) == 1
+        assert (results[0].stored, results[0].duplicates) == (1, 1)
+        assert sorted(stored_identities(engine)) == [("sim://hr", "alone"), ("sim://hr", "both")]
+    finally:
+        engine.dispose()
