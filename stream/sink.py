@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -27,7 +27,7 @@ from alignwatch.store.schema import events, quarantine
 from stream.events import ROW_COLUMNS, Event, event_row, event_values
 from stream.process import Quarantined, headers_to_json
 
-__all__ = ["FlushResult", "StoreSink", "StoreUnavailable", "utcnow"]
+__all__ = ["FlushResult", "SinkBatch", "StoreSink", "StoreUnavailable", "utcnow"]
 
 # rows per INSERT statement (bounded by SQLite's 32766 bound parameters: 13 columns)
 _CHUNK = 2000
@@ -56,42 +56,63 @@ class FlushResult:
         )
 
 
+@dataclass
+class SinkBatch:
+    """What one write stores: distinct events by (source, id), repeats seen within the batch,
+    and quarantine records by fingerprint."""
+
+    events: dict[tuple[str, str], Event] = field(default_factory=dict)
+    duplicates: int = 0
+    quarantine: dict[str, Quarantined] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.events) + self.duplicates + len(self.quarantine)
+
+
 class StoreSink:
-    """Buffered idempotent writer to the store behind ``engine``."""
+    """Buffered idempotent writer to the store behind ``engine``.
+
+    ``flush`` writes the buffer and empties it. A caller that writes in another thread while
+    the next batch is gathered uses ``take`` (the buffer, emptied) and ``write`` (one batch,
+    one transaction; it may be retried) instead. ``write`` is safe to call from one thread
+    while another calls ``add``/``quarantine``/``take``.
+    """
 
     def __init__(self, engine: sa.Engine, *, clock: Callable[[], dt.datetime] = utcnow) -> None:
         self.engine = engine
         self.clock = clock
         self._dialect = engine.dialect.name
-        self._events: dict[tuple[str, str], Event] = {}
-        self._batch_duplicates = 0
-        self._quarantine: dict[str, Quarantined] = {}
+        self._batch = SinkBatch()
 
     def __len__(self) -> int:
-        return len(self._events) + self._batch_duplicates + len(self._quarantine)
+        return len(self._batch)
 
     @property
     def pending_events(self) -> int:
         """Events buffered and not yet written."""
-        return len(self._events)
+        return len(self._batch.events)
 
     def add(self, event: Event) -> None:
         """Buffer an accepted event (a repeat of a buffered (source, id) counts as a duplicate)."""
         key = (event.source, event.id)
-        if key in self._events:
-            self._batch_duplicates += 1
+        events = self._batch.events
+        if key in events:
+            self._batch.duplicates += 1
         else:
-            self._events[key] = event
+            events[key] = event
 
     def quarantine(self, record: Quarantined) -> None:
         """Buffer a rejected message for the quarantine table."""
-        self._quarantine.setdefault(record.fingerprint, record)
+        self._batch.quarantine.setdefault(record.fingerprint, record)
 
     def discard(self) -> None:
         """Drop the buffer without writing (its messages will be redelivered)."""
-        self._events.clear()
-        self._quarantine.clear()
-        self._batch_duplicates = 0
+        self._batch = SinkBatch()
+
+    def take(self) -> SinkBatch:
+        """The buffer, for ``write``; the sink starts a new, empty one."""
+        batch, self._batch = self._batch, SinkBatch()
+        return batch
 
     def flush(self, also: Callable[[sa.Connection], None] | None = None) -> FlushResult:
         """Write the buffer in one transaction; StoreUnavailable (buffer kept) when the store is down.
@@ -99,36 +120,49 @@ class StoreSink:
         ``also`` runs further statements in the same transaction (e.g. marking a quarantine
         row replayed together with storing its event).
         """
-        if not self._events and not self._quarantine and not self._batch_duplicates and also is None:
+        result = self.write(self._batch, also)
+        self.discard()
+        return result
+
+    def write(self, batch: SinkBatch, also: Callable[[sa.Connection], None] | None = None) -> FlushResult:
+        """Write ``batch`` in one transaction (StoreUnavailable when the store is down: retry it)."""
+        if not batch and also is None:
             return FlushResult()
         now = self.clock()
         try:
-            with self.engine.begin() as conn:
-                stored = self._insert_events(conn, now)
-                quarantined = self._upsert_quarantine(conn, now)
-                if also is not None:
-                    also(conn)
+            try:
+                stored, quarantined = self._write_once(batch, also, now, safe=False)
+            except _KeyTaken:  # a concurrent writer stored one of the keys meanwhile: start over
+                stored, quarantined = self._write_once(batch, also, now, safe=True)
         except (OperationalError, DBAPIError) as exc:
             if isinstance(exc, OperationalError) or getattr(exc, "connection_invalidated", False):
                 raise StoreUnavailable(f"store write failed: {_first_line(exc)}") from exc
             raise StoreError(f"store write failed: {_first_line(exc)}") from exc
-        result = FlushResult(
-            stored=stored,
-            duplicates=len(self._events) - stored + self._batch_duplicates,
-            quarantined=quarantined,
+        return FlushResult(
+            stored=stored, duplicates=len(batch.events) - stored + batch.duplicates, quarantined=quarantined
         )
-        self.discard()
-        return result
+
+    def _write_once(
+        self, batch: SinkBatch, also: Callable[[sa.Connection], None] | None, now: dt.datetime, *, safe: bool
+    ) -> tuple[int, int]:
+        with self.engine.begin() as conn:
+            stored = self._insert_events(conn, batch.events, now, safe=safe)
+            quarantined = self._upsert_quarantine(conn, batch.quarantine, now)
+            if also is not None:
+                also(conn)
+        return stored, quarantined
 
     def _insert(self, table: sa.Table) -> Any:
         return postgresql.insert(table) if self._dialect == "postgresql" else sqlite.insert(table)
 
-    def _insert_events(self, conn: sa.Connection, now: dt.datetime) -> int:
-        if not self._events:
+    def _insert_events(
+        self, conn: sa.Connection, batch: dict[tuple[str, str], Event], now: dt.datetime, *, safe: bool
+    ) -> int:
+        if not batch:
             return 0
         if self._dialect == "postgresql" and _driver(conn) == "psycopg":
-            return _copy_insert_events(conn, self._events, now)
-        rows = [event_row(event, now) for event in self._events.values()]
+            return _copy_insert_events(conn, batch, now, safe=safe)
+        rows = [event_row(event, now) for event in batch.values()]
         statement = self._insert(events).on_conflict_do_nothing(index_elements=["source", "event_id"])
         statement = statement.returning(events.c.id)
         stored = 0
@@ -136,10 +170,10 @@ class StoreSink:
             stored += len(conn.execute(statement, rows[start : start + _CHUNK]).all())
         return stored
 
-    def _upsert_quarantine(self, conn: sa.Connection, now: dt.datetime) -> int:
-        if not self._quarantine:
+    def _upsert_quarantine(self, conn: sa.Connection, batch: dict[str, Quarantined], now: dt.datetime) -> int:
+        if not batch:
             return 0
-        rows = [_quarantine_row(fingerprint, record, now) for fingerprint, record in self._quarantine.items()]
+        rows = [_quarantine_row(fingerprint, record, now) for fingerprint, record in batch.items()]
         base = self._insert(quarantine)
         statement = base.on_conflict_do_update(
             index_elements=["fingerprint"],
@@ -179,7 +213,7 @@ def _copy_text(batch: list[Event], now: dt.datetime) -> bytes:
     value that is not text), and the few lines that do are rebuilt field by field, escaped.
     """
     now_text = now.isoformat()
-    lines = []
+    lines: list[str] = []
     append = lines.append
     encode = _encode_json
     for event in batch:
@@ -209,13 +243,21 @@ def _copy_text(batch: list[Event], now: dt.datetime) -> bytes:
     return "\n".join(lines).encode()
 
 
-def _copy_insert_events(conn: sa.Connection, batch: dict[tuple[str, str], Event], now: dt.datetime) -> int:
+class _KeyTaken(Exception):
+    """The direct COPY met a key stored after the lookup (the transaction is aborted)."""
+
+
+def _copy_insert_events(
+    conn: sa.Connection, batch: dict[tuple[str, str], Event], now: dt.datetime, *, safe: bool
+) -> int:
     """PostgreSQL bulk path; returns the rows inserted.
 
-    Fast path: look up which (source, id) are already stored, COPY the others straight into
-    ``events`` inside a savepoint. If a concurrent writer stored one of them meanwhile (a
-    unique violation), roll back to the savepoint and take the safe path: COPY into a
-    transaction-scoped staging table, then ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``.
+    Fast path: look up which (source, id) are already stored and COPY the others straight
+    into ``events``. If a concurrent writer stored one of them in between, the COPY fails
+    on the unique key and aborts the transaction: ``_KeyTaken`` tells the caller to start
+    over with ``safe=True``, which COPYs into a transaction-scoped staging table and then
+    runs ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``. The fast path costs no extra round
+    trip (no savepoint); the safe one is for that rare race.
     """
     import psycopg
 
@@ -223,10 +265,24 @@ def _copy_insert_events(conn: sa.Connection, batch: dict[tuple[str, str], Event]
     assert raw is not None
     columns = ", ".join(ROW_COLUMNS)
     with raw.cursor() as cursor:
+        if safe:
+            cursor.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS alignwatch_stage_events ("
+                "source text, event_id text, type text, time timestamptz, subject text, automation_id text, "
+                "process_id text, touchpoint_id text, case_id text, actor_id text, data text, "
+                "ingested_at timestamptz) ON COMMIT DELETE ROWS"
+            )
+            with cursor.copy(f"COPY alignwatch_stage_events ({columns}) FROM STDIN") as copy:
+                copy.write(_copy_text(list(batch.values()), now))
+            cursor.execute(
+                f"INSERT INTO events ({columns}) SELECT {columns.replace('data,', 'data::json,')} "
+                "FROM alignwatch_stage_events ON CONFLICT (source, event_id) DO NOTHING"
+            )
+            return int(cursor.rowcount)
         # the keys as two texts split on U+001F: identifiers never hold control characters
         # (the event contract refuses them; a key that did would only miss the lookup, and a
-        # repeat then takes the unique-violation path below), and one text parameter is far
-        # cheaper to send than a text[] (psycopg dumps arrays element by element in Python)
+        # repeat then takes the safe path), and one text parameter is far cheaper to send
+        # than a text[] (psycopg dumps arrays element by element in Python)
         cursor.execute(
             "SELECT e.source, e.event_id FROM events e "
             "JOIN unnest(string_to_array(%s, chr(31)), string_to_array(%s, chr(31))) AS k(source, event_id) "
@@ -237,26 +293,12 @@ def _copy_insert_events(conn: sa.Connection, batch: dict[tuple[str, str], Event]
         fresh = [event for key, event in batch.items() if key not in known] if known else list(batch.values())
         if not fresh:
             return 0
-        text = _copy_text(fresh, now)
         try:
-            with raw.transaction(), cursor.copy(f"COPY events ({columns}) FROM STDIN") as copy:
-                copy.write(text)  # the transaction block is a savepoint inside the sink's transaction
-            return len(fresh)
-        except psycopg.errors.UniqueViolation:
-            pass
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS alignwatch_stage_events ("
-            "source text, event_id text, type text, time timestamptz, subject text, automation_id text, "
-            "process_id text, touchpoint_id text, case_id text, actor_id text, data text, ingested_at timestamptz"
-            ") ON COMMIT DELETE ROWS"
-        )
-        with cursor.copy(f"COPY alignwatch_stage_events ({columns}) FROM STDIN") as copy:
-            copy.write(text)
-        cursor.execute(
-            f"INSERT INTO events ({columns}) SELECT {columns.replace('data,', 'data::json,')} "
-            "FROM alignwatch_stage_events ON CONFLICT (source, event_id) DO NOTHING"
-        )
-        return int(cursor.rowcount)
+            with cursor.copy(f"COPY events ({columns}) FROM STDIN") as copy:
+                copy.write(_copy_text(fresh, now))
+        except psycopg.errors.UniqueViolation as exc:
+            raise _KeyTaken(str(exc)) from exc
+        return len(fresh)
 
 
 def _quarantine_row(fingerprint: str, record: Quarantined, now: dt.datetime) -> dict[str, Any]:
