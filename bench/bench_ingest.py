@@ -17,6 +17,7 @@ import argparse
 import datetime as dt
 import gc
 import os
+import sys
 import time
 import uuid
 
@@ -113,7 +114,6 @@ def processes_rate(bootstrap: str, topic: str, store_url: str, distinct: int, pr
     join is not counted), polling ``count(*)`` every 50 ms.
     """
     import subprocess
-    import sys
     from pathlib import Path
 
     env = {**os.environ, "ALIGNWATCH_SESSION_TIMEOUT_MS": "6000", "ALIGNWATCH_HEARTBEAT_INTERVAL_MS": "2000"}
@@ -173,7 +173,7 @@ def main(argv: list[str]) -> int:
 
     from alignwatch.config import Settings
     from stream.broker import TansuBroker, ensure_topics
-    from stream.consumer import kafka_producer
+    from stream.consumer import SWITCH_INTERVAL_S, kafka_producer
     from stream.simulator import messages, produce
 
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -196,6 +196,8 @@ def main(argv: list[str]) -> int:
             # both loops run in this process beside the 200k messages kept for the decode run:
             # keep them out of the collector's way, as `alignwatch consume` does for its start-up
             gc.freeze()
+            # and with the interpreter lock's switch interval `alignwatch consume` sets
+            sys.setswitchinterval(SWITCH_INTERVAL_S)
             raw = raw_rate(broker.bootstrap, topic, len(sent))
             ours, stored = alignwatch_rate(broker.bootstrap, topic, store_url, len(sent))
             decode = decode_rate(sent)

@@ -6,14 +6,17 @@ Delivery contract (at-least-once, made exactly-once in effect by the idempotent 
 2. classify each message (``stream.process``): accepted events are buffered in the sink,
    rejected ones are buffered for the quarantine table AND sent to ``<topic><dlq_suffix>``
    with their reason and origin in headers — a bad message never blocks its partition;
-3. flush the sink (one transaction), wait for the dead-letter sends to be acknowledged,
-   then commit ``last offset + 1`` per partition. Nothing is committed before it is stored;
+3. hand the batch to the writer thread, which writes it to the sink in one transaction,
+   and go on polling and decoding the next batch meanwhile. Before the next hand-off (or
+   as soon as the write is done when no more messages come) wait for that write and for
+   the batch's dead-letter sends to be acknowledged, then commit ``last offset + 1`` per
+   partition. One batch at most is being written; nothing is committed before it is stored;
 4. on a store outage the assigned partitions are paused, the same batch is retried with
    capped exponential backoff (polling keeps the group membership alive), and fetching
    resumes once it is written; nothing is lost and nothing is committed meanwhile;
-5. on partition revocation and on ``stop()`` (the CLI wires SIGTERM/SIGINT to it) the
-   pending batch is written and committed first; if the store is down at that moment the
-   batch is dropped uncommitted and will be redelivered.
+5. on partition revocation and on ``stop()`` (the CLI wires SIGTERM/SIGINT to it) the batch
+   being written and the pending batch are written and committed first; if the store is
+   down at that moment they are dropped uncommitted and will be redelivered.
 
 Auto-commit is off. Kafka transactions are not used (this design does not need them).
 """
@@ -24,6 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,9 +36,10 @@ from alignwatch.errors import BrokerError
 from stream.events import DecodeLimits, Event
 from stream.health import PipelineMetrics
 from stream.process import Quarantined, classify_record, dlq_headers
-from stream.sink import FlushResult, StoreSink, StoreUnavailable
+from stream.sink import FlushResult, SinkBatch, StoreSink, StoreUnavailable
 
 __all__ = [
+    "SWITCH_INTERVAL_S",
     "ConsumeReport",
     "ConsumerOptions",
     "IngestConsumer",
@@ -43,6 +48,14 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+SWITCH_INTERVAL_S = 0.0005
+"""Interpreter lock switch interval for a process that runs the consume loop
+(``sys.setswitchinterval``). Its threads (poll and decode, the store writer, kafka-python's
+network thread) take turns on the lock at every socket wait; at Python's default of 5 ms a
+thread woken by the store or the broker can wait that long for the lock while decoding
+runs. ``alignwatch consume`` sets this value, which measured 17 % more events/s than the
+default in the ingest benchmark (docs/ingestion.md)."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +171,18 @@ def kafka_producer(settings: Settings, **overrides: Any) -> Any:
         raise BrokerError(f"cannot connect a producer to {', '.join(settings.bootstrap_servers)}: {exc}") from exc
 
 
+@dataclass
+class _Batch:
+    """A batch taken from the loop: what to write, what to commit once written."""
+
+    rows: SinkBatch
+    offsets: dict[Any, Any]  # TopicPartition -> OffsetAndMetadata (next offset)
+    messages: int
+    dead_letters: list[Any]
+    started: float
+    write: Future[FlushResult] | None = None
+
+
 class IngestConsumer:
     """The consume loop. Every dependency is passed in; ``run()`` returns when stopped or done.
 
@@ -192,6 +217,8 @@ class IngestConsumer:
         self._batch_started: float | None = None
         self._assigned_at: float | None = None  # idle time counts from the first assignment
         self._closing = False
+        self._writing: _Batch | None = None  # the batch the writer thread is writing
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alignwatch-writer")
         self.report = ConsumeReport()
 
     # -- control -----------------------------------------------------------------
@@ -225,8 +252,8 @@ class IngestConsumer:
                 log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
 
             async def on_partitions_lost(self, lost: Any) -> None:
-                # evicted from the group: the batch cannot be committed; it is redelivered
-                loop._drop_batch()
+                # evicted from the group: the batches cannot be committed; they are redelivered
+                loop._drop_batches()
                 loop._forget(list(lost))
 
         if pattern:
@@ -248,7 +275,7 @@ class IngestConsumer:
                 if options.max_events is not None:
                     room = min(room, options.max_events - self.report.consumed)
                 if room <= 0:
-                    self._flush_and_commit()
+                    self._hand_off()
                     if options.max_events is not None and self.report.consumed >= options.max_events:
                         break
                     continue
@@ -265,13 +292,16 @@ class IngestConsumer:
                     last_message = time.monotonic()
                     self._update_lag()
                 if self._pending and (self._pending >= options.batch_size or self._batch_time_left() <= 0):
-                    self._flush_and_commit()
+                    self._hand_off()
                     last_message = time.monotonic()  # idle time counts from the last write too
+                elif self._writing is not None and self._writing.write is not None and self._writing.write.done():
+                    self._settle()  # written while no batch filled up: commit it now
                 if options.max_events is not None and self.report.consumed >= options.max_events:
                     break
                 if (
                     options.idle_timeout_s is not None
                     and not self._pending
+                    and self._writing is None
                     and self._assigned_at is not None
                     and time.monotonic() - max(last_message, self._assigned_at) >= options.idle_timeout_s
                 ):
@@ -279,8 +309,8 @@ class IngestConsumer:
                 if self.on_progress and time.monotonic() - last_progress >= options.progress_every_s:
                     last_progress = time.monotonic()
                     self.on_progress(self.report)
-            if self._pending:
-                self._flush_and_commit()
+            self._hand_off()
+            self._settle()
         finally:
             self._close()
         return self.report
@@ -331,21 +361,52 @@ class IngestConsumer:
 
     # -- write then commit -------------------------------------------------------
 
-    def _flush_and_commit(self) -> bool:
-        """Write the batch, then commit its offsets. Retries through store outages.
+    def _take(self) -> _Batch:
+        """The pending batch, taken out of the loop (the loop starts a new one)."""
+        from kafka.structs import OffsetAndMetadata
 
-        Returns False when the batch was dropped uncommitted (stopping during an outage, or
-        the partitions were revoked meanwhile): it will be redelivered.
+        batch = _Batch(
+            rows=self.sink.take(),
+            offsets={tp: OffsetAndMetadata(offset, "", -1) for tp, offset in self._offsets.items()},
+            messages=self._pending,
+            dead_letters=self._dlq_futures,
+            started=self._batch_started if self._batch_started is not None else time.monotonic(),
+        )
+        self._pending = 0
+        self._batch_started = None
+        self._offsets = {}
+        self._dlq_futures = []
+        return batch
+
+    def _hand_off(self) -> None:
+        """Commit the batch being written (waiting for it), then start writing the pending one."""
+        if not self._settle() or not self._pending:
+            return  # dropped (revoked, or stopping during an outage): redelivered later
+        batch = self._take()
+        batch.write = self._writer.submit(self.sink.write, batch.rows)
+        self._writing = batch
+
+    def _settle(self) -> bool:
+        """Wait for the batch being written (retrying through store outages), then commit it.
+
+        Returns False when it was dropped uncommitted (stopping during an outage, or the
+        partitions were revoked meanwhile): it will be redelivered.
         """
-        if not self._pending:
+        batch = self._writing
+        if batch is None:
             return True
-        started = time.monotonic()
-        result = self._flush_with_retry()
-        if result is None:
-            return False
-        self._wait_dead_letters()
-        self._commit(started)
+        assert batch.write is not None
+        try:
+            result = batch.write.result()
+        except StoreUnavailable as exc:
+            retried = self._write_with_retry(batch, exc)
+            if retried is None:
+                return False
+            result = retried
+        self._writing = None
         self._account(result)
+        self._wait_dead_letters(batch.dead_letters)
+        self._commit(batch)
         return True
 
     def _account(self, result: FlushResult) -> None:
@@ -354,116 +415,124 @@ class IngestConsumer:
         self.metrics.stored.inc(result.stored)
         self.metrics.duplicates.inc(result.duplicates)
 
-    def _flush_with_retry(self) -> FlushResult | None:
+    def _write_with_retry(self, batch: _Batch, exc: StoreUnavailable) -> FlushResult | None:
         delay = self.options.backoff_initial_s
         paused: list[Any] = []
         try:
             while True:
-                try:
-                    return self.sink.flush()
-                except StoreUnavailable as exc:
-                    self.metrics.store_retries.inc()
-                    self.report.store_retries += 1
-                    if self._stop.is_set():
-                        log.warning("store unavailable while stopping; batch left uncommitted: %s", exc)
-                        self._drop_batch()
+                self.metrics.store_retries.inc()
+                self.report.store_retries += 1
+                if self._stop.is_set():
+                    log.warning("store unavailable while stopping; batches left uncommitted: %s", exc)
+                    self._drop_batches()
+                    return None
+                if not paused:
+                    paused = list(self.consumer.assignment())
+                    self.consumer.pause(*paused)
+                log.warning("store unavailable, retrying in %.1fs: %s", delay, exc)
+                deadline = time.monotonic() + delay
+                while time.monotonic() < deadline:
+                    # keeps the group membership alive; paused partitions return nothing
+                    wait_ms = max(1, int(min(0.5, deadline - time.monotonic()) * 1000))
+                    for tp, messages in self.consumer.poll(timeout_ms=wait_ms).items():
+                        # only partitions assigned by a rebalance meanwhile (not paused) get
+                        # here: rewind them, they will be read again after the outage
+                        self.consumer.seek(tp, messages[0].offset)
+                    if self._writing is not batch:  # revoked meanwhile: dropped, redelivered later
                         return None
-                    if not paused:
-                        paused = list(self.consumer.assignment())
-                        self.consumer.pause(*paused)
-                    log.warning("store unavailable, retrying in %.1fs: %s", delay, exc)
-                    deadline = time.monotonic() + delay
-                    while time.monotonic() < deadline:
-                        # keeps the group membership alive; paused partitions return nothing
-                        wait_ms = max(1, int(min(0.5, deadline - time.monotonic()) * 1000))
-                        for tp, messages in self.consumer.poll(timeout_ms=wait_ms).items():
-                            # only partitions assigned by a rebalance meanwhile (not paused) get
-                            # here: rewind them, they will be read again after the outage
-                            self.consumer.seek(tp, messages[0].offset)
-                        if not self._pending:  # revoked meanwhile: batch dropped, redelivered later
-                            return None
-                    delay = min(delay * 2, self.options.backoff_max_s)
+                delay = min(delay * 2, self.options.backoff_max_s)
+                try:
+                    return self.sink.write(batch.rows)
+                except StoreUnavailable as again:
+                    exc = again
         finally:
             if paused:
                 still = [tp for tp in paused if tp in self.consumer.assignment()]
                 if still:
                     self.consumer.resume(*still)
 
-    def _wait_dead_letters(self) -> None:
+    def _wait_dead_letters(self, futures: list[Any]) -> None:
         from kafka.errors import KafkaError
 
-        if not self._dlq_futures:
+        if not futures:
             return
         self.producer.flush()
-        for future in self._dlq_futures:
+        for future in futures:
             try:
                 future.get(timeout=30)
             except KafkaError as exc:
                 raise BrokerError(f"dead-letter send failed: {exc}") from exc
-        self._dlq_futures.clear()
+        futures.clear()
 
-    def _take_offsets(self) -> tuple[dict[Any, Any], int]:
-        from kafka.structs import OffsetAndMetadata
-
-        offsets = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in self._offsets.items()}
-        batch = self._pending
-        self._pending = 0
-        self._batch_started = None
-        self._offsets = {}
-        return offsets, batch
-
-    def _committed(self, batch: int, started: float) -> None:
+    def _committed(self, batch: _Batch) -> None:
         self.report.commits += 1
         self.report.last_commit_at = time.monotonic()
-        self.metrics.batch_size.observe(batch)
-        self.metrics.commit_latency.observe(time.monotonic() - started)
+        self.metrics.batch_size.observe(batch.messages)
+        self.metrics.commit_latency.observe(time.monotonic() - batch.started)
         self.metrics.last_commit.set(time.time())
 
-    def _commit(self, started: float) -> None:
+    def _commit(self, batch: _Batch) -> None:
         from kafka.errors import KafkaError
 
-        offsets, batch = self._take_offsets()
         try:
-            self.consumer.commit(offsets)
+            self.consumer.commit(batch.offsets)
         except KafkaError as exc:
             # stored already; the redelivery after the rebalance is absorbed by the sink
             log.warning("offset commit failed (%s); messages will be redelivered and ignored as duplicates", exc)
             return
-        self._committed(batch, started)
+        self._committed(batch)
 
-    def _drop_batch(self) -> None:
+    def _drop_batches(self) -> None:
+        """Forget the batch being written and the pending one, uncommitted (redelivered later)."""
         self.sink.discard()
-        self._dlq_futures.clear()
+        self._writing = None
+        self._dlq_futures = []
         self._pending = 0
         self._batch_started = None
         self._offsets = {}
 
     async def _on_revoked(self, revoked: list[Any]) -> None:
-        """Write and commit the pending batch before the partitions go (network thread)."""
+        """Write and commit the batches before the partitions go (network thread).
+
+        The batch being written is waited for, the pending one written here; both are
+        committed together. If the first cannot be stored neither is committed; if only the
+        second cannot, the first is.
+        """
         from kafka.errors import KafkaError
 
-        if self._pending:
-            started = time.monotonic()
+        done: list[tuple[_Batch, FlushResult]] = []  # written in order; a failed one ends the list
+        try:
+            writing = self._writing
+            if writing is not None and writing.write is not None:
+                result = writing.write.result()  # the writer thread needs no network
+                self._wait_dead_letters(writing.dead_letters)  # the producer has its own thread
+                done.append((writing, result))
+            if self._pending:
+                pending = self._take()
+                result = self.sink.write(pending.rows)
+                self._wait_dead_letters(pending.dead_letters)
+                done.append((pending, result))
+        except (StoreUnavailable, BrokerError) as exc:
+            log.warning("partitions revoked while a batch cannot be written; left uncommitted: %s", exc)
+        self._drop_batches()
+        for _, result in done:
+            self._account(result)  # stored, whether or not the commit below succeeds
+        if done:
+            offsets: dict[Any, Any] = {}
+            for batch, _ in done:
+                offsets.update(batch.offsets)
             try:
-                result = self.sink.flush()
-                self._wait_dead_letters()  # the producer has its own thread: safe to wait here
-            except (StoreUnavailable, BrokerError) as exc:
-                log.warning("partitions revoked while the batch cannot be written; left uncommitted: %s", exc)
-                self._drop_batch()
+                # the coroutine behind KafkaConsumer.commit(), awaited on the network thread: it
+                # retries retriable errors every retry_backoff_ms until request_timeout_ms. The
+                # public commit_async() is no substitute: when the coordinator is unknown (as after
+                # a NotCoordinator error) its future is the coordinator lookup's, resolved before
+                # the commit is sent, and kafka-python offers no public awaitable sleep for a backoff
+                await self.consumer._coordinator._commit_offsets_sync_async(offsets)  # noqa: SLF001
+            except KafkaError as exc:
+                log.warning("offset commit on revocation failed (%s); redelivery is absorbed by the sink", exc)
             else:
-                self._account(result)
-                offsets, batch = self._take_offsets()
-                try:
-                    # the coroutine behind KafkaConsumer.commit(), awaited on the network thread: it
-                    # retries retriable errors every retry_backoff_ms until request_timeout_ms. The
-                    # public commit_async() is no substitute: when the coordinator is unknown (as after
-                    # a NotCoordinator error) its future is the coordinator lookup's, resolved before
-                    # the commit is sent, and kafka-python offers no public awaitable sleep for a backoff
-                    await self.consumer._coordinator._commit_offsets_sync_async(offsets)  # noqa: SLF001
-                except KafkaError as exc:
-                    log.warning("offset commit on revocation failed (%s); redelivery is absorbed by the sink", exc)
-                else:
-                    self._committed(batch, started)
+                for batch, _ in done:
+                    self._committed(batch)
         self._forget(revoked)
 
     def _forget(self, partitions: list[Any]) -> None:
@@ -473,6 +542,7 @@ class IngestConsumer:
 
     def _close(self) -> None:
         self._closing = True
+        self._writer.shutdown(wait=True)
         try:
             self.producer.close(timeout=10)  # flushes pending dead letters first
         except Exception as exc:  # noqa: BLE001 - closing: report and go on

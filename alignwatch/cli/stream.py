@@ -93,7 +93,7 @@ def _consume(
     from prometheus_client import REGISTRY, start_http_server
 
     from stream.broker import ensure_topics
-    from stream.consumer import ConsumerOptions, IngestConsumer, kafka_consumer, kafka_producer
+    from stream.consumer import SWITCH_INTERVAL_S, ConsumerOptions, IngestConsumer, kafka_consumer, kafka_producer
     from stream.events import DecodeLimits
     from stream.health import PipelineMetrics
     from stream.sink import StoreSink
@@ -138,6 +138,7 @@ def _consume(
     # a long-running loop allocating millions of short-lived objects: keep the collector off
     # the objects of start-up (modules, settings, clients), it only has to find young cycles
     gc.freeze()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)  # this process is the consume loop's alone
     report = loop.run()
     click.echo(f"done: {report.line()}")
 
