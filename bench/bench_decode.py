@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bench import count_argument
 from stream import fastdecode
 from stream.events import DecodeLimits, Event, decode_binary, decode_structured, encode_binary, encode_structured, make_event
 
@@ -79,7 +80,7 @@ def _best_rate(label: str, count: int, run: Callable[[], int]) -> float:
 
 
 def main(argv: list[str]) -> int:
-    count = int(argv[0]) if argv else 200_000
+    count = count_argument(argv, "decode", "messages to decode", 200_000)
     events = _events(count)
     messages = [encode_structured(event) for event in events]
     binary = [encode_binary(event) for event in events[::4]]

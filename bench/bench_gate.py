@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import count_argument
+
 TARGET_GATE_S = 0.5
 TARGET_SHARE = 0.35
 DAYS = 8
@@ -73,7 +75,7 @@ def main(argv: list[str]) -> int:
     from metrics.strategy import load_strategy
     from stream.events import EVENT_TYPES
 
-    per_day = int(argv[0]) if argv else EVENTS_PER_DAY
+    per_day = count_argument(argv, "gate", "events per simulated day", EVENTS_PER_DAY)
     strategy = load_strategy(STRATEGY)
     night = DAY0 + dt.timedelta(days=DAYS - 1, hours=2)
     with tempfile.TemporaryDirectory(prefix="alignwatch-bench-gate-") as tmp:

@@ -22,6 +22,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
+from bench import count_argument
 from metrics.exporter import RunState, Snapshot, SnapshotCollector, catalogue_families, serve
 from metrics.values import WINDOWS, MetricValue
 
@@ -83,7 +84,7 @@ def _median_ms(url: str, repeat: int) -> tuple[float, int]:
 
 
 def main(argv: list[str]) -> int:
-    automations = int(argv[0]) if argv else 200
+    automations = count_argument(argv, "scrape", "automations in the scaled strategy", 200)
     strategy = scaled_strategy(automations)
     families = catalogue_families()
     values = snapshot_values(strategy, families)
