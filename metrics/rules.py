@@ -313,7 +313,7 @@ def _kpi_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
                 "before",
                 description=(
                     f"'{kpi.name}' worsened by {{{{ $value | humanizePercentage }}}} (7 days vs the 21 before, "
-                    f"direction {kpi.direction}); at least {min_samples} events in the recent window."
+                    f"direction {kpi.direction}); at least {min_samples} events in each window."
                 ),
             )
         )
