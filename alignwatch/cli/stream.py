@@ -49,7 +49,7 @@ def _reasons() -> tuple[str, ...]:
 @click.option("--max-events", type=int, default=None, help="Stop (exit 0) after this many messages.")
 @click.option("--idle-timeout", type=float, default=None, metavar="SECONDS", help="Stop (exit 0) after this long without a message.")
 @click.option("--partitions", type=int, default=1, show_default=True, help="Partitions of topics created because missing.")
-@click.option("--metrics-port", type=int, default=None, help="Serve the pipeline-health metrics on this loopback port.")
+@click.option("--metrics-port", type=int, default=None, help="Serve the pipeline-health metrics on this port (on ALIGNWATCH_EXPORTER_HOST, loopback by default).")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 def consume(
     bootstrap_servers: str | None,
