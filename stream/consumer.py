@@ -39,6 +39,7 @@ from stream.process import Quarantined, classify_record, dlq_headers
 from stream.sink import FlushResult, SinkBatch, StoreSink, StoreUnavailable
 
 __all__ = [
+    "REBALANCE_POLL_MS",
     "SWITCH_INTERVAL_S",
     "ConsumeReport",
     "ConsumerOptions",
@@ -48,6 +49,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+REBALANCE_POLL_MS = 10_000
+"""How long the loop's poll may wait while the group (re)joins (see ``IngestConsumer.run``)."""
 
 SWITCH_INTERVAL_S = 0.0005
 """Interpreter lock switch interval for a process that runs the consume loop
@@ -216,6 +220,7 @@ class IngestConsumer:
         self._pending = 0  # messages in the current batch
         self._batch_started: float | None = None
         self._assigned_at: float | None = None  # idle time counts from the first assignment
+        self._rebalancing = True  # from subscribing (or a revocation) to the next assignment
         self._closing = False
         self._writing: _Batch | None = None  # the batch the writer thread is writing
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alignwatch-writer")
@@ -245,14 +250,17 @@ class IngestConsumer:
 
         class _Listener(AsyncConsumerRebalanceListener):  # type: ignore[misc]
             async def on_partitions_revoked(self, revoked: Any) -> None:
+                loop._rebalancing = True
                 await loop._on_revoked(list(revoked))
 
             async def on_partitions_assigned(self, assigned: Any) -> None:
+                loop._rebalancing = False
                 loop._assigned_at = time.monotonic()
                 log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
 
             async def on_partitions_lost(self, lost: Any) -> None:
                 # evicted from the group: the batches cannot be committed; they are redelivered
+                loop._rebalancing = True
                 loop._drop_batches()
                 loop._forget(list(lost))
 
@@ -281,6 +289,13 @@ class IngestConsumer:
                     continue
                 # short polls: a rebalance may empty the batch while we wait
                 wait_ms = 200 if self._pending == 0 else max(1, min(200, int(self._batch_time_left() * 1000)))
+                if self._rebalancing:
+                    # while the group (re)joins, one long poll: kafka-python 3.0.12 drops a join
+                    # that completes between two polls when a subscription or metadata change
+                    # started it, and the member keeps its old partitions (seen with short polls
+                    # of 200 ms against joins of exactly 15 of them). No batch is pending here:
+                    # revocation wrote and committed it
+                    wait_ms = REBALANCE_POLL_MS
                 records = self.consumer.poll(timeout_ms=wait_ms, max_records=room)
                 got = 0
                 for tp, messages in records.items():
