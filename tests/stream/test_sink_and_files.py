@@ -190,18 +190,23 @@ def test_a_key_stored_by_a_concurrent_writer_between_lookup_and_write_is_a_dupli
             sink.add(alone)
             writer = threading.Thread(target=lambda: results.append(sink.flush()))
             writer.start()
-            with engine.connect() as watch:
-                deadline = time.monotonic() + 20
-                while not watch.execute(
-                    sa.text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                        "AND wait_event_type = 'Lock' AND query LIKE 'COPY events%'"
-                    )
-                ).scalar_one():
-                    assert time.monotonic() < deadline, "the copy never waited on the rival's key"
-                    time.sleep(0.05)
-            rival.commit()
-            writer.join(timeout=20)
+            try:
+                with engine.connect() as watch:
+                    deadline = time.monotonic() + 20
+                    while not watch.execute(
+                        sa.text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                            "AND wait_event_type = 'Lock' AND query LIKE 'COPY events%'"
+                        )
+                    ).scalar_one():
+                        # pg_stat_activity is read once per transaction: a new one each time
+                        watch.rollback()
+                        assert time.monotonic() < deadline, "the copy never waited on the rival's key"
+                        time.sleep(0.05)
+                rival.commit()
+            finally:
+                rival.rollback()  # (after a failed wait) lets the copy finish, so the thread ends
+                writer.join(timeout=20)
         assert len(results) == 1
         assert (results[0].stored, results[0].duplicates) == (1, 1)
         assert sorted(stored_identities(engine)) == [("sim://hr", "alone"), ("sim://hr", "both")]
