@@ -243,6 +243,17 @@ def _copy_text(batch: list[Event], now: dt.datetime) -> bytes:
     return "\n".join(lines).encode()
 
 
+KNOWN_KEYS_SQL = (
+    "SELECT k.source, k.event_id "
+    "FROM unnest(string_to_array(%s, chr(31)), string_to_array(%s, chr(31))) AS k(source, event_id) "
+    "CROSS JOIN LATERAL (SELECT 1 FROM events e WHERE e.source = k.source AND e.event_id = k.event_id LIMIT 1) AS hit"
+)
+"""Which of a batch's keys are stored already. One probe of the unique index per key, whatever
+the table's statistics say: as a plain join, on a table that grew since it was last analyzed,
+the planner may sort or hash the whole table instead (264 ms instead of 5 ms for 2,000 keys
+against 300,000 never-analyzed rows); the ``LIMIT 1`` subquery cannot be turned into such a join."""
+
+
 class _KeyTaken(Exception):
     """The direct COPY met a key stored after the lookup (the transaction is aborted)."""
 
@@ -284,10 +295,7 @@ def _copy_insert_events(
         # repeat then takes the safe path), and one text parameter is far cheaper to send
         # than a text[] (psycopg dumps arrays element by element in Python)
         cursor.execute(
-            "SELECT e.source, e.event_id FROM events e "
-            "JOIN unnest(string_to_array(%s, chr(31)), string_to_array(%s, chr(31))) AS k(source, event_id) "
-            "USING (source, event_id)",
-            ("\x1f".join([key[0] for key in batch]), "\x1f".join([key[1] for key in batch])),
+            KNOWN_KEYS_SQL, ("\x1f".join([key[0] for key in batch]), "\x1f".join([key[1] for key in batch]))
         )
         known = {(source, event_id) for source, event_id in cursor.fetchall()}
         fresh = [event for key, event in batch.items() if key not in known] if known else list(batch.values())

@@ -212,3 +212,33 @@ def test_a_key_stored_by_a_concurrent_writer_between_lookup_and_write_is_a_dupli
         assert sorted(stored_identities(engine)) == [("sim://hr", "alone"), ("sim://hr", "both")]
     finally:
         engine.dispose()
+
+
+def test_the_known_keys_lookup_probes_the_unique_index_even_on_a_never_analyzed_table(fresh_pg_url):
+    """A store that was bulk-loaded (or grows faster than autovacuum analyzes it) has no
+    statistics: the sink's per-batch lookup must still probe the unique index key by key,
+    never scan the whole table."""
+    from stream.sink import KNOWN_KEYS_SQL
+
+    engine = connect(fresh_pg_url)
+    upgrade(engine)
+    keys = [(f"sim://s{i % 5}", f"id-{i}") for i in range(299_000, 301_000)]
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO events (source, event_id, type, time, data, ingested_at) "
+                "SELECT 'sim://s' || (i %% 5), 'id-' || i, 'automation.run', now(), '{}'::jsonb, now() "
+                "FROM generate_series(1, 300000) AS i"
+            )
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql(
+                "SELECT last_analyze IS NULL AND last_autoanalyze IS NULL FROM pg_stat_user_tables "
+                "WHERE relname = 'events'"
+            ).scalar_one()
+            arguments = ("\x1f".join(k[0] for k in keys), "\x1f".join(k[1] for k in keys))
+            plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + KNOWN_KEYS_SQL, arguments))
+            found = conn.exec_driver_sql(KNOWN_KEYS_SQL, arguments).all()
+        assert "Seq Scan on events" not in plan and "uq_events_source_event_id" in plan, plan
+        assert sorted(found) == sorted(k for k in keys if int(k[1][3:]) <= 300_000)
+    finally:
+        engine.dispose()
