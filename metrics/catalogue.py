@@ -410,7 +410,7 @@ MEASURE_DOCS: dict[str, str] = {
     "throughput": "process.execution per day (with an automation filter: succeeded runs per day)",
     "automation_rate": "process.execution with automated = true ÷ executions",
     "sell_through": "Σ customer.order units ÷ Σ process.execution units_out",
-    "training_rate": "workforce.skill events ÷ active employees",
+    "training_rate": "workforce.skill events ÷ active employees (any workforce event; no active employee: no data)",
     "employee_satisfaction": "mean workforce.survey satisfaction (1..5)",
     "ssai": "the SSAI index",
     "minutes_saved_per_employee": "Σ minutes_saved ÷ active employees per 30 days",
@@ -491,7 +491,12 @@ CHOICES: tuple[str, ...] = (
     "**SPAR and CJAI** count only the processes and touchpoints declared in the strategy (unknown ids are "
     "reported in the inputs, not counted).",
     "**SDUR** counts a dataset used for a decision in the window it was produced in.",
-    "**Active employees** are the distinct employees with any workforce event (task, skill, survey) in the window.",
+    "**Active employees** are the distinct employees with any workforce event (task, skill, survey) in the window; "
+    "the users of a tool seen only in feature.usage count for its adoption, not as employees. SSAI, the training "
+    "rate and minutes saved per employee divide by them, so a window with feature usage and no workforce event has "
+    "no data for them (and for a Learning & Growth perspective made of them), not 0. Seed: SSAI is the \"degree to "
+    "which automation deployments enhance and augment strategic workforce skills and capabilities\": the workforce "
+    "is the employees the workforce systems report on.",
     "**Pitfalls are patterns.** The detectors run on the 7d and 28d windows only (hour and day windows carry no "
     "pitfall value): a day of SMB data is too little evidence, and one noisy day must not page anybody. The "
     "scorecard of a 1d window shows the pitfalls of the 7 days ending at its end.",

@@ -53,6 +53,7 @@ class Facts:
     produced: set[str] = field(default_factory=set)
     used_for_decision: set[str] = field(default_factory=set)
     strategic_uses: set[str] = field(default_factory=set)
+    #: employees with a workforce event (task, skill, survey): the denominator of SSAI and the per-employee rates
     active: set[str] = field(default_factory=set)
     augmented: set[str] = field(default_factory=set)
     skilled: set[str] = field(default_factory=set)
@@ -97,8 +98,8 @@ class Facts:
             if a.k1 is not None:
                 self.features[a.automation_id].add(a.k1)
             if a.actor is not None:
+                # a tool's user, counted for its adoption; not an active employee (workforce events only)
                 self.users[a.automation_id].add(a.actor)
-                self.active.add(a.actor)
             self.usage_events[a.automation_id] += a["n"]
         elif t == "integration.issue":
             self.issues[a.automation_id].add(a.sums)

@@ -1,0 +1,75 @@
+"""The seed's definitions, computed by hand: active employees, strategic data use, judged KPIs, ROI windows.
+
+Every test runs on SQLite and on PostgreSQL (the ``store`` fixture). The window is the day
+2026-03-02 (UTC) unless said otherwise; the expected values are worked out in the comments
+from docs/metrics.md and the seed (seed/000_a458ae1ccb342798.txt, "Strategic Automation
+Metrics Framework" and "Common Pitfalls").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .builders import STRATEGY, at, day_values, insert, make_strategy, usage, workforce
+
+
+def key(metric: str, **labels: str) -> tuple[str, str]:
+    return (metric, ",".join(f"{k}={labels[k]}" for k in sorted(labels)))
+
+
+def _learning_strategy() -> Any:
+    """The test strategy plus a learning & growth goal with a training-rate and an SSAI KPI (judged from 1 event)."""
+    kpis = [*STRATEGY["kpis"],
+            {"id": "k_train", "name": "Training", "perspective": "learning_growth", "unit": "ratio", "direction": "up",
+             "target": 1.0, "measure": "training_rate", "min_events": 1},
+            {"id": "k_ssai", "name": "SSAI", "perspective": "learning_growth", "unit": "ratio", "direction": "up",
+             "target": 0.5, "measure": "ssai", "min_events": 1}]
+    goals = [*STRATEGY["goals"],
+             {"id": "g_team", "name": "Skilled team", "perspective": "learning_growth", "weight": 1,
+              "kpis": ["k_train", "k_ssai"]}]
+    return make_strategy(kpis=kpis, goals=goals)
+
+
+# ---------------------------------------------------------------------------- 1. active employees
+
+
+def test_feature_usage_users_are_not_active_employees_of_ssai_training_rate_and_minutes_saved(store) -> None:
+    strategy = _learning_strategy()
+    t = at(11)
+    insert(store, [
+        workforce(t, "task", "e1", automation_id="bot", augmented=True, minutes_saved=10.0),
+        workforce(t, "skill", "e1", skill="ops", kind="training"),
+        workforce(t, "task", "e2", automation_id="bot", augmented=True, minutes_saved=20.0),
+        workforce(t, "survey", "e3", satisfaction=4),
+        workforce(t, "skill", "e4", skill="data", kind="certification"),
+        # two users of the bot who have no workforce event: users of a tool, not employees seen by the workforce
+        # systems (docs/metrics.md: "active employees are the distinct employees with any workforce event")
+        usage(t, "bot", "a", "u1"), usage(t, "bot", "b", "u2"),
+    ])
+    values = day_values(store, strategy)
+    # active employees: e1, e2, e3, e4 = 4 (u1 and u2 are not counted)
+    # SSAI: augmented and skilled = {e1, e2} ∩ {e1, e4} = {e1} -> 1 / 4 = 0.25
+    assert values[key("ssai")] == 0.25
+    # minutes saved: 10 + 20 = 30 in one day / 4 employees = 7.5 -> x 30 days = 225 per 30 days
+    assert values[key("minutes_saved_per_employee")] == 225.0
+    # training rate: 2 skill events / 4 active employees = 0.5
+    assert values[key("kpi_value", kpi="k_train")] == 0.5
+    assert values[key("kpi_events", kpi="k_train")] == 4.0
+    # learning & growth: k_train attainment 0.5 / 1.0 = 0.5, k_ssai 0.25 / 0.5 = 0.5; equal weights -> 50
+    assert values[key("perspective_score", perspective="learning_growth")] == 50.0
+    # adoption still counts the bot's users: u1, u2 (feature.usage) and e1, e2 (its workforce tasks) of 4 seats
+    assert values[key("automation_adoption", automation="bot")] == 1.0
+
+
+def test_feature_usage_without_workforce_events_leaves_ssai_and_learning_growth_without_data(store) -> None:
+    strategy = _learning_strategy()
+    t = at(11)
+    insert(store, [usage(t, "bot", "a", "u1"), usage(t, "bot", "b", "u2")])
+    values = day_values(store, strategy)
+    # no workforce event: no active employee, so every per-employee ratio has no denominator -> no data, not 0
+    assert values[key("ssai")] is None
+    assert values[key("minutes_saved_per_employee")] is None
+    assert values[key("kpi_value", kpi="k_train")] is None
+    assert values[key("kpi_value", kpi="k_ssai")] is None
+    assert values[key("perspective_score", perspective="learning_growth")] is None
+    assert key("sai_contribution", input="ssai") not in values
