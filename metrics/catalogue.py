@@ -184,10 +184,11 @@ _DECLS: tuple[MetricDecl, ...] = (
     ),
     MetricDecl(
         "sdur", "index",
-        "Strategic Data Utilization Rate: automation-produced datasets used in a decision.",
+        "Strategic Data Utilization Rate: automation-produced datasets used strategically.",
         "ratio", "up",
-        "datasets produced (data.produced) in the window and used for a decision (data.used, used_for = decision) in "
-        "the window ÷ datasets produced in the window",
+        "datasets produced by an automation (data.produced) in the window and used strategically in the window "
+        "(data.used with strategic = true, for a decision or a report) ÷ datasets produced in the window. Seed: "
+        "\"Percentage of automation-generated data actively utilized for strategic decision-making and insights\"",
         ("data.produced", "data.used"), perspective="learning_growth",
     ),
     MetricDecl(
@@ -490,7 +491,11 @@ CHOICES: tuple[str, ...] = (
     "by their event time; late events are folded in by the next recomputation of their window.",
     "**SPAR and CJAI** count only the processes and touchpoints declared in the strategy (unknown ids are "
     "reported in the inputs, not counted).",
-    "**SDUR** counts a dataset used for a decision in the window it was produced in.",
+    "**SDUR** counts a dataset produced by an automation when it is used strategically in the window it was "
+    "produced in: a data.used event with strategic = true, for a decision or a report. The seed measures data "
+    "\"actively utilized for strategic decision-making and insights\": a strategic decision is the first half, a "
+    "report that serves a strategic goal (strategic = true) is an insight, the second half; a decision or report "
+    "marked not strategic is operational use and does not count.",
     "**Active employees** are the distinct employees with any workforce event (task, skill, survey) in the window; "
     "the users of a tool seen only in feature.usage count for its adoption, not as employees. SSAI, the training "
     "rate and minutes saved per employee divide by them, so a window with feature usage and no workforce event has "

@@ -51,7 +51,9 @@ class Facts:
     usage_events: dict[str | None, float] = field(default_factory=lambda: defaultdict(float))
     issues: dict[str | None, Sums] = field(default_factory=lambda: defaultdict(Sums))
     produced: set[str] = field(default_factory=set)
+    #: datasets used for a decision (strategic or not)
     used_for_decision: set[str] = field(default_factory=set)
+    #: datasets with a use marked strategic (a decision or a report): SDUR's numerator
     strategic_uses: set[str] = field(default_factory=set)
     #: employees with a workforce event (task, skill, survey): the denominator of SSAI and the per-employee rates
     active: set[str] = field(default_factory=set)
@@ -107,9 +109,10 @@ class Facts:
             if a.dataset is not None and a.automation_id is not None:
                 self.produced.add(a.dataset)
         elif t == "data.used":
-            if a.dataset is not None and a.k1 == "decision":
-                self.used_for_decision.add(a.dataset)
-                if _true(a.k2):
+            if a.dataset is not None:
+                if a.k1 == "decision":
+                    self.used_for_decision.add(a.dataset)
+                if _true(a.k2):  # a strategic decision or a strategic report (an insight)
                     self.strategic_uses.add(a.dataset)
         elif t in ("workforce.task", "workforce.skill", "workforce.survey"):
             if a.actor is not None:

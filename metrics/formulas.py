@@ -313,11 +313,13 @@ def _aac(strategy: Any, facts: Facts, ev: Evaluation) -> None:
 
 
 def _sdur(facts: Facts, ev: Evaluation) -> None:
-    used = facts.produced & facts.used_for_decision
+    """SDUR: automation-produced datasets with a strategic use (decision or report) ÷ automation-produced datasets."""
+    used = facts.produced & facts.strategic_uses
+    decisions = facts.produced & facts.used_for_decision
     value = _ratio(len(used), len(facts.produced))
     ev.add("sdur", {}, value, used=len(used), produced=len(facts.produced))
     ev.indices["sdur"] = {"value": value, "used": len(used), "produced": len(facts.produced),
-                          "strategic_uses": len(facts.produced & facts.strategic_uses)}
+                          "strategic_uses": len(used), "used_for_decision": len(decisions)}
 
 
 def _ssai(facts: Facts, ev: Evaluation) -> None:

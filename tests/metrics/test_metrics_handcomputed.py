@@ -153,15 +153,15 @@ def test_a_late_event_is_folded_in_when_its_window_is_recomputed(store, strategy
     assert day_values(store, strategy)[key("process_automation_rate", process="pack")] == 0.5
 
 
-def test_sdur_counts_produced_datasets_used_for_a_decision(store, strategy) -> None:
+def test_sdur_counts_produced_datasets_used_strategically(store, strategy) -> None:
     t = at(10)
     insert(store, [
         ev("data.produced", t, dataset_id="d1", automation_id="bot"),
         ev("data.produced", t, dataset_id="d2", automation_id="bot"),
         ev("data.used", t, dataset_id="d1", used_for="decision", strategic=True),
         ev("data.used", t, dataset_id="d1", used_for="decision", strategic=True),  # used twice: one dataset
-        ev("data.used", t, dataset_id="d2", used_for="report", strategic=True),
-        ev("data.used", t, dataset_id="d9", used_for="decision", strategic=False),  # not produced by automation
+        ev("data.used", t, dataset_id="d2", used_for="report", strategic=False),  # operational use: not counted
+        ev("data.used", t, dataset_id="d9", used_for="decision", strategic=True),  # not produced by automation
     ])
     # d1 of {d1, d2} -> 0.5
     assert day_values(store, strategy)[key("sdur")] == 0.5

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .builders import STRATEGY, at, day_values, insert, make_strategy, usage, workforce
-
+from .builders import STRATEGY, at, day_values, ev, insert, make_strategy, usage, workforce
 
 def key(metric: str, **labels: str) -> tuple[str, str]:
     return (metric, ",".join(f"{k}={labels[k]}" for k in sorted(labels)))
@@ -73,3 +72,26 @@ def test_feature_usage_without_workforce_events_leaves_ssai_and_learning_growth_
     assert values[key("kpi_value", kpi="k_ssai")] is None
     assert values[key("perspective_score", perspective="learning_growth")] is None
     assert key("sai_contribution", input="ssai") not in values
+
+
+# ---------------------------------------------------------------------------- 2. strategic data use
+
+
+def test_sdur_counts_produced_datasets_with_a_strategic_decision_or_insight(store, strategy) -> None:
+    t = at(10)
+    rows = [ev("data.produced", t, dataset_id=f"d{i}", automation_id="bot") for i in range(1, 7)]
+    rows += [
+        ev("data.used", t, dataset_id="d1", used_for="decision", strategic=True),  # strategic decision: counts
+        ev("data.used", t, dataset_id="d2", used_for="decision", strategic=False),  # operational decision: not
+        ev("data.used", t, dataset_id="d3", used_for="report", strategic=True),  # strategic insight: counts
+        ev("data.used", t, dataset_id="d4", used_for="decision", strategic=False),  # operational decision: not
+        ev("data.used", t, dataset_id="d5", used_for="decision", strategic=False),
+        ev("data.used", t, dataset_id="d5", used_for="report", strategic=True),  # one strategic use is enough
+        # d6: produced, never used
+        ev("data.used", t, dataset_id="d9", used_for="decision", strategic=True),  # not produced by an automation
+    ]
+    insert(store, rows)
+    values = day_values(store, strategy)
+    # seed: "Percentage of automation-generated data actively utilized for strategic decision-making and insights"
+    # produced: d1..d6 = 6; used strategically (decision or report): d1, d3, d5 = 3 -> 3 / 6 = 0.5
+    assert values[key("sdur")] == 0.5
