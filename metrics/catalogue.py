@@ -316,9 +316,11 @@ _DECLS: tuple[MetricDecl, ...] = (
     MetricDecl(
         "perspective_score", "scorecard", "Balanced-scorecard perspective score, 0..100.",
         "score", "up",
-        "100 × weighted mean of the perspective's KPI attainments that have data; a KPI's weight is Σ over the "
-        "goals listing it of goal weight ÷ the goal's number of KPIs (KPIs of no goal: weight of the smallest goal "
-        "share)",
+        "100 × weighted mean of the attainments of the perspective's judged KPIs: a KPI is judged in a window when "
+        "it has a value resting on at least its `min_events` events (fewer: its value and attainment are shown, "
+        "marked not judged, and left out of the score and so of the SAI); no judged KPI: no data. A KPI's weight is "
+        "Σ over the goals listing it of goal weight ÷ the goal's number of KPIs (KPIs of no goal: weight of the "
+        "smallest goal share)",
         (), (Label("perspective", PERSPECTIVES),),
     ),
     MetricDecl(
@@ -478,6 +480,12 @@ CHOICES: tuple[str, ...] = (
     "left out and the remaining weights are renormalised to sum to 1, so the SAI stays on 0..100; each input's "
     "contribution is its renormalised weight × its score, and the contributions sum to the SAI. No input with "
     "data: the SAI has no value.",
+    "**Judged KPIs.** A KPI whose value rests on fewer events than its `min_events` is not judged: the scorecard "
+    "and `alignwatch explain sai` say so and why, its value, events and attainment are still exported (the "
+    "burn-rate alerts weigh hourly attainments by their events and hold off below the same minimum), but it does not "
+    "weigh in its perspective's score nor in the SAI. Seed: \"Data-driven monitoring allows you to assess the "
+    "effectiveness of your automation efforts\": seven answers are not the evidence to judge a goal by, and one "
+    "noisy hour must not move the alignment of the business.",
     "**KPI attainment** uses the baseline when one is declared (progress from baseline to target), else the ratio "
     "to the target; both clamped to [0, 1]. A target of 0 with direction down is attained when the value is 0.",
     "**Rates.** throughput is per day; money (cost savings, revenue, automation cost), minutes saved per employee "

@@ -26,6 +26,8 @@ __all__ = [
     "evaluate",
     "kpi_measure",
     "kpi_weights",
+    "not_judged",
+    "perspective_kpis",
     "priorities",
 ]
 
@@ -404,10 +406,20 @@ def _process_metrics(strategy: Any, facts: Facts, ev: Evaluation) -> dict[str, d
 # ---------------------------------------------------------------------------- KPIs, scorecard, SAI
 
 
+def not_judged(value: float | None, events: float, min_events: int) -> str | None:
+    """Why a KPI is not judged in a window (None when it is): no value, or fewer events than its ``min_events``."""
+    if value is None:
+        return "no data in the window"
+    if events < min_events:
+        return f"{events:g} events, fewer than min_events {min_events}"
+    return None
+
+
 def _kpis(strategy: Any, facts: Facts) -> dict[str, dict[str, Any]]:
     out = {}
     for kpi in strategy.kpis:
         value, events = kpi_measure(strategy, facts, kpi)
+        reason = not_judged(value, events, kpi.min_events)
         out[kpi.id] = {
             "name": kpi.name, "perspective": kpi.perspective, "measure": kpi.measure, "unit": kpi.unit,
             "direction": kpi.direction, "target": kpi.target, "baseline": kpi.baseline, "red_flag": kpi.red_flag,
@@ -416,19 +428,35 @@ def _kpis(strategy: Any, facts: Facts) -> dict[str, dict[str, Any]]:
             "red_flag_crossed": None if value is None or kpi.red_flag is None else (
                 value <= kpi.red_flag if kpi.direction == "up" else value >= kpi.red_flag),
             "min_events": kpi.min_events,
+            "judged": reason is None,
+            "not_judged": reason,
         }
     return out
 
 
 def _perspectives(strategy: Any, kpis: dict[str, dict[str, Any]]) -> dict[str, float | None]:
+    """Each perspective's score: 100 × the weighted mean attainment of its judged KPIs (none judged: no data).
+
+    A KPI is judged when it has a value resting on at least its ``min_events`` events; the
+    others still show their value and attainment but do not weigh in the score (nor, through
+    it, in the SAI).
+    """
     weights = kpi_weights(strategy)
     out: dict[str, float | None] = {}
     for perspective in PERSPECTIVES:
         pairs = [(weights[k], v["attainment"]) for k, v in kpis.items()
-                 if v["perspective"] == perspective and v["attainment"] is not None]
+                 if v["perspective"] == perspective and v["judged"] and v["attainment"] is not None]
         total = sum(w for w, _ in pairs)
         out[perspective] = None if total <= 0 else 100.0 * sum(w * a for w, a in pairs) / total
     return out
+
+
+def perspective_kpis(kpis: dict[str, dict[str, Any]], perspective: str) -> tuple[list[str], dict[str, str]]:
+    """The KPIs of ``perspective`` judged in the window, and those with a value but too few events (with why)."""
+    judged = [k for k, v in kpis.items() if v["perspective"] == perspective and v["judged"]]
+    guarded = {k: v["not_judged"] for k, v in kpis.items()
+               if v["perspective"] == perspective and v["value"] is not None and not v["judged"]}
+    return judged, guarded
 
 
 def sai_of(strategy: Any, scores: dict[str, float | None]) -> tuple[float | None, dict[str, dict[str, Any]]]:
@@ -773,7 +801,8 @@ def evaluate(
         ev.add("kpi_attainment", {"kpi": kpi_id}, k["attainment"], target=k["target"], baseline=k["baseline"])
     ev.perspectives = _perspectives(strategy, ev.kpis)
     for perspective, score in ev.perspectives.items():
-        ev.add("perspective_score", {"perspective": perspective}, score)
+        judged, guarded = perspective_kpis(ev.kpis, perspective)
+        ev.add("perspective_score", {"perspective": perspective}, score, judged=judged, not_judged=guarded)
     scores: dict[str, float | None] = {
         name: (None if ev.indices[name]["value"] is None else 100.0 * ev.indices[name]["value"])
         for name in ("cjai", "spar", "aac", "sdur", "ssai")

@@ -19,9 +19,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from alignwatch.errors import ConfigError
-from metrics.catalogue import SAI_INPUTS
+from metrics.catalogue import PERSPECTIVES, SAI_INPUTS
 from metrics.engine import LOOKBACK, Reader, Window, _clean, evaluate_window
-from metrics.formulas import Evaluation, attainment, finding_list, kpi_measure, priorities
+from metrics.formulas import Evaluation, attainment, finding_list, kpi_measure, perspective_kpis, priorities
 
 __all__ = ["SCORECARD_KEYS", "WINDOW_LENGTHS", "build_scorecard", "explain_sai", "pilot_verdicts"]
 
@@ -157,9 +157,11 @@ def explain_sai(engine: sa.Engine, strategy: Any, at: dt.datetime, window: str =
     for name in SAI_INPUTS:
         new, old = now.contributions[name], before.contributions[name]
         delta = (new["points"] or 0.0) - (old["points"] or 0.0)
+        # a perspective's KPIs with a value but fewer events than their min_events: not judged, left out of its score
+        guarded = perspective_kpis(now.kpis, name)[1] if name in PERSPECTIVES else {}
         moves.append({"input": name, "points": new["points"], "previous_points": old["points"], "delta": round(delta, 9),
                       "score": new["score"], "previous_score": old["score"], "weight": new["weight"],
-                      "previous_weight": old["weight"]})
+                      "previous_weight": old["weight"], "not_judged": guarded})
     moves.sort(key=lambda m: (-abs(m["delta"]), m["input"]))
     change = None if now.sai is None or before.sai is None else now.sai - before.sai
     return _clean({

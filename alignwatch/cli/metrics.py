@@ -138,6 +138,8 @@ def render_scorecard(card: dict[str, Any]) -> str:
     lines += ["", "KPIs:"]
     for kpi_id, k in card["kpis"].items():
         flag = " below target" if k["below_target"] else ""
+        if k["value"] is not None and not k.get("judged", True):
+            flag += f"; not judged ({k['not_judged']}): left out of its perspective and the SAI"
         lines.append(f"  {kpi_id:<24} {_num(k['value'], '{:.4g}'):>10} target {k['target']:g} "
                      f"attainment {_num(k['attainment'])} ({k['events']:g} events){flag}")
     checklist = card["checklist"]
@@ -207,3 +209,5 @@ def explain_sai_command(at_text: str | None, window: str, as_json: bool, store_u
         click.echo(f"  {move['input']:<18} {move['delta']:+7.2f} points  "
                    f"({_num(move['previous_points'])} → {_num(move['points'])}; score {_num(move['previous_score'], '{:.1f}')} → "
                    f"{_num(move['score'], '{:.1f}')})")
+        for kpi_id, reason in move.get("not_judged", {}).items():
+            click.echo(f"  {'':<18} not judged: {kpi_id} ({reason})")

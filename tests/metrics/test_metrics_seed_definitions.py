@@ -8,9 +8,15 @@ Metrics Framework" and "Common Pitfalls").
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from .builders import STRATEGY, at, day_values, ev, insert, make_strategy, usage, workforce
+from metrics.scorecard import build_scorecard, explain_sai
+
+from .builders import DAY0, STRATEGY, at, day_values, ev, execution, insert, make_strategy, usage, workforce
+
+DAY = dt.timedelta(days=1)
+
 
 def key(metric: str, **labels: str) -> tuple[str, str]:
     return (metric, ",".join(f"{k}={labels[k]}" for k in sorted(labels)))
@@ -95,3 +101,56 @@ def test_sdur_counts_produced_datasets_with_a_strategic_decision_or_insight(stor
     # seed: "Percentage of automation-generated data actively utilized for strategic decision-making and insights"
     # produced: d1..d6 = 6; used strategically (decision or report): d1, d3, d5 = 3 -> 3 / 6 = 0.5
     assert values[key("sdur")] == 0.5
+
+
+# ---------------------------------------------------------------------------- 3. min_events guards scoring
+
+
+def _guarded_strategy(auto_min: int, err_min: int) -> Any:
+    kpis = [dict(k) for k in STRATEGY["kpis"]]
+    for kpi in kpis:
+        if kpi["id"] == "k_auto":
+            kpi["min_events"] = auto_min
+        if kpi["id"] == "k_err":
+            kpi["min_events"] = err_min
+    return make_strategy(kpis=kpis)
+
+
+def _four_pack_executions() -> list[dict[str, Any]]:
+    t = at(16)
+    return [execution(t, "pack", True), execution(t, "pack", True), execution(t, "pack", True),
+            execution(t, "pack", False, errors=1)]
+
+
+def test_a_kpi_with_fewer_events_than_its_minimum_does_not_weigh_in_its_perspective_or_the_sai(store) -> None:
+    strategy = _guarded_strategy(auto_min=4, err_min=100)
+    insert(store, _four_pack_executions())
+    values = day_values(store, strategy)
+    # k_auto: 3 automated of 4 = 0.75, attainment 0.75 / 0.8 = 0.9375, 4 events >= min 4: judged
+    # k_err: 1 with errors of 4 = 0.25, attainment (0.25 - 0.3) / (0.1 - 0.3) = 0.25, 4 events < min 100: not judged
+    # (its value and attainment are still shown; k_sell has no data)
+    assert values[key("kpi_attainment", kpi="k_err")] == 0.25
+    # internal process = 100 x weighted mean of the judged attainments = 100 x 0.9375 = 93.75
+    # (today's unguarded mean of 0.9375 and 0.25 would be 59.375)
+    assert values[key("perspective_score", perspective="internal_process")] == 93.75
+    # the only SAI input with data: SAI = 93.75
+    assert values[key("sai")] == 93.75
+
+    card = build_scorecard(store, strategy, DAY0 + DAY, window="1d")
+    assert card["kpis"]["k_auto"]["judged"] is True
+    assert card["kpis"]["k_err"]["judged"] is False
+    assert card["kpis"]["k_err"]["not_judged"] == "4 events, fewer than min_events 100"
+    assert card["perspectives"]["internal_process"] == 93.75
+
+
+def test_a_perspective_whose_kpis_are_all_below_their_minimum_has_no_data_and_explain_says_why(store) -> None:
+    strategy = _guarded_strategy(auto_min=5, err_min=5)
+    insert(store, _four_pack_executions())
+    values = day_values(store, strategy)
+    # 4 events < 5 for both KPIs with data: no judged KPI -> no perspective score, and no other SAI input -> no SAI
+    assert values[key("perspective_score", perspective="internal_process")] is None
+    assert values[key("sai")] is None
+    explained = explain_sai(store, strategy, DAY0 + DAY, window="1d")
+    move = next(m for m in explained["inputs"] if m["input"] == "internal_process")
+    assert move["not_judged"] == {"k_auto": "4 events, fewer than min_events 5",
+                                  "k_err": "4 events, fewer than min_events 5"}
