@@ -430,7 +430,10 @@ PITFALL_DOCS: dict[str, str] = {
     "lack_of_user_adoption": "active users ÷ seats < `adoption_min` (at least `pitfall_min_events` usage events), "
     "or manual share of its processes' executions > `manual_share_max` (at least `pitfall_min_events` executions)",
     "roi_miscalculation": "ROI realisation < `roi_realisation_min` in each of `roi_consecutive_windows` consecutive "
-    "windows of the window's length ending at its end (up to 4, from the 28 days read)",
+    "windows of the window's length ending at its end (up to 4): weeks on the 7d window, 28-day windows on the 28d "
+    "window (read from the events before the 28 days the computation reads); a window without a cost breaks the "
+    "series (not evaluated). Seed: \"Overestimating the potential ROI of automation without considering all costs "
+    "and risks\"",
     "overproduction": "sell-through of a process it automates < `sell_through_min` (at least `pitfall_min_events` "
     "orders and executions with output)",
 }

@@ -150,9 +150,18 @@ class Reader:
         return self.lo <= start and end <= self.hi and _aligned(start) and (_aligned(end) or end == self.hi)
 
     def facts(self, start: dt.datetime, end: dt.datetime) -> Facts | None:
-        """The facts of ``[start, end)`` when the range read covers it, else None."""
+        """The facts of ``[start, end)`` when the range read covers it, else None.
+
+        An hour-aligned window that starts before the range read is read from the events on
+        its own (once): the ROI-realisation series of a 28-day window looks at the 28-day
+        windows before it.
+        """
         if not self.covers(start, end):
-            return None
+            if start < self.lo and end <= self.hi and _aligned(start) and _aligned(end) and (start, end) not in self._cache:
+                self._cache[(start, end)] = Facts.build(
+                    start, end, fetch_aggregates(self.conn, start, end, sla_s=self.sla_s),
+                    fetch_reconfigurations(self.conn, start, end))
+            return self._cache.get((start, end))
         key = (start, end)
         if key not in self._cache:
             first, last = hour_index(start), hour_index(end - dt.timedelta(microseconds=1))

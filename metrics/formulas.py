@@ -34,6 +34,7 @@ __all__ = [
 DAY = dt.timedelta(days=1)
 WEEK = dt.timedelta(days=7)
 STALENESS_MAX_WEEKS = 3  # four weeks compared: the 28 days read
+ROI_MAX_WINDOWS = 4  # the ROI-realisation series of a window: at most 4 windows of its length
 CRITICALITY_FACTOR = {"critical": 3.0, "supporting": 2.0, "peripheral": 1.0}
 PITFALL_MIN_EVENTS = CATALOGUE["pitfall_active"].thresholds["pitfall_min_events"]
 CJAI_RESOLUTION_MIN = CATALOGUE["cjai"].thresholds["cjai_resolution_min"]
@@ -576,25 +577,30 @@ def _pitfalls(
                      "manual_share": s["manual_share"], "triggered_by": adoption_reasons},
                     {"adoption_min": th.adoption_min, "manual_share_max": th.manual_share_max},
                     f"{s['active_users']} active users of {s['seats']} seats; manual share {s['manual_share']}")
-        # ROI miscalculation: consecutive 7-day windows ending at the window end
+        # ROI miscalculation (seed: "Overestimating the potential ROI of automation without considering all costs
+        # and risks"): realisation below the minimum in consecutive windows of the window's own length ending at its
+        # end, so a 28-day window judges months of bookings (a monthly licence cost falls in every one of them)
         if fold is not None and a.projected_roi > 0:
-            series = []
-            for k in range(min(th.roi_consecutive_windows, 4)):
-                w_end = facts.end - k * WEEK
-                sub = fold(w_end - WEEK, w_end)
-                if sub is None:
-                    break
-                net, cost, _, _ = _roi_parts(strategy, sub, a.id)
-                roi = _ratio(net, cost)
-                series.append(None if roi is None else roi / a.projected_roi)
-            if len(series) == min(th.roi_consecutive_windows, 4) and all(v is not None for v in series):
-                low = all(v < th.roi_realisation_min for v in series)  # type: ignore[operator]
+            length = facts.end - facts.start
+            wanted = min(th.roi_consecutive_windows, ROI_MAX_WINDOWS)
+            series: list[float] = []
+            for k in range(wanted):
+                w_end = facts.end - k * length
+                sub = fold(w_end - length, w_end)
+                roi = None if sub is None else _ratio(*_roi_parts(strategy, sub, a.id)[:2])
+                if roi is None:
+                    break  # a window without data or without a cost: the series is not judged
+                series.append(roi / a.projected_roi)
+            if len(series) == wanted:
+                low = all(v < th.roi_realisation_min for v in series)
+                days = length.total_seconds() / 86400.0
                 finding("roi_miscalculation", a.id, low,
-                        _severity(max(series), th.roi_realisation_min, minimum=True),  # type: ignore[type-var]
-                        {"roi_realisation_by_week": series, "projected_roi": a.projected_roi},
+                        _severity(max(series), th.roi_realisation_min, minimum=True),
+                        {"roi_realisation_by_window": series, "window_days": days, "projected_roi": a.projected_roi},
                         {"roi_realisation_min": th.roi_realisation_min,
                          "roi_consecutive_windows": float(th.roi_consecutive_windows)},
-                        f"ROI realisation {', '.join(f'{v:.2f}' for v in series)} over the last {len(series)} weeks")  # type: ignore[str-format]
+                        f"ROI realisation {', '.join(f'{v:.2f}' for v in series)} (newest first) in the last "
+                        f"{len(series)} windows of {days:g} days")
         # over-production
         for pid in a.processes:
             p = procs.get(pid)

@@ -331,7 +331,7 @@ def test_every_pitfall_detector_fires_on_its_planted_evidence(store, strategy) -
     assert overload["severity"] == "warning"  # 0.25 is not below half the minimum
     roi = next(p for p in card["pitfalls"] if p["id"] == "roi_miscalculation")
     assert roi["severity"] == "critical"  # 0.25 < 0.7 / 2
-    assert roi["evidence"]["roi_realisation_by_week"] == [0.25, 0.25, 0.25]
+    assert roi["evidence"]["roi_realisation_by_window"] == [0.25, 0.25, 0.25]
 
 
 def test_no_pitfall_fires_on_healthy_evidence(store, strategy) -> None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
+
 from metrics.scorecard import build_scorecard, explain_sai
 
-from .builders import DAY0, STRATEGY, at, day_values, ev, execution, insert, make_strategy, usage, workforce
+from .builders import DAY0, STRATEGY, at, day_values, ev, execution, finance, insert, make_strategy, usage, workforce
 
 DAY = dt.timedelta(days=1)
 
@@ -154,3 +156,31 @@ def test_a_perspective_whose_kpis_are_all_below_their_minimum_has_no_data_and_ex
     move = next(m for m in explained["inputs"] if m["input"] == "internal_process")
     assert move["not_judged"] == {"k_auto": "4 events, fewer than min_events 5",
                                   "k_err": "4 events, fewer than min_events 5"}
+
+
+# ---------------------------------------------------------------------------- 6. ROI windows
+
+
+def _roi_rows(end: dt.datetime, lengths: dt.timedelta, windows: int) -> list[dict[str, Any]]:
+    """One cost of 100 and one saving of 150 for the bot in each of ``windows`` windows of ``lengths`` ending at ``end``."""
+    rows = []
+    for k in range(windows):
+        moment = end - k * lengths - dt.timedelta(hours=23)
+        rows += [finance(moment, "cost", 100.0, "bot"), finance(moment, "saving", 150.0, "bot")]
+    return rows
+
+
+@pytest.mark.parametrize(("window", "days"), [("7d", 7), ("28d", 28)])
+def test_roi_miscalculation_looks_at_consecutive_windows_of_the_windows_own_length(store, strategy, window, days) -> None:
+    end = DAY0 + DAY
+    insert(store, _roi_rows(end, dt.timedelta(days=days), 3))
+    values = day_values(store, strategy, window=window)
+    # each of the 3 windows of `days` days ending at the end holds cost 100 and saving 150: ROI (150 - 100) / 100 =
+    # 0.5, projected 2.0 -> realisation 0.25 < roi_realisation_min 0.7 in each of roi_consecutive_windows = 3
+    assert values[key("pitfall_active", pitfall="roi_miscalculation", automation="bot")] == 1.0
+    card = build_scorecard(store, strategy, end, window=window)
+    roi = next(p for p in card["pitfalls"] if p["id"] == "roi_miscalculation")
+    assert roi["evidence"]["roi_realisation_by_window"] == [0.25, 0.25, 0.25]
+    assert roi["evidence"]["window_days"] == days
+    assert roi["message"] == f"ROI realisation 0.25, 0.25, 0.25 (newest first) in the last 3 windows of {days} days"
+
