@@ -55,6 +55,7 @@ __all__ = [
     "EXTENSION_NAME_PATTERN",
     "MAX_SUBJECT_LENGTH",
     "NO_CONTROL_PATTERN",
+    "NO_NUL_PATTERN",
     "REJECT_REASON_HELP",
     "REQUIRED_ATTRIBUTES",
     "ROW_COLUMNS",
@@ -103,6 +104,11 @@ MAX_ID_LENGTH = 256  # events.event_id column
 MAX_SUBJECT_LENGTH = 512  # events.subject column
 MAX_ID_FIELD_LENGTH = 128  # identifier columns copied from the payload
 MAX_EXTRA_DEPTH = 32  # nesting of unknown payload fields, kept with the payload
+MAX_MAGNITUDE = 10**15
+"""The largest number a declared numeric payload field may hold. The metric engine sums
+these fields as double precision over windows of up to 28 days (PostgreSQL refuses a
+``float8`` beyond about 1.8e308 and integers beyond a double), and a double holds every
+integer up to 2**53 exactly: 10**15 leaves room for billions of events per window."""
 
 # RFC 3339 date-time with a mandatory offset; the JSON Schemas carry the same pattern.
 TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
@@ -113,6 +119,8 @@ _CONTENT_TYPE_RE = re.compile(CONTENT_TYPE_PATTERN)
 # identifiers end up in indexed text columns: no control characters (PostgreSQL refuses NUL)
 NO_CONTROL_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# free text: any character but NUL, which PostgreSQL's text and jsonb cannot hold
+NO_NUL_PATTERN = r"^[^\x00]*$"
 _NO_OFFSET_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
 
 
@@ -134,6 +142,10 @@ class RejectReason(StrEnum):
     TIME_IN_FUTURE = "time_in_future"
     TIME_TOO_OLD = "time_too_old"
     INVALID_PAYLOAD = "invalid_payload"
+    AMBIGUOUS_HEADER = "ambiguous_header"
+    # decided by the sink, not the decoder (see stream/sink.py)
+    CONFLICTING_DUPLICATE = "conflicting_duplicate"
+    STORE_REJECTED = "store_rejected"
 
 
 REJECT_REASON_HELP: dict[RejectReason, str] = {
@@ -152,6 +164,12 @@ REJECT_REASON_HELP: dict[RejectReason, str] = {
     RejectReason.TIME_IN_FUTURE: "time is further in the future than allowed (max_future)",
     RejectReason.TIME_TOO_OLD: "time is older than allowed on live topics (max_age)",
     RejectReason.INVALID_PAYLOAD: "data is missing, not an object, or a payload field is invalid",
+    RejectReason.AMBIGUOUS_HEADER: "binary mode with a ce_* or content-type header given more than once",
+    RejectReason.CONFLICTING_DUPLICATE: (
+        "(source, id) is stored already with a different type, time, subject or data; the first stored "
+        "version stays authoritative"
+    ),
+    RejectReason.STORE_REJECTED: "the store refused the decoded event (the database's message says why)",
 }
 
 
@@ -215,17 +233,17 @@ def _require_text(value: object) -> object:
 
 
 def _convertible_to_utc(value: dt.datetime) -> dt.datetime:
+    """The same instant in UTC (the store keeps UTC; PostgreSQL refuses offsets beyond ±15:59)."""
     try:
-        value.astimezone(dt.UTC)
+        return value.astimezone(dt.UTC)
     except OverflowError:
         raise ValueError("is out of range in UTC") from None
-    return value
 
 
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_FIELD_LENGTH, pattern=NO_CONTROL_PATTERN)]
-Text = Annotated[str, Field(min_length=1, max_length=256)]
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Count = Annotated[int, Field(ge=0)]
+Text = Annotated[str, Field(min_length=1, max_length=256, pattern=NO_NUL_PATTERN)]
+NonNegative = Annotated[float, Field(ge=0, le=MAX_MAGNITUDE, allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=0, le=MAX_MAGNITUDE)]
 Timestamp = Annotated[
     AwareDatetime,
     Field(strict=False, json_schema_extra={"pattern": TIME_PATTERN}),
@@ -647,7 +665,9 @@ def _build(attributes: Mapping[str, Any], data: object, limits: DecodeLimits, *,
         return reject(RejectReason.BAD_TIME, time)
     now = limits.now()
     try:
-        time.astimezone(dt.UTC)  # the store keeps UTC: year 1 at +01:00 cannot be stored
+        # the store keeps UTC (year 1 at +01:00 cannot be stored; PostgreSQL refuses offsets
+        # beyond ±15:59, which RFC 3339 allows up to ±23:59): every event time becomes UTC here
+        time = time.astimezone(dt.UTC)
         ahead = time - now
     except OverflowError:
         return reject(RejectReason.BAD_TIME, f"time: {time_text!r} is out of range")
@@ -718,6 +738,17 @@ def _load_json(raw: bytes, what: str) -> tuple[Any, Rejection | None]:
         return None, Rejection(RejectReason.NOT_JSON, f"{what}: not JSON: {exc}")
     except RecursionError:
         return None, Rejection(RejectReason.NOT_JSON, f"{what}: not JSON: nested too deeply")
+    if "\\u0000" in text:  # rare: only then look for a NUL (raw NUL bytes are not JSON)
+        where = _nul_path(value, "data" if what == "data" else "")
+        if where is not None:
+            reason = RejectReason.INVALID_PAYLOAD if where.startswith("data") else RejectReason.INVALID_ATTRIBUTE
+            envelope = value if isinstance(value, dict) and what == "message" else {}
+            return None, Rejection(
+                reason,
+                f"{where}: contains a control character, NUL (U+0000), which the store cannot hold",
+                _text_or_none(envelope.get("source"), MAX_SOURCE_LENGTH),
+                _text_or_none(envelope.get("id"), MAX_ID_LENGTH),
+            )
     if _SURROGATE_ESCAPE_RE.search(text):  # rare: only then look for an unpaired one
         try:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
@@ -726,6 +757,27 @@ def _load_json(raw: bytes, what: str) -> tuple[Any, Rejection | None]:
                 RejectReason.NOT_UTF8, f"{what}: a \\u escape is an unpaired surrogate, not a Unicode character"
             )
     return value, None
+
+
+def _nul_path(value: object, path: str) -> str | None:
+    """Where the first NUL character is in a JSON value (a dotted path, ``[i]`` for list
+    items, ``key name`` for a field name holding one), or None."""
+    if isinstance(value, str):
+        return path or "value" if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else key
+            if "\x00" in key:
+                return f"{path or 'message'}: field name {_short(key)}"
+            found = _nul_path(item, inner)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_path(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def decode_structured(raw: bytes, limits: DecodeLimits) -> Event | Rejection:
@@ -759,6 +811,7 @@ def _json_kind(value: object) -> str:
 def decode_binary(value: bytes, headers: Iterable[tuple[str, bytes]], limits: DecodeLimits) -> Event | Rejection:
     """Decode a binary-mode message: ``ce_*`` headers carry the attributes, the value the data."""
     attributes: dict[str, Any] = {}
+    seen: dict[str, str] = {}  # attribute -> the header that gave it
     size = len(value or b"")
     for key, raw_header in headers:
         raw_header = raw_header or b""
@@ -772,6 +825,14 @@ def decode_binary(value: bytes, headers: Iterable[tuple[str, bytes]], limits: De
             attribute = name[3:]
         else:
             continue
+        if attribute in attributes:  # which of the two is the event's? neither wins silently
+            return Rejection(
+                RejectReason.AMBIGUOUS_HEADER,
+                f"header {key}: given more than once (as {_short(seen[attribute])} and {_short(key)})",
+                _text_or_none(attributes.get("source"), MAX_SOURCE_LENGTH),
+                _text_or_none(attributes.get("id"), MAX_ID_LENGTH),
+            )
+        seen[attribute] = key
         try:
             attributes[attribute] = raw_header.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -43,11 +43,11 @@ _set = object.__setattr__
 def _scalar(schema: dict[str, Any]) -> Any:
     """The msgspec type of one JSON Schema scalar, or None when the fast path cannot check it.
 
-    Patterns are left out: the only one on these fields forbids control characters, and a
-    JSON string can hold one only as a backslash escape or a raw DEL byte, which send the
-    whole message to the reference decoder (see ``_fast``).
+    Patterns are left out: the only ones on these fields forbid control characters or NUL,
+    and a JSON string can hold one only as a backslash escape or a raw DEL byte, which send
+    the whole message to the reference decoder (see ``_fast``).
     """
-    if schema.get("pattern") not in (None, contract.NO_CONTROL_PATTERN):
+    if schema.get("pattern") not in (None, contract.NO_CONTROL_PATTERN, contract.NO_NUL_PATTERN):
         return None
     if "format" in schema or set(schema) - {"type", "minLength", "maxLength", "pattern", "minimum", "maximum",
                                               "enum", "description", "title", "default", "items"}:  # fmt: skip
@@ -159,9 +159,8 @@ def _time(text: str, limits: DecodeLimits) -> dt.datetime | None:
     if _TIME_RE.match(text) is None:
         return None
     try:
-        time = dt.datetime.fromisoformat(text)
+        time = dt.datetime.fromisoformat(text).astimezone(_UTC)  # the store keeps UTC
         ahead = time - limits.now()
-        time.astimezone(_UTC)
     except (ValueError, OverflowError):  # lower-case "t"/"z", out of range: the reference decides
         return None
     if ahead > limits.max_future or (limits.max_age is not None and -ahead > limits.max_age):

@@ -27,6 +27,7 @@ from stream.events import (
     EXTENSION_NAME_PATTERN,
     MAX_SUBJECT_LENGTH,
     NO_CONTROL_PATTERN,
+    NO_NUL_PATTERN,
     PAYLOADS,
     REJECT_REASON_HELP,
     SPECVERSION,
@@ -101,6 +102,7 @@ def event_schema(event_type: str) -> dict[str, Any]:
         "propertyNames": {"pattern": EXTENSION_NAME_PATTERN},
         "additionalProperties": {
             "type": ["string", "integer", "boolean"],
+            "pattern": NO_NUL_PATTERN,
             "description": "Extension attributes are kept with the event.",
         },
     }

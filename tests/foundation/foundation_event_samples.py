@@ -148,4 +148,17 @@ BAD_STRUCTURED: list[Bad] = [
         "data.satisfaction"),
     Bad("handled by a robot", raw(with_data("customer.touchpoint", handled_by="robot")), "invalid_payload",
         "data.handled_by"),
+    # the store's domain: what PostgreSQL and the engine's sums cannot hold is refused here
+    Bad("payload text with a NUL character", raw(with_data("customer.touchpoint", channel="chat\u0000")),
+        "invalid_payload", "data.channel: contains a control character, NUL"),
+    Bad("unknown payload field with a NUL character", raw(with_data("automation.run", note=["ok", "a\u0000"])),
+        "invalid_payload", "data.note[1]", schema_rejects=False),
+    Bad("payload field name with a NUL character", raw(with_data("automation.run", **{"no\u0000te": 1})),
+        "invalid_payload", "field name", schema_rejects=False),
+    Bad("extension attribute with a NUL character", raw(envelope(tenant="a\u0000b")), "invalid_attribute",
+        "tenant: contains a control character, NUL"),
+    Bad("count beyond a double", raw(with_data("process.execution", rework=10**400)), "invalid_payload",
+        "data.rework"),
+    Bad("amount above the bound of the sums", raw(with_data("customer.order", amount=1e300)), "invalid_payload",
+        "data.amount"),
 ]

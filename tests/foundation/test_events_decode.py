@@ -13,6 +13,8 @@ from foundation_event_samples import BAD_STRUCTURED, NOW, VALID_DATA, Bad, envel
 
 from alignwatch.config import Settings
 from alignwatch.store.schema import events as events_table
+from stream.fastdecode import decode_message as fast_decode_message
+from stream.fastdecode import decode_structured as fast_decode_structured
 from stream.events import (
     EVENT_TYPES,
     PAYLOADS,
@@ -119,7 +121,8 @@ def test_a_bad_structured_message_is_rejected_with_its_reason(bad: Bad, limits: 
 def test_the_bad_samples_cover_at_least_twenty_kinds_and_every_structured_reason() -> None:
     assert len({bad.name for bad in BAD_STRUCTURED}) >= 20
     structured_reasons = set(RejectReason) - {RejectReason.MISSING_HEADERS, RejectReason.TOO_LARGE,
-                                              RejectReason.TIME_TOO_OLD}
+                                              RejectReason.TIME_TOO_OLD, RejectReason.AMBIGUOUS_HEADER,
+                                              RejectReason.CONFLICTING_DUPLICATE, RejectReason.STORE_REJECTED}
     assert {RejectReason(bad.reason) for bad in BAD_STRUCTURED} == structured_reasons
 
 
@@ -378,3 +381,39 @@ def test_payload_dict_equals_pydantic_json_dump_for_every_type(event_type: str, 
     dumped = event.data.model_dump(mode="json")
     assert payload_dict(event.data) == dumped
     assert list(payload_dict(event.data)) == list(dumped)
+
+
+@pytest.mark.parametrize(
+    "repeated",
+    [("ce_id", b"d-2"), ("CE_ID", b"d-1"), ("ce_source", b"etl-2"), ("content-type", b"application/json")],
+    ids=["ce_id twice", "ce_id in another letter case", "ce_source twice", "content-type twice"],
+)
+def test_a_binary_header_given_twice_is_rejected_as_ambiguous_whichever_value_it_repeats(
+    repeated: tuple[str, bytes], limits: DecodeLimits
+) -> None:
+    value, headers = encode_binary(make_event("data.produced", "etl", "d-1", NOW, VALID_DATA["data.produced"]))
+    for decode in (decode_message, fast_decode_message):
+        result = decode(value, [*headers, repeated], limits)
+        assert isinstance(result, Rejection), result
+        assert result.reason == RejectReason.AMBIGUOUS_HEADER
+        assert repeated[0] in result.message
+
+
+@pytest.mark.parametrize("offset", ["+23:59", "-23:59", "+15:59", "-00:01"])
+def test_any_valid_rfc3339_offset_is_accepted_and_the_time_is_kept_in_utc(offset: str, limits: DecodeLimits) -> None:
+    # 2026-03-02T08:15:00+23:59 is 2026-03-01T08:16:00Z: 23 h 59 min earlier in UTC
+    text = f"2026-03-02T08:15:00{offset}"
+    expected = dt.datetime.fromisoformat(text).astimezone(dt.UTC)
+    for decode in (decode_structured, fast_decode_structured):
+        result = decode(raw(envelope(time=text)), limits)
+        assert isinstance(result, Event), result
+        assert result.time == expected
+        assert result.time.utcoffset() == dt.timedelta(0)
+
+
+def test_a_count_at_the_bound_is_accepted_and_one_above_it_is_rejected(limits: DecodeLimits) -> None:
+    at_bound = decode_structured(raw(with_data("process.execution", rework=10**15)), limits)
+    assert isinstance(at_bound, Event)
+    above = decode_structured(raw(with_data("process.execution", rework=10**15 + 1)), limits)
+    assert isinstance(above, Rejection) and above.reason == RejectReason.INVALID_PAYLOAD
+    assert "data.rework" in above.message and "maximum" in above.message
