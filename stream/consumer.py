@@ -23,6 +23,8 @@ Auto-commit is off. Kafka transactions are not used (this design does not need t
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
 import time
@@ -41,11 +43,13 @@ from stream.sink import FlushResult, SinkBatch, StoreSink, StoreUnavailable
 __all__ = [
     "REBALANCE_POLL_MS",
     "SWITCH_INTERVAL_S",
+    "DLQ_MAX_MESSAGE_BYTES",
     "ConsumeReport",
     "ConsumerOptions",
     "IngestConsumer",
     "kafka_consumer",
     "kafka_producer",
+    "reference_dead_letter",
 ]
 
 log = logging.getLogger(__name__)
@@ -62,6 +66,43 @@ runs. ``alignwatch consume`` sets this value, which measured 17 % more events/s 
 default in the ingest benchmark (docs/ingestion.md)."""
 
 
+DLQ_MAX_MESSAGE_BYTES = 1_000_000
+"""The largest dead letter sent whole (value plus headers). Kafka's brokers refuse larger
+messages by default (``message.max.bytes``, 1,048,588 bytes); a larger rejected message is
+kept whole in the quarantine table only, and a small reference record goes to the
+dead-letter topic instead (see ``reference_dead_letter``)."""
+
+
+def reference_dead_letter(record: Quarantined, size: int) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """The dead letter that stands in for a message too large to send: where it came from,
+    why it was rejected, its size and fingerprint (its quarantine row's), as JSON."""
+    origin = record.origin
+    value = {
+        "alignwatch_reference": True,
+        "reason": record.reason,
+        "message": record.message[:1024],
+        "origin": {"topic": origin.topic, "partition": origin.partition, "offset": origin.offset},
+        "size_bytes": size,
+        "sha256": hashlib.sha256(record.raw).hexdigest(),
+        "quarantine_fingerprint": record.fingerprint,
+        "kept_in": "the quarantine table (alignwatch quarantine list --reason " + record.reason + ")",
+    }
+    headers = [(key, val) for key, val in dlq_headers(record) if key.startswith("alignwatch_")]
+    headers.append(("alignwatch_reference", b"true"))
+    return json.dumps(value, ensure_ascii=True).encode(), headers
+
+
+@dataclass
+class _DeadLetter:
+    """A dead letter sent and not yet acknowledged, with what a stand-in needs."""
+
+    future: Any
+    topic: str
+    key: bytes | None
+    record: Quarantined
+    size: int
+
+
 @dataclass(frozen=True)
 class ConsumerOptions:
     """How the consume loop batches, retries and stops."""
@@ -74,6 +115,7 @@ class ConsumerOptions:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 8.0
     progress_every_s: float = 5.0
+    dlq_max_bytes: int = DLQ_MAX_MESSAGE_BYTES  # larger dead letters go as a reference record
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> ConsumerOptions:
@@ -182,7 +224,7 @@ class _Batch:
     rows: SinkBatch
     offsets: dict[Any, Any]  # TopicPartition -> OffsetAndMetadata (next offset)
     messages: int
-    dead_letters: list[Any]
+    dead_letters: list[_DeadLetter]
     started: float
     write: Future[FlushResult] | None = None
 
@@ -216,7 +258,7 @@ class IngestConsumer:
         self._ensure_topic = ensure_topic
         self._stop = threading.Event()
         self._offsets: dict[Any, int] = {}  # TopicPartition -> next offset to commit
-        self._dlq_futures: list[Any] = []
+        self._dlq_futures: list[_DeadLetter] = []
         self._pending = 0  # messages in the current batch
         self._batch_started: float | None = None
         self._assigned_at: float | None = None  # idle time counts from the first assignment
@@ -355,18 +397,43 @@ class IngestConsumer:
             self.report.rejected += 1
         else:
             assert isinstance(result, Event)
-            self.sink.add(result)
+            self.sink.add(result, message)  # the record: kept if the sink turns the event away
         self.report.consumed += 1
         self._pending += 1
         self._offsets[tp] = message.offset + 1
 
-    def _send_dead_letter(self, topic: str, key: bytes | None, record: Quarantined) -> None:
+    def _send_dead_letter(
+        self, topic: str, key: bytes | None, record: Quarantined, into: list[_DeadLetter] | None = None
+    ) -> None:
+        """Send ``record`` to ``<topic><dlq_suffix>``: whole when it fits the dead-letter
+        topic, else as a reference record (the quarantine row keeps it whole)."""
+        from kafka.errors import MessageSizeTooLargeError
+
+        dlq = topic + self.options.dlq_suffix
         if self._ensure_topic is not None:
-            self._ensure_topic(topic + self.options.dlq_suffix)
-        future = self.producer.send(
-            topic + self.options.dlq_suffix, value=record.raw, key=key, headers=dlq_headers(record)
-        )
-        self._dlq_futures.append(future)
+            self._ensure_topic(dlq)
+        headers = dlq_headers(record)
+        size = len(record.raw) + sum(len(name) + len(value) for name, value in headers) + len(key or b"")
+        future = None
+        if size <= self.options.dlq_max_bytes:
+            try:
+                future = self.producer.send(dlq, value=record.raw, key=key, headers=headers)
+            except MessageSizeTooLargeError:
+                future = None
+        if future is None:
+            value, headers = reference_dead_letter(record, size)
+            future = self.producer.send(dlq, value=value, key=key, headers=headers)
+            size = 0  # a reference: nothing smaller to fall back to
+        (self._dlq_futures if into is None else into).append(_DeadLetter(future, topic, key, record, size))
+
+    def _send_turned_away(self, result: FlushResult, into: list[_DeadLetter]) -> None:
+        """Dead letters and counts for the events the sink quarantined (conflicting
+        duplicates, rows the store refused); sent before the batch is committed."""
+        for record in result.turned_away:
+            self.metrics.rejected.labels(reason=record.reason).inc()
+            self.report.rejected += 1
+            if record.origin.topic is not None:
+                self._send_dead_letter(record.origin.topic, None, record, into)
 
     def _update_lag(self) -> None:
         for tp, next_offset in self._offsets.items():
@@ -420,6 +487,7 @@ class IngestConsumer:
             result = retried
         self._writing = None
         self._account(result)
+        self._send_turned_away(result, batch.dead_letters)
         self._wait_dead_letters(batch.dead_letters)
         self._commit(batch)
         return True
@@ -466,15 +534,29 @@ class IngestConsumer:
                 if still:
                     self.consumer.resume(*still)
 
-    def _wait_dead_letters(self, futures: list[Any]) -> None:
-        from kafka.errors import KafkaError
+    def _wait_dead_letters(self, futures: list[_DeadLetter]) -> None:
+        """Wait until every dead letter is acknowledged; one the broker refuses as too large
+        is sent again as a reference record (its quarantine row keeps it whole)."""
+        from kafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
 
         if not futures:
             return
         self.producer.flush()
-        for future in futures:
+        for letter in futures:
             try:
-                future.get(timeout=30)
+                letter.future.get(timeout=30)
+            except (MessageSizeTooLargeError, RecordListTooLargeError) as exc:
+                if not letter.size:
+                    raise BrokerError(f"dead-letter send failed: {exc}") from exc
+                log.warning("dead letter from %s refused as too large (%s); sending a reference record",
+                            letter.record.origin.describe(), exc)  # fmt: skip
+                value, headers = reference_dead_letter(letter.record, letter.size)
+                retry = self.producer.send(letter.topic + self.options.dlq_suffix, value=value, key=letter.key,
+                                           headers=headers)  # fmt: skip
+                try:
+                    retry.get(timeout=30)
+                except KafkaError as again:
+                    raise BrokerError(f"dead-letter send failed: {again}") from again
             except KafkaError as exc:
                 raise BrokerError(f"dead-letter send failed: {exc}") from exc
         futures.clear()
@@ -520,11 +602,13 @@ class IngestConsumer:
             writing = self._writing
             if writing is not None and writing.write is not None:
                 result = writing.write.result()  # the writer thread needs no network
+                self._send_turned_away(result, writing.dead_letters)
                 self._wait_dead_letters(writing.dead_letters)  # the producer has its own thread
                 done.append((writing, result))
             if self._pending:
                 pending = self._take()
                 result = self.sink.write(pending.rows)
+                self._send_turned_away(result, pending.dead_letters)
                 self._wait_dead_letters(pending.dead_letters)
                 done.append((pending, result))
         except (StoreUnavailable, BrokerError) as exc:

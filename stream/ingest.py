@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alignwatch.errors import ImportFormatError
 from stream.events import DecodeLimits
 from stream.health import PipelineMetrics
-from stream.process import Origin, Quarantined, classify_line
+from stream.process import Origin, Quarantined, Received, classify_line
 from stream.sink import FlushResult, StoreSink
 
 __all__ = ["IngestReport", "ingest_files", "ingest_lines"]
@@ -52,7 +52,8 @@ def ingest_lines(
         raw = raw.rstrip(b"\r\n")
         if not raw.strip():
             continue
-        result = classify_line(raw, Origin(file=file, line=number), limits)
+        origin = Origin(file=file, line=number)
+        result = classify_line(raw, origin, limits)
         if metrics is not None:
             metrics.consumed.inc()
         if isinstance(result, Quarantined):
@@ -61,10 +62,11 @@ def ingest_lines(
             if metrics is not None:
                 metrics.rejected.labels(reason=result.reason).inc()
         else:
-            sink.add(result)
+            sink.add(result, Received(raw, [], origin))  # kept if the sink turns it away
         if len(sink) >= batch_size:
             total = total + _flush(sink, metrics)
     total = total + _flush(sink, metrics)
+    quarantined += len(total.turned_away)  # conflicting duplicates, rows the store refused
     return IngestReport(stored=total.stored, duplicates=total.duplicates, quarantined=quarantined)
 
 
@@ -73,6 +75,8 @@ def _flush(sink: StoreSink, metrics: PipelineMetrics | None) -> FlushResult:
     if metrics is not None:
         metrics.stored.inc(result.stored)
         metrics.duplicates.inc(result.duplicates)
+        for record in result.turned_away:
+            metrics.rejected.labels(reason=record.reason).inc()
     return result
 
 

@@ -11,19 +11,22 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
-from stream.events import DecodeLimits, Event, Rejection
+from stream.events import DecodeLimits, Event, Rejection, encode_structured
 from stream.fastdecode import decode_message, decode_structured
 
 __all__ = [
     "Origin",
     "Quarantined",
+    "Received",
     "classify_line",
     "classify_message",
     "classify_record",
     "dlq_headers",
     "headers_from_json",
     "headers_to_json",
+    "quarantined_event",
 ]
 
 Headers = list[tuple[str, bytes]]
@@ -70,6 +73,35 @@ class Quarantined:
             digest.update(key.encode("utf-8", "backslashreplace") + b"=" + (value or b"") + b"\0")
         digest.update(self.raw)
         return digest.hexdigest()
+
+
+class Received(NamedTuple):
+    """A message as received, for a record that is accepted by the decoder but may still be
+    quarantined by the sink (a conflicting duplicate, a row the store refuses). A Kafka
+    ``ConsumerRecord`` serves as well: it has ``value``, ``headers``, ``topic``,
+    ``partition`` and ``offset``."""
+
+    value: bytes
+    headers: Headers
+    origin: Origin
+
+
+def quarantined_event(event: Event, received: Any, reason: str, message: str) -> Quarantined:
+    """The quarantine record of an accepted ``event`` that the sink turns away, kept with the
+    bytes it arrived as. ``received`` is a :class:`Received`, a Kafka ``ConsumerRecord``, or
+    None (an event built in code: its structured-mode encoding is kept, origin unknown)."""
+    if received is None:
+        raw, headers, origin = encode_structured(event), [], Origin()
+    elif isinstance(received, Received):
+        raw, headers, origin = received.value, list(received.headers), received.origin
+    else:
+        raw = received.value if received.value is not None else b""
+        headers = [(key, value if value is not None else b"") for key, value in (received.headers or [])]
+        origin = Origin(topic=received.topic, partition=received.partition, offset=received.offset)
+    return Quarantined(
+        raw=raw, reason=reason, message=message, origin=origin, headers=headers, source=event.source,
+        event_id=event.id,
+    )  # fmt: skip
 
 
 def _quarantined(rejection: Rejection, raw: bytes, origin: Origin, headers: Headers) -> Quarantined:

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alignwatch.errors import StoreError
 from alignwatch.store.schema import quarantine
 from stream.events import DecodeLimits, Rejection, decode_message
-from stream.process import headers_from_json
+from stream.process import Origin, Received, headers_from_json
 from stream.sink import StoreSink, utcnow
 
 __all__ = ["ReplayReport", "get_entry", "list_entries", "replay"]
@@ -98,13 +98,23 @@ def replay(
                 conn.execute(sa.update(quarantine).where(quarantine.c.id == row["id"]).values(**update))
             continue
         sink = StoreSink(engine, clock=clock)
-        sink.add(result)
+        origin = Origin(topic=row["origin_topic"], partition=row["origin_partition"], offset=row["origin_offset"],
+                        file=row["origin_file"], line=row["origin_line"])  # fmt: skip
+        sink.add(result, Received(bytes(row["raw"]), headers_from_json(row["headers"]), origin))
         mark = (
             sa.update(quarantine).where(quarantine.c.id == row["id"]).values(status="replayed", replayed_at=now)
         )
         # the event and the status change commit together
-        stored = sink.flush(also=lambda conn, mark=mark: conn.execute(mark)).stored
-        if stored:
+        written = sink.flush(also=lambda conn, mark=mark: conn.execute(mark))
+        stored = written.stored
+        if written.turned_away:  # stored already with other content: the first version stays
+            turned = written.turned_away[0]
+            update = {"status": "rejected_again", "reason_code": turned.reason, "message": turned.message,
+                      "replayed_at": None}  # fmt: skip
+            with engine.begin() as conn:
+                conn.execute(sa.update(quarantine).where(quarantine.c.id == row["id"]).values(**update))
+            still += 1
+        elif stored:
             replayed += 1
         else:
             already += 1

@@ -8,11 +8,27 @@ grows). It returns how many events were new and how many were duplicates. When t
 transaction fails the buffer is kept, so the caller may retry the same batch; when it
 succeeds the buffer is emptied. Replaying any batch is therefore harmless: this is what
 makes at-least-once delivery exactly-once in effect.
+
+Nothing is dropped silently, and no record can stop a partition:
+
+- *first write wins*: an event whose (``source``, ``id``) is stored already (or buffered
+  earlier in the same batch) with the same type, time, subject and data is a duplicate;
+  with any of those different it is a *conflicting duplicate*: the stored version stays
+  authoritative and the newcomer is kept in the quarantine table (reason
+  ``conflicting_duplicate``), in the same transaction;
+- *a row the store refuses* (a data or constraint error of the database, not an outage)
+  is isolated by splitting the batch until the refused events are alone; each is
+  quarantined with reason ``store_rejected`` and the database's message, the rest is
+  stored. Only an unreachable store raises :class:`StoreUnavailable` (retry later);
+- the quarantine write cannot fail on a record's content: raw bytes are stored as they
+  came, and text the database cannot hold (NUL, unpaired surrogates) is escaped.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,10 +40,12 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from alignwatch.errors import StoreError
 from alignwatch.store.schema import events, quarantine
-from stream.events import ROW_COLUMNS, Event, event_row, event_values
-from stream.process import Quarantined, headers_to_json
+from stream.events import ROW_COLUMNS, Event, RejectReason, event_row, event_values, payload_dict
+from stream.process import Quarantined, headers_to_json, quarantined_event
 
-__all__ = ["FlushResult", "SinkBatch", "StoreSink", "StoreUnavailable", "utcnow"]
+__all__ = ["FlushResult", "SinkBatch", "StoreSink", "StoreUnavailable", "storable_text", "utcnow"]
+
+log = logging.getLogger(__name__)
 
 # rows per INSERT statement (bounded by SQLite's 32766 bound parameters: 13 columns)
 _CHUNK = 2000
@@ -44,29 +62,111 @@ class StoreUnavailable(StoreError):
 
 @dataclass(frozen=True)
 class FlushResult:
-    """What one flush wrote."""
+    """What one flush wrote. ``quarantined`` counts every quarantine row written (rejected by
+    the decoder or by the sink); ``turned_away`` are the records the sink itself quarantined
+    (conflicting duplicates, rows the store refused), for the dead-letter topic and the
+    health counters."""
 
     stored: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    turned_away: tuple[Quarantined, ...] = ()
 
     def __add__(self, other: FlushResult) -> FlushResult:
         return FlushResult(
-            self.stored + other.stored, self.duplicates + other.duplicates, self.quarantined + other.quarantined
+            self.stored + other.stored,
+            self.duplicates + other.duplicates,
+            self.quarantined + other.quarantined,
+            self.turned_away + other.turned_away,
         )
+
+
+Key = tuple[str, str]
+Content = tuple[str, dt.datetime, str | None, dict[str, Any]]  # type, time, subject, data
 
 
 @dataclass
 class SinkBatch:
-    """What one write stores: distinct events by (source, id), repeats seen within the batch,
-    and quarantine records by fingerprint."""
+    """What one write stores: distinct events by (source, id) with the message each came
+    from, identical repeats seen within the batch, quarantine records by fingerprint, and
+    the repeats within the batch that conflict with the first one (already quarantine
+    records, in ``quarantine``: ``conflicts`` counts them)."""
 
-    events: dict[tuple[str, str], Event] = field(default_factory=dict)
+    events: dict[Key, Event] = field(default_factory=dict)
+    received: dict[Key, Any] = field(default_factory=dict)
     duplicates: int = 0
     quarantine: dict[str, Quarantined] = field(default_factory=dict)
+    conflicts: list[Quarantined] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.events) + self.duplicates + len(self.quarantine)
+
+
+def _content(event: Event) -> Content:
+    return (event.type, event.time, event.subject, payload_dict(event.data))
+
+
+def _same(event: Event, stored: Content) -> bool:
+    """Whether ``event`` is the stored version again (times compare as instants, numbers as
+    values: 2 and 2.0 are the same)."""
+    kind, time, subject, data = stored
+    return event.type == kind and event.time == time and event.subject == subject and payload_dict(event.data) == data
+
+
+def _conflict(event: Event, received: Any, stored_at: str) -> Quarantined:
+    return quarantined_event(
+        event,
+        received,
+        RejectReason.CONFLICTING_DUPLICATE,
+        f"(source, id) = ({event.source!r}, {event.id!r}) is {stored_at} with a different type, time, "
+        "subject or data; the first version stays authoritative",
+    )
+
+
+class _Refused(Exception):
+    """The database refused the content of the batch (a data or constraint error)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# SQLSTATE classes of a refusal of content: data exception, integrity constraint violation,
+# program limit exceeded (e.g. an index row too large), a trigger's RAISE
+_REFUSAL_CLASSES = frozenset({"22", "23", "54", "P0"})
+
+
+def _driver_errors() -> tuple[type[Exception], ...]:
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency; SQLite needs none
+        return ()
+    return (psycopg.Error,)
+
+
+_DRIVER_ERRORS = _driver_errors()
+
+
+def _is_outage(exc: Exception) -> bool:
+    """Whether the store is unreachable (retry later) rather than refusing something."""
+    if isinstance(exc, OperationalError) or getattr(exc, "connection_invalidated", False):
+        return True
+    if _DRIVER_ERRORS and isinstance(exc, _DRIVER_ERRORS):
+        import psycopg
+
+        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+    return False
+
+
+def _is_refusal(exc: Exception) -> bool:
+    """Whether the database refused the rows (not the connection, the schema or the server)."""
+    orig = getattr(exc, "orig", None) or exc
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate[:2] in _REFUSAL_CLASSES
+    if isinstance(orig, sqlite3.IntegrityError | sqlite3.DataError):
+        return True
+    return getattr(orig, "sqlite_errorname", None) in {"SQLITE_TOOBIG", "SQLITE_MISMATCH"}
 
 
 class StoreSink:
@@ -92,14 +192,23 @@ class StoreSink:
         """Events buffered and not yet written."""
         return len(self._batch.events)
 
-    def add(self, event: Event) -> None:
-        """Buffer an accepted event (a repeat of a buffered (source, id) counts as a duplicate)."""
+    def add(self, event: Event, received: Any = None) -> None:
+        """Buffer an accepted event and the message it came from (a ``Received``, a Kafka
+        record, or None for an event built in code). A repeat of a buffered (source, id) is
+        a duplicate, or a conflicting duplicate (quarantined) when its content differs."""
         key = (event.source, event.id)
-        events = self._batch.events
-        if key in events:
-            self._batch.duplicates += 1
+        batch = self._batch
+        first = batch.events.get(key)
+        if first is None:
+            batch.events[key] = event
+            if received is not None:
+                batch.received[key] = received
+        elif _same(event, _content(first)):
+            batch.duplicates += 1
         else:
-            events[key] = event
+            record = _conflict(event, received, "earlier in the same batch")
+            batch.quarantine.setdefault(record.fingerprint, record)
+            batch.conflicts.append(record)
 
     def quarantine(self, record: Quarantined) -> None:
         """Buffer a rejected message for the quarantine table."""
@@ -125,52 +234,123 @@ class StoreSink:
         return result
 
     def write(self, batch: SinkBatch, also: Callable[[sa.Connection], None] | None = None) -> FlushResult:
-        """Write ``batch`` in one transaction (StoreUnavailable when the store is down: retry it)."""
+        """Write ``batch`` in one transaction (StoreUnavailable when the store is down: retry it).
+
+        When the database refuses some of its rows, the batch is written in parts until the
+        refused events are alone; they are quarantined as ``store_rejected`` and everything
+        else is stored (each part in its own transaction: writes are idempotent, so a crash
+        in between only replays). With ``also`` (a replay marking its quarantine row) a
+        refusal is a ``StoreError`` instead: that row must not be marked replayed.
+        """
         if not batch and also is None:
             return FlushResult()
         now = self.clock()
         try:
+            return self._write(batch, also, now)
+        except _Refused as refused:
+            if also is not None:
+                raise StoreError(f"store write failed: {refused.message}") from refused
+            log.warning("the store refused a batch of %d events (%s); isolating the refused rows",
+                        len(batch.events), refused.message)  # fmt: skip
+            return self._write_isolating(batch, now)
+
+    def _write(self, batch: SinkBatch, also: Callable[[sa.Connection], None] | None, now: dt.datetime) -> FlushResult:
+        """One transaction; ``_Refused`` when the database refuses its content."""
+        try:
             try:
-                stored, quarantined = self._write_once(batch, also, now, safe=False)
+                stored, known = self._write_once(batch, also, now, safe=False)
             except _KeyTaken:  # a concurrent writer stored one of the keys meanwhile: start over
-                stored, quarantined = self._write_once(batch, also, now, safe=True)
-        except (OperationalError, DBAPIError) as exc:
-            if isinstance(exc, OperationalError) or getattr(exc, "connection_invalidated", False):
+                stored, known = self._write_once(batch, also, now, safe=True)
+        except (DBAPIError, *_DRIVER_ERRORS) as exc:  # the COPY path raises the driver's own errors
+            if _is_outage(exc):
                 raise StoreUnavailable(f"store write failed: {_first_line(exc)}") from exc
+            if _is_refusal(exc):
+                raise _Refused(_first_line(exc)) from exc
             raise StoreError(f"store write failed: {_first_line(exc)}") from exc
+        conflicts = len(known)
         return FlushResult(
-            stored=stored, duplicates=len(batch.events) - stored + batch.duplicates, quarantined=quarantined
+            stored=stored,
+            duplicates=len(batch.events) - stored - conflicts + batch.duplicates,
+            quarantined=len(batch.quarantine) + conflicts,
+            turned_away=(*batch.conflicts, *known),
         )
 
     def _write_once(
         self, batch: SinkBatch, also: Callable[[sa.Connection], None] | None, now: dt.datetime, *, safe: bool
-    ) -> tuple[int, int]:
+    ) -> tuple[int, list[Quarantined]]:
+        """Events, then the conflicting duplicates found among them and the batch's quarantine
+        records, in one transaction: (events stored, conflicting duplicates quarantined)."""
         with self.engine.begin() as conn:
-            stored = self._insert_events(conn, batch.events, now, safe=safe)
-            quarantined = self._upsert_quarantine(conn, batch.quarantine, now)
+            stored, versions = self._insert_events(conn, batch.events, now, safe=safe)
+            conflicts = [
+                _conflict(batch.events[key], batch.received.get(key), "stored already")
+                for key, version in versions.items()
+                if not _same(batch.events[key], version)
+            ]
+            records = dict(batch.quarantine)
+            for record in conflicts:
+                records.setdefault(record.fingerprint, record)
+            self._upsert_quarantine(conn, records, now)
             if also is not None:
                 also(conn)
-        return stored, quarantined
+        return stored, conflicts
+
+    def _write_isolating(self, batch: SinkBatch, now: dt.datetime) -> FlushResult:
+        """Write ``batch`` in halves, recursively, until each refused event is alone; then
+        its quarantine records and the ``store_rejected`` ones in one last transaction."""
+        refused: list[Quarantined] = []
+
+        def attempt(keys: list[Key]) -> FlushResult:
+            part = SinkBatch(events={key: batch.events[key] for key in keys}, received=batch.received)
+            try:
+                return self._write(part, None, now)
+            except _Refused as exc:
+                if len(keys) > 1:
+                    middle = len(keys) // 2
+                    return attempt(keys[:middle]) + attempt(keys[middle:])
+                event = batch.events[keys[0]]
+                record = quarantined_event(
+                    event, batch.received.get(keys[0]), RejectReason.STORE_REJECTED,
+                    f"the store refused the event: {exc.message}",
+                )  # fmt: skip
+                log.warning("store_rejected: (%r, %r) from %s: %s",
+                            event.source, event.id, record.origin.describe(), exc.message)  # fmt: skip
+                refused.append(record)
+                return FlushResult()
+
+        written = attempt(list(batch.events))
+        rest = SinkBatch(quarantine=dict(batch.quarantine), conflicts=batch.conflicts)
+        for record in refused:
+            rest.quarantine.setdefault(record.fingerprint, record)
+        try:
+            tail = self._write(rest, None, now)
+        except _Refused as exc:  # quarantine rows are escaped: this means a broken store
+            raise StoreError(f"store write failed: the quarantine table refused a record: {exc.message}") from exc
+        return written + tail + FlushResult(duplicates=batch.duplicates, turned_away=tuple(refused))
 
     def _insert(self, table: sa.Table) -> Any:
         return postgresql.insert(table) if self._dialect == "postgresql" else sqlite.insert(table)
 
     def _insert_events(
-        self, conn: sa.Connection, batch: dict[tuple[str, str], Event], now: dt.datetime, *, safe: bool
-    ) -> int:
+        self, conn: sa.Connection, batch: dict[Key, Event], now: dt.datetime, *, safe: bool
+    ) -> tuple[int, dict[Key, Content]]:
+        """Insert the new events: (how many were new, the stored version of the others)."""
         if not batch:
-            return 0
+            return 0, {}
         if self._dialect == "postgresql" and _driver(conn) == "psycopg":
             return _copy_insert_events(conn, batch, now, safe=safe)
         rows = [event_row(event, now) for event in batch.values()]
         statement = self._insert(events).on_conflict_do_nothing(index_elements=["source", "event_id"])
-        statement = statement.returning(events.c.id)
-        stored = 0
+        statement = statement.returning(events.c.source, events.c.event_id)
+        inserted: set[Key] = set()
         for start in range(0, len(rows), _CHUNK):
-            stored += len(conn.execute(statement, rows[start : start + _CHUNK]).all())
-        return stored
+            inserted.update((source, event_id) for source, event_id in conn.execute(statement, rows[start : start + _CHUNK]))
+        if len(inserted) == len(batch):
+            return len(inserted), {}
+        return len(inserted), _stored_versions(conn, [key for key in batch if key not in inserted])
 
     def _upsert_quarantine(self, conn: sa.Connection, batch: dict[str, Quarantined], now: dt.datetime) -> int:
+        """Upsert quarantine records on their fingerprint (a repeat raises ``seen_count``)."""
         if not batch:
             return 0
         rows = [_quarantine_row(fingerprint, record, now) for fingerprint, record in batch.items()]
@@ -186,6 +366,18 @@ class StoreSink:
 
 def _driver(conn: sa.Connection) -> str:
     return conn.dialect.driver
+
+
+def _stored_versions(conn: sa.Connection, keys: list[Key]) -> dict[Key, Content]:
+    """The stored type, time, subject and data of ``keys`` (the duplicates of a batch: few)."""
+    columns = (events.c.source, events.c.event_id, events.c.type, events.c.time, events.c.subject, events.c.data)
+    found: dict[Key, Content] = {}
+    for start in range(0, len(keys), 400):
+        chunk = keys[start : start + 400]
+        query = sa.select(*columns).where(sa.tuple_(events.c.source, events.c.event_id).in_(chunk))
+        for source, event_id, kind, time, subject, data in conn.execute(query):
+            found[(source, event_id)] = (kind, time, subject, data)
+    return found
 
 
 _encode_json = msgspec.json.Encoder().encode  # compact JSON, as json.dumps(separators=(",", ":")), 7x faster
@@ -244,13 +436,15 @@ def _copy_text(batch: list[Event], now: dt.datetime) -> bytes:
 
 
 KNOWN_KEYS_SQL = (
-    "SELECT k.source, k.event_id "
+    "SELECT k.source, k.event_id, hit.type, hit.time, hit.subject, hit.data "
     "FROM unnest(string_to_array(%s, chr(31)), string_to_array(%s, chr(31))) AS k(source, event_id) "
-    "CROSS JOIN LATERAL (SELECT 1 FROM events e WHERE e.source = k.source AND e.event_id = k.event_id LIMIT 1) AS hit"
+    "CROSS JOIN LATERAL (SELECT e.type, e.time, e.subject, e.data FROM events e "
+    "WHERE e.source = k.source AND e.event_id = k.event_id LIMIT 1) AS hit"
 )
-"""Which of a batch's keys are stored already. One probe of the unique index per key, whatever
-the table's statistics say: as a plain join, on a table that grew since it was last analyzed,
-the planner may sort or hash the whole table instead (264 ms instead of 5 ms for 2,000 keys
+"""Which of a batch's keys are stored already, with their stored version (to tell a repeat
+from a conflicting duplicate). One probe of the unique index per key, whatever the table's
+statistics say: as a plain join, on a table that grew since it was last analyzed, the
+planner may sort or hash the whole table instead (264 ms instead of 5 ms for 2,000 keys
 against 300,000 never-analyzed rows); the ``LIMIT 1`` subquery cannot be turned into such a join."""
 
 
@@ -259,9 +453,9 @@ class _KeyTaken(Exception):
 
 
 def _copy_insert_events(
-    conn: sa.Connection, batch: dict[tuple[str, str], Event], now: dt.datetime, *, safe: bool
-) -> int:
-    """PostgreSQL bulk path; returns the rows inserted.
+    conn: sa.Connection, batch: dict[Key, Event], now: dt.datetime, *, safe: bool
+) -> tuple[int, dict[Key, Content]]:
+    """PostgreSQL bulk path; returns the rows inserted and the stored version of the others.
 
     Fast path: look up which (source, id) are already stored and COPY the others straight
     into ``events``. If a concurrent writer stored one of them in between, the COPY fails
@@ -287,9 +481,12 @@ def _copy_insert_events(
                 copy.write(_copy_text(list(batch.values()), now))
             cursor.execute(
                 f"INSERT INTO events ({columns}) SELECT {columns.replace('data,', 'data::json,')} "
-                "FROM alignwatch_stage_events ON CONFLICT (source, event_id) DO NOTHING"
+                "FROM alignwatch_stage_events ON CONFLICT (source, event_id) DO NOTHING RETURNING source, event_id"
             )
-            return int(cursor.rowcount)
+            inserted = {(source, event_id) for source, event_id in cursor.fetchall()}
+            if len(inserted) == len(batch):
+                return len(inserted), {}
+            return len(inserted), _stored_versions(conn, [key for key in batch if key not in inserted])
         # the keys as two texts split on U+001F: identifiers never hold control characters
         # (the event contract refuses them; a key that did would only miss the lookup, and a
         # repeat then takes the safe path), and one text parameter is far cheaper to send
@@ -297,33 +494,54 @@ def _copy_insert_events(
         cursor.execute(
             KNOWN_KEYS_SQL, ("\x1f".join([key[0] for key in batch]), "\x1f".join([key[1] for key in batch]))
         )
-        known = {(source, event_id) for source, event_id in cursor.fetchall()}
+        known: dict[Key, Content] = {
+            (source, event_id): (kind, time, subject, data)
+            for source, event_id, kind, time, subject, data in cursor.fetchall()
+        }
         fresh = [event for key, event in batch.items() if key not in known] if known else list(batch.values())
         if not fresh:
-            return 0
+            return 0, known
         try:
             with cursor.copy(f"COPY events ({columns}) FROM STDIN") as copy:
                 copy.write(_copy_text(fresh, now))
         except psycopg.errors.UniqueViolation as exc:
             raise _KeyTaken(str(exc)) from exc
-        return len(fresh)
+        return len(fresh), known
+
+
+def storable_text(text: str) -> str:
+    """``text`` as any store can hold it: NUL written ``\\x00`` and unpaired surrogates as
+    ``\\udcxx`` escapes (PostgreSQL's text refuses both); anything else unchanged."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _storable_or_none(text: str | None, limit: int) -> str | None:
+    return storable_text(text)[:limit] if text else None
 
 
 def _quarantine_row(fingerprint: str, record: Quarantined, now: dt.datetime) -> dict[str, Any]:
+    """The quarantine row of ``record``: raw bytes as they came, every text made storable."""
     origin = record.origin
+    headers = [(storable_text(key), value) for key, value in record.headers]
     return {
         "fingerprint": fingerprint,
         "raw": record.raw,
-        "headers": headers_to_json(record.headers),
+        "headers": headers_to_json(headers),
         "reason_code": record.reason,
-        "message": record.message,
-        "origin_topic": origin.topic,
+        "message": storable_text(record.message),
+        "origin_topic": _storable_or_none(origin.topic, 255),
         "origin_partition": origin.partition,
         "origin_offset": origin.offset,
-        "origin_file": origin.file,
+        "origin_file": _storable_or_none(origin.file, 1024),
         "origin_line": origin.line,
-        "source": (record.source or None) and record.source[:512],
-        "event_id": (record.event_id or None) and record.event_id[:256],
+        "source": _storable_or_none(record.source, 512),
+        "event_id": _storable_or_none(record.event_id, 256),
         "first_seen": now,
         "last_seen": now,
         "seen_count": 1,
