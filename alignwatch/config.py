@@ -40,6 +40,12 @@ class Settings(BaseSettings):
         Path("examples/bakery.yaml"),
         description="The business's strategy file (ALIGNWATCH_STRATEGY_FILE).",
     )
+    max_strategy_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Largest strategy file read, in bytes (ALIGNWATCH_MAX_STRATEGY_BYTES); checked before the file "
+        "is parsed. 1 MiB by default.",
+    )
     bootstrap_servers: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["127.0.0.1:9092"],
         description="Kafka bootstrap servers, comma-separated HOST:PORT (ALIGNWATCH_BOOTSTRAP_SERVERS).",

@@ -143,14 +143,14 @@ class Business(_Model):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as 'Europe/Berlin')") from None
+            raise ValueError(f"unknown time zone {_short(value)} (use an IANA name such as 'Europe/Berlin')") from None
         return value
 
     @field_validator("currency")
     @classmethod
     def _currency_code(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Z]{3}", value):
-            raise ValueError(f"must be a three-letter ISO 4217 code such as 'EUR', got {value!r}")
+            raise ValueError(f"must be a three-letter ISO 4217 code such as 'EUR', got {_short(value)}")
         return value
 
 
@@ -380,7 +380,19 @@ _SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoade
 
 
 class _UniqueKeyLoader(_SafeLoader):  # type: ignore[valid-type,misc]
-    """The safe YAML loader, refusing a key repeated in one mapping."""
+    """The safe YAML loader, refusing a key repeated in one mapping.
+
+    A value its tag cannot hold (``!!int ten``) is a YAML error at its line and column,
+    not a ``ValueError`` from deep inside the constructor.
+    """
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {_short(node.value)} as {node.tag.rpartition(':')[2]}: {exc}", node.start_mark
+            ) from None
 
 
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -404,32 +416,127 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)  # type: ignore[arg-type]
 
 
-def load_strategy(path: str | Path) -> Strategy:
+def _construct_timestamp(loader: _UniqueKeyLoader, node: yaml.ScalarNode) -> Any:
+    """A YAML date or time; an impossible one (``2026-02-30``) stays text, so that the
+    model reports it with its path (``automations[0].go_live: must be a date``)."""
+    try:
+        return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+    except (ValueError, OverflowError):
+        return loader.construct_scalar(node)  # type: ignore[no-untyped-call]
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)  # type: ignore[arg-type]
+
+
+DEFAULT_MAX_STRATEGY_BYTES = 1024 * 1024
+"""Largest strategy file read by default (1 MiB; setting ``ALIGNWATCH_MAX_STRATEGY_BYTES``).
+Real strategy files are a few kilobytes; the limit is checked before anything is parsed."""
+
+MAX_EXPANDED_NODES = 100_000
+"""How many YAML nodes a document may expand to through aliases (``*anchor``) when it has
+any: a "billion laughs" file, a few lines of nested aliases standing for billions of
+values, is refused before anything is built from it."""
+
+
+def load_strategy(path: str | Path, *, max_bytes: int = DEFAULT_MAX_STRATEGY_BYTES) -> Strategy:
     """Read, validate and cross-check the strategy file at ``path``.
 
     Raises :class:`~alignwatch.errors.StrategyError` listing every problem with its path;
-    a missing file, an empty file and a YAML syntax error (with line and column) are
-    problems too.
+    a missing file, an empty file, a file larger than ``max_bytes`` (checked before it is
+    parsed), a YAML syntax error (with line and column) and aliases expanding beyond
+    :data:`MAX_EXPANDED_NODES` nodes are problems too.
     """
     path = Path(path)
     source = str(path)
+    text = _read_text(path, source, max_bytes)
+    data = _parse_yaml(text, source)
+    return parse_strategy(data, source=source)
+
+
+def _read_text(path: Path, source: str, max_bytes: int) -> str:
+    """The file's text, refusing it unread when larger than ``max_bytes``."""
+    limit = f"the limit is {max_bytes:,} bytes (ALIGNWATCH_MAX_STRATEGY_BYTES)"
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.is_dir():
+            raise IsADirectoryError(str(path))
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise StrategyError(source, [Problem("", f"file too large: {size:,} bytes; {limit}")])
+        # read at most one byte past the limit: a file that grows, or a pipe, is not read whole
+        with path.open("rb") as stream:
+            raw = stream.read(max_bytes + 1)
     except FileNotFoundError:
         raise StrategyError(source, [Problem("", "file not found")]) from None
     except IsADirectoryError:
         raise StrategyError(source, [Problem("", "is a directory, not a strategy file")]) from None
-    except UnicodeDecodeError as exc:
-        raise StrategyError(source, [Problem("", f"not UTF-8 text (byte {exc.start})")]) from None
     except OSError as exc:
         raise StrategyError(source, [Problem("", f"cannot be read: {exc.strerror}")]) from None
+    if len(raw) > max_bytes:
+        raise StrategyError(source, [Problem("", f"file too large: more than {max_bytes:,} bytes; {limit}")])
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise StrategyError(source, [Problem("", f"not UTF-8 text (byte {exc.start})")]) from None
+
+
+def _parse_yaml(text: str, source: str) -> Any:
+    """The YAML document in ``text``; every failure is a one-line problem with line and column."""
+    loader = _UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node)
+        return loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         raise StrategyError(source, [Problem("", _yaml_message(exc))]) from None
     except yaml.YAMLError as exc:
         raise StrategyError(source, [Problem("", f"YAML error: {exc}")]) from None
-    return parse_strategy(data, source=source)
+    except RecursionError:
+        raise StrategyError(source, [Problem("", "YAML error: nested too deeply")]) from None
+    finally:
+        loader.dispose()
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand it beyond :data:`MAX_EXPANDED_NODES` nodes.
+
+    Counts each node once per path that reaches it (what building it as plain data
+    visits), without building anything: nodes shared through aliases are counted once
+    per use, from a memo, so a billion laughs costs as many steps as it has lines.
+    """
+    sizes: dict[int, int] = {}
+    entered: set[int] = set()
+    distinct = 0
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes or (not children_done and id(node) in entered):
+            continue  # sized already, or an ancestor of itself (a recursive alias)
+        children = _children(node)
+        if not children_done:
+            entered.add(id(node))
+            distinct += 1
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+            continue
+        # a child still unsized here is an ancestor (a recursive alias): the constructor reports it
+        sizes[id(node)] = 1 + sum(sizes.get(id(child), 1) for child in children)
+        if sizes[id(node)] > max(MAX_EXPANDED_NODES, distinct):
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"aliases expand the document to more than {MAX_EXPANDED_NODES:,} values",
+                node.start_mark,
+            )
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
@@ -484,9 +591,17 @@ def _kind(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list | tuple):
         return "a list"
-    if isinstance(value, int | float):
-        return repr(value)
-    return repr(value) if isinstance(value, str) else f"{value!r} ({type(value).__name__})"
+    if isinstance(value, int | float | str):
+        return _short(value)
+    return f"{_short(value)} ({type(value).__name__})"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` on one line, cut to about ``limit`` characters (a 5 MB value is not echoed)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**limit:
+        return f"a number of more than {limit} digits"
+    text = repr(value if not isinstance(value, str) else value[: limit + 1])
+    return text if len(text) <= limit else text[: limit - 4] + "...'" if isinstance(value, str) else text[:limit] + "..."
 
 
 def _problem(error: ErrorDetails) -> Problem:

@@ -50,7 +50,7 @@ def export(
         exporter_port=port,
         exporter_web_config=web_config,
     )
-    strategy = load_strategy(settings.strategy_file)
+    strategy = load_strategy(settings.strategy_file, max_bytes=settings.max_strategy_bytes)
     config = load_web_config(settings.exporter_web_config) if settings.exporter_web_config else None
     engine = connect(settings.store_url)
     # scrapes never reload nor serialise: the refresher re-reads the store every --refresh

@@ -42,7 +42,7 @@ def report(at_text: str | None, window: str, out: Path, store_url: str | None, s
 
     at = parse_at(at_text)
     settings = settings_from(store_url=store_url, strategy_file=strategy_file)
-    strategy = load_strategy(settings.strategy_file)
+    strategy = load_strategy(settings.strategy_file, max_bytes=settings.max_strategy_bytes)
     engine = connect(settings.store_url)
     try:
         require_current(engine)

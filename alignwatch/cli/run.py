@@ -82,7 +82,7 @@ def run(
         strategy_file = Path("examples") / f"{scenario}.yaml"
     settings = settings_from(store_url=store_url, strategy_file=strategy_file,
                              bootstrap_servers=bootstrap_servers, topics=topics)
-    strategy = load_strategy(settings.strategy_file)
+    strategy = load_strategy(settings.strategy_file, max_bytes=settings.max_strategy_bytes)
     if story_s is None:
         story_s = 60.0 if duration_s is None else min(60.0, 0.6 * duration_s)
     options = RunOptions(

@@ -40,9 +40,10 @@ def validate(file: Path | None, strategy_file: Path | None, as_json: bool) -> No
 
     if file is not None and strategy_file is not None and file != strategy_file:
         raise ConfigError(f"two strategy files given: {file} and --strategy {strategy_file}; give one")
-    path = file or strategy_file or settings_from().strategy_file
+    settings = settings_from()
+    path = file or strategy_file or settings.strategy_file
     try:
-        loaded = load_strategy(path)
+        loaded = load_strategy(path, max_bytes=settings.max_strategy_bytes)
     except StrategyError as exc:
         if not as_json:
             raise
