@@ -13,6 +13,11 @@ join (one parse yields every typed field), on SQLite with ``json_extract``.
 
 Rare event types whose exact values matter (``strategy.initiative``,
 ``automation.reconfigured``: lead times) are read as rows by :func:`fetch_reconfigurations`.
+
+Percentiles cannot be folded from sums: the values of the :data:`DISTRIBUTIONS` (cycle
+time, run duration, order amount) are read by :func:`fetch_samples`, each distinct value
+of an hour and group once with how often it occurred, so that a window's percentile is
+taken over exactly the stored values.
 """
 
 from __future__ import annotations
@@ -29,12 +34,15 @@ from alignwatch.store.schema import events
 
 __all__ = [
     "AGGREGATED_TYPES",
+    "DISTRIBUTIONS",
     "MEASURES",
     "Aggregate",
     "Reconfiguration",
+    "Sample",
     "aggregate_query",
     "fetch_aggregates",
     "fetch_reconfigurations",
+    "fetch_samples",
     "hour_bucket",
     "hour_index",
     "hour_of",
@@ -154,6 +162,26 @@ class Aggregate:
 
     def __getitem__(self, name: str) -> float:
         return self.sums.get(name, 0.0)
+
+
+#: distributions whose percentiles are measured: name -> (event type, payload field)
+DISTRIBUTIONS: dict[str, tuple[str, str]] = {
+    "cycle_time": ("process.execution", "cycle_time_s"),
+    "run_duration": ("automation.run", "duration_s"),
+    "order_amount": ("customer.order", "amount"),
+}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One distinct value of a distribution in one hour bucket and group, and how many events had it."""
+
+    distribution: str
+    hour: int
+    automation_id: str | None
+    process_id: str | None
+    value: float
+    count: int
 
 
 @dataclass(frozen=True)
@@ -397,6 +425,46 @@ def order(item: Aggregate) -> tuple[Any, ...]:
         item.hour,
         *(str(v) for v in (item.automation_id, item.process_id, item.touchpoint_id, item.actor, item.dataset, item.k1, item.k2)),
     )
+
+
+def samples_query(dialect: str, lo: dt.datetime, hi: dt.datetime, distributions: Iterable[str]) -> sa.Select[Any]:
+    """The values of ``distributions`` in ``[lo, hi)``, grouped by hour, automation, process and value, counted.
+
+    One statement over the rows of the distributions' event types (the ``(type, time)``
+    index); an event whose field is missing or not a number has no value and is left out.
+    """
+    e = events.c
+    chosen = {name: DISTRIBUTIONS[name] for name in distributions}
+    whens = [(e.type == type_, e.data[field_].as_float()) for type_, field_ in chosen.values()]
+    value = sa.case(*whens, else_=sa.null())
+    hour = hour_bucket(dialect)
+    grouped = (
+        sa.select(e.type.label("type"), hour.label("hour"), e.automation_id.label("automation_id"),
+                  e.process_id.label("process_id"), value.label("value"), sa.func.count().label("n"))
+        .where(e.type.in_([type_ for type_, _ in chosen.values()]), e.time >= lo, e.time < hi)
+        .group_by(*(sa.literal_column(str(position)) for position in range(1, 6)))
+        .subquery("samples")
+    )
+    return sa.select(grouped).where(grouped.c.value.is_not(None))
+
+
+def fetch_samples(
+    conn: sa.Connection, lo: dt.datetime, hi: dt.datetime, distributions: Iterable[str] = tuple(DISTRIBUTIONS)
+) -> list[Sample]:
+    """The samples of ``distributions`` in ``[lo, hi)``, in a deterministic order (none asked: none read).
+
+    Read from the events, never from the hour-aggregate cache: a percentile is not a sum.
+    """
+    wanted = sorted(set(distributions))
+    if not wanted:
+        return []
+    by_type = {DISTRIBUTIONS[name][0]: name for name in wanted}
+    out = [
+        Sample(by_type[row.type], hour_of(row.hour), row.automation_id, row.process_id, float(row.value), int(row.n))
+        for row in conn.execute(samples_query(conn.dialect.name, lo, hi, wanted))
+    ]
+    out.sort(key=lambda s: (s.distribution, s.hour, str(s.automation_id), str(s.process_id), s.value))
+    return out
 
 
 def _parse_time(value: Any, fallback: dt.datetime) -> dt.datetime:

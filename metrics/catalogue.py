@@ -402,6 +402,8 @@ MEASURE_DOCS: dict[str, str] = {
     "cost_savings": "Σ finance.entry saving per 30 days",
     "revenue": "Σ customer.order amount per 30 days; with an automation filter, Σ finance.entry revenue of it",
     "automation_cost": "Σ finance.entry cost + Σ automation.run cost per 30 days",
+    "order_amount_p50": "median customer.order amount (the percentile below)",
+    "order_amount_p90": "90th percentile of customer.order amount",
     "csat": "mean CSAT answer (1..5) of customer.feedback",
     "nps": "(promoters − detractors) ÷ NPS answers × 100",
     "repeat_purchase_rate": "customer.order with repeat = true ÷ orders",
@@ -413,6 +415,11 @@ MEASURE_DOCS: dict[str, str] = {
     "throughput": "process.execution per day (with an automation filter: succeeded runs per day)",
     "automation_rate": "process.execution with automated = true ÷ executions",
     "sell_through": "Σ customer.order units ÷ Σ process.execution units_out",
+    "cycle_time_p50": "median process.execution cycle_time_s (filters as cycle_time)",
+    "cycle_time_p90": "90th percentile of process.execution cycle_time_s",
+    "run_duration_p50": "median automation.run duration_s, succeeded and failed runs (filters: automation, process, "
+    "touchpoint's process)",
+    "run_duration_p90": "90th percentile of automation.run duration_s",
     "training_rate": "workforce.skill events ÷ active employees (any workforce event; no active employee: no data)",
     "employee_satisfaction": "mean workforce.survey satisfaction (1..5)",
     "ssai": "the SSAI index",
@@ -493,13 +500,24 @@ CHOICES: tuple[str, ...] = (
     "to the target; both clamped to [0, 1]. A target of 0 with direction down is attained when the value is 0.",
     "**Rates.** throughput is per day; money (cost savings, revenue, automation cost), minutes saved per employee "
     "and reconfigurations are per 30 days, so hour, day, 7d and 28d windows compare with one target.",
+    "**Percentiles** (`*_p50`, `*_p90` KPI measures) are linear interpolation between the closest ranks, as "
+    "numpy's default method and PostgreSQL's `percentile_cont`: with the window's n values sorted x₀ ≤ … ≤ xₙ₋₁ and "
+    "h = (n − 1) × q, the value is x⌊h⌋ + (h − ⌊h⌋) × (x⌊h⌋₊₁ − x⌊h⌋), so p50 is the median (the mean of the two "
+    "middle values of an even count). They are computed in Python from the stored values of the window, the same "
+    "on SQLite and PostgreSQL, read from the events (each distinct value of an hour once, with its count) and "
+    "never from the hour-aggregate cache, whose sums cannot be merged into a percentile; the values are read only "
+    "when a KPI of the strategy uses a percentile measure. The KPI's events are the values it rests on. Seed: "
+    "\"Identify bottlenecks, inefficiencies, and areas where manual work is time-consuming\": a mean cycle time "
+    "hides whether most cases are quick and a few stall, the median and the 90th percentile show it.",
     "**Revenue** is what customers paid (customer.order amounts); finance.entry revenue is attributed to an "
     "automation only when a KPI filters on that automation.",
     "**ROI** counts finance.entry costs and automation.run costs; licence costs are expected as finance.entry "
     "cost events (the strategy's monthly_cost is a projection, not a booking).",
     "**Windows.** Hour windows are UTC hours; day windows are the business's local days (converted to UTC, so a "
     "DST day lasts 23 or 25 hours); 7d and 28d windows end at the end of the computed range. Events are assigned "
-    "by their event time; late events are folded in by the next recomputation of their window.",
+    "by their event time; late events are folded in by the next recomputation of their window: the nightly run "
+    "recomputes every day that received events since the previous one, however old, with the 7d and 28d windows "
+    "that cover it (bounded by `ALIGNWATCH_NIGHTLY_MAX_LATE_DAYS`; see docs/airflow.md).",
     "**SPAR and CJAI** count only the processes and touchpoints declared in the strategy (unknown ids are "
     "reported in the inputs, not counted).",
     "**SDUR** counts a dataset produced by an automation when it is used strategically in the window it was "
@@ -520,8 +538,9 @@ CHOICES: tuple[str, ...] = (
     "recent window).",
     "**Checklist.** `automation_linked_to_goals`, `prioritisation` (the top-priority automation serves a critical "
     "process) and `kpi_measurement` (every automation has a KPI with data) are decided from the strategy and the "
-    "data; `continuous_monitoring` passes when a pipeline run was published for an interval ending in the two "
-    "days before the window; the other items use the declared answer, or are derived from the strategy when no "
+    "data; `continuous_monitoring` passes when a pipeline run was published (finished) in the two days up to the "
+    "window's end — the run history as it stood at the window's end, so a window's value is the same whichever "
+    "run computes it, and whenever; the other items use the declared answer, or are derived from the strategy when no "
     "answer is declared (`clear_strategy`: 3 to 5 goals; `process_assessment`: baselines for every automated "
     "process; `pilot_projects`: any pilot; `team_involvement`: unknown).",
     "**Prioritisation** scores each process not fully automated: Σ normalised weights of its goals × criticality "

@@ -33,10 +33,18 @@ import sqlalchemy as sa
 
 from alignwatch.errors import ConfigError
 from alignwatch.store.schema import metric_values, pipeline_runs
-from metrics.aggregates import Aggregate, Reconfiguration, fetch_aggregates, fetch_reconfigurations, hour_index
+from metrics.aggregates import (
+    Aggregate,
+    Reconfiguration,
+    Sample,
+    fetch_aggregates,
+    fetch_reconfigurations,
+    fetch_samples,
+    hour_index,
+)
 from metrics.facts import Facts
 from metrics.hourcache import cached_aggregates
-from metrics.formulas import Evaluation, evaluate
+from metrics.formulas import Evaluation, distributions_needed, evaluate
 from metrics.values import MetricValue, WindowKind
 
 __all__ = [
@@ -142,6 +150,11 @@ class Reader:
             aggregates = cached_aggregates(conn, self.lo, hi, sla_s=self.sla_s, now=clock)
         for item in aggregates:
             self._by_hour[item.hour].append(item)
+        # the values of the distributions the strategy's percentile KPIs read, from the events (not the cache)
+        self._distributions = distributions_needed(strategy)
+        self._samples: dict[int, list[Sample]] = defaultdict(list)
+        for sample in fetch_samples(conn, self.lo, hi, self._distributions):
+            self._samples[sample.hour].append(sample)
         self.reconfigurations: list[Reconfiguration] = fetch_reconfigurations(conn, self.lo, hi)
         self._published = _published_ends(conn, self.lo - MONITORING_LOOKBACK, hi)
         self._cache: dict[tuple[dt.datetime, dt.datetime], Facts] = {}
@@ -160,13 +173,14 @@ class Reader:
             if start < self.lo and end <= self.hi and _aligned(start) and _aligned(end) and (start, end) not in self._cache:
                 self._cache[(start, end)] = Facts.build(
                     start, end, fetch_aggregates(self.conn, start, end, sla_s=self.sla_s),
-                    fetch_reconfigurations(self.conn, start, end))
+                    fetch_reconfigurations(self.conn, start, end), fetch_samples(self.conn, start, end, self._distributions))
             return self._cache.get((start, end))
         key = (start, end)
         if key not in self._cache:
             first, last = hour_index(start), hour_index(end - dt.timedelta(microseconds=1))
             items = (item for hour in range(first, last + 1) for item in self._by_hour.get(hour, ()))
-            self._cache[key] = Facts.build(start, end, items, self.reconfigurations)
+            samples = (item for hour in range(first, last + 1) for item in self._samples.get(hour, ()))
+            self._cache[key] = Facts.build(start, end, items, self.reconfigurations, samples)
         return self._cache[key]
 
     def monitored(self, start: dt.datetime) -> bool:
@@ -280,6 +294,7 @@ def _evaluate_exact(conn: sa.Connection, strategy: Any, window: Window) -> Evalu
         window.end,
         fetch_aggregates(conn, window.start, window.end, sla_s=sla),
         fetch_reconfigurations(conn, window.start, window.end),
+        fetch_samples(conn, window.start, window.end, distributions_needed(strategy)),
     )
     published = _published_ends(conn, window.start - MONITORING_LOOKBACK, window.start)
     return evaluate(strategy, facts, monitored=bool(published), detect_pitfalls=window.kind in ROLLING)

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from metrics.aggregates import Aggregate, Reconfiguration
+from metrics.aggregates import Aggregate, Reconfiguration, Sample
 
 __all__ = ["Facts", "Sums"]
 
@@ -61,6 +61,9 @@ class Facts:
     skilled: set[str] = field(default_factory=set)
     workforce: Sums = field(default_factory=Sums)
     reconfigurations: list[Reconfiguration] = field(default_factory=list)
+    #: (distribution, automation, process) -> [(value, events with it)] (see :func:`metrics.aggregates.fetch_samples`)
+    samples: dict[tuple[str, str | None, str | None], list[tuple[float, int]]] = field(
+        default_factory=lambda: defaultdict(list))
 
     @property
     def days(self) -> float:
@@ -74,12 +77,16 @@ class Facts:
         end: dt.datetime,
         aggregates: Iterable[Aggregate],
         reconfigurations: Iterable[Reconfiguration] = (),
+        samples: Iterable[Sample] = (),
     ) -> Facts:
-        """Fold ``aggregates`` (already restricted to the window) into facts."""
+        """Fold ``aggregates`` and ``samples`` (already restricted to the window) into facts."""
         facts = cls(start=start, end=end)
         for a in aggregates:
             facts._add(a)
         facts.reconfigurations = [r for r in reconfigurations if start <= r.time < end]
+        for sample in samples:
+            facts.samples[(sample.distribution, sample.automation_id, sample.process_id)].append(
+                (sample.value, sample.count))
         return facts
 
     def _add(self, a: Aggregate) -> None:
@@ -197,3 +204,14 @@ class Facts:
     def finance_events(self, automation: str | None = None) -> float:
         """finance.entry events (of one automation)."""
         return sum(s["n"] for (a, _), s in self.finance.items() if automation is None or a == automation)
+
+    def distribution(
+        self, name: str, *, processes: Iterable[str] | None = None, automation: str | None = None
+    ) -> list[tuple[float, int]]:
+        """The (value, count) pairs of distribution ``name``, optionally of some processes and/or one automation."""
+        wanted = None if processes is None else set(processes)
+        out: list[tuple[float, int]] = []
+        for (dist, a, p), pairs in self.samples.items():
+            if dist == name and (wanted is None or p in wanted) and (automation is None or a == automation):
+                out += pairs
+        return out

@@ -10,11 +10,14 @@ the scorecard shows. Pure Python: no SQL here.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
+from metrics.aggregates import DISTRIBUTIONS
 from metrics.catalogue import CATALOGUE, CHECKLIST, PERSPECTIVES, PITFALLS, SAI_INPUTS
 from metrics.facts import Facts, Sums
 
@@ -22,11 +25,14 @@ __all__ = [
     "CRITICALITY_FACTOR",
     "Evaluation",
     "Finding",
+    "PERCENTILE_MEASURES",
     "attainment",
+    "distributions_needed",
     "evaluate",
     "kpi_measure",
     "kpi_weights",
     "not_judged",
+    "percentile",
     "perspective_kpis",
     "priorities",
 ]
@@ -40,6 +46,11 @@ PITFALL_MIN_EVENTS = CATALOGUE["pitfall_active"].thresholds["pitfall_min_events"
 CJAI_RESOLUTION_MIN = CATALOGUE["cjai"].thresholds["cjai_resolution_min"]
 
 Fold = Callable[[dt.datetime, dt.datetime], Facts | None]
+
+#: percentile KPI measures: measure -> (distribution of :data:`metrics.aggregates.DISTRIBUTIONS`, quantile)
+PERCENTILE_MEASURES: dict[str, tuple[str, Fraction]] = {
+    f"{name}_p{q}": (name, Fraction(q, 100)) for name in DISTRIBUTIONS for q in (50, 90)
+}
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -64,6 +75,56 @@ def _kpi_processes(strategy: Any, kpi: Any) -> list[str] | None:
     return None
 
 
+def percentile(pairs: Iterable[tuple[float, int]], q: Fraction) -> float | None:
+    """The ``q`` quantile of the values given as (value, count) pairs; None without a value.
+
+    Linear interpolation between the closest ranks (numpy's default ``linear`` method,
+    PostgreSQL's ``percentile_cont``, Hyndman & Fan type 7): with the n values sorted
+    x₀ ≤ … ≤ xₙ₋₁ and h = (n − 1)·q, the quantile is x⌊h⌋ + (h − ⌊h⌋)·(x⌊h⌋₊₁ − x⌊h⌋). The
+    rank h is computed in exact fractions, so p50 is the median (the mean of the two middle
+    values of an even count).
+    """
+    ordered = sorted((value, count) for value, count in pairs if count > 0)
+    n = sum(count for _, count in ordered)
+    if n <= 0:
+        return None
+    h = (n - 1) * q
+    rank = math.floor(h)
+    frac = h - rank
+
+    def at(position: int) -> float:
+        seen = 0
+        for value, count in ordered:
+            seen += count
+            if position < seen:
+                return value
+        return ordered[-1][0]
+
+    low = at(rank)
+    if frac == 0:
+        return low
+    return low + float(frac) * (at(rank + 1) - low)
+
+
+def distributions_needed(strategy: Any) -> tuple[str, ...]:
+    """The distributions the strategy's percentile KPIs read (the engine reads their values only then)."""
+    return tuple(sorted({PERCENTILE_MEASURES[k.measure][0] for k in strategy.kpis if k.measure in PERCENTILE_MEASURES}))
+
+
+def _percentile_measure(strategy: Any, facts: Facts, kpi: Any) -> tuple[float | None, float]:
+    name, q = PERCENTILE_MEASURES[kpi.measure]
+    flt = kpi.filters
+    if name == "cycle_time":
+        pairs = facts.distribution(name, processes=_kpi_processes(strategy, kpi))
+    elif name == "run_duration":
+        processes = [flt.process] if flt.process else (
+            [strategy.touchpoint(flt.touchpoint).process] if flt.touchpoint else None)
+        pairs = facts.distribution(name, processes=processes, automation=flt.automation)
+    else:
+        pairs = facts.distribution(name)
+    return percentile(pairs, q), float(sum(count for _, count in pairs))
+
+
 def _roi_parts(strategy: Any, facts: Facts, automation: str | None) -> tuple[float, float, float, float]:
     """(net return, costs, projected net return, events) of one automation or of all."""
     ids = [automation] if automation is not None else [a.id for a in strategy.automations]
@@ -85,6 +146,8 @@ def kpi_measure(strategy: Any, facts: Facts, kpi: Any) -> tuple[float | None, fl
     """The value of ``kpi``'s measure over its filtered events, and how many events it rests on."""
     m = kpi.measure
     flt = kpi.filters
+    if m in PERCENTILE_MEASURES:
+        return _percentile_measure(strategy, facts, kpi)
     if m in ("roi", "roi_realisation"):
         net, cost, projected, events = _roi_parts(strategy, facts, flt.automation)
         if m == "roi":

@@ -91,6 +91,8 @@ KPI_MEASURES: dict[str, str] = {
     "cost_savings": "financial",
     "revenue": "financial",
     "automation_cost": "financial",
+    "order_amount_p50": "financial",
+    "order_amount_p90": "financial",
     # customer
     "csat": "customer",
     "nps": "customer",
@@ -104,6 +106,10 @@ KPI_MEASURES: dict[str, str] = {
     "throughput": "internal_process",
     "automation_rate": "internal_process",
     "sell_through": "internal_process",
+    "cycle_time_p50": "internal_process",
+    "cycle_time_p90": "internal_process",
+    "run_duration_p50": "internal_process",
+    "run_duration_p90": "internal_process",
     # learning and growth
     "training_rate": "learning_growth",
     "employee_satisfaction": "learning_growth",

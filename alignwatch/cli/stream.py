@@ -242,10 +242,14 @@ def quarantine_group() -> None:
 @click.option("--status", type=click.Choice(["quarantined", "replayed", "rejected_again"]), default=None)
 @click.option("--limit", type=int, default=100, show_default=True)
 def quarantine_list(store_url: str | None, reason: str | None, status: str | None, limit: int) -> None:
-    """List quarantined messages, oldest first."""
+    """List quarantined messages, oldest first.
+
+    Producer-controlled text is printed literally: no markup, control characters escaped.
+    """
     from rich.console import Console
     from rich.table import Table
 
+    from alignwatch.cli.output import literal
     from stream.quarantine import list_entries
 
     with _engine(store_url) as engine:
@@ -256,8 +260,9 @@ def quarantine_list(store_url: str | None, reason: str | None, status: str | Non
             origin = f"{row['origin_topic']}[{row['origin_partition']}]@{row['origin_offset']}"
         else:
             origin = f"{row['origin_file']}:{row['origin_line']}"
-        table.add_row(str(row["id"]), row["reason_code"], origin, row["status"], str(row["seen_count"]), row["message"][:80])
-    Console(width=200).print(table)
+        cells = (row["id"], row["reason_code"], origin, row["status"], row["seen_count"], row["message"][:80])
+        table.add_row(*(literal(cell) for cell in cells))
+    Console(width=200, highlight=False, emoji=False, markup=False).print(table)
     click.echo(f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'}")
 
 
@@ -265,7 +270,12 @@ def quarantine_list(store_url: str | None, reason: str | None, status: str | Non
 @click.argument("entry_id", type=int)
 @store_option
 def quarantine_show(entry_id: int, store_url: str | None) -> None:
-    """Show one quarantined message: reason, origin and raw content."""
+    """Show one quarantined message: reason, origin and raw content.
+
+    Printed literally, one line per field: control characters are escaped (``\\x1b``),
+    bytes that are not UTF-8 shown as ``\\xNN``.
+    """
+    from alignwatch.cli.output import printable
     from stream.process import headers_from_json
     from stream.quarantine import get_entry
 
@@ -274,10 +284,10 @@ def quarantine_show(entry_id: int, store_url: str | None) -> None:
     for name in ("id", "reason_code", "message", "status", "origin_topic", "origin_partition", "origin_offset",
                  "origin_file", "origin_line", "source", "event_id", "first_seen", "last_seen", "seen_count", "replayed_at"):
         if row.get(name) is not None:
-            click.echo(f"{name}: {row[name]}")
+            click.echo(f"{name}: {printable(row[name])}")
     for key, value in headers_from_json(row["headers"]):
-        click.echo(f"header {key}: {value.decode('utf-8', 'backslashreplace')}")
-    click.echo("raw: " + bytes(row["raw"]).decode("utf-8", "backslashreplace"))
+        click.echo(f"header {printable(key)}: {printable(value.decode('utf-8', 'backslashreplace'))}")
+    click.echo("raw: " + printable(bytes(row["raw"]).decode("utf-8", "backslashreplace")))
 
 
 @quarantine_group.command("replay")
