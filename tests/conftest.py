@@ -74,3 +74,18 @@ def store_engine(store_url: str) -> Iterator[sa.Engine]:
     engine = connect(store_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def module_stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, sa.Engine]]:
+    """Engines on a migrated SQLite store and a migrated PostgreSQL store, shared by one test
+    module (for property tests that write many examples into the same stores)."""
+    sqlite_engine = connect(f"sqlite:///{tmp_path_factory.mktemp('stores') / 'store.db'}")
+    upgrade(sqlite_engine)
+    for url in _migrated_pg():
+        pg_engine = connect(url)
+        try:
+            yield {"sqlite": sqlite_engine, "postgresql": pg_engine}
+        finally:
+            pg_engine.dispose()
+            sqlite_engine.dispose()
