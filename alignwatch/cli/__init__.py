@@ -13,6 +13,7 @@ import sys
 import click
 
 from alignwatch import __version__
+from alignwatch.cli.logs import REDACTOR, install_redaction
 from alignwatch.errors import AlignwatchError
 
 __all__ = ["cli", "main"]
@@ -59,12 +60,17 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the console script."""
+    """Entry point of the console script.
+
+    Installs the redaction of secrets from every log record first (``alignwatch.cli.logs``);
+    the settings the commands build add their secrets to it.
+    """
+    install_redaction(REDACTOR)
     try:
         # without standalone mode click returns ctx.exit(n)'s code instead of raising it
         status = cli.main(args=argv, prog_name="alignwatch", standalone_mode=False)
     except AlignwatchError as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
+        click.secho(f"error: {REDACTOR.redact(str(exc))}", fg="red", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
+from alignwatch.cli.logs import REDACTOR, settings_secrets
 from alignwatch.config import Settings, load_settings
 from alignwatch.errors import ConfigError
 
@@ -65,7 +66,10 @@ def kafka_options(func: F) -> F:
 
 
 def settings_from(**overrides: Any) -> Settings:
-    """Settings from the environment with the given command-line values on top."""
+    """Settings from the environment with the given command-line values on top.
+
+    Their secrets are added to the log redaction (``alignwatch.cli.logs.REDACTOR``).
+    """
     from pydantic import ValidationError
 
     if isinstance(overrides.get("bootstrap_servers"), str):
@@ -75,9 +79,11 @@ def settings_from(**overrides: Any) -> Settings:
     if "topics" in overrides and overrides["topics"] is not None:
         overrides["topics"] = list(overrides["topics"]) or None
     try:
-        return load_settings(**overrides)
+        settings = load_settings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"invalid settings: {problems}") from None
+    REDACTOR.add(*settings_secrets(settings))  # never logged from here on
+    return settings
