@@ -518,6 +518,12 @@ CHOICES: tuple[str, ...] = (
     "by their event time; late events are folded in by the next recomputation of their window: the nightly run "
     "recomputes every day that received events since the previous one, however old, with the 7d and 28d windows "
     "that cover it (bounded by `ALIGNWATCH_NIGHTLY_MAX_LATE_DAYS`; see docs/airflow.md).",
+    "**Periods.** `alignwatch scorecard --from --to` and `alignwatch explain sai --from --to` evaluate any period "
+    "`[from, to)` on whole hours (UTC), such as a whole imported log, with the same formulas: rates per day and per "
+    "30 days of the period's length, pitfalls judged on the period's evidence (ROI realisation against the periods "
+    "of the same length before it), no regression or staleness signal (they compare fixed weeks); explain compares "
+    "the period with the one of the same length before it. Nothing is stored: the stored windows stay hour, day, 7d "
+    "and 28d.",
     "**SPAR and CJAI** count only the processes and touchpoints declared in the strategy (unknown ids are "
     "reported in the inputs, not counted).",
     "**SDUR** counts a dataset produced by an automation when it is used strategically in the window it was "

@@ -9,6 +9,12 @@ and ``pilots`` (plus ``business``, ``window``, ``start``, ``end`` and ``automati
 
 ``explain_sai`` compares the SAI's contributions with those of the previous window of the
 same length and names the inputs that moved it.
+
+``build_period_scorecard`` and ``explain_sai_period`` do the same for any period
+``[start, end)`` on whole hours (a quarter, a whole imported log): the same formulas over
+the period's events, rates per day or per 30 days of the period's length, pitfalls judged
+on the period's evidence (ROI realisation against the periods of the same length before
+it), no regression or staleness signal (those compare fixed weeks).
 """
 
 from __future__ import annotations
@@ -21,9 +27,19 @@ import sqlalchemy as sa
 from alignwatch.errors import ConfigError
 from metrics.catalogue import PERSPECTIVES, SAI_INPUTS
 from metrics.engine import LOOKBACK, Reader, Window, _clean, evaluate_window
-from metrics.formulas import Evaluation, attainment, finding_list, kpi_measure, perspective_kpis, priorities
+from metrics.formulas import Evaluation, attainment, evaluate, finding_list, kpi_measure, perspective_kpis, priorities
 
-__all__ = ["SCORECARD_KEYS", "WINDOW_LENGTHS", "build_scorecard", "explain_sai", "pilot_verdicts"]
+__all__ = [
+    "PERIOD",
+    "SCORECARD_KEYS",
+    "WINDOW_LENGTHS",
+    "build_period_scorecard",
+    "build_scorecard",
+    "explain_sai",
+    "explain_sai_period",
+    "period",
+    "pilot_verdicts",
+]
 
 WINDOW_LENGTHS: dict[str, dt.timedelta] = {"1d": dt.timedelta(days=1), "7d": dt.timedelta(days=7), "28d": dt.timedelta(days=28)}
 _KINDS = {"1d": "day", "7d": "7d", "28d": "28d"}
@@ -32,6 +48,8 @@ SCORECARD_KEYS: tuple[str, ...] = (
     "human_reachability", "priorities", "pilots",
 )
 PILOT_DELTA = 0.05
+#: the ``window`` of a scorecard over an arbitrary period
+PERIOD = "period"
 
 
 def _at(at: dt.datetime) -> dt.datetime:
@@ -45,6 +63,30 @@ def _length(window: str) -> dt.timedelta:
         return WINDOW_LENGTHS[window]
     except KeyError:
         raise ConfigError(f"window {window!r}: expected one of {', '.join(WINDOW_LENGTHS)}") from None
+
+
+def period(start: dt.datetime, end: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """``[start, end)`` in UTC, checked: timezone-aware, on whole hours, ``end`` after ``start``.
+
+    Raises :class:`ConfigError` with one line naming the bad bound.
+    """
+    for name, moment in (("--from", start), ("--to", end)):
+        if moment.tzinfo is None:
+            raise ConfigError(f"{name} {moment.isoformat()} has no timezone")
+        if moment.minute or moment.second or moment.microsecond:
+            raise ConfigError(f"{name} {moment.isoformat()}: a period starts and ends on a whole hour")
+    start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+    if end <= start:
+        raise ConfigError(f"--to {end.isoformat()} is not after --from {start.isoformat()}: the period is empty")
+    return start, end
+
+
+def _evaluate_period(conn: sa.Connection, strategy: Any, start: dt.datetime, end: dt.datetime) -> Evaluation:
+    reader = Reader(conn, strategy, start, end)
+    facts = reader.facts(start, end)
+    assert facts is not None  # the reader read exactly the period
+    # a pitfall is judged on the period's own evidence; regression and staleness compare fixed weeks: not emitted
+    return evaluate(strategy, facts, fold=reader.facts, monitored=reader.monitored(end), detect_pitfalls=True)
 
 
 def _evaluate(conn: sa.Connection, strategy: Any, at: dt.datetime, window: str) -> Evaluation:
@@ -124,6 +166,19 @@ def build_scorecard(engine: sa.Engine, strategy: Any, at: dt.datetime, window: s
         # pitfalls are judged on at least 7 days of evidence
         findings = ev.findings if window != "1d" else _evaluate(conn, strategy, at, "7d").findings
         pilots = pilot_verdicts(conn, strategy, at)
+    return _card(strategy, window, ev, findings, pilots)
+
+
+def build_period_scorecard(engine: sa.Engine, strategy: Any, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+    """The scorecard of the period ``[start, end)`` (whole hours; its ``window`` is ``"period"``)."""
+    start, end = period(start, end)
+    with engine.connect() as conn:
+        ev = _evaluate_period(conn, strategy, start, end)
+        pilots = pilot_verdicts(conn, strategy, end)
+    return _card(strategy, PERIOD, ev, ev.findings, pilots)
+
+
+def _card(strategy: Any, window: str, ev: Evaluation, findings: list[Any], pilots: list[dict[str, Any]]) -> dict[str, Any]:
     passed = sum(1 for c in ev.checklist.values() if c["status"] == "passed")
     card = {
         "business": strategy.business.name,
@@ -153,6 +208,19 @@ def explain_sai(engine: sa.Engine, strategy: Any, at: dt.datetime, window: str =
     with engine.connect() as conn:
         now = _evaluate(conn, strategy, at, window)
         before = _evaluate(conn, strategy, at - length, window)
+    return _explanation(window, now, before)
+
+
+def explain_sai_period(engine: sa.Engine, strategy: Any, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+    """Which inputs moved the SAI between the period of the same length before ``[start, end)`` and it."""
+    start, end = period(start, end)
+    with engine.connect() as conn:
+        now = _evaluate_period(conn, strategy, start, end)
+        before = _evaluate_period(conn, strategy, start - (end - start), start)
+    return _explanation(PERIOD, now, before)
+
+
+def _explanation(window: str, now: Evaluation, before: Evaluation) -> dict[str, Any]:
     moves = []
     for name in SAI_INPUTS:
         new, old = now.contributions[name], before.contributions[name]

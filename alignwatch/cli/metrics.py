@@ -1,4 +1,8 @@
-"""``alignwatch metrics compute|docs``, ``alignwatch scorecard`` and ``alignwatch explain sai``."""
+"""``alignwatch metrics compute|docs``, ``alignwatch scorecard`` and ``alignwatch explain sai``.
+
+The scorecard and ``explain sai`` show a window ending at ``--at`` (1, 7 or 28 days) or any
+period ``[--from, --to)`` on whole hours.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +31,26 @@ def _moment(text: str | None, name: str) -> dt.datetime | None:
     except ValueError:
         raise ConfigError(f"{name} {text!r}: expected a date like 2026-03-01 or 2026-03-01T12:00:00+00:00") from None
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _period(from_text: str | None, to_text: str | None, at_text: str | None, window_given: bool) -> tuple[dt.datetime, dt.datetime] | None:
+    """The period of ``--from``/``--to`` (None when neither is given); one-line errors for bad combinations."""
+    if from_text is None and to_text is None:
+        return None
+    if from_text is None or to_text is None:
+        raise ConfigError("--from and --to go together: give both, or neither for a window ending at --at")
+    if at_text is not None or window_given:
+        raise ConfigError("--from/--to give the period: leave out --at and --window")
+    start, end = _moment(from_text, "--from"), _moment(to_text, "--to")
+    assert start is not None and end is not None
+    from metrics.scorecard import period
+
+    return period(start, end)
+
+
+def _window_given() -> bool:
+    """Whether ``--window`` was given on the command line (not its default)."""
+    return click.get_current_context().get_parameter_source("window") is click.core.ParameterSource.COMMANDLINE
 
 
 def _open(store_url: str | None, strategy_file: Path | None) -> tuple[Any, Any]:
@@ -122,8 +146,9 @@ def _num(value: Any, fmt: str = "{:.2f}") -> str:
 
 def render_scorecard(card: dict[str, Any]) -> str:
     """A readable terminal rendering of a scorecard dict."""
+    span = "period" if card["window"] == "period" else f"window {card['window']}"
     lines = [
-        f"{card['business']} — window {card['window']} [{card['start']}, {card['end']})",
+        f"{card['business']} — {span} [{card['start']}, {card['end']})",
         f"Strategic Alignment Index: {_num(card['sai'], '{:.1f}')} / 100",
         "",
         "Contributions (points):",
@@ -159,20 +184,34 @@ def render_scorecard(card: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+_FROM_HELP = "Start of a period (ISO date or date-time on a whole hour, UTC): the scorecard of [--from, --to) instead of a window."
+_TO_HELP = "End of the period, exclusive (with --from)."
+
+
 @click.command("scorecard")
 @click.option("--at", "at_text", metavar="DATE", default=None, help="End of the window (ISO date or date-time, UTC) [default: now].")
 @click.option("--window", type=click.Choice(["1d", "7d", "28d"]), default="7d", show_default=True)
+@click.option("--from", "from_text", metavar="DATE", default=None, help=_FROM_HELP)
+@click.option("--to", "to_text", metavar="DATE", default=None, help=_TO_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the scorecard as JSON.")
 @store_option
 @strategy_option
-def scorecard(at_text: str | None, window: str, as_json: bool, store_url: str | None, strategy_file: Path | None) -> None:
-    """Show the scorecard: SAI, indices, perspectives, KPIs, checklist, pitfalls, drift, priorities, pilots."""
-    from metrics.scorecard import build_scorecard
+def scorecard(at_text: str | None, window: str, from_text: str | None, to_text: str | None, as_json: bool,
+              store_url: str | None, strategy_file: Path | None) -> None:
+    """Show the scorecard: SAI, indices, perspectives, KPIs, checklist, pitfalls, drift, priorities, pilots.
 
+    Of the window ending at --at, or of any period [--from, --to) (a quarter, a whole imported log).
+    """
+    from metrics.scorecard import build_period_scorecard, build_scorecard
+
+    span = _period(from_text, to_text, at_text, _window_given())
     at = _moment(at_text, "--at") or dt.datetime.now(dt.UTC)
     engine, strategy = _open(store_url, strategy_file)
     try:
-        card = build_scorecard(engine, strategy, at, window=window)
+        if span is not None:
+            card = build_period_scorecard(engine, strategy, *span)
+        else:
+            card = build_scorecard(engine, strategy, at, window=window)
     finally:
         engine.dispose()
     click.echo(json.dumps(card, indent=2, sort_keys=False) if as_json else render_scorecard(card), nl=as_json)
@@ -186,24 +225,33 @@ def explain() -> None:
 @explain.command("sai")
 @click.option("--at", "at_text", metavar="DATE", default=None, help="End of the window (ISO date or date-time, UTC) [default: now].")
 @click.option("--window", type=click.Choice(["1d", "7d", "28d"]), default="1d", show_default=True)
+@click.option("--from", "from_text", metavar="DATE", default=None,
+              help="Start of a period (whole hour, UTC): explain [--from, --to) against the period of the same length before it.")
+@click.option("--to", "to_text", metavar="DATE", default=None, help=_TO_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 @store_option
 @strategy_option
-def explain_sai_command(at_text: str | None, window: str, as_json: bool, store_url: str | None, strategy_file: Path | None) -> None:
-    """Which inputs moved the SAI since the previous window of the same length."""
-    from metrics.scorecard import explain_sai
+def explain_sai_command(at_text: str | None, window: str, from_text: str | None, to_text: str | None, as_json: bool,
+                        store_url: str | None, strategy_file: Path | None) -> None:
+    """Which inputs moved the SAI since the previous window (or period) of the same length."""
+    from metrics.scorecard import explain_sai, explain_sai_period
 
+    span = _period(from_text, to_text, at_text, _window_given())
     at = _moment(at_text, "--at") or dt.datetime.now(dt.UTC)
     engine, strategy = _open(store_url, strategy_file)
     try:
-        result = explain_sai(engine, strategy, at, window=window)
+        if span is not None:
+            result = explain_sai_period(engine, strategy, *span)
+        else:
+            result = explain_sai(engine, strategy, at, window=window)
     finally:
         engine.dispose()
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
     change = result["change"]
-    click.echo(f"SAI {_num(result['sai'], '{:.1f}')} (previous window {_num(result['previous_sai'], '{:.1f}')}, "
+    previous = "previous period" if result["window"] == "period" else "previous window"
+    click.echo(f"SAI {_num(result['sai'], '{:.1f}')} ({previous} {_num(result['previous_sai'], '{:.1f}')}, "
                f"change {_num(change, '{:+.1f}')}) for [{result['start']}, {result['end']})")
     for move in result["inputs"]:
         click.echo(f"  {move['input']:<18} {move['delta']:+7.2f} points  "

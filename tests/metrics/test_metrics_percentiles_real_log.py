@@ -18,7 +18,7 @@ import sqlalchemy as sa
 import yaml
 
 from alignwatch.store.schema import events
-from metrics.scorecard import build_scorecard
+from metrics.scorecard import build_period_scorecard, build_scorecard
 from metrics.strategy import parse_strategy
 from stream.events import event_row, make_event
 from stream.importers.mapping import load_mapping
@@ -67,10 +67,12 @@ def bpic2012(module_engine: sa.Engine) -> sa.Engine:
     return module_engine
 
 
-def _stored(engine: sa.Engine, type_: str, field: str, **columns: str) -> list[float]:
-    """The ``field`` of every stored ``type_`` event of the window, sorted (a plain SELECT of the payloads)."""
+def _stored(engine: sa.Engine, type_: str, field: str, *, whole_log: bool = False, **columns: str) -> list[float]:
+    """The ``field`` of every stored ``type_`` event of the window (or log), sorted (a plain SELECT of the payloads)."""
     e = events.c
-    query = sa.select(e.data).where(e.type == type_, e.time >= AT - WINDOW, e.time < AT)
+    query = sa.select(e.data).where(e.type == type_)
+    if not whole_log:
+        query = query.where(e.time >= AT - WINDOW, e.time < AT)
     for column, value in columns.items():
         query = query.where(e[column] == value)
     with engine.connect() as conn:
@@ -102,3 +104,19 @@ def test_percentiles_on_bpi_2012_equal_those_of_a_plain_sort_of_the_stored_value
     # the median is not the mean: the log's cycle times are skewed by a few slow applications
     cycle = cases[0][1]
     assert kpis["cycle_p50"]["value"] < sum(cycle) / len(cycle) < kpis["cycle_p90"]["value"]
+
+
+def test_a_period_scorecard_of_the_whole_bpi_2012_log_gives_the_percentiles_of_all_its_cases(bpic2012, strategy) -> None:
+    # the log runs from 2011-09-30T22:38Z to 2012-03-14T15:04Z: the period [2011-09-30, 2012-03-15) holds all of it
+    card = build_period_scorecard(bpic2012, strategy, dt.datetime(2011, 9, 30, tzinfo=dt.UTC),
+                                  dt.datetime(2012, 3, 15, tzinfo=dt.UTC))
+    kpis = card["kpis"]
+    cycle = _stored(bpic2012, "process.execution", "cycle_time_s", whole_log=True, process_id="loan_application")
+    assert len(cycle) == 13_087  # one execution per application of the log
+    p50, p90 = _percentiles(cycle)
+    assert kpis["cycle_p50"]["value"] == pytest.approx(p50, rel=1e-12)
+    assert kpis["cycle_p90"]["value"] == pytest.approx(p90, rel=1e-12)
+    assert kpis["application_cycle_time"]["value"] == pytest.approx(sum(cycle) / len(cycle), rel=1e-9)
+    amounts = _stored(bpic2012, "customer.order", "amount", whole_log=True)
+    assert (kpis["amount_p50"]["value"], kpis["amount_p50"]["events"]) == (pytest.approx(_percentiles(amounts)[0]),
+                                                                          len(amounts))
