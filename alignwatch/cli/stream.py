@@ -49,7 +49,13 @@ def _reasons() -> tuple[str, ...]:
 @click.option("--max-events", type=int, default=None, help="Stop (exit 0) after this many messages.")
 @click.option("--idle-timeout", type=float, default=None, metavar="SECONDS", help="Stop (exit 0) after this long without a message.")
 @click.option("--partitions", type=int, default=1, show_default=True, help="Partitions of topics created because missing.")
-@click.option("--metrics-port", type=int, default=None, help="Serve the pipeline-health metrics on this port (on ALIGNWATCH_EXPORTER_HOST, loopback by default).")
+@click.option("--metrics-port", type=int, default=None, help="Serve the pipeline-health metrics on this port (on ALIGNWATCH_EXPORTER_HOST, loopback by default; TLS and basic auth as in ALIGNWATCH_EXPORTER_WEB_CONFIG).")
+@click.option(
+    "--web-config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Prometheus-style web config for --metrics-port: TLS and basic auth [env ALIGNWATCH_EXPORTER_WEB_CONFIG].",
+)
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 def consume(
     bootstrap_servers: str | None,
@@ -62,6 +68,7 @@ def consume(
     idle_timeout: float | None,
     partitions: int,
     metrics_port: int | None,
+    web_config: Path | None,
     quiet: bool,
 ) -> None:
     """Consume CloudEvents from Kafka into the store, exactly once in effect.
@@ -76,6 +83,7 @@ def consume(
         consumer_group=group,
         topic_pattern=topic_pattern,
         batch_size=batch_size,
+        exporter_web_config=web_config,
     )
     with _engine(settings.store_url) as engine:
         _consume(settings, engine, partitions, max_events, idle_timeout, metrics_port, quiet)
@@ -90,22 +98,45 @@ def _consume(
     metrics_port: int | None,
     quiet: bool,
 ) -> None:
-    from prometheus_client import REGISTRY, start_http_server
+    from prometheus_client import REGISTRY
 
+    from metrics.exporter import load_web_config, serve
+    from stream.broker import ensure_topics
+    from stream.health import PipelineMetrics
+
+    # a bad web config fails before anything else starts
+    web = load_web_config(settings.exporter_web_config) if settings.exporter_web_config else None
+    if not settings.topic_pattern:
+        wanted = list(settings.topics) + [t + settings.dlq_suffix for t in settings.topics]
+        ensure_topics(settings.bootstrap_servers, wanted, partitions=partitions, **settings.kafka_security())
+    metrics = PipelineMetrics(REGISTRY, reasons=_reasons())
+    server = None
+    if metrics_port is not None:
+        # the exporter's endpoint: loopback unless told otherwise, TLS and basic auth from the web config
+        server = serve(REGISTRY, host=settings.exporter_host, port=metrics_port, web_config=web)
+    try:
+        _consume_loop(settings, engine, partitions, max_events, idle_timeout, quiet, metrics)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _consume_loop(
+    settings: Any,
+    engine: Any,
+    partitions: int,
+    max_events: int | None,
+    idle_timeout: float | None,
+    quiet: bool,
+    metrics: Any,
+) -> None:
     from stream.broker import ensure_topics
     from stream.consumer import SWITCH_INTERVAL_S, ConsumerOptions, IngestConsumer, kafka_consumer, kafka_producer
     from stream.events import DecodeLimits
-    from stream.health import PipelineMetrics
     from stream.sink import StoreSink
 
     security = settings.kafka_security()
-    if not settings.topic_pattern:
-        wanted = list(settings.topics) + [t + settings.dlq_suffix for t in settings.topics]
-        ensure_topics(settings.bootstrap_servers, wanted, partitions=partitions, **security)
     options = ConsumerOptions.from_settings(settings, max_events=max_events, idle_timeout_s=idle_timeout)
-    metrics = PipelineMetrics(REGISTRY, reasons=_reasons())
-    if metrics_port is not None:
-        start_http_server(metrics_port, addr=settings.exporter_host)
 
     if not quiet:
         logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
