@@ -22,6 +22,10 @@ Series served (every one labelled ``business``):
   served snapshot was published), the newest run of each kind and status, the outcome of
   the newest validation and the number of failing expectations, the quarantine depth by
   reason.
+- the exporter's own reads of the store: ``alignwatch_exporter_store_up`` (1 when the
+  newest read succeeded, 0 when it failed and an older snapshot, or none, is served) and
+  ``alignwatch_exporter_store_errors_total``. A failing read is logged in one line when the
+  store starts failing or fails differently, and again when it recovers; never a traceback.
 
 ``serve`` runs the HTTP endpoint: loopback by default, with optional TLS and basic auth
 read from a Prometheus-style web-config file (``tls_server_config``,
@@ -34,6 +38,7 @@ import base64
 import binascii
 import datetime as dt
 import hashlib
+import logging
 import re
 import ssl
 import threading
@@ -46,7 +51,7 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from alignwatch.errors import ConfigError
@@ -61,6 +66,7 @@ __all__ = [
     "Snapshot",
     "SnapshotCache",
     "SnapshotCollector",
+    "StoreHealth",
     "WebConfig",
     "build_collector",
     "business_label",
@@ -119,6 +125,17 @@ QUARANTINE = ExporterSeries(
     ("business", "reason"),
 )
 
+STORE_UP = ExporterSeries(
+    "alignwatch_exporter_store_up",
+    "1 when the exporter's newest read of the store succeeded, 0 when it failed (an older snapshot, or none, is served).",
+    ("business",),
+)
+STORE_ERRORS = ExporterSeries(
+    "alignwatch_exporter_store_errors_total",
+    "Reads of the store by the exporter that failed, since it started.",
+    ("business",),
+)
+
 #: every series the exporter serves besides the catalogue's (rules and dashboards use them)
 EXPORTER_SERIES: tuple[ExporterSeries, ...] = (
     SNAPSHOT_TIMESTAMP,
@@ -128,7 +145,11 @@ EXPORTER_SERIES: tuple[ExporterSeries, ...] = (
     VALIDATION_SUCCESS,
     VALIDATION_FAILED,
     QUARANTINE,
+    STORE_UP,
+    STORE_ERRORS,
 )
+
+log = logging.getLogger(__name__)
 
 RUN_KINDS = ("continuous", "nightly", "backfill", "manual")
 RUN_STATUSES = ("published", "failed_validation", "error", "abandoned")
@@ -161,6 +182,18 @@ class Snapshot:
     quarantine: Mapping[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class StoreHealth:
+    """How the exporter's reads of the store are going."""
+
+    #: True when the newest read succeeded, False when it failed, None before the first read
+    up: bool | None = None
+    #: failed reads since the exporter started
+    errors: int = 0
+    #: the newest failure, in one line (None while the store answers)
+    last_error: str | None = None
+
+
 # ---------------------------------------------------------------------------- collector
 
 
@@ -179,7 +212,8 @@ class SnapshotCollector(Collector):
     (KPI, goal, goal perspective) links of the strategy; ``scales`` maps a metric id to
     the factor converting its values to the served base unit. Values of metrics outside
     ``families``, label sets with other label names and windows without data are not
-    served (no silent zeros).
+    served (no silent zeros). ``health`` (the cache's :meth:`SnapshotCache.health`) adds
+    the store's health, read at every scrape (:meth:`health_families`), never cached.
     """
 
     def __init__(
@@ -191,8 +225,10 @@ class SnapshotCollector(Collector):
         kpi_targets: Mapping[str, tuple[str, float]] | None = None,
         scales: Mapping[str, float] | None = None,
         kpi_goals: Sequence[tuple[str, str, str]] = (),
+        health: Callable[[], StoreHealth] | None = None,
     ) -> None:
         self._source = source
+        self._health = health
         self._scales = dict(scales or {})
         self._kpi_goals = sorted(kpi_goals)
         self._business = business
@@ -215,10 +251,29 @@ class SnapshotCollector(Collector):
         for family in self._families.values():
             yield GaugeMetricFamily(family.name, family.help, labels=[*family.labels])
         for series in EXPORTER_SERIES:
+            if series in (STORE_UP, STORE_ERRORS):
+                continue
             yield GaugeMetricFamily(series.name, series.help, labels=list(series.labels))
+        yield from self.health_families(describe=True)
 
     def collect(self) -> Iterable[Metric]:
-        return list(self._current())
+        families = list(self._current())
+        return [*families, *self.health_families()]
+
+    def health_families(self, *, describe: bool = False) -> list[Metric]:
+        """The store's health now (``alignwatch_exporter_store_up``, ``..._errors_total``);
+        empty without a ``health`` source. Built at every call: it changes between snapshots.
+        With ``describe``, the families without samples."""
+        if self._health is None:
+            return []
+        health = StoreHealth() if describe else self._health()
+        up = GaugeMetricFamily(STORE_UP.name, STORE_UP.help, labels=list(STORE_UP.labels))
+        if health.up is not None:
+            up.add_metric([self._business], 1.0 if health.up else 0.0)
+        errors = CounterMetricFamily(STORE_ERRORS.name, STORE_ERRORS.help, labels=list(STORE_ERRORS.labels))
+        if not describe:
+            errors.add_metric([self._business], float(health.errors))
+        return [up, errors]
 
     def _current(self) -> list[Metric]:
         snapshot = self._source()
@@ -316,7 +371,10 @@ class SnapshotCache:
     served (and its serialised form stays cached) until new values are published.
 
     A failing refresh keeps serving the previous snapshot (the staleness alert then
-    fires on ``alignwatch_snapshot_timestamp_seconds``) and is counted in ``failures``.
+    fires on ``alignwatch_snapshot_timestamp_seconds``), is counted in ``failures`` and
+    shows in :meth:`health`. It is logged in one line (a warning, no traceback) when the
+    store starts failing or fails with another message, not at every retry; the recovery
+    is logged too.
     """
 
     def __init__(self, loader: Callable[[], Snapshot], *, ttl_s: float = 15.0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -328,6 +386,16 @@ class SnapshotCache:
         self._loaded_at = float("-inf")
         self.failures = 0
         self.last_error: str | None = None
+        self._failing_since = 0  # failures counted when the current failing spell began
+        self._read = False  # a read was tried
+        self._loaded = False  # a read succeeded: a snapshot from the store is served
+
+    def health(self) -> StoreHealth:
+        """How the reads of the store are going (for ``alignwatch_exporter_store_up``)."""
+        with self._lock:
+            return StoreHealth(
+                up=(self.last_error is None) if self._read else None, errors=self.failures, last_error=self.last_error
+            )
 
     def __call__(self) -> Snapshot:
         with self._lock:
@@ -350,13 +418,39 @@ class SnapshotCache:
             # serialised exposition stay cached until a run publishes new values
             if loaded != self._snapshot:
                 self._snapshot = loaded
+            self._loaded = True
+            if self.last_error is not None:
+                log.warning(
+                    "exporter: the store answers again after %d failed read(s); serving its newest snapshot",
+                    self.failures - self._failing_since,
+                )
             self.last_error = None
-        except Exception as exc:  # the store is down: serve what we have, say so
+        except Exception as exc:  # noqa: BLE001 - the store is down: serve what we have, say so
             self.failures += 1
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            message = _one_line(exc)
+            if message != self.last_error:
+                if self.last_error is None:
+                    self._failing_since = self.failures - 1
+                served = "the previous snapshot" if self._loaded else "no values"
+                log.warning("exporter: cannot read the store (%s); serving %s until it answers", message, served)
+            self.last_error = message
             if self._snapshot is None:
                 self._snapshot = Snapshot()
+        self._read = True
         self._loaded_at = self._clock()
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    """``Type: message`` of an exception on one line, cut to about ``limit`` characters.
+
+    SQLAlchemy's messages carry the SQL and a link after the driver's message: only the
+    driver's first lines are kept.
+    """
+    text = str(getattr(exc, "orig", None) or exc).split("\n[SQL:", 1)[0].split("\n(Background on", 1)[0]
+    text = " ".join(text.split())
+    name = type(getattr(exc, "orig", None) or exc).__name__
+    line = f"{name}: {text}" if text else name
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 #: Accept headers whose expositions the refresher prepares: Prometheus's, and plain text
@@ -469,6 +563,7 @@ def build_collector(
     cache = cache if cache is not None else SnapshotCache(lambda: load_snapshot(engine), ttl_s=ttl_s)
     return SnapshotCollector(
         cache,
+        health=cache.health,
         business=business_label(strategy.business.name),
         families=catalogue_families(),
         scales=catalogue_scales(),
@@ -732,7 +827,8 @@ class _SnapshotApp:
             return [b""]
         encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
         cached = self._snapshot.exposition(content_type, encoder)
-        live = encoder(self._live)
+        # the live instruments and the store's health change between snapshots: never cached
+        live = encoder(_Families([*self._live.collect(), *self._snapshot.health_families()]))
         eof = b"# EOF\n"
         if cached.endswith(eof) and live.endswith(eof):
             cached = cached[: -len(eof)]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -36,7 +38,10 @@ def export(
     refresh: float,
 ) -> None:
     """Serve /metrics: every catalogue metric of the latest validated snapshot, KPI targets,
-    pipeline health. Binds 127.0.0.1 unless told otherwise; runs until SIGTERM/SIGINT."""
+    pipeline health. Binds 127.0.0.1 unless told otherwise; runs until SIGTERM/SIGINT.
+
+    A store that cannot be read is logged in one line (and again when it answers) and shows
+    as alignwatch_exporter_store_up 0; the newest snapshot read before is served meanwhile."""
     from prometheus_client import CollectorRegistry
 
     from alignwatch.store import connect
@@ -50,6 +55,7 @@ def export(
         exporter_port=port,
         exporter_web_config=web_config,
     )
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     strategy = load_strategy(settings.strategy_file, max_bytes=settings.max_strategy_bytes)
     config = load_web_config(settings.exporter_web_config) if settings.exporter_web_config else None
     engine = connect(settings.store_url)
