@@ -143,12 +143,9 @@ class Reader:
         self.sla_s = float(strategy.thresholds.escalation_sla_s)
         self.lo = lo.replace(minute=0, second=0, microsecond=0)
         self.hi = hi
+        self._clock = clock
         self._by_hour: dict[int, list[Aggregate]] = defaultdict(list)
-        if clock is None:
-            aggregates = fetch_aggregates(conn, self.lo, hi, sla_s=self.sla_s)
-        else:
-            aggregates = cached_aggregates(conn, self.lo, hi, sla_s=self.sla_s, now=clock)
-        for item in aggregates:
+        for item in self._aggregates(self.lo, hi):
             self._by_hour[item.hour].append(item)
         # the values of the distributions the strategy's percentile KPIs read, from the events (not the cache)
         self._distributions = distributions_needed(strategy)
@@ -159,20 +156,26 @@ class Reader:
         self._published = _published_ends(conn, self.lo - MONITORING_LOOKBACK, hi)
         self._cache: dict[tuple[dt.datetime, dt.datetime], Facts] = {}
 
+    def _aggregates(self, lo: dt.datetime, hi: dt.datetime) -> list[Aggregate]:
+        """The aggregates of ``[lo, hi)``: through the hour-aggregate cache when the reader has a clock."""
+        if self._clock is None:
+            return fetch_aggregates(self.conn, lo, hi, sla_s=self.sla_s)
+        return cached_aggregates(self.conn, lo, hi, sla_s=self.sla_s, now=self._clock)
+
     def covers(self, start: dt.datetime, end: dt.datetime) -> bool:
         return self.lo <= start and end <= self.hi and _aligned(start) and (_aligned(end) or end == self.hi)
 
     def facts(self, start: dt.datetime, end: dt.datetime) -> Facts | None:
         """The facts of ``[start, end)`` when the range read covers it, else None.
 
-        An hour-aligned window that starts before the range read is read from the events on
-        its own (once): the ROI-realisation series of a 28-day window looks at the 28-day
-        windows before it.
+        An hour-aligned window that starts before the range read is read on its own (once, and
+        through the hour-aggregate cache when the reader uses it): the ROI-realisation series
+        of a 28-day window looks at the 28-day windows before it.
         """
         if not self.covers(start, end):
             if start < self.lo and end <= self.hi and _aligned(start) and _aligned(end) and (start, end) not in self._cache:
                 self._cache[(start, end)] = Facts.build(
-                    start, end, fetch_aggregates(self.conn, start, end, sla_s=self.sla_s),
+                    start, end, self._aggregates(start, end),
                     fetch_reconfigurations(self.conn, start, end), fetch_samples(self.conn, start, end, self._distributions))
             return self._cache.get((start, end))
         key = (start, end)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from metrics.engine import compute
 from metrics.scorecard import build_scorecard, explain_sai
 
 from .builders import DAY0, STRATEGY, at, day_values, ev, execution, finance, insert, make_strategy, usage, workforce
@@ -184,3 +185,17 @@ def test_roi_miscalculation_looks_at_consecutive_windows_of_the_windows_own_leng
     assert roi["evidence"]["window_days"] == days
     assert roi["message"] == f"ROI realisation 0.25, 0.25, 0.25 (newest first) in the last 3 windows of {days} days"
 
+
+def test_the_28_day_roi_series_is_the_same_through_the_hour_cache(store, strategy) -> None:
+    end = DAY0 + DAY
+    insert(store, _roi_rows(end, dt.timedelta(days=28), 3))
+
+    def window_28d(cache: bool) -> dict[tuple[str, str], float | None]:
+        values = compute(store, strategy, start=DAY0, end=end, granularity="day", cache=cache,
+                         clock=lambda: end + 90 * DAY)  # every hour read, the 84 days before the end too, is closed
+        return {(v.metric_id, v.labels_key): v.value for v in values if v.window == "28d"}
+
+    cold, warm, uncached = window_28d(True), window_28d(True), window_28d(False)
+    assert cold == warm == uncached
+    # realisation 0.25 in each of the three 28-day windows (worked out above): the pitfall fires on every path
+    assert warm[key("pitfall_active", pitfall="roi_miscalculation", automation="bot")] == 1.0
