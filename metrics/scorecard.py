@@ -27,7 +27,16 @@ import sqlalchemy as sa
 from alignwatch.errors import ConfigError
 from metrics.catalogue import PERSPECTIVES, SAI_INPUTS
 from metrics.engine import LOOKBACK, Reader, Window, _clean, evaluate_window
-from metrics.formulas import Evaluation, attainment, evaluate, finding_list, kpi_measure, perspective_kpis, priorities
+from metrics.formulas import (
+    Evaluation,
+    Finding,
+    attainment,
+    evaluate,
+    finding_list,
+    kpi_measure,
+    perspective_kpis,
+    priorities,
+)
 
 __all__ = [
     "PERIOD",
@@ -178,7 +187,8 @@ def build_period_scorecard(engine: sa.Engine, strategy: Any, start: dt.datetime,
     return _card(strategy, PERIOD, ev, ev.findings, pilots)
 
 
-def _card(strategy: Any, window: str, ev: Evaluation, findings: list[Any], pilots: list[dict[str, Any]]) -> dict[str, Any]:
+def _card(strategy: Any, window: str, ev: Evaluation, findings: list[Finding], pilots: list[dict[str, Any]]) -> dict[str, Any]:
+    """The scorecard dict of an evaluated window or period (see the module doc for its keys)."""
     passed = sum(1 for c in ev.checklist.values() if c["status"] == "passed")
     card = {
         "business": strategy.business.name,
@@ -221,6 +231,7 @@ def explain_sai_period(engine: sa.Engine, strategy: Any, start: dt.datetime, end
 
 
 def _explanation(window: str, now: Evaluation, before: Evaluation) -> dict[str, Any]:
+    """The SAI's inputs ranked by how many points they moved from ``before`` to ``now``."""
     moves = []
     for name in SAI_INPUTS:
         new, old = now.contributions[name], before.contributions[name]

@@ -164,7 +164,7 @@ def render_scorecard(card: dict[str, Any]) -> str:
     for kpi_id, k in card["kpis"].items():
         flag = " below target" if k["below_target"] else ""
         if k["value"] is not None and not k.get("judged", True):
-            flag += f"; not judged ({k['not_judged']}): left out of its perspective and the SAI"
+            flag += f"; not judged: {k['not_judged']}"
         lines.append(f"  {kpi_id:<24} {_num(k['value'], '{:.4g}'):>10} target {k['target']:g} "
                      f"attainment {_num(k['attainment'])} ({k['events']:g} events){flag}")
     checklist = card["checklist"]

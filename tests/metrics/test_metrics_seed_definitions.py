@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from alignwatch.cli.metrics import render_scorecard
 from metrics.engine import compute
 from metrics.scorecard import build_scorecard, explain_sai
 
@@ -144,6 +145,9 @@ def test_a_kpi_with_fewer_events_than_its_minimum_does_not_weigh_in_its_perspect
     assert card["kpis"]["k_err"]["judged"] is False
     assert card["kpis"]["k_err"]["not_judged"] == "4 events, fewer than min_events 100"
     assert card["perspectives"]["internal_process"] == 93.75
+    text = render_scorecard(card)
+    assert "not judged: 4 events, fewer than min_events 100" in text
+    assert text.count("not judged") == 1  # k_auto is judged; k_sell has no data (nothing to judge)
 
 
 def test_a_perspective_whose_kpis_are_all_below_their_minimum_has_no_data_and_explain_says_why(store) -> None:
