@@ -297,6 +297,15 @@ _DECLS: tuple[MetricDecl, ...] = (
         "escalations_requested", "customer", "Escalations to a human requested by customers.",
         "count", "none", "customer.touchpoint with escalation_requested", _TOUCH, perspective="customer",
     ),
+    MetricDecl(
+        "human_reachability_floor_evidence", "customer",
+        "Evidence that human reachability is below the strategy's floor: −log10 of the chance that a business at the "
+        "floor would leave as many escalations unreached (3: one in a thousand).",
+        "factor", "up",
+        "as kpi_burn_evidence, with bad = escalations requested − fulfilled within the SLA, n = escalations "
+        "requested and budget = 1 − `human_reachability_floor` (no escalation: no data)",
+        _TOUCH, perspective="customer",
+    ),
     # ------------------------------------------------------------------ KPIs and scorecard
     MetricDecl(
         "kpi_value", "kpi", "Value of a strategy KPI, in the KPI's own unit (see the strategy).",
@@ -311,6 +320,27 @@ _DECLS: tuple[MetricDecl, ...] = (
         "ratio", "up",
         "with a baseline: progress from baseline to target, (value − baseline) ÷ (target − baseline) (reversed for "
         "direction down); without: value ÷ target (up) or target ÷ value (down); clamped to [0, 1]",
+        (), (KPI,),
+    ),
+    MetricDecl(
+        "kpi_burn_rate", "kpi",
+        "Error-budget burn rate of a KPI on an event-share measure: the share of its events that miss the objective "
+        "÷ the share its target allows (1 spends the budget exactly, over any window).",
+        "factor", "down",
+        "for KPIs on an event-share measure (human_reachability, first_contact_resolution, repeat_purchase_rate, "
+        "error_rate, rework_rate, automation_rate): (bad events ÷ events) ÷ budget, where budget = 1 − target "
+        "(direction up) or target (down), and bad events = events × (1 − value) (up) or events × value (down); "
+        "other measures, no event, or a target leaving no budget: no data",
+        (), (KPI,),
+    ),
+    MetricDecl(
+        "kpi_burn_evidence", "kpi",
+        "Evidence that a KPI burns its error budget faster than allowed: −log10 of the chance that events within "
+        "budget would show as many misses (3: one in a thousand).",
+        "factor", "up",
+        "n · D(bad ÷ n ‖ budget) ÷ ln 10 when bad ÷ n > budget, else 0: −log10 of the Chernoff bound of the binomial "
+        "tail P(X ≥ bad | n events, miss chance = budget), never above the exact value, exact when every event "
+        "missed; KPIs as kpi_burn_rate",
         (), (KPI,),
     ),
     MetricDecl(

@@ -9,7 +9,7 @@ template variable:
   reachability, active pitfalls;
 - **Balanced scorecard**: the four perspective scores and every KPI's attainment;
 - **KPI detail**: one KPI (template variable ``kpi``): value against target,
-  attainment, events behind it, shortfall over the burn-rate windows;
+  attainment, events behind it, error-budget burn rate and its evidence;
 - **Pitfalls and checklist**: active pitfalls by automation, checklist items, readiness;
 - **Pipeline health**: snapshot age, newest runs, validation outcome, quarantine,
   ingestion rates, consumer lag, commit latency.
@@ -154,6 +154,10 @@ def dashboard_specs(names: DashboardNames) -> tuple[DashboardSpec, ...]:
                       unit="percentunit", min=0, max=1, width=12),
             PanelSpec("Escalations to a human requested", "timeseries",
                       (Query(f'{n.metric("escalations_requested")}{{{B},window="hour"}}', "per hour"),), width=12),
+            PanelSpec("Evidence that reachability is below the floor (≥ 3 pages)", "timeseries",
+                      (Query(f'{n.metric("human_reachability_floor_evidence")}{{{B},window="hour"}}', "hour"),
+                       Query(f'{n.metric("human_reachability_floor_evidence")}{{{B},window="7d"}}', "7 days")),
+                      width=12),
             PanelSpec("Active pitfalls", "stat",
                       (Query(f'count({n.pitfall}{{{B},window="7d"}} > 0) or vector(0)', "pitfalls"),), width=6),
             PanelSpec("Perspective scores (7 days)", "bargauge",
@@ -211,7 +215,7 @@ def dashboard_specs(names: DashboardNames) -> tuple[DashboardSpec, ...]:
     K = f'{B},kpi="$kpi"'
     kpi_detail = DashboardSpec(
         "alignwatch / KPI detail",
-        "One KPI: value against target, attainment, events behind it, burn-rate windows.",
+        "One KPI: value against target, attainment, events behind it, error-budget burn.",
         (
             PanelSpec("Value and target", "timeseries",
                       (Query(f'{n.kpi_value}{{{K},window="hour"}}', "hour"), Query(f'{n.kpi_value}{{{K},window="7d"}}', "7 days"),
@@ -221,10 +225,14 @@ def dashboard_specs(names: DashboardNames) -> tuple[DashboardSpec, ...]:
                       unit="percentunit", min=0, max=1, width=8),
             PanelSpec("Events behind the value", "timeseries",
                       (Query(f'{n.kpi_events}{{{K},window="hour"}}', "hour"),), width=12),
-            PanelSpec("Shortfall over the burn-rate windows", "timeseries",
-                      tuple(Query(f"business_kpi:{n.kpi_attainment}:shortfall_avg{w}{{{K}}}", w)
-                            for w in ("5m", "1h", "6h", "3d")),
-                      unit="percentunit", min=0, max=1, width=12),
+            PanelSpec("Error-budget burn rate (event-share KPIs; 1 = budget spent exactly)", "timeseries",
+                      tuple(Query(f'{n.metric("kpi_burn_rate")}{{{K},window="{w}"}}', label)
+                            for w, label in (("hour", "hour"), ("7d", "7 days"), ("28d", "28 days"))),
+                      width=12),
+            PanelSpec("Evidence of a fast burn (≥ 3 pages: one chance in a thousand within budget)", "timeseries",
+                      tuple(Query(f'{n.metric("kpi_burn_evidence")}{{{K},window="{w}"}}', label)
+                            for w, label in (("hour", "hour"), ("7d", "7 days"), ("28d", "28 days"))),
+                      width=12),
         ),
         kpi_variable=True,
     )

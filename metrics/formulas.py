@@ -23,12 +23,16 @@ from metrics.facts import Facts, Sums
 
 __all__ = [
     "CRITICALITY_FACTOR",
+    "EVENT_SHARE_MEASURES",
+    "Burn",
     "Evaluation",
     "Finding",
     "PERCENTILE_MEASURES",
     "attainment",
+    "budget_evidence",
     "distributions_needed",
     "evaluate",
+    "kpi_burn",
     "kpi_measure",
     "kpi_weights",
     "not_judged",
@@ -51,6 +55,60 @@ Fold = Callable[[dt.datetime, dt.datetime], Facts | None]
 PERCENTILE_MEASURES: dict[str, tuple[str, Fraction]] = {
     f"{name}_p{q}": (name, Fraction(q, 100)) for name in DISTRIBUTIONS for q in (50, 90)
 }
+
+
+#: KPI measures that are a share of events: each event meets the objective or spends error
+#: budget (good ÷ all for direction up, bad ÷ all for direction down)
+EVENT_SHARE_MEASURES = frozenset(
+    {"human_reachability", "first_contact_resolution", "repeat_purchase_rate", "error_rate", "rework_rate",
+     "automation_rate"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Burn:
+    """How fast a KPI on an event-share measure spends its error budget in one window.
+
+    ``budget`` is the share of events allowed to miss the objective (1 − target for
+    direction up, the target for direction down); ``rate`` is the share that missed it ÷
+    the budget (1: the budget is spent exactly, whatever the window's length);
+    ``evidence`` is −log10 of the chance that events within budget show at least ``bad``
+    misses among ``events`` (3: one in a thousand), from the Chernoff bound of the binomial
+    tail, exp(−n · D(bad/n ‖ budget)): it never overstates the evidence, and with every
+    event bad it is exact (budget^n).
+    """
+
+    budget: float
+    bad: int
+    events: int
+    rate: float
+    evidence: float
+
+
+def budget_evidence(bad: int, events: int, budget: float) -> float:
+    """−log10 of the Chernoff bound of P(at least ``bad`` of ``events`` miss | miss chance ``budget``)."""
+    if events <= 0 or bad <= 0 or not 0.0 < budget < 1.0:
+        return 0.0
+    share = bad / events
+    if share <= budget:
+        return 0.0
+    divergence = share * math.log(share / budget)
+    if share < 1.0:
+        divergence += (1.0 - share) * math.log((1.0 - share) / (1.0 - budget))
+    return events * divergence / math.log(10.0)
+
+
+def kpi_burn(measure: str, direction: str, target: float, value: float | None, events: float) -> Burn | None:
+    """The budget burn of a KPI on an event-share measure (None for other measures, without
+    events, or with a target that leaves no budget)."""
+    if measure not in EVENT_SHARE_MEASURES or value is None or events <= 0:
+        return None
+    budget = 1.0 - float(target) if direction == "up" else float(target)
+    if not 0.0 < budget < 1.0:
+        return None
+    n = int(round(events))
+    bad = int(round(n * ((1.0 - value) if direction == "up" else value)))
+    return Burn(budget, bad, n, (bad / n) / budget, budget_evidence(bad, n, budget))
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -853,6 +911,13 @@ def evaluate(
     reach = _ratio(touch["within_sla"], touch["escalations"])
     ev.add("human_reachability", {}, reach, within_sla=touch["within_sla"], requested=touch["escalations"])
     ev.add("escalations_requested", {}, touch["escalations"])
+    floor = float(strategy.thresholds.human_reachability_floor)
+    missed = int(round(touch["escalations"] - touch["within_sla"]))
+    ev.add(
+        "human_reachability_floor_evidence", {},
+        budget_evidence(missed, int(round(touch["escalations"])), 1.0 - floor) if touch["escalations"] else None,
+        missed=missed, requested=touch["escalations"], floor=floor,
+    )  # fmt: skip
     ev.human_reachability = {
         "value": reach, "requested": touch["escalations"], "within_sla": touch["within_sla"],
         "floor": strategy.thresholds.human_reachability_floor, "sla_s": strategy.thresholds.escalation_sla_s,
@@ -868,6 +933,11 @@ def evaluate(
         ev.add("kpi_value", {"kpi": kpi_id}, k["value"], measure=k["measure"])
         ev.add("kpi_events", {"kpi": kpi_id}, k["events"])
         ev.add("kpi_attainment", {"kpi": kpi_id}, k["attainment"], target=k["target"], baseline=k["baseline"])
+        burn = kpi_burn(k["measure"], k["direction"], k["target"], k["value"], k["events"])
+        if burn is not None:
+            inputs = {"bad": burn.bad, "events": burn.events, "budget": burn.budget}
+            ev.add("kpi_burn_rate", {"kpi": kpi_id}, burn.rate, **inputs)
+            ev.add("kpi_burn_evidence", {"kpi": kpi_id}, burn.evidence, **inputs)
     ev.perspectives = _perspectives(strategy, ev.kpis)
     for perspective, score in ev.perspectives.items():
         judged, guarded = perspective_kpis(ev.kpis, perspective)

@@ -3,8 +3,7 @@
 ``alignwatch render rules --strategy FILE`` writes ``deploy/prometheus/rules/``:
 
 - ``alignwatch-recording.rules.yml``: business-independent recording rules named
-  ``level:metric:operation`` (KPI shortfall averaged over the burn-rate windows, the
-  "missed" events behind it, the SAI's 7-day high);
+  ``level:metric:operation`` (the SAI's 7-day high);
 - ``alignwatch-pipeline.rules.yml``: alerts on the ingestion stage and the exporter
   (consumer lag growing, dead letters growing, exporter absent);
 - ``alignwatch-<business>.rules.yml``: the strategy's alerts. One rule per KPI and burn
@@ -13,15 +12,27 @@
   human reachability below the floor, strategic staleness, stale metrics and failing
   validation.
 
-KPI below target uses the multi-window, multi-burn-rate scheme of the Google SRE
-workbook. A KPI's "error" is its shortfall ``1 - attainment`` (0 at or above target, 1 at
-or below its baseline), sampled from the newest hour window; the budget is
-``1 - objective`` (default objective 0.99: on average the KPI may miss 1 % of its
-target). Pages: burn rate 14.4 over 1 h and 5 m, or 6 over 6 h and 30 m; ticket: 1 over
-3 d and 6 h. Minimum-event guard: every burn-rate rule also needs the shortfall in its
-long window to stand for at least the KPI's ``min_events`` events (Σ over the hour
-windows of shortfall × events, the "missed" events), so a bad hour behind three orders
-never pages anyone, however bad its ratio looks.
+KPI alerting treats a KPI with a target as an objective with an error budget over its
+declared period (``period``, 28 days by default), the Google SRE workbook's scheme adapted
+to the engine's event-time windows and to a small business's volumes (docs/alerting.md says
+why the engine, not Prometheus, computes the windows):
+
+- a KPI on an *event-share* measure (human reachability, first-contact resolution, repeat
+  purchases, error and rework rates, automation rate) spends budget with every event that
+  misses the objective. The engine serves, per window, its burn rate (share missed ÷ share
+  allowed) and the *evidence* that it burns faster than allowed (−log10 of the chance that
+  a business within budget shows as many misses). **Page** on a fast burn: 14.4 × the budget
+  in the newest hour window, or 6 × over the last 7 days; **ticket** on a slow burn: 1 ×
+  over the KPI's period while the last 7 days still burn. The *low-volume guard* is the
+  evidence, not a fixed minimum count: a page needs evidence ≥ 3 (one in a thousand), a
+  ticket ≥ 2, so three escalations that all go unreached page, and one unlucky event among
+  three never does;
+- a KPI on another measure (a mean, a rate per 30 days, a percentile, ROI) is below target
+  when its value over its period misses the target with at least ``min_events`` events
+  behind it: a ticket, never a page (a chronic shortfall is planning work, not an incident).
+
+Every alert has a ``for:`` (2 minutes for pages over the engine's aggregated windows, which
+only change when a run publishes; longer for tickets).
 
 Every alert carries ``severity`` (page | ticket), ``alert_class`` (kpi | alignment |
 pipeline; Alertmanager inhibits the first two while validation fails), and annotations
@@ -39,7 +50,9 @@ import yaml
 
 __all__ = [
     "BURN_WINDOWS",
+    "EVENT_SHARE_MEASURES",
     "GENERATED_HEADER",
+    "SLOW_BURN",
     "RUNBOOKS",
     "AutomationChain",
     "BurnWindow",
@@ -60,6 +73,7 @@ GENERATED_HEADER = (
 
 #: alert name -> runbook section (GitHub-style anchor of a heading in docs/runbooks.md)
 RUNBOOKS: dict[str, str] = {
+    "AlignwatchKPIErrorBudgetBurn": "kpi-error-budget-burn",
     "AlignwatchKPIBelowTarget": "kpi-below-target",
     "AlignwatchKPIRegression": "kpi-regression",
     "AlignwatchSAIDrop": "sai-drop",
@@ -68,6 +82,7 @@ RUNBOOKS: dict[str, str] = {
     "AlignwatchStrategicStaleness": "strategic-staleness",
     "AlignwatchMetricsStale": "metrics-stale",
     "AlignwatchNightlyRecomputationStale": "nightly-recomputation-stale",
+    "AlignwatchNightlyRecomputationMissing": "nightly-recomputation-missing",
     "AlignwatchValidationFailing": "validation-failing",
     "AlignwatchConsumerLagGrowing": "consumer-lag-growing",
     "AlignwatchDeadLettersGrowing": "dead-letters-growing",
@@ -77,21 +92,28 @@ RUNBOOKS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class BurnWindow:
-    """One multi-window burn-rate condition (SRE workbook, table 5-8)."""
+    """One burn-rate condition on an event-time window the engine serves."""
 
-    long: str
-    short: str
-    factor: float
+    window: str  # the engine's window label: hour, 7d, 28d
+    factor: float  # burn rate at or above which the budget goes too fast
+    evidence: float  # the low-volume guard: −log10 of the chance of so many misses within budget
     severity: str
-    hours: float  # length of the long window, for the event guard
+    for_: str
+    horizon: str  # how the window reads in a summary
 
 
 BURN_WINDOWS: tuple[BurnWindow, ...] = (
-    BurnWindow("1h", "5m", 14.4, "page", 1.0),
-    BurnWindow("6h", "30m", 6.0, "page", 6.0),
-    BurnWindow("3d", "6h", 1.0, "ticket", 72.0),
+    BurnWindow("hour", 14.4, 3.0, "page", "2m", "the last hour"),
+    BurnWindow("7d", 6.0, 3.0, "page", "2m", "the last 7 days"),
 )
-_AVG_WINDOWS = ("5m", "30m", "1h", "6h", "3d")
+#: the slow burn is judged on the KPI's own period (its ``period``, 28 days by default)
+SLOW_BURN = BurnWindow("period", 1.0, 2.0, "ticket", "1h", "its period")
+EVENT_SHARE_MEASURES = frozenset(
+    {"human_reachability", "first_contact_resolution", "repeat_purchase_rate", "error_rate", "rework_rate",
+     "automation_rate"}
+)  # fmt: skip
+"""KPI measures that are a share of events (kept equal to ``metrics.formulas.EVENT_SHARE_MEASURES``
+by a test: this module renders rules and imports no engine code)."""
 
 
 @dataclass(frozen=True)
@@ -101,9 +123,12 @@ class MetricNames:
     kpi_attainment: str
     kpi_value: str
     kpi_events: str
+    kpi_burn_rate: str
+    kpi_burn_evidence: str
     sai: str
     human_reachability: str
     human_reachability_events: str
+    human_reachability_evidence: str
     pitfall: str
     regression: str
     staleness: str
@@ -130,6 +155,12 @@ class KpiChain:
     min_events: int
     goals: tuple[tuple[str, str], ...]  # (goal id, goal name)
     measure: str = ""
+    period: str = "28d"  # the window the objective is judged over
+
+    @property
+    def event_share(self) -> bool:
+        """Whether the KPI's measure is a share of events (it has an error budget per event)."""
+        return self.measure in EVENT_SHARE_MEASURES
 
     @property
     def goal_label(self) -> str:
@@ -166,14 +197,9 @@ class RuleInputs:
     automations: tuple[AutomationChain, ...]
     thresholds: Mapping[str, float]
     names: MetricNames
-    kpi_objective: float = 0.99
     continuous_interval_s: int = 300
     nightly_max_age_s: int = 26 * 3600
     runbook_base: str = "docs/runbooks.md"
-
-    @property
-    def budget(self) -> float:
-        return round(1.0 - self.kpi_objective, 10)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -230,65 +256,71 @@ def _business_chain(inputs: RuleInputs) -> str:
 
 def recording_groups(names: MetricNames) -> list[dict[str, Any]]:
     """Business-independent recording rules (``level:metric:operation``)."""
-    att = names.kpi_attainment
-    shortfall = f"business_kpi:{att}:shortfall"
-    missed = f"business_kpi:{names.kpi_events}:missed"
     rules: list[dict[str, Any]] = [
-        {
-            "record": shortfall,
-            "expr": f'1 - clamp(max by (business, kpi) ({att}{{window="hour"}}), 0, 1)',
-        },
-        {
-            # events of the newest hour window weighted by its shortfall: "missed" events
-            "record": missed,
-            "expr": f'{shortfall} * on (business, kpi) max by (business, kpi) ({names.kpi_events}{{window="hour"}})',
-        },
+        {"record": f"business:{names.sai}:max_over_time7d", "expr": f'max_over_time({names.sai}{{window="7d"}}[7d])'},
     ]
-    for window in _AVG_WINDOWS:
-        rules.append({"record": f"{shortfall}_avg{window}", "expr": f"avg_over_time({shortfall}[{window}])"})
-    for burn in BURN_WINDOWS:
-        rules.append(
-            {
-                "record": f"{missed}_sum{burn.long}",
-                # each hour window is sampled once per evaluation: divide by the samples per hour
-                "expr": f"sum_over_time({missed}[{burn.long}]) / count_over_time({missed}[1h])",
-            }
-        )
-    rules.append({"record": f"business:{names.sai}:max_over_time7d", "expr": f'max_over_time({names.sai}{{window="7d"}}[7d])'})
     return [{"name": "alignwatch-recording", "rules": rules}]
 
 
 # ---------------------------------------------------------------------------- alerts
 
 
+def _burn_alert(inputs: RuleInputs, kpi: KpiChain, burn: BurnWindow, labels: Mapping[str, str]) -> dict[str, Any]:
+    names = inputs.names
+    window = kpi.period if burn.window == "period" else burn.window
+    sel = _sel(business=inputs.business, kpi=kpi.id, window=window)
+    budget = (1.0 - kpi.target) if kpi.direction == "up" else kpi.target
+    expr = (
+        f"max by (business, kpi) ({names.kpi_burn_rate}{sel}) >= {_num(burn.factor)}\n"
+        f"and on (business, kpi)\n  max by (business, kpi) ({names.kpi_burn_evidence}{sel}) >= {_num(burn.evidence)}"
+    )
+    horizon = f"its period ({kpi.period})" if burn.window == "period" else burn.horizon
+    if burn.window == "period":  # still burning: the last 7 days spend budget too
+        recent = _sel(business=inputs.business, kpi=kpi.id, window="7d")
+        expr += f"\nand on (business, kpi)\n  max by (business, kpi) ({names.kpi_burn_rate}{recent}) >= 1"
+    missed = "below" if kpi.direction == "up" else "above"
+    return _alert(
+        inputs,
+        "AlignwatchKPIErrorBudgetBurn",
+        expr,
+        severity=burn.severity,
+        alert_class="kpi",
+        for_=burn.for_,
+        labels={**labels, "burn_window": window},
+        summary=f"{kpi.chain}: spending its error budget {_num(burn.factor)}x as fast as allowed or faster over "
+        f"{horizon} (target {_num(kpi.target)}: at most {_num(round(budget * 100, 6))} % of events {missed} it)",
+        description=(
+            f"Burn rate {{{{ $value | printf \"%.1f\" }}}} over {horizon}, with evidence ≥ {_num(burn.evidence)} "
+            "(−log10 of the chance that a business within budget shows as many misses): not a few unlucky "
+            "events. `alignwatch scorecard --json` shows the KPI's value and events."
+        ),
+    )
+
+
 def _kpi_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
     names = inputs.names
-    shortfall = f"business_kpi:{names.kpi_attainment}:shortfall"
-    missed = f"business_kpi:{names.kpi_events}:missed"
     rules: list[dict[str, Any]] = []
     for kpi in inputs.kpis:
-        sel = _sel(business=inputs.business, kpi=kpi.id)
         chain_labels = {"kpi": kpi.id, "goal": kpi.goal_label, "perspective": kpi.perspective}
-        for burn in BURN_WINDOWS:
-            threshold = _num(round(burn.factor * inputs.budget, 10))
-            expr = (
-                f"(\n  {shortfall}_avg{burn.long}{sel} > {threshold}\nand\n  {shortfall}_avg{burn.short}{sel} > {threshold}\n)\n"
-                f"and on (business, kpi)\n  {missed}_sum{burn.long}{sel} >= {kpi.min_events}"
-            )
+        if kpi.event_share:
+            for burn in (*BURN_WINDOWS, SLOW_BURN):
+                rules.append(_burn_alert(inputs, kpi, burn, chain_labels))
+        else:
+            sel = _sel(business=inputs.business, kpi=kpi.id, window=kpi.period)
             rules.append(
                 _alert(
                     inputs,
                     "AlignwatchKPIBelowTarget",
-                    expr,
-                    severity=burn.severity,
+                    f"max by (business, kpi) ({names.kpi_attainment}{sel}) < 1\n"
+                    f"and on (business, kpi)\n  max by (business, kpi) ({names.kpi_events}{sel}) >= {kpi.min_events}",
+                    severity="ticket",
                     alert_class="kpi",
-                    labels={**chain_labels, "burn_window": burn.long},
-                    summary=f"{kpi.chain}: below target {_num(kpi.target)} {kpi.unit}, burning {_num(burn.factor)}x "
-                    f"its budget over {burn.long} and {burn.short}",
+                    for_="1h",
+                    labels={**chain_labels, "burn_window": kpi.period},
+                    summary=f"{kpi.chain}: below target {_num(kpi.target)} {kpi.unit} over its period ({kpi.period})",
                     description=(
-                        f"The mean shortfall of '{kpi.name}' against its target over the last {burn.long} is above "
-                        f"{_num(burn.factor)} x the budget {_num(inputs.budget)}, and at least {kpi.min_events} events' "
-                        "worth of shortfall behind it."
+                        f"Attainment {{{{ $value | humanizePercentage }}}} of the target over the last {kpi.period}, "
+                        f"with at least {kpi.min_events} events behind the value."
                     ),
                 )
             )
@@ -320,18 +352,13 @@ def _kpi_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
     return rules
 
 
-#: escalations an hour window needs before its human reachability can page (when the
-#: strategy declares no human-reachability KPI whose ``min_events`` says otherwise)
-HUMAN_REACHABILITY_MIN_ESCALATIONS = 10
-
-
-def _human_chain(inputs: RuleInputs) -> tuple[str, dict[str, str], int]:
+def _human_chain(inputs: RuleInputs) -> tuple[str, dict[str, str]]:
     for kpi in inputs.kpis:
         if kpi.measure == "human_reachability":
             labels = {"kpi": kpi.id, "goal": kpi.goal_label, "perspective": kpi.perspective}
-            return kpi.chain, labels, kpi.min_events
+            return kpi.chain, labels
     labels = {"kpi": "human_reachability", "goal": "none", "perspective": "customer"}
-    return "human reachability → customer perspective", labels, HUMAN_REACHABILITY_MIN_ESCALATIONS
+    return "human reachability → customer perspective", labels
 
 
 def _alignment_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
@@ -377,25 +404,28 @@ def _alignment_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
             )
         )
     floor = _num(th["human_reachability_floor"])
-    chain, chain_labels, min_escalations = _human_chain(inputs)
-    rules.append(
-        _alert(
-            inputs,
-            "AlignwatchHumanReachabilityBelowFloor",
-            f'max by (business) ({names.human_reachability}{{business="{b}",window="hour"}}) < {floor}\n'
-            f"and on (business)\n"
-            f'  max by (business) ({names.human_reachability_events}{{business="{b}",window="hour"}}) >= {min_escalations}',
-            severity="page",
-            alert_class="kpi",
-            labels=chain_labels,
-            summary=f"{chain}: customers who ask for a human reach one within the SLA less often than the floor {floor}",
-            description=(
-                "Human reachability is {{ $value | humanizePercentage }} in the last hour window "
-                f"(floor {floor}, SLA {_num(th['escalation_sla_s'])} s, at least {min_escalations} escalations). "
-                "The hourly aggregate is already the debounce: this pages at once."
-            ),
+    chain, chain_labels = _human_chain(inputs)
+    for burn in BURN_WINDOWS:
+        sel = _sel(business=b, window=burn.window)
+        rules.append(
+            _alert(
+                inputs,
+                "AlignwatchHumanReachabilityBelowFloor",
+                f"max by (business) ({names.human_reachability}{sel}) < {floor}\n"
+                f"and on (business)\n  max by (business) ({names.human_reachability_evidence}{sel}) >= {_num(burn.evidence)}",
+                severity="page",
+                alert_class="kpi",
+                for_=burn.for_,
+                labels={**chain_labels, "burn_window": burn.window},
+                summary=f"{chain}: customers who ask for a human reach one within the SLA less often than the floor "
+                f"{floor} over {burn.horizon}",
+                description=(
+                    f"Human reachability is {{{{ $value | humanizePercentage }}}} over {burn.horizon} (floor {floor}, SLA "
+                    f"{_num(th['escalation_sla_s'])} s), with evidence ≥ {_num(burn.evidence)} that it is really below "
+                    "the floor and not a few unlucky escalations."
+                ),
+            )
         )
-    )
     rules.append(
         _alert(
             inputs,
@@ -450,7 +480,7 @@ def _pipeline_business_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
         ),
         _alert(
             inputs,
-            "AlignwatchNightlyRecomputationStale",
+            "AlignwatchNightlyRecomputationMissing",
             # continuous runs publish, yet no nightly run ever did: held for the same 26 h,
             # so a fresh installation waits for its first night before it is reminded
             f'max by (business) ({names.snapshot_timestamp}{{business="{b}"}}) * 0 + 1\n'
@@ -470,7 +500,7 @@ def _pipeline_business_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
             f'max by (business) ({names.validation_success}{{business="{b}"}}) == 0',
             severity="page",
             alert_class="pipeline",
-            for_="0m",
+            for_="2m",
             labels={"goal": "all", "perspective": "all"},
             summary=f"Validation is failing for {inputs.business_name}: KPI alerts are held and every KPI → goal → "
             f"perspective chain ({chain}) shows the last validated snapshot",
@@ -569,9 +599,12 @@ def metric_names() -> MetricNames:
         kpi_attainment=prometheus_name("kpi_attainment"),
         kpi_value=prometheus_name("kpi_value"),
         kpi_events=prometheus_name("kpi_events"),
+        kpi_burn_rate=prometheus_name("kpi_burn_rate"),
+        kpi_burn_evidence=prometheus_name("kpi_burn_evidence"),
         sai=prometheus_name("sai"),
         human_reachability=prometheus_name("human_reachability"),
         human_reachability_events=prometheus_name("escalations_requested"),
+        human_reachability_evidence=prometheus_name("human_reachability_floor_evidence"),
         pitfall=prometheus_name("pitfall_active"),
         regression=prometheus_name("drift_regression"),
         staleness=prometheus_name("drift_strategic_staleness"),
@@ -617,6 +650,7 @@ def inputs_from_strategy(strategy: Any, names: MetricNames, **options: Any) -> R
             min_events=int(getattr(kpi, "min_events", 20)),
             goals=tuple(goals_by_kpi.get(kpi.id, ())),
             measure=str(kpi.measure),
+            period=str(getattr(kpi, "period", "28d")),
         )
         for kpi in strategy.kpis
     )

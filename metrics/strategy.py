@@ -193,6 +193,7 @@ class Kpi(_Model):
     measure: str
     filters: KpiFilters = KpiFilters()
     min_events: Annotated[int, Field(ge=1)] = 20
+    period: Literal["7d", "28d"] = "28d"  # the objective's period: the window its error budget is judged over
 
     @field_validator("measure")
     @classmethod

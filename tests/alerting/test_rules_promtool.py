@@ -1,14 +1,13 @@
 """Generated rules pass ``promtool check rules`` and ``promtool test rules``.
 
 Every alert has a firing and a non-firing case asserting its labels and annotations
-(runbook_url included). Burn-rate alerts fire within the detection time the SRE workbook
-gives for their window and factor (``factor × budget × long window`` for a KPI that
-collapses completely) and stay silent on a low-volume blip and on a short one.
+(runbook_url included). Error-budget alerts page on a fast burn backed by evidence, stay
+silent on a burn with too little evidence, and ticket on a slow burn over the KPI's period
+while the last 7 days still burn; a KPI on another measure is judged over its period only.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import subprocess
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from metrics.rules import BURN_WINDOWS, RUNBOOKS, RuleInputs, alert_names, render_rules, rule_files
+from metrics.rules import RUNBOOKS, RuleInputs, alert_names, render_rules, rule_files
 
 from .rules_fixtures import rule_inputs
 
@@ -36,6 +35,8 @@ def _render_value(template: str, labels: dict[str, str], value: float | None) ->
             return f"{value:g}"
         if expr == "$value | humanizePercentage":
             return f"{value * 100:.4g}%"
+        if expr == '$value | printf "%.1f"':
+            return f"{value:.1f}"
         raise AssertionError(f"unexpected template {expr}")
 
     return re.sub(r"\{\{(.*?)\}\}", replace, template)
@@ -117,95 +118,60 @@ def test_every_alert_has_severity_chain_summary_and_an_existing_runbook_section(
     assert set(RUNBOOKS) == set(alert_names(inputs))
 
 
-def _hours(n: float) -> int:
-    return int(n * 60)
-
-
-# promtool's "AxN" expands to N + 1 samples: "1x{n - 1}" is n samples, the next segment
-# starts exactly at n intervals.
-
-
-def test_kpi_burn_rate_alerts_fire_within_detection_time_and_ignore_blips(
+def test_kpi_error_budget_alerts_page_on_a_fast_burn_with_evidence_and_ticket_on_a_slow_one(
     promtool: str, inputs: RuleInputs, tmp_path: Path
 ) -> None:
-    names = inputs.names
-    kpi = next(k for k in inputs.kpis if k.id == "csat")
-    key = {"business": B, "kpi": kpi.id, "window": "hour"}
-    chain = {"business": B, "kpi": kpi.id}
-    budget = inputs.budget
-    fast, slow, ticket = BURN_WINDOWS
+    n = inputs.names
+    reach = {"business": B, "kpi": "reach"}  # human reachability, target 0.95: budget 5 % of escalations
 
-    def alerts(*windows: str) -> list[dict[str, Any]]:
-        return [_expected(inputs, "AlignwatchKPIBelowTarget", chain, kpi="csat", burn_window=w) for w in windows]
+    def series(metric: str, window: str, values: str) -> dict[str, str]:
+        return _series(metric, {**reach, "window": window}, values)
 
-    def at(minute: float, *windows: str) -> dict[str, Any]:
-        return {"eval_time": f"{int(minute)}m", "alertname": "AlignwatchKPIBelowTarget", "exp_alerts": alerts(*windows)}
+    def burn(window: str, rate: float, evidence: float, minutes: int = 120) -> list[dict[str, str]]:
+        return [series(n.kpi_burn_rate, window, f"{rate}x{minutes}"), series(n.kpi_burn_evidence, window, f"{evidence}x{minutes}")]
 
-    # evaluated every minute: 12 h at target, then a complete collapse (attainment 0) at
-    # 200 events an hour; the 1 h / 5 m page fires within factor × budget × 1 h (and with
-    # only 12 h of history the collapse is already 1.5 % of the 3 d window: a ticket too)
-    good = _hours(12)
-    detection = fast.factor * budget * fast.hours * 60
-    minute_tests: list[dict[str, Any]] = [
-        {
-            "interval": "1m",
-            "input_series": [
-                _series(names.kpi_attainment, key, f"1x{good - 1} 0x30"),
-                _series(names.kpi_events, key, f"200x{good + 30}"),
-            ],
-            "alert_rule_test": [at(good + math.floor(detection) - 2), at(good + math.ceil(detection) + 2, "1h", "3d")],
-        },
-        # low volume: an hour at attainment 0 behind 5 events (min_events 20) alerts no one
-        {
-            "interval": "1m",
-            "input_series": [
-                _series(names.kpi_attainment, key, "1x359 0x59 1x60"),
-                _series(names.kpi_events, key, "5x480"),
-            ],
-            "alert_rule_test": [at(360 + minute) for minute in (10, 30, 60, 90)],
-        },
-        # a short blip at full volume (5 minutes at 0) stays below every threshold
-        {
-            "interval": "1m",
-            "input_series": [
-                _series(names.kpi_attainment, key, "1x359 0x4 1x60"),
-                _series(names.kpi_events, key, "200x425"),
-            ],
-            "alert_rule_test": [at(360 + minute) for minute in (3, 5, 10, 30)],
-        },
+    def expect(window: str, value: float) -> dict[str, Any]:
+        return _expected(inputs, "AlignwatchKPIErrorBudgetBurn", reach, value, kpi="reach", burn_window=window)
+
+    def at(minute: int, *alerts: dict[str, Any]) -> dict[str, Any]:
+        return {"eval_time": f"{minute}m", "alertname": "AlignwatchKPIErrorBudgetBurn", "exp_alerts": list(alerts)}
+
+    tests = [
+        # the ecommerce collapse over 7 days: 11 of 17 escalations unreached, burn (11/17)/0.05 = 12.9,
+        # evidence 9.7: pending for its 2 minutes, then a page
+        {"interval": "1m", "input_series": burn("7d", 12.9, 9.7), "alert_rule_test": [at(1), at(3, expect("7d", 12.9))]},
+        # the same burn on 2 escalations (both unreached: evidence -log10 0.05^2 = 2.6): no page, too little evidence
+        {"interval": "1m", "input_series": burn("7d", 20, 2.6), "alert_rule_test": [at(3), at(60)]},
+        # a busy hour where every second event misses: burn 10 < 14.4 in the hour window: no page
+        {"interval": "1m", "input_series": burn("hour", 10, 40), "alert_rule_test": [at(30)]},
+        # an hour of total collapse on enough events: burn 20, evidence 26: page on the hour window
+        {"interval": "1m", "input_series": burn("hour", 20, 26), "alert_rule_test": [at(3, expect("hour", 20))]},
+        # a slow burn over the period (1.5x, evidence 2.5) while the last 7 days still burn (1.2x): a ticket after 1 h
+        {"interval": "1m", "input_series": [*burn("28d", 1.5, 2.5), *burn("7d", 1.2, 0.4)],
+         "alert_rule_test": [at(50), at(65, expect("28d", 1.5))]},
+        # the same period burn after a recovery (the last 7 days within budget): no ticket
+        {"interval": "1m", "input_series": [*burn("28d", 1.5, 2.5), *burn("7d", 0.5, 0)], "alert_rule_test": [at(65)]},
     ]
-    _run_promtool(promtool, tmp_path / "minute", inputs, minute_tests, evaluation_interval="1m")
+    csat = {"business": B, "kpi": "csat"}  # a mean: judged below target over its 28-day period, ticket only
 
-    # evaluated every 5 minutes: 3 days at target, then a lasting shortfall
-    good = _hours(72)
-    # attainment 0.9 (burn 10): the 6 h page after 6 h × 6 × budget / 0.1, then the 3 d ticket
-    # after 3 d × 1 × budget / 0.1; the 1 h page never (0.1 < 14.4 × budget)
-    ticket_at = ticket.factor * budget * ticket.hours * 60 / 0.1
-    page_at = slow.factor * budget * slow.hours * 60 / 0.1
-    partial = {
-        "interval": "15m",
-        "input_series": [
-            _series(names.kpi_attainment, key, f"1x{good // 15 - 1} 0.9x{_hours(8) // 15}"),
-            _series(names.kpi_events, key, f"200x{(good + _hours(8)) // 15}"),
-        ],
-        "alert_rule_test": [
-            at(good + page_at - 15),
-            at(good + page_at + 15, "6h"),
-            at(good + ticket_at - 15, "6h"),
-            at(good + ticket_at + 15, "6h", "3d"),
-        ],
-    }
-    # attainment 0.97 (burn 3): only the ticket, after 3 d × 1 / 3
-    ticket_at = ticket.factor * budget * ticket.hours * 60 / 0.03
-    slight = {
-        "interval": "15m",
-        "input_series": [
-            _series(names.kpi_attainment, key, f"1x{good // 15 - 1} 0.97x{_hours(30) // 15}"),
-            _series(names.kpi_events, key, f"200x{(good + _hours(30)) // 15}"),
-        ],
-        "alert_rule_test": [at(good + ticket_at - 30), at(good + ticket_at + 30, "3d")],
-    }
-    _run_promtool(promtool, tmp_path / "five", inputs, [partial, slight], evaluation_interval="5m")
+    def below(minute: int, *alerts: dict[str, Any]) -> dict[str, Any]:
+        return {"eval_time": f"{minute}m", "alertname": "AlignwatchKPIBelowTarget", "exp_alerts": list(alerts)}
+
+    expected = _expected(inputs, "AlignwatchKPIBelowTarget", csat, 0.9, kpi="csat")
+    tests += [
+        {"interval": "1m", "input_series": [_series(n.kpi_attainment, {**csat, "window": "28d"}, "0.9x90"),
+                                            _series(n.kpi_events, {**csat, "window": "28d"}, "25x90")],
+         "alert_rule_test": [below(50), below(65, expected)]},
+        # too few events behind the value (min_events 20), or on target: nothing
+        {"interval": "1m", "input_series": [_series(n.kpi_attainment, {**csat, "window": "28d"}, "0.9x90"),
+                                            _series(n.kpi_events, {**csat, "window": "28d"}, "10x90")],
+         "alert_rule_test": [below(65)]},
+        # an hour window below target never alerts: only the period counts for a mean
+        {"interval": "1m", "input_series": [_series(n.kpi_attainment, {**csat, "window": "hour"}, "0x90"),
+                                            _series(n.kpi_events, {**csat, "window": "hour"}, "100x90")],
+         "alert_rule_test": [below(65)]},
+    ]
+    _run_promtool(promtool, tmp_path, inputs, tests)
 
 
 def test_every_other_alert_fires_on_its_condition_and_stays_silent_otherwise(
@@ -244,14 +210,16 @@ def test_every_other_alert_fires_on_its_condition_and_stays_silent_otherwise(
         [_expected(inputs, "AlignwatchPitfallDetected", pitfall, automation=automation.id)],
     ))
     floor = th["human_reachability_floor"]
+    # 7 days: 6 of 17 reached (0.35), evidence 5.1 of being below the floor; silent: 2 of 3 reached is below the
+    # floor too, but one unreached escalation is no evidence (0.3)
     cases.append((
         "AlignwatchHumanReachabilityBelowFloor",
-        [_series(n.human_reachability, {**biz, "window": "hour"}, "0.5x30"),
-         _series(n.human_reachability_events, {**biz, "window": "hour"}, "12x30")],
-        [_series(n.human_reachability, {**biz, "window": "hour"}, f"{(1 + floor) / 2}x30"),
-         _series(n.human_reachability_events, {**biz, "window": "hour"}, "12x30")],
+        [_series(n.human_reachability, {**biz, "window": "7d"}, "0.35x30"),
+         _series(n.human_reachability_evidence, {**biz, "window": "7d"}, "5.1x30")],
+        [_series(n.human_reachability, {**biz, "window": "7d"}, f"{round(floor - 0.25, 2)}x30"),
+         _series(n.human_reachability_evidence, {**biz, "window": "7d"}, "0.3x30")],
         "5m",
-        [_expected(inputs, "AlignwatchHumanReachabilityBelowFloor", biz, 0.5)],
+        [_expected(inputs, "AlignwatchHumanReachabilityBelowFloor", biz, 0.35, burn_window="7d")],
     ))
     cases.append((
         "AlignwatchStrategicStaleness",
@@ -299,7 +267,8 @@ def test_every_other_alert_fires_on_its_condition_and_stays_silent_otherwise(
         [_expected(inputs, "AlignwatchExporterAbsent", {})],
     ))
 
-    covered = {case[0] for case in cases} | {"AlignwatchKPIBelowTarget", "AlignwatchNightlyRecomputationStale"}
+    covered = {case[0] for case in cases} | {"AlignwatchKPIBelowTarget", "AlignwatchKPIErrorBudgetBurn",
+                                             "AlignwatchNightlyRecomputationStale", "AlignwatchNightlyRecomputationMissing"}
     assert covered == set(alert_names(inputs)), "every alert needs a firing and a silent case"
     tests = []
     for alert, firing, silent, at, expected in cases:
@@ -319,16 +288,15 @@ def test_nightly_staleness_fires_26_hours_after_the_last_nightly_or_after_26_hou
     nightly = {**biz, "kind": "nightly", "status": "published"}
     steps = (hours + 3) * 12  # 5-minute samples
 
-    def at(minute: int, *expected: dict[str, Any]) -> dict[str, Any]:
-        return {"eval_time": f"{minute}m", "alertname": "AlignwatchNightlyRecomputationStale", "exp_alerts": list(expected)}
+    def at(minute: int, *expected: dict[str, Any], alert: str = "AlignwatchNightlyRecomputationStale") -> dict[str, Any]:
+        return {"eval_time": f"{minute}m", "alertname": alert, "exp_alerts": list(expected)}
 
-    def rule(index: int) -> dict[str, Any]:
-        rules = [r for c in render_rules(inputs).values() for g in c["groups"] for r in g["rules"]
-                 if r.get("alert") == "AlignwatchNightlyRecomputationStale"]
-        labels = {**biz, **rules[index]["labels"]}
-        return {"exp_labels": labels, "exp_annotations": rules[index]["annotations"]}
+    def rule(alert: str) -> dict[str, Any]:
+        found = _rule(inputs, alert)
+        return {"exp_labels": {**biz, **found["labels"]}, "exp_annotations": found["annotations"]}
 
-    last_nightly = {**rule(0)}
+    last_nightly = {**rule("AlignwatchNightlyRecomputationStale")}
+    missing = "AlignwatchNightlyRecomputationMissing"
     tests = [
         # a nightly run published at 0 and never again: stale once 26 h (+ 30 m) have passed
         {"interval": "5m", "input_series": [_series(n.snapshot_timestamp, biz, f"0+300x{steps}"),
@@ -340,7 +308,8 @@ def test_nightly_staleness_fires_26_hours_after_the_last_nightly_or_after_26_hou
          "alert_rule_test": [at(hours * 60 + 45), at((hours + 2) * 60)]},
         # continuous runs publish but no nightly ever did: reminded after 26 h, not before
         {"interval": "5m", "input_series": [_series(n.snapshot_timestamp, biz, f"0+300x{steps}")],
-         "alert_rule_test": [at(hours * 60 - 30), at(hours * 60 + 15, rule(1))]},
+         "alert_rule_test": [at(hours * 60 - 30, alert=missing), at(hours * 60 + 15, rule(missing), alert=missing),
+                             at(hours * 60 + 15)]},
     ]
     last_nightly["exp_annotations"] = {
         **last_nightly["exp_annotations"],
@@ -367,3 +336,28 @@ def test_every_series_a_rule_reads_is_exported_or_recorded(inputs: RuleInputs) -
                 expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]", "", rule["expr"])
                 read |= {name for name in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr) if "alignwatch" in name or name == "up"}
     assert not sorted(read - known - recorded), "rules read series nobody exports or records"
+
+
+def test_the_rules_and_the_engine_agree_on_which_kpi_measures_are_shares_of_events() -> None:
+    from metrics.formulas import EVENT_SHARE_MEASURES as ENGINE
+    from metrics.rules import EVENT_SHARE_MEASURES as RULES
+
+    assert RULES == ENGINE
+
+
+def test_every_generated_alert_has_a_for_duration_and_every_rule_file_passes_promtool_lint(
+    promtool: str, inputs: RuleInputs, tmp_path: Path
+) -> None:
+    for content in render_rules(inputs).values():
+        for group in content["groups"]:
+            for rule in group["rules"]:
+                if "alert" in rule:
+                    assert re.fullmatch(r"\d+[mh]", rule.get("for", "")), rule["alert"]
+    paths = []
+    for name, text in rule_files(inputs).items():
+        (tmp_path / name).write_text(text)
+        paths.append(str(tmp_path / name))
+    committed = sorted(str(p) for p in (Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules").glob("*.yml"))
+    result = subprocess.run([promtool, "check", "rules", "--lint-fatal", *paths, *committed],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
