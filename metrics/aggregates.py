@@ -50,6 +50,7 @@ __all__ = [
     "of_type",
     "order",
     "payload_is_jsonb",
+    "samples_query",
 ]
 
 HOUR_S = 3600
@@ -431,7 +432,8 @@ def samples_query(dialect: str, lo: dt.datetime, hi: dt.datetime, distributions:
     """The values of ``distributions`` in ``[lo, hi)``, grouped by hour, automation, process and value, counted.
 
     One statement over the rows of the distributions' event types (the ``(type, time)``
-    index); an event whose field is missing or not a number has no value and is left out.
+    index); an event without the field (null) has no value and is left out (the event
+    contract makes the field a number wherever it is present).
     """
     e = events.c
     chosen = {name: DISTRIBUTIONS[name] for name in distributions}
