@@ -54,16 +54,23 @@ __all__ = [
     "GENERATED_HEADER",
     "SLOW_BURN",
     "RUNBOOKS",
+    "AlertSpec",
     "AutomationChain",
     "BurnWindow",
+    "Check",
+    "Firing",
     "KpiChain",
     "MetricNames",
     "RuleInputs",
+    "Sample",
+    "alert_specs",
+    "firing_alerts",
     "inputs_from_strategy",
     "metric_names",
     "render_rule_files",
     "render_rules",
     "rule_files",
+    "samples_from_values",
 ]
 
 GENERATED_HEADER = (
@@ -243,6 +250,125 @@ def _alert(
     return rule
 
 
+@dataclass(frozen=True)
+class Check:
+    """One comparison of an alert: the newest value of a served series against a threshold,
+    grouped ``by`` some labels (an alert of several checks needs all of them, per group)."""
+
+    metric: str
+    selector: Mapping[str, str]  # labels besides ``business`` (kpi, automation, window)
+    op: str  # ">=", ">" or "<"
+    threshold: float
+    by: tuple[str, ...] = ("business",)
+
+    def promql(self, business: str) -> str:
+        """``max by (…) (metric{…}) op threshold``."""
+        return (
+            f"max by ({', '.join(self.by)}) ({self.metric}{_sel(business=business, **self.selector)}) "
+            f"{self.op} {_num(self.threshold)}"
+        )
+
+    def holds(self, value: float) -> bool:
+        """Whether ``value`` meets the comparison."""
+        if self.op == ">=":
+            return value >= self.threshold
+        if self.op == ">":
+            return value > self.threshold
+        return value < self.threshold
+
+
+@dataclass(frozen=True)
+class AlertSpec:
+    """An alert whose condition is a conjunction of :class:`Check` s on the engine's served
+    values: rendered as PromQL for Prometheus and evaluated in-process on a snapshot
+    (:func:`firing_alerts`) from this one declaration."""
+
+    name: str
+    checks: tuple[Check, ...]
+    severity: str
+    alert_class: str
+    for_: str
+    labels: Mapping[str, str]
+    summary: str
+    description: str
+
+    def expr(self, business: str) -> str:
+        """The PromQL condition: the checks joined with ``and on (<by>)``."""
+        on = f"\nand on ({', '.join(self.checks[0].by)})\n  "
+        return on.join(check.promql(business) for check in self.checks)
+
+    def rule(self, inputs: RuleInputs) -> dict[str, Any]:
+        """The Prometheus alerting rule."""
+        return _alert(
+            inputs, self.name, self.expr(inputs.business), severity=self.severity, alert_class=self.alert_class,
+            summary=self.summary, description=self.description, for_=self.for_, labels=self.labels,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One served series value: its name, labels (``business`` and ``window`` included) and value."""
+
+    name: str
+    labels: Mapping[str, str]
+    value: float
+
+
+@dataclass(frozen=True)
+class Firing:
+    """An alert whose condition holds on a snapshot (before its ``for:``)."""
+
+    name: str
+    severity: str
+    labels: Mapping[str, str]
+    value: float
+    summary: str
+    for_: str
+
+
+def firing_alerts(specs: Sequence[AlertSpec], samples: Sequence[Sample], business: str) -> list[Firing]:
+    """The alerts whose every check holds on ``samples`` (the newest value of each series),
+    as Prometheus evaluates the rendered rules, ``for:`` aside."""
+    found: list[Firing] = []
+    for spec in specs:
+        groups: dict[tuple[str, ...], float] | None = None
+        first: dict[tuple[str, ...], float] = {}
+        for number, check in enumerate(spec.checks):
+            best: dict[tuple[str, ...], float] = {}
+            for sample in samples:
+                labels = sample.labels
+                if sample.name != check.metric or labels.get("business") != business:
+                    continue
+                if any(labels.get(key) != value for key, value in check.selector.items()):
+                    continue
+                key = tuple(labels.get(name, "") for name in check.by)
+                best[key] = max(best.get(key, sample.value), sample.value)
+            passing = {key: value for key, value in best.items() if check.holds(value)}
+            if number == 0:
+                first = passing
+            groups = passing if groups is None else {key: value for key, value in groups.items() if key in passing}
+        for key in sorted(groups or {}):
+            labels = {**dict(zip(spec.checks[0].by, key, strict=True)), "severity": spec.severity,
+                      "alert_class": spec.alert_class, **spec.labels}  # fmt: skip
+            found.append(Firing(spec.name, spec.severity, labels, first[key], spec.summary, spec.for_))
+    return found
+
+
+def samples_from_values(values: Sequence[Any], business: str) -> list[Sample]:
+    """Engine values (:class:`metrics.values.MetricValue`) as the exporter serves them."""
+    from metrics.catalogue import CATALOGUE
+    from metrics.exporter import served_name
+
+    out = []
+    for value in values:
+        if value.value is None or value.metric_id not in CATALOGUE:
+            continue
+        name, factor = served_name(CATALOGUE[value.metric_id])
+        labels = {"business": business, **value.labels, "window": value.window}
+        out.append(Sample(name, labels, float(value.value) * factor))
+    return out
+
+
 def _business_chain(inputs: RuleInputs) -> str:
     goals: dict[str, str] = {}
     for kpi in inputs.kpis:
@@ -265,24 +391,22 @@ def recording_groups(names: MetricNames) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------- alerts
 
 
-def _burn_alert(inputs: RuleInputs, kpi: KpiChain, burn: BurnWindow, labels: Mapping[str, str]) -> dict[str, Any]:
+def _burn_spec(inputs: RuleInputs, kpi: KpiChain, burn: BurnWindow, labels: Mapping[str, str]) -> AlertSpec:
     names = inputs.names
     window = kpi.period if burn.window == "period" else burn.window
-    sel = _sel(business=inputs.business, kpi=kpi.id, window=window)
-    budget = (1.0 - kpi.target) if kpi.direction == "up" else kpi.target
-    expr = (
-        f"max by (business, kpi) ({names.kpi_burn_rate}{sel}) >= {_num(burn.factor)}\n"
-        f"and on (business, kpi)\n  max by (business, kpi) ({names.kpi_burn_evidence}{sel}) >= {_num(burn.evidence)}"
-    )
+    by = ("business", "kpi")
+    checks = [
+        Check(names.kpi_burn_rate, {"kpi": kpi.id, "window": window}, ">=", burn.factor, by),
+        Check(names.kpi_burn_evidence, {"kpi": kpi.id, "window": window}, ">=", burn.evidence, by),
+    ]
     horizon = f"its period ({kpi.period})" if burn.window == "period" else burn.horizon
     if burn.window == "period":  # still burning: the last 7 days spend budget too
-        recent = _sel(business=inputs.business, kpi=kpi.id, window="7d")
-        expr += f"\nand on (business, kpi)\n  max by (business, kpi) ({names.kpi_burn_rate}{recent}) >= 1"
+        checks.append(Check(names.kpi_burn_rate, {"kpi": kpi.id, "window": "7d"}, ">=", 1.0, by))
+    budget = (1.0 - kpi.target) if kpi.direction == "up" else kpi.target
     missed = "below" if kpi.direction == "up" else "above"
-    return _alert(
-        inputs,
+    return AlertSpec(
         "AlignwatchKPIErrorBudgetBurn",
-        expr,
+        tuple(checks),
         severity=burn.severity,
         alert_class="kpi",
         for_=burn.for_,
@@ -297,22 +421,21 @@ def _burn_alert(inputs: RuleInputs, kpi: KpiChain, burn: BurnWindow, labels: Map
     )
 
 
-def _kpi_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
+def _kpi_specs(inputs: RuleInputs) -> list[AlertSpec]:
     names = inputs.names
-    rules: list[dict[str, Any]] = []
+    specs: list[AlertSpec] = []
+    by = ("business", "kpi")
     for kpi in inputs.kpis:
         chain_labels = {"kpi": kpi.id, "goal": kpi.goal_label, "perspective": kpi.perspective}
         if kpi.event_share:
-            for burn in (*BURN_WINDOWS, SLOW_BURN):
-                rules.append(_burn_alert(inputs, kpi, burn, chain_labels))
+            specs += [_burn_spec(inputs, kpi, burn, chain_labels) for burn in (*BURN_WINDOWS, SLOW_BURN)]
         else:
-            sel = _sel(business=inputs.business, kpi=kpi.id, window=kpi.period)
-            rules.append(
-                _alert(
-                    inputs,
+            period = {"kpi": kpi.id, "window": kpi.period}
+            specs.append(
+                AlertSpec(
                     "AlignwatchKPIBelowTarget",
-                    f"max by (business, kpi) ({names.kpi_attainment}{sel}) < 1\n"
-                    f"and on (business, kpi)\n  max by (business, kpi) ({names.kpi_events}{sel}) >= {kpi.min_events}",
+                    (Check(names.kpi_attainment, period, "<", 1.0, by),
+                     Check(names.kpi_events, period, ">=", float(kpi.min_events), by)),
                     severity="ticket",
                     alert_class="kpi",
                     for_="1h",
@@ -328,15 +451,10 @@ def _kpi_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
         min_samples = int(inputs.thresholds["regression_min_samples"])
         # the engine computes the relative worsening (7 days vs the 21 before) and applies
         # the minimum-sample guard; the rule only compares it with the strategy's threshold
-        expr = (
-            f'max by (business, kpi) ({names.regression}{{business="{inputs.business}",kpi="{kpi.id}",window="7d"}})'
-            f" >= {_num(drop)}"
-        )
-        rules.append(
-            _alert(
-                inputs,
+        specs.append(
+            AlertSpec(
                 "AlignwatchKPIRegression",
-                expr,
+                (Check(names.regression, {"kpi": kpi.id, "window": "7d"}, ">=", drop, by),),
                 severity="ticket",
                 alert_class="kpi",
                 for_="1h",
@@ -349,7 +467,7 @@ def _kpi_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
                 ),
             )
         )
-    return rules
+    return specs
 
 
 def _human_chain(inputs: RuleInputs) -> tuple[str, dict[str, str]]:
@@ -361,34 +479,17 @@ def _human_chain(inputs: RuleInputs) -> tuple[str, dict[str, str]]:
     return "human reachability → customer perspective", labels
 
 
-def _alignment_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
+def _alignment_specs(inputs: RuleInputs) -> list[AlertSpec]:
     names = inputs.names
-    b = inputs.business
     th = inputs.thresholds
-    rules: list[dict[str, Any]] = []
-    drop = _num(th["sai_drop_points"])
-    rules.append(
-        _alert(
-            inputs,
-            "AlignwatchSAIDrop",
-            f"business:{names.sai}:max_over_time7d{_sel(business=b)}\n  - on (business)\n"
-            f'max by (business) ({names.sai}{{business="{b}",window="7d"}}) >= {drop}',
-            severity="ticket",
-            alert_class="alignment",
-            for_="30m",
-            labels={"goal": "all", "perspective": "all"},
-            summary=f"Strategic Alignment Index of {inputs.business_name} fell {drop} points or more below its "
-            f"7-day high (goals → perspectives: {_business_chain(inputs)})",
-            description="SAI is {{ $value }} points below its 7-day high; `alignwatch explain sai` shows which inputs moved it.",
-        )
-    )
+    specs: list[AlertSpec] = []
     for automation in inputs.automations:
         first = automation.kpis[0] if automation.kpis else None
-        rules.append(
-            _alert(
-                inputs,
+        specs.append(
+            AlertSpec(
                 "AlignwatchPitfallDetected",
-                f'max by (business, automation, pitfall) ({names.pitfall}{{business="{b}",automation="{automation.id}",window="7d"}}) > 0',
+                (Check(names.pitfall, {"automation": automation.id, "window": "7d"}, ">", 0.0,
+                       ("business", "automation", "pitfall")),),  # fmt: skip
                 severity="ticket",
                 alert_class="alignment",
                 for_="15m",
@@ -403,34 +504,32 @@ def _alignment_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
                 description="`alignwatch scorecard --json` lists the evidence (the numbers and the threshold) behind it.",
             )
         )
-    floor = _num(th["human_reachability_floor"])
+    floor = th["human_reachability_floor"]
     chain, chain_labels = _human_chain(inputs)
     for burn in BURN_WINDOWS:
-        sel = _sel(business=b, window=burn.window)
-        rules.append(
-            _alert(
-                inputs,
+        window = {"window": burn.window}
+        specs.append(
+            AlertSpec(
                 "AlignwatchHumanReachabilityBelowFloor",
-                f"max by (business) ({names.human_reachability}{sel}) < {floor}\n"
-                f"and on (business)\n  max by (business) ({names.human_reachability_evidence}{sel}) >= {_num(burn.evidence)}",
+                (Check(names.human_reachability, window, "<", floor),
+                 Check(names.human_reachability_evidence, window, ">=", burn.evidence)),
                 severity="page",
                 alert_class="kpi",
                 for_=burn.for_,
                 labels={**chain_labels, "burn_window": burn.window},
                 summary=f"{chain}: customers who ask for a human reach one within the SLA less often than the floor "
-                f"{floor} over {burn.horizon}",
+                f"{_num(floor)} over {burn.horizon}",
                 description=(
-                    f"Human reachability is {{{{ $value | humanizePercentage }}}} over {burn.horizon} (floor {floor}, SLA "
-                    f"{_num(th['escalation_sla_s'])} s), with evidence ≥ {_num(burn.evidence)} that it is really below "
-                    "the floor and not a few unlucky escalations."
+                    f"Human reachability is {{{{ $value | humanizePercentage }}}} over {burn.horizon} (floor "
+                    f"{_num(floor)}, SLA {_num(th['escalation_sla_s'])} s), with evidence ≥ {_num(burn.evidence)} "
+                    "that it is really below the floor and not a few unlucky escalations."
                 ),
             )
         )
-    rules.append(
-        _alert(
-            inputs,
+    specs.append(
+        AlertSpec(
             "AlignwatchStrategicStaleness",
-            f'max by (business) ({names.staleness}{{business="{b}",window="7d"}}) > 0',
+            (Check(names.staleness, {"window": "7d"}, ">", 0.0),),
             severity="ticket",
             alert_class="alignment",
             for_="1h",
@@ -443,7 +542,38 @@ def _alignment_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
             ),
         )
     )
-    return rules
+    return specs
+
+
+def alert_specs(inputs: RuleInputs) -> list[AlertSpec]:
+    """The alerts decided on the engine's values alone: KPI error budgets and targets,
+    regressions, pitfalls, human reachability, strategic staleness (what the live view
+    evaluates in-process)."""
+    return [*_kpi_specs(inputs), *_alignment_specs(inputs)]
+
+
+def _kpi_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
+    return [spec.rule(inputs) for spec in _kpi_specs(inputs)]
+
+
+def _alignment_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
+    names = inputs.names
+    b = inputs.business
+    drop = _num(inputs.thresholds["sai_drop_points"])
+    sai_drop = _alert(
+        inputs,
+        "AlignwatchSAIDrop",
+        f"business:{names.sai}:max_over_time7d{_sel(business=b)}\n  - on (business)\n"
+        f'max by (business) ({names.sai}{{business="{b}",window="7d"}}) >= {drop}',
+        severity="ticket",
+        alert_class="alignment",
+        for_="30m",
+        labels={"goal": "all", "perspective": "all"},
+        summary=f"Strategic Alignment Index of {inputs.business_name} fell {drop} points or more below its "
+        f"7-day high (goals → perspectives: {_business_chain(inputs)})",
+        description="SAI is {{ $value }} points below its 7-day high; `alignwatch explain sai` shows which inputs moved it.",
+    )
+    return [sai_drop, *(spec.rule(inputs) for spec in _alignment_specs(inputs))]
 
 
 def _pipeline_business_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:

@@ -46,10 +46,12 @@ def simulate(
     *,
     strategy: Any = None,
     late_share: float = 0.03,
+    planted: bool = True,
 ) -> Iterator[dict[str, Any]]:
-    """``events`` distinct valid CloudEvents (dicts) of ``scenario`` over ``days`` from ``start``."""
+    """``events`` distinct valid CloudEvents (dicts) of ``scenario`` over ``days`` from ``start``
+    (``planted=False``: the same business without the scenario's planted change, its control)."""
     strategy = strategy if strategy is not None else load_scenario_strategy(scenario)
-    simulation = Simulation(scenario, strategy, seed=seed, start=start, days=days, late_share=late_share)
+    simulation = Simulation(scenario, strategy, seed=seed, start=start, days=days, late_share=late_share, planted=planted)
     yield from simulation.events(events)
 
 
@@ -131,12 +133,14 @@ def messages(
     duplicate_share: float = 0.01,
     binary_share: float = 0.1,
     late_share: float = 0.03,
+    planted: bool = True,
 ) -> Iterator[SimMessage]:
     """Exactly ``events`` Kafka messages: valid events, duplicates and malformed ones, mixed."""
     rng = random.Random(f"{seed}-messages")
     malformed = round(events * malformed_share)
     duplicates = round(events * duplicate_share)
-    valid = list(simulate(scenario, seed, start, days, events - malformed - duplicates, strategy=strategy, late_share=late_share))
+    valid = list(simulate(scenario, seed, start, days, events - malformed - duplicates, strategy=strategy,
+                          late_share=late_share, planted=planted))  # fmt: skip
     extras: list[tuple[int, SimMessage]] = []
     for n in range(duplicates):
         position = rng.randrange(len(valid))

@@ -119,6 +119,7 @@ class Simulation:
         start: dt.datetime,
         days: int,
         late_share: float = 0.03,
+        planted: bool = True,
     ) -> None:
         if scenario not in PROFILES:
             raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(PROFILES)}")
@@ -127,7 +128,8 @@ class Simulation:
         if days < 1:
             raise ValueError("days must be at least 1")
         self.scenario = scenario
-        self.profile: Profile = PROFILES[scenario]
+        # planted=False: the scenario's control, the same business without its planted change
+        self.profile: Profile = PROFILES[scenario] if planted else PROFILES[scenario].without_change()
         self.strategy = strategy
         self.seed = seed
         self.start = start.astimezone(dt.UTC)

@@ -13,11 +13,15 @@ events always reference the strategy's real entities. The planted truths:
 - ``retail``: the inventory system's licensed features are mostly unused, few of its seats
   are active, and most eligible cases are still done by hand.
 - ``control``: a healthy business on which no pitfall fires.
+
+Each scenario also has its own control, the same business without the planted change
+(``Profile.without_change``, ``simulate(..., planted=False)``): the alerting proofs run
+both and expect the planted change to page or ticket, and the control to page nobody.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = ["PROFILES", "Profile", "SCENARIOS"]
 
@@ -49,6 +53,13 @@ class Profile:
     augmented: float = 0.75
     peak_hours: tuple[int, ...] = (9, 10, 11, 12, 13, 14, 15, 16, 17)
     weekend_factor: float = 0.6
+    planted: tuple[str, ...] = ()  # the fields that make the scenario's planted change
+
+    def without_change(self) -> Profile:
+        """The same business without its planted change (its control): every planted field
+        back to the healthy default."""
+        healthy = Profile(name=self.name)
+        return replace(self, **{name: getattr(healthy, name) for name in self.planted}, planted=())
 
 
 PROFILES: dict[str, Profile] = {
@@ -58,6 +69,7 @@ PROFILES: dict[str, Profile] = {
         automated_share=0.95,
         sell_through_start=0.65,
         sell_through_end=0.45,
+        planted=("sell_through_start", "sell_through_end"),
         csat_mean=3.7,
         peak_hours=(5, 6, 7, 8, 9, 12, 16, 17),
         weekend_factor=1.3,
@@ -70,6 +82,7 @@ PROFILES: dict[str, Profile] = {
         escalation_requested=0.2,
         reachability=0.95,
         reachability_after_change=0.3,
+        planted=("reachability_after_change",),
         peak_hours=(10, 11, 12, 19, 20, 21, 22),
         weekend_factor=1.1,
     ),
@@ -78,6 +91,7 @@ PROFILES: dict[str, Profile] = {
         automated_share=0.3,
         features_used=0.25,
         active_seats=0.3,
+        planted=("features_used", "active_seats", "automated_share"),
         cycle_speedup=0.85,
         weekend_factor=1.2,
     ),

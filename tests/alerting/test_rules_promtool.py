@@ -361,3 +361,48 @@ def test_every_generated_alert_has_a_for_duration_and_every_rule_file_passes_pro
     result = subprocess.run([promtool, "check", "rules", "--lint-fatal", *paths, *committed],
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_in_process_evaluation_fires_exactly_what_prometheus_fires_on_the_same_values(
+    promtool: str, inputs: RuleInputs, tmp_path: Path
+) -> None:
+    from metrics.rules import Sample, alert_specs, firing_alerts
+
+    n = inputs.names
+    reach, csat = {"business": B, "kpi": "reach"}, {"business": B, "kpi": "csat"}
+    samples = [
+        Sample(n.kpi_burn_rate, {**reach, "window": "7d"}, 12.9),  # a fast burn with evidence: page
+        Sample(n.kpi_burn_evidence, {**reach, "window": "7d"}, 9.7),
+        Sample(n.kpi_burn_rate, {**reach, "window": "hour"}, 20.0),  # too little evidence in the hour: nothing
+        Sample(n.kpi_burn_evidence, {**reach, "window": "hour"}, 1.3),
+        Sample(n.kpi_burn_rate, {**reach, "window": "28d"}, 3.0),  # a slow burn still burning: ticket
+        Sample(n.kpi_burn_evidence, {**reach, "window": "28d"}, 4.0),
+        Sample(n.kpi_attainment, {**csat, "window": "28d"}, 0.9),  # a mean below target over its period: ticket
+        Sample(n.kpi_events, {**csat, "window": "28d"}, 40.0),
+        Sample(n.regression, {**csat, "window": "7d"}, 0.05),  # below the regression threshold: nothing
+        Sample(n.pitfall, {"business": B, "automation": "chatbot", "pitfall": "feature_overload", "window": "7d"}, 1.0),
+        Sample(n.pitfall, {"business": B, "automation": "chatbot", "pitfall": "process_mismatch", "window": "7d"}, 0.0),
+        Sample(n.human_reachability, {"business": B, "window": "7d"}, 0.35),
+        Sample(n.human_reachability_evidence, {"business": B, "window": "7d"}, 5.1),
+        Sample(n.staleness, {"business": B, "window": "7d"}, 0.0),
+        Sample(n.kpi_burn_rate, {"business": "another", "kpi": "reach", "window": "7d"}, 50.0),  # not this business
+        Sample(n.kpi_burn_evidence, {"business": "another", "kpi": "reach", "window": "7d"}, 50.0),
+    ]
+    specs = alert_specs(inputs)
+    firing = firing_alerts(specs, samples, B)
+    assert {(f.name, f.labels.get("burn_window"), f.labels.get("pitfall")) for f in firing} == {
+        ("AlignwatchKPIErrorBudgetBurn", "7d", None), ("AlignwatchKPIErrorBudgetBurn", "28d", None),
+        ("AlignwatchKPIBelowTarget", "28d", None), ("AlignwatchPitfallDetected", None, "feature_overload"),
+        ("AlignwatchHumanReachabilityBelowFloor", "7d", None),
+    }
+    series = [_series(s.name, dict(s.labels), f"{s.value}x120") for s in samples]
+    tests = [{"interval": "1m", "input_series": series, "alert_rule_test": []}]
+    for name in sorted({spec.name for spec in specs}):
+        expected = []
+        for f in (f for f in firing if f.name == name):
+            rule = _rule(inputs, name, **{k: v for k, v in f.labels.items() if k in ("kpi", "burn_window", "automation")})
+            labels = dict(f.labels)
+            expected.append({"exp_labels": labels, "exp_annotations": {
+                key: _render_value(text, labels, f.value) for key, text in rule["annotations"].items()}})
+        tests[0]["alert_rule_test"].append({"eval_time": "90m", "alertname": name, "exp_alerts": expected})
+    _run_promtool(promtool, tmp_path, inputs, tests)
