@@ -7,9 +7,10 @@ at ``end``, one :class:`~metrics.values.MetricValue` per catalogue metric and la
 Cost: **one** grouped read of the events of ``[min(start, end − 28 d), end)`` (see
 :mod:`metrics.aggregates`; hour buckets, so every hour-aligned window is folded from the
 same small result), one read of the reconfiguration events and one of the published
-pipeline runs. With ``cache=True`` (the default) the groups of closed hours come from the
-hour-aggregate cache (:mod:`metrics.hourcache`): only the hours never aggregated or that
-received events since are read from the events, and the cache is filled as a side effect,
+pipeline runs (when they finished: a window sees the run history as it stood at its end,
+see :func:`monitored_at`). With ``cache=True`` (the default) the groups of closed hours
+come from the hour-aggregate cache (:mod:`metrics.hourcache`): only the hours never
+aggregated or that received events since are read from the events, and the cache is filled as a side effect,
 so the continuous runs leave the nightly recomputation little to read. Windows that are not hour-aligned (``compute_window`` of a 5-minute window)
 read exactly their own rows. Results are rounded to 9 decimals, so that floating-point
 sums taken in another row order give the same values.
@@ -55,6 +56,7 @@ __all__ = [
     "compute",
     "compute_window",
     "evaluate_window",
+    "monitored_at",
     "to_values",
     "windows",
     "write_values",
@@ -153,7 +155,7 @@ class Reader:
         for sample in fetch_samples(conn, self.lo, hi, self._distributions):
             self._samples[sample.hour].append(sample)
         self.reconfigurations: list[Reconfiguration] = fetch_reconfigurations(conn, self.lo, hi)
-        self._published = _published_ends(conn, self.lo - MONITORING_LOOKBACK, hi)
+        self._published = _published_finishes(conn, self.lo - MONITORING_LOOKBACK, hi)
         self._cache: dict[tuple[dt.datetime, dt.datetime], Facts] = {}
 
     def _aggregates(self, lo: dt.datetime, hi: dt.datetime) -> list[Aggregate]:
@@ -186,16 +188,27 @@ class Reader:
             self._cache[key] = Facts.build(start, end, items, self.reconfigurations, samples)
         return self._cache[key]
 
-    def monitored(self, start: dt.datetime) -> bool:
-        """Whether a pipeline run was published for an interval ending in the two days before ``start``."""
-        return any(start - MONITORING_LOOKBACK <= moment <= start for moment in self._published)
+    def monitored(self, end: dt.datetime) -> bool:
+        """Whether a pipeline run was published in the two days up to ``end`` (see :func:`monitored_at`)."""
+        return monitored_at(self._published, end)
 
 
-def _published_ends(conn: sa.Connection, lo: dt.datetime, hi: dt.datetime) -> list[dt.datetime]:
+def monitored_at(finishes: Iterable[dt.datetime], end: dt.datetime) -> bool:
+    """Whether one of the published runs' ``finishes`` lies in ``(end − 2 days, end]``.
+
+    The run history of a window is the history as it stood at the window's end: only runs
+    that had finished by then count, so a window's value does not depend on when, or by
+    which path (continuous, nightly, backfill, manual), it is computed.
+    """
+    return any(end - MONITORING_LOOKBACK < moment <= end for moment in finishes)
+
+
+def _published_finishes(conn: sa.Connection, lo: dt.datetime, hi: dt.datetime) -> list[dt.datetime]:
+    """When the runs published in ``[lo, hi]`` finished."""
     runs = pipeline_runs.c
     return list(
         conn.execute(
-            sa.select(runs.interval_end).where(runs.status == "published", runs.interval_end >= lo, runs.interval_end <= hi)
+            sa.select(runs.finished_at).where(runs.status == "published", runs.finished_at >= lo, runs.finished_at <= hi)
         ).scalars()
     )
 
@@ -209,7 +222,7 @@ def evaluate_window(reader: Reader, window: Window) -> Evaluation:
         reader.strategy,
         facts,
         fold=reader.facts,
-        monitored=reader.monitored(window.start),
+        monitored=reader.monitored(window.end),
         rolling_7d=window.kind == "7d",
         detect_pitfalls=window.kind in ROLLING,
     )
@@ -299,8 +312,8 @@ def _evaluate_exact(conn: sa.Connection, strategy: Any, window: Window) -> Evalu
         fetch_reconfigurations(conn, window.start, window.end),
         fetch_samples(conn, window.start, window.end, distributions_needed(strategy)),
     )
-    published = _published_ends(conn, window.start - MONITORING_LOOKBACK, window.start)
-    return evaluate(strategy, facts, monitored=bool(published), detect_pitfalls=window.kind in ROLLING)
+    published = _published_finishes(conn, window.end - MONITORING_LOOKBACK, window.end)
+    return evaluate(strategy, facts, monitored=monitored_at(published, window.end), detect_pitfalls=window.kind in ROLLING)
 
 
 def compute_window(

@@ -790,8 +790,8 @@ def _checklist(strategy: Any, kpis: dict[str, dict[str, Any]], monitored: bool |
         from_answer("continuous_monitoring", lambda: ("unknown", "pipeline runs not consulted"))
     else:
         verdict("continuous_monitoring", "passed" if monitored else "failed",
-                "a pipeline run was published in the two days before the window" if monitored else
-                "no pipeline run published in the two days before the window", "data")
+                "a pipeline run was published in the two days up to the window's end" if monitored else
+                "no pipeline run published in the two days up to the window's end", "data")
     return {item: out[item] for item in CHECKLIST}
 
 
@@ -895,7 +895,8 @@ def evaluate(
     ``fold(start, end)`` gives the facts of another window inside the range that was read
     (None when it is not covered): ROI realisation of past weeks, regression baselines and
     daily outcome KPIs for staleness. ``monitored`` says whether a pipeline run was
-    published in the two days before the window. ``rolling_7d`` marks the window on which
+    published in the two days up to the window's end (run history as it stood at the
+    window's end). ``rolling_7d`` marks the window on which
     regression and staleness are emitted. ``detect_pitfalls`` is False on hour and day
     windows: a pitfall is a pattern, judged on 7 and 28 days of evidence.
     """
