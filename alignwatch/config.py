@@ -108,6 +108,13 @@ class Settings(BaseSettings):
         description="A pipeline run still `running` after this many seconds is marked `abandoned` "
         "(ALIGNWATCH_RUN_TIMEOUT_S); 6 hours by default.",
     )
+    nightly_max_late_days: int = Field(
+        62,
+        ge=0,
+        description="Most local days a nightly run recomputes besides its own for late events, oldest first "
+        "(ALIGNWATCH_NIGHTLY_MAX_LATE_DAYS); the days over it are logged and left to the next nightly run. "
+        "A late event brings its day and the 27 days after it (the 7d and 28d windows that cover it).",
+    )
     exporter_host: str = Field(
         "127.0.0.1", description="Address the exporter binds (ALIGNWATCH_EXPORTER_HOST); loopback by default."
     )

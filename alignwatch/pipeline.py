@@ -13,7 +13,8 @@ A run:
    process, in ``details["owner"]``);
 2. computes the metric values, one step at a time (the whole interval by default; nightly
    runs step by local day, so that rolling windows exist at every day's end), and
-   validates the stored events of the interval (suite ``raw_events``);
+   validates the stored events of the interval (suite ``raw_events``, once per run of
+   contiguous steps);
 3. validates the values (suite ``metric_values``);
 4. when both suites pass, upserts the values into ``metric_values`` and marks the run
    ``published`` in the same transaction; otherwise marks it ``failed_validation`` and
@@ -23,17 +24,32 @@ A run:
 
 Runs are keyed on their interval, never on the wall clock: running the same interval twice
 writes the same rows (the upsert key is metric, labels, window kind and window end).
+
+**Late data.** A nightly run recomputes its own ``days`` and, besides, every local day that
+received events since the previous published nightly run (found from ``events.ingested_at``,
+however old the day), with the days whose 7d and 28d windows cover it (the 27 days after
+it): see :func:`plan_late_days`. At most ``max_late_days`` such days per run
+(``ALIGNWATCH_NIGHTLY_MAX_LATE_DAYS``), oldest first; the rest are recorded in the run's
+``details["late"]["pending"]`` and recomputed by the next nightly run. Every nightly run
+logs what it recomputed and what it left for later.
+
+**Reproducibility.** A stored value of a window is a function of the events, the strategy
+and the run history *as it stood at the window's end*: the checklist's
+``continuous_monitoring`` item counts only the runs published at or before the window's
+end (``finished_at``), so the continuous, nightly, backfill and manual paths write
+identical rows for the same window, whenever they run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import os
 import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
@@ -41,7 +57,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from alignwatch.errors import ConfigError
-from alignwatch.store.schema import metric_values, pipeline_runs
+from alignwatch.store.schema import events, metric_values, pipeline_runs
 from metrics.values import WINDOWS, MetricValue
 
 if TYPE_CHECKING:
@@ -51,11 +67,13 @@ if TYPE_CHECKING:
 __all__ = [
     "CONTINUOUS_LOOKBACK",
     "NIGHTLY_DAYS",
+    "NIGHTLY_MAX_LATE_DAYS",
     "RUN_KINDS",
     "RUN_TIMEOUT",
     "AbandonedRun",
     "ContinuousWindows",
     "Granularity",
+    "LatePlan",
     "RunKind",
     "RunOutcome",
     "RunOwner",
@@ -65,10 +83,12 @@ __all__ = [
     "close_abandoned_runs",
     "continuous_task",
     "continuous_windows",
+    "changed_days",
     "day_ranges",
     "latest_snapshot",
     "nightly_range",
     "nightly_task",
+    "plan_late_days",
     "process_running",
     "run_interval",
 ]
@@ -82,10 +102,18 @@ RunStatus = Literal["running", "published", "failed_validation", "error", "aband
 CONTINUOUS_LOOKBACK = dt.timedelta(hours=24)
 # nightly runs recompute the last 7 days by default
 NIGHTLY_DAYS = 7
+# and at most this many older days that received late events (ALIGNWATCH_NIGHTLY_MAX_LATE_DAYS)
+NIGHTLY_MAX_LATE_DAYS = 62
+# an event of day D is in the 28d windows ending at the ends of D, D+1, ..., D+27
+ROLLING_DAYS = 28
+# events ingested up to this long before a run's mark may have committed after its read
+INGESTION_MARGIN = dt.timedelta(minutes=5)
 # a run still running after this long is abandoned (settings: ALIGNWATCH_RUN_TIMEOUT_S)
 RUN_TIMEOUT = dt.timedelta(hours=6)
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], dt.datetime]
 Compute = Callable[..., list[MetricValue]]
@@ -241,6 +269,243 @@ def _zone(tz: str) -> ZoneInfo:
         return ZoneInfo(tz)
     except (KeyError, ValueError) as exc:
         raise ConfigError(f"unknown timezone {tz!r}") from exc
+
+
+def _local_day(day: dt.date, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    """The local day ``day`` as a UTC range."""
+    start = dt.datetime.combine(day, dt.time(), zone)
+    end = dt.datetime.combine(day + DAY, dt.time(), zone)
+    return _aware(start), _aware(end)
+
+
+def _blocks(steps: Sequence[tuple[dt.datetime, dt.datetime]]) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The steps (sorted) merged into runs of contiguous ranges."""
+    merged: list[tuple[dt.datetime, dt.datetime]] = []
+    for lo, hi in sorted(steps):
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+# ----------------------------------------------------------------------------- late data
+
+
+@dataclass(frozen=True)
+class LatePlan:
+    """The days a nightly run recomputes besides its own, and the days it leaves for later.
+
+    ``looked`` is False when no nightly run was published before (there is nothing to
+    compare with: the run only sets its mark). ``ingested_through`` is this run's mark
+    (the newest ``ingested_at`` it saw) and ``margin_events`` how many events were ingested
+    in the :data:`INGESTION_MARGIN` up to it. ``changed`` are the local days of the events
+    ingested after ``since``: the previous run's mark, or that mark less the margin when the
+    margin's count changed since (an event whose transaction committed after the previous
+    run's read); None when the previous run had seen no event. ``days`` are the days
+    recomputed before the run's own range (oldest first); ``deferred`` the days before it
+    left over by the bound; ``later`` the days after it that already have stored values
+    (a nightly run of an earlier night, e.g. an Airflow backfill, never computes past its
+    own night). ``deferred`` and ``later`` are the next nightly run's ``pending`` days.
+    """
+
+    since: dt.datetime | None
+    ingested_through: dt.datetime | None
+    changed: tuple[dt.date, ...] = ()
+    days: tuple[dt.date, ...] = ()
+    deferred: tuple[dt.date, ...] = ()
+    later: tuple[dt.date, ...] = ()
+    max_days: int = NIGHTLY_MAX_LATE_DAYS
+    margin_events: int = 0
+    looked: bool = True
+
+    @property
+    def pending(self) -> tuple[dt.date, ...]:
+        """The days left for the next nightly run."""
+        return tuple(sorted({*self.deferred, *self.later}))
+
+    def as_json(self) -> dict[str, Any]:
+        """What the run records in ``details["late"]`` (the next run reads the mark and ``pending``)."""
+        return {
+            "since": None if self.since is None else self.since.isoformat(),
+            "ingested_through": None if self.ingested_through is None else self.ingested_through.isoformat(),
+            "margin_events": self.margin_events,
+            "changed": [d.isoformat() for d in self.changed],
+            "recomputed": [d.isoformat() for d in self.days],
+            "pending": [d.isoformat() for d in self.pending],
+            "max_days": self.max_days,
+        }
+
+    def describe(self) -> str:
+        """One line: what is recomputed beyond the run's own days, and what is left for later."""
+        if not self.looked:
+            return (
+                "no nightly run published before: late events are looked for from the next run on "
+                f"(mark: {_iso(self.ingested_through)})"
+            )
+        text = f"{len(self.days)} late day(s) recomputed{_spans(self.days)}"
+        when = "at any time" if self.since is None else f"after {self.since.isoformat()}"
+        text += f" (events ingested {when}, on {len(self.changed)} day(s){_spans(self.changed)})"
+        if not self.deferred and not self.later:
+            return text + "; nothing left for later"
+        if self.deferred:
+            text += f"; left for later: {len(self.deferred)} day(s){_spans(self.deferred)} over the bound of {self.max_days}"
+        if self.later:
+            text += f"; left to the nights that cover them: {len(self.later)} day(s){_spans(self.later)} after this run's range"
+        return text
+
+
+def _iso(moment: dt.datetime | None) -> str:
+    return "no event yet" if moment is None else moment.isoformat()
+
+
+def _spans(days: Sequence[dt.date]) -> str:
+    """`` 2026-02-01..2026-02-28, 2026-03-04`` (runs of consecutive days), or empty."""
+    spans: list[list[dt.date]] = []
+    for day in sorted(days):
+        if spans and day - spans[-1][1] == DAY:
+            spans[-1][1] = day
+        else:
+            spans.append([day, day])
+    text = ", ".join(a.isoformat() if a == b else f"{a.isoformat()}..{b.isoformat()}" for a, b in spans)
+    return f" ({text})" if text else ""
+
+
+def plan_late_days(
+    changed: Iterable[dt.date],
+    pending: Iterable[dt.date],
+    *,
+    first: dt.date,
+    stop: dt.date,
+    max_days: int = NIGHTLY_MAX_LATE_DAYS,
+) -> tuple[list[dt.date], list[dt.date], list[dt.date]]:
+    """The local days to recompute besides ``[first, stop)``: (now, deferred, after).
+
+    A day that received events changes its hour and day windows and the 7d and 28d windows
+    ending at the ends of the day and of the 27 days after it, so each ``changed`` day
+    brings those 28 days; ``pending`` days (left by the previous run) come as they are.
+    Of the days before ``first``, the ``max_days`` oldest are recomputed now and the rest
+    deferred; the days from ``stop`` on are returned apart (the caller keeps those that
+    already have stored values).
+    """
+    if max_days < 0:
+        raise ConfigError(f"max late days must be >= 0, not {max_days}")
+    need = set(pending)
+    for day in changed:
+        need.update(day + dt.timedelta(days=k) for k in range(ROLLING_DAYS))
+    before = sorted(d for d in need if d < first)
+    after = sorted(d for d in need if d >= stop)
+    return before[:max_days], before[max_days:], after
+
+
+def changed_days(conn: sa.Connection, since: dt.datetime | None, tz: str = "UTC") -> list[dt.date]:
+    """The local days of the events ingested after ``since`` (None: all events), oldest first.
+
+    One grouped read on ``ix_events_ingested_at``: the earliest and latest event time of
+    each UTC hour (an hour spans at most one local midnight, whatever the offset).
+    """
+    from metrics.aggregates import hour_bucket
+
+    zone = _zone(tz)
+    query = sa.select(sa.func.min(events.c.time), sa.func.max(events.c.time))
+    if since is not None:
+        query = query.where(events.c.ingested_at > _aware(since))
+    rows = conn.execute(query.group_by(hour_bucket(conn.dialect.name))).all()
+    return sorted({_aware(moment).astimezone(zone).date() for row in rows for moment in row})
+
+
+def _stored_days(conn: sa.Connection, days: Sequence[dt.date], tz: str) -> list[dt.date]:
+    """Those of ``days`` for which hour or day values are stored."""
+    if not days:
+        return []
+    zone = _zone(tz)
+    lo, hi = _local_day(min(days), zone)[0], _local_day(max(days), zone)[1]
+    mv = metric_values.c
+    ends = conn.execute(
+        sa.select(mv.window_end)
+        .where(mv.window.in_(("hour", "day")), mv.window_end > lo, mv.window_end <= hi)
+        .distinct()
+    ).scalars()
+    stored = {(_aware(end) - dt.timedelta(microseconds=1)).astimezone(zone).date() for end in ends}
+    return [day for day in days if day in stored]
+
+
+@dataclass(frozen=True)
+class _Previous:
+    """What the newest published nightly run recorded: its mark, its margin count, its pending days."""
+
+    mark: dt.datetime | None
+    margin_events: int | None
+    pending: tuple[dt.date, ...]
+
+
+def _previous_nightly(conn: sa.Connection) -> _Previous | None:
+    """The newest published nightly run's record (None when there is none).
+
+    A run published before marks were recorded gives its start time as the mark (and no
+    margin count: the margin applies).
+    """
+    runs = pipeline_runs.c
+    row = conn.execute(
+        sa.select(runs.started_at, runs.details)
+        .where(runs.kind == "nightly", runs.status == "published")
+        .order_by(runs.finished_at.desc(), runs.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    late = row.details.get("late") if isinstance(row.details, dict) else None
+    if not isinstance(late, dict) or "ingested_through" not in late:
+        return _Previous(_aware(row.started_at), None, ())
+    mark, count = late.get("ingested_through"), late.get("margin_events")
+    return _Previous(
+        mark=dt.datetime.fromisoformat(mark) if isinstance(mark, str) else None,
+        margin_events=count if isinstance(count, int) else None,
+        pending=tuple(dt.date.fromisoformat(day) for day in late.get("pending", []) if isinstance(day, str)),
+    )
+
+
+def _margin_events(conn: sa.Connection, mark: dt.datetime | None) -> int:
+    """How many events were ingested in ``(mark − INGESTION_MARGIN, mark]``."""
+    if mark is None:
+        return 0
+    at = events.c.ingested_at
+    return int(conn.execute(sa.select(sa.func.count()).where(at > mark - INGESTION_MARGIN, at <= mark)).scalar_one())
+
+
+def _late_plan(engine: sa.Engine, *, first: dt.date, stop: dt.date, tz: str, max_days: int) -> LatePlan:
+    """What a nightly run over the local days ``[first, stop)`` recomputes besides them.
+
+    The reads are ordered so that nothing is missed: the previous mark's margin is counted
+    before this run's mark is read, and this run's margin before the changed days are read.
+    """
+    with engine.connect() as conn:
+        previous = _previous_nightly(conn)
+        look_from: dt.datetime | None = None  # None: every stored event
+        if previous is not None and previous.mark is not None:
+            settled = previous.margin_events is not None and _margin_events(conn, previous.mark) == previous.margin_events
+            # an event committed after the previous run's read, with an earlier ingested_at, changes the count
+            look_from = previous.mark if settled else previous.mark - INGESTION_MARGIN
+        newest = conn.execute(sa.select(sa.func.max(events.c.ingested_at))).scalar()
+        mark = None if newest is None else _aware(newest)
+        if previous is not None and previous.mark is not None and (mark is None or mark < previous.mark):
+            mark = previous.mark  # events were deleted: keep the mark where it was
+        margin = _margin_events(conn, mark)
+        if previous is None:
+            return LatePlan(since=None, ingested_through=mark, max_days=max_days, margin_events=margin, looked=False)
+        changed = changed_days(conn, look_from, tz)
+        now, deferred, after = plan_late_days(changed, previous.pending, first=first, stop=stop, max_days=max_days)
+        later = _stored_days(conn, after, tz)
+    return LatePlan(
+        since=look_from,
+        ingested_through=mark,
+        changed=tuple(changed),
+        days=tuple(now),
+        deferred=tuple(deferred),
+        later=tuple(later),
+        max_days=max_days,
+        margin_events=margin,
+    )
 
 
 # ----------------------------------------------------------------------------- abandoned runs
@@ -431,13 +696,19 @@ def run_interval(
     event_types: Iterable[str] | None = None,
     clock: Clock = _utcnow,
     run_timeout: dt.timedelta = RUN_TIMEOUT,
+    details: dict[str, Any] | None = None,
+    validate: Sequence[tuple[dt.datetime, dt.datetime]] | None = None,
 ) -> RunOutcome:
     """Compute [start, end), validate, and publish only if every expectation holds.
 
     ``steps`` cuts the interval into sub-ranges computed one by one (rolling windows at
-    each step's end); by default the interval is one step. ``compute``, ``write`` and
-    ``rules`` default to the metric engine's ``compute``/``write_values`` and the rules
-    derived from the catalogue; ``clock`` only stamps the run's bookkeeping times.
+    each step's end); by default the interval is one step. Steps need not be contiguous
+    (a nightly run's late days): the events are validated once per run of contiguous
+    steps, or on each range of ``validate`` when given. ``details`` are recorded in the
+    run's ``details`` beside its owner.
+    ``compute``, ``write`` and ``rules`` default to the metric engine's
+    ``compute``/``write_values`` and the rules derived from the catalogue; ``clock`` only
+    stamps the run's bookkeeping times.
     Runs left ``running`` by a dead process, or for longer than ``run_timeout``, are marked
     ``abandoned`` first (:func:`close_abandoned_runs`).
     """
@@ -455,7 +726,7 @@ def run_interval(
     business = str(getattr(getattr(strategy, "business", None), "name", "") or "default")
     owner = RunOwner.current()
     close_abandoned_runs(engine, timeout=run_timeout, clock=clock, here=owner)
-    recorded = {"owner": owner.as_json()}
+    recorded = {**(details or {}), "owner": owner.as_json()}
     with engine.begin() as conn:
         run_id = int(
             conn.execute(
@@ -476,7 +747,8 @@ def run_interval(
     try:
         values = _compute_steps(compute, engine, strategy, steps or [(start, end)], granularities)
         began = time.perf_counter()
-        suites = _validate(engine, strategy, start, end, values, rules, event_types)
+        blocks = validate if validate is not None else _blocks(steps or [(start, end)])
+        suites = _validate(engine, strategy, blocks, values, rules, event_types)
         gate_seconds = time.perf_counter() - began
     except BaseException as exc:
         with engine.begin() as conn:
@@ -545,19 +817,20 @@ def _compute_steps(
 def _validate(
     engine: sa.Engine,
     strategy: Any,
-    start: dt.datetime,
-    end: dt.datetime,
+    blocks: Sequence[tuple[dt.datetime, dt.datetime]],
     values: Sequence[MetricValue],
     rules: MetricRules | None,
     event_types: Iterable[str] | None,
 ) -> list[SuiteOutcome]:
+    """The ``raw_events`` suite on each block of events, then ``metric_values``."""
     from expectations.metric_values import check_metric_values, rules_from_catalogue
     from expectations.raw_events import check_raw_events
 
+    types = None if event_types is None else tuple(event_types)
     with engine.connect() as conn:
-        raw = check_raw_events(conn, start=start, end=end, event_types=event_types)
+        raw = [check_raw_events(conn, start=lo, end=hi, event_types=types) for lo, hi in blocks]
     metrics = check_metric_values(values, rules if rules is not None else rules_from_catalogue(strategy))
-    return [raw, metrics]
+    return [*raw, metrics]
 
 
 def _finish(
@@ -745,28 +1018,53 @@ def nightly_task(
     end: dt.datetime,
     days: int = NIGHTLY_DAYS,
     trigger: str | None = "airflow:alignment_nightly",
+    max_late_days: int | None = None,
     **run_options: Any,
 ) -> RunOutcome:
-    """The nightly task: recompute the ``days`` local days before ``end``'s local date.
+    """The nightly task: recompute the ``days`` local days before ``end``'s local date, and the late days.
 
-    Hour and day windows of every day, rolling windows at every day's end; late and
-    corrected events are folded in. Idempotent: the same ``end`` writes the same rows.
+    Hour and day windows of every day, rolling windows at every day's end. Besides its own
+    days, the run recomputes every older local day that received events since the previous
+    published nightly run (``events.ingested_at``), with the 27 days after it (their 7d and
+    28d windows cover it), and the days the previous run left for later: at most
+    ``max_late_days`` of them, oldest first (default: ``ALIGNWATCH_NIGHTLY_MAX_LATE_DAYS``);
+    the rest are recorded in ``details["late"]`` for the next run (:class:`LatePlan`). The
+    plan is logged. Idempotent: the same ``end`` writes the same rows (a second run finds
+    no new late day).
     """
     engine, strategy, owned = _resolve(store, strategy)
     try:
         tz = _timezone(strategy)
         start, stop = nightly_range(end, days, tz)
-        return run_interval(
+        zone = _zone(tz)
+        first_day, stop_day = start.astimezone(zone).date(), stop.astimezone(zone).date()
+        if max_late_days is None:
+            from alignwatch.config import load_settings
+
+            max_late_days = load_settings().nightly_max_late_days
+        plan = _late_plan(engine, first=first_day, stop=stop_day, tz=tz, max_days=max_late_days)
+        late = [_local_day(day, zone) for day in plan.days]
+        steps = sorted([*late, *day_ranges(start, stop, tz)])
+        log.info(
+            "nightly run: its %d day(s) %s..%s (%s); %s",
+            days, first_day.isoformat(), (stop_day - DAY).isoformat(), tz, plan.describe(),
+        )
+        outcome = run_interval(
             engine,
             strategy,
-            start=start,
+            start=steps[0][0],
             end=stop,
             kind="nightly",
             granularity=("hour", "day"),
-            steps=day_ranges(start, stop, tz),
+            steps=steps,
             trigger=trigger,
+            details={"late": plan.as_json()},
+            # the run's own days are validated first and as before (the volume band of the
+            # same days earlier); then each run of late days on its own
+            validate=[(start, stop), *_blocks(late)],
             **_with_timeout(run_options),
         )
+        return replace(outcome, detail=f"{outcome.detail}; {plan.describe()}")
     finally:
         if owned:
             engine.dispose()

@@ -3,9 +3,11 @@
 
 At 02:00 in the business's timezone (``ALIGNWATCH_NIGHTLY_CRON``, default ``0 2 * * *``;
 ``ALIGNWATCH_BUSINESS_TIMEZONE``, default UTC): recomputes the last ``days`` local days
-(DAG param, default 7) so that late and corrected events are reflected, validates and
-publishes (``alignwatch.pipeline.nightly_task``). The same night run twice writes the same
-rows.
+(DAG param, default 7) and every older local day that received events since the previous
+published nightly run, however old, with the 7d and 28d windows that cover it (at most
+``ALIGNWATCH_NIGHTLY_MAX_LATE_DAYS`` such days, default 62, oldest first; the rest are
+logged and left to the next run), validates and publishes
+(``alignwatch.pipeline.nightly_task``). The same night run twice writes the same rows.
 
 ``catchup`` is on: a missed night is recomputed when the scheduler comes back. Any range
 can be recomputed with Airflow's own backfill, one run per night:
@@ -36,13 +38,17 @@ TIMEZONE = os.environ.get("ALIGNWATCH_BUSINESS_TIMEZONE", "UTC")
     max_active_runs=1,
     tags=["alignwatch", "nightly"],
     doc_md=__doc__,
-    params={"days": Param(7, type="integer", minimum=1, description="Local days to recompute, ending last midnight.")},
+    params={
+        "days": Param(
+            7, type="integer", minimum=1, description="Local days to recompute, ending last midnight (plus the late days)."
+        )
+    },
     default_args={"owner": "alignwatch", "retries": 2},
 )
 def alignment_nightly() -> None:
     @task
     def recompute(store_url: str, strategy_file: str, days: int, data_interval_end=None):  # type: ignore[no-untyped-def]
-        """Recompute, validate and publish the last ``days`` local days."""
+        """Recompute, validate and publish the last ``days`` local days and the days with late events."""
         from alignwatch.pipeline import nightly_task
 
         return nightly_task(store_url or None, strategy_file or None, end=data_interval_end, days=int(days)).as_json()
