@@ -11,6 +11,13 @@ the number of metrics or the history before it.
 The payload is parsed once per row: on PostgreSQL with ``json_to_record`` in a lateral
 join (one parse yields every typed field), on SQLite with ``json_extract``.
 
+Two kinds of rows are folded beyond the payload sums: ``kpi.observed`` (externally measured
+KPI values) is grouped by its ``kpi_id`` and sums its ``value``, read with a typed path for
+that type only; and the products of ``customer.order`` (its optional ``product_ids`` list)
+are read by a second statement over the orders of the range, one group per hour, customer
+and product (:data:`ORDER_PRODUCTS`), so that the share of customers who bought a new
+product can be counted whatever the strategy declares new.
+
 Rare event types whose exact values matter (``strategy.initiative``,
 ``automation.reconfigured``: lead times) are read as rows by :func:`fetch_reconfigurations`.
 
@@ -36,6 +43,7 @@ __all__ = [
     "AGGREGATED_TYPES",
     "DISTRIBUTIONS",
     "MEASURES",
+    "ORDER_PRODUCTS",
     "Aggregate",
     "Reconfiguration",
     "Sample",
@@ -50,6 +58,7 @@ __all__ = [
     "of_type",
     "order",
     "payload_is_jsonb",
+    "products_query",
     "samples_query",
 ]
 
@@ -101,7 +110,11 @@ AGGREGATED_TYPES: tuple[str, ...] = (
     "workforce.task",
     "workforce.skill",
     "workforce.survey",
+    "kpi.observed",
 )
+
+#: the aggregate type of the order products: one group per hour, customer (``actor``) and product (``k2``)
+ORDER_PRODUCTS = "customer.order.product"
 
 # which identifier columns each type is grouped by (the others are NULL for that type)
 _ACTOR_TYPES = ("feature.usage", "workforce.task", "workforce.skill", "workforce.survey")
@@ -116,6 +129,7 @@ _KEY_FIELDS: dict[str, tuple[str, ...]] = {
     "integration.issue": ("kind",),
     "data.used": ("used_for", "strategic"),
     "workforce.task": ("augmented",),
+    "kpi.observed": ("kpi_id",),
 }
 
 #: the sums every group carries (name -> which type and what it counts)
@@ -143,6 +157,7 @@ MEASURES: dict[str, str] = {
     "records": "sum of integration.issue records",
     "minutes": "sum of workforce.task minutes_saved",
     "satisfaction": "sum of workforce.survey satisfaction",
+    "observed": "sum of kpi.observed value",
 }
 
 
@@ -261,6 +276,7 @@ def _measures(
         "records": total(("integration.issue",), f["records"]),
         "minutes": total(("workforce.task",), f["minutes_saved"]),
         "satisfaction": total(("workforce.survey",), f["satisfaction"]),
+        "observed": total(("kpi.observed",), f["observed_value"]),
     }
 
 
@@ -276,6 +292,16 @@ def _field_paths(data: Any) -> dict[str, sa.ColumnElement[Any]]:
         else:
             out[name] = item.as_string()
     return out
+
+
+def _observed_paths(data: Any) -> dict[str, sa.ColumnElement[Any]]:
+    """``kpi.observed``'s fields, read with typed paths and used only under a guard on that type.
+
+    Not in :data:`FIELDS`: ``json_to_record`` types its columns for every row, and a
+    ``value`` or ``kpi_id`` field is a likely unknown field of another type (kept with its
+    payload, of any JSON type), which a typed column would refuse.
+    """
+    return {"kpi_id": data["kpi_id"].as_string(), "observed_value": data["value"].as_float()}
 
 
 def hour_bucket(dialect: str) -> sa.ColumnElement[Any]:
@@ -316,6 +342,7 @@ def aggregate_query(
             source = events.join(record, sa.true())
     else:
         f = _field_paths(e.data)
+    f = {**f, **_observed_paths(e.data)}
     hour = hour_bucket(dialect)
     t = e.type
 
@@ -344,6 +371,53 @@ def aggregate_query(
         .select_from(source)
         .where(t.in_(AGGREGATED_TYPES), e.time >= lo, e.time < hi)
         .group_by(*(sa.literal_column(str(position)) for position in range(1, len(keys) + 1)))
+    )
+
+
+def products_query(dialect: str, lo: dt.datetime, hi: dt.datetime, *, jsonb: bool = False) -> sa.Select[Any]:
+    """The products of the ``customer.order`` events of ``[lo, hi)``, grouped by hour, customer and product.
+
+    Columns as :func:`aggregate_query`'s (type :data:`ORDER_PRODUCTS`, the customer in
+    ``actor``, the product in ``k2``, ``n`` the order lines): a second statement, over the
+    orders only (the ``(type, time)`` index), each order's ``product_ids`` array expanded into
+    one row per product. An order without the list (absent or null) has no product rows.
+    """
+    e = events.c
+    products = e.data["product_ids"]
+    if dialect == "postgresql":
+        typeof, elements = (
+            (sa.func.jsonb_typeof, sa.func.jsonb_array_elements_text)
+            if jsonb
+            else (sa.func.json_typeof, sa.func.json_array_elements_text)
+        )
+        # only an array is expanded (a JSON null would make the set-returning function fail)
+        listed = sa.case((typeof(products) == "array", products), else_=sa.null())
+        item = elements(listed).table_valued("value").render_derived(name="p").lateral()
+        source = events.join(item, sa.true())
+        condition: sa.ColumnElement[bool] = sa.true()
+    else:
+        item = sa.func.json_each(e.data, "$.product_ids").table_valued("value").alias("p")
+        source = events.join(item, sa.true())
+        condition = sa.func.json_type(e.data, "$.product_ids") == "array"
+    product = sa.cast(item.c.value, sa.Text())
+    null = sa.null()
+    keys = [
+        sa.literal(ORDER_PRODUCTS, sa.Text()).label("type"),
+        hour_bucket(dialect).label("hour"),
+        sa.cast(null, sa.Text()).label("automation_id"),
+        sa.cast(null, sa.Text()).label("process_id"),
+        sa.cast(null, sa.Text()).label("touchpoint_id"),
+        e.actor_id.label("actor"),
+        sa.cast(null, sa.Text()).label("dataset"),
+        sa.cast(null, sa.Text()).label("k1"),
+        product.label("k2"),
+    ]
+    sums = [sa.func.count().label("n"), *(sa.cast(null, sa.Float).label(name) for name in MEASURES if name != "n")]
+    return (
+        sa.select(*keys, *sums)
+        .select_from(source)
+        .where(e.type == "customer.order", e.time >= lo, e.time < hi, condition)
+        .group_by(*(sa.literal_column(str(position)) for position in (2, 6, 9)))
     )
 
 
@@ -387,7 +461,7 @@ def _text(value: Any) -> str | None:
 
 
 def fetch_aggregates(conn: sa.Connection, lo: dt.datetime, hi: dt.datetime, *, sla_s: float) -> list[Aggregate]:
-    """The aggregates of the events in ``[lo, hi)``, in a deterministic order."""
+    """The aggregates of the events in ``[lo, hi)`` (with the order products), in a deterministic order."""
     query = aggregate_query(conn.dialect.name, lo, hi, sla_s, jsonb=payload_is_jsonb(conn))
     if conn.dialect.name == "postgresql":
         # hash the groups in memory (a parallel scan with partial hash aggregates): the planner
@@ -399,7 +473,8 @@ def fetch_aggregates(conn: sa.Connection, lo: dt.datetime, hi: dt.datetime, *, s
         conn.exec_driver_sql("SET LOCAL jit = off")
     out = []
     names = list(MEASURES)
-    for row in conn.execute(query):
+    rows = [*conn.execute(query), *conn.execute(products_query(conn.dialect.name, lo, hi, jsonb=payload_is_jsonb(conn)))]
+    for row in rows:
         type_, hour, automation_id, process_id, touchpoint_id, actor, dataset, k1, k2, *sums = row
         out.append(
             Aggregate(

@@ -431,7 +431,9 @@ MEASURE_DOCS: dict[str, str] = {
     "roi_realisation": "realised net return ÷ projected net return (projected_roi × costs), summed over automations",
     "cost_savings": "Σ finance.entry saving per 30 days",
     "revenue": "Σ customer.order amount per 30 days; with an automation filter, Σ finance.entry revenue of it",
-    "automation_cost": "Σ finance.entry cost + Σ automation.run cost per 30 days",
+    "automation_cost": "Σ finance.entry cost + Σ automation.run cost per 30 days of the declared automations (of the "
+    "filtered one with an automation filter); finance.entry costs without an automation_id, or with one the strategy "
+    "does not declare, are left out, and the scorecard and `explain sai` say how much (see Choices, Automation cost)",
     "order_amount_p50": "median customer.order amount (the percentile below)",
     "order_amount_p90": "90th percentile of customer.order amount",
     "csat": "mean CSAT answer (1..5) of customer.feedback",
@@ -439,6 +441,14 @@ MEASURE_DOCS: dict[str, str] = {
     "repeat_purchase_rate": "customer.order with repeat = true ÷ orders",
     "human_reachability": "escalations fulfilled within the SLA ÷ escalations requested",
     "first_contact_resolution": "touchpoint interactions resolved without an escalation request ÷ interactions",
+    "customer_lifetime_value": "mean customer.order amount × expected orders per customer, 1 ÷ (1 − repeat-purchase "
+    "rate) = Σ amount ÷ first orders (orders with repeat = false); no first order: no data (see Choices, Outcome "
+    "measures)",
+    "new_product_adoption": "distinct customers with an order listing one of the strategy's new_products ÷ distinct "
+    "customers with an order listing its products (customer.order product_ids; see Choices, Outcome measures)",
+    "observed": "mean value of the kpi.observed events of the KPI (kpi_id = the KPI's id) in the window, for any "
+    "perspective: market share, brand perception, anything measured outside the automated systems (see Choices, "
+    "Outcome measures)",
     "cycle_time": "mean process.execution cycle_time_s",
     "error_rate": "process.execution with errors > 0 ÷ executions",
     "rework_rate": "process.execution with rework > 0 ÷ executions",
@@ -543,6 +553,32 @@ CHOICES: tuple[str, ...] = (
     "automation only when a KPI filters on that automation.",
     "**ROI** counts finance.entry costs and automation.run costs; licence costs are expected as finance.entry "
     "cost events (the strategy's monthly_cost is a projection, not a booking).",
+    "**Automation cost** is what the declared automations cost: finance.entry costs attributed to one of them "
+    "(automation_id) and their automation.run costs. A finance.entry cost without an automation_id (rent, flour, "
+    "wages) or with an automation the strategy does not declare is not counted: it is not an automation's cost, and "
+    "counting it would make the measure the business's whole cost. It is not hidden either: when a window holds such "
+    "costs, the scorecard prints beside the KPI \"left out: X per 30 days of finance.entry cost not attributed to a "
+    "declared automation (N entries)\" (the KPI's `note` in JSON), and `alignwatch explain sai` lists it under the "
+    "KPI's perspective. Seed: \"Overestimating the potential ROI of automation without considering all costs and "
+    "risks\": the costs an automation causes belong to it, so attribute them (automation_id) to have them counted.",
+    "**Outcome measures.** The seed: \"tracking metrics directly linked to strategic objectives, such as market "
+    "share growth, new product adoption rates, and customer lifetime value, provides a more direct measure of "
+    "strategic alignment\", and feedback loops that \"monitor not only operational efficiency but also strategic "
+    "outcomes, such as customer satisfaction, brand perception, and market share\". Market share (and its growth), "
+    "brand perception and any other outcome measured outside the automated systems arrive as `kpi.observed` events "
+    "(see docs/events.md) and the `observed` measure is the **mean** of the KPI's observations in the window: each "
+    "observation weighs the same (two panels reporting one month average, not the one that arrived last), the value "
+    "does not depend on the order the events arrived in, and it is a sum and a count, so the hour-aggregate cache "
+    "folds it like every other sum. A window without an observation has no data; an outcome observed monthly is "
+    "judged on the 28d window (set `min_events: 1`, one observation is one event). Growth is observed as such (a "
+    "`kpi.observed` of the growth in points) rather than derived from two windows. **Customer lifetime value** is "
+    "the undiscounted retention formula (value per order ÷ churn): the mean order amount × the expected orders per "
+    "customer, 1 ÷ (1 − r) with r the repeat-purchase rate (after each order the customer orders again with "
+    "probability r), which is Σ amount ÷ the first orders of the window (orders with repeat = false); it needs no "
+    "lifetime longer than the window, and its events are the orders. **New-product adoption** is the share of the "
+    "window's distinct customers whose orders list their products (customer.order `product_ids`) who bought at least "
+    "one product of the strategy's `new_products`; orders that do not list their products (the field absent or an "
+    "empty list) say nothing about it and are left out; its events are those customers.",
     "**Windows.** Hour windows are UTC hours; day windows are the business's local days (converted to UTC, so a "
     "DST day lasts 23 or 25 hours); 7d and 28d windows end at the end of the computed range. Events are assigned "
     "by their event time; late events are folded in by the next recomputation of their window: the nightly run "

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from metrics.aggregates import Aggregate, Reconfiguration, Sample
+from metrics.aggregates import ORDER_PRODUCTS, Aggregate, Reconfiguration, Sample
 
 __all__ = ["Facts", "Sums"]
 
@@ -61,6 +61,10 @@ class Facts:
     skilled: set[str] = field(default_factory=set)
     workforce: Sums = field(default_factory=Sums)
     reconfigurations: list[Reconfiguration] = field(default_factory=list)
+    #: kpi.observed per KPI id: ``n`` observations, ``observed`` the sum of their values
+    observed: dict[str | None, Sums] = field(default_factory=lambda: defaultdict(Sums))
+    #: product -> the customers whose orders listed it (customer.order product_ids)
+    buyers: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     #: (distribution, automation, process) -> [(value, events with it)] (see :func:`metrics.aggregates.fetch_samples`)
     samples: dict[tuple[str, str | None, str | None], list[tuple[float, int]]] = field(
         default_factory=lambda: defaultdict(list))
@@ -103,6 +107,11 @@ class Facts:
             self.orders[_true(a.k1)].add(a.sums)
         elif t == "finance.entry":
             self.finance[(a.automation_id, a.k1)].add(a.sums)
+        elif t == ORDER_PRODUCTS:
+            if a.actor is not None and a.k2 is not None:
+                self.buyers[a.k2].add(a.actor)
+        elif t == "kpi.observed":
+            self.observed[a.k1].add(a.sums)
         elif t == "feature.usage":
             if a.k1 is not None:
                 self.features[a.automation_id].add(a.k1)
@@ -200,6 +209,23 @@ class Facts:
                 continue
             total += sums["amount"]
         return total
+
+    def unattributed_cost(self, automations: Iterable[str]) -> tuple[float, float]:
+        """(Σ amount, entries) of finance.entry cost not attributed to one of ``automations``
+        (no automation_id, or one the strategy does not declare)."""
+        wanted = set(automations)
+        total = events = 0.0
+        for (a, k), sums in self.finance.items():
+            if k == "cost" and a not in wanted:
+                total += sums["amount"]
+                events += sums["n"]
+        return total, events
+
+    def product_customers(self, products: Iterable[str] | None = None) -> set[str]:
+        """The customers with an order listing one of ``products`` (any product when None)."""
+        if products is None:
+            return set().union(*self.buyers.values())
+        return set().union(*(self.buyers.get(product, set()) for product in products))
 
     def finance_events(self, automation: str | None = None) -> float:
         """finance.entry events (of one automation)."""

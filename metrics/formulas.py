@@ -34,6 +34,7 @@ __all__ = [
     "evaluate",
     "kpi_burn",
     "kpi_measure",
+    "kpi_note",
     "kpi_weights",
     "not_judged",
     "percentile",
@@ -221,10 +222,25 @@ def kpi_measure(strategy: Any, facts: Facts, kpi: Any) -> tuple[float | None, fl
         orders = facts.order_sums()
         return (_per_30d(orders["amount"], facts) if orders["n"] else None), orders["n"]
     if m == "automation_cost":
+        # the declared automations' costs only: a cost without a declared automation_id is not
+        # an automation's (it is shown beside the value, see kpi_note)
         ids = [flt.automation] if flt.automation else [a.id for a in strategy.automations]
         total = sum(facts.finance_amount("cost", a) + facts.run_sums(a)["cost"] for a in ids)
         events = sum(facts.finance_events(a) + facts.run_sums(a)["n"] for a in ids)
         return (_per_30d(total, facts) if events else None), events
+    if m == "observed":
+        # the mean of the KPI's kpi.observed values in the window (each observation weighs the same)
+        observed = facts.observed.get(kpi.id, Sums())
+        return _ratio(observed["observed"], observed["n"]), observed["n"]
+    if m == "customer_lifetime_value":
+        # mean order amount x expected orders per customer, 1 / (1 - repeat-purchase rate):
+        # Σ amount / orders x orders / first orders = Σ amount / first orders
+        orders = facts.order_sums()
+        return _ratio(orders["amount"], orders["n"] - orders["repeat_n"]), orders["n"]
+    if m == "new_product_adoption":
+        customers = facts.product_customers()
+        adopters = facts.product_customers(strategy.new_products) & customers
+        return _ratio(len(adopters), len(customers)), float(len(customers))
     if m in ("csat", "nps"):
         tps = [flt.touchpoint] if flt.touchpoint else None
         fb = facts.feedback_sums(tps)
@@ -270,6 +286,24 @@ def kpi_measure(strategy: Any, facts: Facts, kpi: Any) -> tuple[float | None, fl
         per = _ratio(facts.workforce["minutes"], active)
         return (None if per is None else _per_30d(per, facts)), active
     raise KeyError(m)
+
+
+def kpi_note(strategy: Any, facts: Facts, kpi: Any) -> str | None:
+    """What the scorecard says beside a KPI's value, when its measure left events out (else None).
+
+    ``automation_cost`` without an automation filter counts the declared automations'
+    costs: finance.entry costs without an automation_id (or with one the strategy does not
+    declare) are not an automation's and are left out; the note gives their amount.
+    """
+    if kpi.measure != "automation_cost" or kpi.filters.automation is not None:
+        return None
+    total, entries = facts.unattributed_cost(a.id for a in strategy.automations)
+    if entries <= 0:
+        return None
+    per_30d = _per_30d(total, facts)
+    amount = f"{total:,.2f}" if per_30d is None else f"{per_30d:,.2f} per 30 days"
+    return (f"left out: {amount} of finance.entry cost not attributed to a declared automation "
+            f"({entries:g} entries)")
 
 
 def attainment(kpi: Any, value: float | None) -> float | None:
@@ -552,6 +586,7 @@ def _kpis(strategy: Any, facts: Facts) -> dict[str, dict[str, Any]]:
             "min_events": kpi.min_events,
             "judged": reason is None,
             "not_judged": reason,
+            "note": kpi_note(strategy, facts, kpi),
         }
     return out
 

@@ -238,9 +238,11 @@ def _explanation(window: str, now: Evaluation, before: Evaluation) -> dict[str, 
         delta = (new["points"] or 0.0) - (old["points"] or 0.0)
         # a perspective's KPIs with a value but fewer events than their min_events: not judged, left out of its score
         guarded = perspective_kpis(now.kpis, name)[1] if name in PERSPECTIVES else {}
+        # what a perspective's KPIs left out of their values (e.g. costs attributed to no automation)
+        notes = {k: v["note"] for k, v in now.kpis.items() if v["perspective"] == name and v.get("note")}
         moves.append({"input": name, "points": new["points"], "previous_points": old["points"], "delta": round(delta, 9),
                       "score": new["score"], "previous_score": old["score"], "weight": new["weight"],
-                      "previous_weight": old["weight"], "not_judged": guarded})
+                      "previous_weight": old["weight"], "not_judged": guarded, "notes": notes})
     moves.sort(key=lambda m: (-abs(m["delta"]), m["input"]))
     change = None if now.sai is None or before.sai is None else now.sai - before.sai
     return _clean({

@@ -13,6 +13,7 @@ at once in one :class:`~alignwatch.errors.StrategyError`.
     processes:  criticality, linked goals, pre-automation baselines
     journey:    customer touchpoints, strategic when linked to goals, human fallback
     automations: what was bought and what it was promised to deliver
+    new_products: product ids (as the shop's orders list them) counted as new products
     weights:    of the Strategic Alignment Index's components (normalised by their sum)
     thresholds: of the pitfall and drift detectors (defaults below)
     checklist:  answers to the alignment checklist that the data cannot give
@@ -35,6 +36,7 @@ from pydantic_core import ErrorDetails
 from alignwatch.errors import Problem, StrategyError
 
 __all__ = [
+    "ANY_PERSPECTIVE",
     "CHECKLIST_ITEMS",
     "CRITICALITIES",
     "DIRECTIONS",
@@ -84,6 +86,9 @@ CRITICALITIES: tuple[str, ...] = get_args(Criticality)
 CHECKLIST_ITEMS: tuple[str, ...] = get_args(ChecklistItem)
 """The eight items of the strategic alignment checklist."""
 
+ANY_PERSPECTIVE = "any"
+"""The perspective of a measure that serves KPIs of every perspective (``observed``)."""
+
 KPI_MEASURES: dict[str, str] = {
     # financial
     "roi": "financial",
@@ -99,6 +104,8 @@ KPI_MEASURES: dict[str, str] = {
     "repeat_purchase_rate": "customer",
     "human_reachability": "customer",
     "first_contact_resolution": "customer",
+    "customer_lifetime_value": "customer",
+    "new_product_adoption": "customer",
     # internal process
     "cycle_time": "internal_process",
     "error_rate": "internal_process",
@@ -115,8 +122,11 @@ KPI_MEASURES: dict[str, str] = {
     "employee_satisfaction": "learning_growth",
     "ssai": "learning_growth",
     "minutes_saved_per_employee": "learning_growth",
+    # any perspective: a value measured outside the automated systems (kpi.observed events)
+    "observed": ANY_PERSPECTIVE,
 }
-"""Every measure a KPI may use (the metric catalogue implements each) -> its perspective."""
+"""Every measure a KPI may use (the metric catalogue implements each) -> its perspective
+(:data:`ANY_PERSPECTIVE` for a measure a KPI of any perspective may use)."""
 
 _ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 Id = Annotated[str, Field(pattern=_ID_PATTERN, max_length=64)]
@@ -125,6 +135,10 @@ Text = Annotated[str, Field(min_length=1)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Ratio = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 Number = Annotated[float, Field(allow_inf_nan=False)]
+_NO_CONTROL_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+ProductId = Annotated[str, Field(min_length=1, max_length=128, pattern=_NO_CONTROL_PATTERN)]
+"""A product as the shop's orders name it (``customer.order`` product_ids): any text up to 128
+characters without control characters, like the event contract's identifiers."""
 
 
 class _Model(BaseModel):
@@ -320,6 +334,7 @@ class Strategy(_Model):
     processes: tuple[Process, ...] = ()
     journey: tuple[Touchpoint, ...] = ()
     automations: tuple[Automation, ...] = ()
+    new_products: tuple[ProductId, ...] = ()
     weights: Weights = Weights()
     thresholds: Thresholds = Thresholds()
     checklist: dict[ChecklistItem, ChecklistAnswer] = {}
@@ -635,6 +650,8 @@ def _problem(error: ErrorDetails) -> Problem:
     elif kind == "string_pattern_mismatch":
         if ctx.get("pattern") == _ID_PATTERN:
             message = f"must be a lower-case snake_case id (a-z, 0-9, _; starting with a letter){got}"
+        elif ctx.get("pattern") == _NO_CONTROL_PATTERN:
+            message = f"must not contain control characters (tab, newline, ...){got}"
         else:
             message = f"must match {ctx.get('pattern')}{got}"
     elif kind == "string_too_long":
@@ -789,7 +806,7 @@ def _cross_check(data: Mapping[str, Any]) -> list[Problem]:
                     problems.append(Problem(f"kpis[{i}].filters.{field}", f"unknown {labels[target]} {ref!r}"))
         measure, perspective = kpi.get("measure"), kpi.get("perspective")
         expected = KPI_MEASURES.get(measure) if isinstance(measure, str) else None
-        if expected is not None and perspective in PERSPECTIVES and perspective != expected:
+        if expected not in (None, ANY_PERSPECTIVE) and perspective in PERSPECTIVES and perspective != expected:
             problems.append(
                 Problem(
                     f"kpis[{i}].perspective",
@@ -797,6 +814,19 @@ def _cross_check(data: Mapping[str, Any]) -> list[Problem]:
                 )
             )
         problems += _red_flag_problems(i, kpi)
+        if measure == "new_product_adoption" and not data.get("new_products"):
+            problems.append(
+                Problem(f"kpis[{i}].measure", "new_product_adoption needs the products counted as new: declare new_products")
+            )
+
+    first_product: dict[str, int] = {}
+    for j, product in _refs(data.get("new_products")):
+        if product in first_product:
+            problems.append(
+                Problem(f"new_products[{j}]", f"duplicate product {_short(product)} (first at new_products[{first_product[product]}])")
+            )
+        else:
+            first_product[product] = j
 
     for i, automation in _entries(data, "automations"):
         problems += _pilot_problems(i, automation)

@@ -76,6 +76,7 @@ __all__ = [
     "FinanceEntry",
     "IntegrationIssue",
     "InvalidEventError",
+    "KpiObserved",
     "Payload",
     "ProcessExecution",
     "RejectReason",
@@ -243,6 +244,7 @@ def _convertible_to_utc(value: dt.datetime) -> dt.datetime:
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_FIELD_LENGTH, pattern=NO_CONTROL_PATTERN)]
 Text = Annotated[str, Field(min_length=1, max_length=256, pattern=NO_NUL_PATTERN)]
 NonNegative = Annotated[float, Field(ge=0, le=MAX_MAGNITUDE, allow_inf_nan=False)]
+Signed = Annotated[float, Field(ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE, allow_inf_nan=False)]
 Count = Annotated[int, Field(ge=0, le=MAX_MAGNITUDE)]
 Timestamp = Annotated[
     AwareDatetime,
@@ -331,6 +333,11 @@ class CustomerOrder(Payload):
     amount: NonNegative = Field(description="Order amount in the business's currency.")
     repeat: bool = Field(description="The customer had ordered before.")
     units: NonNegative | None = Field(None, description="Units ordered (compared with units produced).")
+    product_ids: list[Id] | None = Field(
+        None,
+        description="The products ordered, as the shop identifies them (compared with the strategy's new_products); "
+        "absent: the order does not say.",
+    )
 
 
 class FinanceEntry(Payload):
@@ -412,6 +419,17 @@ class AutomationReconfigured(Payload):
     deployed_at: Timestamp = Field(description="When the new configuration went live (RFC 3339 with offset).")
 
 
+class KpiObserved(Payload):
+    """A KPI value measured outside the automated systems (market share, brand perception...)."""
+
+    kpi_id: Id = Field(description="The strategy KPI the value feeds (a KPI with measure observed).")
+    value: Signed = Field(description="The measured value, in the KPI's unit (a finite number, may be negative).")
+    unit: Text | None = Field(None, description="The unit of the value, as the KPI's unit (ratio, points, EUR...).")
+    period: Text | None = Field(None, description="The period the value describes, as a label (2026-Q1, 2026-03, week 12).")
+    measured_by: Text | None = Field(None, description="Who measured it (a market research firm, a survey tool).")
+    method: Text | None = Field(None, description="How it was measured (panel survey, sales-data share, social listening).")
+
+
 PAYLOADS: dict[str, type[Payload]] = {
     "automation.run": AutomationRun,
     "process.execution": ProcessExecution,
@@ -428,6 +446,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     "workforce.survey": WorkforceSurvey,
     "strategy.initiative": StrategyInitiative,
     "automation.reconfigured": AutomationReconfigured,
+    "kpi.observed": KpiObserved,
 }
 EVENT_TYPES: tuple[str, ...] = tuple(PAYLOADS)
 

@@ -165,6 +165,8 @@ def render_scorecard(card: dict[str, Any]) -> str:
         flag = " below target" if k["below_target"] else ""
         if k["value"] is not None and not k.get("judged", True):
             flag += f"; not judged: {k['not_judged']}"
+        if k.get("note"):
+            flag += f"; {k['note']}"
         lines.append(f"  {kpi_id:<24} {_num(k['value'], '{:.4g}'):>10} target {k['target']:g} "
                      f"attainment {_num(k['attainment'])} ({k['events']:g} events){flag}")
     checklist = card["checklist"]
@@ -259,3 +261,5 @@ def explain_sai_command(at_text: str | None, window: str, from_text: str | None,
                    f"{_num(move['score'], '{:.1f}')})")
         for kpi_id, reason in move.get("not_judged", {}).items():
             click.echo(f"  {'':<18} not judged: {kpi_id} ({reason})")
+        for kpi_id, note in move.get("notes", {}).items():
+            click.echo(f"  {'':<18} {kpi_id}: {note}")

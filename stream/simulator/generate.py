@@ -5,6 +5,13 @@ of which type, about which process), drawn from an hourly profile with daily and
 seasonality; then the payloads, whose totals (units produced vs ordered, savings vs
 costs) are scaled from the skeleton's counts so the scenario's planted ratios hold.
 Emission order differs from event time: a share of events arrive hours late.
+
+Outcomes measured outside the automated systems follow the strategy: each KPI with
+``measure: observed`` gets a ``kpi.observed`` reading at the end of every week (it takes
+the place of a feature.usage event of that week, so the count holds), moving from its
+baseline towards its target; when the strategy declares ``new_products``, orders list
+their products, a new product in a growing share of them. Both draw from their own
+random streams, so every other event is the same as without them.
 """
 
 from __future__ import annotations
@@ -54,9 +61,14 @@ SOURCES: dict[str, str] = {
     "workforce.survey": "hr",
     "strategy.initiative": "strategy",
     "automation.reconfigured": "rpa",
+    "kpi.observed": "research",
 }
 
 MEAN_ORDER_UNITS = 3.0
+ESTABLISHED_PRODUCTS = tuple(f"sku-{n:03d}" for n in range(1, 41))
+"""The shop's established products (orders list them beside the strategy's new_products)."""
+NEW_PRODUCT_SHARE = (0.1, 0.3)
+"""Share of orders with a new product at the start and at the end of the simulated period."""
 
 
 def default_strategy_path(scenario: str) -> Path:
@@ -138,6 +150,8 @@ class Simulation:
         self.change_at = self.start + dt.timedelta(days=days // 2)
         self.late_share = late_share
         self.rng = random.Random(seed)
+        # outcome readings and order products draw from their own streams: the other events stay the same
+        self._outcome_rng = random.Random(f"{seed}-outcomes")
         self._serial = 0
         self._read_strategy()
 
@@ -173,6 +187,8 @@ class Simulation:
         seats = max([int(_get(a, "seats", 0)) for a in self.automations] + [6])
         self.employees = [f"emp-{n:03d}" for n in range(1, seats + 5)]
         self.customers = [f"cust-{n:05d}" for n in range(1, 1501)]
+        self.observed_kpis = [k for k in _get(s, "kpis", []) if _get(k, "measure") == "observed"]
+        self.new_products = list(_get(s, "new_products", ()))
 
     def _affected_touchpoints(self) -> set[str]:
         if self.profile.reachability_after_change is None:
@@ -258,6 +274,8 @@ class Simulation:
         while len(out) < count:  # initiatives expand into several events; top up
             extra = _Slot(self.start + dt.timedelta(seconds=self.rng.uniform(0, self.days * 86400)), "feature.usage")
             out.extend(self._make(extra))
+        if count >= 200:
+            self._observe_outcomes(out)
         for event in out:
             lateness = self.rng.uniform(3600, 12 * 3600) if self.rng.random() < self.late_share else 0.0
             event["_emit"] = dt.datetime.fromisoformat(event["time"]) + dt.timedelta(seconds=lateness)
@@ -387,6 +405,8 @@ class Simulation:
             "repeat": rng.random() < p.repeat_purchase,
             "units": units,
         }
+        if self.new_products:
+            data["product_ids"] = self._products(slot.time, units)
         return [self._envelope("customer.order", slot.time, data)]
 
     def _finance_entry(self, slot: _Slot) -> list[dict[str, Any]]:
@@ -408,6 +428,37 @@ class Simulation:
             data["automation_id"] = automation_id
         data["amount"] = round(monthly * months / max(1, entries) * rng.uniform(0.9, 1.1), 2)
         return [self._envelope(slot.type, slot.time, data)]
+
+    def _observe_outcomes(self, out: list[dict[str, Any]]) -> None:
+        """Replace, for each reading, the last feature.usage event before it by the reading."""
+        for moment, kpi in self._readings():
+            before = [i for i, e in enumerate(out) if e["type"] == "feature.usage" and e["time"] <= _iso(moment)]
+            if before:
+                out[before[-1]] = self._kpi_observed(moment, kpi)
+
+    def _readings(self) -> list[tuple[dt.datetime, Any]]:
+        """(time, KPI) of every outcome reading: an hour before the end of each week (of the period, if shorter)."""
+        weeks = max(1, self.days // 7)
+        step = dt.timedelta(days=7) if self.days >= 7 else self.end - self.start
+        return [(self.start + step * (n + 1) - dt.timedelta(hours=1), kpi) for n in range(weeks) for kpi in self.observed_kpis]
+
+    def _kpi_observed(self, moment: dt.datetime, kpi: Any) -> dict[str, Any]:
+        rng = self._outcome_rng
+        target = float(kpi.target)
+        baseline = float(kpi.baseline) if kpi.baseline is not None else 0.9 * target
+        value = baseline + (target - baseline) * 0.8 * self._progress(moment) + rng.gauss(0, 0.02 * (abs(target) or 1.0))
+        data = {"kpi_id": kpi.id, "value": round(value, 4), "unit": str(kpi.unit), "period": f"week of {moment:%Y-%m-%d}",
+                "measured_by": "sim research panel", "method": "weekly panel survey"}
+        return self._envelope("kpi.observed", moment, data, subject=kpi.id)
+
+    def _products(self, moment: dt.datetime, units: int) -> list[str]:
+        """The products of an order of ``units`` units: established ones, a new one in a growing share."""
+        rng = self._outcome_rng
+        lines = rng.sample(ESTABLISHED_PRODUCTS, k=min(units, 3))
+        start, end = NEW_PRODUCT_SHARE
+        if rng.random() < start + (end - start) * self._progress(moment):
+            lines[-1] = rng.choice(self.new_products)
+        return lines
 
     def _feature_usage(self, slot: _Slot) -> list[dict[str, Any]]:
         rng, p = self.rng, self.profile

@@ -23,7 +23,8 @@ VALID_DATA: dict[str, dict[str, Any]] = {
                             "handled_by": "automation", "resolved": False, "escalation_requested": True,
                             "escalation_fulfilled_s": None},
     "customer.feedback": {"customer_id": "c-9", "touchpoint_id": "order_chat", "csat": 4},
-    "customer.order": {"customer_id": "c-9", "order_id": "o-55", "amount": 23.4, "repeat": True, "units": 6},
+    "customer.order": {"customer_id": "c-9", "order_id": "o-55", "amount": 23.4, "repeat": True, "units": 6,
+                       "product_ids": ["rye-loaf", "SKU-0042"]},
     "finance.entry": {"automation_id": "invoice_bot", "kind": "saving", "amount": 150},
     "feature.usage": {"automation_id": "crm", "feature": "segments", "user_id": "u-3"},
     "integration.issue": {"automation_id": "crm", "kind": "manual_reentry", "records": 4},
@@ -36,6 +37,8 @@ VALID_DATA: dict[str, dict[str, Any]] = {
                             "started_at": "2026-01-05T09:00:00+01:00"},
     "automation.reconfigured": {"automation_id": "forecast", "initiative_id": "less_waste",
                                 "deployed_at": "2026-01-20T06:30:00Z"},
+    "kpi.observed": {"kpi_id": "market_share", "value": -0.004, "unit": "ratio", "period": "2026-Q1",
+                     "measured_by": "regional retail panel", "method": "panel survey"},
 }
 
 
@@ -161,4 +164,12 @@ BAD_STRUCTURED: list[Bad] = [
         "data.rework"),
     Bad("amount above the bound of the sums", raw(with_data("customer.order", amount=1e300)), "invalid_payload",
         "data.amount"),
+    Bad("product ids not a list", raw(with_data("customer.order", product_ids="rye-loaf")), "invalid_payload",
+        "data.product_ids"),
+    Bad("empty product id", raw(with_data("customer.order", product_ids=["rye-loaf", ""])), "invalid_payload",
+        "data.product_ids.1"),
+    Bad("observed KPI value is text", raw(with_data("kpi.observed", value="0.12")), "invalid_payload", "data.value"),
+    Bad("observed KPI value below the bound of the sums", raw(with_data("kpi.observed", value=-1e16)),
+        "invalid_payload", "data.value"),
+    Bad("observed KPI without its KPI", raw(with_data("kpi.observed", kpi_id=...)), "invalid_payload", "data.kpi_id"),
 ]

@@ -36,7 +36,7 @@ from stream.events import (
 
 def test_every_contract_type_has_a_payload_model_and_a_valid_sample() -> None:
     assert set(EVENT_TYPES) == set(PAYLOADS) == set(VALID_DATA)
-    assert len(EVENT_TYPES) == 15
+    assert len(EVENT_TYPES) == 16
 
 
 @pytest.mark.parametrize("event_type", sorted(VALID_DATA))
@@ -239,6 +239,7 @@ def test_payload_integers_are_accepted_where_numbers_are_expected(limits: Decode
         ("strategy.initiative", {}, {"case_id": "less_waste"}),
         ("automation.reconfigured", {}, {"automation_id": "forecast", "case_id": "less_waste"}),
         ("process.execution", {}, {"process_id": "baking", "case_id": "batch-7"}),
+        ("kpi.observed", {}, {"automation_id": None, "case_id": None, "actor_id": None}),
     ],
 )
 def test_event_row_copies_the_identifier_columns_from_the_payload(

@@ -14,6 +14,7 @@ import yaml
 
 from alignwatch.errors import Problem, StrategyError
 from metrics.strategy import (
+    ANY_PERSPECTIVE,
     CHECKLIST_ITEMS,
     CRITICALITIES,
     KPI_MEASURES,
@@ -229,6 +230,23 @@ MISTAKES: dict[str, tuple[Callable[[dict[str, Any]], None], str, str]] = {
         "processes[3].candidate",
         "must be true or false, got 'perhaps'",
     ),
+    "a new product is listed twice": (
+        lambda d: d.__setitem__("new_products", ["rye", "SKU-0042", "rye"]),
+        "new_products[2]",
+        "duplicate product 'rye' (first at new_products[0])",
+    ),
+    "a new product holds a control character": (
+        lambda d: d.__setitem__("new_products", ["rye", "sour\tdough"]),
+        "new_products[1]",
+        "must not contain control characters (tab, newline, ...), got 'sour\\tdough'",
+    ),
+    "new-product adoption is measured without new products": (
+        lambda d: d["kpis"].append({"id": "adoption", "name": "New bread bought", "perspective": "customer",
+                                    "unit": "ratio", "direction": "up", "target": 0.2,
+                                    "measure": "new_product_adoption"}),
+        "kpis[15].measure",  # appended after the bakery's 15 KPIs
+        "new_product_adoption needs the products counted as new: declare new_products",
+    ),
     "a section is a mapping where a list belongs": (
         lambda d: d.__setitem__("automations", {"smart_oven": {}}),
         "automations",
@@ -274,7 +292,7 @@ def test_a_file_with_several_mistakes_reports_all_of_them_in_document_order(tmp_
         "automations[1].pilot_end: 2026-01-01 is not after go_live 2026-09-01",
         "automations[1].kpis[1]: unknown KPI 'csat'",
         "favourite_colour: unknown key; allowed keys: business, goals, kpis, processes, journey, automations, "
-        "weights, thresholds, checklist",
+        "new_products, weights, thresholds, checklist",
     ]
     assert caught.value.source == str(path)
     assert str(caught.value).startswith(f"{path}: 9 problem(s)\n  goals[0].perspective:")
@@ -406,12 +424,27 @@ def test_the_retail_inventory_suite_licenses_far_more_than_a_small_team_uses() -
 
 
 def test_kpi_measures_cover_every_perspective() -> None:
-    assert set(KPI_MEASURES.values()) == set(PERSPECTIVES)
+    assert set(KPI_MEASURES.values()) == set(PERSPECTIVES) | {ANY_PERSPECTIVE}
+
+
+@pytest.mark.parametrize("perspective", ["financial", "customer", "internal_process", "learning_growth"])
+def test_an_observed_kpi_may_belong_to_any_perspective(perspective: str) -> None:
+    data = bakery()
+    data["kpis"].append({"id": "market_share", "name": "Local market share", "perspective": perspective,
+                         "unit": "ratio", "direction": "up", "target": 0.3, "measure": "observed", "min_events": 1})
+    assert parse_strategy(data).kpi("market_share").perspective == perspective
+
+
+def test_new_products_are_kept_as_the_orders_name_them() -> None:
+    data = bakery()
+    data["new_products"] = ["sourdough", "SKU-0042", "pão-de-ló"]
+    assert parse_strategy(data).new_products == ("sourdough", "SKU-0042", "pão-de-ló")
 
 
 def test_the_strategy_model_lists_its_sections_in_file_order() -> None:
     assert list(Strategy.model_fields) == [
-        "business", "goals", "kpis", "processes", "journey", "automations", "weights", "thresholds", "checklist",
+        "business", "goals", "kpis", "processes", "journey", "automations", "new_products", "weights", "thresholds",
+        "checklist",
     ]
 
 

@@ -39,7 +39,10 @@ def test_every_scenario_emits_every_event_type_and_all_valid_events_decode(gener
     limits = DecodeLimits(256 * 1024, dt.timedelta(days=1), None, lambda: START + dt.timedelta(days=DAYS))
     for name, events in generated.items():
         assert len(events) == COUNT
-        assert {e["type"] for e in events} == set(EVENT_TYPES), name
+        # kpi.observed readings exist for the strategies that declare an observed KPI
+        observes = any(k.measure == "observed" for k in load_scenario_strategy(name).kpis)
+        expected = set(EVENT_TYPES) if observes else set(EVENT_TYPES) - {"kpi.observed"}
+        assert {e["type"] for e in events} == expected, name
         assert len({(e["source"], e["id"]) for e in events}) == COUNT
     for message in messages("retail", 3, START, DAYS, 5_000):
         decoded = decode_message(message.value, message.headers, limits)
@@ -163,3 +166,42 @@ def test_the_control_business_stays_inside_every_pitfall_threshold(generated):
     realised = saving - cost
     assert realised / projected >= t.roi_realisation_min
     assert not math.isnan(realised)
+
+
+def test_ecommerce_outcomes_are_read_weekly_and_its_orders_list_a_new_product_in_a_growing_share(generated):
+    events = generated["ecommerce"]
+    strategy = load_scenario_strategy("ecommerce")
+    observed = {k.id: k for k in strategy.kpis if k.measure == "observed"}
+    readings = _data(events, "kpi.observed")
+    # one reading per observed KPI at the end of each of the 4 weeks, each moving from the baseline towards the target
+    assert sorted(Counter(d["kpi_id"] for d in readings).items()) == [(kpi, 4) for kpi in sorted(observed)]
+    times = sorted({e["time"][:13] for e in events if e["type"] == "kpi.observed"})
+    assert times == [(START + dt.timedelta(days=7 * week, hours=-1)).isoformat()[:13] for week in (1, 2, 3, 4)]
+    for kpi_id, kpi in observed.items():
+        values = [d["value"] for d in readings if d["kpi_id"] == kpi_id]
+        assert kpi.baseline < values[-1] < kpi.target * 1.05 and values[0] < values[-1], kpi_id
+    new = set(strategy.new_products)
+    orders = sorted((e for e in events if e["type"] == "customer.order"), key=lambda e: e["time"])
+    assert all(d["product_ids"] for d in _data(orders, "customer.order"))
+    halves = orders[: len(orders) // 2], orders[len(orders) // 2 :]
+    shares = [sum(bool(new & set(e["data"]["product_ids"])) for e in half) / len(half) for half in halves]
+    assert 0.1 < shares[0] < shares[1] < 0.3
+
+
+def test_outcome_readings_and_order_products_leave_every_other_event_as_it_was():
+    strategy = load_scenario_strategy("ecommerce")
+    plain = strategy.model_copy(update={"new_products": (), "kpis": tuple(k for k in strategy.kpis if k.measure != "observed")})
+    with_outcomes = {e["id"]: e for e in simulate("ecommerce", 7, START, 7, 2_000, strategy=strategy)}
+    without = {e["id"]: e for e in simulate("ecommerce", 7, START, 7, 2_000, strategy=plain)}
+    readings = [e for e in with_outcomes.values() if e["type"] == "kpi.observed"]
+    assert len(readings) == 2  # one week: one reading of each of the two observed KPIs
+    # each reading took the place of one feature.usage event; every other event is the same, orders aside from
+    # the products they list
+    replaced = set(without) - set(with_outcomes)
+    assert len(replaced) == 2 and {without[i]["type"] for i in replaced} == {"feature.usage"}
+    for event_id, event in without.items():
+        if event_id not in replaced:
+            other = with_outcomes[event_id]
+            products = other["data"].pop("product_ids", None)
+            assert (products is not None) == (event["type"] == "customer.order")
+            assert other == event
