@@ -110,7 +110,9 @@ class BurnWindow:
 
 
 BURN_WINDOWS: tuple[BurnWindow, ...] = (
-    BurnWindow("hour", 14.4, 3.0, "page", "2m", "the last hour"),
+    # an hour is judged 24 times a day per KPI: its evidence must stand out of that many
+    # tries (10^-6), so it pages on a busy hour's outage, never on a quiet hour's bad luck
+    BurnWindow("hour", 14.4, 6.0, "page", "2m", "the last hour"),
     BurnWindow("7d", 6.0, 3.0, "page", "2m", "the last 7 days"),
 )
 #: the slow burn is judged on the KPI's own period (its ``period``, 28 days by default)

@@ -1,9 +1,12 @@
 """End to end on real components, from a simulated event to an Alertmanager notification.
 
 simulator (ecommerce) → Tansu broker → consumer → PostgreSQL → the ``alignment_continuous``
-DAG (``dag.test()``, in its own process) → exporter → a real Prometheus on loopback scraping it with the generated rules → the
-planted human-reachability collapse fires → a real Alertmanager → the webhook receiver
-in this test. Every dashboard panel's PromQL must then return data from that Prometheus.
+DAG (``dag.test()``, in its own process) → exporter → a real Prometheus on loopback scraping it
+with the default generated rules → the planted human-reachability collapse pages after its
+``for:`` → a real Alertmanager → the webhook receiver in this test. Beside it, the same
+business without the collapse (its control, another store and exporter, the same rules,
+Prometheus and Alertmanager) pages nobody. Every dashboard panel's PromQL must then return
+data from that Prometheus.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from .conftest import (
 
 pytestmark = pytest.mark.integration
 
-ALERT = "AlignwatchHumanReachabilityBelowFloor"
+ALERT = "AlignwatchKPIErrorBudgetBurn"
 TOPIC = "alignwatch.e2e"
 
 
@@ -57,13 +60,13 @@ def _alertmanager_config(path: Path, receiver: WebhookReceiver) -> Path:
     return path
 
 
-def _prometheus_config(path: Path, exporter_target: str, alertmanager_port: int, rules: Path) -> Path:
+def _prometheus_config(path: Path, exporter_targets: list[str], alertmanager_port: int, rules: Path) -> Path:
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(rules / "*.rules.yml")],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{alertmanager_port}"]}]}]},
         "scrape_configs": [
-            {"job_name": "alignwatch-exporter", "static_configs": [{"targets": [exporter_target]}]},
+            {"job_name": "alignwatch-exporter", "static_configs": [{"targets": exporter_targets}]},
         ],
     }
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -92,7 +95,7 @@ print("DAG RUN STATE", run.state)
 """
 
 
-def _run_continuous_dag(home: Path, store_url: str, logical_date: dt.datetime) -> None:
+def _run_continuous_dag(home: Path, store_url: str, logical_date: dt.datetime, strategy: Path | None = None) -> None:
     """``dag.test()`` of ``alignment_continuous`` in its own process and Airflow home.
 
     Airflow reads its configuration once per process; running it apart keeps this test's
@@ -106,38 +109,45 @@ def _run_continuous_dag(home: Path, store_url: str, logical_date: dt.datetime) -
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW_VAR_ALIGNWATCH_STORE_URL": store_url,
-        "AIRFLOW_VAR_ALIGNWATCH_STRATEGY_FILE": str(REPO / "examples" / "ecommerce.yaml"),
+        "AIRFLOW_VAR_ALIGNWATCH_STRATEGY_FILE": str(strategy or REPO / "examples" / "ecommerce.yaml"),
     }
     result = subprocess.run([sys.executable, "-c", DAG_TEST, logical_date.isoformat()], env=env, cwd=home,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "DAG RUN STATE success" in result.stdout, (result.stdout + result.stderr)[-3000:]
 
 
-def _clear_collapse(messages: Any, strategy: Any, end: dt.datetime) -> list[Any]:
-    """Two days of ecommerce messages ending at ``end`` whose last hour shows the collapse.
-
-    Only the support chat collapses (to about 0.3), so the business-wide reachability of
-    one hour is about 0.8 over some 17 escalations and can, by chance, sit above the floor.
-    The first seed whose last hour has enough escalations and a reachability well below
-    the floor is used: what is under test is the path from events to the notification.
-    """
-    th = strategy.thresholds
-    needed = next((k.min_events for k in strategy.kpis if k.measure == "human_reachability"), 10)
-    for seed in range(1, 30):
-        stream = list(messages("ecommerce", seed, end - dt.timedelta(days=2), 2, 16000, strategy=strategy))
-        asked = [
-            m.event["data"] for m in stream
-            if m.event is not None and m.event["type"] == "customer.touchpoint"
-            and m.event["data"].get("escalation_requested")
-            and end - dt.timedelta(hours=1) <= dt.datetime.fromisoformat(m.event["time"]) < end
-        ]
-        reached = sum(1 for d in asked if (d.get("escalation_fulfilled_s") or float("inf")) <= th.escalation_sla_s)
-        if len(asked) >= needed + 2 and reached / len(asked) <= th.human_reachability_floor - 0.1:
-            return stream
-    raise AssertionError("no seed gives a last hour with a clear collapse")
+def _control_strategy(path: Path) -> Path:
+    """The ecommerce strategy under another business name: the control run's business."""
+    data = yaml.safe_load((REPO / "examples" / "ecommerce.yaml").read_text())
+    data["business"]["name"] = "Northwind Control"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
 
 
-def test_the_planted_ecommerce_collapse_reaches_the_webhook_and_every_dashboard_query_has_data(
+def _consume(settings: Settings, topic: str, engine: Any, health: Any, count: int) -> Any:
+    from stream.consumer import ConsumerOptions, IngestConsumer, kafka_consumer, kafka_producer
+    from stream.events import DecodeLimits
+    from stream.sink import StoreSink
+
+    consumer = IngestConsumer(
+        kafka_consumer(settings, group=f"e2e-{topic}"),
+        kafka_producer(settings),
+        StoreSink(engine),
+        DecodeLimits.from_settings(settings),
+        health,
+        ConsumerOptions.from_settings(settings, max_events=count, idle_timeout_s=20),
+    )
+    consumer.subscribe(topics=[topic])
+    thread = threading.Thread(target=consumer.run, daemon=True)
+    thread.start()
+    thread.join(timeout=90)
+    assert not thread.is_alive(), "the consumer did not drain the topic in 90 s"
+    consumer.consumer.close()
+    consumer.producer.close()
+    return consumer.report
+
+
+def test_the_planted_ecommerce_collapse_pages_at_the_webhook_and_its_control_pages_nobody(
     tmp_path: Path, fresh_pg_url: str, webhook_receiver: WebhookReceiver, record_property: Any
 ) -> None:
     from metrics.dashboards import dashboard_names, dashboard_specs, panel_queries, variable_queries
@@ -145,36 +155,42 @@ def test_the_planted_ecommerce_collapse_reaches_the_webhook_and_every_dashboard_
     from metrics.rules import render_rule_files
     from metrics.strategy import load_strategy
     from stream.broker import TansuBroker, ensure_topics
-    from stream.consumer import ConsumerOptions, IngestConsumer, kafka_consumer, kafka_producer
-    from stream.events import DecodeLimits, RejectReason
+    from stream.consumer import kafka_producer
+    from stream.events import RejectReason
     from stream.health import PipelineMetrics
     from stream.simulator import messages, produce
-    from stream.sink import StoreSink
 
-    strategy = load_strategy(Path(__file__).resolve().parents[2] / "examples" / "ecommerce.yaml")
+    strategy = load_strategy(REPO / "examples" / "ecommerce.yaml")
+    control_file = _control_strategy(tmp_path / "control.yaml")
+    control_strategy = load_strategy(control_file)
     engine = connect(fresh_pg_url)
     upgrade(engine)
+    control_url = f"sqlite:///{tmp_path / 'control.db'}"
+    control_engine = connect(control_url)
+    upgrade(control_engine)
 
-    # rules for this strategy, rendered as `alignwatch render rules` does
+    # the default rules for both businesses, rendered as `alignwatch render rules` does
     rules = tmp_path / "rules"
     rules.mkdir()
-    for name, text in render_rule_files([strategy]).items():
+    for name, text in render_rule_files([strategy, control_strategy]).items():
         (rules / name).write_text(text)
 
-    # the exporter: snapshot collector (cached exposition) + the consumer's instruments
+    # two exporters (one per business store) scraped by one Prometheus, one Alertmanager
     live = CollectorRegistry()
     health = PipelineMetrics(live, reasons=tuple(str(reason) for reason in RejectReason))
     collector = build_collector(engine, strategy, ttl_s=0.5)
+    control_collector = build_collector(control_engine, control_strategy, ttl_s=0.5)
     servers: list[Any] = []
     broker = TansuBroker()
     try:
         exporter = serve(live, port=0, snapshot=collector)
         servers.append(exporter)
+        control_exporter = serve(CollectorRegistry(), port=0, snapshot=control_collector)
+        servers.append(control_exporter)
         alertmanager = start_alertmanager(_alertmanager_config(tmp_path / "am.yml", webhook_receiver), tmp_path)
         servers.append(alertmanager)
-        prometheus = start_prometheus(
-            _prometheus_config(tmp_path / "prometheus.yml", f"127.0.0.1:{exporter.port}", alertmanager.port, rules), tmp_path
-        )
+        targets = [f"127.0.0.1:{exporter.port}", f"127.0.0.1:{control_exporter.port}"]
+        prometheus = start_prometheus(_prometheus_config(tmp_path / "prometheus.yml", targets, alertmanager.port, rules), tmp_path)
         servers.append(prometheus)
 
         broker.start()
@@ -182,66 +198,69 @@ def test_the_planted_ecommerce_collapse_reaches_the_webhook_and_every_dashboard_
             bootstrap_servers=[broker.bootstrap], topics=[TOPIC], store_url=fresh_pg_url,
             session_timeout_ms=6000, heartbeat_interval_ms=2000, batch_timeout_s=0.2,
         )
-        ensure_topics(broker.bootstrap, [TOPIC, TOPIC + settings.dlq_suffix], partitions=2)
+        control_topic = TOPIC + ".control"
+        ensure_topics(broker.bootstrap, [TOPIC, TOPIC + settings.dlq_suffix, control_topic,
+                                         control_topic + settings.dlq_suffix], partitions=2)  # fmt: skip
 
         # two days of ecommerce events; the support bot is reconfigured after the first day
-        # and human reachability collapses from then on. They end at the most recent 22:00
-        # of the business's timezone, so the newest hour window is an evening peak with
-        # enough escalations for the alert's minimum-event guard.
+        # and human reachability collapses from then on. The control: the same business,
+        # the same seed and volume, without the reconfiguration. Both end at the most recent
+        # 22:00 of the business's timezone.
         last_hour = _latest_local_hour(dt.datetime.now(dt.UTC), strategy.business.timezone, 22)
-        stream = _clear_collapse(messages, strategy, last_hour)
+        begin = last_hour - dt.timedelta(days=2)
+        stream = list(messages("ecommerce", 1, begin, 2, 16000, strategy=strategy))
+        control = list(messages("ecommerce", 1, begin, 2, 16000, strategy=control_strategy, planted=False))
         producer = kafka_producer(settings)
         produced_at = time.time()
         produce(producer, TOPIC, stream)
+        produce(producer, control_topic, control)
         producer.close()
-
-        consumer = IngestConsumer(
-            kafka_consumer(settings),
-            kafka_producer(settings),
-            StoreSink(engine),
-            DecodeLimits.from_settings(settings),
-            health,
-            ConsumerOptions.from_settings(settings, max_events=len(stream), idle_timeout_s=20),
-        )
-        consumer.subscribe(topics=[TOPIC])
-        thread = threading.Thread(target=consumer.run, daemon=True)
-        thread.start()
-        thread.join(timeout=60)
-        assert not thread.is_alive(), "the consumer did not drain the topic in 60 s"
-        consumer.consumer.close()
-        consumer.producer.close()
+        report = _consume(settings, TOPIC, engine, health, len(stream))
+        control_report = _consume(settings, control_topic, control_engine, PipelineMetrics(CollectorRegistry()),
+                                  len(control))  # fmt: skip
         consumed_at = time.time()
-        assert consumer.report.stored > 15000 and consumer.report.rejected > 0
+        assert report.stored > 15000 and report.rejected > 0 and control_report.stored > 15000
 
-        # the continuous DAG for the 5-minute data interval in which the last hour closed
+        # the continuous DAG for the 5-minute data interval in which the last hour closed, per business
         _run_continuous_dag(tmp_path / "airflow", fresh_pg_url, last_hour + dt.timedelta(minutes=2))
-        with engine.connect() as conn:
-            status, finished = conn.execute(
-                sa.select(pipeline_runs.c.status, pipeline_runs.c.finished_at).where(pipeline_runs.c.kind == "continuous")
-            ).one()
-        assert status == "published"
+        _run_continuous_dag(tmp_path / "airflow-control", control_url, last_hour + dt.timedelta(minutes=2), control_file)
+        for store in (engine, control_engine):
+            with store.connect() as conn:
+                status, finished = conn.execute(
+                    sa.select(pipeline_runs.c.status, pipeline_runs.c.finished_at).where(pipeline_runs.c.kind == "continuous")
+                ).one()
+            assert status == "published"
         published_at = finished.timestamp()
 
-        # Prometheus scrapes the new snapshot, the rule fires, Alertmanager notifies
+        # Prometheus scrapes the snapshots, the rule fires after its `for:`, Alertmanager notifies
         def notified() -> tuple[float, dict[str, Any]] | None:
             for received_at, payload in list(webhook_receiver.received):
                 for alert in payload.get("alerts", []):
-                    if alert["labels"].get("alertname") == ALERT and alert["status"] == "firing":
+                    labels = alert["labels"]
+                    if (labels.get("alertname") == ALERT and labels.get("kpi") == "human_reachability"
+                            and labels.get("business") == collector.business and alert["status"] == "firing"):
                         return received_at, alert
             return None
 
-        received_at, alert = wait_until(notified, timeout=45, interval=0.25, what=f"{ALERT} at the webhook")
+        received_at, alert = wait_until(notified, timeout=240, interval=0.5, what=f"{ALERT} at the webhook")
         latency = received_at - produced_at
         record_property("event_to_notification_s", round(latency, 2))
         print(
             f"event produced → webhook notification: {latency:.1f} s (ingested {consumed_at - produced_at:.1f} s, "
-            f"Airflow started, computed and published {published_at - consumed_at:.1f} s, scraped, evaluated and notified "
-            f"{received_at - published_at:.1f} s)"
+            f"Airflow started, computed and published {published_at - consumed_at:.1f} s, scraped, evaluated, held "
+            f"for its `for:` and notified {received_at - published_at:.1f} s)"
         )
+        assert received_at - published_at <= 5 * 60, "notified more than 5 minutes after the snapshot was published"
         assert alert["labels"]["severity"] == "page"
-        assert alert["labels"]["business"] == collector.business
-        assert alert["annotations"]["runbook_url"].endswith("#human-reachability-below-floor")
+        assert alert["annotations"]["runbook_url"].endswith("#kpi-error-budget-burn")
         assert "perspective" in alert["annotations"]["summary"]
+        # the control business, scraped and evaluated as long, paged nobody
+        control_pages = [
+            alert["labels"] for _, payload in webhook_receiver.received for alert in payload.get("alerts", [])
+            if alert["labels"].get("business") == control_collector.business and alert["labels"].get("severity") == "page"
+        ]
+        assert control_pages == []
+        assert prometheus_query(prometheus, f'ALERTS{{business="{control_collector.business}",severity="page"}}') == []
 
         # every dashboard panel shows data (rates need a few scrapes of the counters); a
         # panel of several series (the five indices) may lack one whose window has no data
@@ -249,7 +268,7 @@ def test_the_planted_ecommerce_collapse_reaches_the_webhook_and_every_dashboard_
         panels: dict[str, list[str]] = {}
         for spec in dashboard_specs(names):
             for title, expr in panel_queries(spec):
-                concrete = expr.replace("$business", collector.business).replace("$kpi", "csat")
+                concrete = expr.replace("$business", collector.business).replace("$kpi", "human_reachability")
                 panels.setdefault(f"{spec.title} / {title}", []).append(concrete)
         empty = []
         for panel, exprs in panels.items():
@@ -264,10 +283,11 @@ def test_the_planted_ecommerce_collapse_reaches_the_webhook_and_every_dashboard_
             for variable, label, selector in variable_queries(spec, names):
                 match = urllib.parse.urlencode({"match[]": selector.replace("$business", collector.business)})
                 offered = get_json(f"{prometheus.url}/api/v1/label/{label}/values?{match}")["data"]
-                expected = collector.business if variable == "business" else "csat"
+                expected = collector.business if variable == "business" else "human_reachability"
                 assert expected in offered, (spec.title, variable, offered)
     finally:
         for server in reversed(servers):
             server.stop()
         broker.stop()
         engine.dispose()
+        control_engine.dispose()

@@ -1,0 +1,190 @@
+"""Alerting drill: does a scenario's planted change alert, and does its control page nobody?
+
+A drill replays a simulator scenario twice into a fresh store, once with its planted change
+and once without (``simulate(..., planted=False)``, the same business otherwise), and
+evaluates the strategy's rendered alerts on the engine's values at regular points of the
+simulated timeline, as the continuous runs publish them: the newest hour window and the
+rolling 7- and 28-day windows ending there. The evaluation is
+:func:`metrics.rules.firing_alerts`, held equal to Prometheus's on the same values by
+``tests/alerting/test_rules_promtool.py``; ``for:`` durations are wall-clock debounces and
+are reported apart (what Prometheus adds on top of the detection).
+
+Used by ``tests/alerting/test_alert_scenarios.py`` and ``python -m bench alerting``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+__all__ = ["EXPECTED", "Detection", "DrillResult", "Expected", "describe", "run_drill"]
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The alert a scenario's planted change must raise: its name and the labels that must match."""
+
+    alert: str
+    labels: tuple[tuple[str, str], ...]
+    severity: str
+
+    def matches(self, name: str, labels: dict[str, str]) -> bool:
+        return name == self.alert and all(labels.get(key) == value for key, value in self.labels)
+
+
+#: what each scenario's planted change must raise (the scenario profiles say what is planted)
+EXPECTED: dict[str, Expected] = {
+    "ecommerce": Expected("AlignwatchKPIErrorBudgetBurn", (("kpi", "human_reachability"), ("burn_window", "7d")), "page"),
+    "bakery": Expected("AlignwatchPitfallDetected", (("automation", "smart_oven"), ("pitfall", "overproduction")), "ticket"),
+    "retail": Expected("AlignwatchPitfallDetected", (("automation", "inventory_suite"), ("pitfall", "feature_overload")),
+                       "ticket"),  # fmt: skip
+}
+
+
+@dataclass(frozen=True)
+class Detection:
+    """An alert's first firing in one replay, on the simulated clock."""
+
+    alert: str
+    severity: str
+    labels: dict[str, str]
+    simulated_at: dt.datetime
+    for_: str
+
+
+@dataclass
+class DrillResult:
+    """One scenario's drill: what fired with the change planted and in its control."""
+
+    scenario: str
+    events: int
+    change_at: dt.datetime | None
+    planted: list[Detection] = field(default_factory=list)
+    control: list[Detection] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def expected(self) -> Expected:
+        return EXPECTED[self.scenario]
+
+    @property
+    def detection(self) -> Detection | None:
+        """The expected alert's first firing with the change planted (None: not detected)."""
+        return next((d for d in self.planted if self.expected.matches(d.alert, d.labels)), None)
+
+    @property
+    def false_pages(self) -> list[Detection]:
+        """Pages in the control run (the change removed): each one is a false page."""
+        return [d for d in self.control if d.severity == "page"]
+
+    @property
+    def control_tickets(self) -> list[Detection]:
+        """Tickets in the control run: the business's standing shortfalls, the same with and without the change."""
+        return [d for d in self.control if d.severity == "ticket"]
+
+
+def _replay(
+    engine: sa.Engine, strategy: Any, scenario: str, *, planted: bool, events: int, start: dt.datetime, days: int,
+    seed: int, step: dt.timedelta,
+) -> list[Detection]:
+    from metrics.engine import compute
+    from metrics.exporter import business_label
+    from metrics.rules import alert_specs, firing_alerts, inputs_from_strategy, metric_names, samples_from_values
+    from stream.events import event_row, make_event
+    from stream.simulator import simulate
+    from alignwatch.store.schema import events as events_table
+
+    rows = [
+        event_row(make_event(e["type"], e["source"], e["id"], e["time"], e["data"], e.get("subject")), start)
+        for e in simulate(scenario, seed, start, days, events, strategy=strategy, planted=planted)
+    ]
+    with engine.begin() as conn:
+        for chunk in range(0, len(rows), 2000):
+            conn.execute(events_table.insert(), rows[chunk : chunk + 2000])
+    specs = alert_specs(inputs_from_strategy(strategy, metric_names()))
+    business = business_label(strategy.business.name)
+    found: dict[tuple[str, tuple[tuple[str, str], ...]], Detection] = {}
+    end = start + dt.timedelta(days=1)
+    while end <= start + dt.timedelta(days=days):
+        values = compute(engine, strategy, start=end - dt.timedelta(hours=1), end=end)
+        for alert in firing_alerts(specs, samples_from_values(values, business), business):
+            labels = dict(alert.labels)
+            key = (alert.name, tuple(sorted(labels.items())))
+            found.setdefault(key, Detection(alert.name, alert.severity, labels, end, alert.for_))
+        end += step
+    return sorted(found.values(), key=lambda d: (d.simulated_at, d.alert))
+
+
+def run_drill(
+    scenario: str,
+    *,
+    events: int = 12_000,
+    days: int = 28,
+    seed: int = 7,
+    step: dt.timedelta = dt.timedelta(hours=12),
+    workdir: Path,
+    strategy: Any = None,
+    progress: Callable[[str], None] | None = None,
+) -> DrillResult:
+    """Replay ``scenario`` with and without its planted change (``events`` each, over
+    ``days``) into fresh SQLite stores under ``workdir``; evaluate the alerts every ``step``."""
+    from alignwatch.store import connect, upgrade
+    from stream.simulator import load_scenario_strategy
+    from stream.simulator.generate import Simulation
+
+    strategy = strategy if strategy is not None else load_scenario_strategy(scenario)
+    start = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
+    began = time.monotonic()
+    simulation = Simulation(scenario, strategy, seed=seed, start=start, days=days)
+    change_at = simulation.change_at if simulation.profile.reachability_after_change is not None else None
+    result = DrillResult(scenario, events, change_at)
+    for planted in (True, False):
+        path = workdir / f"drill-{scenario}-{'planted' if planted else 'control'}.db"
+        path.unlink(missing_ok=True)
+        engine = connect(f"sqlite:///{path}")
+        try:
+            upgrade(engine)
+            detections = _replay(engine, strategy, scenario, planted=planted, events=events, start=start, days=days,
+                                 seed=seed, step=step)  # fmt: skip
+        finally:
+            engine.dispose()
+        if planted:
+            result.planted = detections
+        else:
+            result.control = detections
+        if progress is not None:
+            progress(f"{scenario}: {'planted' if planted else 'control'} replayed, {len(detections)} alerts")
+    result.seconds = time.monotonic() - began
+    return result
+
+
+def describe(results: Sequence[DrillResult]) -> str:
+    """The drill table (Markdown): scenario × detected, when, false pages, control tickets."""
+    lines = [
+        "| scenario | events | expected alert | detected | simulated delay after the change | false pages in control | "
+        "tickets in control |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        found = result.detection
+        expected = result.expected
+        label = f"`{expected.alert}` ({expected.severity}; " + ", ".join(f"{k}={v}" for k, v in expected.labels) + ")"
+        if found is None:
+            detected, delay = "**no**", "—"
+        else:
+            detected = f"yes (for: {found.for_})"
+            since = result.change_at or dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
+            delay = f"{(found.simulated_at - since).total_seconds() / 86400:.1f} days"
+            if result.change_at is None:
+                delay += " after the start (planted from day 0)"
+        lines.append(
+            f"| {result.scenario} | {result.events:,} | {label} | {detected} | {delay} | {len(result.false_pages)} | "
+            f"{len(result.control_tickets)} |"
+        )
+    return "\n".join(lines)
