@@ -646,4 +646,25 @@ class IngestConsumer:
             self.producer.close(timeout=10)  # flushes pending dead letters first
         except Exception as exc:  # noqa: BLE001 - closing: report and go on
             log.warning("producer close failed: %s", exc)
-        self.consumer.close(autocommit=False)
+        self._close_consumer(self.consumer)
+
+    @staticmethod
+    def _close_consumer(consumer: Any) -> None:
+        """Close the consumer without racing its network thread.
+
+        kafka-python 3.0.12's ``KafkaConsumer.close()`` closes the broker connections from the
+        calling thread while the client's network thread may be reading from one of them: that
+        read then finds the socket gone and logs ``'NoneType' object has no attribute 'recv'``
+        with a traceback at the exit of a clean run. So the group is left first (revocation
+        listener, LeaveGroup: the group rebalances at once), then the network thread closes
+        its own connections, then ``close()`` stops that thread.
+        """
+        net, manager = getattr(consumer, "_net", None), getattr(consumer, "_manager", None)
+        coordinator = getattr(consumer, "_coordinator", None)
+        if None not in (net, manager, coordinator) and not getattr(consumer, "_closed", True):
+            try:
+                coordinator.close(autocommit=False, timeout_ms=consumer.config["request_timeout_ms"])
+                net.run(manager.close)
+            except Exception as exc:  # noqa: BLE001 - closing: close() below still releases everything
+                log.warning("leaving the consumer group on close failed: %s", exc)
+        consumer.close(autocommit=False)
