@@ -33,6 +33,18 @@ it): see :func:`plan_late_days`. At most ``max_late_days`` such days per run
 ``details["late"]["pending"]`` and recomputed by the next nightly run. Every nightly run
 logs what it recomputed and what it left for later.
 
+**Heartbeats.** Every continuous and nightly task records how it ended in
+``pipeline_heartbeats`` (one row per business, kind and outcome, overwritten): published,
+skipped (no hour closed in the interval: nothing to publish, but the pipeline is alive),
+failed_validation or error. The exporter serves them
+(``alignwatch_pipeline_last_heartbeat_timestamp_seconds``), so that the freshness alert
+tells a pipeline that stopped from one that had nothing to publish between two hours.
+
+**Airflow states.** :func:`task_result` turns an outcome into the task state Airflow
+shows: a skipped run raises ``AirflowSkipException`` (the task is *skipped*), a run that
+failed validation raises :class:`ValidationFailedError` (the task is retried, then
+*failed*), a published run returns its JSON (the task *succeeds*).
+
 **Reproducibility.** A stored value of a window is a function of the events, the strategy
 and the run history *as it stood at the window's end*: the checklist's
 ``continuous_monitoring`` item counts only the runs published at or before the window's
@@ -56,8 +68,8 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from alignwatch.errors import ConfigError
-from alignwatch.store.schema import events, metric_values, pipeline_runs
+from alignwatch.errors import AlignwatchError, ConfigError
+from alignwatch.store.schema import events, metric_values, pipeline_heartbeats, pipeline_runs
 from metrics.values import WINDOWS, MetricValue
 
 if TYPE_CHECKING:
@@ -70,15 +82,19 @@ __all__ = [
     "NIGHTLY_MAX_LATE_DAYS",
     "RUN_KINDS",
     "RUN_TIMEOUT",
+    "HEARTBEAT_OUTCOMES",
     "AbandonedRun",
     "ContinuousWindows",
     "Granularity",
+    "Heartbeat",
+    "HeartbeatOutcome",
     "LatePlan",
     "RunKind",
     "RunOutcome",
     "RunOwner",
     "RunState",
     "Snapshot",
+    "ValidationFailedError",
     "backfill_task",
     "close_abandoned_runs",
     "continuous_task",
@@ -90,13 +106,17 @@ __all__ = [
     "nightly_task",
     "plan_late_days",
     "process_running",
+    "record_heartbeat",
     "run_interval",
+    "task_result",
 ]
 
 RunKind = Literal["continuous", "nightly", "backfill", "manual"]
 RUN_KINDS: tuple[RunKind, ...] = ("continuous", "nightly", "backfill", "manual")
 Granularity = Literal["hour", "day"]
 RunStatus = Literal["running", "published", "failed_validation", "error", "abandoned", "skipped"]
+HeartbeatOutcome = Literal["published", "skipped", "failed_validation", "error"]
+HEARTBEAT_OUTCOMES: tuple[HeartbeatOutcome, ...] = ("published", "skipped", "failed_validation", "error")
 
 # continuous runs recompute the closed hours of the last 24 h (late events of the day)
 CONTINUOUS_LOOKBACK = dt.timedelta(hours=24)
@@ -172,12 +192,30 @@ class RunState:
 
 
 @dataclass(frozen=True)
+class Heartbeat:
+    """When a kind of run (continuous, nightly) of a business last ended with an outcome."""
+
+    business: str
+    kind: str
+    outcome: str
+    at: dt.datetime
+    interval_end: dt.datetime
+    run_id: int | None = None
+    detail: str = ""
+
+
+class ValidationFailedError(AlignwatchError):
+    """A run's values failed their expectation suites and were not published (the Airflow task fails)."""
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """The latest published values (per metric, labels and window kind) and the runs' state.
 
     ``validation_ok`` is the outcome of the newest validated run (published or
     failed_validation): False while the newest computation was held back by a suite, with
-    ``failed_expectations`` naming which rules failed.
+    ``failed_expectations`` naming which rules failed. ``heartbeats`` say when each kind of
+    run last ended with each outcome (skipped runs included).
     """
 
     values: tuple[MetricValue, ...] = ()
@@ -185,6 +223,7 @@ class Snapshot:
     validation_ok: bool | None = None
     failed_expectations: tuple[str, ...] = ()
     last_published_at: dt.datetime | None = None
+    heartbeats: tuple[Heartbeat, ...] = ()
 
 
 # ----------------------------------------------------------------------------- windows
@@ -723,7 +762,7 @@ def run_interval(
 
         compute = compute or metric_engine.compute
         write = write or metric_engine.write_values
-    business = str(getattr(getattr(strategy, "business", None), "name", "") or "default")
+    business = _business(strategy)
     owner = RunOwner.current()
     close_abandoned_runs(engine, timeout=run_timeout, clock=clock, here=owner)
     recorded = {**(details or {}), "owner": owner.as_json()}
@@ -824,11 +863,12 @@ def _validate(
 ) -> list[SuiteOutcome]:
     """The ``raw_events`` suite on each block of events, then ``metric_values``."""
     from expectations.metric_values import check_metric_values, rules_from_catalogue
-    from expectations.raw_events import check_raw_events
+    from expectations.raw_events import check_raw_events, strategy_expects_events
 
     types = None if event_types is None else tuple(event_types)
+    expect = strategy_expects_events(strategy)
     with engine.connect() as conn:
-        raw = [check_raw_events(conn, start=lo, end=hi, event_types=types) for lo, hi in blocks]
+        raw = [check_raw_events(conn, start=lo, end=hi, event_types=types, expect_events=expect) for lo, hi in blocks]
     metrics = check_metric_values(values, rules if rules is not None else rules_from_catalogue(strategy))
     return [*raw, metrics]
 
@@ -898,6 +938,7 @@ def latest_snapshot(engine: sa.Engine) -> Snapshot:
     with engine.connect() as conn:
         rows = conn.execute(query).all()
         run_rows = conn.execute(sa.select(ranked).where(ranked.c.rank == 1)).all()
+        beats = conn.execute(sa.select(pipeline_heartbeats)).all()
     values = tuple(
         MetricValue(
             metric_id=row.metric_id,
@@ -929,6 +970,10 @@ def latest_snapshot(engine: sa.Engine) -> Snapshot:
         validation_ok=None if newest_validated is None else newest_validated.status == "published",
         failed_expectations=() if newest_validated is None else newest_validated.failed,
         last_published_at=max(published) if published else None,
+        heartbeats=tuple(
+            Heartbeat(row.business, row.kind, row.outcome, row.at, row.interval_end, row.run_id, row.detail or "")
+            for row in sorted(beats, key=lambda r: (r.business, r.kind, r.outcome))
+        ),
     )
 
 
@@ -975,6 +1020,84 @@ def _timezone(strategy: Any) -> str:
     return str(getattr(getattr(strategy, "business", None), "timezone", None) or "UTC")
 
 
+def record_heartbeat(
+    engine: sa.Engine,
+    *,
+    business: str,
+    kind: RunKind,
+    outcome: HeartbeatOutcome,
+    at: dt.datetime,
+    interval_end: dt.datetime,
+    run_id: int | None = None,
+    detail: str = "",
+) -> None:
+    """Record that a ``kind`` run of ``business`` ended with ``outcome`` at ``at`` (one upsert)."""
+    if outcome not in HEARTBEAT_OUTCOMES:
+        raise ConfigError(f"unknown heartbeat outcome {outcome!r} (one of {', '.join(HEARTBEAT_OUTCOMES)})")
+    row = {
+        "business": business,
+        "kind": kind,
+        "outcome": outcome,
+        "at": _aware(at),
+        "interval_end": _aware(interval_end),
+        "run_id": run_id,
+        "detail": detail[:2000],
+    }
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+        statement = insert(pipeline_heartbeats).values(**row)
+        conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["business", "kind", "outcome"],
+                set_={key: statement.excluded[key] for key in ("at", "interval_end", "run_id", "detail")},
+            )
+        )
+
+
+def _business(strategy: Any) -> str:
+    return str(getattr(getattr(strategy, "business", None), "name", "") or "default")
+
+
+def _beat(engine: sa.Engine, strategy: Any, outcome: RunOutcome, at: dt.datetime) -> None:
+    """The heartbeat of a finished task (its outcome's status)."""
+    record_heartbeat(
+        engine, business=_business(strategy), kind=outcome.kind, outcome=outcome.status,  # type: ignore[arg-type]
+        at=at, interval_end=outcome.end, run_id=outcome.run_id, detail=outcome.detail,
+    )  # fmt: skip
+
+
+def _beat_error(engine: sa.Engine, strategy: Any, kind: RunKind, end: dt.datetime, at: dt.datetime, exc: BaseException) -> None:
+    """The heartbeat of a task that raised; a store that cannot record it is logged, never raised over ``exc``."""
+    try:
+        record_heartbeat(
+            engine, business=_business(strategy), kind=kind, outcome="error", at=at, interval_end=end,
+            detail=f"{type(exc).__name__}: {exc}",
+        )  # fmt: skip
+    except Exception as failure:  # noqa: BLE001 - the task's own exception is what Airflow must see
+        log.warning("could not record the error heartbeat of a %s run: %s", kind, failure)
+
+
+def task_result(outcome: RunOutcome) -> dict[str, Any]:
+    """What an Airflow task returns for ``outcome``, or the exception that sets its state.
+
+    ``skipped`` raises ``AirflowSkipException`` (the task shows *skipped*: nothing to
+    publish); ``failed_validation`` raises :class:`ValidationFailedError` (the task is
+    retried, then shows *failed*); otherwise the outcome's JSON (XCom).
+    """
+    if outcome.status == "skipped":
+        from airflow.exceptions import AirflowSkipException
+
+        raise AirflowSkipException(outcome.detail or "nothing to publish")
+    if outcome.status == "failed_validation":
+        raise ValidationFailedError(
+            f"run {outcome.run_id} [{outcome.start.isoformat()}, {outcome.end.isoformat()}) was not published: {outcome.detail}"
+        )
+    return outcome.as_json()
+
+
 def continuous_task(
     store: sa.Engine | str | None = None,
     strategy: Any = None,
@@ -989,23 +1112,36 @@ def continuous_task(
 
     ``store`` is an engine or a store URL, ``strategy`` a Strategy or a strategy file; None
     reads them from the settings (ALIGNWATCH_STORE_URL, ALIGNWATCH_STRATEGY_FILE). When no
-    hour closed in the interval the outcome is ``skipped`` and nothing is recorded.
+    hour closed in the interval the outcome is ``skipped``: no run is recorded, only the
+    heartbeat. Every outcome (and an exception, as ``error``) records a heartbeat stamped
+    by ``run_options["clock"]`` (default: the wall clock; the embedded runner's simulated
+    clock in the demo).
     """
     windows = continuous_windows(start, end, lookback)
-    if windows is None:
-        return RunOutcome(None, "continuous", "skipped", _aware(start), _aware(end), detail="no hour closed in the interval")
+    clock: Clock = run_options.get("clock", _utcnow)
     engine, strategy, owned = _resolve(store, strategy)
     try:
-        return run_interval(
-            engine,
-            strategy,
-            start=windows.start,
-            end=windows.end,
-            kind="continuous",
-            granularity="hour",
-            trigger=trigger,
-            **_with_timeout(run_options),
-        )
+        if windows is None:
+            outcome = RunOutcome(
+                None, "continuous", "skipped", _aware(start), _aware(end), detail="no hour closed in the interval"
+            )
+        else:
+            try:
+                outcome = run_interval(
+                    engine,
+                    strategy,
+                    start=windows.start,
+                    end=windows.end,
+                    kind="continuous",
+                    granularity="hour",
+                    trigger=trigger,
+                    **_with_timeout(run_options),
+                )
+            except Exception as exc:
+                _beat_error(engine, strategy, "continuous", windows.end, clock(), exc)
+                raise
+        _beat(engine, strategy, outcome, clock())
+        return outcome
     finally:
         if owned:
             engine.dispose()
@@ -1049,22 +1185,29 @@ def nightly_task(
             "nightly run: its %d day(s) %s..%s (%s); %s",
             days, first_day.isoformat(), (stop_day - DAY).isoformat(), tz, plan.describe(),
         )
-        outcome = run_interval(
-            engine,
-            strategy,
-            start=steps[0][0],
-            end=stop,
-            kind="nightly",
-            granularity=("hour", "day"),
-            steps=steps,
-            trigger=trigger,
-            details={"late": plan.as_json()},
-            # the run's own days are validated first and as before (the volume band of the
-            # same days earlier); then each run of late days on its own
-            validate=[(start, stop), *_blocks(late)],
-            **_with_timeout(run_options),
-        )
-        return replace(outcome, detail=f"{outcome.detail}; {plan.describe()}")
+        clock: Clock = run_options.get("clock", _utcnow)
+        try:
+            outcome = run_interval(
+                engine,
+                strategy,
+                start=steps[0][0],
+                end=stop,
+                kind="nightly",
+                granularity=("hour", "day"),
+                steps=steps,
+                trigger=trigger,
+                details={"late": plan.as_json()},
+                # the run's own days are validated first and as before (the volume band of the
+                # same days earlier); then each run of late days on its own
+                validate=[(start, stop), *_blocks(late)],
+                **_with_timeout(run_options),
+            )
+        except Exception as exc:
+            _beat_error(engine, strategy, "nightly", stop, clock(), exc)
+            raise
+        outcome = replace(outcome, detail=f"{outcome.detail}; {plan.describe()}")
+        _beat(engine, strategy, outcome, clock())
+        return outcome
     finally:
         if owned:
             engine.dispose()

@@ -10,7 +10,10 @@ Rules (each a named expectation class with a description):
 - quantities (durations, counts, amounts) are finite and >= 0 (records >= 1), one rule
   naming the first offending ``field=value`` of each event;
 - the window's volume lies inside a band learned from the same window on the preceding
-  days: a sudden drop to near zero is a failure, not a quiet zero.
+  days: a sudden drop to near zero is a failure, not a quiet zero;
+- when the strategy expects events (it declares automations, processes or touchpoints),
+  the window holds at least one: an empty window is missing data ("no data"), and its
+  values (an SAI of 0.0 computed from nothing) are never published.
 
 The batch is a pandas frame with one row per event (:func:`events_frame`): scale fields
 become float columns (a value that is not a finite number — a string, NaN, an infinity —
@@ -45,6 +48,7 @@ __all__ = [
     "ExpectEventKeyUnique",
     "ExpectEventSourcePresent",
     "ExpectEventTimeInsideWindow",
+    "ExpectEventsInWindow",
     "ExpectKnownEventType",
     "ExpectPayloadFieldInRange",
     "ExpectQuantitiesFiniteAndInRange",
@@ -59,6 +63,7 @@ __all__ = [
     "events_frame",
     "history_windows",
     "learn_volume_band",
+    "strategy_expects_events",
 ]
 
 SUITE_NAME = "raw_events"
@@ -180,10 +185,14 @@ def build_suite(
     end: dt.datetime,
     event_types: Iterable[str],
     band: VolumeBand | None,
+    expect_events: bool = False,
 ) -> gx.ExpectationSuite:
-    """The ``raw_events`` suite for the window [start, end)."""
+    """The ``raw_events`` suite for the window [start, end); ``expect_events`` adds the
+    "no data" rule (at least one event in the window)."""
     gx_context()  # suites need an active context
     suite = gx.ExpectationSuite(name=SUITE_NAME)
+    if expect_events:
+        suite.add_expectation(ExpectEventsInWindow(min_value=1))
     suite.add_expectation(ExpectEventSourcePresent())
     suite.add_expectation(ExpectEventIdPresent())
     suite.add_expectation(ExpectEventKeyUnique())
@@ -261,6 +270,15 @@ class ExpectQuantitiesFiniteAndInRange(gxe.ExpectColumnValuesToBeNull):
     description: str | None = "durations, counts and amounts are finite numbers >= 0 (records >= 1)"
 
 
+class ExpectEventsInWindow(gxe.ExpectTableRowCountToBeBetween):
+    """The window holds at least one event, when the strategy expects events ("no data" otherwise)."""
+
+    description: str | None = (
+        "the window holds events: the strategy expects some, so an empty window is no data, "
+        "never a quiet zero"
+    )
+
+
 class ExpectVolumeWithinLearnedBand(gxe.ExpectTableRowCountToBeBetween):
     """The window's event count lies inside the band learned from earlier days."""
 
@@ -275,14 +293,21 @@ def _count(conn: sa.Connection, start: dt.datetime, end: dt.datetime) -> int:
     return int(conn.execute(query).scalar_one())
 
 
+def strategy_expects_events(strategy: Any) -> bool:
+    """Whether a strategy expects events in every window: it declares automations, processes or touchpoints."""
+    return any(bool(getattr(strategy, name, None)) for name in ("automations", "processes", "journey"))
+
+
 def check_raw_events(
     conn: sa.Connection,
     *,
     start: dt.datetime,
     end: dt.datetime,
     event_types: Iterable[str] | None = None,
+    expect_events: bool = False,
 ) -> SuiteOutcome:
-    """Validate the events stored for [start, end) (with the volume band from earlier days)."""
+    """Validate the events stored for [start, end) (with the volume band from earlier days);
+    ``expect_events``: a window without any event fails (see :func:`strategy_expects_events`)."""
     if event_types is None:
         from stream.events import EVENT_TYPES
 
@@ -291,4 +316,5 @@ def check_raw_events(
     rows = conn.execute(sa.select(*columns).where(events.c.time >= start, events.c.time < end)).mappings()
     frame = events_frame(rows)
     band = learn_volume_band([_count(conn, s, e) for s, e in history_windows(start, end)])
-    return validate_frame(build_suite(start=start, end=end, event_types=event_types, band=band), frame)
+    suite = build_suite(start=start, end=end, event_types=event_types, band=band, expect_events=expect_events)
+    return validate_frame(suite, frame)

@@ -11,7 +11,8 @@ template variable:
 - **KPI detail**: one KPI (template variable ``kpi``): value against target,
   attainment, events behind it, error-budget burn rate and its evidence;
 - **Pitfalls and checklist**: active pitfalls by automation, checklist items, readiness;
-- **Pipeline health**: snapshot age, newest runs, validation outcome, quarantine,
+- **Pipeline health**: snapshot age, newest runs, time since each run outcome (the
+  heartbeats of skipped runs included), validation outcome, quarantine,
   ingestion rates, consumer lag, commit latency.
 
 Panels are declared as data (:class:`PanelSpec`) and built with the SDK; UIDs are derived
@@ -263,6 +264,8 @@ def dashboard_specs(names: DashboardNames) -> tuple[DashboardSpec, ...]:
                       width=24),
         ),
     )
+    from metrics.exporter import HEARTBEAT  # served by the exporter beside the runs
+
     pipeline = DashboardSpec(
         "alignwatch / Pipeline health",
         "Ingestion, aggregation, validation and the served snapshot.",
@@ -275,6 +278,8 @@ def dashboard_specs(names: DashboardNames) -> tuple[DashboardSpec, ...]:
                       (Query(f"{n.validation_failed}{{{B}}}", "failing"),), width=6),
             PanelSpec("Newest runs", "table",
                       (Query(f"time() - {n.last_run}{{{B}}}", "{{kind}} {{status}}", instant=True),), unit="s", width=6),
+            PanelSpec("Time since each run outcome (heartbeats)", "timeseries",
+                      (Query(f"time() - {HEARTBEAT.name}{{{B}}}", "{{kind}} {{outcome}}"),), unit="s", width=24),
             PanelSpec("Events per second", "timeseries",
                       (Query(f"sum(rate({n.ingest_consumed}[5m]))", "consumed"),
                        Query(f"sum(rate({n.ingest_stored}[5m]))", "stored"),

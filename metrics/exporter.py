@@ -19,9 +19,11 @@ Series served (every one labelled ``business``):
   (``alignwatch_kpi_goal_info``), from the strategy, next to the KPI values and
   attainment of the catalogue;
 - pipeline health from the store: ``alignwatch_snapshot_timestamp_seconds`` (when the
-  served snapshot was published), the newest run of each kind and status, the outcome of
-  the newest validation and the number of failing expectations, the quarantine depth by
-  reason.
+  served snapshot was published), the newest run of each kind and status, the heartbeat
+  of each kind of scheduled run and outcome
+  (``alignwatch_pipeline_last_heartbeat_timestamp_seconds``: published, skipped because no
+  hour closed, failed_validation, error), the outcome of the newest validation and the
+  number of failing expectations, the quarantine depth by reason.
 - the exporter's own reads of the store: ``alignwatch_exporter_store_up`` (1 when the
   newest read succeeded, 0 when it failed and an older snapshot, or none, is served) and
   ``alignwatch_exporter_store_errors_total``. A failing read is logged in one line when the
@@ -62,6 +64,7 @@ __all__ = [
     "BackgroundRefresher",
     "ExporterSeries",
     "ExporterServer",
+    "HeartbeatState",
     "RunState",
     "Snapshot",
     "SnapshotCache",
@@ -109,6 +112,12 @@ LAST_RUN = ExporterSeries(
     "Unix time at which the newest pipeline run of each kind and status finished.",
     ("business", "kind", "status"),
 )
+HEARTBEAT = ExporterSeries(
+    "alignwatch_pipeline_last_heartbeat_timestamp_seconds",
+    "Unix time at which a scheduled run of each kind last ended with each outcome "
+    "(published, skipped: no hour closed, failed_validation, error).",
+    ("business", "kind", "outcome"),
+)
 VALIDATION_SUCCESS = ExporterSeries(
     "alignwatch_pipeline_validation_success",
     "1 when the newest validated pipeline run passed every expectation, 0 when it failed.",
@@ -142,6 +151,7 @@ EXPORTER_SERIES: tuple[ExporterSeries, ...] = (
     KPI_TARGET,
     KPI_GOAL,
     LAST_RUN,
+    HEARTBEAT,
     VALIDATION_SUCCESS,
     VALIDATION_FAILED,
     QUARANTINE,
@@ -171,12 +181,22 @@ class RunState:
 
 
 @dataclass(frozen=True)
+class HeartbeatState:
+    """When a kind of scheduled run last ended with an outcome."""
+
+    kind: str
+    outcome: str
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """What one scrape serves: published values plus the pipeline's state."""
 
     values: tuple[MetricValue, ...] = ()
     published_at: dt.datetime | None = None
     runs: tuple[RunState, ...] = ()
+    heartbeats: tuple[HeartbeatState, ...] = ()
     #: (passed, number of failed expectations) of the newest validated run, None if none yet
     validation: tuple[bool, int] | None = None
     quarantine: Mapping[str, int] = field(default_factory=dict)
@@ -338,6 +358,15 @@ class SnapshotCollector(Collector):
         for run in sorted(snapshot.runs, key=lambda r: (r.kind, r.status)):
             runs.add_metric([business, run.kind, run.status], run.finished_at.timestamp())
         result.append(runs)
+
+        beats = GaugeMetricFamily(HEARTBEAT.name, HEARTBEAT.help, labels=list(HEARTBEAT.labels))
+        newest_beat: dict[tuple[str, str], dt.datetime] = {}
+        for beat in snapshot.heartbeats:
+            key = (beat.kind, beat.outcome)
+            newest_beat[key] = max(newest_beat.get(key, beat.at), beat.at)
+        for (kind, outcome), at in sorted(newest_beat.items()):
+            beats.add_metric([business, kind, outcome], at.timestamp())
+        result.append(beats)
 
         success = GaugeMetricFamily(VALIDATION_SUCCESS.name, VALIDATION_SUCCESS.help, labels=["business"])
         failed = GaugeMetricFamily(VALIDATION_FAILED.name, VALIDATION_FAILED.help, labels=["business"])
@@ -600,6 +629,9 @@ def load_snapshot(engine: Any, *, snapshot_loader: Callable[[Any], Any] | None =
         values=tuple(published.values),
         published_at=_aware(published.last_published_at) if published.last_published_at else None,
         runs=tuple(RunState(run.kind, run.status, _aware(run.finished_at)) for run in published.runs),
+        heartbeats=tuple(
+            HeartbeatState(beat.kind, beat.outcome, _aware(beat.at)) for beat in getattr(published, "heartbeats", ())
+        ),
         validation=None if validation_ok is None else (bool(validation_ok), len(published.failed_expectations)),
         quarantine={reason: int(count) for reason, count in quarantined},
     )

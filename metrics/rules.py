@@ -579,22 +579,32 @@ def _alignment_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
 
 
 def _pipeline_business_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
+    from metrics.exporter import HEARTBEAT
+
     names = inputs.names
     b = inputs.business
     chain = _business_chain(inputs)
-    stale_after = 2 * inputs.continuous_interval_s
+    # the continuous runs beat every interval (published at the top of the hour, skipped in
+    # between, failed_validation when held back): stale when no beat came for 3 intervals,
+    # or when nothing was published for an hour and 3 intervals (the data itself is old)
+    silent_after = 3 * inputs.continuous_interval_s
+    unpublished_after = 3600 + silent_after
+    beats = f'{HEARTBEAT.name}{{business="{b}",kind="continuous",outcome=~"published|skipped|failed_validation"}}'
     return [
         _alert(
             inputs,
             "AlignwatchMetricsStale",
-            f'time() - max by (business) ({names.snapshot_timestamp}{{business="{b}"}}) > {stale_after}',
+            f"time() - max by (business) ({beats}) > {silent_after}\nor\n"
+            f'  time() - max by (business) ({names.snapshot_timestamp}{{business="{b}"}}) > {unpublished_after}',
             severity="page",
             alert_class="pipeline",
-            for_="2m",
+            for_="5m",
             labels={"goal": "all", "perspective": "all"},
-            summary=f"No validated snapshot for {inputs.business_name} for more than two continuous intervals "
-            f"({stale_after} s): every KPI → goal → perspective chain ({chain}) is frozen",
-            description="The served snapshot is {{ $value }} s old; check the alignment_continuous DAG and the store.",
+            summary=f"The metrics of {inputs.business_name} are stale: no continuous run for "
+            f"{silent_after // 60} min or no publication for {unpublished_after // 60} min; every KPI → goal → "
+            f"perspective chain ({chain}) is frozen",
+            description="{{ $value }} s since the newest continuous run (or publication); check the "
+            "alignment_continuous DAG, the scheduler and the store.",
         ),
         _alert(
             inputs,
@@ -634,8 +644,8 @@ def _pipeline_business_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
             alert_class="pipeline",
             for_="2m",
             labels={"goal": "all", "perspective": "all"},
-            summary=f"Validation is failing for {inputs.business_name}: KPI alerts are held and every KPI → goal → "
-            f"perspective chain ({chain}) shows the last validated snapshot",
+            summary=f"Validation is failing for {inputs.business_name}: every KPI → goal → perspective chain "
+            f"({chain}) shows the last validated snapshot",
             description="The newest run failed its expectation suites and was not published; `alignwatch runs` shows which.",
         ),
     ]

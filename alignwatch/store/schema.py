@@ -9,6 +9,10 @@ The same schema runs on SQLite (the embedded default) and PostgreSQL. Migrations
 - ``quarantine``: every rejected input with its reason and origin; nothing is dropped.
 - ``pipeline_runs``: one row per computation (continuous, nightly, backfill, manual) with
   its validation outcome and, in ``details["owner"]``, the host and process running it.
+- ``pipeline_heartbeats``: when each kind of scheduled run last ended with each outcome
+  (published, skipped because no hour closed, failed validation, error), per business: one
+  row per (business, kind, outcome), overwritten by every run. The exporter serves it so
+  that freshness alerts tell a pipeline that stopped from one that had nothing to publish.
 - ``metric_values``: published metric values, one row per (metric, labels, window kind,
   window end), with the inputs that produced them.
 """
@@ -43,6 +47,7 @@ __all__ = [
     "hour_aggregates",
     "metadata",
     "metric_values",
+    "pipeline_heartbeats",
     "pipeline_runs",
     "quarantine",
 ]
@@ -155,6 +160,21 @@ pipeline_runs = Table(
     Index("ix_pipeline_runs_kind_status_finished_at", "kind", "status", "finished_at"),
     # the runs still ``running``, looked up before every run to close abandoned ones
     Index("ix_pipeline_runs_status_started_at", "status", "started_at"),
+)
+
+pipeline_heartbeats = Table(
+    "pipeline_heartbeats",
+    metadata,
+    Column("business", String(128), primary_key=True),
+    # continuous | nightly
+    Column("kind", String(32), primary_key=True),
+    # published | skipped | failed_validation | error
+    Column("outcome", String(24), primary_key=True),
+    # when the run ended (on the run's clock)
+    Column("at", UTCDateTime(), nullable=False),
+    Column("interval_end", UTCDateTime(), nullable=False),
+    Column("run_id", BigInteger()),
+    Column("detail", Text()),
 )
 
 metric_values = Table(

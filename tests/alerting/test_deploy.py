@@ -37,13 +37,14 @@ def test_alertmanager_config_passes_amtool_check_config(amtool: str) -> None:
     assert "SUCCESS" in result.stdout
 
 
-def test_alertmanager_routes_by_severity_groups_by_business_and_goal_and_inhibits_kpi_alerts_on_failed_validation() -> None:
+def test_alertmanager_routes_by_severity_groups_by_business_and_goal_and_inhibits_kpi_alerts_only_on_stale_metrics() -> None:
     config = yaml.safe_load((DEPLOY / "alertmanager" / "alertmanager.yml").read_text())
     assert {"business", "goal"} <= set(config["route"]["group_by"])
     severities = {m for route in config["route"]["routes"] for m in route["matchers"]}
     assert severities == {'severity="page"', 'severity="ticket"'}
-    inhibit = next(r for r in config["inhibit_rules"] if 'alertname="AlignwatchValidationFailing"' in r["source_matchers"])
-    assert inhibit["equal"] == ["business"] and any("kpi" in m for m in inhibit["target_matchers"])
+    holding = [r for r in config["inhibit_rules"] if any("kpi" in m for m in r["target_matchers"])]
+    assert [r["source_matchers"] for r in holding] == [['alertname="AlignwatchMetricsStale"']]
+    assert holding[0]["equal"] == ["business"]
     assert all(receiver.get("webhook_configs") for receiver in config["receivers"])
 
 
@@ -145,7 +146,7 @@ def test_amtool_routes_pages_and_tickets_to_their_receivers(amtool: str) -> None
 
 
 @pytest.mark.integration
-def test_a_running_alertmanager_holds_kpi_alerts_of_a_business_whose_validation_fails(
+def test_a_running_alertmanager_holds_kpi_and_alignment_alerts_of_a_business_whose_metrics_are_stale_not_of_one_whose_validation_fails(
     tmp_path: Path, webhook_receiver: WebhookReceiver
 ) -> None:
     config = yaml.safe_load((DEPLOY / "alertmanager" / "alertmanager.yml").read_text())
@@ -160,8 +161,13 @@ def test_a_running_alertmanager_holds_kpi_alerts_of_a_business_whose_validation_
                                "goal": "loyal"}}
 
         alerts = [
+            # shop: validation fails, its KPI pages are judged on the last validated snapshot
             alert("AlignwatchValidationFailing", "shop", "pipeline"),
             alert("AlignwatchHumanReachabilityBelowFloor", "shop", "kpi"),
+            # mill: its pipeline stopped, its data is stale
+            alert("AlignwatchMetricsStale", "mill", "pipeline"),
+            alert("AlignwatchHumanReachabilityBelowFloor", "mill", "kpi"),
+            alert("AlignwatchPitfallDetected", "mill", "alignment"),
             alert("AlignwatchHumanReachabilityBelowFloor", "bakery", "kpi"),
         ]
         request = urllib.request.Request(f"{server.url}/api/v2/alerts", data=json.dumps(alerts).encode(),
@@ -171,11 +177,16 @@ def test_a_running_alertmanager_holds_kpi_alerts_of_a_business_whose_validation_
         def states() -> dict[tuple[str, str], str] | None:
             found = {(a["labels"]["alertname"], a["labels"]["business"]): a["status"]["state"]
                      for a in get_json(f"{server.url}/api/v2/alerts")}
-            return found if len(found) == 3 and "unprocessed" not in found.values() else None
+            return found if len(found) == 6 and "unprocessed" not in found.values() else None
 
         found = wait_until(states, timeout=15, what="Alertmanager to process the alerts")
-        assert found[("AlignwatchHumanReachabilityBelowFloor", "shop")] == "suppressed"
-        assert found[("AlignwatchHumanReachabilityBelowFloor", "bakery")] == "active"
-        assert found[("AlignwatchValidationFailing", "shop")] == "active"
+        assert found == {
+            ("AlignwatchValidationFailing", "shop"): "active",
+            ("AlignwatchHumanReachabilityBelowFloor", "shop"): "active",
+            ("AlignwatchMetricsStale", "mill"): "active",
+            ("AlignwatchHumanReachabilityBelowFloor", "mill"): "suppressed",
+            ("AlignwatchPitfallDetected", "mill"): "suppressed",
+            ("AlignwatchHumanReachabilityBelowFloor", "bakery"): "active",
+        }
     finally:
         server.stop()

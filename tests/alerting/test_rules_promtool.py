@@ -228,12 +228,17 @@ def test_every_other_alert_fires_on_its_condition_and_stays_silent_otherwise(
         "90m",
         [_expected(inputs, "AlignwatchStrategicStaleness", biz)],
     ))
-    stale_after = 2 * inputs.continuous_interval_s
-    eval_s = stale_after + 600
+    from metrics.exporter import HEARTBEAT
+
+    beat = {**biz, "kind": "continuous"}
+    eval_s = 3 * inputs.continuous_interval_s + 600
     cases.append((
         "AlignwatchMetricsStale",
-        [_series(n.snapshot_timestamp, biz, "0x60")],
-        [_series(n.snapshot_timestamp, biz, "0+60x60")],  # published every minute
+        # published at 0, then no continuous run at all
+        [_series(n.snapshot_timestamp, biz, "0x60"), _series(HEARTBEAT.name, {**beat, "outcome": "published"}, "0x60")],
+        # published at 0, then a skipped run every minute: the pipeline is alive, the hour has not closed
+        [_series(n.snapshot_timestamp, biz, "0x60"), _series(HEARTBEAT.name, {**beat, "outcome": "published"}, "0x60"),
+         _series(HEARTBEAT.name, {**beat, "outcome": "skipped"}, "0+60x60")],
         f"{eval_s // 60}m",
         [_expected(inputs, "AlignwatchMetricsStale", biz, eval_s)],
     ))

@@ -74,7 +74,7 @@ def store(orchestration_store: str) -> Iterator[sa.Engine]:
 
     engine = connect(orchestration_store)
     with engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE metric_values, pipeline_runs, events, quarantine, hour_aggregates, aggregated_hours RESTART IDENTITY CASCADE"))
+        conn.execute(sa.text("TRUNCATE metric_values, pipeline_runs, pipeline_heartbeats, events, quarantine, hour_aggregates, aggregated_hours RESTART IDENTITY CASCADE"))
     yield engine
     engine.dispose()
 

@@ -57,11 +57,3 @@ def test_naive_times_and_unknown_timezones_are_configuration_errors() -> None:
         continuous_windows(dt.datetime(2026, 3, 1, 10), at(1, 11))
     with pytest.raises(ConfigError, match="unknown timezone"):
         nightly_range(at(10, 1), tz="Mars/Olympus")
-
-
-def test_a_continuous_task_whose_interval_closes_no_hour_is_skipped_without_touching_the_store() -> None:
-    from alignwatch.pipeline import continuous_task
-
-    outcome = continuous_task("postgresql://nobody@127.0.0.1:1/none", "missing.yaml", start=at(1, 10, 0), end=at(1, 10, 5))
-    assert outcome.status == "skipped" and outcome.run_id is None
-    assert outcome.as_json()["detail"] == "no hour closed in the interval"
