@@ -420,6 +420,8 @@ class _UniqueKeyLoader(_SafeLoader):  # type: ignore[valid-type,misc]
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: dict[Any, yaml.Mark] = {}
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # a merge key (<<: *defaults): the base constructor merges, explicit keys win
         key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
         if isinstance(key, Mapping | list):
             continue  # unhashable keys: let the base constructor report them
@@ -513,7 +515,7 @@ def _parse_yaml(text: str, source: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         raise StrategyError(source, [Problem("", _yaml_message(exc))]) from None
     except yaml.YAMLError as exc:
-        raise StrategyError(source, [Problem("", f"YAML error: {exc}")]) from None
+        raise StrategyError(source, [Problem("", f"YAML error: {' '.join(str(exc).split())}")]) from None
     except RecursionError:
         raise StrategyError(source, [Problem("", "YAML error: nested too deeply")]) from None
     finally:

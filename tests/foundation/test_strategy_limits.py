@@ -176,3 +176,24 @@ def test_a_huge_value_is_cut_in_the_message_so_the_problem_stays_one_short_line(
         "business.currency: must be a three-letter ISO 4217 code such as 'EUR', got "
         "'EEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEE...'"
     )
+
+
+def test_merge_keys_merge_and_the_explicit_keys_win(tmp_path: Path) -> None:
+    # the second goal takes the first one's perspective and weight and overrides the rest
+    path = bakery_with(
+        tmp_path,
+        "  - id: delight_customers\n    name: Fresh bread and friendly service for regulars\n"
+        "    perspective: customer\n    weight: 3\n",
+        "  - <<: *first_goal\n    id: delight_customers\n    name: Fresh bread and friendly service for regulars\n",
+    )
+    path.write_text(path.read_text().replace("  - id: reduce_waste\n", "  - &first_goal\n    id: reduce_waste\n", 1))
+    goal = load_strategy(path).goals[1]
+    assert (goal.id, goal.perspective, goal.weight) == ("delight_customers", "internal_process", 3)
+    assert goal.kpis == ("csat", "repeat_rate", "order_cycle_time")
+
+
+def test_a_character_yaml_refuses_is_a_one_line_problem(tmp_path: Path) -> None:
+    path = bakery_with(tmp_path, "Riverside Bakery", "River\x00side Bakery")
+    [message] = problems(path)
+    assert message.startswith("YAML error: unacceptable character #x0000: control characters are not allowed")
+    assert "\n" not in message
