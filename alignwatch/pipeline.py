@@ -1001,9 +1001,12 @@ def _resolve(store: Any, strategy: Any) -> tuple[sa.Engine, Any, bool]:
             store.dispose()
             raise
     if strategy is None or isinstance(strategy, str | Path):
+        from alignwatch.config import load_settings
         from metrics.strategy import load_strategy
 
-        strategy = load_strategy(Path(strategy) if strategy is not None else settings.strategy_file)  # type: ignore[union-attr]
+        settings = settings or load_settings()
+        strategy = load_strategy(Path(strategy) if strategy is not None else settings.strategy_file,
+                                 max_bytes=settings.max_strategy_bytes)  # fmt: skip
     return store, strategy, owned
 
 
