@@ -26,21 +26,26 @@ import socket
 import subprocess
 import sys
 import tempfile
+import logging
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from alignwatch.errors import BrokerError
 
 __all__ = [
     "TansuBroker",
     "broker_binary",
+    "close_admin",
     "ensure_topics",
     "free_port",
     "parent_death_signal",
     "wait_for_broker",
 ]
+
+log = logging.getLogger(__name__)
 
 
 def broker_binary() -> str:
@@ -79,6 +84,23 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def close_admin(admin: Any) -> None:
+    """Close a kafka-python admin client without racing its network thread.
+
+    As with the consumer (``IngestConsumer._close_consumer``), kafka-python 3.0.12's
+    ``KafkaAdminClient.close()`` closes the broker connections from the calling thread while
+    its network thread may be reading one, which logs a ``'NoneType' object has no attribute
+    'recv'`` traceback at a clean exit: the network thread closes its own connections first.
+    """
+    net, manager = getattr(admin, "_net", None), getattr(admin, "_manager", None)
+    if net is not None and manager is not None and not getattr(admin, "_closed", True):
+        try:
+            net.run(manager.close)
+        except Exception as exc:  # noqa: BLE001 - closing: close() below still releases everything
+            log.debug("closing the admin client's connections failed: %s", exc)
+    admin.close()
+
+
 def wait_for_broker(bootstrap: str, timeout_s: float = 20.0, **client_options: object) -> None:
     """Return once the broker at ``bootstrap`` answers a metadata request; BrokerError after ``timeout_s``."""
     from kafka import KafkaAdminClient
@@ -93,7 +115,7 @@ def wait_for_broker(bootstrap: str, timeout_s: float = 20.0, **client_options: o
                 admin.list_topics()
                 return
             finally:
-                admin.close()
+                close_admin(admin)
         except (KafkaError, OSError) as exc:
             last = exc
             time.sleep(0.1)
@@ -143,7 +165,7 @@ def ensure_topics(
     except KafkaError as exc:
         raise BrokerError(f"cannot create topics {wanted} on {where}: {exc}") from exc
     finally:
-        admin.close()
+        close_admin(admin)
 
 
 class TansuBroker:

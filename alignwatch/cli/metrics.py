@@ -59,7 +59,7 @@ def _open(store_url: str | None, strategy_file: Path | None) -> tuple[Any, Any]:
     from metrics.strategy import load_strategy
 
     settings = settings_from(store_url=store_url, strategy_file=strategy_file)
-    strategy = load_strategy(settings.strategy_file)
+    strategy = load_strategy(settings.strategy_file, max_bytes=settings.max_strategy_bytes)
     engine = connect(settings.store_url)
     try:
         require_current(engine)
