@@ -23,7 +23,18 @@ from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["EXPECTED", "Detection", "DrillResult", "Expected", "describe", "run_drill"]
+__all__ = [
+    "EXPECTED",
+    "Detection",
+    "DrillResult",
+    "Expected",
+    "StackCase",
+    "describe",
+    "describe_stack",
+    "run_drill",
+    "stack_drill",
+    "store_scenario",
+]
 
 
 @dataclass(frozen=True)
@@ -89,16 +100,14 @@ class DrillResult:
         return [d for d in self.control if d.severity == "ticket"]
 
 
-def _replay(
+def store_scenario(
     engine: sa.Engine, strategy: Any, scenario: str, *, planted: bool, events: int, start: dt.datetime, days: int,
-    seed: int, step: dt.timedelta,
-) -> list[Detection]:
-    from metrics.engine import compute
-    from metrics.exporter import business_label
-    from metrics.rules import alert_specs, firing_alerts, inputs_from_strategy, metric_names, samples_from_values
+    seed: int,
+) -> None:
+    """Store ``events`` simulated events of ``scenario`` (with or without its planted change)."""
+    from alignwatch.store.schema import events as events_table
     from stream.events import event_row, make_event
     from stream.simulator import simulate
-    from alignwatch.store.schema import events as events_table
 
     rows = [
         event_row(make_event(e["type"], e["source"], e["id"], e["time"], e["data"], e.get("subject")), start)
@@ -107,6 +116,17 @@ def _replay(
     with engine.begin() as conn:
         for chunk in range(0, len(rows), 2000):
             conn.execute(events_table.insert(), rows[chunk : chunk + 2000])
+
+
+def _replay(
+    engine: sa.Engine, strategy: Any, scenario: str, *, planted: bool, events: int, start: dt.datetime, days: int,
+    seed: int, step: dt.timedelta,
+) -> list[Detection]:
+    from metrics.engine import compute
+    from metrics.exporter import business_label
+    from metrics.rules import alert_specs, firing_alerts, inputs_from_strategy, metric_names, samples_from_values
+
+    store_scenario(engine, strategy, scenario, planted=planted, events=events, start=start, days=days, seed=seed)
     specs = alert_specs(inputs_from_strategy(strategy, metric_names()))
     business = business_label(strategy.business.name)
     found: dict[tuple[str, tuple[tuple[str, str], ...]], Detection] = {}
@@ -187,4 +207,144 @@ def describe(results: Sequence[DrillResult]) -> str:
             f"| {result.scenario} | {result.events:,} | {label} | {detected} | {delay} | {len(result.false_pages)} | "
             f"{len(result.control_tickets)} |"
         )
+    return "\n".join(lines)
+
+
+@dataclass
+class StackCase:
+    """One business of a stack drill: a scenario at a volume, with or without its change."""
+
+    scenario: str
+    events: int
+    planted: bool
+    business: str
+    published_at: float = 0.0
+    notified_at: float | None = None
+    pages: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def expected(self) -> Expected:
+        return EXPECTED[self.scenario]
+
+
+def stack_drill(
+    scenarios: Sequence[str],
+    volumes: Sequence[int],
+    *,
+    workdir: Path,
+    alertmanager_config: Path,
+    timeout_s: float = 20 * 60,
+    days: int = 28,
+    seed: int = 7,
+    progress: Callable[[str], None] | None = None,
+) -> list[StackCase]:
+    """Each scenario at each volume, with and without its planted change, as its own business
+    (its own store, published snapshot and exporter), all scraped by one real Prometheus with
+    the default rendered rules and notified by one real Alertmanager (``alertmanager_config``,
+    the deployed one with its receivers pointed at a webhook here). Continuous runs keep
+    heartbeating; returns when every planted change was notified, or after ``timeout_s``."""
+    import yaml
+    from prometheus_client import CollectorRegistry
+
+    from alignwatch.pipeline import continuous_task
+    from alignwatch.promstack import start_alertmanager, start_prometheus, start_webhook_receiver
+    from alignwatch.store import connect, upgrade
+    from metrics.exporter import build_collector, business_label, serve
+    from metrics.rules import render_rule_files
+    from stream.simulator import load_scenario_strategy
+
+    say = progress or (lambda line: None)
+    start = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
+    end = start + dt.timedelta(days=days)
+    cases: list[StackCase] = []
+    engines: list[tuple[sa.Engine, Any]] = []
+    servers: list[Any] = []
+    receiver = start_webhook_receiver()
+    try:
+        for volume in volumes:
+            for scenario in scenarios:
+                base = load_scenario_strategy(scenario)
+                for planted in (True, False):
+                    name = f"{base.business.name} {volume} {'planted' if planted else 'control'}"
+                    strategy = base.model_copy(update={"business": base.business.model_copy(update={"name": name})})
+                    engine = connect(f"sqlite:///{workdir / (business_label(name) + '.db')}")
+                    upgrade(engine)
+                    store_scenario(engine, strategy, scenario, planted=planted, events=volume, start=start, days=days,
+                                   seed=seed)  # fmt: skip
+                    engines.append((engine, strategy))
+                    cases.append(StackCase(scenario, volume, planted, business_label(name)))
+                    say(f"{name}: stored")
+        rules = workdir / "rules"
+        rules.mkdir(exist_ok=True)
+        for file_name, text in render_rule_files([strategy for _, strategy in engines]).items():
+            (rules / file_name).write_text(text)
+        config = yaml.safe_load(alertmanager_config.read_text())
+        for entry in config["receivers"]:
+            for hook in entry.get("webhook_configs", []):
+                hook["url"] = receiver.url
+        (workdir / "am.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+        alertmanager = start_alertmanager(workdir / "am.yml", workdir)
+        servers.append(alertmanager)
+        targets = []
+        for engine, strategy in engines:
+            exporter = serve(CollectorRegistry(), port=0, snapshot=build_collector(engine, strategy, ttl_s=1.0))
+            servers.append(exporter)
+            targets.append(f"127.0.0.1:{exporter.port}")
+        prometheus_config = {
+            "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
+            "rule_files": [str(rules / "*.rules.yml")],
+            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{alertmanager.port}"]}]}]},
+            "scrape_configs": [{"job_name": "alignwatch-exporter", "static_configs": [{"targets": targets}]}],
+        }
+        (workdir / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config, sort_keys=False))
+        servers.append(start_prometheus(workdir / "prometheus.yml", workdir))
+        for case, (engine, strategy) in zip(cases, engines, strict=True):
+            outcome = continuous_task(engine, strategy, start=end - dt.timedelta(hours=1), end=end, trigger="drill")
+            if str(outcome.status) != "published":
+                raise RuntimeError(f"{case.business}: the continuous run was {outcome.status}: {outcome.detail}")
+            case.published_at = time.time()
+        say(f"{len(cases)} businesses published; waiting for the notifications (up to {timeout_s:.0f} s)")
+        deadline = time.monotonic() + timeout_s
+        next_beat = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for at, alert in receiver.alerts():
+                labels = alert["labels"]
+                for case in cases:
+                    if labels.get("business") != case.business or alert.get("status") != "firing":
+                        continue
+                    if case.planted and case.notified_at is None and case.expected.matches(labels["alertname"], labels):
+                        case.notified_at = at
+                        say(f"{case.business}: {labels['alertname']} notified {at - case.published_at:.0f} s after publication")
+                    if labels.get("severity") == "page" and labels not in case.pages:
+                        case.pages.append(labels)
+            if all(case.notified_at is not None for case in cases if case.planted):
+                break
+            if time.monotonic() >= next_beat:  # the continuous runs go on: no hour closes, a heartbeat each
+                for engine, strategy in engines:
+                    continuous_task(engine, strategy, start=end, end=end + dt.timedelta(minutes=5), trigger="drill")
+                next_beat = time.monotonic() + 60
+            time.sleep(1.0)
+    finally:
+        for server in reversed(servers):
+            server.stop()
+        receiver.stop()
+        for engine, _ in engines:
+            engine.dispose()
+    return cases
+
+
+def describe_stack(cases: Sequence[StackCase]) -> str:
+    """The stack drill table (Markdown)."""
+    lines = [
+        "| scenario | events | expected alert | notified at the webhook | after publication | pages of its control |",
+        "|---|---|---|---|---|---|",
+    ]
+    controls = {(c.scenario, c.events): c for c in cases if not c.planted}
+    for case in (c for c in cases if c.planted):
+        control = controls[(case.scenario, case.events)]
+        expected = case.expected
+        label = f"`{expected.alert}` ({expected.severity})"
+        notified = "yes" if case.notified_at is not None else "**no**"
+        after = f"{case.notified_at - case.published_at:.0f} s" if case.notified_at is not None else "—"
+        lines.append(f"| {case.scenario} | {case.events:,} | {label} | {notified} | {after} | {len(control.pages)} |")
     return "\n".join(lines)

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from helpers_stream import (
     build_consumer,
+    committed_offsets,
     consumer_process,
     count_events,
     expected_identities,
@@ -19,7 +20,6 @@ from helpers_stream import (
     quarantine_rows,
     stored_identities,
 )
-from kafka import KafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from alignwatch.store import connect
@@ -33,11 +33,7 @@ SESSION_MS = 3000
 
 
 def _committed_total(bootstrap: str, group: str, topic: str, partitions: int) -> int:
-    reader = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    try:
-        return sum(reader.committed(TopicPartition(topic, p)) or 0 for p in range(partitions))
-    finally:
-        reader.close()
+    return sum(committed_offsets(bootstrap, group, topic, partitions))
 
 
 def test_a_consumer_killed_at_five_random_moments_of_a_50k_ingest_loses_and_duplicates_nothing(

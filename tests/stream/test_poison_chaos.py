@@ -15,14 +15,15 @@ import time
 import pytest
 import sqlalchemy as sa
 from helpers_stream import (
+    committed_offsets,
     consumer_process,
     count_events,
     expected_identities,
     id_checksum,
     quarantine_rows,
+    read_topic,
     stored_identities,
 )
-from kafka import KafkaConsumer, TopicPartition
 
 from alignwatch.store import connect
 from stream.consumer import kafka_producer
@@ -86,40 +87,12 @@ def _poisons(template: dict, original: SimMessage) -> list[tuple[str, SimMessage
     ]
 
 
-def _committed(bootstrap: str, group: str, topic: str, partitions: int) -> list[int]:
-    reader = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    try:
-        return [reader.committed(TopicPartition(topic, p)) or 0 for p in range(partitions)]
-    finally:
-        reader.close()
-
-
-def _end_offsets(bootstrap: str, topic: str, partitions: int) -> list[int]:
+def _end_offsets(bootstrap: str, topic: str, partitions: int, expected: int) -> list[int]:
     """Each partition's high-watermark, read by fetching (the test broker's ListOffsets is wrong)."""
-    reader = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=2000,
-                           max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)  # fmt: skip
-    try:
-        parts = [TopicPartition(topic, p) for p in range(partitions)]
-        reader.assign(parts)
-        reader.seek_to_beginning(*parts)
-        ends = [0] * partitions
-        for record in reader:
-            ends[record.partition] = max(ends[record.partition], record.offset + 1)
-        return ends
-    finally:
-        reader.close()
-
-
-def _dead_letters(bootstrap: str, topic: str, partitions: int) -> list:
-    reader = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000,
-                           max_partition_fetch_bytes=8 * 1024 * 1024)  # fmt: skip
-    try:
-        parts = [TopicPartition(topic, p) for p in range(partitions)]
-        reader.assign(parts)
-        reader.seek_to_beginning(*parts)
-        return list(reader)
-    finally:
-        reader.close()
+    ends = [0] * partitions
+    for record in read_topic(bootstrap, topic, expected):
+        ends[record.partition] = max(ends[record.partition], record.offset + 1)
+    return ends
 
 
 def test_one_of_each_poison_among_30k_events_with_two_sigkills_stops_nothing_and_loses_nothing(
@@ -186,11 +159,11 @@ def test_one_of_each_poison_among_30k_events_with_two_sigkills_stops_nothing_and
         assert len(matching) == 1, f"{name}: {by_reason}"
     assert by_reason["conflicting_duplicate"] == poison_reasons.count("conflicting_duplicate")
 
-    ends = _end_offsets(broker.bootstrap, topic, 3)
+    ends = _end_offsets(broker.bootstrap, topic, 3, len(mixed))
     assert sum(ends) == len(mixed)
-    assert _committed(broker.bootstrap, group, topic, 3) == ends
+    assert committed_offsets(broker.bootstrap, group, topic, 3) == ends
 
-    letters = _dead_letters(broker.bootstrap, topic + ".dlq", 3)
+    letters = read_topic(broker.bootstrap, topic + ".dlq", malformed + len(poisons))
     references = [letter for letter in letters if dict(letter.headers).get("alignwatch_reference") == b"true"]
     assert len(references) >= 1 and all(len(letter.value) < 4096 for letter in references)
     reference = json.loads(references[0].value)
