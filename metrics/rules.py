@@ -494,7 +494,9 @@ def _alignment_specs(inputs: RuleInputs) -> list[AlertSpec]:
                        ("business", "automation", "pitfall")),),  # fmt: skip
                 severity="ticket",
                 alert_class="alignment",
-                for_="15m",
+                # the 7-day window only changes when a run publishes (hourly): a longer `for:`
+                # would only delay the ticket, not steady it
+                for_="2m",
                 labels={
                     "automation": automation.id,
                     "kpi": first.id if first else "none",
