@@ -8,6 +8,8 @@ else receives the values it needs as arguments.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -15,9 +17,13 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
-__all__ = ["DEFAULT_STORE_URL", "Settings", "load_settings"]
+__all__ = ["DEFAULT_STORE_URL", "NIGHTLY_START_DATE", "Settings", "load_settings", "nightly_schedule"]
 
 DEFAULT_STORE_URL = "sqlite:///var/alignwatch.db"
+#: the nightly DAG's default ``start_date`` (only replayed from with catch-up on)
+NIGHTLY_START_DATE = dt.date(2026, 1, 1)
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
 
 
 class Settings(BaseSettings):
@@ -151,3 +157,25 @@ def load_settings(**overrides: object) -> Settings:
     """Build the settings from the environment, with command-line ``overrides`` (None = not given)."""
     given = {key: value for key, value in overrides.items() if value is not None and value != ()}
     return Settings(**given)
+
+
+def nightly_schedule(environ: Mapping[str, str]) -> tuple[dt.datetime, bool]:
+    """The nightly DAG's ``start_date`` (midnight UTC) and ``catchup``, read when the DAG file is parsed.
+
+    ``ALIGNWATCH_NIGHTLY_CATCHUP`` (true/false, default false: only the latest night runs
+    when the DAG is deployed or the scheduler comes back) and
+    ``ALIGNWATCH_NIGHTLY_START_DATE`` (ISO date, default 2026-01-01; with catch-up on, set it
+    to the date of the store's first event, or every night since is replayed). A bad value
+    is a :class:`ConfigError` naming the variable.
+    """
+    from alignwatch.errors import ConfigError
+
+    raw_catchup = environ.get("ALIGNWATCH_NIGHTLY_CATCHUP", "false").strip().lower()
+    if raw_catchup not in _TRUE | _FALSE:
+        raise ConfigError(f"ALIGNWATCH_NIGHTLY_CATCHUP: expected true or false, not {raw_catchup!r}")
+    raw_start = environ.get("ALIGNWATCH_NIGHTLY_START_DATE", "").strip()
+    try:
+        start = dt.date.fromisoformat(raw_start) if raw_start else NIGHTLY_START_DATE
+    except ValueError as exc:
+        raise ConfigError(f"ALIGNWATCH_NIGHTLY_START_DATE: expected an ISO date (2026-01-31), not {raw_start!r}") from exc
+    return dt.datetime.combine(start, dt.time(), dt.UTC), raw_catchup in _TRUE

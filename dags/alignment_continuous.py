@@ -6,11 +6,16 @@ windows that closed in the run's data interval and recomputes the last 24 hours 
 events of the day), validates the events and the values with the Great Expectations suites
 and publishes only when both pass (``alignwatch.pipeline.continuous_task``).
 
+The task's state tells the truth (``alignwatch.pipeline.task_result``): **skipped** when no
+hour closed in the data interval (nothing to publish; the run's heartbeat is recorded),
+**failed** (after its retries) when validation failed (the run is recorded as
+``failed_validation``, nothing is published), **success** when it published. Every run,
+skipped ones included, records a heartbeat that the exporter serves for the freshness
+alert.
+
 The store and the strategy file come from the Airflow Variables ``alignwatch_store_url``
 and ``alignwatch_strategy_file`` when set, else from ``ALIGNWATCH_STORE_URL`` and
-``ALIGNWATCH_STRATEGY_FILE``. A run whose validation failed succeeds as a task: the run is
-recorded as ``failed_validation`` in the store and reported by the exporter; nothing is
-published. See ``docs/airflow.md``.
+``ALIGNWATCH_STRATEGY_FILE``. See ``docs/airflow.md``.
 """
 
 from __future__ import annotations
@@ -37,9 +42,11 @@ def alignment_continuous() -> None:
     @task
     def aggregate(store_url: str, strategy_file: str, data_interval_start=None, data_interval_end=None):  # type: ignore[no-untyped-def]
         """Compute, validate and publish the windows that closed in the data interval."""
-        from alignwatch.pipeline import continuous_task
+        from alignwatch.pipeline import continuous_task, task_result
 
-        return continuous_task(store_url or None, strategy_file or None, start=data_interval_start, end=data_interval_end).as_json()
+        return task_result(
+            continuous_task(store_url or None, strategy_file or None, start=data_interval_start, end=data_interval_end)
+        )
 
     aggregate(
         store_url="{{ var.value.get('alignwatch_store_url', '') }}",

@@ -11,9 +11,11 @@ Rules (each a named expectation class with a description):
   naming the first offending ``field=value`` of each event;
 - the window's volume lies inside a band learned from the same window on the preceding
   days: a sudden drop to near zero is a failure, not a quiet zero;
-- when the strategy expects events (it declares automations, processes or touchpoints),
-  the window holds at least one: an empty window is missing data ("no data"), and its
-  values (an SAI of 0.0 computed from nothing) are never published.
+- "no data": with ``expect_events``, the window holds at least one event. The pipeline
+  asks for it when the strategy expects events (it declares automations, processes or
+  touchpoints) and neither the run's interval nor the 28 days before it (what its rolling
+  windows read) hold any (a fresh store, a range far from every event): the values of such
+  a run, an SAI of 0.0 computed from nothing, are never published.
 
 The batch is a pandas frame with one row per event (:func:`events_frame`): scale fields
 become float columns (a value that is not a finite number — a string, NaN, an infinity —

@@ -64,9 +64,8 @@ def test_every_dag_has_schedule_utc_start_tags_retries_and_docs(dag_bag: Any, da
 
 
 @pytest.mark.integration
-def test_nightly_dag_catches_up_and_runs_at_two_in_the_business_timezone(dag_bag: Any) -> None:
+def test_nightly_dag_runs_at_two_in_the_business_timezone(dag_bag: Any) -> None:
     nightly = dag_bag.dags["alignment_nightly"]
-    assert nightly.catchup is True
     assert nightly.timetable.expression == "0 2 * * *"
     assert str(nightly.timetable.timezone) == os.environ.get("ALIGNWATCH_BUSINESS_TIMEZONE", "UTC")
     continuous = dag_bag.dags["alignment_continuous"]

@@ -63,8 +63,8 @@ def test_published_failed_and_error_runs_each_leave_their_heartbeat_beside_the_s
     published = continuous_task(store_engine, strategy, start=end - dt.timedelta(minutes=5), end=end,
                                 clock=clock_at(end + dt.timedelta(seconds=40)))  # fmt: skip
     assert published.status == "published", published.validation
-    # a day far from every event: no data, held back
-    empty_end = DAY0 + dt.timedelta(days=20)
+    # a day with no event in it nor in the 28 days before it: no data, held back
+    empty_end = DAY0 + dt.timedelta(days=40)
     failed = continuous_task(store_engine, strategy, start=empty_end - dt.timedelta(minutes=5), end=empty_end,
                              clock=clock_at(empty_end + dt.timedelta(seconds=20)))  # fmt: skip
     assert failed.status == "failed_validation"
