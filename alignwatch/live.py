@@ -3,6 +3,11 @@
 The supervisor (``alignwatch.runner``) fills a :class:`Status` and calls :func:`render`
 (a terminal: redrawn in place) or :func:`status_line` (a pipe or a log file: one line per
 update). Nothing here reads the store or the broker; it only draws what it is given.
+
+Besides the numbers it shows the alerts Prometheus would fire from the same rules on the
+newest published values (``Status.firing``, pages first) and says plainly whether the
+numbers shown are validated (:func:`validation_text`): "0 of 6 runs published" is never
+dressed up as a result.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["Cycle", "Status", "render", "status_line"]
+__all__ = ["Cycle", "Status", "render", "status_line", "validation_text"]
 
 INDICES = ("cjai", "spar", "aac", "sdur", "ssai")
 PERSPECTIVES = ("financial", "customer", "internal_process", "learning_growth")
@@ -26,7 +31,7 @@ class Cycle:
     """One aggregation cycle as the view shows it."""
 
     run_id: int | None
-    status: str  # published | failed_validation | error
+    status: str  # published | failed_validation | skipped | error
     interval_end: dt.datetime
     seconds: float
     detail: str = ""
@@ -56,7 +61,12 @@ class Status:
     indices: dict[str, float | None] = field(default_factory=dict)
     perspectives: dict[str, float | None] = field(default_factory=dict)
     pitfalls: list[str] = field(default_factory=list)
-    alerts: list[str] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)  # the scorecard's drift signals
+    #: the rule alerts firing on the newest published values, pages first ("page AlertName (labels)")
+    firing: list[str] = field(default_factory=list)
+    #: the window end the numbers shown belong to, and whether a published run wrote it
+    values_at: dt.datetime | None = None
+    validated: bool | None = None
     cycles: list[Cycle] = field(default_factory=list)
     components: dict[str, str] = field(default_factory=dict)  # name -> running | stopped | failed: reason
     message: str = ""
@@ -65,6 +75,18 @@ class Status:
     def published(self) -> int:
         """Aggregation cycles that published their values."""
         return sum(1 for cycle in self.cycles if cycle.status == "published")
+
+
+def validation_text(status: Status) -> str:
+    """Whether the numbers shown are validated, in words (with the count of published runs)."""
+    runs = len(status.cycles)
+    counted = f"{status.published} of {runs} run{'' if runs == 1 else 's'} published"
+    if status.validated is None:
+        return f"no validated values yet ({counted})" if runs else "waiting for the first run"
+    if status.validated:
+        at = f" up to {status.values_at:%Y-%m-%d %H:%M}" if status.values_at else ""
+        return f"validated: published{at} ({counted})"
+    return f"NOT VALIDATED: {counted}; the numbers shown were not published by a validated run"
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -105,6 +127,7 @@ def render(status: Status, now: dt.datetime | None = None) -> RenderableType:
         f"{status.published} published of {len(status.cycles)} cycles"
         + (f" · last {last.status} in {last.seconds:.1f}s up to {last.interval_end:%Y-%m-%d %H:%M}" if last else ""),
     )
+    flow.add_row("values", Text(validation_text(status), style="green" if status.validated else "bold red"))
 
     scores = Table(title="Strategic alignment", expand=True, show_edge=False)
     scores.add_column("SAI", justify="center")
@@ -124,8 +147,10 @@ def render(status: Status, now: dt.datetime | None = None) -> RenderableType:
     findings = Table.grid(padding=(0, 1))
     findings.add_column(style="bold")
     findings.add_column()
+    paging = any(line.startswith("page ") for line in status.firing)
+    findings.add_row("alerts", Text(_lines(status.firing), style="bold red" if paging else "yellow" if status.firing else "green"))
     findings.add_row("pitfalls", Text(_lines(status.pitfalls), style="red" if status.pitfalls else "green"))
-    findings.add_row("alerts", Text(_lines(status.alerts), style="yellow" if status.alerts else "green"))
+    findings.add_row("drift", Text(_lines(status.alerts), style="yellow" if status.alerts else "green"))
 
     links = Table.grid(padding=(0, 2))
     links.add_column(style="bold")
@@ -148,11 +173,14 @@ def status_line(status: Status) -> str:
         f"events {status.stored} stored, {status.rejected} rejected ({status.events_per_s:,.0f}/s)",
         f"lag {'-' if status.lag is None else status.lag}",
         f"cycles {status.published}/{len(status.cycles)} published",
+        "values " + ("validated" if status.validated else "NOT validated"),
         f"SAI {_fmt(status.sai, 1)}",
         " ".join(f"{i.upper()} {_fmt(status.indices.get(i))}" for i in INDICES),
     ]
     if status.scenario:
         parts.insert(1, f"simulated {status.produced}/{status.planned}")
+    if status.firing:
+        parts.append("alerts: " + ", ".join(status.firing))
     if status.pitfalls:
         parts.append("pitfalls: " + ", ".join(status.pitfalls))
     return " | ".join(parts)

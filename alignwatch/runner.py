@@ -13,7 +13,13 @@ Components, each started by :class:`Supervisor` and stopped by it, in reverse or
 - **exporter**: ``/metrics`` on 127.0.0.1 (``metrics.exporter``) with the ingestion
   instruments on the same registry;
 - **simulator** (demo only): replays a scenario's days over a compressed timeline; the
-  aggregation then follows the simulated clock.
+  aggregation then follows the simulated clock, and its runs are stamped on it (so the
+  checklist's ``continuous_monitoring``, which counts the runs published in the two days
+  up to a window's end, sees them).
+
+After every published cycle the live view shows the alerts Prometheus would fire from the
+same rules (``metrics.rules.alert_specs``) on the newest published values, evaluated
+in-process (:func:`firing_lines`), pages first.
 
 A duration stops the run by itself; SIGINT/SIGTERM stop it cleanly (signal handlers set a
 stop event; ``atexit`` stops any child process still alive; the broker and Airflow run in
@@ -33,7 +39,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +48,7 @@ from alignwatch.config import Settings
 from alignwatch.errors import AlignwatchError, ConfigError
 from alignwatch.live import Cycle, Status
 
-__all__ = ["RunOptions", "RunResult", "Supervisor", "floor_time", "summarise_scorecard"]
+__all__ = ["RunOptions", "RunResult", "Supervisor", "firing_lines", "floor_time", "summarise_scorecard"]
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +163,7 @@ class Supervisor:
         self._stored_at_cycle = 0  # events stored when the last published cycle started
         self._cycle_lock = threading.Lock()
         self._rate_mark: tuple[float, int] = (time.monotonic(), 0)
+        self._alert_specs: list[Any] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -435,7 +442,15 @@ class Supervisor:
         """With Airflow: show the runs its DAGs record and the scorecard, every ``interval_s``."""
         while not self.stop_event.wait(self.options.interval_s):
             self._poll_runs()
-            self._update_scorecard(self._clock.now())
+            from metrics.report import latest_window_end
+
+            published = latest_window_end(self._engine)
+            if published is not None:
+                self._update_scorecard(published, validated=True)
+                self._update_alerts()
+            else:
+                # nothing published yet: the numbers are computed from the events, and say so
+                self._update_scorecard(self._clock.now(), validated=False)
 
     def _poll_runs(self) -> None:
         """The finished runs recorded in the store since this run started (Airflow's cycles)."""
@@ -501,7 +516,10 @@ class Supervisor:
                 start = max(start, end - dt.timedelta(hours=1))
             began = time.monotonic()
             stored = self._consumer.report.stored if self._consumer is not None else 0
-            outcome = continuous_task(self._engine, self.strategy, start=start, end=end, trigger="alignwatch run")
+            # on the simulator's clock the runs are stamped on the simulated timeline (as
+            # their windows are), so the runs a window counts are the ones before its end
+            clock = {"clock": self._clock.now} if self._clock.simulated else {}
+            outcome = continuous_task(self._engine, self.strategy, start=start, end=end, trigger="alignwatch run", **clock)
             seconds = time.monotonic() - began
             status = str(outcome.status)
             with self._lock:
@@ -514,7 +532,8 @@ class Supervisor:
             if status == "published":
                 self._last_end = end
                 self._stored_at_cycle = stored
-                self._update_scorecard(end)
+                self._update_scorecard(end, validated=True)
+                self._update_alerts()
 
     def _newest_event_time(self) -> dt.datetime | None:
         import sqlalchemy as sa
@@ -529,13 +548,16 @@ class Supervisor:
         stored = self._consumer.report.stored if self._consumer is not None else 0
         return stored > self._stored_at_cycle
 
-    def _update_scorecard(self, at: dt.datetime) -> None:
+    def _update_scorecard(self, at: dt.datetime, *, validated: bool) -> None:
+        """The scorecard at ``at``; ``validated``: a published run wrote the windows ending there."""
         from metrics.scorecard import build_scorecard
 
         scorecard = build_scorecard(self._engine, self.strategy, at, window=self.options.window)
         summary = summarise_scorecard(scorecard)
         with self._lock:
             changed = summary["pitfalls"] != self.status.pitfalls
+            self.status.values_at = at
+            self.status.validated = validated
             self.status.sai = summary["sai"]
             self.status.indices = summary["indices"]
             self.status.perspectives = summary["perspectives"]
@@ -543,6 +565,23 @@ class Supervisor:
             self.status.alerts = summary["alerts"]
         if changed:
             self.emit("pitfalls: " + (", ".join(summary["pitfalls"]) or "none"))
+
+    def _update_alerts(self) -> None:
+        """The rule alerts firing on the newest published values (what the exporter serves)."""
+        from alignwatch.pipeline import latest_snapshot
+        from metrics.exporter import business_label
+        from metrics.rules import alert_specs, firing_alerts, inputs_from_strategy, metric_names, samples_from_values
+
+        if self._alert_specs is None:
+            self._alert_specs = alert_specs(inputs_from_strategy(self.strategy, metric_names()))
+        business = business_label(self.strategy.business.name)
+        values = latest_snapshot(self._engine).values
+        lines = firing_lines(firing_alerts(self._alert_specs, samples_from_values(values, business), business))
+        with self._lock:
+            changed = lines != self.status.firing
+            self.status.firing = lines
+        if changed:
+            self.emit("alerts: " + (", ".join(lines) or "none"))
 
     # ------------------------------------------------------------------ status, report, children
 
@@ -578,7 +617,10 @@ class Supervisor:
         from metrics.report import write_report
 
         at = self._last_end
-        path = write_report(self._engine, self.strategy, out=self._report_path(), at=at, window=self.options.window)
+        path = write_report(
+            self._engine, self.strategy, out=self._report_path(), at=at, window=self.options.window,
+            runs_since=self.status.started if not self._clock.simulated else None,
+        )  # fmt: skip
         self.emit(f"report: {path.resolve()}")
         return path
 
@@ -711,6 +753,22 @@ def _pairs(value: Any, keys: tuple[str, ...] = ("id",)) -> Iterator[tuple[str, A
         for item in value:
             ident = next((item.get(k) for k in keys if isinstance(item, dict) and item.get(k)), None)
             yield str(ident), item
+
+
+#: labels every alert carries that say nothing about what fired
+_CONTEXT_LABELS = frozenset({"business", "severity", "alert_class", "goal", "perspective"})
+
+
+def firing_lines(firing: Sequence[Any]) -> list[str]:
+    """The live view's lines for firing alerts (:class:`metrics.rules.Firing`): pages first,
+    then tickets, each ``"<severity> <alert> (<label>=<value>, ...)"`` without the labels
+    every alert carries."""
+    order = {"page": 0, "ticket": 1}
+    lines = []
+    for alert in sorted(firing, key=lambda a: (order.get(a.severity, 2), a.name, sorted(a.labels.items()))):
+        labels = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()) if k not in _CONTEXT_LABELS)
+        lines.append(f"{alert.severity} {alert.name}" + (f" ({labels})" if labels else ""))
+    return list(dict.fromkeys(lines))
 
 
 def summarise_scorecard(scorecard: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,11 @@ inline and every chart is inline SVG. It shows, in this order:
 ``render_report(scorecard, ...)`` is pure (a dict in, a string out);
 ``write_report(engine, strategy, ...)`` builds the scorecard with
 ``metrics.scorecard.build_scorecard`` and the SAI trend from ``metric_values``.
+
+The scorecard is computed from the stored events. Whether a validated publication stands
+behind it is said plainly (:class:`Publication`, read by :func:`publication_status`): when
+no published run covers the reported window, a banner at the top says the numbers are not
+validated and how many runs were published (e.g. "0 of 6 runs published").
 """
 
 from __future__ import annotations
@@ -35,9 +40,11 @@ __all__ = [
     "PITFALL_ADVICE",
     "SAI_METRIC_ID",
     "Advice",
+    "Publication",
     "format_index",
     "format_score",
     "latest_window_end",
+    "publication_status",
     "render_report",
     "sai_trend",
     "write_report",
@@ -636,6 +643,7 @@ main { max-width:1100px; margin:0 auto; padding:20px 24px 48px; }
 header.page { display:flex; justify-content:space-between; align-items:baseline; flex-wrap:wrap; gap:8px; border-bottom:1px solid var(--line); margin-bottom:14px; }
 h1 { font-size:24px; margin:8px 0; } h2 { font-size:18px; margin:0 0 10px; } h3 { font-size:15px; margin:0; } h4 { margin:6px 0; font-size:13px; text-transform:uppercase; color:var(--muted); }
 section { background:#fff; border:1px solid var(--line); border-radius:8px; padding:16px 18px; margin:14px 0; }
+section.unvalidated { border:2px solid var(--bad); color:var(--bad); }
 section.hero { display:grid; grid-template-columns:220px 1fr; gap:18px; align-items:center; }
 .sai-card { text-align:center; border-radius:8px; padding:14px; background:var(--bg); border-top:6px solid var(--muted); }
 .sai-card.good { border-top-color:var(--good); } .sai-card.warn { border-top-color:var(--warn); } .sai-card.bad { border-top-color:var(--bad); }
@@ -663,6 +671,49 @@ footer { color:var(--muted); font-size:12px; text-align:center; margin-top:20px;
 """
 
 
+@dataclass(frozen=True)
+class Publication:
+    """Whether a validated publication stands behind the reported numbers.
+
+    ``validated``: a published run wrote values for windows ending at the reported moment;
+    ``runs`` and ``published``: the finished runs counted and how many of them published.
+    """
+
+    validated: bool
+    runs: int
+    published: int
+    last_published_at: dt.datetime | None = None
+
+    def sentence(self) -> str:
+        """The plain statement the report and the live view show."""
+        counted = f"{self.published} of {self.runs} run{'' if self.runs == 1 else 's'} published"
+        if self.validated:
+            return f"Validated: values from a published run ({counted})."
+        return (
+            f"Not validated: {counted}. These numbers are computed from the stored events, but no run that "
+            "passed the validation gate published this window; do not act on them until one does."
+        )
+
+
+def _publication_banner(publication: Publication | None) -> str:
+    if publication is None or publication.validated:
+        return ""
+    return (
+        f'<section class="unvalidated" id="validation" data-validated="false">'
+        f"<strong>{_esc(publication.sentence())}</strong></section>"
+    )
+
+
+def _footer_validation(publication: Publication | None) -> str:
+    if publication is None:
+        return "values computed from the stored events"
+    if publication.validated:
+        published = publication.last_published_at
+        when = f" (newest {published.astimezone(dt.UTC):%Y-%m-%d %H:%M UTC})" if published else ""
+        return f"values from a validated publication{when}; {publication.published} of {publication.runs} runs published"
+    return f"values NOT validated; {publication.published} of {publication.runs} runs published"
+
+
 def render_report(
     scorecard: Mapping[str, Any],
     *,
@@ -671,8 +722,13 @@ def render_report(
     window: str,
     trend: Sequence[tuple[dt.datetime, float]] = (),
     generated_at: dt.datetime | None = None,
+    publication: Publication | None = None,
 ) -> str:
-    """The report as one self-contained HTML document (no external resource of any kind)."""
+    """The report as one self-contained HTML document (no external resource of any kind).
+
+    ``publication`` says whether the numbers were validated (see :class:`Publication`);
+    a page whose numbers were not gets a banner saying so at the top.
+    """
     generated = (generated_at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     sections = [
         _sai_section(scorecard, trend),
@@ -693,8 +749,9 @@ def render_report(
 <body><main>
 <header class="page"><h1>{_esc(business)}: is automation serving the strategy?</h1>
 <div class="muted">window {_esc(window)} ending {_esc(at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))}</div></header>
+{_publication_banner(publication)}
 {"".join(sections)}
-<footer>alignwatch report · generated {_esc(generated.strftime("%Y-%m-%d %H:%M UTC"))} · values from the latest validated publication</footer>
+<footer>alignwatch report · generated {_esc(generated.strftime("%Y-%m-%d %H:%M UTC"))} · {_esc(_footer_validation(publication))}</footer>
 </main></body></html>
 """
 
@@ -747,6 +804,29 @@ def latest_window_end(engine: Any) -> dt.datetime | None:
         return conn.execute(sa.select(sa.func.max(metric_values.c.window_end))).scalar()
 
 
+def publication_status(engine: Any, at: dt.datetime | None, *, since: dt.datetime | None = None) -> Publication:
+    """Whether published values exist for windows ending at ``at``, and how many of the
+    finished runs (started at or after ``since``, when given) published."""
+    import sqlalchemy as sa
+
+    from alignwatch.store.schema import metric_values, pipeline_runs
+
+    runs = pipeline_runs.c
+    counted = sa.select(
+        sa.func.count(),
+        sa.func.count().filter(runs.status == "published"),
+        sa.func.max(runs.finished_at).filter(runs.status == "published"),
+    ).where(runs.finished_at.is_not(None))
+    if since is not None:
+        counted = counted.where(runs.started_at >= since)
+    with engine.connect() as conn:
+        total, published, newest = conn.execute(counted).one()
+        covered = at is not None and conn.execute(
+            sa.select(metric_values.c.id).where(metric_values.c.window_end == at).limit(1)
+        ).first() is not None
+    return Publication(validated=bool(covered), runs=int(total), published=int(published or 0), last_published_at=newest)
+
+
 _WINDOW_KINDS = {"1d": "day", "7d": "7d", "28d": "28d"}
 _WINDOW_SPANS = {"1d": dt.timedelta(days=1), "7d": dt.timedelta(days=7), "28d": dt.timedelta(days=28)}
 
@@ -759,8 +839,12 @@ def write_report(
     at: dt.datetime | None = None,
     window: str = "7d",
     now: dt.datetime | None = None,
+    runs_since: dt.datetime | None = None,
 ) -> Path:
-    """Build the scorecard at ``at`` (default: the newest published window) and write the page to ``out``."""
+    """Build the scorecard at ``at`` (default: the newest published window) and write the page to ``out``.
+
+    The page says whether a published run covers ``at``, counting the runs started at or
+    after ``runs_since`` (every run by default)."""
     from metrics.scorecard import build_scorecard
 
     when = at or latest_window_end(engine) or (now or dt.datetime.now(dt.UTC))
@@ -772,7 +856,10 @@ def write_report(
         if len(trend) >= 2:
             break
     business = getattr(getattr(strategy, "business", None), "name", None) or "Your business"
-    page = render_report(scorecard, business=business, at=when, window=window, trend=trend, generated_at=now)
+    publication = publication_status(engine, when, since=runs_since)
+    page = render_report(
+        scorecard, business=business, at=when, window=window, trend=trend, generated_at=now, publication=publication
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     return out
