@@ -35,7 +35,8 @@ Every alert has a ``for:`` (2 minutes for pages over the engine's aggregated win
 only change when a run publishes; longer for tickets).
 
 Every alert carries ``severity`` (page | ticket), ``alert_class`` (kpi | alignment |
-pipeline; Alertmanager inhibits the first two while validation fails), and annotations
+pipeline; Alertmanager holds the first two only while the business's metrics are truly
+stale), and annotations
 ``summary`` (naming the KPI → goal → perspective chain), ``description`` and
 ``runbook_url`` (a section of ``docs/runbooks.md``; a test checks every anchor exists).
 """

@@ -2,7 +2,7 @@
 
 Each simulator scenario is replayed at demo volume (12,000 events over 28 days) with its
 planted change and without it (its control), and the strategy's alerts are evaluated on the
-engine's values every simulated day (:mod:`alignwatch.drill`; the evaluation is held
+engine's values every two simulated days (:mod:`alignwatch.drill`; the evaluation is held
 equal to Prometheus's by ``test_rules_promtool.py``, and ``test_end_to_end.py`` carries a
 detection through a real Prometheus and Alertmanager to a webhook).
 """
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.parametrize("scenario", sorted(EXPECTED))
 def test_the_planted_change_raises_its_alert_and_the_control_run_pages_nobody(scenario: str, tmp_path: Path) -> None:
-    result = run_drill(scenario, workdir=tmp_path, step=dt.timedelta(days=1))
+    result = run_drill(scenario, workdir=tmp_path, step=dt.timedelta(days=2))
     found = result.detection
     assert found is not None, [(d.alert, d.labels) for d in result.planted]
     assert found.severity == EXPECTED[scenario].severity

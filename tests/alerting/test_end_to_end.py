@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -222,8 +223,14 @@ def test_the_planted_ecommerce_collapse_pages_at_the_webhook_and_its_control_pag
         assert report.stored > 15000 and report.rejected > 0 and control_report.stored > 15000
 
         # the continuous DAG for the 5-minute data interval in which the last hour closed, per business
-        _run_continuous_dag(tmp_path / "airflow", fresh_pg_url, last_hour + dt.timedelta(minutes=2))
-        _run_continuous_dag(tmp_path / "airflow-control", control_url, last_hour + dt.timedelta(minutes=2), control_file)
+        with ThreadPoolExecutor(max_workers=2) as pool:  # two Airflow processes side by side
+            runs = [
+                pool.submit(_run_continuous_dag, tmp_path / "airflow", fresh_pg_url, last_hour + dt.timedelta(minutes=2)),
+                pool.submit(_run_continuous_dag, tmp_path / "airflow-control", control_url,
+                            last_hour + dt.timedelta(minutes=2), control_file),
+            ]  # fmt: skip
+            for run in runs:
+                run.result(timeout=240)  # raises what the run raised
         for store in (engine, control_engine):
             with store.connect() as conn:
                 status, finished = conn.execute(

@@ -11,6 +11,7 @@ ever closed under a running network thread by another thread.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -86,6 +87,10 @@ def test_a_plain_kafka_python_close_does_close_connections_under_the_running_net
     topic = new_topic(partitions=1)
     consumer = kafka_consumer(kafka_settings(), group=f"plain-{topic}")
     consumer.subscribe([topic])
+    deadline = time.monotonic() + 30  # joined and fetching: connections to the coordinator and the leader are open
+    while not consumer.assignment() and time.monotonic() < deadline:
+        consumer.poll(timeout_ms=500)
+    assert consumer.assignment(), "the consumer did not join its group in 30 s"
     consumer.poll(timeout_ms=100)
     closes = foreign_closes(monkeypatch)
     consumer.close(autocommit=False)
