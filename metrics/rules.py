@@ -95,6 +95,7 @@ RUNBOOKS: dict[str, str] = {
     "AlignwatchConsumerLagGrowing": "consumer-lag-growing",
     "AlignwatchDeadLettersGrowing": "dead-letters-growing",
     "AlignwatchExporterAbsent": "exporter-absent",
+    "AlignwatchExporterStoreDown": "exporter-store-down",
 }
 
 
@@ -145,6 +146,7 @@ class MetricNames:
     snapshot_timestamp: str = "alignwatch_snapshot_timestamp_seconds"
     last_run: str = "alignwatch_pipeline_last_run_timestamp_seconds"
     validation_success: str = "alignwatch_pipeline_validation_success"
+    store_up: str = "alignwatch_exporter_store_up"
     validation_failed: str = "alignwatch_pipeline_validation_failed_expectations"
     consumer_lag: str = "alignwatch_ingest_consumer_lag_messages"
     rejected: str = "alignwatch_ingest_events_rejected_total"
@@ -650,6 +652,19 @@ def _pipeline_business_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
             summary=f"Validation is failing for {inputs.business_name}: every KPI → goal → perspective chain "
             f"({chain}) shows the last validated snapshot",
             description="The newest run failed its expectation suites and was not published; `alignwatch runs` shows which.",
+        ),
+        _alert(
+            inputs,
+            "AlignwatchExporterStoreDown",
+            f'max by (business) ({names.store_up}{{business="{b}"}}) == 0',
+            severity="page",
+            alert_class="pipeline",
+            for_="5m",
+            labels={"goal": "all", "perspective": "all"},
+            summary=f"The exporter of {inputs.business_name} cannot read its store: every KPI → goal → perspective "
+            f"chain ({chain}) is served from an older snapshot, or not at all",
+            description="The exporter's reads of the store have failed for 5 minutes; its log names the error "
+            "(wrong password, database gone, schema not migrated).",
         ),
     ]
 

@@ -243,6 +243,13 @@ def test_every_other_alert_fires_on_its_condition_and_stays_silent_otherwise(
         [_expected(inputs, "AlignwatchMetricsStale", biz, eval_s)],
     ))
     cases.append((
+        "AlignwatchExporterStoreDown",
+        [_series(n.store_up, biz, "1x5 0x20")],
+        [_series(n.store_up, biz, "1x5 0x2 1x18")],  # one failed read, then the store answers again
+        "20m",
+        [_expected(inputs, "AlignwatchExporterStoreDown", biz)],
+    ))
+    cases.append((
         "AlignwatchValidationFailing",
         [_series(n.validation_success, biz, "1x10 0x20")],
         [_series(n.validation_success, biz, "1x30")],
