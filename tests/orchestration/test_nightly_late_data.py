@@ -146,6 +146,7 @@ def test_an_event_30_days_late_is_in_every_stored_window_that_covers_it_after_on
     assert repeat_rate(dag_store) == after
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)  # how late days are planned; both stores: the test above
 def test_over_the_bound_a_nightly_run_logs_the_days_it_leaves_and_the_next_run_recomputes_them(
     dag_store: sa.Engine, caplog: pytest.LogCaptureFixture, insert_events: Any
 ) -> None:
@@ -179,6 +180,7 @@ def test_over_the_bound_a_nightly_run_logs_the_days_it_leaves_and_the_next_run_r
     assert covering(repeat_rate(dag_store), LATE) == expected_covering(value_day=0.5, value_hour=1.0)
 
 
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)  # concurrent commits: the server's case
 def test_an_event_ingested_before_the_mark_but_committed_after_the_run_read_it_is_found_by_the_next_run(
     dag_store: sa.Engine, insert_events: Any
 ) -> None:

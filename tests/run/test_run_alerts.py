@@ -2,8 +2,9 @@
 its runs on the simulated clock.
 
 The ecommerce demo's planted support bot stops letting customers reach a human: its live
-view lists the human-reachability error-budget page. The bakery demo's planted change is
-overproduction (a pitfall ticket): it pages nobody.
+view lists the human-reachability error-budget page. That the other scenarios, and every
+scenario without its planted change, page nobody is shown on the same evaluation by
+``tests/alerting/test_alert_scenarios.py``.
 """
 
 from __future__ import annotations
@@ -67,13 +68,3 @@ def test_the_ecommerce_demo_lists_the_human_reachability_page_first_and_stamps_i
         assert ended <= finished_at <= story_end, (finished, window_end)
     # the runs published in the two (simulated) days before the newest window count
     assert monitored == (1.0,)
-
-
-@pytest.mark.integration
-def test_the_bakery_demo_pages_nobody(tmp_path: Path) -> None:
-    output = _demo("bakery", 45, tmp_path / "var")
-    alerts = _alert_lines(output)
-    assert alerts, output[-3000:]  # the rules were evaluated after each published cycle
-    pages = [alert for found in alerts for alert in found if alert.startswith("page ")]
-    assert pages == [], pages
-    assert re.search(r"cycles [1-9]\d*/\d+ published", output)
