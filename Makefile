@@ -27,8 +27,9 @@ services:
 run: $(STAMP)
 	$(BIN)/alignwatch run --scenario $(SCENARIO) $(if $(DURATION),--duration $(DURATION))
 
+# the suite: a parallel tier on PYTEST_WORKERS xdist workers, then the `solo` demo runs alone
 test: $(STAMP) debs services
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	scripts/run-tests $(BIN)/python $(PYTEST_ARGS)
 
 bench: $(STAMP) services
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -21,6 +21,12 @@ EXAMPLES = REPO / "examples"
 PG_ADMIN_URL = os.environ.get("ALIGNWATCH_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` are collected first (otherwise in their usual order), so the
+    parallel tier of ``make test`` starts its long tests early instead of ending on them."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def _pg_database(prefix: str) -> Iterator[str]:
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")

@@ -285,15 +285,25 @@ def quarantine_list(store_url: str | None, reason: str | None, status: str | Non
 
     with _engine(store_url) as engine:
         rows = list_entries(engine, reason=reason, status=status, limit=limit)
-    table = Table("id", "reason", "origin", "status", "seen", "message")
+    entries = []
     for row in rows:
         if row["origin_topic"] is not None:
             origin = f"{row['origin_topic']}[{row['origin_partition']}]@{row['origin_offset']}"
         else:
             origin = f"{row['origin_file']}:{row['origin_line']}"
         cells = (row["id"], row["reason_code"], origin, row["status"], row["seen_count"], row["message"][:80])
-        table.add_row(*(literal(cell) for cell in cells))
-    Console(width=200, highlight=False, emoji=False, markup=False).print(table)
+        entries.append(tuple(literal(cell) for cell in cells))
+    # an origin is printed whole on one line, however long its path, so it can be copied
+    origin_width = max((len(entry[2]) for entry in entries), default=6)
+    table = Table()
+    for name in ("id", "reason", "origin", "status", "seen", "message"):
+        if name == "origin":
+            table.add_column(name, no_wrap=True, min_width=origin_width)
+        else:
+            table.add_column(name)
+    for entry in entries:
+        table.add_row(*entry)
+    Console(width=max(200, origin_width + 140), highlight=False, emoji=False, markup=False).print(table)
     click.echo(f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'}")
 
 

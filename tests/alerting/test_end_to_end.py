@@ -42,7 +42,7 @@ from .conftest import (
     wait_until,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ALERT = "AlignwatchKPIErrorBudgetBurn"
 TOPIC = "alignwatch.e2e"

@@ -36,7 +36,7 @@ LATE_INGESTED = dt.datetime(2026, 4, 10, 0, 30, tzinfo=UTC)  # 30 days after its
 NIGHT = dt.datetime(2026, 4, 10, 2, 0, tzinfo=UTC)
 BERLIN = ZoneInfo("Europe/Berlin")
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def local_midnight(day: dt.date) -> dt.datetime:

@@ -49,6 +49,7 @@ def _started_with_home(home: Path) -> list[int]:
 
 @pytest.mark.integration
 @pytest.mark.slow
+@pytest.mark.solo
 def test_a_60_second_bakery_run_with_airflow_publishes_a_continuous_run_from_the_dag_exposes_the_sai_and_leaves_no_process(
     tmp_path: Path,
 ):

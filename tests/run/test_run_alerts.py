@@ -42,6 +42,7 @@ def _alert_lines(output: str) -> list[list[str]]:
 
 
 @pytest.mark.integration
+@pytest.mark.solo
 def test_the_ecommerce_demo_lists_the_human_reachability_page_first_and_stamps_its_runs_on_the_simulated_clock(
     tmp_path: Path,
 ) -> None:

@@ -26,7 +26,7 @@ from alignwatch.store import connect
 from stream.consumer import kafka_producer
 from stream.simulator import messages, produce
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # short sessions so that each restart after a SIGKILL rejoins quickly (a join takes ~session/2)
 SESSION_MS = 3000

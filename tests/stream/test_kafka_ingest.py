@@ -28,7 +28,7 @@ from stream.events import DecodeLimits, Rejection, RejectReason, decode_message
 from stream.process import headers_from_json
 from stream.simulator import SimMessage, messages, produce
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _fast_producer(settings):  # type: ignore[no-untyped-def]
