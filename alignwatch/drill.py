@@ -5,7 +5,7 @@ and once without (``simulate(..., planted=False)``, the same business otherwise)
 evaluates the strategy's rendered alerts on the engine's values at regular points of the
 simulated timeline, as the continuous runs publish them: the newest hour window and the
 rolling 7- and 28-day windows ending there. The evaluation is
-:func:`metrics.rules.firing_alerts`, held equal to Prometheus's on the same values by
+:func:`alignwatch.metrics.rules.firing_alerts`, held equal to Prometheus's on the same values by
 ``tests/alerting/test_rules_promtool.py``; ``for:`` durations are wall-clock debounces and
 are reported apart (what Prometheus adds on top of the detection).
 
@@ -106,8 +106,8 @@ def store_scenario(
 ) -> None:
     """Store ``events`` simulated events of ``scenario`` (with or without its planted change)."""
     from alignwatch.store.schema import events as events_table
-    from stream.events import event_row, make_event
-    from stream.simulator import simulate
+    from alignwatch.stream.events import event_row, make_event
+    from alignwatch.stream.simulator import simulate
 
     rows = [
         event_row(make_event(e["type"], e["source"], e["id"], e["time"], e["data"], e.get("subject")), start)
@@ -122,9 +122,15 @@ def _replay(
     engine: sa.Engine, strategy: Any, scenario: str, *, planted: bool, events: int, start: dt.datetime, days: int,
     seed: int, step: dt.timedelta,
 ) -> list[Detection]:
-    from metrics.engine import compute
-    from metrics.exporter import business_label
-    from metrics.rules import alert_specs, firing_alerts, inputs_from_strategy, metric_names, samples_from_values
+    from alignwatch.metrics.engine import compute
+    from alignwatch.metrics.exporter import business_label
+    from alignwatch.metrics.rules import (
+        alert_specs,
+        firing_alerts,
+        inputs_from_strategy,
+        metric_names,
+        samples_from_values,
+    )
 
     store_scenario(engine, strategy, scenario, planted=planted, events=events, start=start, days=days, seed=seed)
     specs = alert_specs(inputs_from_strategy(strategy, metric_names()))
@@ -155,8 +161,8 @@ def run_drill(
     """Replay ``scenario`` with and without its planted change (``events`` each, over
     ``days``) into fresh SQLite stores under ``workdir``; evaluate the alerts every ``step``."""
     from alignwatch.store import connect, upgrade
-    from stream.simulator import load_scenario_strategy
-    from stream.simulator.generate import Simulation
+    from alignwatch.stream.simulator import load_scenario_strategy
+    from alignwatch.stream.simulator.generate import Simulation
 
     strategy = strategy if strategy is not None else load_scenario_strategy(scenario)
     start = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
@@ -246,12 +252,12 @@ def stack_drill(
     import yaml
     from prometheus_client import CollectorRegistry
 
+    from alignwatch.metrics.exporter import build_collector, business_label, serve
+    from alignwatch.metrics.rules import render_rule_files
     from alignwatch.pipeline import continuous_task
     from alignwatch.promstack import start_alertmanager, start_prometheus, start_webhook_receiver
     from alignwatch.store import connect, upgrade
-    from metrics.exporter import build_collector, business_label, serve
-    from metrics.rules import render_rule_files
-    from stream.simulator import load_scenario_strategy
+    from alignwatch.stream.simulator import load_scenario_strategy
 
     say = progress or (lambda line: None)
     start = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)

@@ -69,12 +69,12 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from alignwatch.errors import AlignwatchError, ConfigError
+from alignwatch.metrics.values import WINDOWS, MetricValue
 from alignwatch.store.schema import events, metric_values, pipeline_heartbeats, pipeline_runs
-from metrics.values import WINDOWS, MetricValue
 
 if TYPE_CHECKING:
-    from expectations.metric_values import MetricRules
-    from expectations.runner import SuiteOutcome
+    from alignwatch.expectations.metric_values import MetricRules
+    from alignwatch.expectations.runner import SuiteOutcome
 
 __all__ = [
     "CONTINUOUS_LOOKBACK",
@@ -443,7 +443,7 @@ def changed_days(conn: sa.Connection, since: dt.datetime | None, tz: str = "UTC"
     One grouped read on ``ix_events_ingested_at``: the earliest and latest event time of
     each UTC hour (an hour spans at most one local midnight, whatever the offset).
     """
-    from metrics.aggregates import hour_bucket
+    from alignwatch.metrics.aggregates import hour_bucket
 
     zone = _zone(tz)
     query = sa.select(sa.func.min(events.c.time), sa.func.max(events.c.time))
@@ -758,7 +758,7 @@ def run_interval(
         raise ConfigError(f"unknown run kind {kind!r} (one of {', '.join(RUN_KINDS)})")
     granularities: tuple[Granularity, ...] = (granularity,) if isinstance(granularity, str) else tuple(granularity)
     if compute is None or write is None:
-        from metrics import engine as metric_engine
+        from alignwatch.metrics import engine as metric_engine
 
         compute = compute or metric_engine.compute
         write = write or metric_engine.write_values
@@ -862,8 +862,8 @@ def _validate(
     event_types: Iterable[str] | None,
 ) -> list[SuiteOutcome]:
     """The ``raw_events`` suite on each block of events, then ``metric_values``."""
-    from expectations.metric_values import check_metric_values, rules_from_catalogue
-    from expectations.raw_events import check_raw_events, strategy_expects_events
+    from alignwatch.expectations.metric_values import check_metric_values, rules_from_catalogue
+    from alignwatch.expectations.raw_events import check_raw_events, strategy_expects_events
 
     types = None if event_types is None else tuple(event_types)
     with engine.connect() as conn:
@@ -1015,7 +1015,7 @@ def _resolve(store: Any, strategy: Any) -> tuple[sa.Engine, Any, bool]:
             raise
     if strategy is None or isinstance(strategy, str | Path):
         from alignwatch.config import load_settings
-        from metrics.strategy import load_strategy
+        from alignwatch.metrics.strategy import load_strategy
 
         settings = settings or load_settings()
         strategy = load_strategy(Path(strategy) if strategy is not None else settings.strategy_file,

@@ -159,18 +159,6 @@ class WebhookReceiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/alerts"
 
-
-@dataclass
-class WebhookReceiver:
-    """A tiny HTTP server recording Alertmanager webhook notifications."""
-
-    httpd: ThreadingHTTPServer
-    received: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/alerts"
-
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()

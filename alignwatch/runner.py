@@ -5,12 +5,12 @@ Components, each started by :class:`Supervisor` and stopped by it, in reverse or
 - **broker**: an embedded Tansu broker (in memory, free loopback port) unless external
   bootstrap servers are configured;
 - **store**: migrated on start (SQLite under ``./var/`` by default, PostgreSQL in production);
-- **consumer**: the ingestion consume loop (``stream.consumer.IngestConsumer``) in a thread;
+- **consumer**: the ingestion consume loop (``alignwatch.stream.consumer.IngestConsumer``) in a thread;
 - **aggregation**: every ``interval_s`` the continuous task of the Airflow DAG
   (``alignwatch.pipeline.continuous_task``), the same function the DAG calls, so what the
   embedded schedule publishes is what Airflow would publish; or, with ``airflow=True``,
   ``airflow standalone`` running the project's DAGs instead;
-- **exporter**: ``/metrics`` on 127.0.0.1 (``metrics.exporter``) with the ingestion
+- **exporter**: ``/metrics`` on 127.0.0.1 (``alignwatch.metrics.exporter``) with the ingestion
   instruments on the same registry;
 - **simulator** (demo only): replays a scenario's days over a compressed timeline; the
   aggregation then follows the simulated clock, and its runs are stamped on it (so the
@@ -18,7 +18,7 @@ Components, each started by :class:`Supervisor` and stopped by it, in reverse or
   up to a window's end, sees them).
 
 After every published cycle the live view shows the alerts Prometheus would fire from the
-same rules (``metrics.rules.alert_specs``) on the newest published values, evaluated
+same rules (``alignwatch.metrics.rules.alert_specs``) on the newest published values, evaluated
 in-process (:func:`firing_lines`), pages first.
 
 A duration stops the run by itself; SIGINT/SIGTERM stop it cleanly (signal handlers set a
@@ -206,7 +206,7 @@ class Supervisor:
         self._component("store", "running")
         # the broker
         if options.embedded_broker:
-            from stream.broker import TansuBroker
+            from alignwatch.stream.broker import TansuBroker
 
             self._broker = TansuBroker(log_dir=options.var_dir / "tansu").start()
             self.settings = settings = settings.model_copy(update={"bootstrap_servers": [self._broker.bootstrap]})
@@ -296,7 +296,7 @@ class Supervisor:
         thread.start()
 
     def _ensure_topics(self) -> None:
-        from stream.broker import ensure_topics
+        from alignwatch.stream.broker import ensure_topics
 
         if self.settings.topic_pattern:
             return
@@ -311,9 +311,9 @@ class Supervisor:
     def _start_exporter(self) -> None:
         from prometheus_client import CollectorRegistry
 
-        from metrics import exporter
-        from stream.events import RejectReason
-        from stream.health import PipelineMetrics
+        from alignwatch.metrics import exporter
+        from alignwatch.stream.events import RejectReason
+        from alignwatch.stream.health import PipelineMetrics
 
         self._registry = registry = CollectorRegistry()
         self._pipeline_metrics = PipelineMetrics(registry, reasons=tuple(str(reason) for reason in RejectReason))
@@ -333,9 +333,9 @@ class Supervisor:
         self.emit(f"exporter: {self._exporter.url}")
 
     def _start_consumer(self) -> None:
-        from stream.consumer import ConsumerOptions, IngestConsumer, kafka_consumer, kafka_producer
-        from stream.events import DecodeLimits
-        from stream.sink import StoreSink
+        from alignwatch.stream.consumer import ConsumerOptions, IngestConsumer, kafka_consumer, kafka_producer
+        from alignwatch.stream.events import DecodeLimits
+        from alignwatch.stream.sink import StoreSink
 
         settings = self.settings
         self._consumer = IngestConsumer(
@@ -366,8 +366,8 @@ class Supervisor:
 
     def _simulate(self, start: dt.datetime) -> None:
         """Send the scenario's messages (valid, duplicate and malformed) as the simulated clock reaches them."""
-        from stream.consumer import kafka_producer
-        from stream.simulator import messages
+        from alignwatch.stream.consumer import kafka_producer
+        from alignwatch.stream.simulator import messages
 
         options = self.options
         assert options.scenario is not None
@@ -417,7 +417,7 @@ class Supervisor:
         if "AIRFLOW__API__PORT" in env and not env.get("AIRFLOW__API__BASE_URL"):
             env["AIRFLOW__API__BASE_URL"] = f"http://localhost:{port}"
         url = env.get("AIRFLOW__API__BASE_URL") or f"http://localhost:{port}"
-        from stream.broker import parent_death_signal
+        from alignwatch.stream.broker import parent_death_signal
 
         airflow = Path(sys.executable).with_name("airflow")
         log_file = open(self.options.var_dir / "airflow.log", "ab")  # noqa: SIM115 - closed with the process
@@ -442,7 +442,7 @@ class Supervisor:
         """With Airflow: show the runs its DAGs record and the scorecard, every ``interval_s``."""
         while not self.stop_event.wait(self.options.interval_s):
             self._poll_runs()
-            from metrics.report import latest_window_end
+            from alignwatch.metrics.report import latest_window_end
 
             published = latest_window_end(self._engine)
             if published is not None:
@@ -480,7 +480,7 @@ class Supervisor:
         # load the engine and the validation context now, while the consumer joins its group,
         # so that the first cycle takes as long as the others
         import alignwatch.pipeline  # noqa: F401
-        from expectations.runner import gx_context
+        from alignwatch.expectations.runner import gx_context
 
         gx_context()
         while not self.stop_event.wait(self.options.interval_s):
@@ -550,7 +550,7 @@ class Supervisor:
 
     def _update_scorecard(self, at: dt.datetime, *, validated: bool) -> None:
         """The scorecard at ``at``; ``validated``: a published run wrote the windows ending there."""
-        from metrics.scorecard import build_scorecard
+        from alignwatch.metrics.scorecard import build_scorecard
 
         scorecard = build_scorecard(self._engine, self.strategy, at, window=self.options.window)
         summary = summarise_scorecard(scorecard)
@@ -568,9 +568,15 @@ class Supervisor:
 
     def _update_alerts(self) -> None:
         """The rule alerts firing on the newest published values (what the exporter serves)."""
+        from alignwatch.metrics.exporter import business_label
+        from alignwatch.metrics.rules import (
+            alert_specs,
+            firing_alerts,
+            inputs_from_strategy,
+            metric_names,
+            samples_from_values,
+        )
         from alignwatch.pipeline import latest_snapshot
-        from metrics.exporter import business_label
-        from metrics.rules import alert_specs, firing_alerts, inputs_from_strategy, metric_names, samples_from_values
 
         if self._alert_specs is None:
             self._alert_specs = alert_specs(inputs_from_strategy(self.strategy, metric_names()))
@@ -614,7 +620,7 @@ class Supervisor:
         return self.options.var_dir / name
 
     def _write_report(self) -> Path:
-        from metrics.report import write_report
+        from alignwatch.metrics.report import write_report
 
         at = self._last_end
         path = write_report(
@@ -722,7 +728,7 @@ def _total_lag(registry: Any) -> int | None:
     """Sum of the consumer-lag gauge over the assigned partitions, None before the first reading."""
     if registry is None:
         return None
-    from stream.health import INSTRUMENTS
+    from alignwatch.stream.health import INSTRUMENTS
 
     name = next(i.exposed_name for i in INSTRUMENTS if i.attribute == "lag")
     total, seen = 0.0, False
@@ -760,7 +766,7 @@ _CONTEXT_LABELS = frozenset({"business", "severity", "alert_class", "goal", "per
 
 
 def firing_lines(firing: Sequence[Any]) -> list[str]:
-    """The live view's lines for firing alerts (:class:`metrics.rules.Firing`): pages first,
+    """The live view's lines for firing alerts (:class:`alignwatch.metrics.rules.Firing`): pages first,
     then tickets, each ``"<severity> <alert> (<label>=<value>, ...)"`` without the labels
     every alert carries."""
     order = {"page": 0, "ticket": 1}

@@ -4,8 +4,8 @@ The messages are 200,000 structured-mode events spread evenly over every event t
 realistic payloads, unique ids and times), encoded once before timing. The baseline parses
 the same bytes with ``json.loads`` and nothing else; the contract adds UTF-8 and envelope
 checks, time parsing and typed payload validation. Binary mode is measured on 1 in 4 of
-the messages. Both decoders are measured: the reference one (``stream.events``) and the one the
-consumer and file ingest use (``stream.fastdecode``: same results, msgspec on the common
+the messages. Both decoders are measured: the reference one (``alignwatch.stream.events``) and the one the
+consumer and file ingest use (``alignwatch.stream.fastdecode``: same results, msgspec on the common
 case). Each measurement is the best of 3 passes. Target: at least 50,000 events/s for
 structured decoding on one core, by the decoder the consumer uses.
 
@@ -20,9 +20,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from alignwatch.stream import fastdecode
+from alignwatch.stream.events import (
+    DecodeLimits,
+    Event,
+    decode_binary,
+    decode_structured,
+    encode_binary,
+    encode_structured,
+    make_event,
+)
 from bench import count_argument
-from stream import fastdecode
-from stream.events import DecodeLimits, Event, decode_binary, decode_structured, encode_binary, encode_structured, make_event
 
 TARGET_EVENTS_PER_S = 50_000
 START = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)

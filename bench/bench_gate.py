@@ -33,8 +33,8 @@ DAY0 = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
 def _store(directory: Path, events_per_day: int):  # type: ignore[no-untyped-def]
     from alignwatch.store import connect, upgrade
     from alignwatch.store.schema import events
-    from stream.events import event_row, make_event
-    from stream.simulator import simulate
+    from alignwatch.stream.events import event_row, make_event
+    from alignwatch.stream.simulator import simulate
 
     engine = connect(f"sqlite:///{directory / 'bench.db'}")
     upgrade(engine)
@@ -51,7 +51,7 @@ def _store(directory: Path, events_per_day: int):  # type: ignore[no-untyped-def
 
 def _pandas_baseline(frame, start: dt.datetime, end: dt.datetime, types: tuple[str, ...]) -> float:  # type: ignore[no-untyped-def]
     """The raw-event rules as plain pandas; returns seconds."""
-    from expectations.raw_events import SCALES
+    from alignwatch.expectations.raw_events import SCALES
 
     began = time.perf_counter()
     ok = bool(frame["source"].notna().all() and frame["event_id"].notna().all())
@@ -69,11 +69,11 @@ def _pandas_baseline(frame, start: dt.datetime, end: dt.datetime, types: tuple[s
 def main(argv: list[str]) -> int:
     import sqlalchemy as sa
 
+    from alignwatch.expectations.raw_events import events_frame
+    from alignwatch.metrics.strategy import load_strategy
     from alignwatch.pipeline import nightly_range, nightly_task
     from alignwatch.store.schema import events
-    from expectations.raw_events import events_frame
-    from metrics.strategy import load_strategy
-    from stream.events import EVENT_TYPES
+    from alignwatch.stream.events import EVENT_TYPES
 
     per_day = count_argument(argv, "gate", "events per simulated day", EVENTS_PER_DAY)
     strategy = load_strategy(STRATEGY)

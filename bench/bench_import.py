@@ -46,7 +46,7 @@ def _peak_rss_mb() -> float:
 def _baseline() -> dict[str, Any]:
     from lxml import etree
 
-    from stream.importers.base import open_log
+    from alignwatch.stream.importers.base import open_log
 
     started = time.perf_counter()
     count = 0
@@ -63,9 +63,9 @@ def _baseline() -> dict[str, Any]:
 
 def _import(url: str) -> dict[str, Any]:
     from alignwatch.store.engine import connect
-    from stream.importers.mapping import load_mapping
-    from stream.importers.output import StoreOutput, write_all
-    from stream.importers.xes import XesImport
+    from alignwatch.stream.importers.mapping import load_mapping
+    from alignwatch.stream.importers.output import StoreOutput, write_all
+    from alignwatch.stream.importers.xes import XesImport
 
     engine = connect(url)
     started = time.perf_counter()
@@ -87,9 +87,9 @@ def _import(url: str) -> dict[str, Any]:
 def _compute(url: str, first: str, last: str) -> dict[str, Any]:
     from zoneinfo import ZoneInfo
 
+    from alignwatch.metrics.strategy import load_strategy
     from alignwatch.pipeline import run_interval
     from alignwatch.store.engine import connect
-    from metrics.strategy import load_strategy
 
     strategy = load_strategy(STRATEGY)
     zone = ZoneInfo(strategy.business.timezone)

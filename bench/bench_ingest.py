@@ -60,8 +60,8 @@ def raw_rate(bootstrap: str, topic: str, expected: int) -> float:
 
 def decode_rate(sent: list) -> float:  # type: ignore[type-arg]
     """Messages per second of the event contract's decoder alone, in memory (no Kafka, no store)."""
-    from stream.events import DecodeLimits
-    from stream.process import Origin, classify_message
+    from alignwatch.stream.events import DecodeLimits
+    from alignwatch.stream.process import Origin, classify_message
 
     limits = DecodeLimits(256 * 1024, dt.timedelta(days=1), None, lambda: dt.datetime.now(dt.UTC))
     origin = Origin("bench", 0, 0)
@@ -77,10 +77,10 @@ def alignwatch_rate(bootstrap: str, topic: str, store_url: str, expected: int) -
 
     from alignwatch.config import Settings
     from alignwatch.store import connect
-    from stream.consumer import ConsumerOptions, IngestConsumer, kafka_consumer, kafka_producer
-    from stream.events import DecodeLimits, RejectReason
-    from stream.health import PipelineMetrics
-    from stream.sink import StoreSink
+    from alignwatch.stream.consumer import ConsumerOptions, IngestConsumer, kafka_consumer, kafka_producer
+    from alignwatch.stream.events import DecodeLimits, RejectReason
+    from alignwatch.stream.health import PipelineMetrics
+    from alignwatch.stream.sink import StoreSink
 
     settings = Settings(
         bootstrap_servers=[bootstrap],
@@ -172,9 +172,9 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     from alignwatch.config import Settings
-    from stream.broker import TansuBroker, ensure_topics
-    from stream.consumer import SWITCH_INTERVAL_S, kafka_producer
-    from stream.simulator import messages, produce
+    from alignwatch.stream.broker import TansuBroker, ensure_topics
+    from alignwatch.stream.consumer import SWITCH_INTERVAL_S, kafka_producer
+    from alignwatch.stream.simulator import messages, produce
 
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     databases: list[str] = []

@@ -1,6 +1,6 @@
 """Metric engine benchmark on PostgreSQL (a database created for the run, dropped after it).
 
-1. **A day of 1M events**: ``metrics.engine.compute`` of that day (granularity ``day``: the
+1. **A day of 1M events**: ``alignwatch.metrics.engine.compute`` of that day (granularity ``day``: the
    day window and the rolling 7d and 28d windows, nothing else stored in them) against one
    raw ``SELECT type, count(*) ... GROUP BY type`` scan of the same rows, in the same run,
    three ways: without the hour-aggregate cache, **cold** (empty cache: the first compute
@@ -178,10 +178,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--admin-url", default=DEFAULT_ADMIN)
     args = parser.parse_args(argv)
 
+    from alignwatch.metrics import hourcache
+    from alignwatch.metrics.engine import compute, compute_window
+    from alignwatch.metrics.strategy import load_strategy
     from alignwatch.store import connect, upgrade
-    from metrics import hourcache
-    from metrics.engine import compute, compute_window
-    from metrics.strategy import load_strategy
 
     loaded = load_strategy(REPO / "examples" / "ecommerce.yaml")
     # day windows in UTC, so that the computed day is exactly the generated one

@@ -22,9 +22,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
+from alignwatch.metrics.exporter import RunState, Snapshot, SnapshotCollector, catalogue_families, serve
+from alignwatch.metrics.values import WINDOWS, MetricValue
 from bench import count_argument
-from metrics.exporter import RunState, Snapshot, SnapshotCollector, catalogue_families, serve
-from metrics.values import WINDOWS, MetricValue
 
 TARGET_MS = 50.0
 TARGET_RATIO = 2.0
@@ -38,7 +38,7 @@ def scaled_strategy(automations: int) -> Any:
 
     import yaml
 
-    from metrics.strategy import parse_strategy
+    from alignwatch.metrics.strategy import parse_strategy
 
     raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "examples" / "ecommerce.yaml").read_text())
     template = raw["automations"][0]
@@ -56,7 +56,7 @@ def snapshot_values(strategy: Any, families: dict[str, tuple[str, str, list[str]
     """A value for every label set the catalogue allows for ``strategy``, in every window."""
     import itertools
 
-    from metrics.catalogue import CATALOGUE
+    from alignwatch.metrics.catalogue import CATALOGUE
 
     end = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
     values: list[MetricValue] = []

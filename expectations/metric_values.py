@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
-from expectations.runner import SuiteOutcome, gx_context, validate_frame
-from metrics.values import MetricValue
+from alignwatch.expectations.runner import SuiteOutcome, gx_context, validate_frame
+from alignwatch.metrics.values import MetricValue
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -199,7 +199,7 @@ def rules_from_catalogue(strategy: Any) -> MetricRules:
     The catalogue says which metrics are ratios, scores and required; the strategy adds
     the KPIs that must each have a ``kpi_value`` row.
     """
-    from metrics import catalogue
+    from alignwatch.metrics import catalogue
 
     rules = catalogue.validation_rules(strategy) if hasattr(catalogue, "validation_rules") else _derive(catalogue, strategy)
     if rules.kpi_metric_id is None and "kpi_value" in catalogue.CATALOGUE:

@@ -39,8 +39,8 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 import sqlalchemy as sa
 
+from alignwatch.expectations.runner import SuiteOutcome, gx_context, validate_frame
 from alignwatch.store.schema import events
-from expectations.runner import SuiteOutcome, gx_context, validate_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -311,7 +311,7 @@ def check_raw_events(
     """Validate the events stored for [start, end) (with the volume band from earlier days);
     ``expect_events``: a window without any event fails (see :func:`strategy_expects_events`)."""
     if event_types is None:
-        from stream.events import EVENT_TYPES
+        from alignwatch.stream.events import EVENT_TYPES
 
         event_types = EVENT_TYPES
     columns = [events.c.source, events.c.event_id, events.c.type, events.c.time, events.c.data]

@@ -264,7 +264,7 @@ def dashboard_specs(names: DashboardNames) -> tuple[DashboardSpec, ...]:
                       width=24),
         ),
     )
-    from metrics.exporter import HEARTBEAT  # served by the exporter beside the runs
+    from alignwatch.metrics.exporter import HEARTBEAT  # served by the exporter beside the runs
 
     pipeline = DashboardSpec(
         "alignwatch / Pipeline health",
@@ -299,8 +299,8 @@ def dashboard_specs(names: DashboardNames) -> tuple[DashboardSpec, ...]:
 
 def dashboard_names() -> DashboardNames:
     """The series the dashboards read: catalogue names, exporter series, ingestion instruments."""
-    from metrics import exporter
-    from stream.health import INSTRUMENTS
+    from alignwatch.metrics import exporter
+    from alignwatch.stream.health import INSTRUMENTS
 
     names = exporter.served_names()
 

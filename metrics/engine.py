@@ -2,14 +2,14 @@
 
 ``compute(engine, strategy, start=, end=, granularity=)`` yields, for every hour (or
 local day) window inside ``[start, end)`` and for the rolling 7- and 28-day windows ending
-at ``end``, one :class:`~metrics.values.MetricValue` per catalogue metric and label set.
+at ``end``, one :class:`~alignwatch.metrics.values.MetricValue` per catalogue metric and label set.
 
 Cost: **one** grouped read of the events of ``[min(start, end − 28 d), end)`` (see
-:mod:`metrics.aggregates`; hour buckets, so every hour-aligned window is folded from the
+:mod:`alignwatch.metrics.aggregates`; hour buckets, so every hour-aligned window is folded from the
 same small result), one read of the reconfiguration events and one of the published
 pipeline runs (when they finished: a window sees the run history as it stood at its end,
 see :func:`monitored_at`). With ``cache=True`` (the default) the groups of closed hours
-come from the hour-aggregate cache (:mod:`metrics.hourcache`): only the hours never
+come from the hour-aggregate cache (:mod:`alignwatch.metrics.hourcache`): only the hours never
 aggregated or that received events since are read from the events, and the cache is filled as a side effect,
 so the continuous runs leave the nightly recomputation little to read. Windows that are not hour-aligned (``compute_window`` of a 5-minute window)
 read exactly their own rows. Results are rounded to 9 decimals, so that floating-point
@@ -33,8 +33,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from alignwatch.errors import ConfigError
-from alignwatch.store.schema import metric_values, pipeline_runs
-from metrics.aggregates import (
+from alignwatch.metrics.aggregates import (
     Aggregate,
     Reconfiguration,
     Sample,
@@ -43,10 +42,11 @@ from metrics.aggregates import (
     fetch_samples,
     hour_index,
 )
-from metrics.facts import Facts
-from metrics.hourcache import cached_aggregates
-from metrics.formulas import Evaluation, distributions_needed, evaluate
-from metrics.values import MetricValue, WindowKind
+from alignwatch.metrics.facts import Facts
+from alignwatch.metrics.formulas import Evaluation, distributions_needed, evaluate
+from alignwatch.metrics.hourcache import cached_aggregates
+from alignwatch.metrics.values import MetricValue, WindowKind
+from alignwatch.store.schema import metric_values, pipeline_runs
 
 __all__ = [
     "GRANULARITIES",

@@ -12,7 +12,7 @@ scrape time, which also serialises each new snapshot before any scrape asks for 
 
 Series served (every one labelled ``business``):
 
-- every catalogue metric under its :mod:`metrics.naming` name (:func:`served_name`:
+- every catalogue metric under its :mod:`alignwatch.metrics.naming` name (:func:`served_name`:
   units Prometheus wants as base units are converted, minutes to seconds), one series per
   label set and window kind (``window`` = hour, day, 7d, 28d; the newest of each kind);
 - KPI targets (``alignwatch_kpi_target``) and the goals each KPI serves
@@ -57,7 +57,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from alignwatch.errors import ConfigError
-from metrics.values import MetricValue
+from alignwatch.metrics.values import MetricValue
 
 __all__ = [
     "EXPORTER_SERIES",
@@ -539,7 +539,7 @@ def served_name(decl: Any) -> tuple[str, float]:
     converted, e.g. ``..._minutes_saved_per_employee_minutes`` in minutes becomes
     ``..._time_saved_per_employee_seconds`` in seconds.
     """
-    from metrics.naming import prometheus_name
+    from alignwatch.metrics.naming import prometheus_name
 
     name = prometheus_name(decl)
     conversion = _TO_BASE_UNITS.get(getattr(decl, "unit", ""))
@@ -554,14 +554,14 @@ def served_name(decl: Any) -> tuple[str, float]:
 def served_names(catalogue: Mapping[str, Any] | None = None) -> dict[str, str]:
     """Catalogue id → the name it is served under (what rules and dashboards query)."""
     if catalogue is None:
-        from metrics.catalogue import CATALOGUE as catalogue
+        from alignwatch.metrics.catalogue import CATALOGUE as catalogue
     return {metric_id: served_name(decl)[0] for metric_id, decl in catalogue.items()}
 
 
 def catalogue_families(catalogue: Mapping[str, Any] | None = None) -> dict[str, tuple[str, str, list[str]]]:
     """metric id → (served name, help, label names) for every catalogue metric."""
     if catalogue is None:
-        from metrics.catalogue import CATALOGUE as catalogue
+        from alignwatch.metrics.catalogue import CATALOGUE as catalogue
     return {
         decl.id: (served_name(decl)[0], decl.help, ["business", *_label_names(decl), "window"])
         for decl in catalogue.values()
@@ -571,7 +571,7 @@ def catalogue_families(catalogue: Mapping[str, Any] | None = None) -> dict[str, 
 def catalogue_scales(catalogue: Mapping[str, Any] | None = None) -> dict[str, float]:
     """metric id → factor to base units, for the metrics served converted."""
     if catalogue is None:
-        from metrics.catalogue import CATALOGUE as catalogue
+        from alignwatch.metrics.catalogue import CATALOGUE as catalogue
     return {decl.id: served_name(decl)[1] for decl in catalogue.values() if served_name(decl)[1] != 1.0}
 
 

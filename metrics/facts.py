@@ -1,4 +1,4 @@
-"""Facts of one window: the aggregates of :mod:`metrics.aggregates` folded by identifier.
+"""Facts of one window: the aggregates of :mod:`alignwatch.metrics.aggregates` folded by identifier.
 
 Pure Python over small inputs: a :class:`Facts` is built from the aggregates whose hour
 bucket lies in the window (or from all aggregates of a query over exactly the window) and
@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from metrics.aggregates import ORDER_PRODUCTS, Aggregate, Reconfiguration, Sample
+from alignwatch.metrics.aggregates import ORDER_PRODUCTS, Aggregate, Reconfiguration, Sample
 
 __all__ = ["Facts", "Sums"]
 
@@ -65,7 +65,7 @@ class Facts:
     observed: dict[str | None, Sums] = field(default_factory=lambda: defaultdict(Sums))
     #: product -> the customers whose orders listed it (customer.order product_ids)
     buyers: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    #: (distribution, automation, process) -> [(value, events with it)] (see :func:`metrics.aggregates.fetch_samples`)
+    #: (distribution, automation, process) -> [(value, events with it)] (see :func:`alignwatch.metrics.aggregates.fetch_samples`)
     samples: dict[tuple[str, str | None, str | None], list[tuple[float, int]]] = field(
         default_factory=lambda: defaultdict(list))
 

@@ -1,6 +1,6 @@
 """The formulas: every catalogue metric, KPI measure, pitfall and checklist item of a window.
 
-:func:`evaluate` turns the :class:`~metrics.facts.Facts` of a window (plus a way to fold
+:func:`evaluate` turns the :class:`~alignwatch.metrics.facts.Facts` of a window (plus a way to fold
 other windows of the range already read, for the detectors that look back) into an
 :class:`Evaluation`: the metric values keyed like the catalogue, and the details behind
 them (KPI values, contributions, checklist evidence, pitfall findings, drift signals) that
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from metrics.aggregates import DISTRIBUTIONS
-from metrics.catalogue import CATALOGUE, CHECKLIST, PERSPECTIVES, PITFALLS, SAI_INPUTS
-from metrics.facts import Facts, Sums
+from alignwatch.metrics.aggregates import DISTRIBUTIONS
+from alignwatch.metrics.catalogue import CATALOGUE, CHECKLIST, PERSPECTIVES, PITFALLS, SAI_INPUTS
+from alignwatch.metrics.facts import Facts, Sums
 
 __all__ = [
     "CRITICALITY_FACTOR",
@@ -52,7 +52,7 @@ CJAI_RESOLUTION_MIN = CATALOGUE["cjai"].thresholds["cjai_resolution_min"]
 
 Fold = Callable[[dt.datetime, dt.datetime], Facts | None]
 
-#: percentile KPI measures: measure -> (distribution of :data:`metrics.aggregates.DISTRIBUTIONS`, quantile)
+#: percentile KPI measures: measure -> (distribution of :data:`alignwatch.metrics.aggregates.DISTRIBUTIONS`, quantile)
 PERCENTILE_MEASURES: dict[str, tuple[str, Fraction]] = {
     f"{name}_p{q}": (name, Fraction(q, 100)) for name in DISTRIBUTIONS for q in (50, 90)
 }

@@ -1,6 +1,6 @@
 """Hour-aggregate cache: the engine's per-hour groups of closed hours, kept in the store.
 
-The engine folds every window from per-hour grouped aggregates (:mod:`metrics.aggregates`).
+The engine folds every window from per-hour grouped aggregates (:mod:`alignwatch.metrics.aggregates`).
 The groups of an hour that has ended do not change unless an event of that hour arrives
 late, so they are written to ``hour_aggregates`` (one row per group, its sums as JSON) with
 a mark in ``aggregated_hours`` (hour, SLA the sums were taken with, largest ``events.id``
@@ -21,7 +21,7 @@ marked and aggregates from the events only:
 
 Percentiles are not cached: a percentile cannot be merged from per-hour sums, so the
 values of the distributions a strategy's percentile KPIs read come from the events on every
-computation (:func:`metrics.aggregates.fetch_samples`), cache or not.
+computation (:func:`alignwatch.metrics.aggregates.fetch_samples`), cache or not.
 
 The groups read back are the very values the uncached path computes (the same statement
 over the same hour, the same conversions), sorted in the same order, so the metrics come
@@ -41,8 +41,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from alignwatch.metrics.aggregates import HOUR_S, Aggregate, fetch_aggregates, hour_bucket, hour_of, order
 from alignwatch.store.schema import aggregated_hours, events, hour_aggregates
-from metrics.aggregates import HOUR_S, Aggregate, fetch_aggregates, hour_bucket, hour_of, order
 
 __all__ = ["SAFETY_MARGIN", "cached_aggregates", "clear"]
 

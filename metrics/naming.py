@@ -9,7 +9,7 @@ every series, then the metric's own labels from the catalogue.
 
 from __future__ import annotations
 
-from metrics.catalogue import CATALOGUE, MetricDecl
+from alignwatch.metrics.catalogue import CATALOGUE, MetricDecl
 
 __all__ = ["IDENTITY_LABELS", "NAMESPACE", "label_names", "names", "prometheus_name"]
 

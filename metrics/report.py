@@ -16,7 +16,7 @@ inline and every chart is inline SVG. It shows, in this order:
 
 ``render_report(scorecard, ...)`` is pure (a dict in, a string out);
 ``write_report(engine, strategy, ...)`` builds the scorecard with
-``metrics.scorecard.build_scorecard`` and the SAI trend from ``metric_values``.
+``alignwatch.metrics.scorecard.build_scorecard`` and the SAI trend from ``metric_values``.
 
 The scorecard is computed from the stored events. Whether a validated publication stands
 behind it is said plainly (:class:`Publication`, read by :func:`publication_status`): when
@@ -845,7 +845,7 @@ def write_report(
 
     The page says whether a published run covers ``at``, counting the runs started at or
     after ``runs_since`` (every run by default)."""
-    from metrics.scorecard import build_scorecard
+    from alignwatch.metrics.scorecard import build_scorecard
 
     when = at or latest_window_end(engine) or (now or dt.datetime.now(dt.UTC))
     scorecard = build_scorecard(engine, strategy, when, window=window)

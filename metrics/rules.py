@@ -123,7 +123,7 @@ EVENT_SHARE_MEASURES = frozenset(
     {"human_reachability", "first_contact_resolution", "repeat_purchase_rate", "error_rate", "rework_rate",
      "automation_rate"}
 )  # fmt: skip
-"""KPI measures that are a share of events (kept equal to ``metrics.formulas.EVENT_SHARE_MEASURES``
+"""KPI measures that are a share of events (kept equal to ``alignwatch.metrics.formulas.EVENT_SHARE_MEASURES``
 by a test: this module renders rules and imports no engine code)."""
 
 
@@ -360,9 +360,9 @@ def firing_alerts(specs: Sequence[AlertSpec], samples: Sequence[Sample], busines
 
 
 def samples_from_values(values: Sequence[Any], business: str) -> list[Sample]:
-    """Engine values (:class:`metrics.values.MetricValue`) as the exporter serves them."""
-    from metrics.catalogue import CATALOGUE
-    from metrics.exporter import served_name
+    """Engine values (:class:`alignwatch.metrics.values.MetricValue`) as the exporter serves them."""
+    from alignwatch.metrics.catalogue import CATALOGUE
+    from alignwatch.metrics.exporter import served_name
 
     out = []
     for value in values:
@@ -584,7 +584,7 @@ def _alignment_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
 
 
 def _pipeline_business_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
-    from metrics.exporter import HEARTBEAT
+    from alignwatch.metrics.exporter import HEARTBEAT
 
     names = inputs.names
     b = inputs.business
@@ -746,8 +746,8 @@ def rule_files(inputs: RuleInputs) -> dict[str, str]:
 
 def metric_names() -> MetricNames:
     """The series the rules read, named by the naming module and the ingestion instruments."""
-    from metrics.exporter import served_names
-    from stream.health import INSTRUMENTS
+    from alignwatch.metrics.exporter import served_names
+    from alignwatch.stream.health import INSTRUMENTS
 
     served = served_names()
 
@@ -793,7 +793,7 @@ def alert_names(inputs: RuleInputs) -> list[str]:
 
 def inputs_from_strategy(strategy: Any, names: MetricNames, **options: Any) -> RuleInputs:
     """Resolve a strategy into :class:`RuleInputs` (KPI chains, automations, thresholds)."""
-    from metrics.exporter import business_label
+    from alignwatch.metrics.exporter import business_label
 
     goals_by_kpi: dict[str, list[tuple[str, str]]] = {}
     for goal in strategy.goals:

@@ -25,9 +25,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from alignwatch.errors import ConfigError
-from metrics.catalogue import PERSPECTIVES, SAI_INPUTS
-from metrics.engine import LOOKBACK, Reader, Window, _clean, evaluate_window
-from metrics.formulas import (
+from alignwatch.metrics.catalogue import PERSPECTIVES, SAI_INPUTS
+from alignwatch.metrics.engine import LOOKBACK, Reader, Window, _clean, evaluate_window
+from alignwatch.metrics.formulas import (
     Evaluation,
     Finding,
     attainment,

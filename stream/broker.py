@@ -19,6 +19,7 @@ replies (read committed offsets with ``consumer.committed(tp)`` instead).
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -26,7 +27,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import logging
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path

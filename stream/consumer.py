@@ -3,7 +3,7 @@
 Delivery contract (at-least-once, made exactly-once in effect by the idempotent sink):
 
 1. poll a batch (bounded by ``batch_size`` messages and ``batch_timeout_s`` seconds);
-2. classify each message (``stream.process``): accepted events are buffered in the sink,
+2. classify each message (``alignwatch.stream.process``): accepted events are buffered in the sink,
    rejected ones are buffered for the quarantine table AND sent to ``<topic><dlq_suffix>``
    with their reason and origin in headers — a bad message never blocks its partition;
 3. hand the batch to the writer thread, which writes it to the sink in one transaction,
@@ -35,10 +35,10 @@ from typing import Any
 
 from alignwatch.config import Settings
 from alignwatch.errors import BrokerError
-from stream.events import DecodeLimits, Event
-from stream.health import PipelineMetrics
-from stream.process import Quarantined, classify_record, dlq_headers
-from stream.sink import FlushResult, SinkBatch, StoreSink, StoreUnavailable
+from alignwatch.stream.events import DecodeLimits, Event
+from alignwatch.stream.health import PipelineMetrics
+from alignwatch.stream.process import Quarantined, classify_record, dlq_headers
+from alignwatch.stream.sink import FlushResult, SinkBatch, StoreSink, StoreUnavailable
 
 __all__ = [
     "REBALANCE_POLL_MS",

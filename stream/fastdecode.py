@@ -1,12 +1,12 @@
 """Decode stage, fast path: the common message decoded in C, with the contract's exact result.
 
-:mod:`stream.events` is the contract and its reference decoder. It checks everything and
+:mod:`alignwatch.stream.events` is the contract and its reference decoder. It checks everything and
 explains every rejection, at about 70-100k messages/s on one core. Most messages on a live
 topic are plain and valid: known envelope attributes (in the JSON object, or as ``ce_*``
 headers in binary mode), a payload of one of the contract's types with only its declared
 fields. For those, this module lets msgspec parse and check the message against typed
 structures derived from the payload models' JSON Schemas (so from the same single
-declaration) and builds the same :class:`~stream.events.Event` without pydantic's
+declaration) and builds the same :class:`~alignwatch.stream.events.Event` without pydantic's
 per-field work.
 
 The fast path never decides a rejection. Whatever it does not accept outright goes to the
@@ -30,8 +30,8 @@ from typing import Annotated, Any, Literal, Union
 
 import msgspec
 
-from stream import events as contract
-from stream.events import DecodeLimits, Event, Payload, Rejection
+from alignwatch.stream import events as contract
+from alignwatch.stream.events import DecodeLimits, Event, Payload, Rejection
 
 __all__ = ["FAST_TYPES", "decode_message", "decode_structured"]
 
@@ -206,7 +206,7 @@ def _fast(raw: bytes, limits: DecodeLimits) -> Event | None:
 
 
 def decode_structured(raw: bytes, limits: DecodeLimits) -> Event | Rejection:
-    """:func:`stream.events.decode_structured`, same results, faster on plain valid events."""
+    """:func:`alignwatch.stream.events.decode_structured`, same results, faster on plain valid events."""
     if raw and len(raw) <= limits.max_payload_bytes:
         event = _fast(raw, limits)
         if event is not None:
@@ -259,7 +259,7 @@ def _fast_binary(value: bytes, headers: list[tuple[str, bytes]], limits: DecodeL
 def decode_message(
     value: bytes, headers: Iterable[tuple[str, bytes]] | None, limits: DecodeLimits
 ) -> Event | Rejection:
-    """:func:`stream.events.decode_message`, same results, faster on plain valid events."""
+    """:func:`alignwatch.stream.events.decode_message`, same results, faster on plain valid events."""
     if headers:
         header_list = list(headers)
         if contract.is_binary_mode(header_list):

@@ -14,10 +14,10 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from alignwatch.errors import ImportFormatError
-from stream.events import DecodeLimits
-from stream.health import PipelineMetrics
-from stream.process import Origin, Quarantined, Received, classify_line
-from stream.sink import FlushResult, StoreSink
+from alignwatch.stream.events import DecodeLimits
+from alignwatch.stream.health import PipelineMetrics
+from alignwatch.stream.process import Origin, Quarantined, Received, classify_line
+from alignwatch.stream.sink import FlushResult, StoreSink
 
 __all__ = ["IngestReport", "ingest_files", "ingest_lines"]
 

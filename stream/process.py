@@ -13,8 +13,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from stream.events import DecodeLimits, Event, Rejection, encode_structured
-from stream.fastdecode import decode_message, decode_structured
+from alignwatch.stream.events import DecodeLimits, Event, Rejection, encode_structured
+from alignwatch.stream.fastdecode import decode_message, decode_structured
 
 __all__ = [
     "Origin",

@@ -17,9 +17,9 @@ import sqlalchemy as sa
 
 from alignwatch.errors import StoreError
 from alignwatch.store.schema import quarantine
-from stream.events import DecodeLimits, Rejection, decode_message
-from stream.process import Origin, Received, headers_from_json
-from stream.sink import StoreSink, utcnow
+from alignwatch.stream.events import DecodeLimits, Rejection, decode_message
+from alignwatch.stream.process import Origin, Received, headers_from_json
+from alignwatch.stream.sink import StoreSink, utcnow
 
 __all__ = ["ReplayReport", "get_entry", "list_entries", "replay"]
 

@@ -40,8 +40,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from alignwatch.errors import StoreError
 from alignwatch.store.schema import events, quarantine
-from stream.events import ROW_COLUMNS, Event, RejectReason, event_row, event_values, payload_dict
-from stream.process import Quarantined, headers_to_json, quarantined_event
+from alignwatch.stream.events import ROW_COLUMNS, Event, RejectReason, event_row, event_values, payload_dict
+from alignwatch.stream.process import Quarantined, headers_to_json, quarantined_event
 
 __all__ = ["FlushResult", "SinkBatch", "StoreSink", "StoreUnavailable", "storable_text", "utcnow"]
 

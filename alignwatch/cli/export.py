@@ -44,9 +44,16 @@ def export(
     as alignwatch_exporter_store_up 0; the newest snapshot read before is served meanwhile."""
     from prometheus_client import CollectorRegistry
 
+    from alignwatch.metrics.exporter import (
+        BackgroundRefresher,
+        SnapshotCache,
+        build_collector,
+        load_snapshot,
+        load_web_config,
+        serve,
+    )
+    from alignwatch.metrics.strategy import load_strategy
     from alignwatch.store import connect
-    from metrics.exporter import BackgroundRefresher, SnapshotCache, build_collector, load_snapshot, load_web_config, serve
-    from metrics.strategy import load_strategy
 
     settings = settings_from(
         store_url=store_url,

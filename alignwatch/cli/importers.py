@@ -78,8 +78,8 @@ def xes(
     quiet: bool,
 ) -> None:
     """Import an XES event log (IEEE 1849; gzip or plain), streamed in constant memory."""
-    from stream.importers.mapping import load_mapping
-    from stream.importers.xes import XesImport
+    from alignwatch.stream.importers.mapping import load_mapping
+    from alignwatch.stream.importers.xes import XesImport
 
     mapping = load_mapping(mapping_file)
     if strategy_file is not None:
@@ -116,8 +116,8 @@ def uipath_log(
     quiet: bool,
 ) -> None:
     """Import a UiPath robot log (JSON per line) as automation.run events, one per job and case."""
-    from stream.importers.mapping import load_robot_mapping
-    from stream.importers.uipath import RobotLogImport
+    from alignwatch.stream.importers.mapping import load_robot_mapping
+    from alignwatch.stream.importers.uipath import RobotLogImport
 
     mapping = load_robot_mapping(mapping_file)
     if strategy_file is not None:
@@ -153,7 +153,7 @@ def strategy_misfits(
     strategy_file: Path, *, processes: set[str], automations: set[str], touchpoints: set[str]
 ) -> list[str]:
     """What the mapping emits that the strategy does not declare (empty when it fits)."""
-    from metrics.strategy import load_strategy
+    from alignwatch.metrics.strategy import load_strategy
 
     strategy = load_strategy(strategy_file)
     declared = {
@@ -181,7 +181,7 @@ def _run(
     keep_partial: bool,
     quiet: bool,
 ) -> None:
-    from stream.importers.output import JsonlOutput, StoreOutput, write_all
+    from alignwatch.stream.importers.output import JsonlOutput, StoreOutput, write_all
 
     if not log.is_file():
         raise ConfigError(f"{log}: no such file")
@@ -216,9 +216,9 @@ def _run(
 
 
 def _kafka_output(bootstrap_servers: str | None, topics: tuple[str, ...], source: str) -> Any:
-    from stream.broker import ensure_topics
-    from stream.consumer import kafka_producer
-    from stream.importers.output import KafkaOutput
+    from alignwatch.stream.broker import ensure_topics
+    from alignwatch.stream.consumer import kafka_producer
+    from alignwatch.stream.importers.output import KafkaOutput
 
     settings = settings_from(bootstrap_servers=bootstrap_servers, topics=topics)
     if len(settings.topics) != 1:

@@ -29,15 +29,15 @@ def _strategies(paths: tuple[Path, ...]) -> list[Path]:
 
 
 def _rules(strategies: list[Path], runbook_base: str) -> dict[str, str]:
-    from metrics.rules import render_rule_files
-    from metrics.strategy import load_strategy
+    from alignwatch.metrics.rules import render_rule_files
+    from alignwatch.metrics.strategy import load_strategy
 
     rendered = render_rule_files([load_strategy(p) for p in strategies], runbook_base=runbook_base)
     return {f"prometheus/rules/{name}": text for name, text in rendered.items()}
 
 
 def _dashboards() -> dict[str, str]:
-    from metrics.dashboards import dashboard_files, dashboard_names
+    from alignwatch.metrics.dashboards import dashboard_files, dashboard_names
 
     return {f"grafana/{name}": text for name, text in dashboard_files(dashboard_names()).items()}
 

@@ -67,8 +67,8 @@ def run(
 
     from alignwatch.errors import AlignwatchError
     from alignwatch.live import render, status_line
+    from alignwatch.metrics.strategy import load_strategy
     from alignwatch.runner import RunOptions, Supervisor
-    from metrics.strategy import load_strategy
 
     simulate = not no_simulator
     external_broker = bootstrap_servers is not None or "ALIGNWATCH_BOOTSTRAP_SERVERS" in os.environ

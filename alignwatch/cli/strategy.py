@@ -36,7 +36,7 @@ def validate(file: Path | None, strategy_file: Path | None, as_json: bool) -> No
 
     Exit 0 with a summary when it is valid; exit 1 listing every problem with its path.
     """
-    from metrics.strategy import load_strategy
+    from alignwatch.metrics.strategy import load_strategy
 
     if file is not None and strategy_file is not None and file != strategy_file:
         raise ConfigError(f"two strategy files given: {file} and --strategy {strategy_file}; give one")
@@ -67,7 +67,7 @@ def validate(file: Path | None, strategy_file: Path | None, as_json: bool) -> No
 
 def summary_data(loaded: Any) -> dict[str, Any]:
     """The summary as plain data: business, goals, KPIs by perspective, processes, automations."""
-    from metrics.strategy import CRITICALITIES
+    from alignwatch.metrics.strategy import CRITICALITIES
 
     shares = loaded.goal_weights()
     return {
@@ -132,7 +132,7 @@ def _print_summary(loaded: Any, path: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from metrics.strategy import CRITICALITIES
+    from alignwatch.metrics.strategy import CRITICALITIES
 
     console = Console(highlight=False)
     business = loaded.business

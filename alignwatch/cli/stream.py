@@ -35,7 +35,7 @@ def _engine(store_url: str | None) -> Iterator[Any]:
 
 
 def _reasons() -> tuple[str, ...]:
-    from stream.events import RejectReason
+    from alignwatch.stream.events import RejectReason
 
     return tuple(str(reason) for reason in RejectReason)
 
@@ -100,9 +100,9 @@ def _consume(
 ) -> None:
     from prometheus_client import REGISTRY
 
-    from metrics.exporter import load_web_config, serve
-    from stream.broker import ensure_topics
-    from stream.health import PipelineMetrics
+    from alignwatch.metrics.exporter import load_web_config, serve
+    from alignwatch.stream.broker import ensure_topics
+    from alignwatch.stream.health import PipelineMetrics
 
     # a bad web config fails before anything else starts
     web = load_web_config(settings.exporter_web_config) if settings.exporter_web_config else None
@@ -130,17 +130,23 @@ def _consume_loop(
     quiet: bool,
     metrics: Any,
 ) -> None:
-    from stream.broker import ensure_topics
-    from stream.consumer import SWITCH_INTERVAL_S, ConsumerOptions, IngestConsumer, kafka_consumer, kafka_producer
-    from stream.events import DecodeLimits
-    from stream.sink import StoreSink
+    from alignwatch.stream.broker import ensure_topics
+    from alignwatch.stream.consumer import (
+        SWITCH_INTERVAL_S,
+        ConsumerOptions,
+        IngestConsumer,
+        kafka_consumer,
+        kafka_producer,
+    )
+    from alignwatch.stream.events import DecodeLimits
+    from alignwatch.stream.sink import StoreSink
 
     security = settings.kafka_security()
     options = ConsumerOptions.from_settings(settings, max_events=max_events, idle_timeout_s=idle_timeout)
 
     if not quiet:
         logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
-        logging.getLogger("stream").setLevel(logging.INFO)
+        logging.getLogger("alignwatch.stream").setLevel(logging.INFO)
 
     def progress(report: Any) -> None:
         if not quiet:
@@ -180,8 +186,8 @@ def _consume_loop(
 @click.option("--live", is_flag=True, help="Apply the live maximum event age (off: historical import).")
 def ingest(files: tuple[Path, ...], store_url: str | None, live: bool) -> None:
     """Ingest CloudEvents from JSON-lines FILES (one structured event per line) into the store."""
-    from stream.events import DecodeLimits
-    from stream.ingest import ingest_files
+    from alignwatch.stream.events import DecodeLimits
+    from alignwatch.stream.ingest import ingest_files
 
     settings = settings_from(store_url=store_url)
     for path in files:
@@ -230,8 +236,8 @@ def simulate(
     topics: tuple[str, ...],
 ) -> None:
     """Simulate a business's systems: CloudEvents of every type for an example strategy."""
-    from stream.simulator import messages, produce, write_jsonl
-    from stream.simulator.generate import load_scenario_strategy
+    from alignwatch.stream.simulator import messages, produce, write_jsonl
+    from alignwatch.stream.simulator.generate import load_scenario_strategy
 
     if count < 1 or days < 1:
         raise ConfigError("--events and --days must be at least 1")
@@ -246,8 +252,8 @@ def simulate(
         written = write_jsonl(output, stream)
         click.echo(f"wrote {written} messages to {output}")
         return
-    from stream.broker import ensure_topics
-    from stream.consumer import kafka_producer
+    from alignwatch.stream.broker import ensure_topics
+    from alignwatch.stream.consumer import kafka_producer
 
     settings = settings_from(bootstrap_servers=bootstrap_servers, topics=topics)
     if len(settings.topics) != 1:
@@ -281,7 +287,7 @@ def quarantine_list(store_url: str | None, reason: str | None, status: str | Non
     from rich.table import Table
 
     from alignwatch.cli.output import literal
-    from stream.quarantine import list_entries
+    from alignwatch.stream.quarantine import list_entries
 
     with _engine(store_url) as engine:
         rows = list_entries(engine, reason=reason, status=status, limit=limit)
@@ -317,8 +323,8 @@ def quarantine_show(entry_id: int, store_url: str | None) -> None:
     bytes that are not UTF-8 shown as ``\\xNN``.
     """
     from alignwatch.cli.output import printable
-    from stream.process import headers_from_json
-    from stream.quarantine import get_entry
+    from alignwatch.stream.process import headers_from_json
+    from alignwatch.stream.quarantine import get_entry
 
     with _engine(store_url) as engine:
         row = get_entry(engine, entry_id)
@@ -337,8 +343,8 @@ def quarantine_show(entry_id: int, store_url: str | None) -> None:
 @click.option("--reason", default=None, help="Replay only entries with this reason code.")
 def quarantine_replay(store_url: str | None, entry_id: int | None, reason: str | None) -> None:
     """Re-decode quarantined messages with the current code; store those that pass, exactly once."""
-    from stream.events import DecodeLimits
-    from stream.quarantine import replay
+    from alignwatch.stream.events import DecodeLimits
+    from alignwatch.stream.quarantine import replay
 
     settings = settings_from(store_url=store_url)
     with _engine(settings.store_url) as engine:

@@ -98,7 +98,7 @@ events = Table(
     Column("type", String(64), nullable=False),
     Column("time", UTCDateTime(), nullable=False),
     Column("subject", String(512)),
-    # identifiers copied from the payload at ingest (see stream.events.event_row)
+    # identifiers copied from the payload at ingest (see alignwatch.stream.events.event_row)
     Column("automation_id", String(128)),
     Column("process_id", String(128)),
     Column("touchpoint_id", String(128)),
@@ -198,7 +198,7 @@ metric_values = Table(
     Index("ix_metric_values_window_window_end", "window", "window_end"),
 )
 
-# the metric engine's hour-aggregate cache (metrics.hourcache): one mark per aggregated hour
+# the metric engine's hour-aggregate cache (alignwatch.metrics.hourcache): one mark per aggregated hour
 # and escalation SLA, with the groups of that hour (none for an empty hour)
 aggregated_hours = Table(
     "aggregated_hours",

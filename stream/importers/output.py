@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 from alignwatch.errors import ImportFormatError
 from alignwatch.store.schema import events as events_table
-from stream.importers.base import Emitted
+from alignwatch.stream.importers.base import Emitted
 
 __all__ = [
     "JsonlOutput",
@@ -68,10 +68,10 @@ class Output(Protocol):
 
 
 def to_event(source: str, emitted: Emitted) -> Any:
-    """The ``stream.events.Event`` for an emitted event (validated against the event contract)."""
+    """The ``alignwatch.stream.events.Event`` for an emitted event (validated against the event contract)."""
     from pydantic import ValidationError
 
-    from stream.events import make_event
+    from alignwatch.stream.events import make_event
 
     try:
         return make_event(
@@ -89,7 +89,7 @@ class JsonlOutput:
     """Structured-mode CloudEvents, one per line, in ``path`` (written atomically on commit)."""
 
     def __init__(self, path: Path, source: str, *, keep_partial: bool = False) -> None:
-        from stream.events import encode_structured
+        from alignwatch.stream.events import encode_structured
 
         self._encode = encode_structured
         self.path = Path(path)
@@ -128,7 +128,7 @@ class StoreOutput:
         batch_size: int = 5000,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
-        from stream.sink import StoreSink, utcnow
+        from alignwatch.stream.sink import StoreSink, utcnow
 
         self.engine = engine
         self.source = source
@@ -157,7 +157,7 @@ class StoreOutput:
         return WriteSummary(self._written, self._stored, self._duplicates, target=url)
 
     def abort(self) -> None:
-        from metrics import hourcache
+        from alignwatch.metrics import hourcache
 
         self._sink.discard()
         with self.engine.begin() as conn:
@@ -175,7 +175,7 @@ class KafkaOutput:
     """Structured-mode CloudEvents to a Kafka topic, keyed by case (sent in order per case)."""
 
     def __init__(self, producer: Any, topic: str, source: str) -> None:
-        from stream.events import encode_structured
+        from alignwatch.stream.events import encode_structured
 
         self._encode = encode_structured
         self.producer = producer

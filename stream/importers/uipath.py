@@ -30,8 +30,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from alignwatch.errors import ImportFormatError
-from stream.importers.base import Emitted, ImportStats, event_id, open_log, parse_timestamp
-from stream.importers.mapping import RobotLogMapping
+from alignwatch.stream.importers.base import Emitted, ImportStats, event_id, open_log, parse_timestamp
+from alignwatch.stream.importers.mapping import RobotLogMapping
 
 __all__ = ["RobotLogImport", "read_robot_log"]
 

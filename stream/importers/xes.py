@@ -40,8 +40,8 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 
 from alignwatch.errors import ImportFormatError
-from stream.importers.base import Emitted, ImportStats, event_id, open_log, parse_timestamp
-from stream.importers.mapping import LogMapping
+from alignwatch.stream.importers.base import Emitted, ImportStats, event_id, open_log, parse_timestamp
+from alignwatch.stream.importers.mapping import LogMapping
 
 __all__ = ["XesImport", "read_xes"]
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stream.simulator.generate import SimMessage, Simulation, encode, load_scenario_strategy
-from stream.simulator.scenarios import PROFILES, SCENARIOS, Profile
+from alignwatch.stream.simulator.generate import SimMessage, Simulation, encode, load_scenario_strategy
+from alignwatch.stream.simulator.scenarios import PROFILES, SCENARIOS, Profile
 
 __all__ = [
     "MALFORMED_KINDS",
@@ -142,7 +142,7 @@ def messages(
     valid = list(simulate(scenario, seed, start, days, events - malformed - duplicates, strategy=strategy,
                           late_share=late_share, planted=planted))  # fmt: skip
     extras: list[tuple[int, SimMessage]] = []
-    for n in range(duplicates):
+    for _ in range(duplicates):
         position = rng.randrange(len(valid))
         original = valid[position]
         extras.append((rng.randint(position, len(valid)), SimMessage(encode(original), _key(original), "duplicate", event=original)))

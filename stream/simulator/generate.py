@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stream.simulator.scenarios import PROFILES, Profile
+from alignwatch.stream.simulator.scenarios import PROFILES, Profile
 
 __all__ = ["SimMessage", "Simulation", "default_strategy_path", "encode", "load_scenario_strategy"]
 
@@ -80,8 +80,8 @@ def default_strategy_path(scenario: str) -> Path:
 
 
 def load_scenario_strategy(scenario: str, path: Path | None = None) -> Any:
-    """The strategy of ``scenario`` (``metrics.strategy.load_strategy``)."""
-    from metrics.strategy import load_strategy
+    """The strategy of ``scenario`` (``alignwatch.metrics.strategy.load_strategy``)."""
+    from alignwatch.metrics.strategy import load_strategy
 
     return load_strategy(path or default_strategy_path(scenario))
 
@@ -226,7 +226,7 @@ class Simulation:
         hours = rng.choices(range(len(hour_weights)), cum_weights=hour_weights, k=max(0, count - len(extra)))
         chosen = rng.choices(types, cum_weights=cum_types, k=len(hours))
         slots = []
-        for hour, kind in zip(hours, chosen):
+        for hour, kind in zip(hours, chosen, strict=True):
             moment = self.start + dt.timedelta(hours=hour, seconds=rng.uniform(0, 3600))
             slot = _Slot(moment, kind)
             if kind == "process.execution":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace as NS
 
-from metrics.rules import RuleInputs, inputs_from_strategy, metric_names
+from alignwatch.metrics.rules import RuleInputs, inputs_from_strategy, metric_names
 
 THRESHOLDS = {
     "regression_drop": 0.15,

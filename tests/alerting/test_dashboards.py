@@ -9,7 +9,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from metrics.dashboards import dashboard_files, dashboard_names, dashboard_specs, render_dashboard
+from alignwatch.metrics.dashboards import dashboard_files, dashboard_names, dashboard_specs, render_dashboard
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "data" / "grafana-schema" / "v11.6.x"
 
@@ -86,11 +86,10 @@ def test_provisioning_points_grafana_at_the_datasource_uid_the_panels_use() -> N
 def test_every_catalogue_metric_is_on_a_dashboard_and_every_queried_series_exists() -> None:
     import re
 
-    from metrics.catalogue import CATALOGUE
-    from metrics.dashboards import panel_queries
-    from metrics.exporter import EXPORTER_SERIES
-    from metrics.exporter import served_name
-    from stream.health import INSTRUMENTS
+    from alignwatch.metrics.catalogue import CATALOGUE
+    from alignwatch.metrics.dashboards import panel_queries
+    from alignwatch.metrics.exporter import EXPORTER_SERIES, served_name
+    from alignwatch.stream.health import INSTRUMENTS
 
     names = dashboard_names()
     queries = " ".join(expr for spec in dashboard_specs(names) for _, expr in panel_queries(spec))

@@ -126,9 +126,9 @@ def _control_strategy(path: Path) -> Path:
 
 
 def _consume(settings: Settings, topic: str, engine: Any, health: Any, count: int) -> Any:
-    from stream.consumer import ConsumerOptions, IngestConsumer, kafka_consumer, kafka_producer
-    from stream.events import DecodeLimits
-    from stream.sink import StoreSink
+    from alignwatch.stream.consumer import ConsumerOptions, IngestConsumer, kafka_consumer, kafka_producer
+    from alignwatch.stream.events import DecodeLimits
+    from alignwatch.stream.sink import StoreSink
 
     consumer = IngestConsumer(
         kafka_consumer(settings, group=f"e2e-{topic}"),
@@ -151,15 +151,15 @@ def _consume(settings: Settings, topic: str, engine: Any, health: Any, count: in
 def test_the_planted_ecommerce_collapse_pages_at_the_webhook_and_its_control_pages_nobody(
     tmp_path: Path, fresh_pg_url: str, webhook_receiver: WebhookReceiver, record_property: Any
 ) -> None:
-    from metrics.dashboards import dashboard_names, dashboard_specs, panel_queries, variable_queries
-    from metrics.exporter import build_collector, serve
-    from metrics.rules import render_rule_files
-    from metrics.strategy import load_strategy
-    from stream.broker import TansuBroker, ensure_topics
-    from stream.consumer import kafka_producer
-    from stream.events import RejectReason
-    from stream.health import PipelineMetrics
-    from stream.simulator import messages, produce
+    from alignwatch.metrics.dashboards import dashboard_names, dashboard_specs, panel_queries, variable_queries
+    from alignwatch.metrics.exporter import build_collector, serve
+    from alignwatch.metrics.rules import render_rule_files
+    from alignwatch.metrics.strategy import load_strategy
+    from alignwatch.stream.broker import TansuBroker, ensure_topics
+    from alignwatch.stream.consumer import kafka_producer
+    from alignwatch.stream.events import RejectReason
+    from alignwatch.stream.health import PipelineMetrics
+    from alignwatch.stream.simulator import messages, produce
 
     strategy = load_strategy(REPO / "examples" / "ecommerce.yaml")
     control_file = _control_strategy(tmp_path / "control.yaml")
@@ -280,7 +280,7 @@ def test_the_planted_ecommerce_collapse_pages_at_the_webhook_and_its_control_pag
         empty = []
         for panel, exprs in panels.items():
             try:
-                wait_until(lambda: any(prometheus_query(prometheus, e) for e in exprs), timeout=10, what=panel)
+                wait_until(lambda exprs=exprs: any(prometheus_query(prometheus, e) for e in exprs), timeout=10, what=panel)
             except AssertionError:
                 empty.append(f"{panel}: {exprs}")
         assert not empty, "panels without data:\n" + "\n".join(empty)

@@ -20,12 +20,12 @@ ECOMMERCE = REPO / "examples" / "ecommerce.yaml"
 @pytest.fixture(scope="module")
 def published_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A SQLite store holding a day of ecommerce events and one published continuous run."""
+    from alignwatch.metrics.strategy import load_strategy
     from alignwatch.pipeline import continuous_task
     from alignwatch.store import connect, upgrade
-    from metrics.strategy import load_strategy
-    from stream.events import DecodeLimits
-    from stream.ingest import ingest_files
-    from stream.simulator import messages, write_jsonl
+    from alignwatch.stream.events import DecodeLimits
+    from alignwatch.stream.ingest import ingest_files
+    from alignwatch.stream.simulator import messages, write_jsonl
 
     folder = tmp_path_factory.mktemp("export")
     url = f"sqlite:///{folder / 'store.db'}"
@@ -67,7 +67,7 @@ def test_export_serves_the_published_snapshot_on_loopback_and_its_output_passes_
     assert "exporter stopped" in out
     text = body.decode()
     assert 'alignwatch_index_sai_score{business="northwind_outfitters",window="7d"}' in text
-    from metrics.strategy import load_strategy
+    from alignwatch.metrics.strategy import load_strategy
 
     csat = next(kpi for kpi in load_strategy(ECOMMERCE).kpis if kpi.id == "csat")
     assert f'alignwatch_kpi_target{{business="northwind_outfitters",kpi="csat",perspective="customer"}} {csat.target}' in text

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from alignwatch.errors import ConfigError
-from metrics.exporter import (
+from alignwatch.metrics.exporter import (
     RunState,
     Snapshot,
     SnapshotCache,
@@ -23,7 +23,7 @@ from metrics.exporter import (
     load_web_config,
     serve,
 )
-from metrics.values import MetricValue
+from alignwatch.metrics.values import MetricValue
 
 T0 = dt.datetime(2026, 3, 2, 10, tzinfo=dt.UTC)
 FAMILIES = {
@@ -124,11 +124,12 @@ def test_metrics_endpoint_output_passes_promtool_check_metrics(promtool: str) ->
 
 
 def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
@@ -225,8 +226,8 @@ def test_cached_snapshot_endpoint_merges_live_instruments_in_both_exposition_for
 
 
 def test_catalogue_metrics_in_minutes_are_served_in_seconds_under_a_promtool_clean_name(promtool: str) -> None:
-    from metrics.catalogue import CATALOGUE
-    from metrics.exporter import catalogue_families, catalogue_scales, served_name
+    from alignwatch.metrics.catalogue import CATALOGUE
+    from alignwatch.metrics.exporter import catalogue_families, catalogue_scales, served_name
 
     minutes = [decl for decl in CATALOGUE.values() if decl.unit == "minutes"]
     assert minutes, "the catalogue declares a metric in minutes"
@@ -256,7 +257,7 @@ def test_collector_links_each_kpi_to_the_goals_it_serves() -> None:
 def test_background_refresher_prepares_new_snapshots_so_scrapes_never_read_the_store() -> None:
     from prometheus_client.exposition import choose_encoder
 
-    from metrics.exporter import BackgroundRefresher
+    from alignwatch.metrics.exporter import BackgroundRefresher
 
     published = [_snapshot()]
     reads: list[int] = []

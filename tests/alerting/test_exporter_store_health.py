@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
+from alignwatch.metrics.exporter import Snapshot, SnapshotCache, SnapshotCollector, build_collector
+from alignwatch.metrics.strategy import load_strategy
 from alignwatch.store import connect, upgrade
-from metrics.exporter import Snapshot, SnapshotCache, SnapshotCollector, build_collector
-from metrics.strategy import load_strategy
 
 from .conftest import REPO
 
@@ -133,7 +133,7 @@ def test_a_missing_postgresql_database_is_logged_once_served_as_store_down_then_
 
 @pytest.mark.integration
 def test_a_postgresql_port_that_refuses_connections_is_store_down_with_one_line(tmp_path: Path) -> None:
-    from stream.broker import free_port
+    from alignwatch.stream.broker import free_port
 
     exporter = Exporter(f"postgresql+psycopg://postgres:hunter22@127.0.0.1:{free_port()}/alignwatch", tmp_path)
     try:
@@ -207,7 +207,7 @@ def test_the_cache_logs_a_failing_spell_once_a_new_message_again_and_the_recover
         return Snapshot()
 
     cache = SnapshotCache(loader, ttl_s=float("inf"))
-    caplog.set_level(logging.INFO, logger="metrics.exporter")
+    caplog.set_level(logging.INFO, logger="alignwatch.metrics.exporter")
     health = []
     for _ in range(6):
         cache.refresh()

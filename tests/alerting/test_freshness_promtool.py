@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from metrics.exporter import HEARTBEAT
-from metrics.rules import RuleInputs
+from alignwatch.metrics.exporter import HEARTBEAT
+from alignwatch.metrics.rules import RuleInputs
 
 from .rules_fixtures import rule_inputs
 from .test_rules_promtool import B, _expected, _run_promtool, _series

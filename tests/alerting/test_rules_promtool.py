@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from metrics.rules import RUNBOOKS, RuleInputs, alert_names, render_rules, rule_files
+from alignwatch.metrics.rules import RUNBOOKS, RuleInputs, alert_names, render_rules, rule_files
 
 from .rules_fixtures import rule_inputs
 
@@ -228,7 +228,7 @@ def test_every_other_alert_fires_on_its_condition_and_stays_silent_otherwise(
         "90m",
         [_expected(inputs, "AlignwatchStrategicStaleness", biz)],
     ))
-    from metrics.exporter import HEARTBEAT
+    from alignwatch.metrics.exporter import HEARTBEAT
 
     beat = {**biz, "kind": "continuous"}
     eval_s = 3 * inputs.continuous_interval_s + 600
@@ -331,10 +331,9 @@ def test_nightly_staleness_fires_26_hours_after_the_last_nightly_or_after_26_hou
 
 
 def test_every_series_a_rule_reads_is_exported_or_recorded(inputs: RuleInputs) -> None:
-    from metrics.catalogue import CATALOGUE
-    from metrics.exporter import EXPORTER_SERIES
-    from metrics.exporter import served_name
-    from stream.health import INSTRUMENTS
+    from alignwatch.metrics.catalogue import CATALOGUE
+    from alignwatch.metrics.exporter import EXPORTER_SERIES, served_name
+    from alignwatch.stream.health import INSTRUMENTS
 
     known = {served_name(decl)[0] for decl in CATALOGUE.values()} | {s.name for s in EXPORTER_SERIES}
     known |= {spec.exposed_name for spec in INSTRUMENTS} | {"up"}
@@ -351,8 +350,8 @@ def test_every_series_a_rule_reads_is_exported_or_recorded(inputs: RuleInputs) -
 
 
 def test_the_rules_and_the_engine_agree_on_which_kpi_measures_are_shares_of_events() -> None:
-    from metrics.formulas import EVENT_SHARE_MEASURES as ENGINE
-    from metrics.rules import EVENT_SHARE_MEASURES as RULES
+    from alignwatch.metrics.formulas import EVENT_SHARE_MEASURES as ENGINE
+    from alignwatch.metrics.rules import EVENT_SHARE_MEASURES as RULES
 
     assert RULES == ENGINE
 
@@ -378,7 +377,7 @@ def test_every_generated_alert_has_a_for_duration_and_every_rule_file_passes_pro
 def test_the_in_process_evaluation_fires_exactly_what_prometheus_fires_on_the_same_values(
     promtool: str, inputs: RuleInputs, tmp_path: Path
 ) -> None:
-    from metrics.rules import Sample, alert_specs, firing_alerts
+    from alignwatch.metrics.rules import Sample, alert_specs, firing_alerts
 
     n = inputs.names
     reach, csat = {"business": B, "kpi": "reach"}, {"business": B, "kpi": "csat"}

@@ -8,21 +8,19 @@ import random
 
 import pytest
 import sqlalchemy as sa
-from pydantic import ValidationError
 from foundation_event_samples import BAD_STRUCTURED, NOW, VALID_DATA, Bad, envelope, raw, with_data
+from pydantic import ValidationError
 
 from alignwatch.config import Settings
 from alignwatch.store.schema import events as events_table
-from stream.fastdecode import decode_message as fast_decode_message
-from stream.fastdecode import decode_structured as fast_decode_structured
-from stream.events import (
+from alignwatch.stream.events import (
     EVENT_TYPES,
     PAYLOADS,
     DecodeLimits,
     Event,
     InvalidEventError,
-    RejectReason,
     Rejection,
+    RejectReason,
     decode_binary,
     decode_message,
     decode_structured,
@@ -32,6 +30,8 @@ from stream.events import (
     make_event,
     payload_dict,
 )
+from alignwatch.stream.fastdecode import decode_message as fast_decode_message
+from alignwatch.stream.fastdecode import decode_structured as fast_decode_structured
 
 
 def test_every_contract_type_has_a_payload_model_and_a_valid_sample() -> None:

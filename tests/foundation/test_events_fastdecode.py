@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from foundation_event_samples import BAD_STRUCTURED, NOW, VALID_DATA, envelope, raw
 
-from stream import events as reference
-from stream import fastdecode
-from stream.events import DecodeLimits, Event, Rejection, event_row
-from stream.simulator import MALFORMED_KINDS, SCENARIOS, messages
+from alignwatch.stream import events as reference
+from alignwatch.stream import fastdecode
+from alignwatch.stream.events import DecodeLimits, Event, Rejection, event_row
+from alignwatch.stream.simulator import MALFORMED_KINDS, SCENARIOS, messages
 
 START = NOW - dt.timedelta(days=14)
 

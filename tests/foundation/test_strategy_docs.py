@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from metrics.strategy import (
+from alignwatch.metrics.strategy import (
     CHECKLIST_ITEMS,
     KPI_MEASURES,
     Automation,

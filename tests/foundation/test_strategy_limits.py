@@ -14,7 +14,7 @@ import pytest
 
 from alignwatch.config import Settings
 from alignwatch.errors import StrategyError
-from metrics.strategy import DEFAULT_MAX_STRATEGY_BYTES, MAX_EXPANDED_NODES, load_strategy
+from alignwatch.metrics.strategy import DEFAULT_MAX_STRATEGY_BYTES, MAX_EXPANDED_NODES, load_strategy
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CONSOLE_SCRIPT = Path(sys.executable).parent / "alignwatch"

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from alignwatch.errors import Problem, StrategyError
-from metrics.strategy import (
+from alignwatch.metrics.strategy import (
     ANY_PERSPECTIVE,
     CHECKLIST_ITEMS,
     CRITICALITIES,

@@ -6,10 +6,10 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from metrics.hourcache import cached_aggregates
+from alignwatch.metrics.hourcache import cached_aggregates
 from alignwatch.store.schema import aggregated_hours, events
-from stream.importers.base import Emitted
-from stream.importers.output import StoreOutput
+from alignwatch.stream.importers.base import Emitted
+from alignwatch.stream.importers.output import StoreOutput
 
 
 def test_aborting_an_import_forgets_the_hours_aggregated_from_its_rows(store_engine: sa.Engine) -> None:

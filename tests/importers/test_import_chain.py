@@ -11,11 +11,11 @@ import pytest
 import sqlalchemy as sa
 
 from alignwatch.cli import main
+from alignwatch.metrics.strategy import load_strategy
 from alignwatch.store import connect, upgrade
 from alignwatch.store.schema import metric_values
-from metrics.strategy import load_strategy
-from stream.importers.mapping import load_mapping
-from stream.importers.xes import read_xes
+from alignwatch.stream.importers.mapping import load_mapping
+from alignwatch.stream.importers.xes import read_xes
 
 COMPANY = "company_business_process_log.xes.gz"
 

@@ -11,8 +11,8 @@ import pytest
 
 from alignwatch.cli import main
 from alignwatch.errors import ImportFormatError
-from stream.importers.mapping import MappingError, load_mapping, parse_mapping
-from stream.importers.xes import read_xes
+from alignwatch.stream.importers.mapping import MappingError, load_mapping, parse_mapping
+from alignwatch.stream.importers.xes import read_xes
 
 COMPANY = "company_business_process_log.xes.gz"
 
@@ -116,7 +116,7 @@ def test_an_import_to_a_file_writes_events_that_ingest_reads_back(
         main(["import", "xes", str(eventlogs / COMPANY), "--mapping", str(mappings / "company_bot.yaml"),
               "--output", str(output), "--quiet"])
     assert exit_info.value.code == 0
-    from stream.events import DecodeLimits, Event, decode_structured
+    from alignwatch.stream.events import DecodeLimits, Event, decode_structured
 
     limits = DecodeLimits(
         max_payload_bytes=1 << 20, max_future=dt.timedelta(days=1), max_age=None, now=lambda: dt.datetime.now(dt.UTC)
@@ -200,7 +200,7 @@ def test_the_progress_bar_follows_the_bytes_read_on_a_terminal_and_stays_silent_
     import sys
 
     from alignwatch.cli.importers import _progress
-    from stream.importers.xes import XesImport
+    from alignwatch.stream.importers.xes import XesImport
 
     log = eventlogs / COMPANY
     with _progress(log.stat().st_size, False, "importing") as on_read:

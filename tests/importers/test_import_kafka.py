@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from alignwatch.cli import main
-from stream.broker import TansuBroker
-from stream.events import DecodeLimits, Event, decode_structured
+from alignwatch.stream.broker import TansuBroker
+from alignwatch.stream.events import DecodeLimits, Event, decode_structured
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from alignwatch.errors import ImportFormatError
-from stream.events import make_event
-from stream.importers.mapping import load_robot_mapping
-from stream.importers.uipath import read_robot_log
+from alignwatch.stream.events import make_event
+from alignwatch.stream.importers.mapping import load_robot_mapping
+from alignwatch.stream.importers.uipath import read_robot_log
 
 
 def _rpa_steps(path: Path) -> dict[str, str]:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from stream.events import make_event
-from stream.importers.base import Emitted, ImportStats
-from stream.importers.mapping import load_mapping
-from stream.importers.xes import XesImport
+from alignwatch.stream.events import make_event
+from alignwatch.stream.importers.base import Emitted, ImportStats
+from alignwatch.stream.importers.mapping import load_mapping
+from alignwatch.stream.importers.xes import XesImport
 
 
 @dataclass

@@ -8,10 +8,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from alignwatch.metrics import hourcache
+from alignwatch.metrics.strategy import Strategy, parse_strategy
 from alignwatch.store.schema import events, metric_values, pipeline_runs
-from metrics import hourcache
-from metrics.strategy import Strategy, parse_strategy
-from stream.events import event_row, make_event
+from alignwatch.stream.events import event_row, make_event
 
 DAY0 = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)  # a Monday; the hand-computed fixtures' day
 
@@ -147,7 +147,7 @@ def workforce(time: dt.datetime, type_: str, employee: str, **data: Any) -> dict
 
 def day_values(engine: sa.Engine, strategy: Strategy, day: dt.datetime = DAY0, window: str = "day") -> dict[Any, Any]:
     """Values of the ``window`` kind computed for ``day`` (granularity day): {(metric, labels_key): value}."""
-    from metrics.engine import compute
+    from alignwatch.metrics.engine import compute
 
     values = compute(engine, strategy, start=day, end=day + dt.timedelta(days=1), granularity="day")
     return {(v.metric_id, v.labels_key): v.value for v in values if v.window == window}

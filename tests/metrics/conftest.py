@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from alignwatch.metrics.strategy import Strategy
 from alignwatch.store import connect, upgrade
-from metrics.strategy import Strategy
 
 from .builders import clear, make_strategy
 

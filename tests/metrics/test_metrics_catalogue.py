@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from metrics.catalogue import CATALOGUE, PITFALLS, SAI_INPUTS, render_docs, validation_rules
-from metrics.naming import label_names, names, prometheus_name
-from metrics.strategy import KPI_MEASURES
+from alignwatch.metrics.catalogue import CATALOGUE, PITFALLS, SAI_INPUTS, render_docs, validation_rules
+from alignwatch.metrics.naming import label_names, names, prometheus_name
+from alignwatch.metrics.strategy import KPI_MEASURES
 
 from .builders import make_strategy
 

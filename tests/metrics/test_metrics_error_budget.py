@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from metrics.formulas import budget_evidence
+from alignwatch.metrics.formulas import budget_evidence
 
 from .builders import at, day_values, execution, insert, make_strategy, touch
 

@@ -11,9 +11,9 @@ import datetime as dt
 
 import pytest
 
+from alignwatch.metrics.engine import compute
+from alignwatch.metrics.scorecard import build_scorecard
 from alignwatch.store.schema import pipeline_runs
-from metrics.engine import compute
-from metrics.scorecard import build_scorecard
 
 from .builders import (
     DAY0,

@@ -8,12 +8,26 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from alignwatch.metrics.engine import compute
+from alignwatch.metrics.hourcache import SAFETY_MARGIN
+from alignwatch.metrics.values import MetricValue
 from alignwatch.store.schema import aggregated_hours, hour_aggregates
-from metrics.engine import compute
-from metrics.hourcache import SAFETY_MARGIN
-from metrics.values import MetricValue
 
-from .builders import DAY0, at, ev, execution, feedback, finance, insert, make_strategy, order, run, touch, usage, workforce
+from .builders import (
+    DAY0,
+    at,
+    ev,
+    execution,
+    feedback,
+    finance,
+    insert,
+    make_strategy,
+    order,
+    run,
+    touch,
+    usage,
+    workforce,
+)
 
 END = DAY0 + dt.timedelta(days=1)
 LATER = END + dt.timedelta(days=1)  # the clock of the first cached computation: the day is closed

@@ -21,9 +21,9 @@ import pytest
 import yaml
 
 from alignwatch.cli import main
+from alignwatch.metrics.engine import compute
+from alignwatch.metrics.scorecard import build_scorecard, explain_sai
 from alignwatch.store import connect, upgrade
-from metrics.engine import compute
-from metrics.scorecard import build_scorecard, explain_sai
 
 from .builders import DAY0, STRATEGY, at, day_values, ev, finance, insert, make_strategy, run
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from metrics.engine import compute
-from metrics.formulas import percentile
+from alignwatch.metrics.engine import compute
+from alignwatch.metrics.formulas import percentile
 
 from .builders import DAY0, STRATEGY, at, day_values, ev, execution, insert, make_strategy, order
 

@@ -17,12 +17,12 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from alignwatch.metrics.scorecard import build_period_scorecard, build_scorecard
+from alignwatch.metrics.strategy import parse_strategy
 from alignwatch.store.schema import events
-from metrics.scorecard import build_period_scorecard, build_scorecard
-from metrics.strategy import parse_strategy
-from stream.events import event_row, make_event
-from stream.importers.mapping import load_mapping
-from stream.importers.xes import read_xes
+from alignwatch.stream.events import event_row, make_event
+from alignwatch.stream.importers.mapping import load_mapping
+from alignwatch.stream.importers.xes import read_xes
 
 from .builders import clear, insert
 

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from alignwatch.cli import main
+from alignwatch.metrics.scorecard import build_period_scorecard, explain_sai_period
 from alignwatch.store import connect, upgrade
-from metrics.scorecard import build_period_scorecard, explain_sai_period
 
 from .builders import DAY0, STRATEGY, at, execution, feedback, insert, run
 

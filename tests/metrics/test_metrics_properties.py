@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from alignwatch.metrics.catalogue import CATALOGUE, allowed_label_values
+from alignwatch.metrics.engine import compute, write_values
+from alignwatch.metrics.strategy import load_strategy
 from alignwatch.store.schema import metric_values, pipeline_runs
-from metrics.catalogue import CATALOGUE, allowed_label_values
-from metrics.engine import compute, write_values
-from metrics.strategy import load_strategy
-from stream.events import event_row, make_event
-from stream.simulator import simulate
+from alignwatch.stream.events import event_row, make_event
+from alignwatch.stream.simulator import simulate
 
 from .builders import insert
 

@@ -1,6 +1,6 @@
 """Scenarios: the simulator's planted truths are found, and nothing else.
 
-Each scenario's events come from ``stream.simulator.simulate`` with the example strategy,
+Each scenario's events come from ``alignwatch.stream.simulator.simulate`` with the example strategy,
 are stored on SQLite and computed day by day over two weeks (plus the rolling 7d and 28d
 windows at the end).
 """
@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from alignwatch.metrics.engine import compute
+from alignwatch.metrics.strategy import Strategy, load_strategy
+from alignwatch.metrics.values import MetricValue
 from alignwatch.store import connect, upgrade
 from alignwatch.store.schema import events
-from metrics.engine import compute
-from metrics.strategy import Strategy, load_strategy
-from metrics.values import MetricValue
-from stream.events import event_row, make_event
-from stream.simulator import simulate
+from alignwatch.stream.events import event_row, make_event
+from alignwatch.stream.simulator import simulate
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 START = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from alignwatch.cli.metrics import render_scorecard
-from metrics.engine import compute
-from metrics.scorecard import build_scorecard, explain_sai
+from alignwatch.metrics.engine import compute
+from alignwatch.metrics.scorecard import build_scorecard, explain_sai
 
 from .builders import DAY0, STRATEGY, at, day_values, ev, execution, finance, insert, make_strategy, usage, workforce
 

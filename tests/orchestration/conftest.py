@@ -82,7 +82,7 @@ def store(orchestration_store: str) -> Iterator[sa.Engine]:
 def _insert_events(engine: sa.Engine, events: Iterable[dict[str, Any]], ingested_at: dt.datetime) -> int:
     """Store CloudEvent dicts (as the sink would) and return how many were stored."""
     from alignwatch.store.schema import events as events_table
-    from stream.events import event_row, make_event
+    from alignwatch.stream.events import event_row, make_event
 
     rows = [
         event_row(
@@ -123,7 +123,7 @@ def metric_rows() -> Any:
 @pytest.fixture
 def simulated() -> Any:
     """``simulated(start, days, events, seed=5)``: the bakery simulator's CloudEvent dicts."""
-    from stream.simulator import simulate
+    from alignwatch.stream.simulator import simulate
 
     def generate(start: dt.datetime, days: int, events: int, seed: int = 5) -> list[dict[str, Any]]:
         return list(simulate("bakery", seed, start, days, events, late_share=0.0))

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def strategy() -> Any:
-    from metrics.strategy import load_strategy
+    from alignwatch.metrics.strategy import load_strategy
 
     return load_strategy(STRATEGY)
 

@@ -22,7 +22,7 @@ from airflow.dag_processing.dagbag import DagBag
 began = time.perf_counter()
 bag = DagBag(dag_folder=sys.argv[1])
 seconds = time.perf_counter() - began
-heavy = sorted(m for m in ("great_expectations", "pandas", "alignwatch.pipeline", "metrics.engine") if m in sys.modules)
+heavy = sorted(m for m in ("great_expectations", "pandas", "alignwatch.pipeline", "alignwatch.metrics.engine") if m in sys.modules)
 print(json.dumps({"seconds": seconds, "dags": sorted(bag.dags), "errors": {k: str(v) for k, v in bag.import_errors.items()}, "heavy": heavy}))
 """
 

@@ -23,7 +23,7 @@ DAY0 = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
 
 @pytest.fixture(scope="module")
 def strategy() -> Any:
-    from metrics.strategy import load_strategy
+    from alignwatch.metrics.strategy import load_strategy
 
     return load_strategy(STRATEGY)
 
@@ -86,7 +86,7 @@ def test_published_failed_and_error_runs_each_leave_their_heartbeat_beside_the_s
         "skipped": (end + dt.timedelta(hours=1, minutes=10), end + dt.timedelta(hours=1, minutes=10), None),
     }
 
-    from metrics.exporter import HEARTBEAT, build_collector
+    from alignwatch.metrics.exporter import HEARTBEAT, build_collector
 
     registry = CollectorRegistry()
     registry.register(build_collector(store_engine, strategy, ttl_s=0))

@@ -150,7 +150,7 @@ def test_an_event_30_days_late_is_in_every_stored_window_that_covers_it_after_on
 def test_over_the_bound_a_nightly_run_logs_the_days_it_leaves_and_the_next_run_recomputes_them(
     dag_store: sa.Engine, caplog: pytest.LogCaptureFixture, insert_events: Any
 ) -> None:
-    from metrics.strategy import load_strategy
+    from alignwatch.metrics.strategy import load_strategy
 
     strategy = load_strategy(STRATEGY)
     assert nightly_task(dag_store, strategy, end=NIGHT - dt.timedelta(days=1), days=35).published
@@ -184,7 +184,7 @@ def test_over_the_bound_a_nightly_run_logs_the_days_it_leaves_and_the_next_run_r
 def test_an_event_ingested_before_the_mark_but_committed_after_the_run_read_it_is_found_by_the_next_run(
     dag_store: sa.Engine, insert_events: Any
 ) -> None:
-    from metrics.strategy import load_strategy
+    from alignwatch.metrics.strategy import load_strategy
 
     strategy = load_strategy(STRATEGY)
     assert nightly_task(dag_store, strategy, end=NIGHT - dt.timedelta(days=1), days=35).published

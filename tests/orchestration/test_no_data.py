@@ -41,7 +41,7 @@ def test_metrics_compute_over_a_range_without_events_publishes_nothing_and_says_
 def test_a_quiet_hour_within_28_days_of_events_is_published_not_refused_as_no_data(
     store_engine: sa.Engine, insert_events: Any, simulated: Any
 ) -> None:
-    from metrics.strategy import load_strategy
+    from alignwatch.metrics.strategy import load_strategy
 
     insert_events(store_engine, simulated(DAY0, 2, 240), DAY0 + dt.timedelta(days=3))
     quiet = DAY0 + dt.timedelta(days=10)  # eight days after the last event: its 7d and 28d windows hold them

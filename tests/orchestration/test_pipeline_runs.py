@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def strategy() -> Any:
-    from metrics.strategy import load_strategy
+    from alignwatch.metrics.strategy import load_strategy
 
     return load_strategy(STRATEGY)
 
@@ -58,7 +58,7 @@ def test_failed_validation_is_recorded_with_details_and_leaves_the_published_sna
 ) -> None:
     from prometheus_client import CollectorRegistry
 
-    from metrics.exporter import SnapshotCollector, load_snapshot
+    from alignwatch.metrics.exporter import SnapshotCollector, load_snapshot
 
     # a week of normal trading, then a day on which the feed collapses to one odd event
     insert_events(store, simulated(DAY0, 7, 7 * 80), INGESTED)

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from alignwatch.cli import main
+from alignwatch.expectations.runner import ExpectationOutcome, SuiteOutcome
 from alignwatch.store import pipeline_runs
-from expectations.runner import ExpectationOutcome, SuiteOutcome
 
 T0 = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
 

@@ -6,7 +6,7 @@ import datetime as dt
 import math
 from typing import Any
 
-from metrics.values import MetricValue
+from alignwatch.metrics.values import MetricValue
 
 UTC = dt.UTC
 START = dt.datetime(2026, 3, 1, 10, tzinfo=UTC)
@@ -25,8 +25,8 @@ def feedback(n: int, csat: Any = 4, source: str = "shop") -> dict[str, Any]:
 
 
 def run_raw(rows: list[dict[str, Any]], history: list[int] | None = None) -> Any:
-    from expectations.raw_events import build_suite, events_frame, learn_volume_band
-    from expectations.runner import validate_frame
+    from alignwatch.expectations.raw_events import build_suite, events_frame, learn_volume_band
+    from alignwatch.expectations.runner import validate_frame
 
     band = learn_volume_band(history) if history is not None else None
     return validate_frame(build_suite(start=START, end=END, event_types=TYPES, band=band), events_frame(rows))
@@ -96,14 +96,14 @@ def test_a_volume_collapse_against_recent_history_fails() -> None:
 
 
 def test_a_quiet_business_without_history_has_no_lower_volume_bound() -> None:
-    from expectations.raw_events import learn_volume_band
+    from alignwatch.expectations.raw_events import learn_volume_band
 
     assert learn_volume_band([0, 0, 3, 0, 1, 0, 0]) is None
     assert run_raw([], history=[0, 0, 3, 0, 1, 0, 0]).success
 
 
 def test_history_windows_compare_the_same_hours_on_earlier_days() -> None:
-    from expectations.raw_events import history_windows
+    from alignwatch.expectations.raw_events import history_windows
 
     windows = history_windows(START, END, count=2)
     assert windows == [(START - dt.timedelta(days=1), END - dt.timedelta(days=1)), (START - dt.timedelta(days=2), END - dt.timedelta(days=2))]
@@ -114,7 +114,7 @@ def value(metric_id: str, v: float | None, **labels: str) -> MetricValue:
 
 
 def run_metrics(values: list[MetricValue]) -> Any:
-    from expectations.metric_values import MetricRules, check_metric_values
+    from alignwatch.expectations.metric_values import MetricRules, check_metric_values
 
     rules = MetricRules(
         ratio_ids=frozenset({"cjai"}),

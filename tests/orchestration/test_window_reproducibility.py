@@ -108,7 +108,7 @@ def test_continuous_nightly_backfill_and_manual_paths_store_identical_rows_for_t
     from click.testing import CliRunner
 
     from alignwatch.cli import cli
-    from metrics.strategy import load_strategy
+    from alignwatch.metrics.strategy import load_strategy
 
     engine = history_store
     start, end = nightly_range(NIGHT, 3, "Europe/Berlin")

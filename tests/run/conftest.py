@@ -31,7 +31,7 @@ CHROMIUM_FLAGS = [
 
 @pytest.fixture
 def sample_scorecard() -> dict[str, Any]:
-    """A scorecard with every key ``metrics.scorecard.build_scorecard`` returns."""
+    """A scorecard with every key ``alignwatch.metrics.scorecard.build_scorecard`` returns."""
     return {
         "sai": 63.27,
         "contributions": {"cjai": 8.1, "spar": 9.4, "aac": 4.2, "sdur": 6.0, "ssai": 5.5, "financial": 7.9,

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from metrics.report import INDEX_NAMES, PERSPECTIVE_NAMES, PITFALL_ADVICE, format_index, format_score, render_report
+from alignwatch.metrics.report import (
+    INDEX_NAMES,
+    PERSPECTIVE_NAMES,
+    PITFALL_ADVICE,
+    format_index,
+    format_score,
+    render_report,
+)
 
 
 def _page(scorecard: dict[str, Any], at: dt.datetime, **kwargs: Any) -> str:
@@ -53,7 +60,7 @@ def test_report_without_data_says_so_instead_of_showing_zeros(at):
 
 
 def test_every_pitfall_the_catalogue_declares_has_advice_for_the_owner():
-    from metrics.catalogue import PITFALLS
+    from alignwatch.metrics.catalogue import PITFALLS
 
     assert set(PITFALLS) <= set(PITFALL_ADVICE)
     assert all(advice.actions for advice in PITFALL_ADVICE.values())

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from rich.console import Console
 
 from alignwatch.live import Cycle, Status, render, status_line, validation_text
+from alignwatch.metrics.report import Publication, publication_status, render_report, write_report
 from alignwatch.runner import firing_lines
-from metrics.report import Publication, publication_status, render_report, write_report
 
 REPO = Path(__file__).resolve().parents[2]
 AT = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
@@ -36,9 +36,9 @@ def test_a_validated_report_has_no_banner_and_says_where_its_values_come_from(sa
 
 
 def test_the_report_of_a_store_whose_runs_all_failed_validation_is_marked_not_validated(tmp_path: Path) -> None:
+    from alignwatch.metrics.strategy import load_strategy
     from alignwatch.pipeline import run_interval
     from alignwatch.store import connect, upgrade
-    from metrics.strategy import load_strategy
 
     engine = connect(f"sqlite:///{tmp_path / 'store.db'}")
     upgrade(engine)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import uuid
-from pathlib import Path
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from alignwatch.config import Settings
 from alignwatch.store import connect, upgrade
-from stream.broker import TansuBroker, ensure_topics
+from alignwatch.stream.broker import TansuBroker, ensure_topics
 
 # the helper module of these tests (helpers_stream.py) is imported by name
 sys.path.insert(0, str(Path(__file__).parent))

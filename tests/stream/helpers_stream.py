@@ -11,11 +11,11 @@ from prometheus_client import CollectorRegistry
 
 from alignwatch.config import Settings
 from alignwatch.store.schema import events, quarantine
-from stream.consumer import ConsumerOptions, IngestConsumer, kafka_consumer, kafka_producer
-from stream.events import DecodeLimits, RejectReason
-from stream.health import PipelineMetrics
-from stream.simulator import SimMessage
-from stream.sink import StoreSink
+from alignwatch.stream.consumer import ConsumerOptions, IngestConsumer, kafka_consumer, kafka_producer
+from alignwatch.stream.events import DecodeLimits, RejectReason
+from alignwatch.stream.health import PipelineMetrics
+from alignwatch.stream.simulator import SimMessage
+from alignwatch.stream.sink import StoreSink
 
 
 def id_checksum(identities: Iterable[tuple[str, str]]) -> tuple[int, str]:

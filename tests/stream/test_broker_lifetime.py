@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 STARTER = """
 import sys, time
-from stream.broker import TansuBroker
+from alignwatch.stream.broker import TansuBroker
 broker = TansuBroker().start()
 print(broker.pid, flush=True)
 time.sleep(120)

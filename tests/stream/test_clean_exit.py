@@ -21,9 +21,9 @@ from kafka.net.transport import KafkaTCPTransport
 
 from alignwatch.config import Settings
 from alignwatch.store import connect, upgrade
-from stream.broker import TansuBroker
-from stream.consumer import kafka_producer
-from stream.simulator import messages, produce
+from alignwatch.stream.broker import TansuBroker
+from alignwatch.stream.consumer import kafka_producer
+from alignwatch.stream.simulator import messages, produce
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +82,7 @@ def test_a_plain_kafka_python_close_does_close_connections_under_the_running_net
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # the hazard the loop avoids, shown on the library alone: this is what races a read
-    from stream.consumer import kafka_consumer
+    from alignwatch.stream.consumer import kafka_consumer
 
     topic = new_topic(partitions=1)
     consumer = kafka_consumer(kafka_settings(), group=f"plain-{topic}")

@@ -24,9 +24,9 @@ from helpers_stream import count_events, expected_identities, stored_identities
 from alignwatch.config import Settings
 from alignwatch.store import connect
 from alignwatch.store.schema import quarantine
-from stream.broker import ensure_topics, free_port
-from stream.consumer import kafka_producer
-from stream.simulator import ProduceReport, SimMessage, messages, produce
+from alignwatch.stream.broker import ensure_topics, free_port
+from alignwatch.stream.consumer import kafka_producer
+from alignwatch.stream.simulator import ProduceReport, SimMessage, messages, produce
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from stream.broker import TansuBroker, free_port
+from alignwatch.stream.broker import TansuBroker, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -26,13 +26,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from metrics.engine import compute_window
-from metrics.strategy import load_strategy
-from stream import events as contract
-from stream.events import DecodeLimits, Event, RejectReason, Rejection
-from stream.fastdecode import decode_message
-from stream.simulator import simulate
-from stream.sink import StoreSink
+from alignwatch.metrics.engine import compute_window
+from alignwatch.metrics.strategy import load_strategy
+from alignwatch.stream import events as contract
+from alignwatch.stream.events import DecodeLimits, Event, Rejection, RejectReason
+from alignwatch.stream.fastdecode import decode_message
+from alignwatch.stream.simulator import simulate
+from alignwatch.stream.sink import StoreSink
 
 pytestmark = pytest.mark.integration
 

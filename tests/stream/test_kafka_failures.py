@@ -23,8 +23,8 @@ from helpers_stream import (
 from prometheus_client import CollectorRegistry
 
 from alignwatch.store import connect
-from stream.consumer import kafka_producer
-from stream.simulator import messages, produce
+from alignwatch.stream.consumer import kafka_producer
+from alignwatch.stream.simulator import messages, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -23,10 +23,10 @@ from kafka import KafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from alignwatch.store import connect
-from stream.consumer import kafka_producer
-from stream.events import DecodeLimits, Rejection, RejectReason, decode_message
-from stream.process import headers_from_json
-from stream.simulator import SimMessage, messages, produce
+from alignwatch.stream.consumer import kafka_producer
+from alignwatch.stream.events import DecodeLimits, Rejection, RejectReason, decode_message
+from alignwatch.stream.process import headers_from_json
+from alignwatch.stream.simulator import SimMessage, messages, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -172,7 +172,7 @@ def test_poison_messages_of_every_kind_end_in_dlq_and_quarantine_and_good_events
     assert sorted(event_id for _, event_id in stored_identities(engine)) == sorted(good_ids)
     rows = sorted(quarantine_rows(engine), key=lambda row: row["origin_offset"])
     assert len(rows) == len(poison) == report.rejected
-    for (label, value, headers), row in zip(poison, rows):
+    for (label, value, headers), row in zip(poison, rows, strict=True):
         expected = decode_message(value, headers, limits)
         assert row["reason_code"] == str(expected.reason), label
         assert bytes(row["raw"]) == value and headers_from_json(row["headers"]) == headers, label

@@ -26,8 +26,8 @@ from helpers_stream import (
 )
 
 from alignwatch.store import connect
-from stream.consumer import kafka_producer
-from stream.simulator import SimMessage, messages, produce
+from alignwatch.stream.consumer import kafka_producer
+from alignwatch.stream.simulator import SimMessage, messages, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -13,8 +13,8 @@ from helpers_stream import build_consumer, count_events, expected_identities, id
 from kafka import KafkaConsumer, TopicPartition
 
 from alignwatch.store import connect
-from stream.consumer import IngestConsumer, kafka_producer
-from stream.simulator import messages, produce
+from alignwatch.stream.consumer import IngestConsumer, kafka_producer
+from alignwatch.stream.simulator import messages, produce
 
 pytestmark = pytest.mark.integration
 

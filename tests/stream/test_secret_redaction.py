@@ -16,8 +16,8 @@ import pytest
 from alignwatch.cli import main
 from alignwatch.cli.logs import MASK, REDACTOR, SecretRedactor, install_redaction, uninstall_redaction
 from alignwatch.config import Settings
-from stream.broker import TansuBroker, ensure_topics
-from stream.consumer import kafka_consumer, kafka_producer
+from alignwatch.stream.broker import TansuBroker, ensure_topics
+from alignwatch.stream.consumer import kafka_consumer, kafka_producer
 
 # a PLAINTEXT broker ignores SASL settings, so real clients are built and connect with them
 SASL_PASSWORD = "sasl-Pa55word-'with\\quote"

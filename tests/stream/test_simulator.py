@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from collections import Counter
 from typing import Any
 
 import pytest
 
-from stream.events import EVENT_TYPES, DecodeLimits, Event, Rejection, decode_message
-from stream.simulator import MALFORMED_KINDS, SCENARIOS, messages, simulate
-from stream.simulator.generate import load_scenario_strategy
+from alignwatch.stream.events import EVENT_TYPES, DecodeLimits, Event, Rejection, decode_message
+from alignwatch.stream.simulator import MALFORMED_KINDS, SCENARIOS, messages, simulate
+from alignwatch.stream.simulator.generate import load_scenario_strategy
 
 START = dt.datetime(2026, 2, 2, tzinfo=dt.UTC)  # a Monday
 DAYS = 28
@@ -62,7 +63,7 @@ def test_messages_mix_in_duplicates_binary_mode_and_every_malformed_kind_in_the_
 
 def test_some_events_arrive_late_and_out_of_time_order(generated):
     times = [dt.datetime.fromisoformat(e["time"]) for e in generated["control"]]
-    behind = sum(1 for before, after in zip(times, times[1:]) if after < before - dt.timedelta(hours=1))
+    behind = sum(1 for before, after in itertools.pairwise(times) if after < before - dt.timedelta(hours=1))
     assert behind > COUNT * 0.005
     assert min(times) >= START and max(times) < START + dt.timedelta(days=DAYS)
 

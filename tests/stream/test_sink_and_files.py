@@ -12,11 +12,11 @@ from helpers_stream import quarantine_rows, stored_identities
 
 from alignwatch.store import connect, upgrade
 from alignwatch.store.schema import events
-from stream.events import DecodeLimits, RejectReason, event_row, make_event
-from stream.ingest import ingest_files
-from stream.process import Origin, Quarantined, classify_message
-from stream.quarantine import get_entry, list_entries, replay
-from stream.sink import StoreSink
+from alignwatch.stream.events import DecodeLimits, RejectReason, event_row, make_event
+from alignwatch.stream.ingest import ingest_files
+from alignwatch.stream.process import Origin, Quarantined, classify_message
+from alignwatch.stream.quarantine import get_entry, list_entries, replay
+from alignwatch.stream.sink import StoreSink
 
 NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 
@@ -218,7 +218,7 @@ def test_the_known_keys_lookup_probes_the_unique_index_even_on_a_never_analyzed_
     """A store that was bulk-loaded (or grows faster than autovacuum analyzes it) has no
     statistics: the sink's per-batch lookup must still probe the unique index key by key,
     never scan the whole table."""
-    from stream.sink import KNOWN_KEYS_SQL
+    from alignwatch.stream.sink import KNOWN_KEYS_SQL
 
     engine = connect(fresh_pg_url)
     upgrade(engine)

@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from helpers_stream import quarantine_rows, stored_identities
 
 from alignwatch.store.schema import events
-from stream.events import RejectReason, encode_structured, make_event
-from stream.process import Origin, Quarantined, Received
-from stream.sink import StoreSink
+from alignwatch.stream.events import RejectReason, encode_structured, make_event
+from alignwatch.stream.process import Origin, Quarantined, Received
+from alignwatch.stream.sink import StoreSink
 
 NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 

@@ -16,7 +16,7 @@ from helpers_stream import consumer_process, count_events, quarantine_rows
 
 from alignwatch.cli import cli
 from alignwatch.store import connect
-from stream.broker import TansuBroker
+from alignwatch.stream.broker import TansuBroker
 
 ALIGNWATCH = str(Path(sys.executable).parent / "alignwatch")
 
@@ -94,8 +94,8 @@ def test_consume_creates_missing_topics_and_on_sigterm_stores_and_commits_what_i
     from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
     from alignwatch.config import Settings
-    from stream.consumer import kafka_producer
-    from stream.simulator import messages, produce
+    from alignwatch.stream.consumer import kafka_producer
+    from alignwatch.stream.simulator import messages, produce
 
     topic = "created-on-demand-" + os.urandom(4).hex()
     log = tmp_path / "consume.log"

@@ -10,7 +10,6 @@ by field without parsing the text again. SQLite keeps its JSON text: nothing to 
 
 from alembic import op
 
-
 revision = '0002'
 down_revision = '0001'
 branch_labels = None

@@ -5,11 +5,10 @@ Revises: 0004
 Create Date: 2026-12-03
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from alignwatch.store.schema import UTCDateTime
-
 
 revision = '0005'
 down_revision = '0004'
