@@ -19,8 +19,10 @@ from typing import Literal, get_args
 from alignwatch.errors import ConfigError
 
 __all__ = [
+    "BASE_UNITS",
     "CHECKLIST",
     "DIRECTIONS",
+    "EVENT_SHARE_MEASURES",
     "IDENTITY_LABELS",
     "INDICES",
     "INDEX_TITLES",
@@ -91,6 +93,14 @@ INDEX_TITLES: dict[str, str] = {
 
 SAI_INPUTS: tuple[str, ...] = (*INDICES, *PERSPECTIVES)
 """Inputs of the Strategic Alignment Index, in order (their weights come from the strategy)."""
+
+EVENT_SHARE_MEASURES: frozenset[str] = frozenset(
+    {"human_reachability", "first_contact_resolution", "repeat_purchase_rate", "error_rate", "rework_rate",
+     "automation_rate"}
+)  # fmt: skip
+"""KPI measures that are a share of events: each event meets the objective or spends error
+budget (good ÷ all for direction up, bad ÷ all for direction down). The engine computes
+their burn rate, the rules alert on it."""
 
 # --------------------------------------------------------------------------- metric words
 

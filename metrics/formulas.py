@@ -21,7 +21,7 @@ from alignwatch.errors import ConfigError
 from alignwatch.metrics.aggregates import DISTRIBUTIONS
 from alignwatch.metrics.catalogue import CATALOGUE
 from alignwatch.metrics.facts import Facts, Sums
-from alignwatch.vocabulary import CHECKLIST, INDICES, PERSPECTIVES, PITFALLS, SAI_INPUTS
+from alignwatch.vocabulary import CHECKLIST, EVENT_SHARE_MEASURES, INDICES, PERSPECTIVES, PITFALLS, SAI_INPUTS
 
 __all__ = [
     "CRITICALITY_FACTOR",
@@ -61,14 +61,6 @@ Fold = Callable[[dt.datetime, dt.datetime], Facts | None]
 PERCENTILE_MEASURES: dict[str, tuple[str, Fraction]] = {
     f"{name}_p{q}": (name, Fraction(q, 100)) for name in DISTRIBUTIONS for q in (50, 90)
 }
-
-
-#: KPI measures that are a share of events: each event meets the objective or spends error
-#: budget (good ÷ all for direction up, bad ÷ all for direction down)
-EVENT_SHARE_MEASURES = frozenset(
-    {"human_reachability", "first_contact_resolution", "repeat_purchase_rate", "error_rate", "rework_rate",
-     "automation_rate"}
-)  # fmt: skip
 
 
 @dataclass(frozen=True)

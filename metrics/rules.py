@@ -53,6 +53,7 @@ from alignwatch.metrics.catalogue import CATALOGUE, served_name, served_scale
 from alignwatch.metrics.exporter import business_label
 from alignwatch.metrics.naming import SeriesNames
 from alignwatch.metrics.naming import series_names as metric_names
+from alignwatch.vocabulary import EVENT_SHARE_MEASURES
 
 __all__ = [
     "BURN_WINDOWS",
@@ -124,12 +125,6 @@ BURN_WINDOWS: tuple[BurnWindow, ...] = (
 )
 #: the slow burn is judged on the KPI's own period (its ``period``, 28 days by default)
 SLOW_BURN = BurnWindow("period", 1.0, 2.0, "ticket", "1h", "its period")
-EVENT_SHARE_MEASURES = frozenset(
-    {"human_reachability", "first_contact_resolution", "repeat_purchase_rate", "error_rate", "rework_rate",
-     "automation_rate"}
-)  # fmt: skip
-"""KPI measures that are a share of events (kept equal to ``alignwatch.metrics.formulas.EVENT_SHARE_MEASURES``
-by a test: this module renders rules and imports no engine code)."""
 
 
 @dataclass(frozen=True)
