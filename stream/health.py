@@ -19,8 +19,6 @@ from alignwatch.vocabulary import INGEST_INSTRUMENTS
 
 __all__ = ["INSTRUMENTS", "Instrument", "PipelineMetrics"]
 
-SUBSYSTEM = "ingest"
-
 
 @dataclass(frozen=True)
 class Instrument:
