@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from alignwatch.metrics.scorecard import build_scorecard
 from alignwatch.store.schema import metric_values, pipeline_runs
 from alignwatch.vocabulary import INDEX_TITLES, PERSPECTIVE_TITLES
@@ -761,8 +763,6 @@ def sai_trend(
     business: str | None = None,
 ) -> list[tuple[dt.datetime, float]]:
     """Published SAI values of one window kind, oldest first, as (window end, value)."""
-    import sqlalchemy as sa
-
     query = (
         sa.select(metric_values.c.window_end, metric_values.c.value, metric_values.c.labels)
         .where(
@@ -787,8 +787,6 @@ def sai_trend(
 
 def latest_window_end(engine: Any) -> dt.datetime | None:
     """End of the newest published window (the default ``--at`` of the report), or None."""
-    import sqlalchemy as sa
-
     with engine.connect() as conn:
         return conn.execute(sa.select(sa.func.max(metric_values.c.window_end))).scalar()
 
@@ -796,8 +794,6 @@ def latest_window_end(engine: Any) -> dt.datetime | None:
 def publication_status(engine: Any, at: dt.datetime | None, *, since: dt.datetime | None = None) -> Publication:
     """Whether published values exist for windows ending at ``at``, and how many of the
     finished runs (started at or after ``since``, when given) published."""
-    import sqlalchemy as sa
-
     runs = pipeline_runs.c
     counted = sa.select(
         sa.func.count(),

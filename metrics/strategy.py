@@ -59,6 +59,7 @@ __all__ = [
     "Thresholds",
     "Touchpoint",
     "Weights",
+    "check_catalogue_thresholds",
     "load_strategy",
     "parse_strategy",
 ]
@@ -297,11 +298,12 @@ class Thresholds(_Model):
     sai_drop_points: Annotated[float, Field(ge=0, le=100)] = 10.0
 
 
-def _check_catalogue_thresholds() -> None:
-    """Each threshold default is written once: a catalogue default that is also a field here
-    must be the field's default (the docs show the catalogue's, the detectors read these)."""
+def check_catalogue_thresholds(decls: Iterable[Any] = CATALOGUE.values()) -> None:
+    """A default threshold is written once: a catalogue default that is also a field of
+    :class:`Thresholds` must be that field's default (the docs show the catalogue's, the
+    detectors read the strategy's). Run when this module is imported."""
     fields = Thresholds.model_fields
-    for decl in CATALOGUE.values():
+    for decl in decls:
         for key, default in decl.thresholds.items():
             if key in fields and fields[key].default != default:
                 raise ConfigError(
@@ -310,7 +312,7 @@ def _check_catalogue_thresholds() -> None:
                 )
 
 
-_check_catalogue_thresholds()
+check_catalogue_thresholds()
 
 
 class ChecklistAnswer(_Model):

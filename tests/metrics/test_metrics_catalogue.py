@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
+from alignwatch.errors import ConfigError
 from alignwatch.expectations.metric_values import rules_from_catalogue
 from alignwatch.metrics.catalogue import CATALOGUE, PANEL_GROUPS, label_names, render_docs, served_name
 from alignwatch.metrics.dashboards import dashboard_names, dashboard_specs, panel_queries
@@ -18,7 +20,7 @@ from alignwatch.metrics.exporter import Snapshot, SnapshotCollector, catalogue_f
 from alignwatch.metrics.formulas import FORMULAS, Evaluation
 from alignwatch.metrics.naming import names
 from alignwatch.metrics.rules import inputs_from_strategy, metric_names, render_rules
-from alignwatch.metrics.strategy import KPI_MEASURES, Thresholds, load_strategy
+from alignwatch.metrics.strategy import KPI_MEASURES, Thresholds, check_catalogue_thresholds, load_strategy
 from alignwatch.store import connect, upgrade
 from alignwatch.store.schema import events
 from alignwatch.stream.events import EVENT_TYPES, event_row, make_event
@@ -171,3 +173,12 @@ def test_every_metric_is_served_under_the_name_docs_metrics_md_gives_it(tmp_path
     # the two simulated weeks give every metric a value somewhere, so every metric is served
     assert {v.metric_id for v in values if v.value is not None} == set(CATALOGUE)
     assert served == set(documented.values())
+
+
+def test_a_catalogue_threshold_default_differing_from_the_strategys_fails_naming_both() -> None:
+    # drift_regression documents regression_drop = 0.15; Thresholds.regression_drop defaults to 0.15
+    check_catalogue_thresholds()
+    drifted = replace(CATALOGUE["drift_regression"], thresholds={"regression_drop": 0.2})
+    with pytest.raises(ConfigError, match=r"drift_regression\.thresholds\.regression_drop: default 0\.2 differs "
+                                          r"from Thresholds\.regression_drop = 0\.15"):
+        check_catalogue_thresholds([drifted])
