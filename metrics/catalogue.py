@@ -618,9 +618,9 @@ CHOICES: tuple[str, ...] = (
     "h = (n − 1) × q, the value is x⌊h⌋ + (h − ⌊h⌋) × (x⌊h⌋₊₁ − x⌊h⌋), so p50 is the median (the mean of the two "
     "middle values of an even count). They are computed in Python from the stored values of the window, the same "
     "on SQLite and PostgreSQL, read from the events (each distinct value of an hour once, with its count) and "
-    "never from the hour-aggregate cache, whose sums cannot be merged into a percentile; the values are read only "
-    "of the distributions a metric reads (the cycle times, for `cycle_time_p90`) or a KPI of the strategy uses a "
-    "percentile measure of. The KPI's events are the values it rests on. Seed: "
+    "never from the hour-aggregate cache, whose sums cannot be merged into a percentile; only the "
+    "distributions a metric reads (the cycle times, for `cycle_time_p90`) or a percentile KPI of the strategy uses "
+    "are read. The KPI's events are the values it rests on. Seed: "
     "\"Identify bottlenecks, inefficiencies, and areas where manual work is time-consuming\": a mean cycle time "
     "hides whether most cases are quick and a few stall, the median and the 90th percentile show it.",
     "**Revenue** is what customers paid (customer.order amounts); finance.entry revenue is attributed to an "
