@@ -20,10 +20,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from alignwatch.vocabulary import INDICES, PERSPECTIVES
+
 __all__ = ["Cycle", "Status", "render", "status_line", "validation_text"]
 
-INDICES = ("cjai", "spar", "aac", "sdur", "ssai")
-PERSPECTIVES = ("financial", "customer", "internal_process", "learning_growth")
 
 
 @dataclass(frozen=True)

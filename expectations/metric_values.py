@@ -21,13 +21,14 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
 from alignwatch.expectations.runner import SuiteOutcome, gx_context, validate_frame
+from alignwatch.metrics.catalogue import CATALOGUE
 from alignwatch.metrics.values import MetricValue
 
 if TYPE_CHECKING:
@@ -50,6 +51,10 @@ __all__ = [
 ]
 
 SUITE_NAME = "metric_values"
+#: the catalogue metrics the suite's own rules are about
+SAI_ID = "sai"
+CONTRIBUTION_ID = "sai_contribution"
+KPI_VALUE_ID = "kpi_value"
 # contributions are rounded by nobody, but floating point sums are not exact
 CONTRIBUTION_TOLERANCE = 1e-6
 
@@ -196,33 +201,16 @@ def check_metric_values(values: Iterable[MetricValue], rules: MetricRules) -> Su
 def rules_from_catalogue(strategy: Any) -> MetricRules:
     """The rules for ``strategy``, derived from the metric catalogue's declarations.
 
-    The catalogue says which metrics are ratios, scores and required; the strategy adds
-    the KPIs that must each have a ``kpi_value`` row.
+    The catalogue says which metrics are ratios, scores (the SAI's contributions are points
+    checked by their own rule) and required; the strategy adds the KPIs that must each have
+    a ``kpi_value`` row.
     """
-    from alignwatch.metrics import catalogue
-
-    rules = catalogue.validation_rules(strategy) if hasattr(catalogue, "validation_rules") else _derive(catalogue, strategy)
-    if rules.kpi_metric_id is None and "kpi_value" in catalogue.CATALOGUE:
-        kpis = frozenset(str(kpi.id) for kpi in getattr(strategy, "kpis", ()) or ())
-        rules = replace(rules, kpi_metric_id="kpi_value", kpi_ids=kpis)
-    return rules
-
-
-def _derive(catalogue: Any, strategy: Any) -> MetricRules:
-    declarations = catalogue.CATALOGUE
-    items = list(declarations.values()) if isinstance(declarations, dict) else list(declarations)
-    ratio_ids = frozenset(d.id for d in items if str(getattr(d, "unit", "")) == "ratio")
-    score_ids = frozenset(d.id for d in items if str(getattr(d, "unit", "")) in ("score", "points", "index"))
-    ids = {d.id for d in items}
-    required = {d.id for d in items if getattr(d, "required", False)}
-    sai_id = "sai" if "sai" in ids else None
-    contribution_id = "sai_contribution" if "sai_contribution" in ids else None
-    if sai_id:
-        required.add(sai_id)
     return MetricRules(
-        ratio_ids=ratio_ids,
-        score_ids=score_ids,
-        required_ids=frozenset(required),
-        sai_id=sai_id,
-        contribution_id=contribution_id,
+        ratio_ids=frozenset(d.id for d in CATALOGUE.values() if d.is_ratio),
+        score_ids=frozenset(d.id for d in CATALOGUE.values() if d.is_score and d.id != CONTRIBUTION_ID),
+        required_ids=frozenset(d.id for d in CATALOGUE.values() if d.required),
+        sai_id=SAI_ID,
+        contribution_id=CONTRIBUTION_ID,
+        kpi_metric_id=KPI_VALUE_ID,
+        kpi_ids=frozenset(str(kpi.id) for kpi in strategy.kpis),
     )

@@ -1,70 +1,53 @@
 """The metric catalogue: every metric alignwatch computes, declared once.
 
 A declaration (:class:`MetricDecl`) carries the id, help text, unit, direction, labels
-with their allowed values, balanced-scorecard perspective, formula and default
-thresholds. The engine (:mod:`alignwatch.metrics.engine`) produces exactly these ids; the exporter,
-the alert rules, the dashboards, the expectation suite and ``docs/metrics.md`` are derived
-from this module (:func:`render_docs` writes the page; a test checks it is current).
+with their allowed values, balanced-scorecard perspective, the formula that computes it
+(``computed_by``: a step of :data:`alignwatch.metrics.formulas.FORMULAS`, resolved when
+that module is imported; the prose ``formula`` is what the documentation shows), its
+default thresholds (checked against :class:`alignwatch.metrics.strategy.Thresholds` when
+the strategy model is imported), the dashboards that chart it and the alerts that read it.
 
-The formulas read the aggregates of :mod:`alignwatch.metrics.aggregates` (one grouped statement per
-time range; ``sources`` names the event types each metric reads); the text of ``formula``
-is what the documentation shows.
+Everything else is derived from here: the served name (:func:`served_name`, the one naming
+function), the exporter's families, the alert rules, the dashboards, the ``metric_values``
+expectation suite and ``docs/metrics.md`` (:func:`render_docs`; a test checks it is
+current). ``docs/adding-a-metric.md`` walks through adding one.
+
+This module imports nothing of the project but the vocabulary and the errors.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from alignwatch.errors import ConfigError
+from alignwatch.vocabulary import (
+    BASE_UNITS,
+    CHECKLIST,
+    IDENTITY_LABELS,
+    NAMESPACE,
+    PERSPECTIVES,
+    PITFALLS,
+    SAI_INPUTS,
+    SUFFIXED_UNITS,
+    MetricDirection,
+    Unit,
+)
 
 __all__ = [
     "CATALOGUE",
+    "PANEL_GROUPS",
     "PITFALLS",
     "SAI_INPUTS",
     "Label",
     "MetricDecl",
     "allowed_label_values",
+    "label_names",
     "render_docs",
-    "validation_rules",
+    "served_name",
+    "served_scale",
 ]
-
-Unit = Literal["ratio", "score", "seconds", "minutes", "per_30d", "per_100_runs", "count", "factor", "flag", "kpi"]
-Direction = Literal["up", "down", "none"]
-
-#: pitfall ids (the five of the seed plus over-production, the bakery's parable)
-PITFALLS: tuple[str, ...] = (
-    "feature_overload",
-    "process_mismatch",
-    "integration_issues",
-    "lack_of_user_adoption",
-    "roi_miscalculation",
-    "overproduction",
-)
-#: inputs of the Strategic Alignment Index, in order (their weights come from the strategy)
-SAI_INPUTS: tuple[str, ...] = (
-    "cjai",
-    "spar",
-    "aac",
-    "sdur",
-    "ssai",
-    "financial",
-    "customer",
-    "internal_process",
-    "learning_growth",
-)
-PERSPECTIVES: tuple[str, ...] = ("financial", "customer", "internal_process", "learning_growth")
-CHECKLIST: tuple[str, ...] = (
-    "clear_strategy",
-    "process_assessment",
-    "automation_linked_to_goals",
-    "prioritisation",
-    "pilot_projects",
-    "team_involvement",
-    "kpi_measurement",
-    "continuous_monitoring",
-)
 
 
 @dataclass(frozen=True)
@@ -94,6 +77,14 @@ PROCESS = Label("process", from_strategy="processes")
 TOUCHPOINT = Label("touchpoint", from_strategy="journey")
 KPI = Label("kpi", from_strategy="kpis")
 
+#: panels of the dashboards that chart a group of metrics, one query per declaration
+#: naming it in ``panel`` (in catalogue order): panel key -> what the panel shows
+PANEL_GROUPS: dict[str, str] = {
+    "processes": "a table of the process metrics (7 days)",
+    "cycle_time": "the process cycle times (7 days)",
+    "detectors": "a table of what the pitfall detectors read, per automation (7 days)",
+}
+
 
 @dataclass(frozen=True)
 class MetricDecl:
@@ -103,14 +94,19 @@ class MetricDecl:
     subsystem: str
     help: str
     unit: Unit
-    direction: Direction
-    formula: str
+    direction: MetricDirection
+    formula: str  # the definition the documentation shows
     sources: tuple[str, ...] = ()
     labels_decl: tuple[Label, ...] = ()
     perspective: str | None = None
     thresholds: Mapping[str, float] = field(default_factory=dict)
     name: str = ""  # the Prometheus name part; defaults to the id
-    required: bool = True
+    required: bool = False  # the ``metric_values`` suite fails a run that did not compute it
+    computed_by: str = ""  # the step of ``formulas.FORMULAS`` that adds its values
+    distributions: tuple[str, ...] = ()  # distributions (``aggregates.DISTRIBUTIONS``) its formula reads
+    panel: str = ""  # a dashboard panel that charts a group of metrics (see PANEL_GROUPS), when it is in one
+    legend: str = ""  # its legend in that panel, after the label
+    alerts: tuple[str, ...] = ()  # names of the alerts (rule files) that read it
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -146,12 +142,14 @@ _DECLS: tuple[MetricDecl, ...] = (
         "No touchpoint interaction in the window: no data.",
         _TOUCH + _FEEDBACK, perspective="customer",
         thresholds={"cjai_automation_share": 0.6, "cjai_csat_tolerance": 0.3, "cjai_resolution_min": 0.5},
+        computed_by="cjai",
     ),
     MetricDecl(
         "touchpoint_automation_share", "journey",
         "Share of a touchpoint's interactions handled by automation.",
         "ratio", "none", "interactions with handled_by = automation ÷ interactions at the touchpoint",
         _TOUCH, (TOUCHPOINT,), perspective="customer", name="touchpoint_automation_share",
+        computed_by="cjai",
     ),
     MetricDecl(
         "spar", "index",
@@ -160,6 +158,7 @@ _DECLS: tuple[MetricDecl, ...] = (
         "declared processes of criticality `critical` with at least one succeeded automation.run ÷ declared "
         "processes with at least one succeeded automation.run (none automated: no data)",
         _RUN, perspective="internal_process",
+        computed_by="spar",
     ),
     MetricDecl(
         "aac_lead_time", "index",
@@ -168,12 +167,14 @@ _DECLS: tuple[MetricDecl, ...] = (
         "median of deployed_at − started_at over automation.reconfigured events in the window whose initiative is known",
         ("automation.reconfigured", "strategy.initiative"), perspective="learning_growth",
         thresholds={"aac_target_lead_time_h": 336},
+        computed_by="aac",
     ),
     MetricDecl(
         "aac_reconfigurations", "index",
         "Adaptive Automation Capacity: automation reconfigurations per 30 days.",
         "per_30d", "up", "automation.reconfigured events in the window × 30 days ÷ window length",
         ("automation.reconfigured",), perspective="learning_growth",
+        computed_by="aac",
     ),
     MetricDecl(
         "aac", "index",
@@ -181,6 +182,7 @@ _DECLS: tuple[MetricDecl, ...] = (
         "ratio", "up", "min(1, aac_target_lead_time_h × 3600 ÷ aac_lead_time); no reconfiguration: no data",
         ("automation.reconfigured", "strategy.initiative"), perspective="learning_growth",
         thresholds={"aac_target_lead_time_h": 336},
+        computed_by="aac",
     ),
     MetricDecl(
         "sdur", "index",
@@ -190,6 +192,7 @@ _DECLS: tuple[MetricDecl, ...] = (
         "(data.used with strategic = true, for a decision or a report) ÷ datasets produced in the window. Seed: "
         "\"Percentage of automation-generated data actively utilized for strategic decision-making and insights\"",
         ("data.produced", "data.used"), perspective="learning_growth",
+        computed_by="sdur",
     ),
     MetricDecl(
         "ssai", "index",
@@ -198,12 +201,14 @@ _DECLS: tuple[MetricDecl, ...] = (
         "employees with an augmented workforce.task and a workforce.skill event in the window ÷ active employees "
         "(any workforce event in the window)",
         _WORK, perspective="learning_growth",
+        computed_by="ssai",
     ),
     MetricDecl(
         "minutes_saved_per_employee", "workforce",
         "Minutes saved by automation per active employee, per 30 days.",
         "minutes", "up", "Σ workforce.task minutes_saved ÷ active employees × 30 days ÷ window length",
         _WORK, perspective="learning_growth",
+        computed_by="ssai",
     ),
     # ------------------------------------------------------------------ automations
     MetricDecl(
@@ -213,18 +218,21 @@ _DECLS: tuple[MetricDecl, ...] = (
         "(Σ finance.entry saving + revenue of the automation − costs) ÷ costs, costs = Σ finance.entry cost of the "
         "automation + Σ automation.run cost (no cost booked: no data)",
         _FIN, (AUTOMATION,), perspective="financial",
+        computed_by="automations",
     ),
     MetricDecl(
         "automation_roi_realisation", "automation",
         "ROI realisation of an automation: realised ROI ÷ the ROI projected in the strategy.",
         "factor", "up", "automation_roi ÷ projected_roi (projected_roi ≤ 0 or no cost: no data)",
         _FIN, (AUTOMATION,), perspective="financial", thresholds={"roi_realisation_min": 0.7},
+        computed_by="automations",
     ),
     MetricDecl(
         "automation_feature_usage", "automation",
         "Licensed features of an automation used in the window.",
         "ratio", "up", "distinct features in feature.usage of the automation that are licensed ÷ features licensed",
         ("feature.usage",), (AUTOMATION,), thresholds={"feature_usage_min": 0.5},
+        computed_by="automations", panel="detectors", legend="features used",
     ),
     MetricDecl(
         "automation_adoption", "automation",
@@ -232,23 +240,27 @@ _DECLS: tuple[MetricDecl, ...] = (
         "ratio", "up",
         "distinct users in feature.usage and employees in workforce.task of the automation ÷ seats (no seats: no data)",
         ("feature.usage", "workforce.task"), (AUTOMATION,), thresholds={"adoption_min": 0.6},
+        computed_by="automations", panel="detectors", legend="adoption",
     ),
     MetricDecl(
         "automation_manual_share", "automation",
         "Share of the eligible cases of an automation's processes still done by hand.",
         "ratio", "down", "process.execution of the automation's processes with automated = false ÷ executions",
         _EXEC, (AUTOMATION,), thresholds={"manual_share_max": 0.5},
+        computed_by="automations", panel="detectors", legend="manual share",
     ),
     MetricDecl(
         "automation_failure_rate", "automation",
         "Failed runs of an automation.", "ratio", "down", "automation.run failed ÷ runs",
         _RUN, (AUTOMATION,), thresholds={"failure_rate_max": 0.15},
+        computed_by="automations", panel="detectors", legend="failure rate",
     ),
     MetricDecl(
         "automation_manual_intervention_rate", "automation",
         "Runs of an automation that needed a manual intervention.",
         "ratio", "down", "automation.run with manual_intervention ÷ runs",
         _RUN, (AUTOMATION,), thresholds={"manual_intervention_max": 0.2},
+        computed_by="automations", panel="detectors", legend="manual intervention",
     ),
     MetricDecl(
         "automation_integration_issues", "automation",
@@ -256,27 +268,40 @@ _DECLS: tuple[MetricDecl, ...] = (
         "per_100_runs", "down", "integration.issue events × 100 ÷ automation.run events (no run: no data)",
         ("integration.issue", "automation.run"), (AUTOMATION,),
         thresholds={"integration_issues_per_100_runs_max": 5},
+        computed_by="automations", panel="detectors", legend="integration issues / 100 runs",
     ),
     # ------------------------------------------------------------------ processes
     MetricDecl(
         "process_automation_rate", "process", "Executions of a process done by automation.",
         "ratio", "up", "process.execution with automated = true ÷ executions", _EXEC, (PROCESS,),
         perspective="internal_process",
+        computed_by="processes", panel="processes", legend="automation rate",
     ),
     MetricDecl(
         "process_error_rate", "process", "Executions of a process with at least one error.",
         "ratio", "down", "process.execution with errors > 0 ÷ executions", _EXEC, (PROCESS,),
         perspective="internal_process",
+        computed_by="processes", panel="processes", legend="error rate",
     ),
     MetricDecl(
         "process_rework_rate", "process", "Executions of a process that needed rework.",
         "ratio", "down", "process.execution with rework > 0 ÷ executions", _EXEC, (PROCESS,),
         perspective="internal_process", thresholds={"rework_rate_max": 0.1},
+        computed_by="processes", panel="processes", legend="rework rate",
     ),
     MetricDecl(
         "process_cycle_time", "process", "Mean cycle time of a process's executions.",
         "seconds", "down", "Σ cycle_time_s ÷ process.execution", _EXEC, (PROCESS,),
         perspective="internal_process",
+        computed_by="processes", panel="cycle_time",
+    ),
+    MetricDecl(
+        "cycle_time_p90", "process", "90th percentile of the cycle times of a process's executions: the slow tail a mean hides.",
+        "seconds", "down",
+        "the 0.9 quantile of the process.execution cycle_time_s of the process in the window, by linear interpolation "
+        "between the closest ranks (see Choices, Percentiles); no execution: no data",
+        _EXEC, (PROCESS,), perspective="internal_process",
+        computed_by="cycle_time_p90", distributions=("cycle_time",), panel="cycle_time", legend="p90",
     ),
     MetricDecl(
         "process_sell_through", "process",
@@ -284,6 +309,7 @@ _DECLS: tuple[MetricDecl, ...] = (
         "factor", "up", "Σ customer.order units ÷ Σ process.execution units_out of the process (no output: no data)",
         _EXEC + ("customer.order",), (PROCESS,), perspective="internal_process",
         thresholds={"sell_through_min": 0.8},
+        computed_by="processes", panel="processes", legend="sell-through",
     ),
     # ------------------------------------------------------------------ customer
     MetricDecl(
@@ -292,10 +318,12 @@ _DECLS: tuple[MetricDecl, ...] = (
         "ratio", "up",
         "customer.touchpoint escalations fulfilled within `escalation_sla_s` ÷ escalations requested (none: no data)",
         _TOUCH, perspective="customer", thresholds={"human_reachability_floor": 0.9, "escalation_sla_s": 300},
+        computed_by="human_reachability", alerts=("AlignwatchHumanReachabilityBelowFloor",),
     ),
     MetricDecl(
         "escalations_requested", "customer", "Escalations to a human requested by customers.",
         "count", "none", "customer.touchpoint with escalation_requested", _TOUCH, perspective="customer",
+        computed_by="human_reachability",
     ),
     MetricDecl(
         "human_reachability_floor_evidence", "customer",
@@ -305,15 +333,18 @@ _DECLS: tuple[MetricDecl, ...] = (
         "as kpi_burn_evidence, with bad = escalations requested − fulfilled within the SLA, n = escalations "
         "requested and budget = 1 − `human_reachability_floor` (no escalation: no data)",
         _TOUCH, perspective="customer",
+        computed_by="human_reachability", alerts=("AlignwatchHumanReachabilityBelowFloor",),
     ),
     # ------------------------------------------------------------------ KPIs and scorecard
     MetricDecl(
         "kpi_value", "kpi", "Value of a strategy KPI, in the KPI's own unit (see the strategy).",
         "kpi", "none", "the KPI's measure over its filtered events (see the measure table)", (), (KPI,),
+        computed_by="kpis",
     ),
     MetricDecl(
         "kpi_events", "kpi", "Events behind a KPI's value in the window (the minimum-event guard reads it).",
         "count", "none", "events counted by the KPI's measure denominator", (), (KPI,),
+        computed_by="kpis", alerts=("AlignwatchKPIBelowTarget",),
     ),
     MetricDecl(
         "kpi_attainment", "kpi", "Attainment of a KPI against its target, 0..1.",
@@ -321,6 +352,7 @@ _DECLS: tuple[MetricDecl, ...] = (
         "with a baseline: progress from baseline to target, (value − baseline) ÷ (target − baseline) (reversed for "
         "direction down); without: value ÷ target (up) or target ÷ value (down); clamped to [0, 1]",
         (), (KPI,),
+        computed_by="kpis", alerts=("AlignwatchKPIBelowTarget",),
     ),
     MetricDecl(
         "kpi_burn_rate", "kpi",
@@ -332,6 +364,7 @@ _DECLS: tuple[MetricDecl, ...] = (
         "(direction up) or target (down), and bad events = events × (1 − value) (up) or events × value (down); "
         "other measures, no event, or a target leaving no budget: no data",
         (), (KPI,),
+        computed_by="kpis", alerts=("AlignwatchKPIErrorBudgetBurn",),
     ),
     MetricDecl(
         "kpi_burn_evidence", "kpi",
@@ -342,6 +375,7 @@ _DECLS: tuple[MetricDecl, ...] = (
         "tail P(X ≥ bad | n events, miss chance = budget), never above the exact value, exact when every event "
         "missed; KPIs as kpi_burn_rate",
         (), (KPI,),
+        computed_by="kpis", alerts=("AlignwatchKPIErrorBudgetBurn",),
     ),
     MetricDecl(
         "perspective_score", "scorecard", "Balanced-scorecard perspective score, 0..100.",
@@ -352,17 +386,20 @@ _DECLS: tuple[MetricDecl, ...] = (
         "Σ over the goals listing it of goal weight ÷ the goal's number of KPIs (KPIs of no goal: weight of the "
         "smallest goal share)",
         (), (Label("perspective", PERSPECTIVES),),
+        computed_by="perspectives", required=True,
     ),
     MetricDecl(
         "sai", "index", "Strategic Alignment Index, 0..100.",
         "score", "up",
         "Σ over the inputs with data of weight ÷ (Σ weights of the inputs with data) × input score (indices × 100, "
         "perspective scores as they are): weights are renormalised over the inputs that have data",
+        computed_by="sai", alerts=("AlignwatchSAIDrop",), required=True,
     ),
     MetricDecl(
         "sai_contribution", "index", "Points each input contributes to the Strategic Alignment Index (they sum to it).",
         "score", "none", "renormalised weight of the input × its score on 0..100", (),
         (Label("input", SAI_INPUTS),),
+        computed_by="sai",
     ),
     # ------------------------------------------------------------------ checklist, pitfalls, drift
     MetricDecl(
@@ -370,16 +407,19 @@ _DECLS: tuple[MetricDecl, ...] = (
         "Strategic alignment checklist item: 1 passed, 0 failed, no value when unknown.",
         "flag", "up", "from the data and the strategy where they decide it, else from the declared answer",
         (), (Label("item", CHECKLIST),),
+        computed_by="checklist",
     ),
     MetricDecl(
         "checklist_readiness", "checklist", "Readiness: checklist items passed ÷ 8.",
         "ratio", "up", "items passed ÷ 8",
+        computed_by="checklist", required=True,
     ),
     MetricDecl(
         "pitfall_active", "pitfall",
         "1 when a pitfall detector fires for an automation, 0 when it was evaluated and did not (7d and 28d windows).",
         "flag", "down", "see the pitfall table", (),
         (Label("pitfall", PITFALLS), AUTOMATION), thresholds={"pitfall_min_events": 20},
+        computed_by="pitfalls", alerts=("AlignwatchPitfallDetected",),
     ),
     MetricDecl(
         "drift_regression", "drift",
@@ -388,6 +428,7 @@ _DECLS: tuple[MetricDecl, ...] = (
         "(baseline − recent) ÷ |baseline| for direction up, (recent − baseline) ÷ |baseline| for down; only when "
         "the recent and the baseline windows have at least `regression_min_samples` events each; emitted on the 7d window",
         (), (KPI,), thresholds={"regression_drop": 0.15, "regression_min_samples": 30},
+        computed_by="drift", alerts=("AlignwatchKPIRegression",),
     ),
     MetricDecl(
         "drift_strategic_staleness", "drift",
@@ -396,6 +437,7 @@ _DECLS: tuple[MetricDecl, ...] = (
         "SAI of the window ≥ `staleness_sai_min` and the mean attainment of the financial and customer KPIs fell in "
         "each of the last `staleness_windows` weeks (at most 3: four weeks compared); emitted on the 7d window",
         (), thresholds={"staleness_sai_min": 60, "staleness_windows": 3},
+        computed_by="drift", alerts=("AlignwatchStrategicStaleness",),
     ),
 )
 
@@ -403,6 +445,10 @@ CATALOGUE: dict[str, MetricDecl] = {}
 for _decl in _DECLS:
     if _decl.id in CATALOGUE:
         raise ConfigError(f"metric catalogue: duplicate id {_decl.id!r}")
+    if not _decl.computed_by:
+        raise ConfigError(f"metric catalogue: {_decl.id}.computed_by: no formula named")
+    if _decl.panel and _decl.panel not in PANEL_GROUPS:
+        raise ConfigError(f"metric catalogue: {_decl.id}.panel: unknown panel {_decl.panel!r}")
     CATALOGUE[_decl.id] = _decl
 
 
@@ -411,17 +457,46 @@ def allowed_label_values(decl: MetricDecl, strategy: Any) -> dict[str, tuple[str
     return {label.name: label.allowed(strategy) for label in decl.labels_decl}
 
 
-def validation_rules(strategy: Any) -> Any:
-    """The ``metric_values`` suite's rules, derived from the declarations."""
-    from alignwatch.expectations.metric_values import MetricRules
+# ---------------------------------------------------------------------------- naming
 
-    return MetricRules(
-        ratio_ids=frozenset(d.id for d in CATALOGUE.values() if d.is_ratio),
-        score_ids=frozenset(d.id for d in CATALOGUE.values() if d.is_score and d.id != "sai_contribution"),
-        required_ids=frozenset({"sai", "perspective_score", "checklist_readiness"}),
-        sai_id="sai",
-        contribution_id="sai_contribution",
-    )
+
+def served_name(decl: MetricDecl | str) -> str:
+    """The name a metric is served under: ``alignwatch_<subsystem>_<name>_<unit>``.
+
+    The one naming function: the exporter serves it, the rules and dashboards query it and
+    ``docs/metrics.md`` documents it. Base units: a unit Prometheus does not accept in a
+    name is served converted (:data:`alignwatch.vocabulary.BASE_UNITS`; values times
+    :func:`served_scale`), e.g. ``minutes_saved_per_employee`` in minutes is served as
+    ``alignwatch_workforce_time_saved_per_employee_seconds``. Ratios, scores and the units
+    of :data:`alignwatch.vocabulary.SUFFIXED_UNITS` end the name; factors, flags, counts and
+    KPI values carry no suffix.
+    """
+    decl = CATALOGUE[decl] if isinstance(decl, str) else decl
+    name = decl.name or decl.id
+    prefix = f"{decl.subsystem}_"
+    if name.startswith(prefix):
+        name = name[len(prefix):]
+    base = BASE_UNITS.get(decl.unit)
+    if base is not None:
+        stem = name[: -len(decl.unit) - 1] if name.endswith(f"_{decl.unit}") else name
+        return "_".join((NAMESPACE, decl.subsystem, stem.replace(decl.unit, base.word), base.suffix))
+    parts = [NAMESPACE, decl.subsystem, name]
+    if decl.unit in SUFFIXED_UNITS and not name.endswith(decl.unit):
+        parts.append(decl.unit)
+    return "_".join(parts)
+
+
+def served_scale(decl: MetricDecl | str) -> float:
+    """The factor from the unit a metric is computed in to the unit it is served in."""
+    decl = CATALOGUE[decl] if isinstance(decl, str) else decl
+    base = BASE_UNITS.get(decl.unit)
+    return 1.0 if base is None else base.factor
+
+
+def label_names(decl: MetricDecl | str) -> tuple[str, ...]:
+    """Every label of the metric's series: the identity labels, then its own."""
+    decl = CATALOGUE[decl] if isinstance(decl, str) else decl
+    return (*IDENTITY_LABELS, *decl.labels)
 
 
 # ---------------------------------------------------------------------------- docs
@@ -488,8 +563,6 @@ PITFALL_DOCS: dict[str, str] = {
 
 def render_docs() -> str:
     """The text of ``docs/metrics.md`` (generated: edit this module, then re-render)."""
-    from alignwatch.metrics.naming import prometheus_name
-
     lines = [
         "<!-- generated by `alignwatch metrics docs --write` from metrics/catalogue.py — do not edit -->",
         "# Metric catalogue",
@@ -506,7 +579,7 @@ def render_docs() -> str:
         labels = "<br>".join(f"`{label.name}`: {label.source}" for label in decl.labels_decl) or "—"
         thresholds = ", ".join(f"`{k}` = {v:g}" for k, v in decl.thresholds.items()) or "—"
         lines.append(
-            f"| `{decl.id}` | `{prometheus_name(decl)}` | {decl.unit} | {decl.direction} | {labels} | "
+            f"| `{decl.id}` | `{served_name(decl)}` | {decl.unit} | {decl.direction} | {labels} | "
             f"{decl.perspective or '—'} | {decl.help} {decl.formula} | {thresholds} |"
         )
     lines += ["", "## KPI measures", "", "A KPI names one measure and optional filters (process, automation, "
@@ -540,13 +613,14 @@ CHOICES: tuple[str, ...] = (
     "to the target; both clamped to [0, 1]. A target of 0 with direction down is attained when the value is 0.",
     "**Rates.** throughput is per day; money (cost savings, revenue, automation cost), minutes saved per employee "
     "and reconfigurations are per 30 days, so hour, day, 7d and 28d windows compare with one target.",
-    "**Percentiles** (`*_p50`, `*_p90` KPI measures) are linear interpolation between the closest ranks, as "
+    "**Percentiles** (`cycle_time_p90` and the `*_p50`, `*_p90` KPI measures) are linear interpolation between the closest ranks, as "
     "numpy's default method and PostgreSQL's `percentile_cont`: with the window's n values sorted x₀ ≤ … ≤ xₙ₋₁ and "
     "h = (n − 1) × q, the value is x⌊h⌋ + (h − ⌊h⌋) × (x⌊h⌋₊₁ − x⌊h⌋), so p50 is the median (the mean of the two "
     "middle values of an even count). They are computed in Python from the stored values of the window, the same "
     "on SQLite and PostgreSQL, read from the events (each distinct value of an hour once, with its count) and "
-    "never from the hour-aggregate cache, whose sums cannot be merged into a percentile; the values are read only "
-    "when a KPI of the strategy uses a percentile measure. The KPI's events are the values it rests on. Seed: "
+    "never from the hour-aggregate cache, whose sums cannot be merged into a percentile; only the "
+    "distributions a metric reads (the cycle times, for `cycle_time_p90`) or a percentile KPI of the strategy uses "
+    "are read. The KPI's events are the values it rests on. Seed: "
     "\"Identify bottlenecks, inefficiencies, and areas where manual work is time-consuming\": a mean cycle time "
     "hides whether most cases are quick and a few stall, the median and the 90th percentile show it.",
     "**Revenue** is what customers paid (customer.order amounts); finance.entry revenue is attributed to an "

@@ -47,6 +47,7 @@ from alignwatch.metrics.formulas import Evaluation, distributions_needed, evalua
 from alignwatch.metrics.hourcache import cached_aggregates
 from alignwatch.metrics.values import MetricValue, WindowKind
 from alignwatch.store.schema import metric_values, pipeline_runs
+from alignwatch.vocabulary import utc
 
 __all__ = [
     "GRANULARITIES",
@@ -80,19 +81,13 @@ class Window:
     end: dt.datetime
 
 
-def _aware(moment: dt.datetime, name: str) -> dt.datetime:
-    if moment.tzinfo is None:
-        raise ConfigError(f"{name} {moment.isoformat()} has no timezone: windows are timezone-aware")
-    return moment.astimezone(dt.UTC)
-
-
 def _zone(strategy: Any) -> ZoneInfo:
     return ZoneInfo(str(getattr(getattr(strategy, "business", None), "timezone", None) or "UTC"))
 
 
 def windows(strategy: Any, start: dt.datetime, end: dt.datetime, granularity: str = "hour") -> list[Window]:
     """The windows ``compute`` produces: whole hours (or local days) in ``[start, end)``, then 7d and 28d."""
-    start, end = _aware(start, "start"), _aware(end, "end")
+    start, end = utc(start, "start"), utc(end, "end")
     if granularity not in GRANULARITIES:
         raise ConfigError(f"granularity {granularity!r}: expected one of {', '.join(GRANULARITIES)}")
     if end <= start:
@@ -320,7 +315,7 @@ def compute_window(
     engine: sa.Engine, strategy: Any, *, start: dt.datetime, end: dt.datetime, kind: WindowKind = "hour"
 ) -> list[MetricValue]:
     """The metrics of exactly ``[start, end)`` (any length, e.g. five minutes), reading only its rows."""
-    start, end = _aware(start, "start"), _aware(end, "end")
+    start, end = utc(start, "start"), utc(end, "end")
     if end <= start:
         raise ConfigError(f"empty window [{start.isoformat()}, {end.isoformat()})")
     with engine.connect() as conn:

@@ -12,7 +12,7 @@ scrape time, which also serialises each new snapshot before any scrape asks for 
 
 Series served (every one labelled ``business``):
 
-- every catalogue metric under its :mod:`alignwatch.metrics.naming` name (:func:`served_name`:
+- every catalogue metric under its served name (:func:`alignwatch.metrics.catalogue.served_name`:
   units Prometheus wants as base units are converted, minutes to seconds), one series per
   label set and window kind (``window`` = hour, day, 7d, 28d; the newest of each kind);
 - KPI targets (``alignwatch_kpi_target``) and the goals each KPI serves
@@ -57,6 +57,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from alignwatch.errors import ConfigError
+from alignwatch.metrics.catalogue import CATALOGUE, served_scale
+from alignwatch.metrics.catalogue import served_name as catalogue_served_name
 from alignwatch.metrics.values import MetricValue
 
 __all__ = [
@@ -527,52 +529,31 @@ class BackgroundRefresher:
 # ---------------------------------------------------------------------------- wiring
 
 
-#: catalogue units that are not Prometheus base units: served converted (name word, factor)
-_TO_BASE_UNITS: dict[str, tuple[str, str, float]] = {"minutes": ("time", "seconds", 60.0)}
-
-
 def served_name(decl: Any) -> tuple[str, float]:
-    """The name a catalogue metric is served under, and the factor applied to its values.
-
-    The naming module's name, except for units Prometheus wants in base units
-    (``promtool check metrics`` rejects ``minutes`` anywhere in a name): those are served
-    converted, e.g. ``..._minutes_saved_per_employee_minutes`` in minutes becomes
-    ``..._time_saved_per_employee_seconds`` in seconds.
-    """
-    from alignwatch.metrics.naming import prometheus_name
-
-    name = prometheus_name(decl)
-    conversion = _TO_BASE_UNITS.get(getattr(decl, "unit", ""))
-    if conversion is None:
-        return name, 1.0
-    word, base, factor = conversion
-    unit = decl.unit
-    stem = name[: -len(unit) - 1] if name.endswith(f"_{unit}") else name
-    return f"{stem.replace(unit, word)}_{base}", factor
+    """The name a catalogue metric is served under, and the factor applied to its values
+    (:func:`alignwatch.metrics.catalogue.served_name` and ``served_scale``)."""
+    return catalogue_served_name(decl), served_scale(decl)
 
 
 def served_names(catalogue: Mapping[str, Any] | None = None) -> dict[str, str]:
     """Catalogue id → the name it is served under (what rules and dashboards query)."""
-    if catalogue is None:
-        from alignwatch.metrics.catalogue import CATALOGUE as catalogue
-    return {metric_id: served_name(decl)[0] for metric_id, decl in catalogue.items()}
+    decls = CATALOGUE if catalogue is None else catalogue
+    return {metric_id: catalogue_served_name(decl) for metric_id, decl in decls.items()}
 
 
 def catalogue_families(catalogue: Mapping[str, Any] | None = None) -> dict[str, tuple[str, str, list[str]]]:
     """metric id → (served name, help, label names) for every catalogue metric."""
-    if catalogue is None:
-        from alignwatch.metrics.catalogue import CATALOGUE as catalogue
+    decls = CATALOGUE if catalogue is None else catalogue
     return {
-        decl.id: (served_name(decl)[0], decl.help, ["business", *_label_names(decl), "window"])
-        for decl in catalogue.values()
+        decl.id: (catalogue_served_name(decl), decl.help, ["business", *_label_names(decl), "window"])
+        for decl in decls.values()
     }
 
 
 def catalogue_scales(catalogue: Mapping[str, Any] | None = None) -> dict[str, float]:
     """metric id → factor to base units, for the metrics served converted."""
-    if catalogue is None:
-        from alignwatch.metrics.catalogue import CATALOGUE as catalogue
-    return {decl.id: served_name(decl)[1] for decl in catalogue.values() if served_name(decl)[1] != 1.0}
+    decls = CATALOGUE if catalogue is None else catalogue
+    return {decl.id: served_scale(decl) for decl in decls.values() if served_scale(decl) != 1.0}
 
 
 def _label_names(decl: Any) -> list[str]:

@@ -17,17 +17,22 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from alignwatch.errors import ConfigError
 from alignwatch.metrics.aggregates import DISTRIBUTIONS
-from alignwatch.metrics.catalogue import CATALOGUE, CHECKLIST, PERSPECTIVES, PITFALLS, SAI_INPUTS
+from alignwatch.metrics.catalogue import CATALOGUE
 from alignwatch.metrics.facts import Facts, Sums
+from alignwatch.vocabulary import CHECKLIST, EVENT_SHARE_MEASURES, INDICES, PERSPECTIVES, PITFALLS, SAI_INPUTS
 
 __all__ = [
     "CRITICALITY_FACTOR",
     "EVENT_SHARE_MEASURES",
+    "FORMULAS",
     "Burn",
     "Evaluation",
     "Finding",
+    "Formula",
     "PERCENTILE_MEASURES",
+    "Run",
     "attainment",
     "budget_evidence",
     "distributions_needed",
@@ -56,14 +61,6 @@ Fold = Callable[[dt.datetime, dt.datetime], Facts | None]
 PERCENTILE_MEASURES: dict[str, tuple[str, Fraction]] = {
     f"{name}_p{q}": (name, Fraction(q, 100)) for name in DISTRIBUTIONS for q in (50, 90)
 }
-
-
-#: KPI measures that are a share of events: each event meets the objective or spends error
-#: budget (good ÷ all for direction up, bad ÷ all for direction down)
-EVENT_SHARE_MEASURES = frozenset(
-    {"human_reachability", "first_contact_resolution", "repeat_purchase_rate", "error_rate", "rework_rate",
-     "automation_rate"}
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -166,8 +163,11 @@ def percentile(pairs: Iterable[tuple[float, int]], q: Fraction) -> float | None:
 
 
 def distributions_needed(strategy: Any) -> tuple[str, ...]:
-    """The distributions the strategy's percentile KPIs read (the engine reads their values only then)."""
-    return tuple(sorted({PERCENTILE_MEASURES[k.measure][0] for k in strategy.kpis if k.measure in PERCENTILE_MEASURES}))
+    """The distributions the catalogue's metrics and the strategy's percentile KPIs read (the
+    engine reads the values of these only)."""
+    declared = {name for decl in CATALOGUE.values() for name in decl.distributions}
+    kpis = {PERCENTILE_MEASURES[k.measure][0] for k in strategy.kpis if k.measure in PERCENTILE_MEASURES}
+    return tuple(sorted(declared | kpis))
 
 
 def _percentile_measure(strategy: Any, facts: Facts, kpi: Any) -> tuple[float | None, float]:
@@ -380,9 +380,14 @@ class Evaluation:
     automations: dict[str, dict[str, Any]] = field(default_factory=dict)
     processes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    #: the formula running (``FORMULAS``): a value is added only by the formula its declaration names
+    step: str = field(default="", repr=False, compare=False)
+
     def add(self, metric_id: str, labels: dict[str, str], value: float | None, **inputs: Any) -> None:
         if metric_id not in CATALOGUE:
             raise KeyError(f"metric {metric_id!r} is not in the catalogue")
+        if self.step and CATALOGUE[metric_id].computed_by != self.step:
+            raise KeyError(f"metric {metric_id!r} is computed by {CATALOGUE[metric_id].computed_by!r}, not {self.step!r}")
         self.values.append((metric_id, labels, value, inputs))
 
     def value(self, metric_id: str, **labels: str) -> float | None:
@@ -916,33 +921,28 @@ def priorities(strategy: Any, procs: dict[str, dict[str, Any]]) -> list[dict[str
 # ---------------------------------------------------------------------------- the whole window
 
 
-def evaluate(
-    strategy: Any,
-    facts: Facts,
-    *,
-    fold: Fold | None = None,
-    monitored: bool | None = None,
-    rolling_7d: bool = False,
-    detect_pitfalls: bool = True,
-) -> Evaluation:
-    """Every metric of the catalogue for the window of ``facts``.
+@dataclass(frozen=True)
+class Run:
+    """What a formula is given besides the strategy, the window's facts and the evaluation so far."""
 
-    ``fold(start, end)`` gives the facts of another window inside the range that was read
-    (None when it is not covered): ROI realisation of past weeks, regression baselines and
-    daily outcome KPIs for staleness. ``monitored`` says whether a pipeline run was
-    published in the two days up to the window's end (run history as it stood at the
-    window's end). ``rolling_7d`` marks the window on which
-    regression and staleness are emitted. ``detect_pitfalls`` is False on hour and day
-    windows: a pitfall is a pattern, judged on 7 and 28 days of evidence.
-    """
-    ev = Evaluation(start=facts.start, end=facts.end)
-    _cjai(strategy, facts, ev)
-    _spar(strategy, facts, ev)
-    _aac(strategy, facts, ev)
-    _sdur(facts, ev)
-    _ssai(facts, ev)
-    autos = _automation_metrics(strategy, facts, ev)
-    procs = _process_metrics(strategy, facts, ev)
+    fold: Fold | None = None
+    monitored: bool | None = None
+    rolling_7d: bool = False
+    detect_pitfalls: bool = True
+
+
+Formula = Callable[[Any, Facts, Evaluation, Run], None]
+"""A step of the evaluation: adds the values of the catalogue metrics that name it."""
+
+
+def _cycle_time_p90(strategy: Any, facts: Facts, ev: Evaluation, run: Run) -> None:
+    for p in strategy.processes:
+        pairs = facts.distribution("cycle_time", processes=[p.id])
+        executions = float(sum(count for _, count in pairs))
+        ev.add("cycle_time_p90", {"process": p.id}, percentile(pairs, Fraction(9, 10)), executions=executions)
+
+
+def _human_reachability(strategy: Any, facts: Facts, ev: Evaluation, run: Run) -> None:
     touch = facts.touch_sums()
     reach = _ratio(touch["within_sla"], touch["escalations"])
     ev.add("human_reachability", {}, reach, within_sla=touch["within_sla"], requested=touch["escalations"])
@@ -964,6 +964,9 @@ def evaluate(
             for tp in strategy.journey
         },
     }
+
+
+def _kpi_values(strategy: Any, facts: Facts, ev: Evaluation, run: Run) -> None:
     ev.kpis = _kpis(strategy, facts)
     for kpi_id, k in ev.kpis.items():
         ev.add("kpi_value", {"kpi": kpi_id}, k["value"], measure=k["measure"])
@@ -974,13 +977,18 @@ def evaluate(
             inputs = {"bad": burn.bad, "events": burn.events, "budget": burn.budget}
             ev.add("kpi_burn_rate", {"kpi": kpi_id}, burn.rate, **inputs)
             ev.add("kpi_burn_evidence", {"kpi": kpi_id}, burn.evidence, **inputs)
+
+
+def _perspective_scores(strategy: Any, facts: Facts, ev: Evaluation, run: Run) -> None:
     ev.perspectives = _perspectives(strategy, ev.kpis)
     for perspective, score in ev.perspectives.items():
         judged, guarded = perspective_kpis(ev.kpis, perspective)
         ev.add("perspective_score", {"perspective": perspective}, score, judged=judged, not_judged=guarded)
+
+
+def _sai(strategy: Any, facts: Facts, ev: Evaluation, run: Run) -> None:
     scores: dict[str, float | None] = {
-        name: (None if ev.indices[name]["value"] is None else 100.0 * ev.indices[name]["value"])
-        for name in ("cjai", "spar", "aac", "sdur", "ssai")
+        name: (None if ev.indices[name]["value"] is None else 100.0 * ev.indices[name]["value"]) for name in INDICES
     }
     scores.update(ev.perspectives)
     ev.sai, ev.contributions = sai_of(strategy, scores)
@@ -989,14 +997,20 @@ def evaluate(
         for name, c in ev.contributions.items():
             if c["points"] is not None:
                 ev.add("sai_contribution", {"input": name}, c["points"], weight=c["weight"], score=c["score"])
-    ev.checklist = _checklist(strategy, ev.kpis, monitored)
+
+
+def _checklist_items(strategy: Any, facts: Facts, ev: Evaluation, run: Run) -> None:
+    ev.checklist = _checklist(strategy, ev.kpis, run.monitored)
     for item, c in ev.checklist.items():
         flag = {"passed": 1.0, "failed": 0.0}.get(c["status"])
         ev.add("checklist_item_passed", {"item": item}, flag, status=c["status"], source=c["source"])
     passed = sum(1 for c in ev.checklist.values() if c["status"] == "passed")
     ev.readiness = passed / len(CHECKLIST)
     ev.add("checklist_readiness", {}, ev.readiness, passed=passed)
-    ev.findings = _pitfalls(strategy, facts, autos, procs, fold) if detect_pitfalls else []
+
+
+def _pitfall_flags(strategy: Any, facts: Facts, ev: Evaluation, run: Run) -> None:
+    ev.findings = _pitfalls(strategy, facts, ev.automations, ev.processes, run.fold) if run.detect_pitfalls else []
     for pitfall in PITFALLS:
         for a in strategy.automations:
             found = [f for f in ev.findings if f.pitfall == pitfall and f.automation == a.id]
@@ -1005,9 +1019,70 @@ def evaluate(
             worst = sorted(found, key=lambda f: (not f.active, f.severity != "critical"))[0]
             ev.add("pitfall_active", {"pitfall": pitfall, "automation": a.id}, 1.0 if worst.active else 0.0,
                    severity=worst.severity, evidence=worst.evidence, threshold=worst.threshold)
-    _drift(strategy, facts, ev.kpis, ev.sai, fold, ev, rolling_7d)
-    ev.automations = autos
-    ev.processes = procs
+
+
+def _automations(strategy: Any, facts: Facts, ev: Evaluation, run: Run) -> None:
+    ev.automations = _automation_metrics(strategy, facts, ev)
+
+
+def _processes(strategy: Any, facts: Facts, ev: Evaluation, run: Run) -> None:
+    ev.processes = _process_metrics(strategy, facts, ev)
+
+
+FORMULAS: dict[str, Formula] = {
+    "cjai": lambda strategy, facts, ev, run: _cjai(strategy, facts, ev),
+    "spar": lambda strategy, facts, ev, run: _spar(strategy, facts, ev),
+    "aac": lambda strategy, facts, ev, run: _aac(strategy, facts, ev),
+    "sdur": lambda strategy, facts, ev, run: _sdur(facts, ev),
+    "ssai": lambda strategy, facts, ev, run: _ssai(facts, ev),
+    "automations": _automations,
+    "processes": _processes,
+    "cycle_time_p90": _cycle_time_p90,
+    "human_reachability": _human_reachability,
+    "kpis": _kpi_values,
+    "perspectives": _perspective_scores,
+    "sai": _sai,
+    "checklist": _checklist_items,
+    "pitfalls": _pitfall_flags,
+    "drift": lambda strategy, facts, ev, run: _drift(strategy, facts, ev.kpis, ev.sai, run.fold, ev, run.rolling_7d),
+}
+"""The formulas the catalogue's ``computed_by`` names, in the order they run (a step reads
+what the steps before it put in the evaluation: the SAI reads the indices and the
+perspective scores, the pitfalls read the automation and process metrics)."""
+
+_unknown = sorted({name for d in CATALOGUE.values() for name in d.distributions} - set(DISTRIBUTIONS))
+if _unknown:
+    raise ConfigError(f"metric catalogue: distributions not in aggregates.DISTRIBUTIONS: {_unknown}")
+_unresolved = sorted({d.computed_by for d in CATALOGUE.values()} ^ set(FORMULAS))
+if _unresolved:
+    raise ConfigError(f"metric catalogue: computed_by names no formula, or a formula computes no metric: {_unresolved}")
+
+
+def evaluate(
+    strategy: Any,
+    facts: Facts,
+    *,
+    fold: Fold | None = None,
+    monitored: bool | None = None,
+    rolling_7d: bool = False,
+    detect_pitfalls: bool = True,
+) -> Evaluation:
+    """Every metric of the catalogue for the window of ``facts``: each step of :data:`FORMULAS` in turn.
+
+    ``fold(start, end)`` gives the facts of another window inside the range that was read
+    (None when it is not covered): ROI realisation of past weeks, regression baselines and
+    daily outcome KPIs for staleness. ``monitored`` says whether a pipeline run was
+    published in the two days up to the window's end (run history as it stood at the
+    window's end). ``rolling_7d`` marks the window on which
+    regression and staleness are emitted. ``detect_pitfalls`` is False on hour and day
+    windows: a pitfall is a pattern, judged on 7 and 28 days of evidence.
+    """
+    ev = Evaluation(start=facts.start, end=facts.end)
+    run = Run(fold=fold, monitored=monitored, rolling_7d=rolling_7d, detect_pitfalls=detect_pitfalls)
+    for name, formula in FORMULAS.items():
+        ev.step = name
+        formula(strategy, facts, ev, run)
+    ev.step = ""
     return ev
 
 

@@ -20,8 +20,9 @@ marked and aggregates from the events only:
   cache with :func:`clear` when deleting events.
 
 Percentiles are not cached: a percentile cannot be merged from per-hour sums, so the
-values of the distributions a strategy's percentile KPIs read come from the events on every
-computation (:func:`alignwatch.metrics.aggregates.fetch_samples`), cache or not.
+values of the distributions the catalogue's metrics and a strategy's percentile KPIs read
+come from the events on every computation
+(:func:`alignwatch.metrics.aggregates.fetch_samples`), cache or not.
 
 The groups read back are the very values the uncached path computes (the same statement
 over the same hour, the same conversions), sorted in the same order, so the metrics come

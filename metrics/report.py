@@ -34,6 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
+from alignwatch.metrics.scorecard import build_scorecard
+from alignwatch.store.schema import metric_values, pipeline_runs
+from alignwatch.vocabulary import INDEX_TITLES, PERSPECTIVE_TITLES
+
 __all__ = [
     "INDEX_NAMES",
     "PERSPECTIVE_NAMES",
@@ -53,21 +59,10 @@ __all__ = [
 SAI_METRIC_ID = "sai"
 """Catalogue id of the Strategic Alignment Index in ``metric_values``."""
 
-INDEX_NAMES: dict[str, str] = {
-    "cjai": "Customer Journey Automation Index",
-    "spar": "Strategic Process Automation Ratio",
-    "aac": "Adaptive Automation Capacity",
-    "sdur": "Strategic Data Utilization Rate",
-    "ssai": "Strategic Skill Augmentation Index",
-}
+INDEX_NAMES: dict[str, str] = INDEX_TITLES
 """The five strategic automation indices, in the order the report shows them."""
 
-PERSPECTIVE_NAMES: dict[str, str] = {
-    "financial": "Financial",
-    "customer": "Customer",
-    "internal_process": "Internal process",
-    "learning_growth": "Learning & growth",
-}
+PERSPECTIVE_NAMES: dict[str, str] = PERSPECTIVE_TITLES
 """The four balanced-scorecard perspectives, in the order the report shows them."""
 
 
@@ -768,10 +763,6 @@ def sai_trend(
     business: str | None = None,
 ) -> list[tuple[dt.datetime, float]]:
     """Published SAI values of one window kind, oldest first, as (window end, value)."""
-    import sqlalchemy as sa
-
-    from alignwatch.store.schema import metric_values
-
     query = (
         sa.select(metric_values.c.window_end, metric_values.c.value, metric_values.c.labels)
         .where(
@@ -796,10 +787,6 @@ def sai_trend(
 
 def latest_window_end(engine: Any) -> dt.datetime | None:
     """End of the newest published window (the default ``--at`` of the report), or None."""
-    import sqlalchemy as sa
-
-    from alignwatch.store.schema import metric_values
-
     with engine.connect() as conn:
         return conn.execute(sa.select(sa.func.max(metric_values.c.window_end))).scalar()
 
@@ -807,10 +794,6 @@ def latest_window_end(engine: Any) -> dt.datetime | None:
 def publication_status(engine: Any, at: dt.datetime | None, *, since: dt.datetime | None = None) -> Publication:
     """Whether published values exist for windows ending at ``at``, and how many of the
     finished runs (started at or after ``since``, when given) published."""
-    import sqlalchemy as sa
-
-    from alignwatch.store.schema import metric_values, pipeline_runs
-
     runs = pipeline_runs.c
     counted = sa.select(
         sa.func.count(),
@@ -845,7 +828,6 @@ def write_report(
 
     The page says whether a published run covers ``at``, counting the runs started at or
     after ``runs_since`` (every run by default)."""
-    from alignwatch.metrics.scorecard import build_scorecard
 
     when = at or latest_window_end(engine) or (now or dt.datetime.now(dt.UTC))
     scorecard = build_scorecard(engine, strategy, when, window=window)

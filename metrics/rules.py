@@ -49,6 +49,12 @@ from typing import Any
 
 import yaml
 
+from alignwatch.metrics.catalogue import CATALOGUE, served_name, served_scale
+from alignwatch.metrics.exporter import business_label
+from alignwatch.metrics.naming import SeriesNames
+from alignwatch.metrics.naming import series_names as metric_names
+from alignwatch.vocabulary import EVENT_SHARE_MEASURES
+
 __all__ = [
     "BURN_WINDOWS",
     "EVENT_SHARE_MEASURES",
@@ -61,7 +67,7 @@ __all__ = [
     "Check",
     "Firing",
     "KpiChain",
-    "MetricNames",
+    "SeriesNames",
     "RuleInputs",
     "Sample",
     "alert_specs",
@@ -119,39 +125,6 @@ BURN_WINDOWS: tuple[BurnWindow, ...] = (
 )
 #: the slow burn is judged on the KPI's own period (its ``period``, 28 days by default)
 SLOW_BURN = BurnWindow("period", 1.0, 2.0, "ticket", "1h", "its period")
-EVENT_SHARE_MEASURES = frozenset(
-    {"human_reachability", "first_contact_resolution", "repeat_purchase_rate", "error_rate", "rework_rate",
-     "automation_rate"}
-)  # fmt: skip
-"""KPI measures that are a share of events (kept equal to ``alignwatch.metrics.formulas.EVENT_SHARE_MEASURES``
-by a test: this module renders rules and imports no engine code)."""
-
-
-@dataclass(frozen=True)
-class MetricNames:
-    """Prometheus names of the series the rules read (from the naming module)."""
-
-    kpi_attainment: str
-    kpi_value: str
-    kpi_events: str
-    kpi_burn_rate: str
-    kpi_burn_evidence: str
-    sai: str
-    human_reachability: str
-    human_reachability_events: str
-    human_reachability_evidence: str
-    pitfall: str
-    regression: str
-    staleness: str
-    snapshot_timestamp: str = "alignwatch_snapshot_timestamp_seconds"
-    last_run: str = "alignwatch_pipeline_last_run_timestamp_seconds"
-    validation_success: str = "alignwatch_pipeline_validation_success"
-    store_up: str = "alignwatch_exporter_store_up"
-    validation_failed: str = "alignwatch_pipeline_validation_failed_expectations"
-    consumer_lag: str = "alignwatch_ingest_consumer_lag_messages"
-    rejected: str = "alignwatch_ingest_events_rejected_total"
-    exporter_job: str = "alignwatch-exporter"
-    consumer_job: str = "alignwatch-consumer"
 
 
 @dataclass(frozen=True)
@@ -208,7 +181,7 @@ class RuleInputs:
     kpis: tuple[KpiChain, ...]
     automations: tuple[AutomationChain, ...]
     thresholds: Mapping[str, float]
-    names: MetricNames
+    names: SeriesNames
     continuous_interval_s: int = 300
     nightly_max_age_s: int = 26 * 3600
     runbook_base: str = "docs/runbooks.md"
@@ -361,16 +334,13 @@ def firing_alerts(specs: Sequence[AlertSpec], samples: Sequence[Sample], busines
 
 def samples_from_values(values: Sequence[Any], business: str) -> list[Sample]:
     """Engine values (:class:`alignwatch.metrics.values.MetricValue`) as the exporter serves them."""
-    from alignwatch.metrics.catalogue import CATALOGUE
-    from alignwatch.metrics.exporter import served_name
-
     out = []
     for value in values:
         if value.value is None or value.metric_id not in CATALOGUE:
             continue
-        name, factor = served_name(CATALOGUE[value.metric_id])
+        decl = CATALOGUE[value.metric_id]
         labels = {"business": business, **value.labels, "window": value.window}
-        out.append(Sample(name, labels, float(value.value) * factor))
+        out.append(Sample(served_name(decl), labels, float(value.value) * served_scale(decl)))
     return out
 
 
@@ -385,10 +355,10 @@ def _business_chain(inputs: RuleInputs) -> str:
 # ---------------------------------------------------------------------------- recording
 
 
-def recording_groups(names: MetricNames) -> list[dict[str, Any]]:
+def recording_groups(names: SeriesNames) -> list[dict[str, Any]]:
     """Business-independent recording rules (``level:metric:operation``)."""
     rules: list[dict[str, Any]] = [
-        {"record": f"business:{names.sai}:max_over_time7d", "expr": f'max_over_time({names.sai}{{window="7d"}}[7d])'},
+        {"record": f"business:{names.metric('sai')}:max_over_time7d", "expr": f'max_over_time({names.metric("sai")}{{window="7d"}}[7d])'},
     ]
     return [{"name": "alignwatch-recording", "rules": rules}]
 
@@ -401,12 +371,12 @@ def _burn_spec(inputs: RuleInputs, kpi: KpiChain, burn: BurnWindow, labels: Mapp
     window = kpi.period if burn.window == "period" else burn.window
     by = ("business", "kpi")
     checks = [
-        Check(names.kpi_burn_rate, {"kpi": kpi.id, "window": window}, ">=", burn.factor, by),
-        Check(names.kpi_burn_evidence, {"kpi": kpi.id, "window": window}, ">=", burn.evidence, by),
+        Check(names.metric("kpi_burn_rate"), {"kpi": kpi.id, "window": window}, ">=", burn.factor, by),
+        Check(names.metric("kpi_burn_evidence"), {"kpi": kpi.id, "window": window}, ">=", burn.evidence, by),
     ]
     horizon = f"its period ({kpi.period})" if burn.window == "period" else burn.horizon
     if burn.window == "period":  # still burning: the last 7 days spend budget too
-        checks.append(Check(names.kpi_burn_rate, {"kpi": kpi.id, "window": "7d"}, ">=", 1.0, by))
+        checks.append(Check(names.metric("kpi_burn_rate"), {"kpi": kpi.id, "window": "7d"}, ">=", 1.0, by))
     budget = (1.0 - kpi.target) if kpi.direction == "up" else kpi.target
     missed = "below" if kpi.direction == "up" else "above"
     return AlertSpec(
@@ -439,8 +409,8 @@ def _kpi_specs(inputs: RuleInputs) -> list[AlertSpec]:
             specs.append(
                 AlertSpec(
                     "AlignwatchKPIBelowTarget",
-                    (Check(names.kpi_attainment, period, "<", 1.0, by),
-                     Check(names.kpi_events, period, ">=", float(kpi.min_events), by)),
+                    (Check(names.metric("kpi_attainment"), period, "<", 1.0, by),
+                     Check(names.metric("kpi_events"), period, ">=", float(kpi.min_events), by)),
                     severity="ticket",
                     alert_class="kpi",
                     for_="1h",
@@ -459,7 +429,7 @@ def _kpi_specs(inputs: RuleInputs) -> list[AlertSpec]:
         specs.append(
             AlertSpec(
                 "AlignwatchKPIRegression",
-                (Check(names.regression, {"kpi": kpi.id, "window": "7d"}, ">=", drop, by),),
+                (Check(names.metric("drift_regression"), {"kpi": kpi.id, "window": "7d"}, ">=", drop, by),),
                 severity="ticket",
                 alert_class="kpi",
                 for_="1h",
@@ -493,7 +463,7 @@ def _alignment_specs(inputs: RuleInputs) -> list[AlertSpec]:
         specs.append(
             AlertSpec(
                 "AlignwatchPitfallDetected",
-                (Check(names.pitfall, {"automation": automation.id, "window": "7d"}, ">", 0.0,
+                (Check(names.metric("pitfall_active"), {"automation": automation.id, "window": "7d"}, ">", 0.0,
                        ("business", "automation", "pitfall")),),  # fmt: skip
                 severity="ticket",
                 alert_class="alignment",
@@ -518,8 +488,8 @@ def _alignment_specs(inputs: RuleInputs) -> list[AlertSpec]:
         specs.append(
             AlertSpec(
                 "AlignwatchHumanReachabilityBelowFloor",
-                (Check(names.human_reachability, window, "<", floor),
-                 Check(names.human_reachability_evidence, window, ">=", burn.evidence)),
+                (Check(names.metric("human_reachability"), window, "<", floor),
+                 Check(names.metric("human_reachability_floor_evidence"), window, ">=", burn.evidence)),
                 severity="page",
                 alert_class="kpi",
                 for_=burn.for_,
@@ -536,7 +506,7 @@ def _alignment_specs(inputs: RuleInputs) -> list[AlertSpec]:
     specs.append(
         AlertSpec(
             "AlignwatchStrategicStaleness",
-            (Check(names.staleness, {"window": "7d"}, ">", 0.0),),
+            (Check(names.metric("drift_strategic_staleness"), {"window": "7d"}, ">", 0.0),),
             severity="ticket",
             alert_class="alignment",
             for_="1h",
@@ -570,8 +540,8 @@ def _alignment_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
     sai_drop = _alert(
         inputs,
         "AlignwatchSAIDrop",
-        f"business:{names.sai}:max_over_time7d{_sel(business=b)}\n  - on (business)\n"
-        f'max by (business) ({names.sai}{{business="{b}",window="7d"}}) >= {drop}',
+        f"business:{names.metric('sai')}:max_over_time7d{_sel(business=b)}\n  - on (business)\n"
+        f'max by (business) ({names.metric("sai")}{{business="{b}",window="7d"}}) >= {drop}',
         severity="ticket",
         alert_class="alignment",
         for_="30m",
@@ -584,8 +554,6 @@ def _alignment_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
 
 
 def _pipeline_business_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
-    from alignwatch.metrics.exporter import HEARTBEAT
-
     names = inputs.names
     b = inputs.business
     chain = _business_chain(inputs)
@@ -594,7 +562,7 @@ def _pipeline_business_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
     # or when nothing was published for an hour and 3 intervals (the data itself is old)
     silent_after = 3 * inputs.continuous_interval_s
     unpublished_after = 3600 + silent_after
-    beats = f'{HEARTBEAT.name}{{business="{b}",kind="continuous",outcome=~"published|skipped|failed_validation"}}'
+    beats = f'{names.heartbeat}{{business="{b}",kind="continuous",outcome=~"published|skipped|failed_validation"}}'
     return [
         _alert(
             inputs,
@@ -676,7 +644,7 @@ def _pipeline_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
         _alert(
             inputs,
             "AlignwatchConsumerLagGrowing",
-            f"sum by (topic) ({names.consumer_lag}) > 1000\nand\n  sum by (topic) (deriv({names.consumer_lag}[15m])) > 0",
+            f"sum by (topic) ({names.instrument('lag')}) > 1000\nand\n  sum by (topic) (deriv({names.instrument('lag')}[15m])) > 0",
             severity="page",
             alert_class="pipeline",
             for_="15m",
@@ -686,7 +654,7 @@ def _pipeline_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
         _alert(
             inputs,
             "AlignwatchDeadLettersGrowing",
-            f"sum by (reason) (increase({names.rejected}[30m])) > 10",
+            f"sum by (reason) (increase({names.instrument('rejected')}[30m])) > 10",
             severity="ticket",
             alert_class="pipeline",
             for_="15m",
@@ -744,36 +712,7 @@ def rule_files(inputs: RuleInputs) -> dict[str, str]:
     }
 
 
-def metric_names() -> MetricNames:
-    """The series the rules read, named by the naming module and the ingestion instruments."""
-    from alignwatch.metrics.exporter import served_names
-    from alignwatch.stream.health import INSTRUMENTS
-
-    served = served_names()
-
-    def prometheus_name(metric_id: str) -> str:
-        return served[metric_id]
-
-    ingest = {spec.attribute: spec.exposed_name for spec in INSTRUMENTS}
-    return MetricNames(
-        kpi_attainment=prometheus_name("kpi_attainment"),
-        kpi_value=prometheus_name("kpi_value"),
-        kpi_events=prometheus_name("kpi_events"),
-        kpi_burn_rate=prometheus_name("kpi_burn_rate"),
-        kpi_burn_evidence=prometheus_name("kpi_burn_evidence"),
-        sai=prometheus_name("sai"),
-        human_reachability=prometheus_name("human_reachability"),
-        human_reachability_events=prometheus_name("escalations_requested"),
-        human_reachability_evidence=prometheus_name("human_reachability_floor_evidence"),
-        pitfall=prometheus_name("pitfall_active"),
-        regression=prometheus_name("drift_regression"),
-        staleness=prometheus_name("drift_strategic_staleness"),
-        consumer_lag=ingest["lag"],
-        rejected=ingest["rejected"],
-    )
-
-
-def render_rule_files(strategies: Sequence[Any], *, names: MetricNames | None = None, **options: Any) -> dict[str, str]:
+def render_rule_files(strategies: Sequence[Any], *, names: SeriesNames | None = None, **options: Any) -> dict[str, str]:
     """Every rule file for ``strategies`` (one per business plus the shared ones)."""
     names = names or metric_names()
     files: dict[str, str] = {}
@@ -791,10 +730,8 @@ def alert_names(inputs: RuleInputs) -> list[str]:
     return sorted(found)
 
 
-def inputs_from_strategy(strategy: Any, names: MetricNames, **options: Any) -> RuleInputs:
+def inputs_from_strategy(strategy: Any, names: SeriesNames, **options: Any) -> RuleInputs:
     """Resolve a strategy into :class:`RuleInputs` (KPI chains, automations, thresholds)."""
-    from alignwatch.metrics.exporter import business_label
-
     goals_by_kpi: dict[str, list[tuple[str, str]]] = {}
     for goal in strategy.goals:
         for kpi_id in goal.kpis:

@@ -25,7 +25,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from alignwatch.errors import ConfigError
-from alignwatch.metrics.catalogue import PERSPECTIVES, SAI_INPUTS
 from alignwatch.metrics.engine import LOOKBACK, Reader, Window, _clean, evaluate_window
 from alignwatch.metrics.formulas import (
     Evaluation,
@@ -37,6 +36,7 @@ from alignwatch.metrics.formulas import (
     perspective_kpis,
     priorities,
 )
+from alignwatch.vocabulary import PERSPECTIVES, SAI_INPUTS
 
 __all__ = [
     "PERIOD",

@@ -33,7 +33,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
-from alignwatch.errors import Problem, StrategyError
+from alignwatch.errors import ConfigError, Problem, StrategyError
+from alignwatch.metrics.catalogue import CATALOGUE
+from alignwatch.vocabulary import CHECKLIST as CHECKLIST_ITEMS
+from alignwatch.vocabulary import DIRECTIONS, PERSPECTIVES, ChecklistItem, Direction, Perspective
 
 __all__ = [
     "ANY_PERSPECTIVE",
@@ -56,35 +59,18 @@ __all__ = [
     "Thresholds",
     "Touchpoint",
     "Weights",
+    "check_catalogue_thresholds",
     "load_strategy",
     "parse_strategy",
 ]
 
 # --------------------------------------------------------------------------- vocabulary
 
-Perspective = Literal["financial", "customer", "internal_process", "learning_growth"]
-Direction = Literal["up", "down"]
 Criticality = Literal["critical", "supporting", "peripheral"]
 Answer = Literal["yes", "no", "unknown"]
-ChecklistItem = Literal[
-    "clear_strategy",
-    "process_assessment",
-    "automation_linked_to_goals",
-    "prioritisation",
-    "pilot_projects",
-    "team_involvement",
-    "kpi_measurement",
-    "continuous_monitoring",
-]
 
-PERSPECTIVES: tuple[str, ...] = get_args(Perspective)
-"""The four balanced-scorecard perspectives, in scorecard order."""
-DIRECTIONS: tuple[str, ...] = get_args(Direction)
-"""``up``: higher is better; ``down``: lower is better."""
 CRITICALITIES: tuple[str, ...] = get_args(Criticality)
 """Process criticalities, most critical first."""
-CHECKLIST_ITEMS: tuple[str, ...] = get_args(ChecklistItem)
-"""The eight items of the strategic alignment checklist."""
 
 ANY_PERSPECTIVE = "any"
 """The perspective of a measure that serves KPIs of every perspective (``observed``)."""
@@ -310,6 +296,23 @@ class Thresholds(_Model):
     staleness_sai_min: Annotated[float, Field(ge=0, le=100)] = 60.0
     staleness_windows: Annotated[int, Field(ge=1)] = 3
     sai_drop_points: Annotated[float, Field(ge=0, le=100)] = 10.0
+
+
+def check_catalogue_thresholds(decls: Iterable[Any] = CATALOGUE.values()) -> None:
+    """A default threshold is written once: a catalogue default that is also a field of
+    :class:`Thresholds` must be that field's default (the docs show the catalogue's, the
+    detectors read the strategy's). Run when this module is imported."""
+    fields = Thresholds.model_fields
+    for decl in decls:
+        for key, default in decl.thresholds.items():
+            if key in fields and fields[key].default != default:
+                raise ConfigError(
+                    f"metric catalogue: {decl.id}.thresholds.{key}: default {default!r} differs from "
+                    f"Thresholds.{key} = {fields[key].default!r}"
+                )
+
+
+check_catalogue_thresholds()
 
 
 class ChecklistAnswer(_Model):

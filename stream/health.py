@@ -15,9 +15,9 @@ from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["INSTRUMENTS", "Instrument", "PipelineMetrics"]
+from alignwatch.vocabulary import INGEST_INSTRUMENTS
 
-SUBSYSTEM = "ingest"
+__all__ = ["INSTRUMENTS", "Instrument", "PipelineMetrics"]
 
 
 @dataclass(frozen=True)
@@ -37,32 +37,32 @@ class Instrument:
         return f"{self.name}_total" if self.kind == "counter" else self.name
 
 
-def _name(name: str, unit: str) -> str:
-    """``alignwatch_<subsystem>_<name>_<unit>``; counters count events, their unit is the
-    verb (``alignwatch_ingest_events_consumed_total``)."""
-    return f"alignwatch_{SUBSYSTEM}_{name}_{unit}"
+def _name(attribute: str) -> str:
+    """The instrument's name, as :data:`alignwatch.vocabulary.INGEST_INSTRUMENTS` declares it
+    for the rules and dashboards that query it (``alignwatch_ingest_<name>_<unit>``)."""
+    return INGEST_INSTRUMENTS[attribute].name
 
 
 INSTRUMENTS: tuple[Instrument, ...] = (
-    Instrument("consumed", "counter", _name("events", "consumed"),
+    Instrument("consumed", "counter", _name("consumed"),
                "Messages read from Kafka or files, valid or not."),
-    Instrument("stored", "counter", _name("events", "stored"),
+    Instrument("stored", "counter", _name("stored"),
                "Events newly written to the store."),
-    Instrument("duplicates", "counter", _name("events", "duplicates"),
+    Instrument("duplicates", "counter", _name("duplicates"),
                "Events ignored because (source, id) was already stored."),
-    Instrument("rejected", "counter", _name("events", "rejected"),
+    Instrument("rejected", "counter", _name("rejected"),
                "Messages rejected to the dead-letter topic and quarantine, by reason code.", ("reason",)),
-    Instrument("store_retries", "counter", _name("store", "retries"),
+    Instrument("store_retries", "counter", _name("store_retries"),
                "Store writes that failed and were retried (store outage)."),
-    Instrument("batch_size", "histogram", _name("batch_size", "events"),
+    Instrument("batch_size", "histogram", _name("batch_size"),
                "Messages per store transaction.",
                buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000)),
-    Instrument("commit_latency", "histogram", _name("commit_latency", "seconds"),
+    Instrument("commit_latency", "histogram", _name("commit_latency"),
                "Seconds from the start of a store transaction to the offset commit.",
                buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)),
-    Instrument("lag", "gauge", _name("consumer_lag", "messages"),
+    Instrument("lag", "gauge", _name("lag"),
                "Messages behind the fetch high-watermark, per assigned partition.", ("topic", "partition")),
-    Instrument("last_commit", "gauge", _name("last_commit_timestamp", "seconds"),
+    Instrument("last_commit", "gauge", _name("last_commit"),
                "Unix time of the last successful offset commit (or file batch)."),
 )
 

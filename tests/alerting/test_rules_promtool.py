@@ -128,7 +128,7 @@ def test_kpi_error_budget_alerts_page_on_a_fast_burn_with_evidence_and_ticket_on
         return _series(metric, {**reach, "window": window}, values)
 
     def burn(window: str, rate: float, evidence: float, minutes: int = 120) -> list[dict[str, str]]:
-        return [series(n.kpi_burn_rate, window, f"{rate}x{minutes}"), series(n.kpi_burn_evidence, window, f"{evidence}x{minutes}")]
+        return [series(n.metric("kpi_burn_rate"), window, f"{rate}x{minutes}"), series(n.metric("kpi_burn_evidence"), window, f"{evidence}x{minutes}")]
 
     def expect(window: str, value: float) -> dict[str, Any]:
         return _expected(inputs, "AlignwatchKPIErrorBudgetBurn", reach, value, kpi="reach", burn_window=window)
@@ -159,16 +159,16 @@ def test_kpi_error_budget_alerts_page_on_a_fast_burn_with_evidence_and_ticket_on
 
     expected = _expected(inputs, "AlignwatchKPIBelowTarget", csat, 0.9, kpi="csat")
     tests += [
-        {"interval": "1m", "input_series": [_series(n.kpi_attainment, {**csat, "window": "28d"}, "0.9x90"),
-                                            _series(n.kpi_events, {**csat, "window": "28d"}, "25x90")],
+        {"interval": "1m", "input_series": [_series(n.metric("kpi_attainment"), {**csat, "window": "28d"}, "0.9x90"),
+                                            _series(n.metric("kpi_events"), {**csat, "window": "28d"}, "25x90")],
          "alert_rule_test": [below(50), below(65, expected)]},
         # too few events behind the value (min_events 20), or on target: nothing
-        {"interval": "1m", "input_series": [_series(n.kpi_attainment, {**csat, "window": "28d"}, "0.9x90"),
-                                            _series(n.kpi_events, {**csat, "window": "28d"}, "10x90")],
+        {"interval": "1m", "input_series": [_series(n.metric("kpi_attainment"), {**csat, "window": "28d"}, "0.9x90"),
+                                            _series(n.metric("kpi_events"), {**csat, "window": "28d"}, "10x90")],
          "alert_rule_test": [below(65)]},
         # an hour window below target never alerts: only the period counts for a mean
-        {"interval": "1m", "input_series": [_series(n.kpi_attainment, {**csat, "window": "hour"}, "0x90"),
-                                            _series(n.kpi_events, {**csat, "window": "hour"}, "100x90")],
+        {"interval": "1m", "input_series": [_series(n.metric("kpi_attainment"), {**csat, "window": "hour"}, "0x90"),
+                                            _series(n.metric("kpi_events"), {**csat, "window": "hour"}, "100x90")],
          "alert_rule_test": [below(65)]},
     ]
     _run_promtool(promtool, tmp_path, inputs, tests)
@@ -188,24 +188,24 @@ def test_every_other_alert_fires_on_its_condition_and_stays_silent_otherwise(
     drop = th["regression_drop"]
     cases.append((
         "AlignwatchKPIRegression",
-        [_series(n.regression, {**csat, "window": "7d"}, f"{drop + 0.1}x120")],
-        [_series(n.regression, {**csat, "window": "7d"}, f"{drop / 2}x120")],
+        [_series(n.metric("drift_regression"), {**csat, "window": "7d"}, f"{drop + 0.1}x120")],
+        [_series(n.metric("drift_regression"), {**csat, "window": "7d"}, f"{drop / 2}x120")],
         "90m",
         [_expected(inputs, "AlignwatchKPIRegression", csat, drop + 0.1, kpi="csat")],
     ))
     points = th["sai_drop_points"]
     cases.append((
         "AlignwatchSAIDrop",
-        [_series(n.sai, {**biz, "window": "7d"}, f"80x60 {80 - points - 5}x60")],
-        [_series(n.sai, {**biz, "window": "7d"}, f"80x60 {80 - points + 5}x60")],
+        [_series(n.metric("sai"), {**biz, "window": "7d"}, f"80x60 {80 - points - 5}x60")],
+        [_series(n.metric("sai"), {**biz, "window": "7d"}, f"80x60 {80 - points + 5}x60")],
         "100m",
         [_expected(inputs, "AlignwatchSAIDrop", biz, points + 5)],
     ))
     pitfall = {"business": B, "automation": automation.id, "pitfall": "feature_overload"}
     cases.append((
         "AlignwatchPitfallDetected",
-        [_series(n.pitfall, {**pitfall, "window": "7d"}, "1x60")],
-        [_series(n.pitfall, {**pitfall, "window": "7d"}, "0x60")],
+        [_series(n.metric("pitfall_active"), {**pitfall, "window": "7d"}, "1x60")],
+        [_series(n.metric("pitfall_active"), {**pitfall, "window": "7d"}, "0x60")],
         "30m",
         [_expected(inputs, "AlignwatchPitfallDetected", pitfall, automation=automation.id)],
     ))
@@ -214,17 +214,17 @@ def test_every_other_alert_fires_on_its_condition_and_stays_silent_otherwise(
     # floor too, but one unreached escalation is no evidence (0.3)
     cases.append((
         "AlignwatchHumanReachabilityBelowFloor",
-        [_series(n.human_reachability, {**biz, "window": "7d"}, "0.35x30"),
-         _series(n.human_reachability_evidence, {**biz, "window": "7d"}, "5.1x30")],
-        [_series(n.human_reachability, {**biz, "window": "7d"}, f"{round(floor - 0.25, 2)}x30"),
-         _series(n.human_reachability_evidence, {**biz, "window": "7d"}, "0.3x30")],
+        [_series(n.metric("human_reachability"), {**biz, "window": "7d"}, "0.35x30"),
+         _series(n.metric("human_reachability_floor_evidence"), {**biz, "window": "7d"}, "5.1x30")],
+        [_series(n.metric("human_reachability"), {**biz, "window": "7d"}, f"{round(floor - 0.25, 2)}x30"),
+         _series(n.metric("human_reachability_floor_evidence"), {**biz, "window": "7d"}, "0.3x30")],
         "5m",
         [_expected(inputs, "AlignwatchHumanReachabilityBelowFloor", biz, 0.35, burn_window="7d")],
     ))
     cases.append((
         "AlignwatchStrategicStaleness",
-        [_series(n.staleness, {**biz, "window": "7d"}, "1x120")],
-        [_series(n.staleness, {**biz, "window": "7d"}, "0x120")],
+        [_series(n.metric("drift_strategic_staleness"), {**biz, "window": "7d"}, "1x120")],
+        [_series(n.metric("drift_strategic_staleness"), {**biz, "window": "7d"}, "0x120")],
         "90m",
         [_expected(inputs, "AlignwatchStrategicStaleness", biz)],
     ))
@@ -259,15 +259,15 @@ def test_every_other_alert_fires_on_its_condition_and_stays_silent_otherwise(
     lag = {"topic": "alignwatch.events", "partition": "0"}
     cases.append((
         "AlignwatchConsumerLagGrowing",
-        [_series(n.consumer_lag, {**lag, "job": n.consumer_job}, "1000+100x60")],
-        [_series(n.consumer_lag, {**lag, "job": n.consumer_job}, "5000x60")],
+        [_series(n.instrument("lag"), {**lag, "job": n.consumer_job}, "1000+100x60")],
+        [_series(n.instrument("lag"), {**lag, "job": n.consumer_job}, "5000x60")],
         "40m",
         [_expected(inputs, "AlignwatchConsumerLagGrowing", {"topic": lag["topic"]}, 5000)],
     ))
     cases.append((
         "AlignwatchDeadLettersGrowing",
-        [_series(n.rejected, {"reason": "invalid_payload", "job": n.consumer_job}, "0+5x90")],
-        [_series(n.rejected, {"reason": "invalid_payload", "job": n.consumer_job}, "0+0x90")],
+        [_series(n.instrument("rejected"), {"reason": "invalid_payload", "job": n.consumer_job}, "0+5x90")],
+        [_series(n.instrument("rejected"), {"reason": "invalid_payload", "job": n.consumer_job}, "0+0x90")],
         "60m",
         [_expected(inputs, "AlignwatchDeadLettersGrowing", {"reason": "invalid_payload"}, 150)],
     ))
@@ -382,22 +382,22 @@ def test_the_in_process_evaluation_fires_exactly_what_prometheus_fires_on_the_sa
     n = inputs.names
     reach, csat = {"business": B, "kpi": "reach"}, {"business": B, "kpi": "csat"}
     samples = [
-        Sample(n.kpi_burn_rate, {**reach, "window": "7d"}, 12.9),  # a fast burn with evidence: page
-        Sample(n.kpi_burn_evidence, {**reach, "window": "7d"}, 9.7),
-        Sample(n.kpi_burn_rate, {**reach, "window": "hour"}, 20.0),  # too little evidence in the hour: nothing
-        Sample(n.kpi_burn_evidence, {**reach, "window": "hour"}, 1.3),
-        Sample(n.kpi_burn_rate, {**reach, "window": "28d"}, 3.0),  # a slow burn still burning: ticket
-        Sample(n.kpi_burn_evidence, {**reach, "window": "28d"}, 4.0),
-        Sample(n.kpi_attainment, {**csat, "window": "28d"}, 0.9),  # a mean below target over its period: ticket
-        Sample(n.kpi_events, {**csat, "window": "28d"}, 40.0),
-        Sample(n.regression, {**csat, "window": "7d"}, 0.05),  # below the regression threshold: nothing
-        Sample(n.pitfall, {"business": B, "automation": "chatbot", "pitfall": "feature_overload", "window": "7d"}, 1.0),
-        Sample(n.pitfall, {"business": B, "automation": "chatbot", "pitfall": "process_mismatch", "window": "7d"}, 0.0),
-        Sample(n.human_reachability, {"business": B, "window": "7d"}, 0.35),
-        Sample(n.human_reachability_evidence, {"business": B, "window": "7d"}, 5.1),
-        Sample(n.staleness, {"business": B, "window": "7d"}, 0.0),
-        Sample(n.kpi_burn_rate, {"business": "another", "kpi": "reach", "window": "7d"}, 50.0),  # not this business
-        Sample(n.kpi_burn_evidence, {"business": "another", "kpi": "reach", "window": "7d"}, 50.0),
+        Sample(n.metric("kpi_burn_rate"), {**reach, "window": "7d"}, 12.9),  # a fast burn with evidence: page
+        Sample(n.metric("kpi_burn_evidence"), {**reach, "window": "7d"}, 9.7),
+        Sample(n.metric("kpi_burn_rate"), {**reach, "window": "hour"}, 20.0),  # too little evidence in the hour: nothing
+        Sample(n.metric("kpi_burn_evidence"), {**reach, "window": "hour"}, 1.3),
+        Sample(n.metric("kpi_burn_rate"), {**reach, "window": "28d"}, 3.0),  # a slow burn still burning: ticket
+        Sample(n.metric("kpi_burn_evidence"), {**reach, "window": "28d"}, 4.0),
+        Sample(n.metric("kpi_attainment"), {**csat, "window": "28d"}, 0.9),  # a mean below target over its period: ticket
+        Sample(n.metric("kpi_events"), {**csat, "window": "28d"}, 40.0),
+        Sample(n.metric("drift_regression"), {**csat, "window": "7d"}, 0.05),  # below the regression threshold: nothing
+        Sample(n.metric("pitfall_active"), {"business": B, "automation": "chatbot", "pitfall": "feature_overload", "window": "7d"}, 1.0),
+        Sample(n.metric("pitfall_active"), {"business": B, "automation": "chatbot", "pitfall": "process_mismatch", "window": "7d"}, 0.0),
+        Sample(n.metric("human_reachability"), {"business": B, "window": "7d"}, 0.35),
+        Sample(n.metric("human_reachability_floor_evidence"), {"business": B, "window": "7d"}, 5.1),
+        Sample(n.metric("drift_strategic_staleness"), {"business": B, "window": "7d"}, 0.0),
+        Sample(n.metric("kpi_burn_rate"), {"business": "another", "kpi": "reach", "window": "7d"}, 50.0),  # not this business
+        Sample(n.metric("kpi_burn_evidence"), {"business": "another", "kpi": "reach", "window": "7d"}, 50.0),
     ]
     specs = alert_specs(inputs)
     firing = firing_alerts(specs, samples, B)

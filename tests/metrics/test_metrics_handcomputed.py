@@ -482,3 +482,26 @@ def test_every_kpi_measure_on_a_hand_computed_day(store) -> None:
     }
     for kpi_id, value in expected.items():
         assert values[key("kpi_value", kpi=kpi_id)] == pytest.approx(value, abs=1e-9), kpi_id
+
+
+def test_cycle_time_p90_is_the_linearly_interpolated_90th_percentile_of_each_process(store, strategy) -> None:
+    # docs/metrics.md, cycle_time_p90 and Choices, Percentiles: sort the window's n cycle times x0 <= ... <= x(n-1),
+    # h = (n - 1) * 0.9, value = x[floor h] + (h - floor h) * (x[floor h + 1] - x[floor h]).
+    # pack, day 0: 60, 120, 180, 240, 600 (two of them in the same hour, automated or not alike):
+    #   n = 5, h = 4 * 0.9 = 3.6, x3 = 240, x4 = 600 -> 240 + 0.6 * (600 - 240) = 240 + 216 = 456
+    # bake, day 0: 30 and 90 (an even count): n = 2, h = 0.9, x0 = 30, x1 = 90 -> 30 + 0.9 * 60 = 84
+    # books: no execution -> no data (not 0)
+    # the next day's 10 000 s execution of pack lies outside the window and does not count
+    insert(store, [
+        execution(at(1), "pack", True, cycle=240.0), execution(at(1.5), "pack", False, cycle=60.0),
+        execution(at(3), "pack", True, cycle=600.0), execution(at(9), "pack", True, cycle=180.0),
+        execution(at(20), "pack", False, cycle=120.0),
+        execution(at(2), "bake", False, cycle=90.0), execution(at(4), "bake", False, cycle=30.0),
+        execution(at(2, DAY0 + DAY), "pack", True, cycle=10_000.0),
+    ])
+    values = day_values(store, strategy)
+    assert values[key("cycle_time_p90", process="pack")] == pytest.approx(456.0)
+    assert values[key("cycle_time_p90", process="bake")] == pytest.approx(84.0)
+    assert values[key("cycle_time_p90", process="books")] is None
+    # the mean beside it: (240 + 60 + 600 + 180 + 120) / 5 = 1200 / 5 = 240, well below the slow tail
+    assert values[key("process_cycle_time", process="pack")] == pytest.approx(240.0)

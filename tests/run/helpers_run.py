@@ -18,10 +18,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 def sai_series_name() -> str:
     """The exporter's series name of the Strategic Alignment Index."""
-    from alignwatch.metrics.catalogue import CATALOGUE
-    from alignwatch.metrics.naming import prometheus_name
+    from alignwatch.metrics.catalogue import served_name
 
-    return prometheus_name(CATALOGUE["sai"])
+    return served_name("sai")
 
 
 @dataclass
