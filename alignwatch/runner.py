@@ -52,7 +52,8 @@ __all__ = ["RunOptions", "RunResult", "Supervisor", "firing_lines", "floor_time"
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[1]
+#: the project's DAG files, shipped in the package (alignwatch/dags links to the repository's dags/)
+DAGS_FOLDER = (Path(__file__).parent / "dags").resolve()
 
 
 @dataclass(frozen=True)
@@ -403,7 +404,7 @@ class Supervisor:
             **os.environ,
             "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),  # standalone starts `airflow` sub-commands
             "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "ALIGNWATCH_STORE_URL": self.settings.store_url,

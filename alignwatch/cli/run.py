@@ -16,6 +16,8 @@ from pathlib import Path
 import click
 
 from alignwatch.cli.options import kafka_options, settings_from, store_option, strategy_option
+from alignwatch.stream.broker import broker_binary
+from alignwatch.stream.simulator.generate import default_strategy_path
 
 __all__ = ["run"]
 
@@ -72,6 +74,8 @@ def run(
 
     simulate = not no_simulator
     external_broker = bootstrap_servers is not None or "ALIGNWATCH_BOOTSTRAP_SERVERS" in os.environ
+    if not external_broker:
+        broker_binary()  # without the demo extra: one line and exit 2, before anything starts
     if simulate and store_url is None and "ALIGNWATCH_STORE_URL" not in os.environ:
         # the demo replays a fresh story: its own store, recreated on every run
         demo_db = var_dir / f"demo-{scenario}.db"
@@ -79,7 +83,7 @@ def run(
             Path(f"{demo_db}{suffix}").unlink(missing_ok=True)
         store_url = f"sqlite:///{demo_db}"
     if simulate and strategy_file is None and "ALIGNWATCH_STRATEGY_FILE" not in os.environ:
-        strategy_file = Path("examples") / f"{scenario}.yaml"
+        strategy_file = default_strategy_path(scenario)
     settings = settings_from(store_url=store_url, strategy_file=strategy_file,
                              bootstrap_servers=bootstrap_servers, topics=topics)
     strategy = load_strategy(settings.strategy_file, max_bytes=settings.max_strategy_bytes)

@@ -22,6 +22,7 @@ import math
 import random
 from collections import Counter
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -72,11 +73,12 @@ NEW_PRODUCT_SHARE = (0.1, 0.3)
 
 
 def default_strategy_path(scenario: str) -> Path:
-    """``examples/<scenario>.yaml`` of the working directory, else of the source checkout."""
-    local = Path("examples") / f"{scenario}.yaml"
-    if local.exists():
-        return local
-    return Path(__file__).resolve().parents[2] / "examples" / f"{scenario}.yaml"
+    """The strategy of ``scenario``: ``examples/<scenario>.yaml``, shipped in the package.
+
+    The files are package data of ``alignwatch`` (``alignwatch/examples`` links to the
+    repository's ``examples/``), so a checkout and an installed wheel find the same file.
+    """
+    return Path(str(resources.files("alignwatch") / "examples" / f"{scenario}.yaml"))
 
 
 def load_scenario_strategy(scenario: str, path: Path | None = None) -> Any:
