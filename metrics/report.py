@@ -43,6 +43,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -508,6 +509,8 @@ def actions(scorecard: Mapping[str, Any], *, currency: str = "EUR") -> list[Acti
                 f"target {_target_words(kpis, ident, _field(kpi, 'target'), currency)}.",
                 "Find what pushed it past the red flag before anything else is automated around it.",
             ))
+    below_target: list[str] = []
+    regressions: list[str] = []
     for ident, item in _entries(scorecard.get("drift"), ("id", "kind")):
         kind = str(_field(item, "id", "kind", default=ident))
         if isinstance(item, Mapping) and item.get("active") is False:
@@ -516,14 +519,19 @@ def actions(scorecard: Mapping[str, Any], *, currency: str = "EUR") -> list[Acti
         if kind in ("kpi_below_target", "below_target") and kpi_id is not None:
             judged = _field(item, "guarded") is not True and not _few_events(item)
             if judged and _field(kpis.get(str(kpi_id)), "red_flag_crossed") is not True:
-                found.append(Action("ticket", 4, _below_target_words(kpis, item, currency),
-                                    "Look at what changed in the process or automation behind it; the pitfalls may explain it."))
+                below_target.append(_below_target_words(kpis, item, currency))
         elif kind in ("kpi_regression", "regression") and kpi_id is not None:
-            found.append(Action("ticket", 5, _regression_words(kpis, item),
-                                "Compare this week with the weeks before: a change of automation, staff or season?"))
+            regressions.append(_regression_words(kpis, item))
         elif kind == "strategic_staleness":
             found.append(Action("ticket", 6, "Alignment is high but the outcome KPIs fell week after week.",
                                 "Review the strategy: the goals may no longer match what the business needs."))
+    if below_target:
+        count = f"{len(below_target)} KPI{' is' if len(below_target) == 1 else 's are'} below target"
+        found.append(Action("ticket", 4, f"{count}: " + " ".join(below_target),
+                            "Look at what changed in the processes and automations behind them; the pitfalls may explain it."))
+    if regressions:
+        found.append(Action("ticket", 5, " ".join(regressions),
+                            "Compare this week with the weeks before: a change of automation, staff or season?"))
     found.sort(key=lambda a: (0 if a.severity == "page" else 1, a.order))
     return found
 
@@ -1062,17 +1070,25 @@ def sai_trend(
     return sorted(points.items())
 
 
-def sai_per_day(engine: Any, *, until: dt.datetime, business: str | None = None) -> list[tuple[dt.datetime, float]]:
+def sai_per_day(
+    engine: Any, *, until: dt.datetime, timezone: str = "UTC", business: str | None = None
+) -> list[tuple[dt.datetime, float]]:
     """The published SAI per day over the whole history in the store up to ``until``, oldest
-    first, as (start of the day, value): the day window's value, or for a day without one
-    (a run shorter than a day, or a day not finished yet) the newest hourly value of the day.
+    first, as (start of the day in ``timezone``, value): the day window's value, or for a day
+    without one (a run shorter than a day, a day not finished yet) the newest hourly value of
+    the day. Days are the business's own (its ``timezone``), as the engine's day windows are.
     Read from ``metric_values``, never recomputed."""
+    zone = ZoneInfo(timezone)
+
+    def day_of(end: dt.datetime) -> dt.date:
+        return (end - dt.timedelta(microseconds=1)).astimezone(zone).date()
+
     days: dict[dt.date, float] = {}
     for end, value in sai_trend(engine, until=until, window="hour", business=business):
-        days[(end - dt.timedelta(microseconds=1)).date()] = value
+        days[day_of(end)] = value
     for end, value in sai_trend(engine, until=until, window="day", business=business):
-        days[(end - dt.timedelta(microseconds=1)).date()] = value
-    return [(dt.datetime.combine(day, dt.time(), dt.UTC), value) for day, value in sorted(days.items())]
+        days[day_of(end)] = value
+    return [(dt.datetime.combine(day, dt.time(), zone), value) for day, value in sorted(days.items())]
 
 
 def latest_window_end(engine: Any) -> dt.datetime | None:
@@ -1119,7 +1135,7 @@ def write_report(
     scorecard = build_scorecard(engine, strategy, when, window=window)
     changes = explain_sai(engine, strategy, when, window=window)
     business = getattr(getattr(strategy, "business", None), "name", None) or "Your business"
-    trend = sai_per_day(engine, until=when)
+    trend = sai_per_day(engine, until=when, timezone=strategy.business.timezone)
     publication = publication_status(engine, when, since=runs_since)
     page = render_report(
         scorecard, business=business, at=when, window=window, trend=trend, generated_at=now, publication=publication,
