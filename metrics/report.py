@@ -373,7 +373,7 @@ def _contributions_svg(contributions: list[Contribution]) -> str:
     row_h, label_w, width = 24, 190, 640
     height = row_h * len(contributions) + 6
     parts = [f'<svg class="chart" role="img" aria-label="SAI contributions" viewBox="0 0 {width} {height}" width="100%">']
-    bar_w = width - label_w - 150
+    bar_w = width - label_w - 190
     for row, item in enumerate(contributions):
         y = 3 + row * row_h
         length = bar_w * abs(item.points) / top
@@ -449,6 +449,7 @@ class Action:
     order: int
     problem: str
     todo: str
+    detail: str = ""
 
 
 def _kpi_index(scorecard: Mapping[str, Any]) -> dict[str, Any]:
@@ -527,11 +528,14 @@ def actions(scorecard: Mapping[str, Any], *, currency: str = "EUR") -> list[Acti
                                 "Review the strategy: the goals may no longer match what the business needs."))
     if below_target:
         count = f"{len(below_target)} KPI{' is' if len(below_target) == 1 else 's are'} below target"
-        found.append(Action("ticket", 4, f"{count}: " + " ".join(below_target),
-                            "Look at what changed in the processes and automations behind them; the pitfalls may explain it."))
+        found.append(Action("ticket", 4, f"{count}.",
+                            "Look at what changed in the processes and automations behind them; the pitfalls may explain it.",
+                            " ".join(below_target)))
     if regressions:
-        found.append(Action("ticket", 5, " ".join(regressions),
-                            "Compare this week with the weeks before: a change of automation, staff or season?"))
+        count = f"{len(regressions)} KPI{' is' if len(regressions) == 1 else 's are'} getting worse"
+        found.append(Action("ticket", 5, f"{count}.",
+                            "Compare this week with the weeks before: a change of automation, staff or season?",
+                            " ".join(regressions)))
     found.sort(key=lambda a: (0 if a.severity == "page" else 1, a.order))
     return found
 
@@ -588,7 +592,8 @@ def _lead_section(scorecard: Mapping[str, Any], changes: Mapping[str, Any] | Non
     rows = "".join(
         f'<li class="action {a.severity}" data-severity="{a.severity}">'
         f'<span class="badge {a.severity}">{_esc(SEVERITY_LABELS[a.severity])}</span> '
-        f"<strong>{_esc(a.problem)}</strong><div class='todo'>{_esc(a.todo)}</div></li>"
+        f"<strong>{_esc(a.problem)}</strong>{f' <span class=detail>{_esc(a.detail)}</span>' if a.detail else ''}"
+        f"<div class='todo'>{_esc(a.todo)}</div></li>"
         for a in items
     )
     todo = f'<ol class="actions" id="actions">{rows}</ol>' if rows else '<p class="ok" id="actions">Nothing needs your attention in this window.</p>'
@@ -940,7 +945,7 @@ article.pitfall header { display:flex; gap:10px; align-items:center; flex-wrap:w
 section.lead { border-left:5px solid var(--accent); } section.lead #change { font-size:16px; }
 ol.actions { margin:8px 0 0; padding-left:22px; } ol.actions li { margin:8px 0; } .todo { color:var(--ink); font-size:13.5px; margin-top:2px; }
 li.action.page strong { color:var(--bad); } .badge.page { background:var(--bad); } .badge.ticket { background:var(--warn); }
-.fill.none { fill:#c5cad3; }
+.fill.none { fill:#c5cad3; } .detail { font-size:13.5px; }
 footer { color:var(--muted); font-size:12px; text-align:center; margin-top:20px; }
 @media (max-width:760px) { section.hero, .cols { grid-template-columns:1fr; } }
 """
