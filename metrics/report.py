@@ -841,7 +841,7 @@ def _priorities_section(scorecard: Mapping[str, Any], currency: str = "EUR") -> 
         rows.append(
             f"<tr><td class=num>{_esc(rank)}</td><td><strong>{_esc(_field(item, 'name', default=ident))}</strong> "
             f"<span class='muted small'>{_esc(kind)}</span></td>"
-            f"<td class=num>{'—' if score is None else format_money(score, currency) + ' a month'}</td>"
+            f"<td class=num>{_impact(score, item, currency)}</td>"
             f"<td class=small>{_esc(reason)}</td></tr>"
         )
     body = (
@@ -859,6 +859,16 @@ def _priorities_section(scorecard: Mapping[str, Any], currency: str = "EUR") -> 
     )
 
 
+def _impact(score: float | None, item: Any, currency: str) -> str:
+    """A candidate's impact in money a month, or in weighted manual cases a month when the
+    strategy declares no manual cost per case for its process (``cost_declared`` false)."""
+    if score is None:
+        return "—"
+    if _field(item, "cost_declared") is False:
+        return f"{round(score):,} weighted manual cases a month"
+    return f"{format_money(score, currency)} a month"
+
+
 def _priority_reason(item: Any, currency: str = "EUR") -> str:
     """Why a candidate ranks where it does, from the prioritisation's inputs."""
     if not isinstance(item, Mapping):
@@ -870,7 +880,9 @@ def _priority_reason(item: Any, currency: str = "EUR") -> str:
         parts.append(f"{float(item['manual_share']) * 100:.0f}% done by hand")
     if _number(item.get("manual_volume_per_month")) is not None:
         parts.append(f"{round(float(item['manual_volume_per_month'])):,} manual cases a month")
-    if _number(item.get("manual_cost_per_case")) is not None:
+    if item.get("cost_declared") is False:
+        parts.append("no manual cost per case declared")
+    elif _number(item.get("manual_cost_per_case")) is not None:
         parts.append(f"{format_money(float(item['manual_cost_per_case']), currency)} per manual case")
     if item.get("candidate"):
         parts.append("not automated yet")
@@ -1138,6 +1150,8 @@ def write_report(
 
     when = at or latest_window_end(engine) or (now or dt.datetime.now(dt.UTC))
     scorecard = build_scorecard(engine, strategy, when, window=window)
+    declared = {p.id: p.manual_cost_per_case is not None for p in strategy.processes}
+    scorecard["priorities"] = [{**row, "cost_declared": declared.get(row["id"], True)} for row in scorecard["priorities"]]
     changes = explain_sai(engine, strategy, when, window=window)
     business = getattr(getattr(strategy, "business", None), "name", None) or "Your business"
     trend = sai_per_day(engine, until=when, timezone=strategy.business.timezone)

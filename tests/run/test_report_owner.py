@@ -109,6 +109,15 @@ def test_what_to_automate_next_gives_its_impact_in_money_a_month(sample_scorecar
     assert "manual cases a month × cost per manual case, in GBP" in page
 
 
+def test_a_candidate_without_a_declared_manual_cost_has_its_impact_in_weighted_cases(sample_scorecard, at) -> None:
+    priorities = [{"id": "invoicing", "name": "Invoicing", "rank": 1, "score": 812.5, "cost_declared": False,
+                   "criticality": "critical", "manual_share": 1.0, "manual_volume_per_month": 400.0,
+                   "manual_cost_per_case": 1.0, "candidate": True, "automations": []}]
+    page = render_report({**sample_scorecard, "priorities": priorities}, business="Corner Bakery", at=at, window="7d")
+    assert "812 weighted manual cases a month" in page  # round(812.5) = 812 (to even)
+    assert "critical process; 100% done by hand; 400 manual cases a month; no manual cost per case declared" in page
+
+
 def test_a_pilot_without_enough_data_is_said_so(sample_scorecard, at) -> None:
     pilots = [{"id": "chatbot", "name": "Order chatbot", "verdict": "not enough data", "deltas": {},
                "reason": "too few events to judge: csat 3 before and 2 during, needs 20 each"}]
