@@ -702,12 +702,26 @@ def _kpi_status(kpi: Any, attainment: float | None) -> str | None:
     return f"{status} (only {events:.0f} events)" if few and events is not None else status
 
 
+_EVIDENCE_SHARES = frozenset({
+    "adoption", "failure_rate", "feature_usage", "manual_intervention", "manual_intervention_rate", "manual_share",
+    "rework_rate", "sell_through", "roi_realisation", "usage_ratio", "human_reachability",
+})
+"""Pitfall evidence (and threshold) keys whose values are shares in 0–1, shown as percentages."""
+
+
+def _evidence_value(key: str, value: Any) -> str:
+    if isinstance(value, bool) or _number(value) is None:
+        return _esc(value)
+    stem = key.removeprefix("threshold ").removesuffix("_min").removesuffix("_max").removesuffix("_floor")
+    return format_quantity(value, "ratio" if stem in _EVIDENCE_SHARES else None)
+
+
 def _evidence_html(evidence: Any) -> str:
     if evidence is None or evidence == {} or evidence == []:
         return ""
     if isinstance(evidence, Mapping):
         items = "".join(
-            f"<li><span class=muted>{_esc(_label(str(key)))}:</span> {_format_value(value) if _number(value) is not None and not isinstance(value, bool) else _esc(value)}</li>"
+            f"<li><span class=muted>{_esc(_label(str(key)))}:</span> {_evidence_value(str(key), value)}</li>"
             for key, value in evidence.items()
         )
         return f'<ul class="evidence">{items}</ul>'

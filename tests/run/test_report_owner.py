@@ -109,6 +109,17 @@ def test_what_to_automate_next_gives_its_impact_in_money_a_month(sample_scorecar
     assert "manual cases a month × cost per manual case, in GBP" in page
 
 
+def test_pitfall_evidence_shows_shares_as_percentages_and_counts_as_numbers(sample_scorecard, at) -> None:
+    pitfalls = [{"id": "overproduction", "subject": "oven", "severity": "warning",
+                 "evidence": {"sell_through": 0.4936, "units_ordered": 861, "units_out": 1746},
+                 "threshold": {"sell_through_min": 0.8}}]
+    page = render_report({**sample_scorecard, "pitfalls": pitfalls}, business="Corner Bakery", at=at, window="7d")
+    card = page[page.index('data-pitfall="overproduction"'):]
+    assert "Sell through:</span> 49.4%" in card  # 0.4936 x 100
+    assert "Threshold sell through min:</span> 80.0%" in card
+    assert "Units out:</span> 1,746" in card and "Units ordered:</span> 861" in card
+
+
 def test_a_candidate_without_a_declared_manual_cost_has_its_impact_in_weighted_cases(sample_scorecard, at) -> None:
     priorities = [{"id": "invoicing", "name": "Invoicing", "rank": 1, "score": 812.5, "cost_declared": False,
                    "criticality": "critical", "manual_share": 1.0, "manual_volume_per_month": 400.0,
