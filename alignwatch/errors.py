@@ -8,7 +8,7 @@
     └── ImportFormatError           an imported log (XES, robot log) is malformed
 
 Rejected *events* are not exceptions: decoding returns a typed rejection (see
-``alignwatch.stream.events``) so that a bad message never stops a consumer.
+``alignwatch.stream.decode``) so that a bad message never stops a consumer.
 """
 
 from __future__ import annotations

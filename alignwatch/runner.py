@@ -312,7 +312,7 @@ class Supervisor:
         from prometheus_client import CollectorRegistry
 
         from alignwatch.metrics import exporter
-        from alignwatch.stream.events import RejectReason
+        from alignwatch.stream.contract import RejectReason
         from alignwatch.stream.health import PipelineMetrics
 
         self._registry = registry = CollectorRegistry()
@@ -334,7 +334,7 @@ class Supervisor:
 
     def _start_consumer(self) -> None:
         from alignwatch.stream.consumer import ConsumerOptions, IngestConsumer, kafka_consumer, kafka_producer
-        from alignwatch.stream.events import DecodeLimits
+        from alignwatch.stream.contract import DecodeLimits
         from alignwatch.stream.sink import StoreSink
 
         settings = self.settings

@@ -35,7 +35,7 @@ from typing import Any
 
 from alignwatch.config import Settings
 from alignwatch.errors import BrokerError
-from alignwatch.stream.events import DecodeLimits, Event
+from alignwatch.stream.contract import DecodeLimits, Event
 from alignwatch.stream.health import PipelineMetrics
 from alignwatch.stream.process import Quarantined, classify_record, dlq_headers
 from alignwatch.stream.sink import FlushResult, SinkBatch, StoreSink, StoreUnavailable

@@ -40,8 +40,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from alignwatch.errors import StoreError
 from alignwatch.store.schema import events, quarantine
-from alignwatch.stream.events import ROW_COLUMNS, Event, RejectReason, event_row, event_values, payload_dict
+from alignwatch.stream.contract import Event, RejectReason
 from alignwatch.stream.process import Quarantined, headers_to_json, quarantined_event
+from alignwatch.stream.rows import ROW_COLUMNS, event_row, event_values, payload_dict
 
 __all__ = ["FlushResult", "SinkBatch", "StoreSink", "StoreUnavailable", "storable_text", "utcnow"]
 

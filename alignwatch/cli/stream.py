@@ -35,7 +35,7 @@ def _engine(store_url: str | None) -> Iterator[Any]:
 
 
 def _reasons() -> tuple[str, ...]:
-    from alignwatch.stream.events import RejectReason
+    from alignwatch.stream.contract import RejectReason
 
     return tuple(str(reason) for reason in RejectReason)
 
@@ -138,7 +138,7 @@ def _consume_loop(
         kafka_consumer,
         kafka_producer,
     )
-    from alignwatch.stream.events import DecodeLimits
+    from alignwatch.stream.contract import DecodeLimits
     from alignwatch.stream.sink import StoreSink
 
     security = settings.kafka_security()
@@ -186,7 +186,7 @@ def _consume_loop(
 @click.option("--live", is_flag=True, help="Apply the live maximum event age (off: historical import).")
 def ingest(files: tuple[Path, ...], store_url: str | None, live: bool) -> None:
     """Ingest CloudEvents from JSON-lines FILES (one structured event per line) into the store."""
-    from alignwatch.stream.events import DecodeLimits
+    from alignwatch.stream.contract import DecodeLimits
     from alignwatch.stream.ingest import ingest_files
 
     settings = settings_from(store_url=store_url)
@@ -343,7 +343,7 @@ def quarantine_show(entry_id: int, store_url: str | None) -> None:
 @click.option("--reason", default=None, help="Replay only entries with this reason code.")
 def quarantine_replay(store_url: str | None, entry_id: int | None, reason: str | None) -> None:
     """Re-decode quarantined messages with the current code; store those that pass, exactly once."""
-    from alignwatch.stream.events import DecodeLimits
+    from alignwatch.stream.contract import DecodeLimits
     from alignwatch.stream.quarantine import replay
 
     settings = settings_from(store_url=store_url)

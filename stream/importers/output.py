@@ -68,10 +68,10 @@ class Output(Protocol):
 
 
 def to_event(source: str, emitted: Emitted) -> Any:
-    """The ``alignwatch.stream.events.Event`` for an emitted event (validated against the event contract)."""
+    """The ``alignwatch.stream.contract.Event`` for an emitted event (validated against the event contract)."""
     from pydantic import ValidationError
 
-    from alignwatch.stream.events import make_event
+    from alignwatch.stream.decode import make_event
 
     try:
         return make_event(
@@ -89,7 +89,7 @@ class JsonlOutput:
     """Structured-mode CloudEvents, one per line, in ``path`` (written atomically on commit)."""
 
     def __init__(self, path: Path, source: str, *, keep_partial: bool = False) -> None:
-        from alignwatch.stream.events import encode_structured
+        from alignwatch.stream.encode import encode_structured
 
         self._encode = encode_structured
         self.path = Path(path)
@@ -175,7 +175,7 @@ class KafkaOutput:
     """Structured-mode CloudEvents to a Kafka topic, keyed by case (sent in order per case)."""
 
     def __init__(self, producer: Any, topic: str, source: str) -> None:
-        from alignwatch.stream.events import encode_structured
+        from alignwatch.stream.encode import encode_structured
 
         self._encode = encode_structured
         self.producer = producer
