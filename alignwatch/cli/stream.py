@@ -130,19 +130,7 @@ def _consume_loop(
     quiet: bool,
     metrics: Any,
 ) -> None:
-    from alignwatch.stream.broker import ensure_topics
-    from alignwatch.stream.consumer import (
-        SWITCH_INTERVAL_S,
-        ConsumerOptions,
-        IngestConsumer,
-        kafka_consumer,
-        kafka_producer,
-    )
-    from alignwatch.stream.contract import DecodeLimits
-    from alignwatch.stream.sink import StoreSink
-
-    security = settings.kafka_security()
-    options = ConsumerOptions.from_settings(settings, max_events=max_events, idle_timeout_s=idle_timeout)
+    from alignwatch.stream.consumer import SWITCH_INTERVAL_S, ConsumerOptions, build_consumer
 
     if not quiet:
         logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
@@ -152,26 +140,17 @@ def _consume_loop(
         if not quiet:
             click.echo(report.line(), err=True)
 
-    known_dlqs: set[str] = set()
-
-    def ensure_dlq(topic: str) -> None:
-        if topic not in known_dlqs:
-            ensure_topics(settings.bootstrap_servers, [topic], partitions=partitions, **security)
-            known_dlqs.add(topic)
-
-    loop = IngestConsumer(
-        kafka_consumer(settings),
-        kafka_producer(settings),
-        StoreSink(engine),
-        DecodeLimits.from_settings(settings, live=True),
+    loop = build_consumer(
+        settings,
+        engine,
         metrics,
-        options,
+        live=True,
+        options=ConsumerOptions.from_settings(settings, max_events=max_events, idle_timeout_s=idle_timeout),
         on_progress=progress,
-        ensure_topic=ensure_dlq if settings.topic_pattern else None,
+        partitions=partitions,
     )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: loop.stop())
-    loop.subscribe(settings.topics, settings.topic_pattern)
     # a long-running loop allocating millions of short-lived objects: keep the collector off
     # the objects of start-up (modules, settings, clients), it only has to find young cycles
     gc.freeze()
