@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alignwatch.metrics.strategy import Strategy, load_strategy
 from alignwatch.stream.simulator.scenarios import PROFILES, Profile
 
 __all__ = ["SimMessage", "Simulation", "default_strategy_path", "encode", "load_scenario_strategy"]
@@ -79,10 +80,8 @@ def default_strategy_path(scenario: str) -> Path:
     return Path(__file__).resolve().parents[2] / "examples" / f"{scenario}.yaml"
 
 
-def load_scenario_strategy(scenario: str, path: Path | None = None) -> Any:
+def load_scenario_strategy(scenario: str, path: Path | None = None) -> Strategy:
     """The strategy of ``scenario`` (``alignwatch.metrics.strategy.load_strategy``)."""
-    from alignwatch.metrics.strategy import load_strategy
-
     return load_strategy(path or default_strategy_path(scenario))
 
 
