@@ -1,4 +1,9 @@
-"""Ingestion commands: ``consume``, ``ingest``, ``simulate`` and ``quarantine list|show|replay``."""
+"""Ingestion commands: ``consume``, ``ingest``, ``simulate`` and ``quarantine list|show|replay``.
+
+Each command imports the modules it runs (the Kafka client, the store's drivers, the event
+models, the exporter) when it is called, deliberately: ``alignwatch --help`` loads every
+command module to list the commands, and would otherwise pay for all of them.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from typing import Any
 import click
 
 from alignwatch.cli.options import kafka_options, settings_from, store_option, strategy_option
+from alignwatch.cli.output import literal, printable
 from alignwatch.errors import ConfigError
 
 __all__ = ["consume", "ingest", "quarantine_group", "simulate"]
@@ -265,7 +271,6 @@ def quarantine_list(store_url: str | None, reason: str | None, status: str | Non
     from rich.console import Console
     from rich.table import Table
 
-    from alignwatch.cli.output import literal
     from alignwatch.stream.quarantine import list_entries
 
     with _engine(store_url) as engine:
@@ -301,7 +306,6 @@ def quarantine_show(entry_id: int, store_url: str | None) -> None:
     Printed literally, one line per field: control characters are escaped (``\\x1b``),
     bytes that are not UTF-8 shown as ``\\xNN``.
     """
-    from alignwatch.cli.output import printable
     from alignwatch.stream.process import headers_from_json
     from alignwatch.stream.quarantine import get_entry
 
