@@ -156,21 +156,23 @@ class Checkpoint:
         """Steps 2 and 3 for a batch whose transaction committed (step 1): its turned-away
         events counted and sent, every dead letter acknowledged. Raises ``BrokerError`` when
         a dead letter cannot be delivered."""
+        # step 2: the turned-away events counted and dead-lettered
         for record in result.turned_away:
             self.on_rejected(record)
             if record.origin.topic is not None:
                 batch.dead_letters.append(self.dead_letters.send(record.origin.topic, None, record))
+        # step 3: every dead letter of the batch acknowledged
         self.dead_letters.wait(batch.dead_letters)
 
     def commit(self, batch: Batch) -> bool:
         """Steps 4 and 5 for a sealed batch, from the loop's thread. False when Kafka refused
         the commit (stored already: the redelivery after the rebalance is absorbed by the sink)."""
-        try:
+        try:  # step 4
             self.consumer.commit(batch.offsets)
         except KafkaError as exc:
             log.warning("offset commit failed (%s); messages will be redelivered and ignored as duplicates", exc)
             return False
-        self._committed([batch])
+        self._committed([batch])  # step 5
         return True
 
     async def commit_offsets(self, batches: list[Batch]) -> bool:
@@ -179,7 +181,7 @@ class Checkpoint:
         offsets: dict[Any, OffsetAndMetadata] = {}
         for batch in batches:
             offsets.update(batch.offsets)
-        try:
+        try:  # step 4
             # the coroutine behind KafkaConsumer.commit(), awaited on the network thread: it
             # retries retriable errors every retry_backoff_ms until request_timeout_ms. The
             # public commit_async() is no substitute: when the coordinator is unknown (as after
@@ -189,7 +191,7 @@ class Checkpoint:
         except KafkaError as exc:
             log.warning("offset commit on revocation failed (%s); redelivery is absorbed by the sink", exc)
             return False
-        self._committed(batches)
+        self._committed(batches)  # step 5
         return True
 
     def _committed(self, batches: list[Batch]) -> None:
