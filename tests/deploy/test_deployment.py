@@ -9,18 +9,23 @@ compose file is validated against the compose-spec JSON schema (the copy that th
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import shlex
 import subprocess
 import sys
+import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+import setuptools
 import yaml
+
+from alignwatch.cli import COMMANDS
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -277,3 +282,28 @@ def test_every_file_the_containers_read_exists_in_the_repository() -> None:
     init = DEPLOY / "compose" / "postgres-init" / "10-airflow-database.sh"
     assert init.stat().st_mode & 0o111, "the init script must be executable"
     assert sorted(p.name for p in (REPO / "dags").glob("*.py")) == ["alignment_continuous.py", "alignment_nightly.py"]
+
+
+def _installed_modules() -> set[str]:
+    """Modules the image's ``pip install .`` puts in the image (the packages pyproject.toml finds)."""
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    include = config["tool"]["setuptools"]["packages"]["find"]["include"]
+    modules = set()
+    # the build backend's own package discovery, as the image build runs it
+    for package in setuptools.find_packages(where=str(REPO), include=include):
+        folder = REPO.joinpath(*package.split("."))
+        modules |= {package} | {f"{package}.{path.stem}" for path in folder.glob("*.py") if path.stem != "__init__"}
+    return modules
+
+
+def test_the_modules_the_commands_and_the_dags_import_are_in_the_installed_package() -> None:
+
+    modules = _installed_modules()
+    assert {"alignwatch.stream", "alignwatch.metrics", "alignwatch.expectations"} <= modules  # through the links
+    for command in _commands():
+        if command[0] == "alignwatch":
+            assert COMMANDS[command[1]].split(":")[0] in modules, command
+    for dag in (REPO / "dags").glob("*.py"):
+        imported = {node.module for node in ast.walk(ast.parse(dag.read_text()))
+                    if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("alignwatch")}
+        assert imported and imported <= modules, f"{dag.name} imports {imported - modules}"
