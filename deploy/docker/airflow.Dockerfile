@@ -22,6 +22,7 @@ COPY constraints.txt /opt/alignwatch/constraints.txt
 USER 50000
 RUN pip install --no-cache-dir -c /opt/alignwatch/constraints.txt /opt/alignwatch/wheels/alignwatch-*.whl
 COPY --chown=50000:0 dags/ /opt/airflow/dags/
-# the simple auth manager's generated passwords (a volume in compose)
-RUN mkdir -m 0700 /opt/airflow/auth
+# the simple auth manager's generated passwords (a volume in compose); group 0 may write, as
+# the Airflow image expects of a container run under another uid
+RUN mkdir -m 0770 /opt/airflow/auth
 ENV AIRFLOW__CORE__DAGS_FOLDER=/opt/airflow/dags AIRFLOW__CORE__LOAD_EXAMPLES=false

@@ -165,6 +165,15 @@ def test_compose_runs_airflow_as_separate_components_after_its_database_is_migra
     assert "airflow" in (DEPLOY / "compose" / "postgres-init" / "10-airflow-database.sh").read_text()
 
 
+def test_alignwatch_and_airflow_containers_run_as_one_uid_that_owns_the_shared_secret_files() -> None:
+    services = _compose()["services"]
+    airflow = [name for name, service in services.items() if "airflow.Dockerfile" in str(service.get("build"))]
+    assert len(airflow) == 4
+    assert {services[name]["user"] for name in airflow} == {"10001:0"}
+    assert "USER 10001:10001" in (DEPLOY / "docker" / "alignwatch.Dockerfile").read_text()
+    assert all("pgpass" in services[name]["secrets"] for name in [*airflow, "consumer", "exporter", "migrate"])
+
+
 def test_compose_mounts_depend_and_secrets_refer_to_what_exists() -> None:
     compose = _compose()
     services, base = compose["services"], COMPOSE.parent
