@@ -316,3 +316,30 @@ def test_the_modules_the_commands_and_the_dags_import_are_in_the_installed_packa
         imported = {node.module for node in ast.walk(ast.parse(dag.read_text()))
                     if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("alignwatch")}
         assert imported and imported <= modules, f"{dag.name} imports {imported - modules}"
+
+
+def test_prometheus_grafana_and_alertmanager_find_each_other_and_the_rendered_files_in_the_stack() -> None:
+    services = _compose()["services"]
+
+    def mounts(name: str) -> dict[str, str]:
+        pairs = [_expand(str(volume)).split(":")[:2] for volume in services[name]["volumes"]]
+        return {target: source for source, target in pairs}
+
+    prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    assert mounts("prometheus")["/etc/prometheus/rules"] == "../prometheus/rules"
+    assert all(pattern.startswith("rules/") for pattern in prometheus["rule_files"])
+    targets = [target for job in prometheus["scrape_configs"] for config in job.get("static_configs", [])
+               for target in config["targets"]]
+    targets += [target for config in prometheus["alerting"]["alertmanagers"] for s in config["static_configs"]
+                for target in s["targets"]]
+    targets += [name for job in prometheus["scrape_configs"] for config in job.get("dns_sd_configs", [])
+                for name in config["names"]]
+    for target in targets:
+        assert target.split(":")[0] in services | {"localhost": None}, target
+    provider = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "dashboards" / "alignwatch.yml").read_text())
+    dashboards = provider["providers"][0]["options"]["path"]
+    assert mounts("grafana")[dashboards] == "../grafana/dashboards"
+    datasource = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "datasources" / "alignwatch.yml").read_text())
+    assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
+    assert mounts("grafana")["/etc/grafana/provisioning/datasources"] == "../grafana/provisioning/datasources"
+    assert mounts("alertmanager")["/etc/alertmanager/alertmanager.yml"] == "../alertmanager/alertmanager.yml"
