@@ -16,6 +16,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from alignwatch.errors import ConfigError
+
 __all__ = ["DEFAULT_STORE_URL", "NIGHTLY_START_DATE", "Settings", "load_settings", "nightly_schedule"]
 
 DEFAULT_STORE_URL = "sqlite:///var/alignwatch.db"
@@ -167,8 +169,6 @@ def nightly_schedule(environ: Mapping[str, str]) -> tuple[dt.datetime, bool]:
     to the date of the store's first event, or every night since is replayed). A bad value
     is a :class:`ConfigError` naming the variable.
     """
-    from alignwatch.errors import ConfigError
-
     raw_catchup = environ.get("ALIGNWATCH_NIGHTLY_CATCHUP", "false").strip().lower()
     if raw_catchup not in _TRUE | _FALSE:
         raise ConfigError(f"ALIGNWATCH_NIGHTLY_CATCHUP: expected true or false, not {raw_catchup!r}")

@@ -106,7 +106,8 @@ def store_scenario(
 ) -> None:
     """Store ``events`` simulated events of ``scenario`` (with or without its planted change)."""
     from alignwatch.store.schema import events as events_table
-    from alignwatch.stream.events import event_row, make_event
+    from alignwatch.stream.decode import make_event
+    from alignwatch.stream.rows import event_row
     from alignwatch.stream.simulator import simulate
 
     rows = [

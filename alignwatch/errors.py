@@ -9,7 +9,7 @@
     └── MissingExtraError           a feature needs an optional extra that is not installed
 
 Rejected *events* are not exceptions: decoding returns a typed rejection (see
-``alignwatch.stream.events``) so that a bad message never stops a consumer.
+``alignwatch.stream.decode``) so that a bad message never stops a consumer.
 """
 
 from __future__ import annotations

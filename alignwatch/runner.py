@@ -313,7 +313,7 @@ class Supervisor:
         from prometheus_client import CollectorRegistry
 
         from alignwatch.metrics import exporter
-        from alignwatch.stream.events import RejectReason
+        from alignwatch.stream.contract import RejectReason
         from alignwatch.stream.health import PipelineMetrics
 
         self._registry = registry = CollectorRegistry()
@@ -334,20 +334,11 @@ class Supervisor:
         self.emit(f"exporter: {self._exporter.url}")
 
     def _start_consumer(self) -> None:
-        from alignwatch.stream.consumer import ConsumerOptions, IngestConsumer, kafka_consumer, kafka_producer
-        from alignwatch.stream.events import DecodeLimits
-        from alignwatch.stream.sink import StoreSink
+        from alignwatch.stream.consumer import build_consumer
 
-        settings = self.settings
-        self._consumer = IngestConsumer(
-            kafka_consumer(settings),
-            kafka_producer(settings),
-            StoreSink(self._engine),
-            DecodeLimits.from_settings(settings, live=not self.options.scenario),
-            self._pipeline_metrics,
-            ConsumerOptions.from_settings(settings),
+        self._consumer = build_consumer(
+            self.settings, self._engine, self._pipeline_metrics, live=not self.options.scenario
         )
-        self._consumer.subscribe(topics=list(settings.topics), pattern=settings.topic_pattern)
         self._thread("consumer", self._consume)
 
     def _consume(self) -> None:

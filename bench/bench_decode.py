@@ -4,7 +4,7 @@ The messages are 200,000 structured-mode events spread evenly over every event t
 realistic payloads, unique ids and times), encoded once before timing. The baseline parses
 the same bytes with ``json.loads`` and nothing else; the contract adds UTF-8 and envelope
 checks, time parsing and typed payload validation. Binary mode is measured on 1 in 4 of
-the messages. Both decoders are measured: the reference one (``alignwatch.stream.events``) and the one the
+the messages. Both decoders are measured: the reference one (``alignwatch.stream.decode``) and the one the
 consumer and file ingest use (``alignwatch.stream.fastdecode``: same results, msgspec on the common
 case). Each measurement is the best of 3 passes. Target: at least 50,000 events/s for
 structured decoding on one core, by the decoder the consumer uses.
@@ -21,15 +21,9 @@ from collections.abc import Callable
 from typing import Any
 
 from alignwatch.stream import fastdecode
-from alignwatch.stream.events import (
-    DecodeLimits,
-    Event,
-    decode_binary,
-    decode_structured,
-    encode_binary,
-    encode_structured,
-    make_event,
-)
+from alignwatch.stream.contract import DecodeLimits, Event
+from alignwatch.stream.decode import decode_binary, decode_structured, make_event
+from alignwatch.stream.encode import encode_binary, encode_structured
 from bench import count_argument
 
 TARGET_EVENTS_PER_S = 50_000

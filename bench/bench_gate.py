@@ -33,7 +33,8 @@ DAY0 = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
 def _store(directory: Path, events_per_day: int):  # type: ignore[no-untyped-def]
     from alignwatch.store import connect, upgrade
     from alignwatch.store.schema import events
-    from alignwatch.stream.events import event_row, make_event
+    from alignwatch.stream.decode import make_event
+    from alignwatch.stream.rows import event_row
     from alignwatch.stream.simulator import simulate
 
     engine = connect(f"sqlite:///{directory / 'bench.db'}")
@@ -73,7 +74,7 @@ def main(argv: list[str]) -> int:
     from alignwatch.metrics.strategy import load_strategy
     from alignwatch.pipeline import nightly_range, nightly_task
     from alignwatch.store.schema import events
-    from alignwatch.stream.events import EVENT_TYPES
+    from alignwatch.stream.contract import EVENT_TYPES
 
     per_day = count_argument(argv, "gate", "events per simulated day", EVENTS_PER_DAY)
     strategy = load_strategy(STRATEGY)

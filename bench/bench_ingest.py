@@ -60,7 +60,7 @@ def raw_rate(bootstrap: str, topic: str, expected: int) -> float:
 
 def decode_rate(sent: list) -> float:  # type: ignore[type-arg]
     """Messages per second of the event contract's decoder alone, in memory (no Kafka, no store)."""
-    from alignwatch.stream.events import DecodeLimits
+    from alignwatch.stream.contract import DecodeLimits
     from alignwatch.stream.process import Origin, classify_message
 
     limits = DecodeLimits(256 * 1024, dt.timedelta(days=1), None, lambda: dt.datetime.now(dt.UTC))
@@ -78,7 +78,7 @@ def alignwatch_rate(bootstrap: str, topic: str, store_url: str, expected: int) -
     from alignwatch.config import Settings
     from alignwatch.store import connect
     from alignwatch.stream.consumer import ConsumerOptions, IngestConsumer, kafka_consumer, kafka_producer
-    from alignwatch.stream.events import DecodeLimits, RejectReason
+    from alignwatch.stream.contract import DecodeLimits, RejectReason
     from alignwatch.stream.health import PipelineMetrics
     from alignwatch.stream.sink import StoreSink
 

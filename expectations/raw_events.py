@@ -311,7 +311,7 @@ def check_raw_events(
     """Validate the events stored for [start, end) (with the volume band from earlier days);
     ``expect_events``: a window without any event fails (see :func:`strategy_expects_events`)."""
     if event_types is None:
-        from alignwatch.stream.events import EVENT_TYPES
+        from alignwatch.stream.contract import EVENT_TYPES
 
         event_types = EVENT_TYPES
     columns = [events.c.source, events.c.event_id, events.c.type, events.c.time, events.c.data]

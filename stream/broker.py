@@ -19,6 +19,7 @@ replies (read committed offsets with ``consumer.committed(tp)`` instead).
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import shutil
@@ -32,6 +33,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from alignwatch.errors import BrokerError, MissingExtraError
 
@@ -71,8 +76,6 @@ def parent_death_signal() -> Callable[[], None] | None:
     """
     if not sys.platform.startswith("linux"):
         return None
-    import ctypes
-
     prctl = ctypes.CDLL(None, use_errno=True).prctl
     pr_set_pdeathsig, sigterm = 1, int(signal.SIGTERM)
     return lambda: prctl(pr_set_pdeathsig, sigterm)
@@ -103,9 +106,6 @@ def close_admin(admin: Any) -> None:
 
 def wait_for_broker(bootstrap: str, timeout_s: float = 20.0, **client_options: object) -> None:
     """Return once the broker at ``bootstrap`` answers a metadata request; BrokerError after ``timeout_s``."""
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
-
     deadline = time.monotonic() + timeout_s
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -135,10 +135,6 @@ def ensure_topics(
     Existing topics are left as they are. Raises BrokerError when the broker cannot be reached
     or refuses to create a topic.
     """
-    from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
-    from kafka.errors import KafkaError, TopicAlreadyExistsError
-
     wanted = list(dict.fromkeys(topics))
     where = bootstrap if isinstance(bootstrap, str) else ", ".join(bootstrap)
     try:

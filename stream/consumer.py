@@ -19,37 +19,46 @@ Delivery contract (at-least-once, made exactly-once in effect by the idempotent 
    down at that moment they are dropped uncommitted and will be redelivered.
 
 Auto-commit is off. Kafka transactions are not used (this design does not need them).
+The offsets stored, being written and committed are held by one
+:class:`~alignwatch.stream.checkpoint.Checkpoint`, whose docstring numbers the commit steps;
+dead letters are sent and awaited by :class:`~alignwatch.stream.deadletters.DeadLetters`.
+:func:`build_consumer` wires the loop from the settings for ``alignwatch consume`` and
+``alignwatch run`` alike.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
+from kafka import AsyncConsumerRebalanceListener, KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
+
 from alignwatch.config import Settings
 from alignwatch.errors import BrokerError
-from alignwatch.stream.events import DecodeLimits, Event
+from alignwatch.stream.broker import ensure_topics
+from alignwatch.stream.checkpoint import Batch, Checkpoint
+from alignwatch.stream.contract import DecodeLimits, Event
+from alignwatch.stream.deadletters import DLQ_MAX_MESSAGE_BYTES, DeadLetters
 from alignwatch.stream.health import PipelineMetrics
-from alignwatch.stream.process import Quarantined, classify_record, dlq_headers
-from alignwatch.stream.sink import FlushResult, SinkBatch, StoreSink, StoreUnavailable
+from alignwatch.stream.process import Quarantined, classify_record
+from alignwatch.stream.sink import FlushResult, StoreSink, StoreUnavailable
 
 __all__ = [
     "REBALANCE_POLL_MS",
     "SWITCH_INTERVAL_S",
-    "DLQ_MAX_MESSAGE_BYTES",
     "ConsumeReport",
     "ConsumerOptions",
     "IngestConsumer",
+    "build_consumer",
     "kafka_consumer",
     "kafka_producer",
-    "reference_dead_letter",
 ]
 
 log = logging.getLogger(__name__)
@@ -64,43 +73,6 @@ network thread) take turns on the lock at every socket wait; at Python's default
 thread woken by the store or the broker can wait that long for the lock while decoding
 runs. ``alignwatch consume`` sets this value, which measured 17 % more events/s than the
 default in the ingest benchmark (docs/ingestion.md)."""
-
-
-DLQ_MAX_MESSAGE_BYTES = 1_000_000
-"""The largest dead letter sent whole (value plus headers). Kafka's brokers refuse larger
-messages by default (``message.max.bytes``, 1,048,588 bytes); a larger rejected message is
-kept whole in the quarantine table only, and a small reference record goes to the
-dead-letter topic instead (see ``reference_dead_letter``)."""
-
-
-def reference_dead_letter(record: Quarantined, size: int) -> tuple[bytes, list[tuple[str, bytes]]]:
-    """The dead letter that stands in for a message too large to send: where it came from,
-    why it was rejected, its size and fingerprint (its quarantine row's), as JSON."""
-    origin = record.origin
-    value = {
-        "alignwatch_reference": True,
-        "reason": record.reason,
-        "message": record.message[:1024],
-        "origin": {"topic": origin.topic, "partition": origin.partition, "offset": origin.offset},
-        "size_bytes": size,
-        "sha256": hashlib.sha256(record.raw).hexdigest(),
-        "quarantine_fingerprint": record.fingerprint,
-        "kept_in": "the quarantine table (alignwatch quarantine list --reason " + record.reason + ")",
-    }
-    headers = [(key, val) for key, val in dlq_headers(record) if key.startswith("alignwatch_")]
-    headers.append(("alignwatch_reference", b"true"))
-    return json.dumps(value, ensure_ascii=True).encode(), headers
-
-
-@dataclass
-class _DeadLetter:
-    """A dead letter sent and not yet acknowledged, with what a stand-in needs."""
-
-    future: Any
-    topic: str
-    key: bytes | None
-    record: Quarantined
-    size: int
 
 
 @dataclass(frozen=True)
@@ -173,9 +145,6 @@ def kafka_consumer(
     settings: Settings, *, group: str | None = None, client_id: str = "alignwatch-consumer", **overrides: Any
 ) -> Any:
     """A kafka-python consumer configured from the settings: auto-commit off, earliest reset."""
-    from kafka import KafkaConsumer
-    from kafka.errors import KafkaError
-
     options: dict[str, Any] = {
         "bootstrap_servers": list(settings.bootstrap_servers),
         "group_id": group or settings.consumer_group,
@@ -199,9 +168,6 @@ def kafka_consumer(
 
 def kafka_producer(settings: Settings, **overrides: Any) -> Any:
     """A kafka-python producer configured from the settings (used for dead letters and the simulator)."""
-    from kafka import KafkaProducer
-    from kafka.errors import KafkaError
-
     options: dict[str, Any] = {
         "bootstrap_servers": list(settings.bootstrap_servers),
         "acks": "all",
@@ -215,18 +181,6 @@ def kafka_producer(settings: Settings, **overrides: Any) -> Any:
         return KafkaProducer(**options)
     except (KafkaError, OSError) as exc:
         raise BrokerError(f"cannot connect a producer to {', '.join(settings.bootstrap_servers)}: {exc}") from exc
-
-
-@dataclass
-class _Batch:
-    """A batch taken from the loop: what to write, what to commit once written."""
-
-    rows: SinkBatch
-    offsets: dict[Any, Any]  # TopicPartition -> OffsetAndMetadata (next offset)
-    messages: int
-    dead_letters: list[_DeadLetter]
-    started: float
-    write: Future[FlushResult] | None = None
 
 
 class IngestConsumer:
@@ -255,16 +209,16 @@ class IngestConsumer:
         self.metrics = metrics
         self.options = options
         self.on_progress = on_progress
-        self._ensure_topic = ensure_topic
+        self.dead_letters = DeadLetters(
+            producer, suffix=options.dlq_suffix, max_bytes=options.dlq_max_bytes, ensure_topic=ensure_topic
+        )
+        self.checkpoint = Checkpoint(
+            consumer, self.dead_letters, on_rejected=self._count_rejected, on_committed=self._committed
+        )
         self._stop = threading.Event()
-        self._offsets: dict[Any, int] = {}  # TopicPartition -> next offset to commit
-        self._dlq_futures: list[_DeadLetter] = []
-        self._pending = 0  # messages in the current batch
-        self._batch_started: float | None = None
         self._assigned_at: float | None = None  # idle time counts from the first assignment
         self._rebalancing = True  # from subscribing (or a revocation) to the next assignment
         self._closing = False
-        self._writing: _Batch | None = None  # the batch the writer thread is writing
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alignwatch-writer")
         self.report = ConsumeReport()
 
@@ -286,8 +240,6 @@ class IngestConsumer:
         blocking ``commit()`` is refused; the listener is therefore asynchronous and awaits
         the coordinator's commit coroutine.
         """
-        from kafka import AsyncConsumerRebalanceListener
-
         loop = self
 
         class _Listener(AsyncConsumerRebalanceListener):  # type: ignore[misc]
@@ -317,11 +269,12 @@ class IngestConsumer:
         """Consume until ``stop()``, ``max_events`` or ``idle_timeout_s``; then closes the
         consumer (leaving the group) and the dead-letter producer."""
         options = self.options
+        checkpoint = self.checkpoint
         last_message = time.monotonic()
         last_progress = time.monotonic()
         try:
             while not self._stop.is_set():
-                room = options.batch_size - self._pending
+                room = options.batch_size - checkpoint.pending
                 if options.max_events is not None:
                     room = min(room, options.max_events - self.report.consumed)
                 if room <= 0:
@@ -330,7 +283,7 @@ class IngestConsumer:
                         break
                     continue
                 # short polls: a rebalance may empty the batch while we wait
-                wait_ms = 200 if self._pending == 0 else max(1, min(200, int(self._batch_time_left() * 1000)))
+                wait_ms = 200 if checkpoint.pending == 0 else max(1, min(200, int(self._batch_time_left() * 1000)))
                 if self._rebalancing:
                     # while the group (re)joins, one long poll: kafka-python 3.0.12 drops a join
                     # that completes between two polls when a subscription or metadata change
@@ -348,17 +301,17 @@ class IngestConsumer:
                     self.metrics.consumed.inc(got)
                     last_message = time.monotonic()
                     self._update_lag()
-                if self._pending and (self._pending >= options.batch_size or self._batch_time_left() <= 0):
+                if checkpoint.pending and (checkpoint.pending >= options.batch_size or self._batch_time_left() <= 0):
                     self._hand_off()
                     last_message = time.monotonic()  # idle time counts from the last write too
-                elif self._writing is not None and self._writing.write is not None and self._writing.write.done():
+                elif (writing := checkpoint.writing) is not None and writing.write is not None and writing.write.done():
                     self._settle()  # written while no batch filled up: commit it now
                 if options.max_events is not None and self.report.consumed >= options.max_events:
                     break
                 if (
                     options.idle_timeout_s is not None
-                    and not self._pending
-                    and self._writing is None
+                    and not checkpoint.pending
+                    and checkpoint.writing is None
                     and self._assigned_at is not None
                     and time.monotonic() - max(last_message, self._assigned_at) >= options.idle_timeout_s
                 ):
@@ -373,108 +326,59 @@ class IngestConsumer:
         return self.report
 
     def _batch_time_left(self) -> float:
-        if self._batch_started is None:
+        started = self.checkpoint.started
+        if started is None:
             return self.options.batch_timeout_s
-        return self.options.batch_timeout_s - (time.monotonic() - self._batch_started)
+        return self.options.batch_timeout_s - (time.monotonic() - started)
 
     def _handle(self, tp: Any, message: Any) -> None:
-        if self._batch_started is None:
-            self._batch_started = time.monotonic()
-            if self.report.first_message_at is None:
-                self.report.first_message_at = self._batch_started
+        started = self.checkpoint.begin()
+        if self.report.first_message_at is None:
+            self.report.first_message_at = started
         if message.topic.endswith(self.options.dlq_suffix):
             # a pattern subscription that also matches dead-letter topics: skip, never loop
-            self._offsets[tp] = message.offset + 1
-            self._pending += 1
+            self.checkpoint.store(tp, message.offset)
             return
         result = classify_record(
             message.value, message.headers, message.topic, message.partition, message.offset, self.limits
         )
         if isinstance(result, Quarantined):
             self.sink.quarantine(result)
-            self._send_dead_letter(message.topic, message.key, result)
-            self.metrics.rejected.labels(reason=result.reason).inc()
-            self.report.rejected += 1
+            self.checkpoint.add_dead_letter(self.dead_letters.send(message.topic, message.key, result))
+            self._count_rejected(result)
         else:
             assert isinstance(result, Event)
             self.sink.add(result, message)  # the record: kept if the sink turns the event away
         self.report.consumed += 1
-        self._pending += 1
-        self._offsets[tp] = message.offset + 1
+        self.checkpoint.store(tp, message.offset)
 
-    def _send_dead_letter(
-        self, topic: str, key: bytes | None, record: Quarantined, into: list[_DeadLetter] | None = None
-    ) -> None:
-        """Send ``record`` to ``<topic><dlq_suffix>``: whole when it fits the dead-letter
-        topic, else as a reference record (the quarantine row keeps it whole)."""
-        from kafka.errors import MessageSizeTooLargeError
-
-        dlq = topic + self.options.dlq_suffix
-        if self._ensure_topic is not None:
-            self._ensure_topic(dlq)
-        headers = dlq_headers(record)
-        size = len(record.raw) + sum(len(name) + len(value) for name, value in headers) + len(key or b"")
-        future = None
-        if size <= self.options.dlq_max_bytes:
-            try:
-                future = self.producer.send(dlq, value=record.raw, key=key, headers=headers)
-            except MessageSizeTooLargeError:
-                future = None
-        if future is None:
-            value, headers = reference_dead_letter(record, size)
-            future = self.producer.send(dlq, value=value, key=key, headers=headers)
-            size = 0  # a reference: nothing smaller to fall back to
-        (self._dlq_futures if into is None else into).append(_DeadLetter(future, topic, key, record, size))
-
-    def _send_turned_away(self, result: FlushResult, into: list[_DeadLetter]) -> None:
-        """Dead letters and counts for the events the sink quarantined (conflicting
-        duplicates, rows the store refused); sent before the batch is committed."""
-        for record in result.turned_away:
-            self.metrics.rejected.labels(reason=record.reason).inc()
-            self.report.rejected += 1
-            if record.origin.topic is not None:
-                self._send_dead_letter(record.origin.topic, None, record, into)
+    def _count_rejected(self, record: Quarantined) -> None:
+        self.metrics.rejected.labels(reason=record.reason).inc()
+        self.report.rejected += 1
 
     def _update_lag(self) -> None:
-        for tp, next_offset in self._offsets.items():
+        for tp, next_offset in self.checkpoint.stored.items():
             highwater = self.consumer.highwater(tp)
             if highwater is not None:
                 self.metrics.set_lag(tp.topic, tp.partition, highwater - next_offset)
 
     # -- write then commit -------------------------------------------------------
 
-    def _take(self) -> _Batch:
-        """The pending batch, taken out of the loop (the loop starts a new one)."""
-        from kafka.structs import OffsetAndMetadata
-
-        batch = _Batch(
-            rows=self.sink.take(),
-            offsets={tp: OffsetAndMetadata(offset, "", -1) for tp, offset in self._offsets.items()},
-            messages=self._pending,
-            dead_letters=self._dlq_futures,
-            started=self._batch_started if self._batch_started is not None else time.monotonic(),
-        )
-        self._pending = 0
-        self._batch_started = None
-        self._offsets = {}
-        self._dlq_futures = []
-        return batch
-
     def _hand_off(self) -> None:
         """Commit the batch being written (waiting for it), then start writing the pending one."""
-        if not self._settle() or not self._pending:
+        if not self._settle() or not self.checkpoint.pending:
             return  # dropped (revoked, or stopping during an outage): redelivered later
-        batch = self._take()
-        batch.write = self._writer.submit(self.sink.write, batch.rows)
-        self._writing = batch
+        batch = self.checkpoint.take(self.sink.take())
+        self.checkpoint.flushing(batch, self._writer.submit(self.sink.write, batch.rows))
 
     def _settle(self) -> bool:
-        """Wait for the batch being written (retrying through store outages), then commit it.
+        """Wait for the batch being written (retrying through store outages), then commit it
+        (the steps of :class:`~alignwatch.stream.checkpoint.Checkpoint`).
 
         Returns False when it was dropped uncommitted (stopping during an outage, or the
         partitions were revoked meanwhile): it will be redelivered.
         """
-        batch = self._writing
+        batch = self.checkpoint.writing
         if batch is None:
             return True
         assert batch.write is not None
@@ -485,11 +389,10 @@ class IngestConsumer:
             if retried is None:
                 return False
             result = retried
-        self._writing = None
+        self.checkpoint.writing = None
         self._account(result)
-        self._send_turned_away(result, batch.dead_letters)
-        self._wait_dead_letters(batch.dead_letters)
-        self._commit(batch)
+        self.checkpoint.seal(batch, result)
+        self.checkpoint.commit(batch)
         return True
 
     def _account(self, result: FlushResult) -> None:
@@ -498,7 +401,7 @@ class IngestConsumer:
         self.metrics.stored.inc(result.stored)
         self.metrics.duplicates.inc(result.duplicates)
 
-    def _write_with_retry(self, batch: _Batch, exc: StoreUnavailable) -> FlushResult | None:
+    def _write_with_retry(self, batch: Batch, exc: StoreUnavailable) -> FlushResult | None:
         delay = self.options.backoff_initial_s
         paused: list[Any] = []
         try:
@@ -521,7 +424,7 @@ class IngestConsumer:
                         # only partitions assigned by a rebalance meanwhile (not paused) get
                         # here: rewind them, they will be read again after the outage
                         self.consumer.seek(tp, messages[0].offset)
-                    if self._writing is not batch:  # revoked meanwhile: dropped, redelivered later
+                    if self.checkpoint.writing is not batch:  # revoked meanwhile: dropped, redelivered later
                         return None
                 delay = min(delay * 2, self.options.backoff_max_s)
                 try:
@@ -534,59 +437,17 @@ class IngestConsumer:
                 if still:
                     self.consumer.resume(*still)
 
-    def _wait_dead_letters(self, futures: list[_DeadLetter]) -> None:
-        """Wait until every dead letter is acknowledged; one the broker refuses as too large
-        is sent again as a reference record (its quarantine row keeps it whole)."""
-        from kafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
-
-        if not futures:
-            return
-        self.producer.flush()
-        for letter in futures:
-            try:
-                letter.future.get(timeout=30)
-            except (MessageSizeTooLargeError, RecordListTooLargeError) as exc:
-                if not letter.size:
-                    raise BrokerError(f"dead-letter send failed: {exc}") from exc
-                log.warning("dead letter from %s refused as too large (%s); sending a reference record",
-                            letter.record.origin.describe(), exc)  # fmt: skip
-                value, headers = reference_dead_letter(letter.record, letter.size)
-                retry = self.producer.send(letter.topic + self.options.dlq_suffix, value=value, key=letter.key,
-                                           headers=headers)  # fmt: skip
-                try:
-                    retry.get(timeout=30)
-                except KafkaError as again:
-                    raise BrokerError(f"dead-letter send failed: {again}") from again
-            except KafkaError as exc:
-                raise BrokerError(f"dead-letter send failed: {exc}") from exc
-        futures.clear()
-
-    def _committed(self, batch: _Batch) -> None:
+    def _committed(self, batch: Batch) -> None:
         self.report.commits += 1
         self.report.last_commit_at = time.monotonic()
         self.metrics.batch_size.observe(batch.messages)
         self.metrics.commit_latency.observe(time.monotonic() - batch.started)
         self.metrics.last_commit.set(time.time())
 
-    def _commit(self, batch: _Batch) -> None:
-        from kafka.errors import KafkaError
-
-        try:
-            self.consumer.commit(batch.offsets)
-        except KafkaError as exc:
-            # stored already; the redelivery after the rebalance is absorbed by the sink
-            log.warning("offset commit failed (%s); messages will be redelivered and ignored as duplicates", exc)
-            return
-        self._committed(batch)
-
     def _drop_batches(self) -> None:
         """Forget the batch being written and the pending one, uncommitted (redelivered later)."""
         self.sink.discard()
-        self._writing = None
-        self._dlq_futures = []
-        self._pending = 0
-        self._batch_started = None
-        self._offsets = {}
+        self.checkpoint.drop()
 
     async def _on_revoked(self, revoked: list[Any]) -> None:
         """Write and commit the batches before the partitions go (network thread).
@@ -595,21 +456,18 @@ class IngestConsumer:
         committed together. If the first cannot be stored neither is committed; if only the
         second cannot, the first is.
         """
-        from kafka.errors import KafkaError
-
-        done: list[tuple[_Batch, FlushResult]] = []  # written in order; a failed one ends the list
+        checkpoint = self.checkpoint
+        done: list[tuple[Batch, FlushResult]] = []  # written in order; a failed one ends the list
         try:
-            writing = self._writing
+            writing = checkpoint.writing
             if writing is not None and writing.write is not None:
                 result = writing.write.result()  # the writer thread needs no network
-                self._send_turned_away(result, writing.dead_letters)
-                self._wait_dead_letters(writing.dead_letters)  # the producer has its own thread
+                checkpoint.seal(writing, result)  # the producer has its own thread
                 done.append((writing, result))
-            if self._pending:
-                pending = self._take()
+            if checkpoint.pending:
+                pending = checkpoint.take(self.sink.take())
                 result = self.sink.write(pending.rows)
-                self._send_turned_away(result, pending.dead_letters)
-                self._wait_dead_letters(pending.dead_letters)
+                checkpoint.seal(pending, result)
                 done.append((pending, result))
         except (StoreUnavailable, BrokerError) as exc:
             log.warning("partitions revoked while a batch cannot be written; left uncommitted: %s", exc)
@@ -617,21 +475,7 @@ class IngestConsumer:
         for _, result in done:
             self._account(result)  # stored, whether or not the commit below succeeds
         if done:
-            offsets: dict[Any, Any] = {}
-            for batch, _ in done:
-                offsets.update(batch.offsets)
-            try:
-                # the coroutine behind KafkaConsumer.commit(), awaited on the network thread: it
-                # retries retriable errors every retry_backoff_ms until request_timeout_ms. The
-                # public commit_async() is no substitute: when the coordinator is unknown (as after
-                # a NotCoordinator error) its future is the coordinator lookup's, resolved before
-                # the commit is sent, and kafka-python offers no public awaitable sleep for a backoff
-                await self.consumer._coordinator._commit_offsets_sync_async(offsets)  # noqa: SLF001
-            except KafkaError as exc:
-                log.warning("offset commit on revocation failed (%s); redelivery is absorbed by the sink", exc)
-            else:
-                for batch, _ in done:
-                    self._committed(batch)
+            await checkpoint.commit_offsets([batch for batch, _ in done])
         self._forget(revoked)
 
     def _forget(self, partitions: list[Any]) -> None:
@@ -668,3 +512,41 @@ class IngestConsumer:
             except Exception as exc:  # noqa: BLE001 - closing: close() below still releases everything
                 log.warning("leaving the consumer group on close failed: %s", exc)
         consumer.close(autocommit=False)
+
+
+def build_consumer(
+    settings: Settings,
+    engine: sa.Engine,
+    metrics: PipelineMetrics,
+    *,
+    live: bool = True,
+    options: ConsumerOptions | None = None,
+    on_progress: Callable[[ConsumeReport], None] | None = None,
+    partitions: int = 1,
+) -> IngestConsumer:
+    """The consume loop of ``alignwatch consume`` and ``alignwatch run``, wired from the
+    settings and subscribed to their topics (or topic pattern); ``run()`` starts it.
+
+    Events go to the store behind ``engine``; ``live=False`` (replays, demos) lifts the age
+    limit of the decoder. With a topic pattern the dead-letter topics are not known in
+    advance: each is created (with ``partitions`` partitions) before its first dead letter.
+    """
+    known_dlqs: set[str] = set()
+
+    def ensure_dlq(topic: str) -> None:
+        if topic not in known_dlqs:
+            ensure_topics(settings.bootstrap_servers, [topic], partitions=partitions, **settings.kafka_security())
+            known_dlqs.add(topic)
+
+    loop = IngestConsumer(
+        kafka_consumer(settings),
+        kafka_producer(settings),
+        StoreSink(engine),
+        DecodeLimits.from_settings(settings, live=live),
+        metrics,
+        options or ConsumerOptions.from_settings(settings),
+        on_progress=on_progress,
+        ensure_topic=ensure_dlq if settings.topic_pattern else None,
+    )
+    loop.subscribe(settings.topics, settings.topic_pattern)
+    return loop

@@ -1,12 +1,12 @@
 """Decode stage, fast path: the common message decoded in C, with the contract's exact result.
 
-:mod:`alignwatch.stream.events` is the contract and its reference decoder. It checks everything and
+:mod:`alignwatch.stream.decode` is the contract's reference decoder. It checks everything and
 explains every rejection, at about 70-100k messages/s on one core. Most messages on a live
 topic are plain and valid: known envelope attributes (in the JSON object, or as ``ce_*``
 headers in binary mode), a payload of one of the contract's types with only its declared
 fields. For those, this module lets msgspec parse and check the message against typed
 structures derived from the payload models' JSON Schemas (so from the same single
-declaration) and builds the same :class:`~alignwatch.stream.events.Event` without pydantic's
+declaration) and builds the same :class:`~alignwatch.stream.contract.Event` without pydantic's
 per-field work.
 
 The fast path never decides a rejection. Whatever it does not accept outright goes to the
@@ -30,8 +30,9 @@ from typing import Annotated, Any, Literal, Union
 
 import msgspec
 
-from alignwatch.stream import events as contract
-from alignwatch.stream.events import DecodeLimits, Event, Payload, Rejection
+from alignwatch.stream import contract
+from alignwatch.stream import decode as reference
+from alignwatch.stream.contract import DecodeLimits, Event, Payload, Rejection
 
 __all__ = ["FAST_TYPES", "decode_message", "decode_structured"]
 
@@ -175,7 +176,7 @@ def _event(
     payload = plan.payload(data)
     if payload is None:
         return None
-    return contract._construct_event(  # noqa: SLF001 - the same constructor as the reference decoder
+    return reference._construct_event(  # noqa: SLF001 - the same constructor as the reference decoder
         {
             "specversion": contract.SPECVERSION,
             "id": event_id,
@@ -206,12 +207,12 @@ def _fast(raw: bytes, limits: DecodeLimits) -> Event | None:
 
 
 def decode_structured(raw: bytes, limits: DecodeLimits) -> Event | Rejection:
-    """:func:`alignwatch.stream.events.decode_structured`, same results, faster on plain valid events."""
+    """:func:`alignwatch.stream.decode.decode_structured`, same results, faster on plain valid events."""
     if raw and len(raw) <= limits.max_payload_bytes:
         event = _fast(raw, limits)
         if event is not None:
             return event
-    return contract.decode_structured(raw, limits)
+    return reference.decode_structured(raw, limits)
 
 
 _BINARY_NAMES = {"ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_subject", "content-type"}
@@ -259,13 +260,13 @@ def _fast_binary(value: bytes, headers: list[tuple[str, bytes]], limits: DecodeL
 def decode_message(
     value: bytes, headers: Iterable[tuple[str, bytes]] | None, limits: DecodeLimits
 ) -> Event | Rejection:
-    """:func:`alignwatch.stream.events.decode_message`, same results, faster on plain valid events."""
+    """:func:`alignwatch.stream.decode.decode_message`, same results, faster on plain valid events."""
     if headers:
         header_list = list(headers)
-        if contract.is_binary_mode(header_list):
+        if reference.is_binary_mode(header_list):
             if value:
                 event = _fast_binary(value, header_list, limits)
                 if event is not None:
                     return event
-            return contract.decode_binary(value, header_list, limits)
+            return reference.decode_binary(value, header_list, limits)
     return decode_structured(value, limits)

@@ -14,7 +14,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from alignwatch.errors import ImportFormatError
-from alignwatch.stream.events import DecodeLimits
+from alignwatch.stream.contract import DecodeLimits
 from alignwatch.stream.health import PipelineMetrics
 from alignwatch.stream.process import Origin, Quarantined, Received, classify_line
 from alignwatch.stream.sink import FlushResult, StoreSink

@@ -13,7 +13,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from alignwatch.stream.events import DecodeLimits, Event, Rejection, encode_structured
+from alignwatch.stream.contract import DecodeLimits, Event, Rejection
+from alignwatch.stream.encode import encode_structured
 from alignwatch.stream.fastdecode import decode_message, decode_structured
 
 __all__ = [

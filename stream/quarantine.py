@@ -17,7 +17,8 @@ import sqlalchemy as sa
 
 from alignwatch.errors import StoreError
 from alignwatch.store.schema import quarantine
-from alignwatch.stream.events import DecodeLimits, Rejection, decode_message
+from alignwatch.stream.contract import DecodeLimits, Rejection
+from alignwatch.stream.decode import decode_message
 from alignwatch.stream.process import Origin, Received, headers_from_json
 from alignwatch.stream.sink import StoreSink, utcnow
 

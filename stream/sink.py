@@ -34,14 +34,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from alignwatch.errors import StoreError
 from alignwatch.store.schema import events, quarantine
-from alignwatch.stream.events import ROW_COLUMNS, Event, RejectReason, event_row, event_values, payload_dict
+from alignwatch.stream.contract import Event, RejectReason
 from alignwatch.stream.process import Quarantined, headers_to_json, quarantined_event
+from alignwatch.stream.rows import ROW_COLUMNS, event_row, event_values, payload_dict
 
 __all__ = ["FlushResult", "SinkBatch", "StoreSink", "StoreUnavailable", "storable_text", "utcnow"]
 
@@ -136,26 +138,11 @@ class _Refused(Exception):
 _REFUSAL_CLASSES = frozenset({"22", "23", "54", "P0"})
 
 
-def _driver_errors() -> tuple[type[Exception], ...]:
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - psycopg is a dependency; SQLite needs none
-        return ()
-    return (psycopg.Error,)
-
-
-_DRIVER_ERRORS = _driver_errors()
-
-
 def _is_outage(exc: Exception) -> bool:
     """Whether the store is unreachable (retry later) rather than refusing something."""
     if isinstance(exc, OperationalError) or getattr(exc, "connection_invalidated", False):
         return True
-    if _DRIVER_ERRORS and isinstance(exc, _DRIVER_ERRORS):
-        import psycopg
-
-        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
-    return False
+    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
 
 
 def _is_refusal(exc: Exception) -> bool:
@@ -261,7 +248,7 @@ class StoreSink:
                 stored, known = self._write_once(batch, also, now, safe=False)
             except _KeyTaken:  # a concurrent writer stored one of the keys meanwhile: start over
                 stored, known = self._write_once(batch, also, now, safe=True)
-        except (DBAPIError, *_DRIVER_ERRORS) as exc:  # the COPY path raises the driver's own errors
+        except (DBAPIError, psycopg.Error) as exc:  # the COPY path raises the driver's own errors
             if _is_outage(exc):
                 raise StoreUnavailable(f"store write failed: {_first_line(exc)}") from exc
             if _is_refusal(exc):
@@ -464,8 +451,6 @@ def _copy_insert_events(
     runs ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``. The fast path costs no extra round
     trip (no savepoint); the safe one is for that rare race.
     """
-    import psycopg
-
     raw = conn.connection.driver_connection
     assert raw is not None
     columns = ", ".join(ROW_COLUMNS)

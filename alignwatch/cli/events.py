@@ -1,7 +1,7 @@
 """``alignwatch events``: the event contract from the command line.
 
 - ``events schemas --check|--write`` compares (or regenerates) ``docs/schemas/*.json`` and
-  the generated section of ``docs/events.md`` with what ``alignwatch.stream.events`` declares;
+  the generated section of ``docs/events.md`` with what ``alignwatch.stream.contract`` declares;
 - ``events validate FILE.jsonl`` decodes every line of a file of structured-mode events, as
   the consumer would, and reports each rejected line with its reason.
 """
@@ -20,7 +20,7 @@ from alignwatch.cli.options import settings_from
 from alignwatch.errors import AlignwatchError, ConfigError
 
 if TYPE_CHECKING:
-    from alignwatch.stream.events import DecodeLimits
+    from alignwatch.stream.contract import DecodeLimits
 
 __all__ = ["ContractError", "FileCheck", "check_lines", "events"]
 
@@ -45,7 +45,8 @@ class FileCheck:
 
 def check_lines(lines: Iterable[bytes], limits: DecodeLimits) -> FileCheck:
     """Decode every non-blank line; count valid events and repeated (source, id) keys."""
-    from alignwatch.stream.events import Rejection, decode_structured
+    from alignwatch.stream.contract import Rejection
+    from alignwatch.stream.decode import decode_structured
 
     outcome = FileCheck()
     seen: set[tuple[str, str]] = set()
@@ -91,7 +92,7 @@ def events() -> None:
 def schemas(mode: str, schema_dir: Path, doc: Path) -> None:
     """Check (or --write) the JSON Schemas and the event reference.
 
-    The files are generated from the payload models in stream.events: docs/schemas/*.json
+    The files are generated from the payload models in stream.contract: docs/schemas/*.json
     and the generated section of docs/events.md.
     """
     from alignwatch.stream.schemas import stale_files, write_files
@@ -118,7 +119,7 @@ def validate(file: Path, live: bool, show: int) -> None:
     FILE holds one structured-mode CloudEvent per line (JSON lines). Every rejected line is
     printed with its reason; the exit status is 1 when any line is rejected.
     """
-    from alignwatch.stream.events import DecodeLimits
+    from alignwatch.stream.contract import DecodeLimits
 
     settings = settings_from()
     try:

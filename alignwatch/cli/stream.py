@@ -1,4 +1,9 @@
-"""Ingestion commands: ``consume``, ``ingest``, ``simulate`` and ``quarantine list|show|replay``."""
+"""Ingestion commands: ``consume``, ``ingest``, ``simulate`` and ``quarantine list|show|replay``.
+
+Each command imports the modules it runs (the Kafka client, the store's drivers, the event
+models, the exporter) when it is called, deliberately: ``alignwatch --help`` loads every
+command module to list the commands, and would otherwise pay for all of them.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from typing import Any
 import click
 
 from alignwatch.cli.options import kafka_options, settings_from, store_option, strategy_option
+from alignwatch.cli.output import literal, printable
 from alignwatch.errors import ConfigError
 
 __all__ = ["consume", "ingest", "quarantine_group", "simulate"]
@@ -35,7 +41,7 @@ def _engine(store_url: str | None) -> Iterator[Any]:
 
 
 def _reasons() -> tuple[str, ...]:
-    from alignwatch.stream.events import RejectReason
+    from alignwatch.stream.contract import RejectReason
 
     return tuple(str(reason) for reason in RejectReason)
 
@@ -130,19 +136,7 @@ def _consume_loop(
     quiet: bool,
     metrics: Any,
 ) -> None:
-    from alignwatch.stream.broker import ensure_topics
-    from alignwatch.stream.consumer import (
-        SWITCH_INTERVAL_S,
-        ConsumerOptions,
-        IngestConsumer,
-        kafka_consumer,
-        kafka_producer,
-    )
-    from alignwatch.stream.events import DecodeLimits
-    from alignwatch.stream.sink import StoreSink
-
-    security = settings.kafka_security()
-    options = ConsumerOptions.from_settings(settings, max_events=max_events, idle_timeout_s=idle_timeout)
+    from alignwatch.stream.consumer import SWITCH_INTERVAL_S, ConsumerOptions, build_consumer
 
     if not quiet:
         logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
@@ -152,26 +146,17 @@ def _consume_loop(
         if not quiet:
             click.echo(report.line(), err=True)
 
-    known_dlqs: set[str] = set()
-
-    def ensure_dlq(topic: str) -> None:
-        if topic not in known_dlqs:
-            ensure_topics(settings.bootstrap_servers, [topic], partitions=partitions, **security)
-            known_dlqs.add(topic)
-
-    loop = IngestConsumer(
-        kafka_consumer(settings),
-        kafka_producer(settings),
-        StoreSink(engine),
-        DecodeLimits.from_settings(settings, live=True),
+    loop = build_consumer(
+        settings,
+        engine,
         metrics,
-        options,
+        live=True,
+        options=ConsumerOptions.from_settings(settings, max_events=max_events, idle_timeout_s=idle_timeout),
         on_progress=progress,
-        ensure_topic=ensure_dlq if settings.topic_pattern else None,
+        partitions=partitions,
     )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: loop.stop())
-    loop.subscribe(settings.topics, settings.topic_pattern)
     # a long-running loop allocating millions of short-lived objects: keep the collector off
     # the objects of start-up (modules, settings, clients), it only has to find young cycles
     gc.freeze()
@@ -186,7 +171,7 @@ def _consume_loop(
 @click.option("--live", is_flag=True, help="Apply the live maximum event age (off: historical import).")
 def ingest(files: tuple[Path, ...], store_url: str | None, live: bool) -> None:
     """Ingest CloudEvents from JSON-lines FILES (one structured event per line) into the store."""
-    from alignwatch.stream.events import DecodeLimits
+    from alignwatch.stream.contract import DecodeLimits
     from alignwatch.stream.ingest import ingest_files
 
     settings = settings_from(store_url=store_url)
@@ -286,7 +271,6 @@ def quarantine_list(store_url: str | None, reason: str | None, status: str | Non
     from rich.console import Console
     from rich.table import Table
 
-    from alignwatch.cli.output import literal
     from alignwatch.stream.quarantine import list_entries
 
     with _engine(store_url) as engine:
@@ -322,7 +306,6 @@ def quarantine_show(entry_id: int, store_url: str | None) -> None:
     Printed literally, one line per field: control characters are escaped (``\\x1b``),
     bytes that are not UTF-8 shown as ``\\xNN``.
     """
-    from alignwatch.cli.output import printable
     from alignwatch.stream.process import headers_from_json
     from alignwatch.stream.quarantine import get_entry
 
@@ -343,7 +326,7 @@ def quarantine_show(entry_id: int, store_url: str | None) -> None:
 @click.option("--reason", default=None, help="Replay only entries with this reason code.")
 def quarantine_replay(store_url: str | None, entry_id: int | None, reason: str | None) -> None:
     """Re-decode quarantined messages with the current code; store those that pass, exactly once."""
-    from alignwatch.stream.events import DecodeLimits
+    from alignwatch.stream.contract import DecodeLimits
     from alignwatch.stream.quarantine import replay
 
     settings = settings_from(store_url=store_url)

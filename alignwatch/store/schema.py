@@ -98,7 +98,7 @@ events = Table(
     Column("type", String(64), nullable=False),
     Column("time", UTCDateTime(), nullable=False),
     Column("subject", String(512)),
-    # identifiers copied from the payload at ingest (see alignwatch.stream.events.event_row)
+    # identifiers copied from the payload at ingest (see alignwatch.stream.rows.event_row)
     Column("automation_id", String(128)),
     Column("process_id", String(128)),
     Column("touchpoint_id", String(128)),

@@ -24,10 +24,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 
 from alignwatch.errors import ImportFormatError
+from alignwatch.metrics import hourcache
 from alignwatch.store.schema import events as events_table
+from alignwatch.stream.decode import make_event
+from alignwatch.stream.encode import encode_structured
 from alignwatch.stream.importers.base import Emitted
+from alignwatch.stream.sink import StoreSink, utcnow
 
 __all__ = [
     "JsonlOutput",
@@ -68,11 +73,7 @@ class Output(Protocol):
 
 
 def to_event(source: str, emitted: Emitted) -> Any:
-    """The ``alignwatch.stream.events.Event`` for an emitted event (validated against the event contract)."""
-    from pydantic import ValidationError
-
-    from alignwatch.stream.events import make_event
-
+    """The ``alignwatch.stream.contract.Event`` for an emitted event (validated against the event contract)."""
     try:
         return make_event(
             emitted.type, source, emitted.id, emitted.time, emitted.data, subject=emitted.subject
@@ -89,8 +90,6 @@ class JsonlOutput:
     """Structured-mode CloudEvents, one per line, in ``path`` (written atomically on commit)."""
 
     def __init__(self, path: Path, source: str, *, keep_partial: bool = False) -> None:
-        from alignwatch.stream.events import encode_structured
-
         self._encode = encode_structured
         self.path = Path(path)
         self.source = source
@@ -128,8 +127,6 @@ class StoreOutput:
         batch_size: int = 5000,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
-        from alignwatch.stream.sink import StoreSink, utcnow
-
         self.engine = engine
         self.source = source
         self.batch_size = batch_size
@@ -157,8 +154,6 @@ class StoreOutput:
         return WriteSummary(self._written, self._stored, self._duplicates, target=url)
 
     def abort(self) -> None:
-        from alignwatch.metrics import hourcache
-
         self._sink.discard()
         with self.engine.begin() as conn:
             removed = conn.execute(
@@ -175,8 +170,6 @@ class KafkaOutput:
     """Structured-mode CloudEvents to a Kafka topic, keyed by case (sent in order per case)."""
 
     def __init__(self, producer: Any, topic: str, source: str) -> None:
-        from alignwatch.stream.events import encode_structured
-
         self._encode = encode_structured
         self.producer = producer
         self.topic = topic

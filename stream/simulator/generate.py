@@ -26,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from alignwatch.metrics.strategy import Strategy, load_strategy
 from alignwatch.stream.simulator.scenarios import PROFILES, Profile
 
 __all__ = ["SimMessage", "Simulation", "default_strategy_path", "encode", "load_scenario_strategy"]
@@ -81,10 +82,8 @@ def default_strategy_path(scenario: str) -> Path:
     return Path(str(resources.files("alignwatch") / "examples" / f"{scenario}.yaml"))
 
 
-def load_scenario_strategy(scenario: str, path: Path | None = None) -> Any:
+def load_scenario_strategy(scenario: str, path: Path | None = None) -> Strategy:
     """The strategy of ``scenario`` (``alignwatch.metrics.strategy.load_strategy``)."""
-    from alignwatch.metrics.strategy import load_strategy
-
     return load_strategy(path or default_strategy_path(scenario))
 
 

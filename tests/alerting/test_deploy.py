@@ -59,7 +59,7 @@ def test_prometheus_config_with_the_committed_rules_passes_promtool_check_config
 
 def test_compose_runs_the_whole_stack_with_kraft_kafka_and_several_consumers() -> None:
     services = _compose()["services"]
-    assert {"kafka", "postgres", "airflow", "consumer", "exporter", "prometheus", "alertmanager", "grafana"} <= set(services)
+    assert {"kafka", "postgres", "airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "consumer", "exporter", "prometheus", "alertmanager", "grafana"} <= set(services)
     kafka_env = services["kafka"]["environment"]
     assert "controller" in kafka_env["KAFKA_PROCESS_ROLES"] and "KAFKA_CONTROLLER_QUORUM_VOTERS" in kafka_env
     assert services["consumer"]["deploy"]["replicas"] >= 2

@@ -127,7 +127,7 @@ def _control_strategy(path: Path) -> Path:
 
 def _consume(settings: Settings, topic: str, engine: Any, health: Any, count: int) -> Any:
     from alignwatch.stream.consumer import ConsumerOptions, IngestConsumer, kafka_consumer, kafka_producer
-    from alignwatch.stream.events import DecodeLimits
+    from alignwatch.stream.contract import DecodeLimits
     from alignwatch.stream.sink import StoreSink
 
     consumer = IngestConsumer(
@@ -157,7 +157,7 @@ def test_the_planted_ecommerce_collapse_pages_at_the_webhook_and_its_control_pag
     from alignwatch.metrics.strategy import load_strategy
     from alignwatch.stream.broker import TansuBroker, ensure_topics
     from alignwatch.stream.consumer import kafka_producer
-    from alignwatch.stream.events import RejectReason
+    from alignwatch.stream.contract import RejectReason
     from alignwatch.stream.health import PipelineMetrics
     from alignwatch.stream.simulator import messages, produce
 

@@ -23,7 +23,7 @@ def published_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     from alignwatch.metrics.strategy import load_strategy
     from alignwatch.pipeline import continuous_task
     from alignwatch.store import connect, upgrade
-    from alignwatch.stream.events import DecodeLimits
+    from alignwatch.stream.contract import DecodeLimits
     from alignwatch.stream.ingest import ingest_files
     from alignwatch.stream.simulator import messages, write_jsonl
 

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from foundation_event_samples import NOW  # noqa: E402
 
-from alignwatch.stream.events import DecodeLimits  # noqa: E402
+from alignwatch.stream.contract import DecodeLimits  # noqa: E402
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from foundation_event_samples import envelope, with_data
 
 from alignwatch.cli import main
-from alignwatch.stream.events import EVENT_TYPES
+from alignwatch.stream.contract import EVENT_TYPES
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

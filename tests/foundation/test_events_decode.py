@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from alignwatch.config import Settings
 from alignwatch.store.schema import events as events_table
-from alignwatch.stream.events import (
+from alignwatch.stream.contract import (
     EVENT_TYPES,
     PAYLOADS,
     DecodeLimits,
@@ -21,17 +21,12 @@ from alignwatch.stream.events import (
     InvalidEventError,
     Rejection,
     RejectReason,
-    decode_binary,
-    decode_message,
-    decode_structured,
-    encode_binary,
-    encode_structured,
-    event_row,
-    make_event,
-    payload_dict,
 )
+from alignwatch.stream.decode import decode_binary, decode_message, decode_structured, make_event
+from alignwatch.stream.encode import encode_binary, encode_structured
 from alignwatch.stream.fastdecode import decode_message as fast_decode_message
 from alignwatch.stream.fastdecode import decode_structured as fast_decode_structured
+from alignwatch.stream.rows import event_row, payload_dict
 
 
 def test_every_contract_type_has_a_payload_model_and_a_valid_sample() -> None:

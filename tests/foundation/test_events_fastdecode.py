@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 from foundation_event_samples import BAD_STRUCTURED, NOW, VALID_DATA, envelope, raw
 
-from alignwatch.stream import events as reference
+from alignwatch.stream import decode as reference
 from alignwatch.stream import fastdecode
-from alignwatch.stream.events import DecodeLimits, Event, Rejection, event_row
+from alignwatch.stream.contract import DecodeLimits, Event, Rejection
+from alignwatch.stream.encode import encode_binary
+from alignwatch.stream.rows import event_row
 from alignwatch.stream.simulator import MALFORMED_KINDS, SCENARIOS, messages
 
 START = NOW - dt.timedelta(days=14)
@@ -135,7 +137,7 @@ def _binary_mutants(rng: random.Random, limits: DecodeLimits) -> list[tuple[byte
     for event_type in sorted(VALID_DATA):
         event = reference.decode_structured(raw(envelope(event_type, subject="order 7")), limits)
         assert isinstance(event, Event)
-        value, headers = reference.encode_binary(event)
+        value, headers = encode_binary(event)
         out.append((value, headers))
         for index in range(len(headers)):
             out.append((value, headers[:index] + headers[index + 1 :]))
@@ -163,5 +165,5 @@ def test_binary_mode_messages_decode_the_same_both_ways() -> None:
     assert len(mutants) > 1_000
     assert 0.1 * len(mutants) < accepted < 0.9 * len(mutants)
     for event_type in fastdecode.FAST_TYPES:  # the plain binary encoding of each takes the fast path
-        value, headers = reference.encode_binary(reference.decode_structured(raw(envelope(event_type)), limits))
+        value, headers = encode_binary(reference.decode_structured(raw(envelope(event_type)), limits))
         assert fastdecode._fast_binary(value, headers, limits) is not None, event_type  # noqa: SLF001

@@ -11,7 +11,8 @@ from foundation_event_samples import BAD_STRUCTURED, VALID_DATA, Bad, envelope, 
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-from alignwatch.stream.events import EVENT_TYPES, DecodeLimits, Event, Rejection, decode_structured
+from alignwatch.stream.contract import EVENT_TYPES, DecodeLimits, Event, Rejection
+from alignwatch.stream.decode import decode_structured
 from alignwatch.stream.schemas import render_doc_section, render_schemas, stale_files, write_files
 
 ROOT = Path(__file__).resolve().parents[2]

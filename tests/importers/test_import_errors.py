@@ -116,7 +116,8 @@ def test_an_import_to_a_file_writes_events_that_ingest_reads_back(
         main(["import", "xes", str(eventlogs / COMPANY), "--mapping", str(mappings / "company_bot.yaml"),
               "--output", str(output), "--quiet"])
     assert exit_info.value.code == 0
-    from alignwatch.stream.events import DecodeLimits, Event, decode_structured
+    from alignwatch.stream.contract import DecodeLimits, Event
+    from alignwatch.stream.decode import decode_structured
 
     limits = DecodeLimits(
         max_payload_bytes=1 << 20, max_future=dt.timedelta(days=1), max_age=None, now=lambda: dt.datetime.now(dt.UTC)

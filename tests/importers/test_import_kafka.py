@@ -13,7 +13,8 @@ import pytest
 
 from alignwatch.cli import main
 from alignwatch.stream.broker import TansuBroker
-from alignwatch.stream.events import DecodeLimits, Event, decode_structured
+from alignwatch.stream.contract import DecodeLimits, Event
+from alignwatch.stream.decode import decode_structured
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from alignwatch.errors import ImportFormatError
-from alignwatch.stream.events import make_event
+from alignwatch.stream.decode import make_event
 from alignwatch.stream.importers.mapping import load_robot_mapping
 from alignwatch.stream.importers.uipath import read_robot_log
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from alignwatch.stream.events import make_event
+from alignwatch.stream.decode import make_event
 from alignwatch.stream.importers.base import Emitted, ImportStats
 from alignwatch.stream.importers.mapping import load_mapping
 from alignwatch.stream.importers.xes import XesImport

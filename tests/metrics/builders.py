@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from alignwatch.metrics import hourcache
 from alignwatch.metrics.strategy import Strategy, parse_strategy
 from alignwatch.store.schema import events, metric_values, pipeline_runs
-from alignwatch.stream.events import event_row, make_event
+from alignwatch.stream.decode import make_event
+from alignwatch.stream.rows import event_row
 
 DAY0 = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)  # a Monday; the hand-computed fixtures' day
 

@@ -23,7 +23,9 @@ from alignwatch.metrics.rules import inputs_from_strategy, metric_names, render_
 from alignwatch.metrics.strategy import KPI_MEASURES, Thresholds, check_catalogue_thresholds, load_strategy
 from alignwatch.store import connect, upgrade
 from alignwatch.store.schema import events
-from alignwatch.stream.events import EVENT_TYPES, event_row, make_event
+from alignwatch.stream.contract import EVENT_TYPES
+from alignwatch.stream.decode import make_event
+from alignwatch.stream.rows import event_row
 from alignwatch.stream.simulator import simulate
 from alignwatch.vocabulary import PITFALLS, SAI_INPUTS
 

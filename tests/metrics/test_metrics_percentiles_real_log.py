@@ -20,9 +20,10 @@ import yaml
 from alignwatch.metrics.scorecard import build_period_scorecard, build_scorecard
 from alignwatch.metrics.strategy import parse_strategy
 from alignwatch.store.schema import events
-from alignwatch.stream.events import event_row, make_event
+from alignwatch.stream.decode import make_event
 from alignwatch.stream.importers.mapping import load_mapping
 from alignwatch.stream.importers.xes import read_xes
+from alignwatch.stream.rows import event_row
 
 from .builders import clear, insert
 

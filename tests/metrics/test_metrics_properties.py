@@ -13,7 +13,8 @@ from alignwatch.metrics.catalogue import CATALOGUE, allowed_label_values
 from alignwatch.metrics.engine import compute, write_values
 from alignwatch.metrics.strategy import load_strategy
 from alignwatch.store.schema import metric_values, pipeline_runs
-from alignwatch.stream.events import event_row, make_event
+from alignwatch.stream.decode import make_event
+from alignwatch.stream.rows import event_row
 from alignwatch.stream.simulator import simulate
 
 from .builders import insert

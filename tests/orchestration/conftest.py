@@ -82,7 +82,8 @@ def store(orchestration_store: str) -> Iterator[sa.Engine]:
 def _insert_events(engine: sa.Engine, events: Iterable[dict[str, Any]], ingested_at: dt.datetime) -> int:
     """Store CloudEvent dicts (as the sink would) and return how many were stored."""
     from alignwatch.store.schema import events as events_table
-    from alignwatch.stream.events import event_row, make_event
+    from alignwatch.stream.decode import make_event
+    from alignwatch.stream.rows import event_row
 
     rows = [
         event_row(

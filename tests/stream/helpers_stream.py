@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from alignwatch.config import Settings
 from alignwatch.store.schema import events, quarantine
 from alignwatch.stream.consumer import ConsumerOptions, IngestConsumer, kafka_consumer, kafka_producer
-from alignwatch.stream.events import DecodeLimits, RejectReason
+from alignwatch.stream.contract import DecodeLimits, RejectReason
 from alignwatch.stream.health import PipelineMetrics
 from alignwatch.stream.simulator import SimMessage
 from alignwatch.stream.sink import StoreSink

@@ -28,8 +28,8 @@ from hypothesis import strategies as st
 
 from alignwatch.metrics.engine import compute_window
 from alignwatch.metrics.strategy import load_strategy
-from alignwatch.stream import events as contract
-from alignwatch.stream.events import DecodeLimits, Event, Rejection, RejectReason
+from alignwatch.stream import decode
+from alignwatch.stream.contract import EVENT_TYPES, DecodeLimits, Event, Rejection, RejectReason
 from alignwatch.stream.fastdecode import decode_message
 from alignwatch.stream.simulator import simulate
 from alignwatch.stream.sink import StoreSink
@@ -47,7 +47,7 @@ def _templates() -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for event in simulate("ecommerce", 11, DAY, 1, 6000, strategy=STRATEGY):
         found.setdefault(event["type"], event)
-    missing = set(contract.EVENT_TYPES) - set(found)
+    missing = set(EVENT_TYPES) - set(found)
     assert not missing, missing
     return found
 
@@ -89,7 +89,7 @@ def timestamps(draw: st.DrawFn) -> str:
 
 @st.composite
 def cloudevents(draw: st.DrawFn) -> dict[str, Any]:
-    event_type = draw(st.sampled_from(contract.EVENT_TYPES))
+    event_type = draw(st.sampled_from(EVENT_TYPES))
     event = json.loads(json.dumps(TEMPLATES[event_type]))
     event["id"] = draw(TEXT) if draw(st.integers(0, 5)) == 0 else draw(st.uuids()).hex
     if draw(st.integers(0, 5)) == 0:
@@ -132,7 +132,7 @@ def test_an_accepted_event_is_stored_by_both_stores_and_computed_by_the_engine_a
 ) -> None:
     value, headers = _encode(event, binary, ascii_only)
     result = decode_message(value, headers, LIMITS)
-    reference = contract.decode_message(value, headers, LIMITS)
+    reference = decode.decode_message(value, headers, LIMITS)
     assert type(result) is type(reference)
     if isinstance(result, Rejection):
         assert isinstance(reference, Rejection) and result.reason == reference.reason

@@ -24,7 +24,8 @@ from prometheus_client import CollectorRegistry
 
 from alignwatch.store import connect
 from alignwatch.stream.consumer import kafka_producer
-from alignwatch.stream.events import DecodeLimits, Rejection, RejectReason, decode_message
+from alignwatch.stream.contract import DecodeLimits, Rejection, RejectReason
+from alignwatch.stream.decode import decode_message
 from alignwatch.stream.process import headers_from_json
 from alignwatch.stream.simulator import SimMessage, messages, produce
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from alignwatch.stream.events import EVENT_TYPES, DecodeLimits, Event, Rejection, decode_message
+from alignwatch.stream.contract import EVENT_TYPES, DecodeLimits, Event, Rejection
+from alignwatch.stream.decode import decode_message
 from alignwatch.stream.simulator import MALFORMED_KINDS, SCENARIOS, messages, simulate
 from alignwatch.stream.simulator.generate import load_scenario_strategy
 

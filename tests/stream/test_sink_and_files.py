@@ -12,10 +12,12 @@ from helpers_stream import quarantine_rows, stored_identities
 
 from alignwatch.store import connect, upgrade
 from alignwatch.store.schema import events
-from alignwatch.stream.events import DecodeLimits, RejectReason, event_row, make_event
+from alignwatch.stream.contract import DecodeLimits, RejectReason
+from alignwatch.stream.decode import make_event
 from alignwatch.stream.ingest import ingest_files
 from alignwatch.stream.process import Origin, Quarantined, classify_message
 from alignwatch.stream.quarantine import get_entry, list_entries, replay
+from alignwatch.stream.rows import event_row
 from alignwatch.stream.sink import StoreSink
 
 NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)

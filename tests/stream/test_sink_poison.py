@@ -10,7 +10,9 @@ import sqlalchemy as sa
 from helpers_stream import quarantine_rows, stored_identities
 
 from alignwatch.store.schema import events
-from alignwatch.stream.events import RejectReason, encode_structured, make_event
+from alignwatch.stream.contract import RejectReason
+from alignwatch.stream.decode import make_event
+from alignwatch.stream.encode import encode_structured
 from alignwatch.stream.process import Origin, Quarantined, Received
 from alignwatch.stream.sink import StoreSink
 
