@@ -31,7 +31,8 @@ from alignwatch.metrics.report import (
 from alignwatch.metrics.strategy import load_strategy
 from alignwatch.store import connect, upgrade
 from alignwatch.store.schema import events, metric_values, pipeline_runs
-from alignwatch.stream.events import event_row, make_event
+from alignwatch.stream.decode import make_event
+from alignwatch.stream.rows import event_row
 from alignwatch.stream.simulator import simulate
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
