@@ -1125,7 +1125,8 @@ def sai_per_day(
 def latest_window_end(engine: Any) -> dt.datetime | None:
     """End of the newest published window (the default ``--at`` of the report), or None."""
     with engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.max(metric_values.c.window_end))).scalar()
+        newest: dt.datetime | None = conn.execute(sa.select(sa.func.max(metric_values.c.window_end))).scalar()
+    return newest
 
 
 def publication_status(engine: Any, at: dt.datetime | None, *, since: dt.datetime | None = None) -> Publication:

@@ -264,7 +264,8 @@ def _explanation(window: str, now: Evaluation, before: Evaluation) -> dict[str, 
                       "previous_weight": old["weight"], "not_judged": guarded, "notes": notes})
     moves.sort(key=lambda m: (-abs(m["delta"]), m["input"]))
     change = None if now.sai is None or before.sai is None else now.sai - before.sai
-    return _clean({
+    explanation: dict[str, Any] = _clean({
         "window": window, "start": now.start.isoformat(), "end": now.end.isoformat(),
         "sai": now.sai, "previous_sai": before.sai, "change": change, "inputs": moves,
-    })  # type: ignore[no-any-return]
+    })
+    return explanation
