@@ -252,8 +252,9 @@ def stack_drill(
     import yaml
     from prometheus_client import CollectorRegistry
 
-    from alignwatch.metrics.exporter import build_collector, business_label, serve
+    from alignwatch.metrics.exporter import build_collector, business_label
     from alignwatch.metrics.rules import render_rule_files
+    from alignwatch.metrics.server import serve
     from alignwatch.pipeline import continuous_task
     from alignwatch.promstack import start_alertmanager, start_prometheus, start_webhook_receiver
     from alignwatch.store import connect, upgrade

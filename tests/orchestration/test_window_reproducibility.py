@@ -25,9 +25,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from alignwatch.pipeline import backfill_task, nightly_range
+from alignwatch.pipeline import backfill_task
 from alignwatch.store import connect
 from alignwatch.store.schema import metric_values, pipeline_runs
+from alignwatch.windows import nightly_range
 
 STRATEGY = Path(__file__).resolve().parents[2] / "examples" / "bakery.yaml"
 UTC = dt.UTC
