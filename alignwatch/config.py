@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -25,6 +25,19 @@ DEFAULT_STORE_URL = "sqlite:///var/alignwatch.db"
 NIGHTLY_START_DATE = dt.date(2026, 1, 1)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+
+
+class KafkaSecurity(TypedDict, total=False):
+    """The security keyword arguments of kafka-python's clients (see :meth:`Settings.kafka_security`)."""
+
+    security_protocol: str
+    sasl_mechanism: str
+    sasl_plain_username: str | None
+    sasl_plain_password: str
+    ssl_cafile: str
+    ssl_certfile: str
+    ssl_keyfile: str
+    ssl_password: str
 
 
 class Settings(BaseSettings):
@@ -137,18 +150,20 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    def kafka_security(self) -> dict[str, object]:
+    def kafka_security(self) -> KafkaSecurity:
         """Keyword arguments for kafka-python clients carrying the security settings."""
-        options: dict[str, object] = {"security_protocol": self.security_protocol}
+        options: KafkaSecurity = {"security_protocol": self.security_protocol}
         if self.sasl_mechanism:
             options["sasl_mechanism"] = self.sasl_mechanism
             options["sasl_plain_username"] = self.sasl_username
             if self.sasl_password is not None:
                 options["sasl_plain_password"] = self.sasl_password.get_secret_value()
-        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
-            value = getattr(self, name)
-            if value is not None:
-                options[name] = str(value)
+        if self.ssl_cafile is not None:
+            options["ssl_cafile"] = str(self.ssl_cafile)
+        if self.ssl_certfile is not None:
+            options["ssl_certfile"] = str(self.ssl_certfile)
+        if self.ssl_keyfile is not None:
+            options["ssl_keyfile"] = str(self.ssl_keyfile)
         if self.ssl_password is not None:
             options["ssl_password"] = self.ssl_password.get_secret_value()
         return options
@@ -156,7 +171,8 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: object) -> Settings:
     """Build the settings from the environment, with command-line ``overrides`` (None = not given)."""
-    given = {key: value for key, value in overrides.items() if value is not None and value != ()}
+    # pydantic validates the values: what the command line gives is checked there, not here
+    given: dict[str, Any] = {key: value for key, value in overrides.items() if value is not None and value != ()}
     return Settings(**given)
 
 

@@ -42,8 +42,8 @@ from alignwatch.store import connect, upgrade
 from alignwatch.store.schema import events as events_table
 from alignwatch.stream.decode import make_event
 from alignwatch.stream.rows import event_row
-from alignwatch.stream.simulator import load_scenario_strategy, simulate
-from alignwatch.stream.simulator.generate import Simulation
+from alignwatch.stream.simulator import simulate
+from alignwatch.stream.simulator.generate import Simulation, load_scenario_strategy
 
 __all__ = [
     "EXPECTED",

@@ -145,7 +145,8 @@ def _ready(server: Server) -> bool:
     if server.process.poll() is not None:
         raise AssertionError(f"server exited with {server.process.returncode}:\n{server.log.read_text()[-2000:]}")
     with urllib.request.urlopen(f"{server.url}/-/ready", timeout=2) as response:  # noqa: S310
-        return response.status == 200
+        status: int = response.status
+        return status == 200
 
 
 @dataclass

@@ -469,8 +469,12 @@ class Supervisor:
             stored = self._consumer.report.stored if self._consumer is not None else 0
             # on the simulator's clock the runs are stamped on the simulated timeline (as
             # their windows are), so the runs a window counts are the ones before its end
-            clock = {"clock": self._clock.now} if self._clock.simulated else {}
-            outcome = continuous_task(self._engine, self.strategy, start=start, end=end, trigger="alignwatch run", **clock)
+            if self._clock.simulated:
+                outcome = continuous_task(
+                    self._engine, self.strategy, start=start, end=end, trigger="alignwatch run", clock=self._clock.now
+                )
+            else:
+                outcome = continuous_task(self._engine, self.strategy, start=start, end=end, trigger="alignwatch run")
             seconds = time.monotonic() - began
             status = str(outcome.status)
             with self._lock:
@@ -488,7 +492,8 @@ class Supervisor:
 
     def _newest_event_time(self) -> dt.datetime | None:
         with self._engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.max(events.c.time))).scalar()
+            newest: dt.datetime | None = conn.execute(sa.select(sa.func.max(events.c.time))).scalar()
+        return newest
 
     def _new_events(self) -> bool:
         """True when events were stored since the last published cycle (a last cycle is then worth it)."""

@@ -22,7 +22,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
@@ -141,24 +141,24 @@ def values_frame(values: Iterable[MetricValue], rules: MetricRules) -> pd.DataFr
     if rules.contribution_id is not None:
         for item in values:
             if item.metric_id == rules.contribution_id and _finite(item.value):
-                contributions[(item.window, item.window_end)] += float(item.value)  # type: ignore[arg-type]
+                contributions[(item.window, item.window_end)] += float(item.value)
     records = []
     for item in values:
         value = item.value
-        finite = _finite(value)
+        number = float(value) if _finite(value) else None  # None: no data, NaN or infinite
         gap = None
-        if item.metric_id == rules.sai_id and finite:
-            gap = float(value) - contributions.get((item.window, item.window_end), 0.0)  # type: ignore[arg-type]
+        if item.metric_id == rules.sai_id and number is not None:
+            gap = number - contributions.get((item.window, item.window_end), 0.0)
         records.append(
             {
                 "metric_id": item.metric_id,
                 "labels_key": item.labels_key,
                 "window": item.window,
                 "window_end_s": item.window_end.timestamp(),
-                "value": float(value) if finite else None,
-                "not_finite": value is not None and not finite,
-                "ratio_value": float(value) if finite and item.metric_id in rules.ratio_ids else None,
-                "score_value": float(value) if finite and item.metric_id in rules.score_ids else None,
+                "value": number,
+                "not_finite": value is not None and number is None,
+                "ratio_value": number if item.metric_id in rules.ratio_ids else None,
+                "score_value": number if item.metric_id in rules.score_ids else None,
                 "contribution_gap": gap,
                 "kpi": item.labels.get("kpi") if item.metric_id == rules.kpi_metric_id else None,
             }
@@ -174,7 +174,7 @@ def values_frame(values: Iterable[MetricValue], rules: MetricRules) -> pd.DataFr
     return frame
 
 
-def _finite(value: float | None) -> bool:
+def _finite(value: float | None) -> TypeGuard[float]:
     return value is not None and isinstance(value, int | float) and math.isfinite(value)
 
 

@@ -134,7 +134,7 @@ def learn_volume_band(history: Sequence[int]) -> VolumeBand | None:
     return VolumeBand(low=math.ceil(LOW_FACTOR * median), high=math.ceil(HIGH_FACTOR * max(history)), history=tuple(history))
 
 
-def events_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+def events_frame(rows: Iterable[Mapping[str, Any] | sa.RowMapping]) -> pd.DataFrame:
     """One row per event: source, event_id, type, time_s (Unix seconds) and numeric fields."""
     import pandas as pd
 

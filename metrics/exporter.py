@@ -313,8 +313,8 @@ class SnapshotCollector(Collector):
         beats = GaugeMetricFamily(HEARTBEAT.name, HEARTBEAT.help, labels=list(HEARTBEAT.labels))
         newest_beat: dict[tuple[str, str], dt.datetime] = {}
         for beat in snapshot.heartbeats:
-            key = (beat.kind, beat.outcome)
-            newest_beat[key] = max(newest_beat.get(key, beat.at), beat.at)
+            beat_key = (beat.kind, beat.outcome)
+            newest_beat[beat_key] = max(newest_beat.get(beat_key, beat.at), beat.at)
         for (kind, outcome), at in sorted(newest_beat.items()):
             beats.add_metric([business, kind, outcome], at.timestamp())
         result.append(beats)

@@ -420,8 +420,8 @@ def _cjai(strategy: Any, facts: Facts, ev: Evaluation) -> None:
     detail = {}
     for tp in journey:
         share = shares[tp.id]
-        auto = facts.touch_sums(tp.id, handled_by="automation")
-        resolution = _ratio(auto["clean"], auto["n"])
+        auto_sums = facts.touch_sums(tp.id, handled_by="automation")
+        resolution = _ratio(auto_sums["clean"], auto_sums["n"])
         fb = facts.feedback_sums([tp.id])
         csat = _ratio(fb["csat_sum"], fb["csat_n"])
         csat_ok = csat is None or reference_csat is None or csat >= reference_csat - th.cjai_csat_tolerance
@@ -867,9 +867,9 @@ def _drift(strategy: Any, facts: Facts, kpis: dict[str, dict[str, Any]], sai: fl
         value = recent["value"]
         drop = None
         enough = recent["events"] >= th.regression_min_samples and base_events >= th.regression_min_samples
-        if value is not None and base_value not in (None, 0.0) and enough:
-            worse = (base_value - value) if kpi.direction == "up" else (value - base_value)  # type: ignore[operator]
-            drop = worse / abs(base_value)  # type: ignore[arg-type]
+        if value is not None and base_value is not None and base_value != 0.0 and enough:
+            worse = (base_value - value) if kpi.direction == "up" else (value - base_value)
+            drop = worse / abs(base_value)
         ev.add("drift_regression", {"kpi": kpi.id}, drop, recent=value, baseline=base_value, events=recent["events"])
         if drop is not None and drop >= th.regression_drop:
             regressions.append({"kpi": kpi.id, "recent": value, "baseline": base_value, "drop": drop,

@@ -723,7 +723,7 @@ def render_rule_files(strategies: Sequence[Any], *, names: SeriesNames | None = 
 
 def alert_names(inputs: RuleInputs) -> list[str]:
     """Every alert name the rules define (sorted, unique)."""
-    found = set()
+    found: set[str] = set()
     for content in render_rules(inputs).values():
         for group in content["groups"]:
             found.update(rule["alert"] for rule in group["rules"] if "alert" in rule)

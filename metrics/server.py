@@ -177,7 +177,8 @@ class _BasicAuth:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         header = environ.get("HTTP_AUTHORIZATION", "")
         if header and self._check(header):
-            return self._app(environ, start_response)
+            body: Iterable[bytes] = self._app(environ, start_response)
+            return body
         start_response(
             "401 Unauthorized",
             [("Content-Type", "text/plain; charset=utf-8"), ("WWW-Authenticate", 'Basic realm="alignwatch"')],
@@ -212,6 +213,8 @@ class ExporterServer:
     @property
     def url(self) -> str:
         host = self.httpd.server_address[0]
+        if isinstance(host, bytes):
+            host = host.decode()
         return f"{self.scheme}://{host}:{self.port}/metrics"
 
     def stop(self) -> None:

@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Protocol, TypeVar, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -391,7 +391,15 @@ class Strategy(_Model):
         return notes
 
 
-def _by_id(items: Iterable[Any], wanted: str) -> Any:
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+_Item = TypeVar("_Item", bound=_Identified)
+
+
+def _by_id(items: Iterable[_Item], wanted: str) -> _Item:
     for item in items:
         if item.id == wanted:
             return item
@@ -425,7 +433,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
     for key_node, _ in node.value:
         if key_node.tag == "tag:yaml.org,2002:merge":
             continue  # a merge key (<<: *defaults): the base constructor merges, explicit keys win
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         if isinstance(key, Mapping | list):
             continue  # unhashable keys: let the base constructor report them
         if key in seen:
@@ -440,7 +448,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
     return yaml.constructor.SafeConstructor.construct_mapping(loader, node, deep=deep)
 
 
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)  # type: ignore[arg-type]
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def _construct_timestamp(loader: _UniqueKeyLoader, node: yaml.ScalarNode) -> Any:
@@ -449,10 +457,10 @@ def _construct_timestamp(loader: _UniqueKeyLoader, node: yaml.ScalarNode) -> Any
     try:
         return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
     except (ValueError, OverflowError):
-        return loader.construct_scalar(node)  # type: ignore[no-untyped-call]
+        return loader.construct_scalar(node)
 
 
-_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)  # type: ignore[arg-type]
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 
 
 DEFAULT_MAX_STRATEGY_BYTES = 1024 * 1024

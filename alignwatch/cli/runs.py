@@ -88,7 +88,9 @@ def _render_run(row: dict[str, Any]) -> str:
     owner = row["details"].get("owner") if isinstance(row.get("details"), dict) else None
     by = f" by pid {owner.get('pid')} on {owner.get('host')}" if isinstance(owner, dict) else ""
     lines = [_render_line(row), f"  started {row['started_at']:%Y-%m-%d %H:%M:%S} UTC{by}, trigger {row['trigger'] or '—'}"]
-    validation = row.get("validation") if isinstance(row.get("validation"), dict) else {}
+    validation = row.get("validation")
+    if not isinstance(validation, dict):
+        validation = {}
     for suite in validation.get("suites", []):
         lines.append(f"  suite {suite['suite']}: {'passed' if suite['success'] else 'FAILED'} ({suite['rows']} rows)")
         for item in suite.get("expectations", []):
