@@ -305,7 +305,12 @@ def render_dashboard(spec: DashboardSpec, names: SeriesNames) -> dict[str, Any]:
             .query(f"label_values({selector}, {label})")
             .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
         )
-    kinds = {"stat": stat.Panel, "timeseries": timeseries.Panel, "bargauge": bargauge.Panel, "table": table.Panel}
+    kinds: dict[str, type[stat.Panel] | type[timeseries.Panel] | type[bargauge.Panel] | type[table.Panel]] = {
+        "stat": stat.Panel,
+        "timeseries": timeseries.Panel,
+        "bargauge": bargauge.Panel,
+        "table": table.Panel,
+    }
     x = y = row_height = 0
     for panel_id, panel in enumerate(spec.panels, start=1):
         if x + panel.width > 24:
@@ -330,7 +335,8 @@ def render_dashboard(spec: DashboardSpec, names: SeriesNames) -> dict[str, Any]:
         builder = builder.with_panel(built)
         x += panel.width
         row_height = max(row_height, panel.height)
-    return json.loads(json.dumps(builder.build(), cls=JSONEncoder))
+    board: dict[str, Any] = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
+    return board
 
 
 def provisioning_files(prometheus_url: str = "http://prometheus:9090") -> dict[str, str]:
