@@ -36,6 +36,7 @@ from alignwatch.metrics.rules import (
     samples_from_values,
 )
 from alignwatch.metrics.server import serve
+from alignwatch.metrics.strategy import Strategy
 from alignwatch.pipeline import continuous_task
 from alignwatch.promstack import start_alertmanager, start_prometheus, start_webhook_receiver
 from alignwatch.store import connect, upgrade
@@ -123,7 +124,7 @@ class DrillResult:
 
 
 def store_scenario(
-    engine: sa.Engine, strategy: Any, scenario: str, *, planted: bool, events: int, start: dt.datetime, days: int,
+    engine: sa.Engine, strategy: Strategy, scenario: str, *, planted: bool, events: int, start: dt.datetime, days: int,
     seed: int,
 ) -> None:
     """Store ``events`` simulated events of ``scenario`` (with or without its planted change)."""
@@ -138,7 +139,7 @@ def store_scenario(
 
 
 def _replay(
-    engine: sa.Engine, strategy: Any, scenario: str, *, planted: bool, events: int, start: dt.datetime, days: int,
+    engine: sa.Engine, strategy: Strategy, scenario: str, *, planted: bool, events: int, start: dt.datetime, days: int,
     seed: int, step: dt.timedelta,
 ) -> list[Detection]:
 
@@ -165,7 +166,7 @@ def run_drill(
     seed: int = 7,
     step: dt.timedelta = dt.timedelta(hours=12),
     workdir: Path,
-    strategy: Any = None,
+    strategy: Strategy | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> DrillResult:
     """Replay ``scenario`` with and without its planted change (``events`` each, over

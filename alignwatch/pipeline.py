@@ -70,7 +70,7 @@ from alignwatch.late_days import late_plan
 from alignwatch.liveness import RUN_TIMEOUT, RunOwner, close_abandoned_runs
 from alignwatch.metrics import engine as metric_engine
 from alignwatch.metrics.runs import HEARTBEAT_OUTCOMES, RUN_KINDS, HeartbeatOutcome, RunKind, RunStatus
-from alignwatch.metrics.strategy import load_strategy
+from alignwatch.metrics.strategy import Strategy, load_strategy
 from alignwatch.metrics.values import WINDOWS, MetricValue
 from alignwatch.store import connect
 from alignwatch.store.engine import require_current
@@ -167,7 +167,7 @@ class ValidationFailedError(AlignwatchError):
 
 def run_interval(
     engine: sa.Engine,
-    strategy: Any,
+    strategy: Strategy,
     *,
     start: dt.datetime,
     end: dt.datetime,
@@ -284,7 +284,7 @@ def run_interval(
 def _compute_steps(
     compute: Compute,
     engine: sa.Engine,
-    strategy: Any,
+    strategy: Strategy,
     steps: Sequence[tuple[dt.datetime, dt.datetime]],
     granularities: Sequence[Granularity],
 ) -> list[MetricValue]:
@@ -299,7 +299,7 @@ def _compute_steps(
 
 def _validate(
     engine: sa.Engine,
-    strategy: Any,
+    strategy: Strategy,
     blocks: Sequence[tuple[dt.datetime, dt.datetime]],
     values: Sequence[MetricValue],
     rules: MetricRules | None,
@@ -367,7 +367,9 @@ def _value_json(value: MetricValue) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- tasks
 
 
-def _resolve(store: Any, strategy: Any) -> tuple[sa.Engine, Any, bool]:
+def _resolve(
+    store: sa.Engine | str | None, strategy: Strategy | str | Path | None
+) -> tuple[sa.Engine, Strategy, bool]:
     """An engine and a strategy from objects, a URL and a path, or the settings (entry points)."""
     settings = None
     if store is None or strategy is None:
@@ -395,7 +397,7 @@ def _with_timeout(run_options: dict[str, Any]) -> dict[str, Any]:
     return {**run_options, "run_timeout": dt.timedelta(seconds=load_settings().run_timeout_s)}
 
 
-def _timezone(strategy: Any) -> str:
+def _timezone(strategy: Strategy) -> str:
     return str(getattr(getattr(strategy, "business", None), "timezone", None) or "UTC")
 
 
@@ -433,11 +435,11 @@ def record_heartbeat(
         )
 
 
-def _business(strategy: Any) -> str:
+def _business(strategy: Strategy) -> str:
     return str(getattr(getattr(strategy, "business", None), "name", "") or "default")
 
 
-def _beat(engine: sa.Engine, strategy: Any, outcome: RunOutcome, at: dt.datetime) -> None:
+def _beat(engine: sa.Engine, strategy: Strategy, outcome: RunOutcome, at: dt.datetime) -> None:
     """The heartbeat of a finished task (its outcome's status)."""
     record_heartbeat(
         engine, business=_business(strategy), kind=outcome.kind, outcome=outcome.status,  # type: ignore[arg-type]
@@ -445,7 +447,7 @@ def _beat(engine: sa.Engine, strategy: Any, outcome: RunOutcome, at: dt.datetime
     )  # fmt: skip
 
 
-def _beat_error(engine: sa.Engine, strategy: Any, kind: RunKind, end: dt.datetime, at: dt.datetime, exc: BaseException) -> None:
+def _beat_error(engine: sa.Engine, strategy: Strategy, kind: RunKind, end: dt.datetime, at: dt.datetime, exc: BaseException) -> None:
     """The heartbeat of a task that raised; a store that cannot record it is logged, never raised over ``exc``."""
     try:
         record_heartbeat(
@@ -477,7 +479,7 @@ def task_result(outcome: RunOutcome) -> dict[str, Any]:
 
 def continuous_task(
     store: sa.Engine | str | None = None,
-    strategy: Any = None,
+    strategy: Strategy | str | Path | None = None,
     *,
     start: dt.datetime,
     end: dt.datetime,
@@ -526,7 +528,7 @@ def continuous_task(
 
 def nightly_task(
     store: sa.Engine | str | None = None,
-    strategy: Any = None,
+    strategy: Strategy | str | Path | None = None,
     *,
     end: dt.datetime,
     days: int = NIGHTLY_DAYS,
@@ -590,7 +592,7 @@ def nightly_task(
 
 def backfill_task(
     store: sa.Engine | str | None = None,
-    strategy: Any = None,
+    strategy: Strategy | str | Path | None = None,
     *,
     start: dt.datetime,
     end: dt.datetime,

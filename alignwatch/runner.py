@@ -56,6 +56,7 @@ from alignwatch.metrics.report import latest_window_end, write_report
 from alignwatch.metrics.rules import alert_specs, firing_alerts, inputs_from_strategy, metric_names, samples_from_values
 from alignwatch.metrics.runs import latest_snapshot
 from alignwatch.metrics.scorecard import build_scorecard
+from alignwatch.metrics.strategy import Strategy
 from alignwatch.pipeline import continuous_task
 from alignwatch.processes import stop_session
 from alignwatch.store import connect, upgrade
@@ -147,7 +148,7 @@ class Supervisor:
     def __init__(
         self,
         settings: Settings,
-        strategy: Any,
+        strategy: Strategy,
         options: RunOptions,
         *,
         emit: Callable[[str], None] = print,

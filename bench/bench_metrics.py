@@ -35,6 +35,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from alignwatch.metrics.strategy import Strategy
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ADMIN = os.environ.get("ALIGNWATCH_BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 DAY = dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
@@ -122,7 +124,7 @@ CROSS JOIN LATERAL (
 """
 
 
-def _generate(engine: sa.Engine, strategy: Any, n: int, lo: dt.datetime, hi: dt.datetime, prefix: str) -> float:
+def _generate(engine: sa.Engine, strategy: Strategy, n: int, lo: dt.datetime, hi: dt.datetime, prefix: str) -> float:
     bounds, total = [], 0
     for _, share in MIX:
         total += share

@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from alignwatch.metrics.exporter import SnapshotCollector, catalogue_families
 from alignwatch.metrics.runs import RunState, Snapshot
 from alignwatch.metrics.server import serve
+from alignwatch.metrics.strategy import Strategy
 from alignwatch.metrics.values import WINDOWS, MetricValue
 from bench import count_argument
 
@@ -54,7 +55,7 @@ def scaled_strategy(automations: int) -> Any:
     return parse_strategy(raw, source="bench")
 
 
-def snapshot_values(strategy: Any, families: dict[str, tuple[str, str, list[str]]]) -> list[MetricValue]:
+def snapshot_values(strategy: Strategy, families: dict[str, tuple[str, str, list[str]]]) -> list[MetricValue]:
     """A value for every label set the catalogue allows for ``strategy``, in every window."""
     import itertools
 

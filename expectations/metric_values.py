@@ -29,6 +29,7 @@ import great_expectations.expectations as gxe
 
 from alignwatch.expectations.runner import SuiteOutcome, gx_context, validate_frame
 from alignwatch.metrics.catalogue import CATALOGUE
+from alignwatch.metrics.strategy import Strategy
 from alignwatch.metrics.values import MetricValue
 
 if TYPE_CHECKING:
@@ -198,7 +199,7 @@ def check_metric_values(values: Iterable[MetricValue], rules: MetricRules) -> Su
     return validate_frame(build_suite(rules), values_frame(values, rules))
 
 
-def rules_from_catalogue(strategy: Any) -> MetricRules:
+def rules_from_catalogue(strategy: Strategy) -> MetricRules:
     """The rules for ``strategy``, derived from the metric catalogue's declarations.
 
     The catalogue says which metrics are ratios, scores (the SAI's contributions are points

@@ -40,6 +40,7 @@ import great_expectations.expectations as gxe
 import sqlalchemy as sa
 
 from alignwatch.expectations.runner import SuiteOutcome, gx_context, validate_frame
+from alignwatch.metrics.strategy import Strategy
 from alignwatch.store.schema import events
 from alignwatch.stream.contract import EVENT_TYPES
 
@@ -296,7 +297,7 @@ def _count(conn: sa.Connection, start: dt.datetime, end: dt.datetime) -> int:
     return int(conn.execute(query).scalar_one())
 
 
-def strategy_expects_events(strategy: Any) -> bool:
+def strategy_expects_events(strategy: Strategy) -> bool:
     """Whether a strategy expects events in every window: it declares automations, processes or touchpoints."""
     return any(bool(getattr(strategy, name, None)) for name in ("automations", "processes", "journey"))
 

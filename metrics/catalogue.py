@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from alignwatch.errors import ConfigError
 from alignwatch.vocabulary import (
@@ -34,6 +34,10 @@ from alignwatch.vocabulary import (
     MetricDirection,
     Unit,
 )
+
+if TYPE_CHECKING:
+    # the strategy model reads the catalogue when it validates: only its type is needed here
+    from alignwatch.metrics.strategy import Strategy
 
 __all__ = [
     "CATALOGUE",
@@ -58,7 +62,7 @@ class Label:
     values: tuple[str, ...] = ()
     from_strategy: str = ""  # "automations", "processes", "journey" or "kpis"
 
-    def allowed(self, strategy: Any) -> tuple[str, ...]:
+    def allowed(self, strategy: Strategy) -> tuple[str, ...]:
         """The values this label may take for ``strategy``."""
         if self.from_strategy:
             return tuple(item.id for item in getattr(strategy, self.from_strategy))
@@ -452,7 +456,7 @@ for _decl in _DECLS:
     CATALOGUE[_decl.id] = _decl
 
 
-def allowed_label_values(decl: MetricDecl, strategy: Any) -> dict[str, tuple[str, ...]]:
+def allowed_label_values(decl: MetricDecl, strategy: Strategy) -> dict[str, tuple[str, ...]]:
     """Label name -> the values it may take for ``strategy``."""
     return {label.name: label.allowed(strategy) for label in decl.labels_decl}
 

@@ -45,6 +45,7 @@ from alignwatch.metrics.aggregates import (
 from alignwatch.metrics.facts import Facts
 from alignwatch.metrics.formulas import Evaluation, distributions_needed, evaluate
 from alignwatch.metrics.hourcache import cached_aggregates
+from alignwatch.metrics.strategy import Strategy
 from alignwatch.metrics.values import MetricValue, WindowKind
 from alignwatch.store.schema import metric_values, pipeline_runs
 from alignwatch.vocabulary import utc
@@ -81,11 +82,11 @@ class Window:
     end: dt.datetime
 
 
-def _zone(strategy: Any) -> ZoneInfo:
+def _zone(strategy: Strategy) -> ZoneInfo:
     return ZoneInfo(str(getattr(getattr(strategy, "business", None), "timezone", None) or "UTC"))
 
 
-def windows(strategy: Any, start: dt.datetime, end: dt.datetime, granularity: str = "hour") -> list[Window]:
+def windows(strategy: Strategy, start: dt.datetime, end: dt.datetime, granularity: str = "hour") -> list[Window]:
     """The windows ``compute`` produces: whole hours (or local days) in ``[start, end)``, then 7d and 28d."""
     start, end = utc(start, "start"), utc(end, "end")
     if granularity not in GRANULARITIES:
@@ -129,7 +130,7 @@ class Reader:
     def __init__(
         self,
         conn: sa.Connection,
-        strategy: Any,
+        strategy: Strategy,
         lo: dt.datetime,
         hi: dt.datetime,
         *,
@@ -266,7 +267,7 @@ def to_values(evaluation: Evaluation, kind: WindowKind) -> list[MetricValue]:
 
 def compute(
     engine: sa.Engine,
-    strategy: Any,
+    strategy: Strategy,
     *,
     start: dt.datetime,
     end: dt.datetime,
@@ -298,7 +299,7 @@ def compute(
     return values
 
 
-def _evaluate_exact(conn: sa.Connection, strategy: Any, window: Window) -> Evaluation:
+def _evaluate_exact(conn: sa.Connection, strategy: Strategy, window: Window) -> Evaluation:
     sla = float(strategy.thresholds.escalation_sla_s)
     facts = Facts.build(
         window.start,
@@ -312,7 +313,7 @@ def _evaluate_exact(conn: sa.Connection, strategy: Any, window: Window) -> Evalu
 
 
 def compute_window(
-    engine: sa.Engine, strategy: Any, *, start: dt.datetime, end: dt.datetime, kind: WindowKind = "hour"
+    engine: sa.Engine, strategy: Strategy, *, start: dt.datetime, end: dt.datetime, kind: WindowKind = "hour"
 ) -> list[MetricValue]:
     """The metrics of exactly ``[start, end)`` (any length, e.g. five minutes), reading only its rows."""
     start, end = utc(start, "start"), utc(end, "end")

@@ -50,6 +50,7 @@ from prometheus_client.registry import Collector
 from alignwatch.metrics.catalogue import CATALOGUE, served_scale
 from alignwatch.metrics.catalogue import served_name as catalogue_served_name
 from alignwatch.metrics.runs import Snapshot, latest_snapshot
+from alignwatch.metrics.strategy import Strategy
 from alignwatch.metrics.values import MetricValue
 
 __all__ = [
@@ -510,7 +511,7 @@ def _label_names(decl: Any) -> list[str]:
 
 
 def build_collector(
-    engine: Any, strategy: Any, *, ttl_s: float = 15.0, cache: SnapshotCache | None = None
+    engine: Any, strategy: Strategy, *, ttl_s: float = 15.0, cache: SnapshotCache | None = None
 ) -> SnapshotCollector:
     """The exporter's collector for ``strategy`` over the store behind ``engine``.
 

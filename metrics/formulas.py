@@ -21,7 +21,16 @@ from alignwatch.errors import ConfigError
 from alignwatch.metrics.aggregates import DISTRIBUTIONS
 from alignwatch.metrics.catalogue import CATALOGUE
 from alignwatch.metrics.facts import Facts, Sums
-from alignwatch.vocabulary import CHECKLIST, EVENT_SHARE_MEASURES, INDICES, PERSPECTIVES, PITFALLS, SAI_INPUTS
+from alignwatch.metrics.strategy import Strategy
+from alignwatch.vocabulary import (
+    CHECKLIST,
+    EVENT_SHARE_MEASURES,
+    INDICES,
+    PERSPECTIVES,
+    PITFALLS,
+    SAI_INPUTS,
+    ChecklistItem,
+)
 
 __all__ = [
     "CRITICALITY_FACTOR",
@@ -120,7 +129,7 @@ def _per_30d(total: float, facts: Facts) -> float | None:
 # ---------------------------------------------------------------------------- KPI measures
 
 
-def _kpi_processes(strategy: Any, kpi: Any) -> list[str] | None:
+def _kpi_processes(strategy: Strategy, kpi: Any) -> list[str] | None:
     filters = kpi.filters
     if filters.process is not None:
         return [filters.process]
@@ -162,7 +171,7 @@ def percentile(pairs: Iterable[tuple[float, int]], q: Fraction) -> float | None:
     return low + float(frac) * (at(rank + 1) - low)
 
 
-def distributions_needed(strategy: Any) -> tuple[str, ...]:
+def distributions_needed(strategy: Strategy) -> tuple[str, ...]:
     """The distributions the catalogue's metrics and the strategy's percentile KPIs read (the
     engine reads the values of these only)."""
     declared = {name for decl in CATALOGUE.values() for name in decl.distributions}
@@ -170,7 +179,7 @@ def distributions_needed(strategy: Any) -> tuple[str, ...]:
     return tuple(sorted(declared | kpis))
 
 
-def _percentile_measure(strategy: Any, facts: Facts, kpi: Any) -> tuple[float | None, float]:
+def _percentile_measure(strategy: Strategy, facts: Facts, kpi: Any) -> tuple[float | None, float]:
     name, q = PERCENTILE_MEASURES[kpi.measure]
     flt = kpi.filters
     if name == "cycle_time":
@@ -184,7 +193,7 @@ def _percentile_measure(strategy: Any, facts: Facts, kpi: Any) -> tuple[float | 
     return percentile(pairs, q), float(sum(count for _, count in pairs))
 
 
-def _roi_parts(strategy: Any, facts: Facts, automation: str | None) -> tuple[float, float, float, float]:
+def _roi_parts(strategy: Strategy, facts: Facts, automation: str | None) -> tuple[float, float, float, float]:
     """(net return, costs, projected net return, events) of one automation or of all."""
     ids = [automation] if automation is not None else [a.id for a in strategy.automations]
     net = cost_total = projected = events = 0.0
@@ -201,7 +210,7 @@ def _roi_parts(strategy: Any, facts: Facts, automation: str | None) -> tuple[flo
     return net, cost_total, projected, events
 
 
-def kpi_measure(strategy: Any, facts: Facts, kpi: Any) -> tuple[float | None, float]:
+def kpi_measure(strategy: Strategy, facts: Facts, kpi: Any) -> tuple[float | None, float]:
     """The value of ``kpi``'s measure over its filtered events, and how many events it rests on."""
     m = kpi.measure
     flt = kpi.filters
@@ -288,7 +297,7 @@ def kpi_measure(strategy: Any, facts: Facts, kpi: Any) -> tuple[float | None, fl
     raise KeyError(m)
 
 
-def kpi_note(strategy: Any, facts: Facts, kpi: Any) -> str | None:
+def kpi_note(strategy: Strategy, facts: Facts, kpi: Any) -> str | None:
     """What the scorecard says beside a KPI's value, when its measure left events out (else None).
 
     ``automation_cost`` without an automation filter counts the declared automations'
@@ -322,7 +331,7 @@ def attainment(kpi: Any, value: float | None) -> float | None:
     return min(1.0, max(0.0, raw))
 
 
-def kpi_weights(strategy: Any) -> dict[str, float]:
+def kpi_weights(strategy: Strategy) -> dict[str, float]:
     """Weight of each KPI inside its perspective: Σ goal weight ÷ the goal's KPI count."""
     weights = {kpi.id: 0.0 for kpi in strategy.kpis}
     for goal in strategy.goals:
@@ -401,7 +410,7 @@ class Evaluation:
 # ---------------------------------------------------------------------------- indices
 
 
-def _cjai(strategy: Any, facts: Facts, ev: Evaluation) -> None:
+def _cjai(strategy: Strategy, facts: Facts, ev: Evaluation) -> None:
     th = strategy.thresholds
     journey = list(strategy.journey)
     human_tps = []
@@ -442,7 +451,7 @@ def _cjai(strategy: Any, facts: Facts, ev: Evaluation) -> None:
     ev.indices["cjai"] = {"value": value, "automated": automated, "touchpoints": len(journey), "detail": detail}
 
 
-def _spar(strategy: Any, facts: Facts, ev: Evaluation) -> None:
+def _spar(strategy: Strategy, facts: Facts, ev: Evaluation) -> None:
     declared = {p.id: p for p in strategy.processes}
     automated = sorted({p for (_, p), s in facts.runs.items() if s["succeeded"] > 0 and p is not None})
     known = [p for p in automated if p in declared]
@@ -453,7 +462,7 @@ def _spar(strategy: Any, facts: Facts, ev: Evaluation) -> None:
     ev.indices["spar"] = {"value": value, "critical": critical, "automated": known, "unknown_processes": unknown}
 
 
-def _aac(strategy: Any, facts: Facts, ev: Evaluation) -> None:
+def _aac(strategy: Strategy, facts: Facts, ev: Evaluation) -> None:
     leads = sorted(
         (r.deployed_at - r.initiative_started_at).total_seconds()
         for r in facts.reconfigurations
@@ -500,7 +509,7 @@ def _ssai(facts: Facts, ev: Evaluation) -> None:
 # ---------------------------------------------------------------------------- automations, processes
 
 
-def _automation_metrics(strategy: Any, facts: Facts, ev: Evaluation) -> dict[str, dict[str, Any]]:
+def _automation_metrics(strategy: Strategy, facts: Facts, ev: Evaluation) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for a in strategy.automations:
         runs = facts.run_sums(a.id)
@@ -540,7 +549,7 @@ def _automation_metrics(strategy: Any, facts: Facts, ev: Evaluation) -> dict[str
     return out
 
 
-def _process_metrics(strategy: Any, facts: Facts, ev: Evaluation) -> dict[str, dict[str, Any]]:
+def _process_metrics(strategy: Strategy, facts: Facts, ev: Evaluation) -> dict[str, dict[str, Any]]:
     orders = facts.order_sums()
     out: dict[str, dict[str, Any]] = {}
     for p in strategy.processes:
@@ -576,7 +585,7 @@ def not_judged(value: float | None, events: float, min_events: int) -> str | Non
     return None
 
 
-def _kpis(strategy: Any, facts: Facts) -> dict[str, dict[str, Any]]:
+def _kpis(strategy: Strategy, facts: Facts) -> dict[str, dict[str, Any]]:
     out = {}
     for kpi in strategy.kpis:
         value, events = kpi_measure(strategy, facts, kpi)
@@ -596,7 +605,7 @@ def _kpis(strategy: Any, facts: Facts) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _perspectives(strategy: Any, kpis: dict[str, dict[str, Any]]) -> dict[str, float | None]:
+def _perspectives(strategy: Strategy, kpis: dict[str, dict[str, Any]]) -> dict[str, float | None]:
     """Each perspective's score: 100 × the weighted mean attainment of its judged KPIs (none judged: no data).
 
     A KPI is judged when it has a value resting on at least its ``min_events`` events; the
@@ -621,7 +630,7 @@ def perspective_kpis(kpis: dict[str, dict[str, Any]], perspective: str) -> tuple
     return judged, guarded
 
 
-def sai_of(strategy: Any, scores: dict[str, float | None]) -> tuple[float | None, dict[str, dict[str, Any]]]:
+def sai_of(strategy: Strategy, scores: dict[str, float | None]) -> tuple[float | None, dict[str, dict[str, Any]]]:
     """SAI and contributions from input scores on 0..100 (weights renormalised over inputs with data)."""
     weights = strategy.weights.model_dump()
     available = {name: scores[name] for name in SAI_INPUTS if scores.get(name) is not None and weights[name] > 0}
@@ -651,7 +660,7 @@ def _severity(value: float, threshold: float, *, minimum: bool) -> str:
 
 
 def _pitfalls(
-    strategy: Any,
+    strategy: Strategy,
     facts: Facts,
     autos: dict[str, dict[str, Any]],
     procs: dict[str, dict[str, Any]],
@@ -781,14 +790,14 @@ def _pitfalls(
 # ---------------------------------------------------------------------------- checklist
 
 
-def _checklist(strategy: Any, kpis: dict[str, dict[str, Any]], monitored: bool | None) -> dict[str, dict[str, Any]]:
+def _checklist(strategy: Strategy, kpis: dict[str, dict[str, Any]], monitored: bool | None) -> dict[str, dict[str, Any]]:
     declared = strategy.checklist
     out: dict[str, dict[str, Any]] = {}
 
     def verdict(item: str, status: str, evidence: str, source: str) -> None:
         out[item] = {"status": status, "evidence": evidence, "source": source}
 
-    def from_answer(item: str, derive: Callable[[], tuple[str, str]]) -> None:
+    def from_answer(item: ChecklistItem, derive: Callable[[], tuple[str, str]]) -> None:
         answer = declared.get(item)
         if answer is not None:
             status = {"yes": "passed", "no": "failed", "unknown": "unknown"}[answer.answer]
@@ -838,7 +847,7 @@ def _checklist(strategy: Any, kpis: dict[str, dict[str, Any]], monitored: bool |
 # ---------------------------------------------------------------------------- drift
 
 
-def _outcome_attainment(strategy: Any, facts: Facts) -> float | None:
+def _outcome_attainment(strategy: Strategy, facts: Facts) -> float | None:
     values = []
     for kpi in strategy.kpis:
         if kpi.perspective in ("financial", "customer"):
@@ -849,7 +858,7 @@ def _outcome_attainment(strategy: Any, facts: Facts) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def _drift(strategy: Any, facts: Facts, kpis: dict[str, dict[str, Any]], sai: float | None, fold: Fold | None,
+def _drift(strategy: Strategy, facts: Facts, kpis: dict[str, dict[str, Any]], sai: float | None, fold: Fold | None,
            ev: Evaluation, rolling_7d: bool) -> None:
     th = strategy.thresholds
     below = {k: v for k, v in kpis.items() if v["below_target"]}
@@ -892,11 +901,11 @@ def _drift(strategy: Any, facts: Facts, kpis: dict[str, dict[str, Any]], sai: fl
 # ---------------------------------------------------------------------------- prioritisation
 
 
-def priorities(strategy: Any, procs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def priorities(strategy: Strategy, procs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Processes ranked by goal weight × criticality × manual volume × manual cost (highest first)."""
     goal_share = strategy.goal_weights()
     automated_by = {pid: [a.id for a in strategy.automations if pid in a.processes] for pid in (p.id for p in strategy.processes)}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for p in strategy.processes:
         stats = procs.get(p.id, {})
         rate = stats.get("automation_rate")
@@ -935,14 +944,14 @@ Formula = Callable[[Any, Facts, Evaluation, Run], None]
 """A step of the evaluation: adds the values of the catalogue metrics that name it."""
 
 
-def _cycle_time_p90(strategy: Any, facts: Facts, ev: Evaluation, run: Run) -> None:
+def _cycle_time_p90(strategy: Strategy, facts: Facts, ev: Evaluation, run: Run) -> None:
     for p in strategy.processes:
         pairs = facts.distribution("cycle_time", processes=[p.id])
         executions = float(sum(count for _, count in pairs))
         ev.add("cycle_time_p90", {"process": p.id}, percentile(pairs, Fraction(9, 10)), executions=executions)
 
 
-def _human_reachability(strategy: Any, facts: Facts, ev: Evaluation, run: Run) -> None:
+def _human_reachability(strategy: Strategy, facts: Facts, ev: Evaluation, run: Run) -> None:
     touch = facts.touch_sums()
     reach = _ratio(touch["within_sla"], touch["escalations"])
     ev.add("human_reachability", {}, reach, within_sla=touch["within_sla"], requested=touch["escalations"])
@@ -966,7 +975,7 @@ def _human_reachability(strategy: Any, facts: Facts, ev: Evaluation, run: Run) -
     }
 
 
-def _kpi_values(strategy: Any, facts: Facts, ev: Evaluation, run: Run) -> None:
+def _kpi_values(strategy: Strategy, facts: Facts, ev: Evaluation, run: Run) -> None:
     ev.kpis = _kpis(strategy, facts)
     for kpi_id, k in ev.kpis.items():
         ev.add("kpi_value", {"kpi": kpi_id}, k["value"], measure=k["measure"])
@@ -979,14 +988,14 @@ def _kpi_values(strategy: Any, facts: Facts, ev: Evaluation, run: Run) -> None:
             ev.add("kpi_burn_evidence", {"kpi": kpi_id}, burn.evidence, **inputs)
 
 
-def _perspective_scores(strategy: Any, facts: Facts, ev: Evaluation, run: Run) -> None:
+def _perspective_scores(strategy: Strategy, facts: Facts, ev: Evaluation, run: Run) -> None:
     ev.perspectives = _perspectives(strategy, ev.kpis)
     for perspective, score in ev.perspectives.items():
         judged, guarded = perspective_kpis(ev.kpis, perspective)
         ev.add("perspective_score", {"perspective": perspective}, score, judged=judged, not_judged=guarded)
 
 
-def _sai(strategy: Any, facts: Facts, ev: Evaluation, run: Run) -> None:
+def _sai(strategy: Strategy, facts: Facts, ev: Evaluation, run: Run) -> None:
     scores: dict[str, float | None] = {
         name: (None if ev.indices[name]["value"] is None else 100.0 * ev.indices[name]["value"]) for name in INDICES
     }
@@ -999,7 +1008,7 @@ def _sai(strategy: Any, facts: Facts, ev: Evaluation, run: Run) -> None:
                 ev.add("sai_contribution", {"input": name}, c["points"], weight=c["weight"], score=c["score"])
 
 
-def _checklist_items(strategy: Any, facts: Facts, ev: Evaluation, run: Run) -> None:
+def _checklist_items(strategy: Strategy, facts: Facts, ev: Evaluation, run: Run) -> None:
     ev.checklist = _checklist(strategy, ev.kpis, run.monitored)
     for item, c in ev.checklist.items():
         flag = {"passed": 1.0, "failed": 0.0}.get(c["status"])
@@ -1009,7 +1018,7 @@ def _checklist_items(strategy: Any, facts: Facts, ev: Evaluation, run: Run) -> N
     ev.add("checklist_readiness", {}, ev.readiness, passed=passed)
 
 
-def _pitfall_flags(strategy: Any, facts: Facts, ev: Evaluation, run: Run) -> None:
+def _pitfall_flags(strategy: Strategy, facts: Facts, ev: Evaluation, run: Run) -> None:
     ev.findings = _pitfalls(strategy, facts, ev.automations, ev.processes, run.fold) if run.detect_pitfalls else []
     for pitfall in PITFALLS:
         for a in strategy.automations:
@@ -1021,11 +1030,11 @@ def _pitfall_flags(strategy: Any, facts: Facts, ev: Evaluation, run: Run) -> Non
                    severity=worst.severity, evidence=worst.evidence, threshold=worst.threshold)
 
 
-def _automations(strategy: Any, facts: Facts, ev: Evaluation, run: Run) -> None:
+def _automations(strategy: Strategy, facts: Facts, ev: Evaluation, run: Run) -> None:
     ev.automations = _automation_metrics(strategy, facts, ev)
 
 
-def _processes(strategy: Any, facts: Facts, ev: Evaluation, run: Run) -> None:
+def _processes(strategy: Strategy, facts: Facts, ev: Evaluation, run: Run) -> None:
     ev.processes = _process_metrics(strategy, facts, ev)
 
 
@@ -1059,7 +1068,7 @@ if _unresolved:
 
 
 def evaluate(
-    strategy: Any,
+    strategy: Strategy,
     facts: Facts,
     *,
     fold: Fold | None = None,

@@ -48,6 +48,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from alignwatch.metrics.scorecard import build_scorecard, explain_sai
+from alignwatch.metrics.strategy import Strategy
 from alignwatch.store.schema import metric_values, pipeline_runs
 from alignwatch.vocabulary import INDEX_TITLES, PERSPECTIVE_TITLES
 
@@ -1150,7 +1151,7 @@ def publication_status(engine: Any, at: dt.datetime | None, *, since: dt.datetim
 
 def write_report(
     engine: Any,
-    strategy: Any,
+    strategy: Strategy,
     *,
     out: Path,
     at: dt.datetime | None = None,

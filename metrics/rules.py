@@ -53,6 +53,7 @@ from alignwatch.metrics.catalogue import CATALOGUE, served_name, served_scale
 from alignwatch.metrics.exporter import business_label
 from alignwatch.metrics.naming import SeriesNames
 from alignwatch.metrics.naming import series_names as metric_names
+from alignwatch.metrics.strategy import Strategy
 from alignwatch.vocabulary import EVENT_SHARE_MEASURES
 
 __all__ = [
@@ -730,7 +731,7 @@ def alert_names(inputs: RuleInputs) -> list[str]:
     return sorted(found)
 
 
-def inputs_from_strategy(strategy: Any, names: SeriesNames, **options: Any) -> RuleInputs:
+def inputs_from_strategy(strategy: Strategy, names: SeriesNames, **options: Any) -> RuleInputs:
     """Resolve a strategy into :class:`RuleInputs` (KPI chains, automations, thresholds)."""
     goals_by_kpi: dict[str, list[tuple[str, str]]] = {}
     for goal in strategy.goals:

@@ -36,6 +36,7 @@ from alignwatch.metrics.formulas import (
     perspective_kpis,
     priorities,
 )
+from alignwatch.metrics.strategy import Strategy
 from alignwatch.vocabulary import PERSPECTIVES, SAI_INPUTS
 
 __all__ = [
@@ -93,7 +94,7 @@ def period(start: dt.datetime, end: dt.datetime) -> tuple[dt.datetime, dt.dateti
     return start, end
 
 
-def _evaluate_period(conn: sa.Connection, strategy: Any, start: dt.datetime, end: dt.datetime) -> Evaluation:
+def _evaluate_period(conn: sa.Connection, strategy: Strategy, start: dt.datetime, end: dt.datetime) -> Evaluation:
     reader = Reader(conn, strategy, start, end)
     facts = reader.facts(start, end)
     assert facts is not None  # the reader read exactly the period
@@ -101,7 +102,7 @@ def _evaluate_period(conn: sa.Connection, strategy: Any, start: dt.datetime, end
     return evaluate(strategy, facts, fold=reader.facts, monitored=reader.monitored(end), detect_pitfalls=True)
 
 
-def _evaluate(conn: sa.Connection, strategy: Any, at: dt.datetime, window: str) -> Evaluation:
+def _evaluate(conn: sa.Connection, strategy: Strategy, at: dt.datetime, window: str) -> Evaluation:
     length = _length(window)
     reader = Reader(conn, strategy, at - max(length, LOOKBACK), at)
     return evaluate_window(reader, Window(_KINDS[window], at - length, at))  # type: ignore[arg-type]
@@ -137,7 +138,7 @@ def _drift(ev: Evaluation) -> list[dict[str, Any]]:
     return signals
 
 
-def pilot_verdicts(conn: sa.Connection, strategy: Any, at: dt.datetime) -> list[dict[str, Any]]:
+def pilot_verdicts(conn: sa.Connection, strategy: Strategy, at: dt.datetime) -> list[dict[str, Any]]:
     """A verdict (scale / iterate / stop) per pilot automation from pilot vs pre-pilot KPI attainment.
 
     A KPI counts only when it has at least its ``min_events`` events both before and during
@@ -186,7 +187,7 @@ def pilot_verdicts(conn: sa.Connection, strategy: Any, at: dt.datetime) -> list[
     return out
 
 
-def build_scorecard(engine: sa.Engine, strategy: Any, at: dt.datetime, window: str = "7d") -> dict[str, Any]:
+def build_scorecard(engine: sa.Engine, strategy: Strategy, at: dt.datetime, window: str = "7d") -> dict[str, Any]:
     """The scorecard of the window of length ``window`` ending at ``at`` (see the module doc)."""
     at = _at(at)
     with engine.connect() as conn:
@@ -197,7 +198,7 @@ def build_scorecard(engine: sa.Engine, strategy: Any, at: dt.datetime, window: s
     return _card(strategy, window, ev, findings, pilots)
 
 
-def build_period_scorecard(engine: sa.Engine, strategy: Any, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+def build_period_scorecard(engine: sa.Engine, strategy: Strategy, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
     """The scorecard of the period ``[start, end)`` (whole hours; its ``window`` is ``"period"``)."""
     start, end = period(start, end)
     with engine.connect() as conn:
@@ -206,7 +207,7 @@ def build_period_scorecard(engine: sa.Engine, strategy: Any, start: dt.datetime,
     return _card(strategy, PERIOD, ev, ev.findings, pilots)
 
 
-def _card(strategy: Any, window: str, ev: Evaluation, findings: list[Finding], pilots: list[dict[str, Any]]) -> dict[str, Any]:
+def _card(strategy: Strategy, window: str, ev: Evaluation, findings: list[Finding], pilots: list[dict[str, Any]]) -> dict[str, Any]:
     """The scorecard dict of an evaluated window or period (see the module doc for its keys)."""
     passed = sum(1 for c in ev.checklist.values() if c["status"] == "passed")
     card = {
@@ -230,7 +231,7 @@ def _card(strategy: Any, window: str, ev: Evaluation, findings: list[Finding], p
     return _clean(card)  # type: ignore[no-any-return]
 
 
-def explain_sai(engine: sa.Engine, strategy: Any, at: dt.datetime, window: str = "1d") -> dict[str, Any]:
+def explain_sai(engine: sa.Engine, strategy: Strategy, at: dt.datetime, window: str = "1d") -> dict[str, Any]:
     """Which inputs moved the SAI between the previous window and the window ending at ``at``."""
     at = _at(at)
     length = _length(window)
@@ -240,7 +241,7 @@ def explain_sai(engine: sa.Engine, strategy: Any, at: dt.datetime, window: str =
     return _explanation(window, now, before)
 
 
-def explain_sai_period(engine: sa.Engine, strategy: Any, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+def explain_sai_period(engine: sa.Engine, strategy: Strategy, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
     """Which inputs moved the SAI between the period of the same length before ``[start, end)`` and it."""
     start, end = period(start, end)
     with engine.connect() as conn:
