@@ -67,7 +67,7 @@ ChecklistItem = Literal[
     "kpi_measurement",
     "continuous_monitoring",
 ]
-CHECKLIST: tuple[str, ...] = get_args(ChecklistItem)
+CHECKLIST: tuple[ChecklistItem, ...] = get_args(ChecklistItem)
 """The eight items of the strategic alignment checklist."""
 
 PITFALLS: tuple[str, ...] = (

@@ -15,7 +15,7 @@ import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypedDict
 
 from alignwatch.errors import ConfigError
 from alignwatch.metrics.aggregates import DISTRIBUTIONS
@@ -37,11 +37,14 @@ __all__ = [
     "EVENT_SHARE_MEASURES",
     "FORMULAS",
     "Burn",
+    "ChecklistVerdict",
     "Evaluation",
+    "HumanReachability",
     "Finding",
     "Formula",
     "PERCENTILE_MEASURES",
     "Run",
+    "TouchpointReachability",
     "attainment",
     "budget_evidence",
     "distributions_needed",
@@ -369,6 +372,35 @@ class Finding:
         }
 
 
+class ChecklistVerdict(TypedDict):
+    """One checklist item's verdict: ``status`` (passed, failed, unknown), its ``evidence``, and
+    its ``source`` (declared in the strategy, derived from the strategy, or from the data)."""
+
+    status: str
+    evidence: str
+    source: str
+
+
+class TouchpointReachability(TypedDict):
+    """Escalations asked for at one touchpoint, and the share that reached a human within the SLA."""
+
+    requested: float
+    value: float | None
+
+
+class HumanReachability(TypedDict, total=False):
+    """Human reachability in the window (empty until computed): the share of escalations that
+    reached a human within ``sla_s``, against the strategy's ``floor``, and per touchpoint."""
+
+    value: float | None
+    requested: float
+    within_sla: float
+    floor: float
+    sla_s: float
+    below_floor: bool | None
+    touchpoints: dict[str, TouchpointReachability]
+
+
 @dataclass
 class Evaluation:
     """Everything computed for one window."""
@@ -381,11 +413,11 @@ class Evaluation:
     perspectives: dict[str, float | None] = field(default_factory=dict)
     sai: float | None = None
     contributions: dict[str, dict[str, Any]] = field(default_factory=dict)
-    checklist: dict[str, dict[str, Any]] = field(default_factory=dict)
+    checklist: dict[ChecklistItem, ChecklistVerdict] = field(default_factory=dict)
     readiness: float | None = None
     findings: list[Finding] = field(default_factory=list)
     drift: dict[str, Any] = field(default_factory=dict)
-    human_reachability: dict[str, Any] = field(default_factory=dict)
+    human_reachability: HumanReachability = field(default_factory=lambda: HumanReachability())
     automations: dict[str, dict[str, Any]] = field(default_factory=dict)
     processes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -790,11 +822,13 @@ def _pitfalls(
 # ---------------------------------------------------------------------------- checklist
 
 
-def _checklist(strategy: Strategy, kpis: dict[str, dict[str, Any]], monitored: bool | None) -> dict[str, dict[str, Any]]:
+def _checklist(
+    strategy: Strategy, kpis: dict[str, dict[str, Any]], monitored: bool | None
+) -> dict[ChecklistItem, ChecklistVerdict]:
     declared = strategy.checklist
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[ChecklistItem, ChecklistVerdict] = {}
 
-    def verdict(item: str, status: str, evidence: str, source: str) -> None:
+    def verdict(item: ChecklistItem, status: str, evidence: str, source: str) -> None:
         out[item] = {"status": status, "evidence": evidence, "source": source}
 
     def from_answer(item: ChecklistItem, derive: Callable[[], tuple[str, str]]) -> None:
