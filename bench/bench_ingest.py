@@ -24,6 +24,7 @@ ratio to ``copy-staging`` is below 1.0.
 
     python -m bench ingest              # or: make bench
     python -m bench ingest --events 200000 --partitions 3 --rounds 5
+    python -m bench ingest --only alignwatch copy-staging --processes 2   # also the scale-out run
 """
 
 from __future__ import annotations
@@ -34,10 +35,14 @@ import gc
 import json
 import os
 import statistics
+import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -266,6 +271,46 @@ def decode_rate(sent: list[SimMessage]) -> float:
     return len(sent) / (time.perf_counter() - began)
 
 
+def processes_rate(bootstrap: str, topic: str, store_url: str, distinct: int, processes: int) -> float:
+    """Events per second stored by ``processes`` ``alignwatch consume`` processes in one group.
+
+    Measured in the store: from the first stored row to the last expected one (the group
+    join is not counted), polling ``count(*)`` every 50 ms.
+    """
+    env = {**os.environ, "ALIGNWATCH_SESSION_TIMEOUT_MS": "6000", "ALIGNWATCH_HEARTBEAT_INTERVAL_MS": "2000"}
+    command = [
+        str(Path(sys.executable).parent / "alignwatch"), "consume", "--bootstrap-servers", bootstrap,
+        "--topic", topic, "--group", f"bench-{uuid.uuid4().hex[:6]}", "--store", store_url,
+        "--idle-timeout", "5", "--quiet",
+    ]  # fmt: skip
+    engine = sa.create_engine(store_url)
+    procs = [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL) for _ in range(processes)]
+    first = last = 0.0
+    try:
+        with engine.connect() as conn:
+            while True:
+                stored = int(conn.execute(sa.text("SELECT count(*) FROM events")).scalar_one())
+                conn.rollback()
+                now = time.perf_counter()
+                if stored and not first:
+                    first = now
+                if stored >= distinct:
+                    last = now
+                    break
+                if all(proc.poll() is not None for proc in procs):
+                    raise RuntimeError(f"consumers exited with {stored} of {distinct} events stored")
+                time.sleep(0.05)
+        for proc in procs:
+            proc.wait(timeout=60)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        engine.dispose()
+    return distinct / (last - first)
+
+
 # -- the run -------------------------------------------------------------------------------
 
 
@@ -295,6 +340,45 @@ class Stores:
         return stored
 
 
+class BackendCpu:
+    """CPU seconds spent by the PostgreSQL backends serving one database, sampled every 0.1 s
+    while a contender runs (the last 0.1 s of a backend that exits are not seen: its close)."""
+
+    def __init__(self, admin: sa.Engine, database: str) -> None:
+        self.admin = admin
+        self.database = database
+        self.seen: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="bench-backend-cpu", daemon=True)
+
+    def __enter__(self) -> BackendCpu:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.seen.values())
+
+    def _sample(self) -> None:
+        tick = os.sysconf("SC_CLK_TCK")
+        query = sa.text("SELECT pid FROM pg_stat_activity WHERE datname = :name")
+        with self.admin.connect() as conn:
+            while True:
+                for pid in conn.execute(query, {"name": self.database}).scalars():
+                    try:
+                        with open(f"/proc/{pid}/stat") as stat:
+                            fields = stat.read().rsplit(")", 1)[1].split()
+                    except OSError:  # exited meanwhile, or PostgreSQL runs elsewhere
+                        continue
+                    self.seen[pid] = (int(fields[11]) + int(fields[12])) / tick
+                if self._stop.wait(0.1):
+                    return
+
+
 def _dsn(url: str) -> str:
     return sa.engine.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
@@ -309,23 +393,43 @@ LABELS = {
 }
 
 
-def one_run(name: str, bootstrap: str, topic: str, sent: list[SimMessage], stores: Stores) -> tuple[float, int | None]:
-    """The rate of contender ``name`` and the rows it stored (None: stores nothing)."""
+@dataclass(frozen=True)
+class Run:
+    """One contender's run: msg/s, rows stored (None: stores nothing), CPU seconds of this
+    process (every thread) and of the PostgreSQL backends serving its database."""
+
+    rate: float
+    stored: int | None
+    client_cpu_s: float
+    store_cpu_s: float
+
+
+def one_run(name: str, bootstrap: str, topic: str, sent: list[SimMessage], stores: Stores) -> Run:
+    """Run contender ``name`` once."""
+    began = time.process_time()
     if name == "raw":
-        return raw_rate(bootstrap, topic, len(sent)), None
+        rate = raw_rate(bootstrap, topic, len(sent))
+        return Run(rate, None, time.process_time() - began, 0.0)
     url = stores.create()
+    began = time.process_time()
+    backends = BackendCpu(stores.admin, str(sa.engine.make_url(url).database))
     try:
-        if name == "alignwatch":
-            rate = alignwatch_rate(bootstrap, topic, url, len(sent))
-        elif name == "executemany":
-            rate = executemany_rate(bootstrap, topic, _dsn(url), len(sent))
-        elif name == "copy-staging":
-            rate = copy_staging_rate(bootstrap, topic, _dsn(url), len(sent))
-        else:
-            rate = store_limit_rate(_dsn(url), sent)
+        with backends:
+            rate = _store_run(name, bootstrap, topic, sent, url)
+        client = time.process_time() - began
     finally:
         stored = stores.count_and_drop(url)
-    return rate, stored
+    return Run(rate, stored, client, backends.seconds)
+
+
+def _store_run(name: str, bootstrap: str, topic: str, sent: list[SimMessage], url: str) -> float:
+    if name == "alignwatch":
+        return alignwatch_rate(bootstrap, topic, url, len(sent))
+    if name == "executemany":
+        return executemany_rate(bootstrap, topic, _dsn(url), len(sent))
+    if name == "copy-staging":
+        return copy_staging_rate(bootstrap, topic, _dsn(url), len(sent))
+    return store_limit_rate(_dsn(url), sent)
 
 
 def _rotated(names: Iterable[str], by: int) -> list[str]:
@@ -339,6 +443,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--processes", type=int, default=0, help="also: N alignwatch consume processes in one group")
     parser.add_argument("--only", nargs="+", choices=CONTENDERS, default=list(CONTENDERS), help="contenders to run")
     args = parser.parse_args(argv)
     chosen = [name for name in CONTENDERS if name in args.only]
@@ -346,6 +451,8 @@ def main(argv: list[str]) -> int:
     stores = Stores()
     rates: dict[str, list[float]] = {name: [] for name in chosen}
     stored: dict[str, set[int]] = {name: set() for name in chosen}
+    group_rate = 0.0
+    cpu: dict[str, list[Run]] = {name: [] for name in chosen}
     try:
         with TansuBroker() as broker:
             topic = "bench.events"
@@ -366,12 +473,24 @@ def main(argv: list[str]) -> int:
             sys.setswitchinterval(SWITCH_INTERVAL_S)
             for round_ in range(args.rounds):
                 for name in _rotated(chosen, round_):
-                    rate, rows = one_run(name, broker.bootstrap, topic, sent, stores)
-                    rates[name].append(rate)
-                    if rows is not None:
-                        stored[name].add(rows)
-                    print(f"round {round_ + 1}: {name:<12} {rate:>10,.0f} msg/s", flush=True)
+                    run = one_run(name, broker.bootstrap, topic, sent, stores)
+                    rates[name].append(run.rate)
+                    cpu[name].append(run)
+                    if run.stored is not None:
+                        stored[name].add(run.stored)
+                    print(
+                        f"round {round_ + 1}: {name:<12} {run.rate:>10,.0f} msg/s, CPU per message: "
+                        f"{_us(run.client_cpu_s, sent)} here, {_us(run.store_cpu_s, sent)} PostgreSQL",
+                        flush=True,
+                    )
             decode = decode_rate(sent)
+            if args.processes:
+                url = stores.create()
+                distinct = len({m.identity for m in sent if m.identity is not None})
+                try:
+                    group_rate = processes_rate(broker.bootstrap, topic, url, distinct, args.processes)
+                finally:
+                    stores.count_and_drop(url)
     finally:
         stores.admin.dispose()
 
@@ -386,7 +505,14 @@ def main(argv: list[str]) -> int:
             ratios[name] = statistics.median(a / b for a, b in zip(rates["alignwatch"], rates[name], strict=True))
             ratio = f"{ratios[name]:.3f}"
         print(f"| {LABELS[name]} | {low:,.0f} / {mid:,.0f} / {high:,.0f} | {ratio} |")
+    print("\nCPU per message, median of the rounds (this process, all threads | PostgreSQL backends):")
+    for name in chosen:
+        here = statistics.median(run.client_cpu_s for run in cpu[name])
+        there = statistics.median(run.store_cpu_s for run in cpu[name])
+        print(f"  {name:<12} {_us(here, sent)} | {_us(there, sent)} | total {_us(here + there, sent)}")
     print(f"decode only (in memory): {decode:,.0f} msg/s")
+    if args.processes:
+        print(f"{args.processes} alignwatch consume processes in one group: {group_rate:,.0f} events/s stored")
     for name in chosen:
         if stored[name]:
             print(f"rows stored by {name}: {', '.join(f'{n:,}' for n in sorted(stored[name]))}")
@@ -395,6 +521,10 @@ def main(argv: list[str]) -> int:
     met = ratios["copy-staging"] >= TARGET
     print(f"alignwatch ÷ copy-staging {ratios['copy-staging']:.3f} (target ≥ {TARGET}) {'OK' if met else 'BELOW TARGET'}")
     return 0 if met else 1
+
+
+def _us(seconds: float, sent: list[SimMessage]) -> str:
+    return f"{seconds / len(sent) * 1e6:5.1f} µs"
 
 
 def _load() -> str:
