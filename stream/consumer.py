@@ -533,11 +533,9 @@ def build_consumer(
     """
     known_dlqs: set[str] = set()
 
-    security: dict[str, Any] = settings.kafka_security()
-
     def ensure_dlq(topic: str) -> None:
         if topic not in known_dlqs:
-            ensure_topics(settings.bootstrap_servers, [topic], partitions=partitions, **security)
+            ensure_topics(settings.bootstrap_servers, [topic], partitions=partitions, **settings.kafka_security())
             known_dlqs.add(topic)
 
     loop = IngestConsumer(
