@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -137,9 +137,9 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    def kafka_security(self) -> dict[str, object]:
+    def kafka_security(self) -> dict[str, Any]:  # kafka-python takes untyped keyword arguments
         """Keyword arguments for kafka-python clients carrying the security settings."""
-        options: dict[str, object] = {"security_protocol": self.security_protocol}
+        options: dict[str, Any] = {"security_protocol": self.security_protocol}
         if self.sasl_mechanism:
             options["sasl_mechanism"] = self.sasl_mechanism
             options["sasl_plain_username"] = self.sasl_username
@@ -154,7 +154,7 @@ class Settings(BaseSettings):
         return options
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Build the settings from the environment, with command-line ``overrides`` (None = not given)."""
     given = {key: value for key, value in overrides.items() if value is not None and value != ()}
     return Settings(**given)
