@@ -27,7 +27,7 @@ from alignwatch.metrics.strategy import (
 )
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-SCENARIOS = ["bakery", "ecommerce", "retail", "control"]
+SCENARIOS = ["bakery", "ecommerce", "retail", "control", "refunds"]
 
 
 def bakery() -> dict[str, Any]:
