@@ -155,3 +155,22 @@ def test_the_parity_agrees_with_fairlearn_on_the_simulated_refund_decisions() ->
         oracle = fairlearn_metrics.demographic_parity_ratio(y_pred, y_pred, sensitive_features=groups)
         assert parity.ratio == pytest.approx(oracle)
     assert Z_95 == pytest.approx(1.96, abs=1e-3)
+
+
+def test_the_measures_catch_the_planted_refund_bias_and_leave_its_control_alone() -> None:
+    """The refunds scenario (docs: stream/simulator/scenarios.py) with and without its planted bias."""
+    oversight = DecisionOversight(automation="refund_bot", favourable=("refunded",), dimensions=("region", "amount_band"),
+                                  min_sample=30)
+    start = dt.datetime(2026, 2, 2, tzinfo=dt.UTC)
+
+    def parity(planted: bool, dimension: str) -> Any:
+        events = simulate("refunds", 5, start, 28, 12_000, planted=planted)
+        rows = [(dt.datetime.fromisoformat(e["time"]), e["data"]) for e in events if e["type"] == "automation.decision"]
+        return outcome_parity(decisions_of(rows), oversight, dimension)
+
+    biased = parity(True, "region")
+    assert biased.breach and biased.lowest == "south" and biased.ratio < 0.8  # type: ignore[operator]
+    control = parity(False, "region")
+    assert not control.breach and control.below_floor is False
+    # the bias is by region only: the amount bands of the same decisions stay above the floor
+    assert not parity(True, "amount_band").breach
