@@ -23,8 +23,9 @@ One decision is counted per automation and case: the outcome of its earliest eve
 the review, override and appeal flags of any of its events (a later review or appeal is
 sent as a new event on the same case, see docs/events.md).
 
-This module imports nothing of the project but the strategy model's types; its inputs are
-plain records, read from the store by the caller.
+:func:`assess` computes them all from plain records; :func:`read_inputs` reads those
+records from the store's ``events`` table; :func:`explain_lines` says what they mean in
+words an owner reads (``alignwatch explain ethics``).
 """
 
 from __future__ import annotations
@@ -35,21 +36,30 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from alignwatch.metrics.strategy import DecisionOversight, Ethics
+import sqlalchemy as sa
+
+from alignwatch.metrics.strategy import DecisionOversight, Ethics, Strategy
+from alignwatch.store.schema import events
 
 __all__ = [
+    "INPUT_TYPES",
     "SKILL_KINDS",
     "Z_95",
+    "Assessment",
     "Decision",
+    "EthicsInputs",
     "HumanAgency",
     "OversightStaleness",
     "Parity",
     "Reskilling",
     "SegmentRate",
+    "assess",
     "decisions_of",
+    "explain_lines",
     "human_agency",
     "outcome_parity",
     "oversight_staleness",
+    "read_inputs",
     "reskilling_coverage",
     "wilson_interval",
 ]
@@ -293,3 +303,109 @@ def oversight_staleness(ethics: Ethics, as_of: dt.date) -> list[OversightStalene
         )
         for d in ethics.decisions
     ]
+
+
+Rows = list[tuple[dt.datetime, Mapping[str, Any]]]
+
+INPUT_TYPES = ("automation.decision", "workforce.task", "workforce.skill")
+"""The event types the ethics measures read."""
+
+
+@dataclass(frozen=True)
+class EthicsInputs:
+    """The payloads the measures read, with their event times."""
+
+    decisions: Rows
+    tasks: Rows
+    skills: Rows
+
+
+def read_inputs(engine: sa.Engine, strategy: Strategy, start: dt.datetime, end: dt.datetime) -> EthicsInputs:
+    """Decisions of [start, end); workforce tasks and skills from the committed training
+    delay before ``start`` on (an employee automated then is judged in this window)."""
+    since = start - dt.timedelta(days=strategy.ethics.workforce.training_within_days)
+    query = (
+        sa.select(events.c.type, events.c.time, events.c.data)
+        .where(events.c.type.in_(INPUT_TYPES), events.c.time >= since, events.c.time < end)
+        .order_by(events.c.time)
+    )
+    out: dict[str, Rows] = {name: [] for name in INPUT_TYPES}
+    with engine.connect() as conn:
+        for type_, time, data in conn.execute(query):
+            if type_ != "automation.decision" or time >= start:
+                out[type_].append((time, data))
+    return EthicsInputs(out["automation.decision"], out["workforce.task"], out["workforce.skill"])
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Every ethics measure of one window."""
+
+    start: dt.datetime
+    end: dt.datetime
+    parity: tuple[Parity, ...]
+    agency: tuple[HumanAgency, ...]
+    reskilling: Reskilling
+    staleness: tuple[OversightStaleness, ...]
+
+
+def assess(strategy: Strategy, inputs: EthicsInputs, start: dt.datetime, end: dt.datetime) -> Assessment:
+    """The measures of [start, end) against the strategy's ``ethics`` section."""
+    ethics = strategy.ethics
+    decisions = decisions_of(inputs.decisions)
+    parity = tuple(outcome_parity(decisions, d, dimension) for d in ethics.decisions for dimension in d.dimensions)
+    agency = tuple(human_agency(decisions, d.automation) for d in ethics.decisions)
+    reskilling = reskilling_coverage(inputs.tasks, inputs.skills, ethics.workforce.training_within_days, end)
+    return Assessment(start, end, parity, agency, reskilling, tuple(oversight_staleness(ethics, end.date())))
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.0f} %"
+
+
+def explain_lines(assessment: Assessment, strategy: Strategy) -> list[str]:
+    """What the measures say, in the owner's words: which group is treated worse, by how
+    much, on how many cases, and what to do."""
+    lines = [f"Ethics and human agency for [{assessment.start.isoformat()}, {assessment.end.isoformat()})"]
+    if not strategy.ethics.decisions:
+        lines.append("  no decision-making automation is declared (strategy: ethics.decisions)")
+    for p in assessment.parity:
+        lines.append(f"  {p.automation_id}, by {p.dimension}:")
+        for r in p.segments:
+            note = "" if r.compared else f" (fewer than {p.min_sample} decisions: not compared)"
+            lines.append(f"    {r.segment:<14} {r.favourable:>6} of {r.decisions:<6} favourable  {_pct(r.rate):>5}"
+                         f"  (95 % between {_pct(r.low)} and {_pct(r.high)}){note}")
+        if p.ratio is None:
+            lines.append(f"    no verdict: fewer than two groups with {p.min_sample} decisions or more")
+            continue
+        low = next(r for r in p.segments if r.segment == p.lowest)
+        high = next(r for r in p.segments if r.segment == p.highest)
+        verdict = (
+            f"below the floor {p.floor:g}, and not chance at these numbers: review how it decides for '{low.segment}'"
+            if p.breach
+            else f"below the floor {p.floor:g}, but it may be chance at these numbers: keep watching"
+            if p.below_floor
+            else f"at or above the floor {p.floor:g}"
+        )
+        lines.append(f"    '{low.segment}' gets a favourable outcome {_pct(low.rate)} of the time, '{high.segment}' "
+                     f"{_pct(high.rate)}: parity {p.ratio:.2f}, {verdict}")
+    for a in assessment.agency:
+        if a.decisions:
+            lines.append(f"  {a.automation_id}: {a.decisions} decisions, {a.reviewed} reviewed by a person, "
+                         f"{a.overridden} reversed ({_pct(a.override_rate or 0.0)}), "
+                         f"{a.appealed} appealed ({_pct(a.appeal_rate or 0.0)})")
+    r = assessment.reskilling
+    days = strategy.ethics.workforce.training_within_days
+    if r.automated:
+        coverage = "no one judged yet" if r.coverage is None else _pct(r.coverage)
+        lines.append(f"  reskilling: {len(r.covered)} of the {len(r.automated)} people whose tasks were automated were "
+                     f"trained or given a new responsibility within {days} days ({coverage}); {len(r.pending)} still "
+                     f"within the delay")
+        if r.displaced:
+            lines.append(f"  displaced without reskilling: {', '.join(r.displaced)}: offer them training now")
+    for st in assessment.staleness:
+        when = "never reviewed" if st.days_since is None else f"last reviewed {st.days_since} days ago"
+        due = "overdue" if st.overdue else "on time"
+        lines.append(f"  oversight of {st.automation_id}: {when} by {st.owner or 'nobody'} "
+                     f"(every {st.review_every_days} days): {due}")
+    return lines

@@ -4,10 +4,12 @@ definition, and the parity against Fairlearn's on the simulated refund decisions
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from alignwatch.cli import main
 from alignwatch.metrics.ethics import (
     Z_95,
     decisions_of,
@@ -18,7 +20,12 @@ from alignwatch.metrics.ethics import (
     wilson_interval,
 )
 from alignwatch.metrics.strategy import DecisionOversight, Ethics
+from alignwatch.store import connect, upgrade
 from alignwatch.stream.simulator import simulate
+
+from .builders import ev, insert
+
+REPO = Path(__file__).resolve().parents[2]
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 REFUNDS = DecisionOversight(automation="refund_bot", favourable=("refunded",), dimensions=("region",), min_sample=5)
@@ -174,3 +181,28 @@ def test_the_measures_catch_the_planted_refund_bias_and_leave_its_control_alone(
     assert not control.breach and control.below_floor is False
     # the bias is by region only: the amount bands of the same decisions stay above the floor
     assert not parity(True, "amount_band").breach
+
+
+def test_explain_ethics_tells_the_owner_which_region_the_refund_bot_treats_worse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = connect(url)
+    upgrade(engine)
+    start = dt.datetime(2026, 2, 2, tzinfo=dt.UTC)
+    simulated = simulate("refunds", 5, start, 28, 12_000)
+    rows = [ev(e["type"], dt.datetime.fromisoformat(e["time"]), **e["data"]) for e in simulated
+            if e["type"] in ("automation.decision", "workforce.task", "workforce.skill")]
+    insert(engine, rows)
+    engine.dispose()
+    with pytest.raises(SystemExit) as exited:
+        main(["explain", "ethics", "--at", "2026-03-02", "--window", "28d", "--store", url,
+              "--strategy", str(REPO / "examples" / "refunds.yaml")])
+    out = capsys.readouterr().out
+    assert exited.value.code in (0, None)
+    assert "refund_bot, by region:" in out and "refund_bot, by amount_band:" in out
+    assert "'south' gets a favourable outcome" in out and "not chance at these numbers" in out
+    assert "reversed" in out and "appealed" in out
+    # reviewed 2025-12-01, 91 days before 2026-03-02, against a 90-day cadence
+    assert "oversight of refund_bot: last reviewed 91 days ago by shop owner (every 90 days): overdue" in out
+    assert "reskilling:" in out
