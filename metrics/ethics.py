@@ -33,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -53,6 +53,7 @@ __all__ = [
     "Parity",
     "Reskilling",
     "SegmentRate",
+    "as_json",
     "assess",
     "decisions_of",
     "explain_lines",
@@ -394,18 +395,32 @@ def explain_lines(assessment: Assessment, strategy: Strategy) -> list[str]:
             lines.append(f"  {a.automation_id}: {a.decisions} decisions, {a.reviewed} reviewed by a person, "
                          f"{a.overridden} reversed ({_pct(a.override_rate or 0.0)}), "
                          f"{a.appealed} appealed ({_pct(a.appeal_rate or 0.0)})")
-    r = assessment.reskilling
+    reskilled = assessment.reskilling
     days = strategy.ethics.workforce.training_within_days
-    if r.automated:
-        coverage = "no one judged yet" if r.coverage is None else _pct(r.coverage)
-        lines.append(f"  reskilling: {len(r.covered)} of the {len(r.automated)} people whose tasks were automated were "
-                     f"trained or given a new responsibility within {days} days ({coverage}); {len(r.pending)} still "
+    if reskilled.automated:
+        coverage = "no one judged yet" if reskilled.coverage is None else _pct(reskilled.coverage)
+        lines.append(f"  reskilling: {len(reskilled.covered)} of the {len(reskilled.automated)} people whose tasks were automated were "
+                     f"trained or given a new responsibility within {days} days ({coverage}); {len(reskilled.pending)} still "
                      f"within the delay")
-        if r.displaced:
-            lines.append(f"  displaced without reskilling: {', '.join(r.displaced)}: offer them training now")
+        if reskilled.displaced:
+            lines.append(f"  displaced without reskilling: {', '.join(reskilled.displaced)}: offer them training now")
     for st in assessment.staleness:
         when = "never reviewed" if st.days_since is None else f"last reviewed {st.days_since} days ago"
         due = "overdue" if st.overdue else "on time"
         lines.append(f"  oversight of {st.automation_id}: {when} by {st.owner or 'nobody'} "
                      f"(every {st.review_every_days} days): {due}")
     return lines
+
+
+def as_json(assessment: Assessment) -> dict[str, Any]:
+    """The assessment as JSON-ready values, each measure's verdicts included."""
+    out = asdict(assessment)
+    out["start"], out["end"] = assessment.start.isoformat(), assessment.end.isoformat()
+    for item, parity in zip(out["parity"], assessment.parity, strict=True):
+        item.update(below_floor=parity.below_floor, breach=parity.breach)
+    for item, agency in zip(out["agency"], assessment.agency, strict=True):
+        item.update(override_rate=agency.override_rate, appeal_rate=agency.appeal_rate)
+    out["reskilling"]["coverage"] = assessment.reskilling.coverage
+    for item, staleness in zip(out["staleness"], assessment.staleness, strict=True):
+        item.update(reviewed=None if staleness.reviewed is None else staleness.reviewed.isoformat(), overdue=staleness.overdue)
+    return out

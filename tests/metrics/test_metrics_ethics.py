@@ -4,6 +4,7 @@ definition, and the parity against Fairlearn's on the simulated refund decisions
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -206,3 +207,12 @@ def test_explain_ethics_tells_the_owner_which_region_the_refund_bot_treats_worse
     # reviewed 2025-12-01, 91 days before 2026-03-02, against a 90-day cadence
     assert "oversight of refund_bot: last reviewed 91 days ago by shop owner (every 90 days): overdue" in out
     assert "reskilling:" in out
+    with pytest.raises(SystemExit):
+        main(["explain", "ethics", "--at", "2026-03-02", "--json", "--store", url,
+              "--strategy", str(REPO / "examples" / "refunds.yaml")])
+    measures = json.loads(capsys.readouterr().out)
+    region = next(p for p in measures["parity"] if p["dimension"] == "region")
+    assert (region["lowest"], region["breach"], region["below_floor"]) == ("south", True, True)
+    assert measures["staleness"][0] == {"automation_id": "refund_bot", "owner": "shop owner", "reviewed": "2025-12-01",
+                                        "days_since": 91, "review_every_days": 90, "overdue": True}
+    assert 0 <= measures["agency"][0]["override_rate"] < 0.05
