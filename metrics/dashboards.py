@@ -55,6 +55,7 @@ __all__ = [
     "dashboard_files",
     "dashboard_names",
     "dashboard_specs",
+    "panel_alerts",
     "panel_queries",
     "variable_queries",
     "render_dashboard",
@@ -87,7 +88,8 @@ Step = tuple[float | None, str]
 class PanelSpec:
     """One panel: its kind (stat | timeseries | bargauge | table | alertlist), queries, unit,
     thresholds (steps, lowest first; drawn as dashed lines on a time series), the alerts it
-    is tied to (each becomes a runbook link) and the series drawn as a target line."""
+    is tied to besides those the catalogue declares for the metrics it reads (each becomes a
+    runbook link) and the query drawn as a target line."""
 
     title: str
     kind: str
@@ -101,7 +103,10 @@ class PanelSpec:
     thresholds: tuple[Step, ...] = ()
     alerts: tuple[str, ...] = ()
     target_line: str = ""  # the legend of the query drawn as the threshold line (a target)
-    no_value: str = ""
+    no_value: str = ""  # what the panel says when it has no data
+    #: PromQL returning a sample when the panel may lack data for the reason its ``no_value`` gives
+    #: (the AAC lead time: reconfigurations are served, none of an initiative the history holds)
+    empty_when: str = ""
 
 
 @dataclass(frozen=True)
@@ -277,7 +282,7 @@ def dashboard_specs(names: SeriesNames) -> tuple[DashboardSpec, ...]:
             PanelSpec("Escalations to a human requested", "timeseries",
                       (Query(f'{n.metric("escalations_requested")}{{{B},window="day"}}', "day"),
                        Query(f'{n.metric("escalations_requested")}{{{B},window="7d"}}', "7 days")),
-                      unit="short", width=12),
+                      unit="short", width=12, thresholds=NEUTRAL),
             PanelSpec("Evidence that reachability is below the floor", "timeseries",
                       tuple(Query(f'{evidence}{{{B},window="{w}"}}', label)
                             for w, label in (("hour", "hour"), ("7d", "7 days"), ("28d", "28 days"))),
@@ -298,7 +303,8 @@ def dashboard_specs(names: SeriesNames) -> tuple[DashboardSpec, ...]:
             PanelSpec("AAC: lead time to reconfigure (28 days)", "stat",
                       (Query(f'{n.metric("aac_lead_time")}{{{B},window="28d"}}', "median lead time"),),
                       unit=unit_of("aac_lead_time"), width=6, thresholds=((None, GREEN), (target_lead_time_s, RED)),
-                      no_value="no reconfiguration in 28 days",
+                      no_value="no reconfiguration of a known initiative in 28 days",
+                      empty_when=f'{n.metric("aac_reconfigurations")}{{{B},window="28d"}}',
                       description=f"Median lead time from a strategy initiative to the automation reconfigured for "
                       f"it; red above the target ({target_lead_time_s / 3600:g} h)."),
             PanelSpec("AAC: reconfigurations (28 days)", "stat",
@@ -475,7 +481,9 @@ def dashboard_specs(names: SeriesNames) -> tuple[DashboardSpec, ...]:
                       alerts=("AlignwatchNightlyRecomputationStale", "AlignwatchNightlyRecomputationMissing")),
             PanelSpec("Time since each run outcome (heartbeats)", "timeseries",
                       (Query(f"time() - {n.heartbeat}{{{B}}}", "{{kind}} {{outcome}}"),), unit="s", width=16,
-                      thresholds=((None, GREEN), (float(SILENT_AFTER_S), RED)), alerts=("AlignwatchMetricsStale",)),
+                      thresholds=NEUTRAL, alerts=("AlignwatchMetricsStale",),
+                      description=f"The page fires when no continuous run published, skipped or failed validation "
+                      f"for {SILENT_AFTER_S // 60} min (a long time since an error is good news)."),
             PanelSpec("Events per second", "timeseries",
                       (Query(f"sum(rate({n.instrument('consumed')}[5m]))", "consumed"),
                        Query(f"sum(rate({n.instrument('stored')}[5m]))", "stored"),
@@ -512,6 +520,13 @@ def variable_queries(spec: DashboardSpec, names: SeriesNames) -> list[tuple[str,
 def panel_queries(spec: DashboardSpec) -> list[tuple[str, str]]:
     """(panel title, PromQL) of every query of a dashboard (the alert list has none: Grafana reads the alerts)."""
     return [(panel.title, query.expr) for panel in spec.panels for query in panel.queries]
+
+
+def panel_alerts(panel: PanelSpec, names: SeriesNames) -> tuple[str, ...]:
+    """The alerts a panel is tied to: those it names, then those the catalogue declares for the metrics it reads."""
+    exprs = " ".join(query.expr for query in panel.queries)
+    read = [metric_id for metric_id in CATALOGUE if f"{names.metric(metric_id)}{{" in exprs]
+    return tuple(dict.fromkeys((*panel.alerts, *_alerts_of(*read))))
 
 
 def runbook_url(alert: str, runbook_base: str = RUNBOOK_BASE) -> str:
@@ -611,10 +626,11 @@ def render_dashboard(spec: DashboardSpec, names: SeriesNames, *, runbook_base: s
             built = built.thresholds(dashboard.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(steps))
             if panel.kind == "timeseries" and len(steps) > 1:
                 built = built.thresholds_style(common.GraphThresholdsStyleConfig().mode(GraphThresholdsStyleMode.DASHED))
-        if panel.alerts:
+        alerts = panel_alerts(panel, names)
+        if alerts:
             built = built.links([
                 dashboard.DashboardLink(f"Runbook: {alert}").url(runbook_url(alert, runbook_base)).target_blank(True)
-                for alert in panel.alerts
+                for alert in alerts
             ])
         for index, query in enumerate(panel.queries):
             target = prometheus.Dataquery().expr(query.expr).ref_id(chr(ord("A") + index))
