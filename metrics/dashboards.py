@@ -624,7 +624,7 @@ def render_dashboard(spec: DashboardSpec, names: SeriesNames, *, runbook_base: s
             steps = [Threshold(value=BASE_STEP if value is None else value, color=colour)
                      for value, colour in panel.thresholds]
             built = built.thresholds(dashboard.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(steps))
-            if panel.kind == "timeseries" and len(steps) > 1:
+            if panel.kind == "timeseries" and (len(steps) > 1 or panel.target_line):
                 built = built.thresholds_style(common.GraphThresholdsStyleConfig().mode(GraphThresholdsStyleMode.DASHED))
         alerts = panel_alerts(panel, names)
         if alerts:

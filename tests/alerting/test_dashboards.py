@@ -157,6 +157,12 @@ def test_colours_follow_the_direction_sai_80_is_not_red_and_attainment_below_tar
     steps = [s["value"] for s in burn["fieldConfig"]["defaults"]["thresholds"]["steps"][1:]]
     assert steps == [1.0, 6.0, 14.4]  # the slow burn and the two page factors of metrics/rules.py
     assert burn["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] == "dashed"
+    # the KPI's own target becomes the threshold of its value panel, drawn dashed
+    value = panels["alignwatch / KPI detail / Value and target"]
+    target_ref = next(t["refId"] for t in value["targets"] if t["expr"].startswith("alignwatch_kpi_target{"))
+    assert value["transformations"] == [{"id": "configFromQueryResult", "options": {
+        "configRefId": target_ref, "mappings": [{"fieldName": "target", "handlerKey": "threshold1"}]}}]
+    assert value["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] == "dashed"
 
 
 def test_ratio_panels_read_as_percent_from_0_to_1(rendered: list[dict[str, Any]]) -> None:
