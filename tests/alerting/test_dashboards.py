@@ -208,3 +208,10 @@ def test_docs_say_what_each_dashboard_answers_and_name_every_panel() -> None:
             assert question in docs, question
         for panel in spec.panels:
             assert panel.title in docs, (spec.title, panel.title)
+
+
+def test_every_catalogue_unit_has_a_grafana_unit() -> None:
+    from alignwatch.metrics.dashboards import GRAFANA_UNITS
+    from alignwatch.vocabulary import UNITS
+
+    assert set(GRAFANA_UNITS) == set(UNITS)
