@@ -31,6 +31,18 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+from alignwatch.drill import store_scenario
+from alignwatch.metrics.dashboards import annotations, dashboard_names, dashboard_specs, variable_queries
+from alignwatch.metrics.exporter import build_collector, serve
+from alignwatch.metrics.strategy import load_strategy
+from alignwatch.pipeline import continuous_task, nightly_range, run_interval
+from alignwatch.store import connect, upgrade
+from alignwatch.stream.contract import RejectReason
+from alignwatch.stream.health import PipelineMetrics
+from alignwatch.stream.simulator import SCENARIOS
+from alignwatch.stream.simulator.generate import default_strategy_path
+from alignwatch.vocabulary import EVENT_SHARE_MEASURES
+
 from .conftest import Server, get_json, prometheus_query, start_prometheus, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -46,12 +58,6 @@ BUDGET_PANELS = ("Error budget remaining (28 days)", "Error-budget burn rate per
 
 def _build_store(scenario: str, days: int, path: str, now: dt.datetime) -> str:
     """Simulate, store and compute one history as the schedule leaves it; return the store URL."""
-    from alignwatch.drill import store_scenario
-    from alignwatch.metrics.strategy import load_strategy
-    from alignwatch.pipeline import continuous_task, nightly_range, run_interval
-    from alignwatch.store import connect, upgrade
-    from alignwatch.stream.simulator.generate import default_strategy_path
-
     strategy = load_strategy(default_strategy_path(scenario))
     url = f"sqlite:///{path}"
     engine = connect(url)
@@ -84,9 +90,6 @@ def _prometheus_config(path: Path, targets: list[str]) -> Path:
 
 def _empty_panels(prometheus: Server, business: str, strategy: Any, *, short: bool) -> list[str]:
     """Panels of every dashboard without data for ``business`` (KPI detail: for each of its KPIs)."""
-    from alignwatch.metrics.dashboards import dashboard_names, dashboard_specs
-    from alignwatch.vocabulary import EVENT_SHARE_MEASURES
-
     empty = []
     for spec in dashboard_specs(dashboard_names()):
         kpis = [(kpi.id, kpi.measure in EVENT_SHARE_MEASURES) for kpi in strategy.kpis] if spec.kpi_variable else [("", True)]
@@ -103,15 +106,6 @@ def _empty_panels(prometheus: Server, business: str, strategy: Any, *, short: bo
 
 
 def test_every_panel_shows_data_after_a_28_day_and_a_2_day_history_of_every_scenario(tmp_path: Path) -> None:
-    from alignwatch.metrics.dashboards import annotations, dashboard_names, dashboard_specs, variable_queries
-    from alignwatch.metrics.exporter import build_collector, serve
-    from alignwatch.metrics.strategy import load_strategy
-    from alignwatch.store import connect
-    from alignwatch.stream.contract import RejectReason
-    from alignwatch.stream.health import PipelineMetrics
-    from alignwatch.stream.simulator import SCENARIOS
-    from alignwatch.stream.simulator.generate import default_strategy_path
-
     began = time.monotonic()
     now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
     histories = [(scenario, days) for days in HISTORIES for scenario in SCENARIOS]
