@@ -11,10 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from alignwatch.errors import ConfigError
 
 __all__ = ["DEFAULT_STORE_URL", "NIGHTLY_START_DATE", "Settings", "load_settings", "nightly_schedule"]
 
@@ -135,9 +137,9 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    def kafka_security(self) -> dict[str, object]:
+    def kafka_security(self) -> dict[str, Any]:  # kafka-python takes untyped keyword arguments
         """Keyword arguments for kafka-python clients carrying the security settings."""
-        options: dict[str, object] = {"security_protocol": self.security_protocol}
+        options: dict[str, Any] = {"security_protocol": self.security_protocol}
         if self.sasl_mechanism:
             options["sasl_mechanism"] = self.sasl_mechanism
             options["sasl_plain_username"] = self.sasl_username
@@ -152,7 +154,7 @@ class Settings(BaseSettings):
         return options
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Build the settings from the environment, with command-line ``overrides`` (None = not given)."""
     given = {key: value for key, value in overrides.items() if value is not None and value != ()}
     return Settings(**given)
@@ -167,8 +169,6 @@ def nightly_schedule(environ: Mapping[str, str]) -> tuple[dt.datetime, bool]:
     to the date of the store's first event, or every night since is replayed). A bad value
     is a :class:`ConfigError` naming the variable.
     """
-    from alignwatch.errors import ConfigError
-
     raw_catchup = environ.get("ALIGNWATCH_NIGHTLY_CATCHUP", "false").strip().lower()
     if raw_catchup not in _TRUE | _FALSE:
         raise ConfigError(f"ALIGNWATCH_NIGHTLY_CATCHUP: expected true or false, not {raw_catchup!r}")

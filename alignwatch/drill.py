@@ -22,6 +22,28 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+import yaml
+from prometheus_client import CollectorRegistry
+
+from alignwatch.metrics.engine import compute
+from alignwatch.metrics.exporter import build_collector, business_label
+from alignwatch.metrics.rules import (
+    alert_specs,
+    firing_alerts,
+    inputs_from_strategy,
+    metric_names,
+    render_rule_files,
+    samples_from_values,
+)
+from alignwatch.metrics.server import serve
+from alignwatch.pipeline import continuous_task
+from alignwatch.promstack import start_alertmanager, start_prometheus, start_webhook_receiver
+from alignwatch.store import connect, upgrade
+from alignwatch.store.schema import events as events_table
+from alignwatch.stream.decode import make_event
+from alignwatch.stream.rows import event_row
+from alignwatch.stream.simulator import load_scenario_strategy, simulate
+from alignwatch.stream.simulator.generate import Simulation
 
 __all__ = [
     "EXPECTED",
@@ -105,10 +127,6 @@ def store_scenario(
     seed: int,
 ) -> None:
     """Store ``events`` simulated events of ``scenario`` (with or without its planted change)."""
-    from alignwatch.store.schema import events as events_table
-    from alignwatch.stream.decode import make_event
-    from alignwatch.stream.rows import event_row
-    from alignwatch.stream.simulator import simulate
 
     rows = [
         event_row(make_event(e["type"], e["source"], e["id"], e["time"], e["data"], e.get("subject")), start)
@@ -123,15 +141,6 @@ def _replay(
     engine: sa.Engine, strategy: Any, scenario: str, *, planted: bool, events: int, start: dt.datetime, days: int,
     seed: int, step: dt.timedelta,
 ) -> list[Detection]:
-    from alignwatch.metrics.engine import compute
-    from alignwatch.metrics.exporter import business_label
-    from alignwatch.metrics.rules import (
-        alert_specs,
-        firing_alerts,
-        inputs_from_strategy,
-        metric_names,
-        samples_from_values,
-    )
 
     store_scenario(engine, strategy, scenario, planted=planted, events=events, start=start, days=days, seed=seed)
     specs = alert_specs(inputs_from_strategy(strategy, metric_names()))
@@ -161,9 +170,6 @@ def run_drill(
 ) -> DrillResult:
     """Replay ``scenario`` with and without its planted change (``events`` each, over
     ``days``) into fresh SQLite stores under ``workdir``; evaluate the alerts every ``step``."""
-    from alignwatch.store import connect, upgrade
-    from alignwatch.stream.simulator import load_scenario_strategy
-    from alignwatch.stream.simulator.generate import Simulation
 
     strategy = strategy if strategy is not None else load_scenario_strategy(scenario)
     start = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
@@ -250,15 +256,7 @@ def stack_drill(
     the default rendered rules and notified by one real Alertmanager (``alertmanager_config``,
     the deployed one with its receivers pointed at a webhook here). Continuous runs keep
     heartbeating; returns when every planted change was notified, or after ``timeout_s``."""
-    import yaml
-    from prometheus_client import CollectorRegistry
 
-    from alignwatch.metrics.exporter import build_collector, business_label, serve
-    from alignwatch.metrics.rules import render_rule_files
-    from alignwatch.pipeline import continuous_task
-    from alignwatch.promstack import start_alertmanager, start_prometheus, start_webhook_receiver
-    from alignwatch.store import connect, upgrade
-    from alignwatch.stream.simulator import load_scenario_strategy
 
     say = progress or (lambda line: None)
     start = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)

@@ -25,13 +25,11 @@ A run:
 Runs are keyed on their interval, never on the wall clock: running the same interval twice
 writes the same rows (the upsert key is metric, labels, window kind and window end).
 
-**Late data.** A nightly run recomputes its own ``days`` and, besides, every local day that
-received events since the previous published nightly run (found from ``events.ingested_at``,
-however old the day), with the days whose 7d and 28d windows cover it (the 27 days after
-it): see :func:`plan_late_days`. At most ``max_late_days`` such days per run
-(``ALIGNWATCH_NIGHTLY_MAX_LATE_DAYS``), oldest first; the rest are recorded in the run's
-``details["late"]["pending"]`` and recomputed by the next nightly run. Every nightly run
-logs what it recomputed and what it left for later.
+**Late data.** A nightly run also recomputes the older local days that received events
+since the previous published nightly run, within a bound (:mod:`alignwatch.late_days`);
+every nightly run logs what it recomputed and what it left for later. Window arithmetic is
+:mod:`alignwatch.windows`; run owners and abandoned runs, :mod:`alignwatch.liveness`; the
+published snapshot, :func:`alignwatch.metrics.runs.latest_snapshot`.
 
 **Heartbeats.** Every continuous and nightly task records how it ended in
 ``pipeline_heartbeats`` (one row per business, kind and outcome, overwritten): published,
@@ -57,81 +55,57 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-import os
-import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
+from alignwatch.config import load_settings
 from alignwatch.errors import AlignwatchError, ConfigError
+from alignwatch.late_days import late_plan
+from alignwatch.liveness import RUN_TIMEOUT, RunOwner, close_abandoned_runs
+from alignwatch.metrics import engine as metric_engine
+from alignwatch.metrics.runs import HEARTBEAT_OUTCOMES, RUN_KINDS, HeartbeatOutcome, RunKind, RunStatus
+from alignwatch.metrics.strategy import load_strategy
 from alignwatch.metrics.values import WINDOWS, MetricValue
-from alignwatch.store.schema import events, metric_values, pipeline_heartbeats, pipeline_runs
+from alignwatch.store import connect
+from alignwatch.store.engine import require_current
+from alignwatch.store.schema import events, pipeline_heartbeats, pipeline_runs
+from alignwatch.windows import (
+    CONTINUOUS_LOOKBACK,
+    DAY,
+    NIGHTLY_DAYS,
+    ROLLING_DAYS,
+    aware,
+    contiguous,
+    continuous_windows,
+    day_ranges,
+    local_day,
+    nightly_range,
+    zone_of,
+)
 
 if TYPE_CHECKING:
     from alignwatch.expectations.metric_values import MetricRules
     from alignwatch.expectations.runner import SuiteOutcome
 
 __all__ = [
-    "CONTINUOUS_LOOKBACK",
-    "NIGHTLY_DAYS",
-    "NIGHTLY_MAX_LATE_DAYS",
-    "RUN_KINDS",
-    "RUN_TIMEOUT",
-    "HEARTBEAT_OUTCOMES",
-    "AbandonedRun",
-    "ContinuousWindows",
     "Granularity",
-    "Heartbeat",
-    "HeartbeatOutcome",
-    "LatePlan",
-    "RunKind",
     "RunOutcome",
-    "RunOwner",
-    "RunState",
-    "Snapshot",
     "ValidationFailedError",
     "backfill_task",
-    "close_abandoned_runs",
     "continuous_task",
-    "continuous_windows",
-    "changed_days",
-    "day_ranges",
-    "latest_snapshot",
-    "nightly_range",
     "nightly_task",
-    "plan_late_days",
-    "process_running",
     "record_heartbeat",
     "run_interval",
     "task_result",
 ]
 
-RunKind = Literal["continuous", "nightly", "backfill", "manual"]
-RUN_KINDS: tuple[RunKind, ...] = ("continuous", "nightly", "backfill", "manual")
 Granularity = Literal["hour", "day"]
-RunStatus = Literal["running", "published", "failed_validation", "error", "abandoned", "skipped"]
-HeartbeatOutcome = Literal["published", "skipped", "failed_validation", "error"]
-HEARTBEAT_OUTCOMES: tuple[HeartbeatOutcome, ...] = ("published", "skipped", "failed_validation", "error")
-
-# continuous runs recompute the closed hours of the last 24 h (late events of the day)
-CONTINUOUS_LOOKBACK = dt.timedelta(hours=24)
-# nightly runs recompute the last 7 days by default
-NIGHTLY_DAYS = 7
-# and at most this many older days that received late events (ALIGNWATCH_NIGHTLY_MAX_LATE_DAYS)
-NIGHTLY_MAX_LATE_DAYS = 62
-# an event of day D is in the 28d windows ending at the ends of D, D+1, ..., D+27
-ROLLING_DAYS = 28
-# events ingested up to this long before a run's mark may have committed after its read
-INGESTION_MARGIN = dt.timedelta(minutes=5)
-# a run still running after this long is abandoned (settings: ALIGNWATCH_RUN_TIMEOUT_S)
-RUN_TIMEOUT = dt.timedelta(hours=6)
-HOUR = dt.timedelta(hours=1)
-DAY = dt.timedelta(days=1)
 
 log = logging.getLogger(__name__)
 
@@ -180,540 +154,12 @@ class RunOutcome:
         }
 
 
-@dataclass(frozen=True)
-class RunState:
-    """The newest finished run of one kind: its status, when it finished and what failed."""
-
-    kind: str
-    status: str
-    finished_at: dt.datetime
-    run_id: int
-    failed: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Heartbeat:
-    """When a kind of run (continuous, nightly) of a business last ended with an outcome."""
-
-    business: str
-    kind: str
-    outcome: str
-    at: dt.datetime
-    interval_end: dt.datetime
-    run_id: int | None = None
-    detail: str = ""
-
 
 class ValidationFailedError(AlignwatchError):
     """A run's values failed their expectation suites and were not published (the Airflow task fails)."""
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """The latest published values (per metric, labels and window kind) and the runs' state.
 
-    ``validation_ok`` is the outcome of the newest validated run (published or
-    failed_validation): False while the newest computation was held back by a suite, with
-    ``failed_expectations`` naming which rules failed. ``heartbeats`` say when each kind of
-    run last ended with each outcome (skipped runs included).
-    """
-
-    values: tuple[MetricValue, ...] = ()
-    runs: tuple[RunState, ...] = ()
-    validation_ok: bool | None = None
-    failed_expectations: tuple[str, ...] = ()
-    last_published_at: dt.datetime | None = None
-    heartbeats: tuple[Heartbeat, ...] = ()
-
-
-# ----------------------------------------------------------------------------- windows
-
-
-@dataclass(frozen=True)
-class ContinuousWindows:
-    """The hour windows that closed in a data interval, and the range a run recomputes."""
-
-    closed: tuple[dt.datetime, ...]
-    start: dt.datetime
-    end: dt.datetime
-
-
-def _floor_hour(moment: dt.datetime) -> dt.datetime:
-    moment = _aware(moment)
-    return moment.replace(minute=0, second=0, microsecond=0)
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    if moment.tzinfo is None:
-        raise ConfigError(f"naive datetime {moment!r}: pipeline intervals must be timezone-aware")
-    return dt.datetime.fromtimestamp(moment.timestamp(), dt.UTC)
-
-
-def continuous_windows(
-    data_interval_start: dt.datetime,
-    data_interval_end: dt.datetime,
-    lookback: dt.timedelta = CONTINUOUS_LOOKBACK,
-) -> ContinuousWindows | None:
-    """Which hour windows closed in [start, end), and the range to recompute.
-
-    The range ends at the last closed hour and reaches back ``lookback`` (24 h: late
-    events of the day are folded in) or to the first closed hour, whichever is earlier.
-    None when no hour closed in the interval (a 5-minute run in the middle of an hour).
-    """
-    start, end = _aware(data_interval_start), _aware(data_interval_end)
-    last_end = _floor_hour(end)
-    closed = []
-    moment = _floor_hour(start)
-    while moment + HOUR <= last_end:
-        if moment + HOUR > start:
-            closed.append(moment)
-        moment += HOUR
-    if not closed:
-        return None
-    return ContinuousWindows(closed=tuple(closed), start=min(closed[0], last_end - lookback), end=last_end)
-
-
-def nightly_range(at: dt.datetime, days: int = NIGHTLY_DAYS, tz: str = "UTC") -> tuple[dt.datetime, dt.datetime]:
-    """The ``days`` whole local days before the local date of ``at``, as a UTC range.
-
-    The nightly run at 02:00 local time recomputes [midnight ``days`` days ago, last
-    midnight): DST-safe, since days are counted on the local calendar.
-    """
-    if days < 1:
-        raise ConfigError(f"nightly days must be >= 1, not {days}")
-    zone = _zone(tz)
-    local_date = _aware(at).astimezone(zone).date()
-    end = dt.datetime.combine(local_date, dt.time(), zone)
-    start = dt.datetime.combine(local_date - dt.timedelta(days=days), dt.time(), zone)
-    return _aware(start), _aware(end)
-
-
-def day_ranges(start: dt.datetime, end: dt.datetime, tz: str = "UTC") -> list[tuple[dt.datetime, dt.datetime]]:
-    """[start, end) cut at local midnights (the steps of a nightly or backfill run)."""
-    zone = _zone(tz)
-    start, end = _aware(start), _aware(end)
-    steps = []
-    cursor = start
-    while cursor < end:
-        local = cursor.astimezone(zone)
-        next_midnight = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), zone)
-        step_end = min(_aware(next_midnight), end)
-        steps.append((cursor, step_end))
-        cursor = step_end
-    return steps
-
-
-def _zone(tz: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(tz)
-    except (KeyError, ValueError) as exc:
-        raise ConfigError(f"unknown timezone {tz!r}") from exc
-
-
-def _local_day(day: dt.date, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
-    """The local day ``day`` as a UTC range."""
-    start = dt.datetime.combine(day, dt.time(), zone)
-    end = dt.datetime.combine(day + DAY, dt.time(), zone)
-    return _aware(start), _aware(end)
-
-
-def _blocks(steps: Sequence[tuple[dt.datetime, dt.datetime]]) -> list[tuple[dt.datetime, dt.datetime]]:
-    """The steps (sorted) merged into runs of contiguous ranges."""
-    merged: list[tuple[dt.datetime, dt.datetime]] = []
-    for lo, hi in sorted(steps):
-        if merged and lo <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
-        else:
-            merged.append((lo, hi))
-    return merged
-
-
-# ----------------------------------------------------------------------------- late data
-
-
-@dataclass(frozen=True)
-class LatePlan:
-    """The days a nightly run recomputes besides its own, and the days it leaves for later.
-
-    ``looked`` is False when no nightly run was published before (there is nothing to
-    compare with: the run only sets its mark). ``ingested_through`` is this run's mark
-    (the newest ``ingested_at`` it saw) and ``margin_events`` how many events were ingested
-    in the :data:`INGESTION_MARGIN` up to it. ``changed`` are the local days of the events
-    ingested after ``since``: the previous run's mark, or that mark less the margin when the
-    margin's count changed since (an event whose transaction committed after the previous
-    run's read); None when the previous run had seen no event. ``days`` are the days
-    recomputed before the run's own range (oldest first); ``deferred`` the days before it
-    left over by the bound; ``later`` the days after it that already have stored values
-    (a nightly run of an earlier night, e.g. an Airflow backfill, never computes past its
-    own night). ``deferred`` and ``later`` are the next nightly run's ``pending`` days.
-    """
-
-    since: dt.datetime | None
-    ingested_through: dt.datetime | None
-    changed: tuple[dt.date, ...] = ()
-    days: tuple[dt.date, ...] = ()
-    deferred: tuple[dt.date, ...] = ()
-    later: tuple[dt.date, ...] = ()
-    max_days: int = NIGHTLY_MAX_LATE_DAYS
-    margin_events: int = 0
-    looked: bool = True
-
-    @property
-    def pending(self) -> tuple[dt.date, ...]:
-        """The days left for the next nightly run."""
-        return tuple(sorted({*self.deferred, *self.later}))
-
-    def as_json(self) -> dict[str, Any]:
-        """What the run records in ``details["late"]`` (the next run reads the mark and ``pending``)."""
-        return {
-            "since": None if self.since is None else self.since.isoformat(),
-            "ingested_through": None if self.ingested_through is None else self.ingested_through.isoformat(),
-            "margin_events": self.margin_events,
-            "changed": [d.isoformat() for d in self.changed],
-            "recomputed": [d.isoformat() for d in self.days],
-            "pending": [d.isoformat() for d in self.pending],
-            "max_days": self.max_days,
-        }
-
-    def describe(self) -> str:
-        """One line: what is recomputed beyond the run's own days, and what is left for later."""
-        if not self.looked:
-            return (
-                "no nightly run published before: late events are looked for from the next run on "
-                f"(mark: {_iso(self.ingested_through)})"
-            )
-        text = f"{len(self.days)} late day(s) recomputed{_spans(self.days)}"
-        when = "at any time" if self.since is None else f"after {self.since.isoformat()}"
-        text += f" (events ingested {when}, on {len(self.changed)} day(s){_spans(self.changed)})"
-        if not self.deferred and not self.later:
-            return text + "; nothing left for later"
-        if self.deferred:
-            text += f"; left for later: {len(self.deferred)} day(s){_spans(self.deferred)} over the bound of {self.max_days}"
-        if self.later:
-            text += f"; left to the nights that cover them: {len(self.later)} day(s){_spans(self.later)} after this run's range"
-        return text
-
-
-def _iso(moment: dt.datetime | None) -> str:
-    return "no event yet" if moment is None else moment.isoformat()
-
-
-def _spans(days: Sequence[dt.date]) -> str:
-    """`` 2026-02-01..2026-02-28, 2026-03-04`` (runs of consecutive days), or empty."""
-    spans: list[list[dt.date]] = []
-    for day in sorted(days):
-        if spans and day - spans[-1][1] == DAY:
-            spans[-1][1] = day
-        else:
-            spans.append([day, day])
-    text = ", ".join(a.isoformat() if a == b else f"{a.isoformat()}..{b.isoformat()}" for a, b in spans)
-    return f" ({text})" if text else ""
-
-
-def plan_late_days(
-    changed: Iterable[dt.date],
-    pending: Iterable[dt.date],
-    *,
-    first: dt.date,
-    stop: dt.date,
-    max_days: int = NIGHTLY_MAX_LATE_DAYS,
-) -> tuple[list[dt.date], list[dt.date], list[dt.date]]:
-    """The local days to recompute besides ``[first, stop)``: (now, deferred, after).
-
-    A day that received events changes its hour and day windows and the 7d and 28d windows
-    ending at the ends of the day and of the 27 days after it, so each ``changed`` day
-    brings those 28 days; ``pending`` days (left by the previous run) come as they are.
-    Of the days before ``first``, the ``max_days`` oldest are recomputed now and the rest
-    deferred; the days from ``stop`` on are returned apart (the caller keeps those that
-    already have stored values).
-    """
-    if max_days < 0:
-        raise ConfigError(f"max late days must be >= 0, not {max_days}")
-    need = set(pending)
-    for day in changed:
-        need.update(day + dt.timedelta(days=k) for k in range(ROLLING_DAYS))
-    before = sorted(d for d in need if d < first)
-    after = sorted(d for d in need if d >= stop)
-    return before[:max_days], before[max_days:], after
-
-
-def changed_days(conn: sa.Connection, since: dt.datetime | None, tz: str = "UTC") -> list[dt.date]:
-    """The local days of the events ingested after ``since`` (None: all events), oldest first.
-
-    One grouped read on ``ix_events_ingested_at``: the earliest and latest event time of
-    each UTC hour (an hour spans at most one local midnight, whatever the offset).
-    """
-    from alignwatch.metrics.aggregates import hour_bucket
-
-    zone = _zone(tz)
-    query = sa.select(sa.func.min(events.c.time), sa.func.max(events.c.time))
-    if since is not None:
-        query = query.where(events.c.ingested_at > _aware(since))
-    rows = conn.execute(query.group_by(hour_bucket(conn.dialect.name))).all()
-    return sorted({_aware(moment).astimezone(zone).date() for row in rows for moment in row})
-
-
-def _stored_days(conn: sa.Connection, days: Sequence[dt.date], tz: str) -> list[dt.date]:
-    """Those of ``days`` for which hour or day values are stored."""
-    if not days:
-        return []
-    zone = _zone(tz)
-    lo, hi = _local_day(min(days), zone)[0], _local_day(max(days), zone)[1]
-    mv = metric_values.c
-    ends = conn.execute(
-        sa.select(mv.window_end)
-        .where(mv.window.in_(("hour", "day")), mv.window_end > lo, mv.window_end <= hi)
-        .distinct()
-    ).scalars()
-    stored = {(_aware(end) - dt.timedelta(microseconds=1)).astimezone(zone).date() for end in ends}
-    return [day for day in days if day in stored]
-
-
-@dataclass(frozen=True)
-class _Previous:
-    """What the newest published nightly run recorded: its mark, its margin count, its pending days."""
-
-    mark: dt.datetime | None
-    margin_events: int | None
-    pending: tuple[dt.date, ...]
-
-
-def _previous_nightly(conn: sa.Connection) -> _Previous | None:
-    """The newest published nightly run's record (None when there is none).
-
-    A run published before marks were recorded gives its start time as the mark (and no
-    margin count: the margin applies).
-    """
-    runs = pipeline_runs.c
-    row = conn.execute(
-        sa.select(runs.started_at, runs.details)
-        .where(runs.kind == "nightly", runs.status == "published")
-        .order_by(runs.finished_at.desc(), runs.id.desc())
-        .limit(1)
-    ).first()
-    if row is None:
-        return None
-    late = row.details.get("late") if isinstance(row.details, dict) else None
-    if not isinstance(late, dict) or "ingested_through" not in late:
-        return _Previous(_aware(row.started_at), None, ())
-    mark, count = late.get("ingested_through"), late.get("margin_events")
-    return _Previous(
-        mark=dt.datetime.fromisoformat(mark) if isinstance(mark, str) else None,
-        margin_events=count if isinstance(count, int) else None,
-        pending=tuple(dt.date.fromisoformat(day) for day in late.get("pending", []) if isinstance(day, str)),
-    )
-
-
-def _margin_events(conn: sa.Connection, mark: dt.datetime | None) -> int:
-    """How many events were ingested in ``(mark − INGESTION_MARGIN, mark]``."""
-    if mark is None:
-        return 0
-    at = events.c.ingested_at
-    return int(conn.execute(sa.select(sa.func.count()).where(at > mark - INGESTION_MARGIN, at <= mark)).scalar_one())
-
-
-def _late_plan(engine: sa.Engine, *, first: dt.date, stop: dt.date, tz: str, max_days: int) -> LatePlan:
-    """What a nightly run over the local days ``[first, stop)`` recomputes besides them.
-
-    The reads are ordered so that nothing is missed: the previous mark's margin is counted
-    before this run's mark is read, and this run's margin before the changed days are read.
-    """
-    with engine.connect() as conn:
-        previous = _previous_nightly(conn)
-        look_from: dt.datetime | None = None  # None: every stored event
-        if previous is not None and previous.mark is not None:
-            settled = previous.margin_events is not None and _margin_events(conn, previous.mark) == previous.margin_events
-            # an event committed after the previous run's read, with an earlier ingested_at, changes the count
-            look_from = previous.mark if settled else previous.mark - INGESTION_MARGIN
-        newest = conn.execute(sa.select(sa.func.max(events.c.ingested_at))).scalar()
-        mark = None if newest is None else _aware(newest)
-        if previous is not None and previous.mark is not None and (mark is None or mark < previous.mark):
-            mark = previous.mark  # events were deleted: keep the mark where it was
-        margin = _margin_events(conn, mark)
-        if previous is None:
-            return LatePlan(since=None, ingested_through=mark, max_days=max_days, margin_events=margin, looked=False)
-        changed = changed_days(conn, look_from, tz)
-        now, deferred, after = plan_late_days(changed, previous.pending, first=first, stop=stop, max_days=max_days)
-        later = _stored_days(conn, after, tz)
-    return LatePlan(
-        since=look_from,
-        ingested_through=mark,
-        changed=tuple(changed),
-        days=tuple(now),
-        deferred=tuple(deferred),
-        later=tuple(later),
-        max_days=max_days,
-        margin_events=margin,
-    )
-
-
-# ----------------------------------------------------------------------------- abandoned runs
-
-
-@dataclass(frozen=True)
-class RunOwner:
-    """The process that runs a pipeline run: its host name and pid.
-
-    On Linux three more facts make the pid trustworthy: ``boot_id`` and ``pid_namespace``
-    say whether a pid recorded under this host name means the same process here (not after
-    a reboot, not in another container that shares the host name), and ``process_start``
-    (clock ticks after boot) tells the recorded process from a later one given the same pid.
-    """
-
-    host: str
-    pid: int
-    boot_id: str | None = None
-    pid_namespace: str | None = None
-    process_start: int | None = None
-
-    @classmethod
-    def current(cls) -> RunOwner:
-        """This process."""
-        pid = os.getpid()
-        return cls(
-            host=socket.gethostname(),
-            pid=pid,
-            boot_id=_read_text("/proc/sys/kernel/random/boot_id"),
-            pid_namespace=_read_link("/proc/self/ns/pid"),
-            process_start=_process_start(pid),
-        )
-
-    @classmethod
-    def from_json(cls, data: Any) -> RunOwner | None:
-        """The owner recorded in a run's ``details``; None when missing or malformed."""
-        if not isinstance(data, dict) or not isinstance(data.get("host"), str) or not isinstance(data.get("pid"), int):
-            return None
-        start = data.get("process_start")
-        return cls(
-            host=data["host"],
-            pid=data["pid"],
-            boot_id=data.get("boot_id") if isinstance(data.get("boot_id"), str) else None,
-            pid_namespace=data.get("pid_namespace") if isinstance(data.get("pid_namespace"), str) else None,
-            process_start=start if isinstance(start, int) else None,
-        )
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "host": self.host,
-            "pid": self.pid,
-            "boot_id": self.boot_id,
-            "pid_namespace": self.pid_namespace,
-            "process_start": self.process_start,
-        }
-
-    def sees(self, other: RunOwner) -> bool:
-        """Whether ``other``'s pid can be looked up from here: same host, boot and pid namespace."""
-        return (self.host, self.boot_id, self.pid_namespace) == (other.host, other.boot_id, other.pid_namespace)
-
-
-@dataclass(frozen=True)
-class AbandonedRun:
-    """A run :func:`close_abandoned_runs` marked ``abandoned``, and why."""
-
-    run_id: int
-    reason: str
-
-
-def _read_text(path: str) -> str | None:
-    try:
-        return Path(path).read_text(encoding="ascii").strip() or None
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
-def _read_link(path: str) -> str | None:
-    try:
-        return os.readlink(path)
-    except OSError:
-        return None
-
-
-def _proc_stat(pid: int) -> list[str] | None:
-    """The fields of ``/proc/<pid>/stat`` after the command name (state first); None if none."""
-    text = _read_text(f"/proc/{pid}/stat")
-    return None if text is None else text.rpartition(")")[2].split()
-
-
-def _process_start(pid: int) -> int | None:
-    fields = _proc_stat(pid)
-    return int(fields[19]) if fields is not None and len(fields) > 19 else None
-
-
-def process_running(owner: RunOwner) -> bool:
-    """Whether the process ``owner`` names still runs on this host (True when unsure).
-
-    Linux: ``/proc/<pid>`` is not a zombie and started when the recorded process did.
-    Without a readable ``/proc/<pid>`` (other systems, ``hidepid``): signal 0 reaches the
-    pid (a process of another user counts as running).
-    """
-    fields = _proc_stat(owner.pid)
-    if fields is not None:
-        if fields[0] in ("Z", "X"):
-            return False
-        return owner.process_start is None or len(fields) <= 19 or int(fields[19]) == owner.process_start
-    if os.name == "nt":
-        return True  # os.kill would terminate the process
-    try:
-        os.kill(owner.pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
-def _hours(limit: dt.timedelta) -> str:
-    seconds = limit.total_seconds()
-    if seconds % 3600 == 0:
-        return f"{seconds / 3600:g} h"
-    if seconds % 60 == 0:
-        return f"{seconds / 60:g} min"
-    return f"{seconds:g} s"
-
-
-def close_abandoned_runs(
-    engine: sa.Engine,
-    *,
-    timeout: dt.timedelta = RUN_TIMEOUT,
-    clock: Clock = _utcnow,
-    here: RunOwner | None = None,
-    running: Callable[[RunOwner], bool] = process_running,
-) -> list[AbandonedRun]:
-    """Mark ``abandoned`` every ``running`` run whose process is gone or that runs too long.
-
-    A run is abandoned when it was started on this host (same host name, boot and pid
-    namespace as ``here``, by default this process) by a process that no longer runs, or
-    when it started more than ``timeout`` ago, wherever it runs. ``finished_at`` is set and
-    ``details["error"]`` says why. Cheap: one read on the ``(status, started_at)`` index,
-    and an update only of the runs it closes. A run whose process was in fact alive and
-    finishes later still records its real outcome over ``abandoned``.
-    """
-    here = here or RunOwner.current()
-    now = clock()
-    runs = pipeline_runs.c
-    closed: list[AbandonedRun] = []
-    with engine.begin() as conn:
-        rows = conn.execute(
-            sa.select(runs.id, runs.started_at, runs.details).where(runs.status == "running").order_by(runs.id)
-        ).all()
-        for row in rows:
-            details = dict(row.details) if isinstance(row.details, dict) else {}
-            owner = RunOwner.from_json(details.get("owner"))
-            if now - row.started_at > timeout:
-                reason = f"running for more than {_hours(timeout)}"
-            elif owner is not None and here.sees(owner) and not running(owner):
-                reason = f"process {owner.pid} on host {owner.host} is gone"
-            else:
-                continue
-            details["error"] = reason
-            updated = conn.execute(
-                pipeline_runs.update()
-                .where(runs.id == row.id, runs.status == "running")
-                .values(status="abandoned", finished_at=now, details=details)
-            )
-            if updated.rowcount:
-                closed.append(AbandonedRun(int(row.id), reason))
-    return closed
 
 
 # ----------------------------------------------------------------------------- the run
@@ -751,15 +197,13 @@ def run_interval(
     Runs left ``running`` by a dead process, or for longer than ``run_timeout``, are marked
     ``abandoned`` first (:func:`close_abandoned_runs`).
     """
-    start, end = _aware(start), _aware(end)
+    start, end = aware(start), aware(end)
     if end <= start:
         raise ConfigError(f"empty interval [{start.isoformat()}, {end.isoformat()})")
     if kind not in RUN_KINDS:
         raise ConfigError(f"unknown run kind {kind!r} (one of {', '.join(RUN_KINDS)})")
     granularities: tuple[Granularity, ...] = (granularity,) if isinstance(granularity, str) else tuple(granularity)
     if compute is None or write is None:
-        from alignwatch.metrics import engine as metric_engine
-
         compute = compute or metric_engine.compute
         write = write or metric_engine.write_values
     business = _business(strategy)
@@ -786,7 +230,7 @@ def run_interval(
     try:
         values = _compute_steps(compute, engine, strategy, steps or [(start, end)], granularities)
         began = time.perf_counter()
-        blocks = validate if validate is not None else _blocks(steps or [(start, end)])
+        blocks = validate if validate is not None else contiguous(steps or [(start, end)])
         suites = _validate(engine, strategy, blocks, values, rules, event_types)
         gate_seconds = time.perf_counter() - began
     except BaseException as exc:
@@ -862,6 +306,7 @@ def _validate(
     event_types: Iterable[str] | None,
 ) -> list[SuiteOutcome]:
     """The ``raw_events`` suite on each block of events, then ``metric_values``."""
+    # the suites import Great Expectations (seconds to import): only a run that validates pays for it
     from alignwatch.expectations.metric_values import check_metric_values, rules_from_catalogue
     from alignwatch.expectations.raw_events import check_raw_events, strategy_expects_events
 
@@ -918,94 +363,17 @@ def _value_json(value: MetricValue) -> dict[str, Any]:
     }
 
 
-# ----------------------------------------------------------------------------- snapshot
-
-
-def latest_snapshot(engine: sa.Engine) -> Snapshot:
-    """The published values of the newest window of each kind, plus the runs' state.
-
-    The values are one read: for each window kind, the rows whose ``window_end`` is that
-    kind's newest (each maximum is an index lookup on ``(window, window_end)``). A second,
-    small grouped read gives the newest run of each kind and status.
-    """
-    mv = metric_values
-    newest = {
-        kind: sa.select(sa.func.max(mv.c.window_end)).where(mv.c.window == kind).scalar_subquery()
-        for kind in WINDOWS
-    }
-    condition = sa.or_(*(sa.and_(mv.c.window == kind, mv.c.window_end == newest[kind]) for kind in WINDOWS))
-    query = sa.select(
-        mv.c.metric_id, mv.c.labels, mv.c.window, mv.c.window_start, mv.c.window_end, mv.c.value, mv.c.inputs
-    ).where(condition)
-    runs = pipeline_runs
-    ranked = sa.select(
-        runs.c.id,
-        runs.c.kind,
-        runs.c.status,
-        runs.c.finished_at,
-        runs.c.validation,
-        sa.func.row_number()
-        .over(partition_by=(runs.c.kind, runs.c.status), order_by=(runs.c.finished_at.desc(), runs.c.id.desc()))
-        .label("rank"),
-    ).where(runs.c.finished_at.is_not(None)).subquery()
-    with engine.connect() as conn:
-        rows = conn.execute(query).all()
-        run_rows = conn.execute(sa.select(ranked).where(ranked.c.rank == 1)).all()
-        beats = conn.execute(sa.select(pipeline_heartbeats)).all()
-    values = tuple(
-        MetricValue(
-            metric_id=row.metric_id,
-            labels=dict(row.labels or {}),
-            window=row.window,
-            window_start=row.window_start,
-            window_end=row.window_end,
-            value=row.value,
-            inputs=dict(row.inputs or {}),
-        )
-        for row in rows
-    )
-    states = tuple(
-        RunState(
-            kind=row.kind,
-            status=row.status,
-            finished_at=row.finished_at,
-            run_id=int(row.id),
-            failed=tuple((row.validation or {}).get("failed", []) if isinstance(row.validation, dict) else ()),
-        )
-        for row in run_rows
-    )
-    validated = [s for s in states if s.status in ("published", "failed_validation")]
-    newest_validated = max(validated, key=lambda s: (s.finished_at, s.run_id)) if validated else None
-    published = [s.finished_at for s in states if s.status == "published"]
-    return Snapshot(
-        values=values,
-        runs=states,
-        validation_ok=None if newest_validated is None else newest_validated.status == "published",
-        failed_expectations=() if newest_validated is None else newest_validated.failed,
-        last_published_at=max(published) if published else None,
-        heartbeats=tuple(
-            Heartbeat(row.business, row.kind, row.outcome, row.at, row.interval_end, row.run_id, row.detail or "")
-            for row in sorted(beats, key=lambda r: (r.business, r.kind, r.outcome))
-        ),
-    )
-
 
 # ----------------------------------------------------------------------------- tasks
 
 
 def _resolve(store: Any, strategy: Any) -> tuple[sa.Engine, Any, bool]:
     """An engine and a strategy from objects, a URL and a path, or the settings (entry points)."""
-    from alignwatch.store import connect
-
     settings = None
     if store is None or strategy is None:
-        from alignwatch.config import load_settings
-
         settings = load_settings()
     owned = False
     if store is None or isinstance(store, str):
-        from alignwatch.store.engine import require_current
-
         store = connect(store if store is not None else settings.store_url)  # type: ignore[union-attr]
         owned = True
         try:
@@ -1014,9 +382,6 @@ def _resolve(store: Any, strategy: Any) -> tuple[sa.Engine, Any, bool]:
             store.dispose()
             raise
     if strategy is None or isinstance(strategy, str | Path):
-        from alignwatch.config import load_settings
-        from alignwatch.metrics.strategy import load_strategy
-
         settings = settings or load_settings()
         strategy = load_strategy(Path(strategy) if strategy is not None else settings.strategy_file,
                                  max_bytes=settings.max_strategy_bytes)  # fmt: skip
@@ -1027,8 +392,6 @@ def _with_timeout(run_options: dict[str, Any]) -> dict[str, Any]:
     """The run options, with the settings' run timeout (ALIGNWATCH_RUN_TIMEOUT_S) unless given."""
     if "run_timeout" in run_options:
         return run_options
-    from alignwatch.config import load_settings
-
     return {**run_options, "run_timeout": dt.timedelta(seconds=load_settings().run_timeout_s)}
 
 
@@ -1054,16 +417,13 @@ def record_heartbeat(
         "business": business,
         "kind": kind,
         "outcome": outcome,
-        "at": _aware(at),
-        "interval_end": _aware(interval_end),
+        "at": aware(at),
+        "interval_end": aware(interval_end),
         "run_id": run_id,
         "detail": detail[:2000],
     }
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
         statement = insert(pipeline_heartbeats).values(**row)
         conn.execute(
             statement.on_conflict_do_update(
@@ -1104,6 +464,7 @@ def task_result(outcome: RunOutcome) -> dict[str, Any]:
     retried, then shows *failed*); otherwise the outcome's JSON (XCom).
     """
     if outcome.status == "skipped":
+        # Airflow is only installed where the DAGs run: imported when a task is skipped
         from airflow.sdk.exceptions import AirflowSkipException
 
         raise AirflowSkipException(outcome.detail or "nothing to publish")
@@ -1139,7 +500,7 @@ def continuous_task(
     try:
         if windows is None:
             outcome = RunOutcome(
-                None, "continuous", "skipped", _aware(start), _aware(end), detail="no hour closed in the interval"
+                None, "continuous", "skipped", aware(start), aware(end), detail="no hour closed in the interval"
             )
         else:
             try:
@@ -1188,14 +549,12 @@ def nightly_task(
     try:
         tz = _timezone(strategy)
         start, stop = nightly_range(end, days, tz)
-        zone = _zone(tz)
-        first_day, stop_day = start.astimezone(zone).date(), stop.astimezone(zone).date()
+        local = zone_of(tz)
+        first_day, stop_day = start.astimezone(local).date(), stop.astimezone(local).date()
         if max_late_days is None:
-            from alignwatch.config import load_settings
-
             max_late_days = load_settings().nightly_max_late_days
-        plan = _late_plan(engine, first=first_day, stop=stop_day, tz=tz, max_days=max_late_days)
-        late = [_local_day(day, zone) for day in plan.days]
+        plan = late_plan(engine, first=first_day, stop=stop_day, tz=tz, max_days=max_late_days)
+        late = [local_day(day, local) for day in plan.days]
         steps = sorted([*late, *day_ranges(start, stop, tz)])
         log.info(
             "nightly run: its %d day(s) %s..%s (%s); %s",
@@ -1215,7 +574,7 @@ def nightly_task(
                 details={"late": plan.as_json()},
                 # the run's own days are validated first and as before (the volume band of the
                 # same days earlier); then each run of late days on its own
-                validate=[(start, stop), *_blocks(late)],
+                validate=[(start, stop), *contiguous(late)],
                 **_with_timeout(run_options),
             )
         except Exception as exc:

@@ -9,9 +9,9 @@ Components, each started by :class:`Supervisor` and stopped by it, in reverse or
 - **aggregation**: every ``interval_s`` the continuous task of the Airflow DAG
   (``alignwatch.pipeline.continuous_task``), the same function the DAG calls, so what the
   embedded schedule publishes is what Airflow would publish; or, with ``airflow=True``,
-  ``airflow standalone`` running the project's DAGs instead;
-- **exporter**: ``/metrics`` on 127.0.0.1 (``alignwatch.metrics.exporter``) with the ingestion
-  instruments on the same registry;
+  ``airflow standalone`` running the project's DAGs instead (``alignwatch.airflow_launch``);
+- **exporter**: ``/metrics`` on 127.0.0.1 (``alignwatch.metrics.exporter``, served by
+  ``alignwatch.metrics.server``) with the ingestion instruments on the same registry;
 - **simulator** (demo only): replays a scenario's days over a compressed timeline; the
   aggregation then follows the simulated clock, and its runs are stamped on it (so the
   checklist's ``continuous_monitoring``, which counts the runs published in the two days
@@ -19,11 +19,12 @@ Components, each started by :class:`Supervisor` and stopped by it, in reverse or
 
 After every published cycle the live view shows the alerts Prometheus would fire from the
 same rules (``alignwatch.metrics.rules.alert_specs``) on the newest published values, evaluated
-in-process (:func:`firing_lines`), pages first.
+in-process (:func:`alignwatch.summary.firing_lines`), pages first.
 
 A duration stops the run by itself; SIGINT/SIGTERM stop it cleanly (signal handlers set a
 stop event; ``atexit`` stops any child process still alive; the broker and Airflow run in
-sessions of their own, the broker is ended by PID, Airflow with every process of its session).
+sessions of their own, the broker is ended by PID, Airflow with every process of its
+session: ``alignwatch.processes``).
 At the end a last aggregation cycle runs, the owner's report is written, and the exit status
 is non-zero if any component failed.
 """
@@ -33,27 +34,42 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import logging
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry
+
+from alignwatch.airflow_launch import AIRFLOW_LOG, launch_airflow
 from alignwatch.config import Settings
 from alignwatch.errors import AlignwatchError, ConfigError
+from alignwatch.expectations.runner import gx_context
 from alignwatch.live import Cycle, Status
+from alignwatch.metrics import exporter, server
+from alignwatch.metrics.report import latest_window_end, write_report
+from alignwatch.metrics.rules import alert_specs, firing_alerts, inputs_from_strategy, metric_names, samples_from_values
+from alignwatch.metrics.runs import latest_snapshot
+from alignwatch.metrics.scorecard import build_scorecard
+from alignwatch.pipeline import continuous_task
+from alignwatch.processes import stop_session
+from alignwatch.store import connect, upgrade
+from alignwatch.store.schema import events, pipeline_runs
+from alignwatch.stream.broker import TansuBroker, ensure_topics
+from alignwatch.stream.consumer import build_consumer, kafka_producer
+from alignwatch.stream.contract import RejectReason
+from alignwatch.stream.health import INSTRUMENTS, PipelineMetrics
+from alignwatch.stream.simulator import messages
+from alignwatch.summary import firing_lines, summarise_scorecard
 
-__all__ = ["RunOptions", "RunResult", "Supervisor", "firing_lines", "floor_time", "summarise_scorecard"]
+__all__ = ["RunOptions", "RunResult", "Supervisor", "floor_time"]
 
 log = logging.getLogger(__name__)
-
-#: the project's DAG files, shipped in the package (alignwatch/dags links to the repository's dags/)
-DAGS_FOLDER = (Path(__file__).parent / "dags").resolve()
 
 
 @dataclass(frozen=True)
@@ -199,16 +215,12 @@ class Supervisor:
         options, settings = self.options, self.settings
         options.var_dir.mkdir(parents=True, exist_ok=True)
         # the store
-        from alignwatch.store import connect, upgrade
-
         self._engine = connect(settings.store_url)
         upgrade(self._engine)
         self.status.store_url = self._engine.url.render_as_string(hide_password=True)
         self._component("store", "running")
         # the broker
         if options.embedded_broker:
-            from alignwatch.stream.broker import TansuBroker
-
             self._broker = TansuBroker(log_dir=options.var_dir / "tansu").start()
             self.settings = settings = settings.model_copy(update={"bootstrap_servers": [self._broker.bootstrap]})
             self.emit(f"broker: Tansu pid {self._broker.pid} at {self._broker.bootstrap}")
@@ -297,8 +309,6 @@ class Supervisor:
         thread.start()
 
     def _ensure_topics(self) -> None:
-        from alignwatch.stream.broker import ensure_topics
-
         if self.settings.topic_pattern:
             return
         topics = list(self.settings.topics)
@@ -310,32 +320,24 @@ class Supervisor:
         )
 
     def _start_exporter(self) -> None:
-        from prometheus_client import CollectorRegistry
-
-        from alignwatch.metrics import exporter
-        from alignwatch.stream.contract import RejectReason
-        from alignwatch.stream.health import PipelineMetrics
-
         self._registry = registry = CollectorRegistry()
         self._pipeline_metrics = PipelineMetrics(registry, reasons=tuple(str(reason) for reason in RejectReason))
         registry.register(exporter.build_collector(self._engine, self.strategy, ttl_s=min(15.0, self.options.interval_s)))
-        web_config = exporter.load_web_config(self.settings.exporter_web_config) if self.settings.exporter_web_config else None
+        web_config = server.load_web_config(self.settings.exporter_web_config) if self.settings.exporter_web_config else None
         try:
-            self._exporter = exporter.serve(
+            self._exporter = server.serve(
                 registry, host=self.settings.exporter_host, port=self.settings.exporter_port, web_config=web_config
             )
         except ConfigError:
             if not self.options.scenario:
                 raise
             # the demo must not fail because the usual port is taken: take a free one
-            self._exporter = exporter.serve(registry, host=self.settings.exporter_host, port=0, web_config=web_config)
+            self._exporter = server.serve(registry, host=self.settings.exporter_host, port=0, web_config=web_config)
         self.status.metrics_url = self._exporter.url
         self._component("exporter", "running")
         self.emit(f"exporter: {self._exporter.url}")
 
     def _start_consumer(self) -> None:
-        from alignwatch.stream.consumer import build_consumer
-
         self._consumer = build_consumer(
             self.settings, self._engine, self._pipeline_metrics, live=not self.options.scenario
         )
@@ -358,9 +360,6 @@ class Supervisor:
 
     def _simulate(self, start: dt.datetime) -> None:
         """Send the scenario's messages (valid, duplicate and malformed) as the simulated clock reaches them."""
-        from alignwatch.stream.consumer import kafka_producer
-        from alignwatch.stream.simulator import messages
-
         options = self.options
         assert options.scenario is not None
         planned = list(messages(options.scenario, options.seed, start, options.days, options.events, strategy=self.strategy))
@@ -388,39 +387,10 @@ class Supervisor:
         self._component("simulator", "finished" if sent == len(planned) else "stopped")
 
     def _start_airflow(self) -> None:
-        home = (self.options.var_dir / "airflow").resolve()
-        home.mkdir(parents=True, exist_ok=True)
-        bin_dir = str(Path(sys.executable).parent)
-        env = {
-            **os.environ,
-            "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),  # standalone starts `airflow` sub-commands
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "ALIGNWATCH_STORE_URL": self.settings.store_url,
-            "ALIGNWATCH_STRATEGY_FILE": str(Path(self.settings.strategy_file).resolve()),
-            "ALIGNWATCH_BOOTSTRAP_SERVERS": ",".join(self.settings.bootstrap_servers),
-        }
-        # the API server listens on [api] port (8080 unless AIRFLOW__API__PORT says otherwise); the
-        # task workers reach its execution API at [api] base_url, which defaults to port 8080 whatever
-        # the port, so a port asked for is carried into the base URL unless one is set
-        port = env.get("AIRFLOW__API__PORT", "8080")
-        if "AIRFLOW__API__PORT" in env and not env.get("AIRFLOW__API__BASE_URL"):
-            env["AIRFLOW__API__BASE_URL"] = f"http://localhost:{port}"
-        url = env.get("AIRFLOW__API__BASE_URL") or f"http://localhost:{port}"
-        from alignwatch.stream.broker import parent_death_signal
-
-        airflow = Path(sys.executable).with_name("airflow")
-        log_file = open(self.options.var_dir / "airflow.log", "ab")  # noqa: SIM115 - closed with the process
-        process = subprocess.Popen(
-            [str(airflow), "standalone"], stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, start_new_session=True, preexec_fn=parent_death_signal(),
-        )
-        log_file.close()
+        process, url = launch_airflow(self.settings, self.options.var_dir)
         self._children.append(process)
         self._component("airflow", "running")
-        self.emit(f"airflow: standalone pid {process.pid}, {url} (log {self.options.var_dir / 'airflow.log'})")
+        self.emit(f"airflow: standalone pid {process.pid}, {url} (log {self.options.var_dir / AIRFLOW_LOG})")
         self._thread("airflow-watch", lambda: self._watch_child("airflow", process))
         self._thread("scorecard", self._scorecard_loop)
 
@@ -434,8 +404,6 @@ class Supervisor:
         """With Airflow: show the runs its DAGs record and the scorecard, every ``interval_s``."""
         while not self.stop_event.wait(self.options.interval_s):
             self._poll_runs()
-            from alignwatch.metrics.report import latest_window_end
-
             published = latest_window_end(self._engine)
             if published is not None:
                 self._update_scorecard(published, validated=True)
@@ -446,10 +414,6 @@ class Supervisor:
 
     def _poll_runs(self) -> None:
         """The finished runs recorded in the store since this run started (Airflow's cycles)."""
-        import sqlalchemy as sa
-
-        from alignwatch.store.schema import pipeline_runs
-
         query = (
             sa.select(pipeline_runs.c.id, pipeline_runs.c.status, pipeline_runs.c.interval_end,
                       pipeline_runs.c.started_at, pipeline_runs.c.finished_at, pipeline_runs.c.kind)
@@ -469,11 +433,8 @@ class Supervisor:
 
     def _aggregation_loop(self) -> None:
         """Run the continuous task every ``interval_s`` seconds until stopped."""
-        # load the engine and the validation context now, while the consumer joins its group,
-        # so that the first cycle takes as long as the others
-        import alignwatch.pipeline  # noqa: F401
-        from alignwatch.expectations.runner import gx_context
-
+        # load the validation context (Great Expectations) now, while the consumer joins its
+        # group, so that the first cycle takes as long as the others
         gx_context()
         while not self.stop_event.wait(self.options.interval_s):
             self._cycle()
@@ -488,8 +449,6 @@ class Supervisor:
         rolling windows (what the scorecard and the SAI read) are exact at every cycle.
         """
         with self._cycle_lock:
-            from alignwatch.pipeline import continuous_task
-
             end = self._clock.now()
             story_told = final and self._clock.simulated and self.status.produced >= self.status.planned
             if story_told:
@@ -528,10 +487,6 @@ class Supervisor:
                 self._update_alerts()
 
     def _newest_event_time(self) -> dt.datetime | None:
-        import sqlalchemy as sa
-
-        from alignwatch.store.schema import events
-
         with self._engine.connect() as conn:
             return conn.execute(sa.select(sa.func.max(events.c.time))).scalar()
 
@@ -542,8 +497,6 @@ class Supervisor:
 
     def _update_scorecard(self, at: dt.datetime, *, validated: bool) -> None:
         """The scorecard at ``at``; ``validated``: a published run wrote the windows ending there."""
-        from alignwatch.metrics.scorecard import build_scorecard
-
         scorecard = build_scorecard(self._engine, self.strategy, at, window=self.options.window)
         summary = summarise_scorecard(scorecard)
         with self._lock:
@@ -560,19 +513,9 @@ class Supervisor:
 
     def _update_alerts(self) -> None:
         """The rule alerts firing on the newest published values (what the exporter serves)."""
-        from alignwatch.metrics.exporter import business_label
-        from alignwatch.metrics.rules import (
-            alert_specs,
-            firing_alerts,
-            inputs_from_strategy,
-            metric_names,
-            samples_from_values,
-        )
-        from alignwatch.pipeline import latest_snapshot
-
         if self._alert_specs is None:
             self._alert_specs = alert_specs(inputs_from_strategy(self.strategy, metric_names()))
-        business = business_label(self.strategy.business.name)
+        business = exporter.business_label(self.strategy.business.name)
         values = latest_snapshot(self._engine).values
         lines = firing_lines(firing_alerts(self._alert_specs, samples_from_values(values, business), business))
         with self._lock:
@@ -612,8 +555,6 @@ class Supervisor:
         return self.options.var_dir / name
 
     def _write_report(self) -> Path:
-        from alignwatch.metrics.report import write_report
-
         at = self._last_end
         path = write_report(
             self._engine, self.strategy, out=self._report_path(), at=at, window=self.options.window,
@@ -624,7 +565,7 @@ class Supervisor:
 
     def _stop_children(self) -> None:
         for process in self._children:
-            _stop_session(process)
+            stop_session(process)
         if self._children and self.status.components.get("airflow") == "running":
             self._component("airflow", "stopped")
 
@@ -655,60 +596,6 @@ class Supervisor:
             signal.signal(signum, old)
 
 
-def _stop_session(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
-    """Stop ``process`` (started with ``start_new_session=True``) and every process of its session.
-
-    SIGTERM to the session's processes, then a wait of up to ``timeout_s`` for all of them,
-    SIGKILL to those left. Waiting for ``process`` alone is not enough: Airflow's scheduler and
-    API server outlive ``airflow standalone`` by a few seconds, and its task processes run in
-    process groups of their own. Without ``/proc`` only the process group is signalled.
-    """
-    sid = process.pid
-    if process.poll() is not None and not _session_members(sid):
-        return
-    _signal_session(sid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        process.poll()  # reap the leader: a zombie is not waited for
-        if process.returncode is not None and not _session_members(sid):
-            return
-        time.sleep(0.2)
-    _signal_session(sid, signal.SIGKILL)
-    process.wait(timeout=5)
-
-
-def _signal_session(sid: int, signum: signal.Signals) -> None:
-    try:
-        os.killpg(sid, signum)
-    except ProcessLookupError:
-        pass
-    for pid in _session_members(sid):
-        try:
-            os.kill(pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-def _session_members(sid: int) -> list[int]:
-    """The live (not zombie) processes of session ``sid``, read from ``/proc``; none without it."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return []
-    members = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if os.getsid(int(entry.name)) != sid:
-                continue
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if state not in ("Z", "X"):
-            members.append(int(entry.name))
-    return members
-
-
 def _event_time(value: Any) -> dt.datetime:
     """An event's ``time`` as an aware UTC datetime."""
     if isinstance(value, dt.datetime):
@@ -720,8 +607,6 @@ def _total_lag(registry: Any) -> int | None:
     """Sum of the consumer-lag gauge over the assigned partitions, None before the first reading."""
     if registry is None:
         return None
-    from alignwatch.stream.health import INSTRUMENTS
-
     name = next(i.exposed_name for i in INSTRUMENTS if i.attribute == "lag")
     total, seen = 0.0, False
     for family in registry.collect():
@@ -730,67 +615,3 @@ def _total_lag(registry: Any) -> int | None:
                 total += sample.value
                 seen = True
     return int(total) if seen else None
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, dict):
-        for key in ("value", "score"):
-            if key in value:
-                return _number(value[key])
-    return None
-
-
-def _pairs(value: Any, keys: tuple[str, ...] = ("id",)) -> Iterator[tuple[str, Any]]:
-    if isinstance(value, dict):
-        yield from ((str(k), v) for k, v in value.items())
-    elif isinstance(value, list):
-        for item in value:
-            ident = next((item.get(k) for k in keys if isinstance(item, dict) and item.get(k)), None)
-            yield str(ident), item
-
-
-#: labels every alert carries that say nothing about what fired
-_CONTEXT_LABELS = frozenset({"business", "severity", "alert_class", "goal", "perspective"})
-
-
-def firing_lines(firing: Sequence[Any]) -> list[str]:
-    """The live view's lines for firing alerts (:class:`alignwatch.metrics.rules.Firing`): pages first,
-    then tickets, each ``"<severity> <alert> (<label>=<value>, ...)"`` without the labels
-    every alert carries."""
-    order = {"page": 0, "ticket": 1}
-    lines = []
-    for alert in sorted(firing, key=lambda a: (order.get(a.severity, 2), a.name, sorted(a.labels.items()))):
-        labels = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()) if k not in _CONTEXT_LABELS)
-        lines.append(f"{alert.severity} {alert.name}" + (f" ({labels})" if labels else ""))
-    return list(dict.fromkeys(lines))
-
-
-def summarise_scorecard(scorecard: dict[str, Any]) -> dict[str, Any]:
-    """What the live view shows of a scorecard: SAI, indices, perspectives, pitfalls, alerts."""
-    pitfalls: list[str] = []
-    for ident, item in _pairs(scorecard.get("pitfalls"), ("id", "pitfall")):
-        if isinstance(item, dict) and item.get("active") is False:
-            continue
-        subject = item.get("subject") or item.get("automation") or item.get("automation_id") or item.get("process_id") if isinstance(item, dict) else None
-        pitfalls.append(f"{ident} ({subject})" if subject else ident)
-    alerts: list[str] = []
-    for ident, item in _pairs(scorecard.get("drift"), ("id", "kpi", "kind")):
-        if isinstance(item, dict) and item.get("active") is False:
-            continue
-        message = item.get("message") if isinstance(item, dict) else None
-        alerts.append(f"{ident}: {message}" if message else ident)
-    human = scorecard.get("human_reachability")
-    reach, floor = _number(human), human.get("floor") if isinstance(human, dict) else None
-    if reach is not None and isinstance(floor, int | float) and reach < floor:
-        alerts.append(f"human reachability {reach:.0%} below the floor {floor:.0%}")
-    return {
-        "sai": _number(scorecard.get("sai")),
-        "indices": {k: _number(v) for k, v in _pairs(scorecard.get("indices"))},
-        "perspectives": {k: _number(v) for k, v in _pairs(scorecard.get("perspectives"))},
-        "pitfalls": sorted(set(pitfalls)),
-        "alerts": alerts,
-    }

@@ -72,9 +72,10 @@ def main(argv: list[str]) -> int:
 
     from alignwatch.expectations.raw_events import events_frame
     from alignwatch.metrics.strategy import load_strategy
-    from alignwatch.pipeline import nightly_range, nightly_task
+    from alignwatch.pipeline import nightly_task
     from alignwatch.store.schema import events
     from alignwatch.stream.contract import EVENT_TYPES
+    from alignwatch.windows import nightly_range
 
     per_day = count_argument(argv, "gate", "events per simulated day", EVENTS_PER_DAY)
     strategy = load_strategy(STRATEGY)

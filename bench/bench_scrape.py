@@ -22,7 +22,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from alignwatch.metrics.exporter import RunState, Snapshot, SnapshotCollector, catalogue_families, serve
+from alignwatch.metrics.exporter import SnapshotCollector, catalogue_families
+from alignwatch.metrics.runs import RunState, Snapshot
+from alignwatch.metrics.server import serve
 from alignwatch.metrics.values import WINDOWS, MetricValue
 from bench import count_argument
 
@@ -90,9 +92,9 @@ def main(argv: list[str]) -> int:
     values = snapshot_values(strategy, families)
     snapshot = Snapshot(
         values=tuple(values),
-        published_at=dt.datetime(2026, 3, 2, 0, 5, tzinfo=dt.UTC),
-        runs=(RunState("continuous", "published", dt.datetime(2026, 3, 2, 0, 5, tzinfo=dt.UTC)),),
-        validation=(True, 0),
+        last_published_at=dt.datetime(2026, 3, 2, 0, 5, tzinfo=dt.UTC),
+        runs=(RunState("continuous", "published", dt.datetime(2026, 3, 2, 0, 5, tzinfo=dt.UTC), run_id=1),),
+        validation_ok=True,
     )
     collector = SnapshotCollector(lambda: snapshot, business="bench", families=families)
     series = sum(1 for family in collector.collect() for _ in family.samples)

@@ -42,6 +42,7 @@ def alignment_continuous() -> None:
     @task
     def aggregate(store_url: str, strategy_file: str, data_interval_start=None, data_interval_end=None):  # type: ignore[no-untyped-def]
         """Compute, validate and publish the windows that closed in the data interval."""
+        # heavy (metric engine, Great Expectations): imported when the task runs, never at DAG parse time
         from alignwatch.pipeline import continuous_task, task_result
 
         return task_result(

@@ -58,6 +58,7 @@ def alignment_nightly() -> None:
     @task
     def recompute(store_url: str, strategy_file: str, days: int, data_interval_end=None):  # type: ignore[no-untyped-def]
         """Recompute, validate and publish the last ``days`` local days and the days with late events."""
+        # heavy (metric engine, Great Expectations): imported when the task runs, never at DAG parse time
         from alignwatch.pipeline import nightly_task, task_result
 
         return task_result(nightly_task(store_url or None, strategy_file or None, end=data_interval_end, days=int(days)))

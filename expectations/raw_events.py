@@ -41,6 +41,7 @@ import sqlalchemy as sa
 
 from alignwatch.expectations.runner import SuiteOutcome, gx_context, validate_frame
 from alignwatch.store.schema import events
+from alignwatch.stream.contract import EVENT_TYPES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -311,8 +312,6 @@ def check_raw_events(
     """Validate the events stored for [start, end) (with the volume band from earlier days);
     ``expect_events``: a window without any event fails (see :func:`strategy_expects_events`)."""
     if event_types is None:
-        from alignwatch.stream.contract import EVENT_TYPES
-
         event_types = EVENT_TYPES
     columns = [events.c.source, events.c.event_id, events.c.type, events.c.time, events.c.data]
     rows = conn.execute(sa.select(*columns).where(events.c.time >= start, events.c.time < end)).mappings()

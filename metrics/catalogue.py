@@ -694,5 +694,5 @@ CHOICES: tuple[str, ...] = (
     "measured in the window, 1 for candidates or without data) × manual cost per case (1 when unknown).",
     "**Pilot verdicts** compare the mean attainment of the pilot automation's KPIs during the pilot (go-live to "
     "pilot end, or to now) with the same length before go-live: scale when it rose by at least 0.05 and no KPI "
-    "fell by more than 0.05, stop when it fell by at least 0.05, iterate otherwise (or when either side lacks data).",
+    "fell by more than 0.05, stop when it fell by at least 0.05, iterate otherwise; a KPI counts only with at least its min_events events both before and during the pilot, and a pilot with no such KPI gets *not enough data*.",
 )

@@ -1,12 +1,12 @@
 """The Prometheus exporter: the latest *validated* snapshot, served at ``/metrics``.
 
 Metric snapshots are state, so they are exposed by a custom collector
-(:class:`SnapshotCollector`) built from a :class:`Snapshot`; the snapshot comes from a
-:class:`SnapshotCache` that re-reads the store at most once per ``ttl_s`` (the pipeline's
-``latest_snapshot``: one indexed read of the published values and one small grouped read
-of the runs; plus one grouped read of the quarantine). An unchanged reload keeps the same
-snapshot, whose families and serialised exposition are built once: with
-``serve(..., snapshot=collector)`` a scrape costs a few milliseconds whatever the number
+(:class:`SnapshotCollector`) built from a :class:`~alignwatch.metrics.runs.Snapshot`; the
+snapshot comes from a :class:`SnapshotCache` that re-reads the store at most once per
+``ttl_s`` (:func:`alignwatch.metrics.runs.latest_snapshot`: one indexed read of the
+published values and small grouped reads of the runs, the heartbeats and the quarantine).
+An unchanged reload keeps the same snapshot, whose families and serialised exposition are
+built once: with ``alignwatch.metrics.server.serve(..., snapshot=collector)`` a scrape costs a few milliseconds whatever the number
 of series. ``alignwatch export`` reloads in a :class:`BackgroundRefresher` instead of at
 scrape time, which also serialises each new snapshot before any scrape asks for it.
 
@@ -29,57 +29,41 @@ Series served (every one labelled ``business``):
   ``alignwatch_exporter_store_errors_total``. A failing read is logged in one line when the
   store starts failing or fails differently, and again when it recovers; never a traceback.
 
-``serve`` runs the HTTP endpoint: loopback by default, with optional TLS and basic auth
-read from a Prometheus-style web-config file (``tls_server_config``,
-``basic_auth_users`` with bcrypt hashes), as Prometheus's own exporters accept.
+The HTTP endpoint (TLS, basic auth) is :mod:`alignwatch.metrics.server`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import hashlib
 import logging
 import re
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from socketserver import ThreadingMixIn
+from dataclasses import dataclass
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
-from alignwatch.errors import ConfigError
 from alignwatch.metrics.catalogue import CATALOGUE, served_scale
 from alignwatch.metrics.catalogue import served_name as catalogue_served_name
+from alignwatch.metrics.runs import Snapshot, latest_snapshot
 from alignwatch.metrics.values import MetricValue
 
 __all__ = [
     "EXPORTER_SERIES",
     "BackgroundRefresher",
     "ExporterSeries",
-    "ExporterServer",
-    "HeartbeatState",
-    "RunState",
-    "Snapshot",
+    "Families",
     "SnapshotCache",
     "SnapshotCollector",
     "StoreHealth",
-    "WebConfig",
     "build_collector",
     "business_label",
     "catalogue_families",
     "catalogue_scales",
-    "load_snapshot",
-    "load_web_config",
-    "serve",
     "served_name",
     "served_names",
 ]
@@ -163,45 +147,10 @@ EXPORTER_SERIES: tuple[ExporterSeries, ...] = (
 
 log = logging.getLogger(__name__)
 
-RUN_KINDS = ("continuous", "nightly", "backfill", "manual")
-RUN_STATUSES = ("published", "failed_validation", "error", "abandoned")
-
-
 def business_label(name: str) -> str:
     """The ``business`` label value of a business name: lower-case ``a-z0-9_`` slug."""
     slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
     return slug or "business"
-
-
-@dataclass(frozen=True)
-class RunState:
-    """The newest finished run of one kind and status."""
-
-    kind: str
-    status: str
-    finished_at: dt.datetime
-
-
-@dataclass(frozen=True)
-class HeartbeatState:
-    """When a kind of scheduled run last ended with an outcome."""
-
-    kind: str
-    outcome: str
-    at: dt.datetime
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What one scrape serves: published values plus the pipeline's state."""
-
-    values: tuple[MetricValue, ...] = ()
-    published_at: dt.datetime | None = None
-    runs: tuple[RunState, ...] = ()
-    heartbeats: tuple[HeartbeatState, ...] = ()
-    #: (passed, number of failed expectations) of the newest validated run, None if none yet
-    validation: tuple[bool, int] | None = None
-    quarantine: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -313,7 +262,7 @@ class SnapshotCollector(Collector):
             cached = self._encoded.get(content_type)
             if cached is not None and families is self._built:
                 return cached
-        encoded = encoder(_Families(families))
+        encoded = encoder(Families(families))
         with self._lock:
             if families is self._built:
                 self._encoded[content_type] = encoded
@@ -352,8 +301,8 @@ class SnapshotCollector(Collector):
         result.append(goals)
 
         stamp = GaugeMetricFamily(SNAPSHOT_TIMESTAMP.name, SNAPSHOT_TIMESTAMP.help, labels=["business"])
-        if snapshot.published_at is not None:
-            stamp.add_metric([business], snapshot.published_at.timestamp())
+        if snapshot.last_published_at is not None:
+            stamp.add_metric([business], snapshot.last_published_at.timestamp())
         result.append(stamp)
 
         runs = GaugeMetricFamily(LAST_RUN.name, LAST_RUN.help, labels=list(LAST_RUN.labels))
@@ -372,10 +321,9 @@ class SnapshotCollector(Collector):
 
         success = GaugeMetricFamily(VALIDATION_SUCCESS.name, VALIDATION_SUCCESS.help, labels=["business"])
         failed = GaugeMetricFamily(VALIDATION_FAILED.name, VALIDATION_FAILED.help, labels=["business"])
-        if snapshot.validation is not None:
-            passed, failures = snapshot.validation
-            success.add_metric([business], 1.0 if passed else 0.0)
-            failed.add_metric([business], float(failures))
+        if snapshot.validation_ok is not None:
+            success.add_metric([business], 1.0 if snapshot.validation_ok else 0.0)
+            failed.add_metric([business], float(len(snapshot.failed_expectations)))
         result.extend([success, failed])
 
         quarantine = GaugeMetricFamily(QUARANTINE.name, QUARANTINE.help, labels=list(QUARANTINE.labels))
@@ -385,7 +333,7 @@ class SnapshotCollector(Collector):
         return result
 
 
-class _Families(Collector):
+class Families(Collector):
     """Already built families, as a collector an encoder can serialise."""
 
     def __init__(self, families: list[Metric]) -> None:
@@ -504,8 +452,6 @@ class BackgroundRefresher:
 
     def refresh_once(self) -> None:
         """Reload the snapshot and prepare its expositions."""
-        from prometheus_client.exposition import choose_encoder
-
         self._cache.refresh()
         for accept in _WARM_ACCEPT:
             encoder, content_type = choose_encoder(accept)
@@ -568,9 +514,10 @@ def build_collector(
 ) -> SnapshotCollector:
     """The exporter's collector for ``strategy`` over the store behind ``engine``.
 
-    ``cache`` defaults to a :class:`SnapshotCache` of ``load_snapshot(engine)`` with ``ttl_s``.
+    ``cache`` defaults to a :class:`SnapshotCache` of :func:`alignwatch.metrics.runs.latest_snapshot`
+    with ``ttl_s``.
     """
-    cache = cache if cache is not None else SnapshotCache(lambda: load_snapshot(engine), ttl_s=ttl_s)
+    cache = cache if cache is not None else SnapshotCache(lambda: latest_snapshot(engine), ttl_s=ttl_s)
     return SnapshotCollector(
         cache,
         health=cache.health,
@@ -580,300 +527,3 @@ def build_collector(
         kpi_targets={kpi.id: (str(kpi.perspective), float(kpi.target)) for kpi in strategy.kpis},
         kpi_goals=[(kpi_id, goal.id, str(goal.perspective)) for goal in strategy.goals for kpi_id in goal.kpis],
     )
-
-
-# ---------------------------------------------------------------------------- store
-
-
-def load_snapshot(engine: Any, *, snapshot_loader: Callable[[Any], Any] | None = None) -> Snapshot:
-    """Read the served snapshot from the store.
-
-    ``snapshot_loader(engine)`` returns the latest published values and the runs' state
-    (default: ``alignwatch.pipeline.latest_snapshot``, one indexed read plus one small
-    grouped read); the quarantine depth by reason is one more grouped read.
-    """
-    import sqlalchemy as sa
-
-    from alignwatch.store.schema import quarantine
-
-    if snapshot_loader is None:
-        from alignwatch.pipeline import latest_snapshot as snapshot_loader
-    published = snapshot_loader(engine)
-    with engine.connect() as conn:
-        quarantined = conn.execute(
-            sa.select(quarantine.c.reason_code, sa.func.count())
-            .where(quarantine.c.status != "replayed")
-            .group_by(quarantine.c.reason_code)
-        ).all()
-    validation_ok = getattr(published, "validation_ok", None)
-    return Snapshot(
-        values=tuple(published.values),
-        published_at=_aware(published.last_published_at) if published.last_published_at else None,
-        runs=tuple(RunState(run.kind, run.status, _aware(run.finished_at)) for run in published.runs),
-        heartbeats=tuple(
-            HeartbeatState(beat.kind, beat.outcome, _aware(beat.at)) for beat in getattr(published, "heartbeats", ())
-        ),
-        validation=None if validation_ok is None else (bool(validation_ok), len(published.failed_expectations)),
-        quarantine={reason: int(count) for reason, count in quarantined},
-    )
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
-
-
-# ---------------------------------------------------------------------------- web config
-
-
-@dataclass(frozen=True)
-class WebConfig:
-    """The exporter's TLS and basic-auth settings (Prometheus web-config format)."""
-
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    client_ca_file: Path | None = None
-    client_auth_required: bool = False
-    min_version: ssl.TLSVersion | None = None
-    #: user name -> bcrypt hash
-    users: Mapping[str, bytes] = field(default_factory=dict)
-
-    @property
-    def tls(self) -> bool:
-        return self.cert_file is not None
-
-    def ssl_context(self) -> ssl.SSLContext:
-        """A server-side TLS context for the configured certificate."""
-        assert self.cert_file is not None and self.key_file is not None
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = self.min_version or ssl.TLSVersion.TLSv1_2
-        try:
-            context.load_cert_chain(certfile=str(self.cert_file), keyfile=str(self.key_file))
-            if self.client_ca_file is not None:
-                context.load_verify_locations(cafile=str(self.client_ca_file))
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"web config: cannot load TLS files: {exc}") from None
-        if self.client_auth_required:
-            context.verify_mode = ssl.CERT_REQUIRED
-        return context
-
-
-_TLS_VERSIONS = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
-_CLIENT_AUTH = {
-    "NoClientCert": False,
-    "RequestClientCert": False,
-    "RequireAnyClientCert": True,
-    "VerifyClientCertIfGiven": False,
-    "RequireAndVerifyClientCert": True,
-}
-
-
-def load_web_config(path: Path) -> WebConfig:
-    """Parse a web-config file; every problem is a ``ConfigError`` naming its key."""
-    import yaml
-
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ConfigError(f"web config {path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"web config {path}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"web config {path}: must be a mapping")
-    unknown = sorted(set(raw) - {"tls_server_config", "basic_auth_users", "http_server_config"})
-    if unknown:
-        raise ConfigError(f"web config {path}: unknown key {unknown[0]!r}")
-    tls = raw.get("tls_server_config") or {}
-    if not isinstance(tls, dict):
-        raise ConfigError(f"web config {path}: tls_server_config must be a mapping")
-    known_tls = {"cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version"}
-    unknown = sorted(set(tls) - known_tls)
-    if unknown:
-        raise ConfigError(f"web config {path}: tls_server_config.{unknown[0]}: not supported")
-
-    def _file(key: str) -> Path | None:
-        value = tls.get(key)
-        if value is None:
-            return None
-        resolved = (path.parent / str(value)).resolve()
-        if not resolved.is_file():
-            raise ConfigError(f"web config {path}: tls_server_config.{key}: no such file {value!r}")
-        return resolved
-
-    cert, key = _file("cert_file"), _file("key_file")
-    if (cert is None) != (key is None):
-        raise ConfigError(f"web config {path}: tls_server_config needs both cert_file and key_file")
-    auth_type = tls.get("client_auth_type", "NoClientCert")
-    if auth_type not in _CLIENT_AUTH:
-        raise ConfigError(f"web config {path}: tls_server_config.client_auth_type: unknown value {auth_type!r}")
-    min_version = tls.get("min_version")
-    if min_version is not None and min_version not in _TLS_VERSIONS:
-        raise ConfigError(f"web config {path}: tls_server_config.min_version: use TLS12 or TLS13, not {min_version!r}")
-    users_raw = raw.get("basic_auth_users") or {}
-    if not isinstance(users_raw, dict):
-        raise ConfigError(f"web config {path}: basic_auth_users must be a mapping of user to bcrypt hash")
-    users: dict[str, bytes] = {}
-    for user, hashed in users_raw.items():
-        if not isinstance(hashed, str) or not hashed.startswith(("$2a$", "$2b$", "$2y$")):
-            raise ConfigError(f"web config {path}: basic_auth_users.{user}: must be a bcrypt hash ($2y$...)")
-        users[str(user)] = hashed.encode()
-    return WebConfig(
-        cert_file=cert,
-        key_file=key,
-        client_ca_file=_file("client_ca_file"),
-        client_auth_required=_CLIENT_AUTH[auth_type],
-        min_version=_TLS_VERSIONS.get(min_version) if min_version else None,
-        users=users,
-    )
-
-
-class _BasicAuth:
-    """WSGI middleware checking ``Authorization: Basic`` against bcrypt hashes.
-
-    bcrypt is deliberately slow, so a verified (user, password) pair is remembered by its
-    salted SHA-256 for the life of the process, as Prometheus's exporter toolkit does.
-    """
-
-    def __init__(self, app: Callable[..., Any], users: Mapping[str, bytes]) -> None:
-        import os
-
-        self._app = app
-        self._users = dict(users)
-        self._salt = os.urandom(16)
-        self._verified: set[bytes] = set()
-        self._lock = threading.Lock()
-
-    def _check(self, header: str) -> bool:
-        import bcrypt
-
-        scheme, _, encoded = header.partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            user, _, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        hashed = self._users.get(user)
-        if hashed is None:
-            return False
-        token = hashlib.sha256(self._salt + hashed + b"\0" + password.encode()).digest()
-        with self._lock:
-            if token in self._verified:
-                return True
-        normalised = b"$2b$" + hashed[4:] if hashed.startswith(b"$2y$") else hashed
-        try:
-            ok = bcrypt.checkpw(password.encode(), normalised)
-        except ValueError:
-            return False
-        if ok:
-            with self._lock:
-                self._verified.add(token)
-        return ok
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        header = environ.get("HTTP_AUTHORIZATION", "")
-        if header and self._check(header):
-            return self._app(environ, start_response)
-        start_response(
-            "401 Unauthorized",
-            [("Content-Type", "text/plain; charset=utf-8"), ("WWW-Authenticate", 'Basic realm="alignwatch"')],
-        )
-        return [b"Unauthorized\n"]
-
-
-# ---------------------------------------------------------------------------- server
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        """Scrapes are not logged."""
-
-
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-@dataclass
-class ExporterServer:
-    """A running exporter endpoint; ``url`` is what Prometheus scrapes."""
-
-    httpd: WSGIServer
-    thread: threading.Thread
-    scheme: str
-
-    @property
-    def port(self) -> int:
-        return int(self.httpd.server_address[1])
-
-    @property
-    def url(self) -> str:
-        host = self.httpd.server_address[0]
-        return f"{self.scheme}://{host}:{self.port}/metrics"
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
-
-    def __enter__(self) -> ExporterServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-class _SnapshotApp:
-    """``/metrics`` from a snapshot collector's cached exposition plus a live registry.
-
-    Between two snapshot refreshes a scrape only concatenates the cached bytes of the
-    snapshot with the (small) live instruments, whatever the number of series.
-    """
-
-    def __init__(self, snapshot: SnapshotCollector, live: CollectorRegistry) -> None:
-        self._snapshot = snapshot
-        self._live = live
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        from prometheus_client.exposition import choose_encoder
-
-        if environ.get("REQUEST_METHOD") != "GET":
-            start_response("405 Method Not Allowed", [("Allow", "GET")])
-            return [b""]
-        encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
-        cached = self._snapshot.exposition(content_type, encoder)
-        # the live instruments and the store's health change between snapshots: never cached
-        live = encoder(_Families([*self._live.collect(), *self._snapshot.health_families()]))
-        eof = b"# EOF\n"
-        if cached.endswith(eof) and live.endswith(eof):
-            cached = cached[: -len(eof)]
-        body = cached + live
-        start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
-        return [body]
-
-
-def serve(
-    registry: CollectorRegistry,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 9464,
-    web_config: WebConfig | None = None,
-    snapshot: SnapshotCollector | None = None,
-) -> ExporterServer:
-    """Serve ``registry`` on ``host:port`` (port 0 = a free one) in a daemon thread.
-
-    With ``snapshot`` (a collector *not* registered on ``registry``), its exposition is
-    serialised once per snapshot and served next to the live ``registry``.
-    """
-    app: Callable[..., Any] = make_wsgi_app(registry) if snapshot is None else _SnapshotApp(snapshot, registry)
-    if web_config is not None and web_config.users:
-        app = _BasicAuth(app, web_config.users)
-    try:
-        httpd = make_server(host, port, app, _ThreadingServer, handler_class=_QuietHandler)
-    except OSError as exc:
-        raise ConfigError(f"exporter cannot listen on {host}:{port}: {exc.strerror}") from None
-    scheme = "http"
-    if web_config is not None and web_config.tls:
-        httpd.socket = web_config.ssl_context().wrap_socket(httpd.socket, server_side=True)
-        scheme = "https"
-    thread = threading.Thread(target=httpd.serve_forever, name="alignwatch-exporter", daemon=True)
-    thread.start()
-    return ExporterServer(httpd, thread, scheme)

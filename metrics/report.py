@@ -3,8 +3,12 @@
 For an owner who does not run Grafana. The page needs no network to be read: the CSS is
 inline and every chart is inline SVG. It shows, in this order:
 
-- the Strategic Alignment Index (SAI), its trend over the published windows and the
-  contribution of each input to it;
+- what changed since the report of the window before (the SAI then and now, the input that
+  moved it most) and what to do, in words, most urgent first (:func:`actions`: a breach
+  that pages, such as customers unable to reach a person, before the tickets);
+- the Strategic Alignment Index (SAI), its published value per day over the whole history
+  in the store and the contribution of each input to it, each bar coloured by how far the
+  input's score is from its best;
 - the five strategic automation indices (CJAI, SPAR, AAC, SDUR, SSAI) and the four
   balanced-scorecard perspective scores;
 - every KPI against its target;
@@ -14,9 +18,14 @@ inline and every chart is inline SVG. It shows, in this order:
 - drift and regression signals, human reachability, the strategic-alignment checklist,
   the prioritised list of what to automate next and the verdicts on pilots.
 
+Every value is shown in its KPI's declared unit (:func:`format_quantity`: ratios as %,
+durations in s/min/h/days, money with the currency, counted things as whole numbers),
+never in scientific notation.
+
 ``render_report(scorecard, ...)`` is pure (a dict in, a string out);
 ``write_report(engine, strategy, ...)`` builds the scorecard with
-``alignwatch.metrics.scorecard.build_scorecard`` and the SAI trend from ``metric_values``.
+``alignwatch.metrics.scorecard.build_scorecard``, the change with ``explain_sai`` and the
+SAI per day from the published values in ``metric_values`` (:func:`sai_per_day`).
 
 The scorecard is computed from the stored events. Whether a validated publication stands
 behind it is said plainly (:class:`Publication`, read by :func:`publication_status`): when
@@ -29,14 +38,16 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from alignwatch.metrics.scorecard import build_scorecard
+from alignwatch.metrics.scorecard import build_scorecard, explain_sai
 from alignwatch.store.schema import metric_values, pipeline_runs
 from alignwatch.vocabulary import INDEX_TITLES, PERSPECTIVE_TITLES
 
@@ -45,13 +56,23 @@ __all__ = [
     "PERSPECTIVE_NAMES",
     "PITFALL_ADVICE",
     "SAI_METRIC_ID",
+    "SEVERITY_LABELS",
+    "Action",
     "Advice",
+    "Contribution",
     "Publication",
+    "actions",
+    "contribution_tone",
+    "format_duration",
     "format_index",
+    "format_money",
+    "format_number",
+    "format_quantity",
     "format_score",
     "latest_window_end",
     "publication_status",
     "render_report",
+    "sai_per_day",
     "sai_trend",
     "write_report",
 ]
@@ -183,26 +204,77 @@ def format_index(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
-def _format_value(value: Any, unit: str | None = None) -> str:
+_COUNT_UNITS = frozenset({"count", "orders", "cases", "runs", "tickets", "applications", "units", "events", "customers"})
+"""Units whose values are counted things: shown as whole numbers."""
+_RATIO_UNITS = frozenset({"ratio", "share"})
+_CURRENCY_CODE = re.compile(r"[A-Z]{3}")
+
+
+def format_number(value: float) -> str:
+    """A plain number for a reader: whole numbers and numbers from 1,000 without decimals and
+    with thousands separators (``3``, ``54,570``), others with two decimals (``0.25``,
+    ``812.50``); never scientific notation."""
+    if float(value).is_integer() or abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:,.2f}"
+
+
+def format_duration(seconds: float) -> str:
+    """A duration in the largest unit that keeps it readable: ``45 s``, ``1.5 min``, ``25 min``,
+    ``15.2 h`` (below two days), ``3.5 days``."""
+    size = abs(seconds)
+    if size < 60:
+        return f"{seconds:.0f} s"
+    if size < 600:
+        return f"{seconds / 60:.1f} min"
+    if size < 3600:
+        return f"{seconds / 60:.0f} min"
+    if size < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:,.1f} days"
+
+
+def format_money(value: float, currency: str) -> str:
+    """An amount with its ISO currency code: ``EUR 812.50``, ``EUR 42,000`` (whole from 1,000)."""
+    return f"{currency} {format_number(value)}"
+
+
+def format_quantity(value: Any, unit: str | None = None, *, currency: str = "EUR") -> str:
+    """A value in a KPI's declared unit, as the owner reads it (an em dash when there is no data).
+
+    ``ratio``/``share``: a percentage (``0.62`` → ``62.0%``); ``percent``: already one;
+    ``seconds``/``minutes``: a duration (:func:`format_duration`); a currency code (``EUR``)
+    or ``money``: an amount (:func:`format_money`, ``money`` in the strategy's ``currency``);
+    counted things (``orders``, ``cases``, ``count`` …): a whole number; ``score``: one
+    decimal; any other unit: the number (:func:`format_number`) followed by the unit.
+    """
     number = _number(value)
     if number is None:
-        return "—" if value is None else html.escape(str(value))
-    unit = unit or ""
-    if unit in ("ratio", "share"):
+        return "—" if value is None or isinstance(value, float | int) else html.escape(str(value))
+    unit = (unit or "").strip()
+    if unit in _RATIO_UNITS:
         return f"{number * 100:.1f}%"
     if unit in ("percent", "%"):
         return f"{number:.1f}%"
     if unit == "seconds":
-        if abs(number) >= 3600:
-            return f"{number / 3600:.1f} h"
-        if abs(number) >= 60:
-            return f"{number / 60:.1f} min"
-        return f"{number:.0f} s"
-    if float(number).is_integer() and not isinstance(value, float):
-        text = f"{int(number):,}"
-    else:
-        text = f"{number:,.2f}" if abs(number) < 1000 else f"{number:,.0f}"
-    return f"{text} {html.escape(unit)}".strip() if unit and unit not in ("count", "score") else text
+        return format_duration(number)
+    if unit == "minutes":
+        return format_duration(number * 60)
+    if unit == "money":
+        return format_money(number, currency)
+    if _CURRENCY_CODE.fullmatch(unit):
+        return format_money(number, unit)
+    if unit in _COUNT_UNITS:
+        whole = f"{round(number):,}"
+        return whole if unit == "count" else f"{whole} {html.escape(unit)}"
+    if unit == "score":
+        return f"{number:.1f}"
+    text = format_number(number)
+    return f"{text} {html.escape(unit)}" if unit else text
+
+
+def _format_value(value: Any, unit: str | None = None, *, currency: str = "EUR") -> str:
+    return format_quantity(value, unit, currency=currency)
 
 
 def _esc(value: Any) -> str:
@@ -217,7 +289,7 @@ def _label(ident: str) -> str:
 
 
 def _trend_svg(points: Sequence[tuple[dt.datetime, float]], width: int = 640, height: int = 170) -> str:
-    """The SAI over time as an inline SVG line chart (0–100 scale)."""
+    """The SAI per day as an inline SVG line chart (0–100 scale), one dot per published day."""
     pad_l, pad_r, pad_t, pad_b = 34, 10, 10, 24
     inner_w, inner_h = width - pad_l - pad_r, height - pad_t - pad_b
     parts = [
@@ -246,12 +318,15 @@ def _trend_svg(points: Sequence[tuple[dt.datetime, float]], width: int = 640, he
     area = f"{coords[0][0]:.1f},{pad_t + inner_h} {path} {coords[-1][0]:.1f},{pad_t + inner_h}"
     parts.append(f'<polygon points="{area}" class="area"/>')
     parts.append(f'<polyline points="{path}" class="line"/>')
-    for x, y in coords[-1:]:
-        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" class="dot"/>')
+    for (when, value), (x, y) in zip(points, coords, strict=True):
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{2.5 if len(points) > 1 else 4}" class="dot point" '
+            f'data-day="{when:%Y-%m-%d}" data-value="{value:.1f}"/>'
+        )
     first, last = points[0][0], points[-1][0]
-    parts.append(f'<text x="{pad_l}" y="{height - 6}" class="axis">{_esc(first.strftime("%Y-%m-%d %H:%M"))}</text>')
+    parts.append(f'<text x="{pad_l}" y="{height - 6}" class="axis">{_esc(first.strftime("%Y-%m-%d"))}</text>')
     parts.append(
-        f'<text x="{width - pad_r}" y="{height - 6}" class="axis" text-anchor="end">{_esc(last.strftime("%Y-%m-%d %H:%M"))}</text>'
+        f'<text x="{width - pad_r}" y="{height - 6}" class="axis" text-anchor="end">{_esc(last.strftime("%Y-%m-%d"))}</text>'
     )
     parts.append("</svg>")
     return "".join(parts)
@@ -273,24 +348,43 @@ def _bar(fraction: float | None, *, marker: float | None = None, tone: str | Non
     return "".join(parts)
 
 
-def _contributions_svg(contributions: list[tuple[str, float]]) -> str:
-    """Points each input adds to the SAI, as horizontal bars."""
+def contribution_tone(score: float | None) -> str:
+    """The colour of an SAI input's bar, from how far its score (0–100) is from its best (100):
+    ``good`` from 75, ``warn`` from 50, ``bad`` below, ``none`` without data."""
+    if score is None:
+        return "none"
+    return "good" if score >= 75 else "warn" if score >= 50 else "bad"
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """An SAI input: its name, the points it adds, and its own score (0–100) when known."""
+
+    name: str
+    points: float
+    score: float | None
+
+
+def _contributions_svg(contributions: list[Contribution]) -> str:
+    """Points each input adds to the SAI, as horizontal bars coloured by the input's score."""
     if not contributions:
         return '<p class="muted">No contributions published.</p>'
-    top = max(abs(v) for _, v in contributions) or 1.0
+    top = max(abs(c.points) for c in contributions) or 1.0
     row_h, label_w, width = 24, 190, 640
     height = row_h * len(contributions) + 6
-    parts = [
-        f'<svg class="chart" role="img" aria-label="SAI contributions" viewBox="0 0 {width} {height}" width="100%" '
-        f">"
-    ]
-    bar_w = width - label_w - 70
-    for row, (name, points) in enumerate(contributions):
+    parts = [f'<svg class="chart" role="img" aria-label="SAI contributions" viewBox="0 0 {width} {height}" width="100%">']
+    bar_w = width - label_w - 190
+    for row, item in enumerate(contributions):
         y = 3 + row * row_h
-        length = bar_w * abs(points) / top
-        parts.append(f'<text x="{label_w - 8}" y="{y + 15}" class="label" text-anchor="end">{_esc(name)}</text>')
-        parts.append(f'<rect x="{label_w}" y="{y + 3}" width="{length:.1f}" height="{row_h - 8}" rx="3" class="fill {"good" if points >= 0 else "bad"}"/>')
-        parts.append(f'<text x="{label_w + length + 6:.1f}" y="{y + 15}" class="value">{points:.1f} pts</text>')
+        length = bar_w * abs(item.points) / top
+        tone = contribution_tone(item.score)
+        score = "" if item.score is None else f" (score {item.score:.0f} of 100)"
+        parts.append(f'<text x="{label_w - 8}" y="{y + 15}" class="label" text-anchor="end">{_esc(item.name)}</text>')
+        parts.append(
+            f'<rect x="{label_w}" y="{y + 3}" width="{length:.1f}" height="{row_h - 8}" rx="3" '
+            f'class="fill {tone}" data-input="{_esc(item.name)}" data-tone="{tone}"/>'
+        )
+        parts.append(f'<text x="{label_w + length + 6:.1f}" y="{y + 15}" class="value">{item.points:.1f} pts{score}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -298,22 +392,29 @@ def _contributions_svg(contributions: list[tuple[str, float]]) -> str:
 # --------------------------------------------------------------------------- sections
 
 
+def _contributions(scorecard: Mapping[str, Any]) -> list[Contribution]:
+    found: list[Contribution] = []
+    for ident, item in _entries(scorecard.get("contributions"), ("id", "input", "name")):
+        if isinstance(item, Mapping):
+            points = _number({"value": _field(item, "points", "contribution", "value")})
+            score = _number({"value": _field(item, "score")})
+        else:
+            points, score = _number(item), None
+        if points is not None:
+            name = ident.upper() if ident in INDEX_NAMES else PERSPECTIVE_NAMES.get(ident, _label(ident))
+            found.append(Contribution(name, points, score))
+    found.sort(key=lambda c: -abs(c.points))
+    return found
+
+
 def _sai_section(scorecard: Mapping[str, Any], trend: Sequence[tuple[dt.datetime, float]]) -> str:
     sai = _number(scorecard.get("sai"))
-    contributions: list[tuple[str, float]] = []
-    for ident, item in _entries(scorecard.get("contributions"), ("id", "input", "name")):
-        points = _number(item) if not isinstance(item, Mapping) else _number(
-            {"value": _field(item, "points", "contribution", "value")}
-        )
-        if points is not None:
-            name = INDEX_NAMES.get(ident) and ident.upper() or PERSPECTIVE_NAMES.get(ident, _label(ident))
-            contributions.append((name, points))
-    contributions.sort(key=lambda pair: -abs(pair[1]))
     tone = "none" if sai is None else "good" if sai >= 70 else "warn" if sai >= 50 else "bad"
     change = ""
     if len(trend) >= 2:
         delta = trend[-1][1] - trend[0][1]
-        change = f'<p class="muted">{"+" if delta >= 0 else ""}{delta:.1f} points since {_esc(trend[0][0].strftime("%Y-%m-%d %H:%M"))}</p>'
+        change = f'<p class="muted">{"+" if delta >= 0 else ""}{delta:.1f} points since {_esc(trend[0][0].strftime("%Y-%m-%d"))}</p>'
+    days = len(trend)
     return f"""
 <section class="hero">
   <div class="sai-card {tone}">
@@ -323,15 +424,183 @@ def _sai_section(scorecard: Mapping[str, Any], trend: Sequence[tuple[dt.datetime
     {change}
   </div>
   <div class="trend">
-    <h3>SAI trend</h3>
+    <h3>SAI per day ({days} day{'' if days == 1 else 's'} published)</h3>
     {_trend_svg(trend)}
   </div>
 </section>
 <section>
   <h2>What makes up the SAI</h2>
-  <p class="muted">Points each input adds to the index (its score × its weight in your strategy file).</p>
-  {_contributions_svg(contributions)}
+  <p class="muted">Points each input adds to the index (its score × its weight in your strategy file). The colour
+  says how far the input is from its best: green from a score of 75 of 100, amber from 50, red below.</p>
+  {_contributions_svg(_contributions(scorecard))}
 </section>"""
+
+
+SEVERITY_LABELS: dict[str, str] = {"page": "Act today", "ticket": "This week"}
+"""How urgent an item of the "what to do" list is, as the alerting model grades it: ``page``
+(customers are hurt now, e.g. the human fallback unreachable) before ``ticket``."""
+
+
+@dataclass(frozen=True)
+class Action:
+    """One item of the "what to do" list: how urgent, what is wrong, what to do, in words."""
+
+    severity: str
+    order: int
+    problem: str
+    todo: str
+    detail: str = ""
+
+
+def _kpi_index(scorecard: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(_entries(scorecard.get("kpis")))
+
+
+def _kpi_name(kpis: Mapping[str, Any], ident: Any) -> str:
+    return str(_field(kpis.get(str(ident)), "name", default=_label(str(ident))))
+
+
+def _kpi_quantity(kpis: Mapping[str, Any], ident: Any, value: Any, currency: str) -> str:
+    return format_quantity(value, _field(kpis.get(str(ident)), "unit"), currency=currency)
+
+
+def _target_words(kpis: Mapping[str, Any], ident: Any, target: Any, currency: str) -> str:
+    direction = _field(kpis.get(str(ident)), "direction", default="up")
+    bound = "at least" if direction == "up" else "at most"
+    return f"{bound} {_kpi_quantity(kpis, ident, target, currency)}"
+
+
+def _human_words(human: Any) -> tuple[bool, str]:
+    """Whether human reachability is below its floor, and the sentence saying how it stands."""
+    reach = _number(human)
+    floor = _number({"value": _field(human, "floor", "threshold")})
+    below = _field(human, "below_floor")
+    if below is None:
+        below = reach is not None and floor is not None and reach < floor
+    sla = _number({"value": _field(human, "sla_s")})
+    within = f" within {format_duration(sla)}" if sla is not None else ""
+    if reach is None:
+        return False, "No customer asked for a person in this window."
+    floor_text = "" if floor is None else f" (your floor: {floor * 100:.0f}%)"
+    return bool(below), f"{reach * 100:.1f}% of the customers who asked for a person reached one{within}{floor_text}."
+
+
+def actions(scorecard: Mapping[str, Any], *, currency: str = "EUR") -> list[Action]:
+    """What to do, most urgent first: a breach that pages (human reachability below its floor)
+    before the tickets (critical pitfalls, red flags crossed, warning pitfalls, KPIs below
+    target with enough events, regressions, strategic staleness)."""
+    kpis = _kpi_index(scorecard)
+    found: list[Action] = []
+    below, sentence = _human_words(scorecard.get("human_reachability"))
+    if below:
+        found.append(Action("page", 0, f"Customers cannot reach a person: only {sentence}",
+                            "Make the human fallback reachable again today: staff the channel or fix the hand-off."))
+    for item in _pitfalls(scorecard):
+        ident = str(item.get("id"))
+        advice = PITFALL_ADVICE.get(ident, _GENERIC_ADVICE)
+        subject = _field(item, "subject", "automation_id", "automation", "process_id", "process")
+        critical = str(_field(item, "severity", default="warning")) == "critical"
+        where = f" ({subject})" if subject else ""
+        found.append(Action("ticket", 1 if critical else 3, f"{advice.title}{where}: {advice.impact}", advice.actions[0]))
+    for ident, kpi in kpis.items():
+        if _field(kpi, "red_flag_crossed") is True:
+            found.append(Action(
+                "ticket", 2,
+                f"{_kpi_name(kpis, ident)} crossed its red flag: {_kpi_quantity(kpis, ident, _field(kpi, 'value'), currency)}, "
+                f"target {_target_words(kpis, ident, _field(kpi, 'target'), currency)}.",
+                "Find what pushed it past the red flag before anything else is automated around it.",
+            ))
+    below_target: list[str] = []
+    regressions: list[str] = []
+    for ident, item in _entries(scorecard.get("drift"), ("id", "kind")):
+        kind = str(_field(item, "id", "kind", default=ident))
+        if isinstance(item, Mapping) and item.get("active") is False:
+            continue
+        kpi_id = _field(item, "kpi")
+        if kind in ("kpi_below_target", "below_target") and kpi_id is not None:
+            judged = _field(item, "guarded") is not True and not _few_events(item)
+            if judged and _field(kpis.get(str(kpi_id)), "red_flag_crossed") is not True:
+                below_target.append(_below_target_words(kpis, item, currency))
+        elif kind in ("kpi_regression", "regression") and kpi_id is not None:
+            regressions.append(_regression_words(kpis, item))
+        elif kind == "strategic_staleness":
+            found.append(Action("ticket", 6, "Alignment is high but the outcome KPIs fell week after week.",
+                                "Review the strategy: the goals may no longer match what the business needs."))
+    if below_target:
+        count = f"{len(below_target)} KPI{' is' if len(below_target) == 1 else 's are'} below target"
+        found.append(Action("ticket", 4, f"{count}.",
+                            "Look at what changed in the processes and automations behind them; the pitfalls may explain it.",
+                            " ".join(below_target)))
+    if regressions:
+        count = f"{len(regressions)} KPI{' is' if len(regressions) == 1 else 's are'} getting worse"
+        found.append(Action("ticket", 5, f"{count}.",
+                            "Compare this week with the weeks before: a change of automation, staff or season?",
+                            " ".join(regressions)))
+    found.sort(key=lambda a: (0 if a.severity == "page" else 1, a.order))
+    return found
+
+
+def _few_events(item: Any) -> bool:
+    events, least = _number({"value": _field(item, "events")}), _number({"value": _field(item, "min_events")})
+    return events is not None and least is not None and events < least
+
+
+def _below_target_words(kpis: Mapping[str, Any], item: Any, currency: str) -> str:
+    ident = _field(item, "kpi")
+    value = _field(item, "value", default=_field(kpis.get(str(ident)), "value"))
+    target = _field(item, "target", default=_field(kpis.get(str(ident)), "target"))
+    if value is None:
+        return f"{_kpi_name(kpis, ident)} is below its target."
+    return (f"{_kpi_name(kpis, ident)} is {_kpi_quantity(kpis, ident, value, currency)}; "
+            f"the target is {_target_words(kpis, ident, target, currency)}.")
+
+
+def _regression_words(kpis: Mapping[str, Any], item: Any) -> str:
+    drop, threshold = _number({"value": _field(item, "drop")}), _number({"value": _field(item, "threshold")})
+    name = _kpi_name(kpis, _field(item, "kpi"))
+    if drop is None:
+        return f"{name} got worse over the last 7 days."
+    limit = "" if threshold is None else f" (alert from {threshold * 100:.0f}%)"
+    return f"{name} got {drop * 100:.0f}% worse over the last 7 days than over the 21 days before{limit}."
+
+
+def _change_words(scorecard: Mapping[str, Any], changes: Mapping[str, Any] | None, window: str) -> str:
+    """Since the last report: the SAI then and now, and the input that moved it most."""
+    sai = _number(scorecard.get("sai"))
+    previous = _number({"value": _field(changes, "previous_sai")}) if changes else None
+    span = {"1d": "day", "7d": "7 days", "28d": "28 days"}.get(window, window)
+    if sai is None:
+        return "There is no Strategic Alignment Index for this window: too few events were stored."
+    if previous is None:
+        return f"The Strategic Alignment Index is {format_score(sai)} out of 100; there is no report of the {span} before to compare with."
+    delta = sai - previous
+    way = "up" if delta > 0.05 else "down" if delta < -0.05 else "unchanged"
+    moved = "" if way == "unchanged" else f" {way} {abs(delta):.1f} points from {format_score(previous)}"
+    text = f"The Strategic Alignment Index is {format_score(sai)} out of 100,{moved or ' unchanged'} since the report of the {span} before."
+    inputs = [m for m in (changes or {}).get("inputs") or [] if _number({"value": _field(m, "delta")})]
+    if inputs:
+        top = inputs[0]
+        ident = str(_field(top, "input", default=""))
+        name = ident.upper() if ident in INDEX_NAMES else PERSPECTIVE_NAMES.get(ident, _label(ident))
+        points = float(top["delta"])
+        text += f" The biggest move: {name}, {'+' if points >= 0 else '−'}{abs(points):.1f} points."
+    return text
+
+
+def _lead_section(scorecard: Mapping[str, Any], changes: Mapping[str, Any] | None, window: str, currency: str) -> str:
+    items = actions(scorecard, currency=currency)
+    rows = "".join(
+        f'<li class="action {a.severity}" data-severity="{a.severity}">'
+        f'<span class="badge {a.severity}">{_esc(SEVERITY_LABELS[a.severity])}</span> '
+        f"<strong>{_esc(a.problem)}</strong>{f' <span class=detail>{_esc(a.detail)}</span>' if a.detail else ''}"
+        f"<div class='todo'>{_esc(a.todo)}</div></li>"
+        for a in items
+    )
+    todo = f'<ol class="actions" id="actions">{rows}</ol>' if rows else '<p class="ok" id="actions">Nothing needs your attention in this window.</p>'
+    return (
+        f'<section class="lead" id="summary"><h2>What changed and what to do</h2>'
+        f'<p id="change">{_esc(_change_words(scorecard, changes, window))}</p>{todo}</section>'
+    )
 
 
 def _indices_section(scorecard: Mapping[str, Any]) -> str:
@@ -369,9 +638,8 @@ def _index_detail(item: Any) -> str:
 
 
 def _plain(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"
-    return str(value)
+    number = None if isinstance(value, bool) else _number(value)
+    return str(value) if number is None else format_number(number)
 
 
 def _perspectives_section(scorecard: Mapping[str, Any]) -> str:
@@ -388,7 +656,7 @@ def _perspectives_section(scorecard: Mapping[str, Any]) -> str:
     return f'<section><h2>Balanced scorecard</h2><div class="tiles">{"".join(rows)}</div></section>'
 
 
-def _kpis_section(scorecard: Mapping[str, Any]) -> str:
+def _kpis_section(scorecard: Mapping[str, Any], currency: str = "EUR") -> str:
     rows = []
     for ident, kpi in _entries(scorecard.get("kpis")):
         unit = _field(kpi, "unit")
@@ -399,8 +667,8 @@ def _kpis_section(scorecard: Mapping[str, Any]) -> str:
         rows.append(
             f'<tr id="kpi-{_esc(ident)}"><td><strong>{_esc(_field(kpi, "name", default=ident))}</strong>'
             f'<div class="muted small">{_esc(PERSPECTIVE_NAMES.get(str(_field(kpi, "perspective", default="")), ""))}</div></td>'
-            f'<td class="num">{_format_value(_field(kpi, "value"), unit)}</td>'
-            f'<td class="num">{"≥" if direction == "up" else "≤"} {_format_value(target, unit)}</td>'
+            f'<td class="num">{_format_value(_field(kpi, "value"), unit, currency=currency)}</td>'
+            f'<td class="num">{"≥" if direction == "up" else "≤"} {_format_value(target, unit, currency=currency)}</td>'
             f'<td>{_bar(attainment)} <span class="small">{"—" if attainment is None else f"{attainment * 100:.0f}%"}</span></td>'
             f"<td>{_esc(status or 'no data')}</td></tr>"
         )
@@ -434,12 +702,26 @@ def _kpi_status(kpi: Any, attainment: float | None) -> str | None:
     return f"{status} (only {events:.0f} events)" if few and events is not None else status
 
 
+_EVIDENCE_SHARES = frozenset({
+    "adoption", "failure_rate", "feature_usage", "manual_intervention", "manual_intervention_rate", "manual_share",
+    "rework_rate", "sell_through", "roi_realisation", "usage_ratio", "human_reachability",
+})
+"""Pitfall evidence (and threshold) keys whose values are shares in 0–1, shown as percentages."""
+
+
+def _evidence_value(key: str, value: Any) -> str:
+    if isinstance(value, bool) or _number(value) is None:
+        return _esc(value)
+    stem = key.removeprefix("threshold ").removesuffix("_min").removesuffix("_max").removesuffix("_floor")
+    return format_quantity(value, "ratio" if stem in _EVIDENCE_SHARES else None)
+
+
 def _evidence_html(evidence: Any) -> str:
     if evidence is None or evidence == {} or evidence == []:
         return ""
     if isinstance(evidence, Mapping):
         items = "".join(
-            f"<li><span class=muted>{_esc(_label(str(key)))}:</span> {_format_value(value) if _number(value) is not None and not isinstance(value, bool) else _esc(value)}</li>"
+            f"<li><span class=muted>{_esc(_label(str(key)))}:</span> {_evidence_value(str(key), value)}</li>"
             for key, value in evidence.items()
         )
         return f'<ul class="evidence">{items}</ul>'
@@ -498,27 +780,27 @@ def _pitfalls_section(scorecard: Mapping[str, Any]) -> str:
     return f'<section><h2>Pitfalls ({len(found)})</h2>{"".join(cards)}</section>'
 
 
-def _drift_section(scorecard: Mapping[str, Any]) -> str:
-    drift = scorecard.get("drift")
-    entries = _entries(drift, ("id", "kpi", "kind"))
+def _drift_section(scorecard: Mapping[str, Any], currency: str = "EUR") -> str:
+    kpis = _kpi_index(scorecard)
     rows = []
-    for ident, item in entries:
+    for ident, item in _entries(scorecard.get("drift"), ("id", "kind")):
         if isinstance(item, Mapping) and item.get("active") is False:
             continue
-        if isinstance(item, list | tuple):
-            for sub in item:
-                rows.append(f"<li><strong>{_esc(_label(ident))}</strong>: {_describe(sub)}</li>")
+        kind = str(_field(item, "id", "kind", default=ident))
+        if kind.startswith("human_reachability"):
+            continue  # said below, with the floor
+        if kind in ("kpi_below_target", "below_target") and _field(item, "kpi") is not None:
+            guard = " Fewer events than the KPI needs to be judged: not alerted." if _field(item, "guarded") else ""
+            text = _esc(_below_target_words(kpis, item, currency) + guard)
+        elif kind in ("kpi_regression", "regression") and _field(item, "kpi") is not None:
+            text = _esc(_regression_words(kpis, item))
         else:
-            rows.append(f"<li><strong>{_esc(_label(ident))}</strong>: {_describe(item)}</li>")
-    human = scorecard.get("human_reachability")
-    reach = _number(human)
-    floor = _field(human, "floor", "threshold")
-    below = reach is not None and floor is not None and _number(floor) is not None and reach < float(floor)
+            text = _describe(item)
+        rows.append(f"<li>{text}</li>")
+    below, sentence = _human_words(scorecard.get("human_reachability"))
     human_html = (
-        f'<p id="human-reachability" class="{"bad" if below else "ok"}">Customers who asked for a human reached one: '
-        f'<strong>{"—" if reach is None else f"{reach * 100:.1f}%"}</strong>'
-        f'{f" (floor {float(floor) * 100:.0f}%)" if floor is not None and _number(floor) is not None else ""}'
-        f'{" — below the floor: make the human fallback reachable again." if below else ""}</p>'
+        f'<p id="human-reachability" class="{"bad" if below else "ok"}">Reaching a person: <strong>{_esc(sentence)}</strong>'
+        f'{" Below the floor: make the human fallback reachable again." if below else ""}</p>'
     )
     body = "<ul>" + "".join(rows) + "</ul>" if rows else '<p class="ok">No KPI drift or regression detected.</p>'
     return f"<section><h2>Drift, regressions and the human element</h2>{body}{human_html}</section>"
@@ -563,17 +845,18 @@ def _checklist_section(scorecard: Mapping[str, Any]) -> str:
     )
 
 
-def _priorities_section(scorecard: Mapping[str, Any]) -> str:
+def _priorities_section(scorecard: Mapping[str, Any], currency: str = "EUR") -> str:
     rows = []
     for position, (ident, item) in enumerate(_entries(scorecard.get("priorities"), ("id", "process_id", "automation_id")), 1):
         rank = _field(item, "rank", default=position)
         score = _number({"value": _field(item, "score", "impact")})
-        reason = _field(item, "reason", "why", "explanation", default="") or _priority_reason(item)
+        reason = _field(item, "reason", "why", "explanation", default="") or _priority_reason(item, currency)
         kind = _field(item, "kind", "type", default="")
         rows.append(
             f"<tr><td class=num>{_esc(rank)}</td><td><strong>{_esc(_field(item, 'name', default=ident))}</strong> "
-            f"<span class='muted small'>{_esc(kind)}</span></td><td class=num>{'—' if score is None else f'{score:,.2f}'}</td>"
-            f"<td class=small>{_describe(reason) if reason else _describe({k: v for k, v in item.items() if k not in ('rank', 'score', 'name', 'id', 'kind', 'type')}) if isinstance(item, Mapping) else ''}</td></tr>"
+            f"<span class='muted small'>{_esc(kind)}</span></td>"
+            f"<td class=num>{_impact(score, item, currency)}</td>"
+            f"<td class=small>{_esc(reason)}</td></tr>"
         )
     body = (
         "<table><thead><tr><th class=num>#</th><th>candidate</th><th class=num>impact</th><th>why</th></tr></thead><tbody>"
@@ -583,12 +866,24 @@ def _priorities_section(scorecard: Mapping[str, Any]) -> str:
         else '<p class="muted">No candidate declared.</p>'
     )
     return (
-        "<section><h2>What to automate next</h2><p class='muted small'>Ranked by goal weight × criticality × manual volume × cost of delay.</p>"
+        "<section><h2>What to automate next</h2><p class='muted small'>Impact: what the work still done by hand costs a month "
+        f"(manual cases a month × cost per manual case, in {_esc(currency)}), weighted by the weight of the goals the process "
+        "serves and by its criticality (× 3 critical, × 2 supporting, × 1 peripheral). Highest first.</p>"
         f"{body}</section>"
     )
 
 
-def _priority_reason(item: Any) -> str:
+def _impact(score: float | None, item: Any, currency: str) -> str:
+    """A candidate's impact in money a month, or in weighted manual cases a month when the
+    strategy declares no manual cost per case for its process (``cost_declared`` false)."""
+    if score is None:
+        return "—"
+    if _field(item, "cost_declared") is False:
+        return f"{round(score):,} weighted manual cases a month"
+    return f"{format_money(score, currency)} a month"
+
+
+def _priority_reason(item: Any, currency: str = "EUR") -> str:
     """Why a candidate ranks where it does, from the prioritisation's inputs."""
     if not isinstance(item, Mapping):
         return ""
@@ -598,9 +893,11 @@ def _priority_reason(item: Any) -> str:
     if _number(item.get("manual_share")) is not None:
         parts.append(f"{float(item['manual_share']) * 100:.0f}% done by hand")
     if _number(item.get("manual_volume_per_month")) is not None:
-        parts.append(f"{float(item['manual_volume_per_month']):,.0f} manual cases a month")
-    if _number(item.get("manual_cost_per_case")) is not None:
-        parts.append(f"{float(item['manual_cost_per_case']):,.2f} per manual case")
+        parts.append(f"{round(float(item['manual_volume_per_month'])):,} manual cases a month")
+    if item.get("cost_declared") is False:
+        parts.append("no manual cost per case declared")
+    elif _number(item.get("manual_cost_per_case")) is not None:
+        parts.append(f"{format_money(float(item['manual_cost_per_case']), currency)} per manual case")
     if item.get("candidate"):
         parts.append("not automated yet")
     elif item.get("automations"):
@@ -613,11 +910,11 @@ def _pilots_section(scorecard: Mapping[str, Any]) -> str:
     for ident, item in _entries(scorecard.get("pilots"), ("id", "automation_id")):
         verdict = str(_field(item, "verdict", default="pending"))
         tone = {"scale": "ok", "iterate": "warn", "stop": "bad"}.get(verdict, "muted")
-        deltas = _field(item, "deltas", "kpis", default={})
+        deltas_text = _pilot_deltas(_field(item, "deltas", "kpis", default={}), _kpi_index(scorecard))
         rows.append(
             f"<tr><td><strong>{_esc(_field(item, 'name', default=ident))}</strong></td>"
             f"<td class='{tone}'><strong>{_esc(verdict)}</strong></td>"
-            f"<td class=small>{_describe(deltas) if isinstance(deltas, Mapping) else _esc(deltas)}</td>"
+            f"<td class=small>{deltas_text}</td>"
             f"<td class=small>{_esc(_field(item, 'reason', 'explanation', default=''))}</td></tr>"
         )
     body = (
@@ -628,6 +925,16 @@ def _pilots_section(scorecard: Mapping[str, Any]) -> str:
         else '<p class="muted">No pilot running.</p>'
     )
     return f"<section><h2>Pilots</h2>{body}</section>"
+
+
+def _pilot_deltas(deltas: Any, kpis: Mapping[str, Any]) -> str:
+    """Each KPI's attainment during the pilot against before it, in points of attainment."""
+    if not isinstance(deltas, Mapping):
+        return _esc(deltas)
+    return "; ".join(
+        f"{_esc(_kpi_name(kpis, kpi))} {'+' if (_number(d) or 0) >= 0 else '−'}{abs(_number(d) or 0) * 100:.0f} points of attainment"
+        for kpi, d in deltas.items() if _number(d) is not None
+    )
 
 
 _CSS = """
@@ -661,6 +968,10 @@ article.pitfall header { display:flex; gap:10px; align-items:center; flex-wrap:w
 .badge.critical { background:var(--bad); } .badge.info { background:var(--accent); }
 .subject { font-weight:600; color:var(--accent); }
 .cols { display:grid; grid-template-columns:1fr 1fr; gap:16px; } ul.evidence { margin:4px 0; padding-left:18px; }
+section.lead { border-left:5px solid var(--accent); } section.lead #change { font-size:16px; }
+ol.actions { margin:8px 0 0; padding-left:22px; } ol.actions li { margin:8px 0; } .todo { color:var(--ink); font-size:13.5px; margin-top:2px; }
+li.action.page strong { color:var(--bad); } .badge.page { background:var(--bad); } .badge.ticket { background:var(--warn); }
+.fill.none { fill:#c5cad3; } .detail { font-size:13.5px; }
 footer { color:var(--muted); font-size:12px; text-align:center; margin-top:20px; }
 @media (max-width:760px) { section.hero, .cols { grid-template-columns:1fr; } }
 """
@@ -718,22 +1029,27 @@ def render_report(
     trend: Sequence[tuple[dt.datetime, float]] = (),
     generated_at: dt.datetime | None = None,
     publication: Publication | None = None,
+    changes: Mapping[str, Any] | None = None,
+    currency: str = "EUR",
 ) -> str:
     """The report as one self-contained HTML document (no external resource of any kind).
 
     ``publication`` says whether the numbers were validated (see :class:`Publication`);
-    a page whose numbers were not gets a banner saying so at the top.
+    a page whose numbers were not gets a banner saying so at the top. ``trend``: the published
+    SAI per day, oldest first; ``changes``: :func:`alignwatch.metrics.scorecard.explain_sai`
+    of the window, for "what changed since the last report"; ``currency``: the strategy's.
     """
     generated = (generated_at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     sections = [
+        _lead_section(scorecard, changes, window, currency),
         _sai_section(scorecard, trend),
         _indices_section(scorecard),
         _perspectives_section(scorecard),
         _pitfalls_section(scorecard),
-        _kpis_section(scorecard),
-        _drift_section(scorecard),
+        _kpis_section(scorecard, currency),
+        _drift_section(scorecard, currency),
         _checklist_section(scorecard),
-        _priorities_section(scorecard),
+        _priorities_section(scorecard, currency),
         _pilots_section(scorecard),
     ]
     return f"""<!DOCTYPE html>
@@ -785,10 +1101,32 @@ def sai_trend(
     return sorted(points.items())
 
 
+def sai_per_day(
+    engine: Any, *, until: dt.datetime, timezone: str = "UTC", business: str | None = None
+) -> list[tuple[dt.datetime, float]]:
+    """The published SAI per day over the whole history in the store up to ``until``, oldest
+    first, as (start of the day in ``timezone``, value): the day window's value, or for a day
+    without one (a run shorter than a day, a day not finished yet) the newest hourly value of
+    the day. Days are the business's own (its ``timezone``), as the engine's day windows are.
+    Read from ``metric_values``, never recomputed."""
+    zone = ZoneInfo(timezone)
+
+    def day_of(end: dt.datetime) -> dt.date:
+        return (end - dt.timedelta(microseconds=1)).astimezone(zone).date()
+
+    days: dict[dt.date, float] = {}
+    for end, value in sai_trend(engine, until=until, window="hour", business=business):
+        days[day_of(end)] = value
+    for end, value in sai_trend(engine, until=until, window="day", business=business):
+        days[day_of(end)] = value
+    return [(dt.datetime.combine(day, dt.time(), zone), value) for day, value in sorted(days.items())]
+
+
 def latest_window_end(engine: Any) -> dt.datetime | None:
     """End of the newest published window (the default ``--at`` of the report), or None."""
     with engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.max(metric_values.c.window_end))).scalar()
+        newest: dt.datetime | None = conn.execute(sa.select(sa.func.max(metric_values.c.window_end))).scalar()
+    return newest
 
 
 def publication_status(engine: Any, at: dt.datetime | None, *, since: dt.datetime | None = None) -> Publication:
@@ -810,10 +1148,6 @@ def publication_status(engine: Any, at: dt.datetime | None, *, since: dt.datetim
     return Publication(validated=bool(covered), runs=int(total), published=int(published or 0), last_published_at=newest)
 
 
-_WINDOW_KINDS = {"1d": "day", "7d": "7d", "28d": "28d"}
-_WINDOW_SPANS = {"1d": dt.timedelta(days=1), "7d": dt.timedelta(days=7), "28d": dt.timedelta(days=28)}
-
-
 def write_report(
     engine: Any,
     strategy: Any,
@@ -831,16 +1165,15 @@ def write_report(
 
     when = at or latest_window_end(engine) or (now or dt.datetime.now(dt.UTC))
     scorecard = build_scorecard(engine, strategy, when, window=window)
-    span = _WINDOW_SPANS.get(window, dt.timedelta(days=7))
-    trend: list[tuple[dt.datetime, float]] = []
-    for kind in dict.fromkeys((_WINDOW_KINDS.get(window, "7d"), "day", "hour")):
-        trend = sai_trend(engine, until=when, window=kind, since=when - span * 4)
-        if len(trend) >= 2:
-            break
+    declared = {p.id: p.manual_cost_per_case is not None for p in strategy.processes}
+    scorecard["priorities"] = [{**row, "cost_declared": declared.get(row["id"], True)} for row in scorecard["priorities"]]
+    changes = explain_sai(engine, strategy, when, window=window)
     business = getattr(getattr(strategy, "business", None), "name", None) or "Your business"
+    trend = sai_per_day(engine, until=when, timezone=strategy.business.timezone)
     publication = publication_status(engine, when, since=runs_since)
     page = render_report(
-        scorecard, business=business, at=when, window=window, trend=trend, generated_at=now, publication=publication
+        scorecard, business=business, at=when, window=window, trend=trend, generated_at=now, publication=publication,
+        changes=changes, currency=strategy.business.currency,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")

@@ -39,6 +39,7 @@ from alignwatch.metrics.formulas import (
 from alignwatch.vocabulary import PERSPECTIVES, SAI_INPUTS
 
 __all__ = [
+    "NOT_ENOUGH_DATA",
     "PERIOD",
     "SCORECARD_KEYS",
     "WINDOW_LENGTHS",
@@ -57,6 +58,8 @@ SCORECARD_KEYS: tuple[str, ...] = (
     "human_reachability", "priorities", "pilots",
 )
 PILOT_DELTA = 0.05
+NOT_ENOUGH_DATA = "not enough data"
+"""The verdict of a pilot none of whose KPIs has its ``min_events`` both before and during the pilot."""
 #: the ``window`` of a scorecard over an arbitrary period
 PERIOD = "period"
 
@@ -104,13 +107,18 @@ def _evaluate(conn: sa.Connection, strategy: Any, at: dt.datetime, window: str) 
     return evaluate_window(reader, Window(_KINDS[window], at - length, at))  # type: ignore[arg-type]
 
 
+def _plain(value: float) -> str:
+    """A number in a message: up to four decimals, never scientific notation (``54570``, ``0.8125``)."""
+    return f"{value:.4f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:.0f}"
+
+
 def _drift(ev: Evaluation) -> list[dict[str, Any]]:
     signals: list[dict[str, Any]] = []
     for item in ev.drift.get("below_target", []):
         guard = " (fewer events than the KPI's minimum: not alerted)" if item["guarded"] else ""
         signals.append({"id": "kpi_below_target", "kpi": item["kpi"], "active": True, "value": item["value"],
-                        "target": item["target"], "events": item["events"],
-                        "message": f"KPI {item['kpi']} at {item['value']:.4g} against target {item['target']:g}{guard}"})
+                        "target": item["target"], "events": item["events"], "guarded": item["guarded"],
+                        "message": f"KPI {item['kpi']} at {_plain(item['value'])} against target {_plain(item['target'])}{guard}"})
     for item in ev.drift.get("regressions", []):
         signals.append({"id": "kpi_regression", "kpi": item["kpi"], "active": True, "recent": item["recent"],
                         "baseline": item["baseline"], "drop": item["drop"], "threshold": item["threshold"],
@@ -130,7 +138,11 @@ def _drift(ev: Evaluation) -> list[dict[str, Any]]:
 
 
 def pilot_verdicts(conn: sa.Connection, strategy: Any, at: dt.datetime) -> list[dict[str, Any]]:
-    """A verdict (scale / iterate / stop) per pilot automation from pilot vs pre-pilot KPI attainment."""
+    """A verdict (scale / iterate / stop) per pilot automation from pilot vs pre-pilot KPI attainment.
+
+    A KPI counts only when it has at least its ``min_events`` events both before and during
+    the pilot; a pilot with no such KPI gets :data:`NOT_ENOUGH_DATA`, and its reason names
+    each KPI's events and threshold."""
     out = []
     for automation in strategy.automations:
         if not automation.pilot:
@@ -146,14 +158,21 @@ def pilot_verdicts(conn: sa.Connection, strategy: Any, at: dt.datetime) -> list[
         before = Reader(conn, strategy, zone_start - length, zone_start).facts(zone_start - length, zone_start)
         during = Reader(conn, strategy, zone_start, pilot_end).facts(zone_start, pilot_end)
         deltas: dict[str, float] = {}
+        short: list[str] = []
         for kpi_id in automation.kpis:
             kpi = strategy.kpi(kpi_id)
-            a_before = attainment(kpi, kpi_measure(strategy, before, kpi)[0]) if before else None
-            a_during = attainment(kpi, kpi_measure(strategy, during, kpi)[0]) if during else None
+            v_before, n_before = kpi_measure(strategy, before, kpi) if before else (None, 0.0)
+            v_during, n_during = kpi_measure(strategy, during, kpi) if during else (None, 0.0)
+            if n_before < kpi.min_events or n_during < kpi.min_events:
+                short.append(f"{kpi_id} {n_before:.0f} before and {n_during:.0f} during, needs {kpi.min_events} each")
+                continue
+            a_before, a_during = attainment(kpi, v_before), attainment(kpi, v_during)
             if a_before is not None and a_during is not None:
                 deltas[kpi_id] = round(a_during - a_before, 9)
         if not deltas:
-            verdict, reason = "iterate", "no KPI has data both before and during the pilot"
+            verdict = NOT_ENOUGH_DATA
+            reason = ("too few events to judge (a KPI is judged from its min_events both before and during the pilot): "
+                      + ("; ".join(short) if short else "no KPI has data both before and during the pilot"))
         else:
             mean = sum(deltas.values()) / len(deltas)
             if mean >= PILOT_DELTA and min(deltas.values()) > -PILOT_DELTA:
@@ -245,7 +264,8 @@ def _explanation(window: str, now: Evaluation, before: Evaluation) -> dict[str, 
                       "previous_weight": old["weight"], "not_judged": guarded, "notes": notes})
     moves.sort(key=lambda m: (-abs(m["delta"]), m["input"]))
     change = None if now.sai is None or before.sai is None else now.sai - before.sai
-    return _clean({
+    explanation: dict[str, Any] = _clean({
         "window": window, "start": now.start.isoformat(), "end": now.end.isoformat(),
         "sai": now.sai, "previous_sai": before.sai, "change": change, "inputs": moves,
-    })  # type: ignore[no-any-return]
+    })
+    return explanation

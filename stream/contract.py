@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -82,7 +82,7 @@ __all__ = [
     "WorkforceTask",
 ]
 
-SPECVERSION = "1.0"
+SPECVERSION: Final = "1.0"
 CONTENT_TYPE = "application/json"
 MAX_SOURCE_LENGTH = 512  # events.source column
 MAX_ID_LENGTH = 256  # events.event_id column

@@ -1,16 +1,84 @@
-"""The code passes the linters `make test` holds it to (configured in pyproject.toml)."""
+"""The code passes the checks `make test` holds it to (configured in pyproject.toml):
+ruff, the one-way layers (import-linter), mypy, and no function-level import of the
+project's own modules outside the places where it is deliberate."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+SOURCES = ("alignwatch", "stream", "metrics", "expectations", "dags")
+#: where project modules are imported inside functions on purpose, and why (elsewhere a
+#: comment right above the imports must say why, e.g. the suites that load Great Expectations)
+DELIBERATE = {
+    # each command imports what it runs when it is called, so `alignwatch --help` stays fast
+    "alignwatch/cli",
+    # Airflow's best practice: no work at DAG-parse time, heavy imports inside the tasks
+    "dags",
+}
+
+
+def _run(*command: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(part) for part in command], cwd=REPO, capture_output=True, text=True, timeout=600)
 
 
 def test_ruff_finds_nothing() -> None:
-    result = subprocess.run([BIN / "ruff", "check", "--output-format", "concise", "."], cwd=REPO,
-                            capture_output=True, text=True, timeout=120)
+    result = _run(BIN / "ruff", "check", "--output-format", "concise", ".")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_layers_import_one_way() -> None:
+    result = _run(BIN / "lint-imports", "--no-cache")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr
+
+
+def _said_why(lines: list[str], lineno: int) -> bool:
+    """Whether a comment stands right above the group of imports that holds line ``lineno``."""
+    index = lineno - 2
+    while index >= 0 and lines[index].strip().startswith(("from ", "import ", ")")):
+        index -= 1
+    return index >= 0 and lines[index].strip().startswith("#")
+
+
+def _function_level_imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    lines = path.read_text(encoding="utf-8").splitlines()
+    found = []
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for node in ast.walk(function):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            if any(name.split(".")[0] == "alignwatch" for name in names) and not _said_why(lines, node.lineno):
+                found.append(f"{path.relative_to(REPO)}:{node.lineno}: {lines[node.lineno - 1].strip()}")
+    return found
+
+
+def test_project_modules_are_imported_at_module_level_except_where_deliberate() -> None:
+    files = sorted({p.resolve() for folder in SOURCES for p in (REPO / folder).rglob("*.py")})
+    allowed = [REPO / place for place in DELIBERATE]
+    inside = [
+        line
+        for path in files
+        if not any(path.is_relative_to(place) for place in allowed)
+        for line in _function_level_imports(path)
+    ]
+    assert len(files) > 60
+    assert inside == [], "\n".join(inside)
+
+
+@pytest.mark.slow
+def test_mypy_finds_nothing() -> None:
+    result = _run(BIN / "mypy")
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr

@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from alignwatch.cli.options import settings_from, store_option
+from alignwatch.store import upgrade
+from alignwatch.store.engine import connect, current_revision, head_revision
 
 __all__ = ["db"]
 
@@ -18,7 +20,6 @@ def db() -> None:
 @store_option
 def upgrade_command(store_url: str | None) -> None:
     """Apply every pending migration; safe to run again."""
-    from alignwatch.store import connect, upgrade
 
     settings = settings_from(store_url=store_url)
     before, after = upgrade(connect(settings.store_url))
@@ -32,7 +33,6 @@ def upgrade_command(store_url: str | None) -> None:
 @store_option
 def current_command(store_url: str | None) -> None:
     """Print the store's migration revision and the newest one this version knows."""
-    from alignwatch.store.engine import connect, current_revision, head_revision
 
     settings = settings_from(store_url=store_url)
     click.echo(f"current: {current_revision(connect(settings.store_url)) or 'empty'}")

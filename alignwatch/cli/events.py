@@ -12,15 +12,14 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from alignwatch.cli.options import settings_from
 from alignwatch.errors import AlignwatchError, ConfigError
-
-if TYPE_CHECKING:
-    from alignwatch.stream.contract import DecodeLimits
+from alignwatch.stream.contract import DecodeLimits, Rejection
+from alignwatch.stream.decode import decode_structured
+from alignwatch.stream.schemas import stale_files, write_files
 
 __all__ = ["ContractError", "FileCheck", "check_lines", "events"]
 
@@ -45,8 +44,6 @@ class FileCheck:
 
 def check_lines(lines: Iterable[bytes], limits: DecodeLimits) -> FileCheck:
     """Decode every non-blank line; count valid events and repeated (source, id) keys."""
-    from alignwatch.stream.contract import Rejection
-    from alignwatch.stream.decode import decode_structured
 
     outcome = FileCheck()
     seen: set[tuple[str, str]] = set()
@@ -95,7 +92,6 @@ def schemas(mode: str, schema_dir: Path, doc: Path) -> None:
     The files are generated from the payload models in stream.contract: docs/schemas/*.json
     and the generated section of docs/events.md.
     """
-    from alignwatch.stream.schemas import stale_files, write_files
 
     if mode == "write":
         changed = write_files(schema_dir, doc)
@@ -119,7 +115,6 @@ def validate(file: Path, live: bool, show: int) -> None:
     FILE holds one structured-mode CloudEvent per line (JSON lines). Every rejected line is
     printed with its reason; the exit status is 1 when any line is rejected.
     """
-    from alignwatch.stream.contract import DecodeLimits
 
     settings = settings_from()
     try:

@@ -9,8 +9,14 @@ import threading
 from pathlib import Path
 
 import click
+from prometheus_client import CollectorRegistry
 
 from alignwatch.cli.options import settings_from, store_option, strategy_option
+from alignwatch.metrics.exporter import BackgroundRefresher, SnapshotCache, build_collector
+from alignwatch.metrics.runs import latest_snapshot
+from alignwatch.metrics.server import load_web_config, serve
+from alignwatch.metrics.strategy import load_strategy
+from alignwatch.store import connect
 
 __all__ = ["export"]
 
@@ -42,19 +48,6 @@ def export(
 
     A store that cannot be read is logged in one line (and again when it answers) and shows
     as alignwatch_exporter_store_up 0; the newest snapshot read before is served meanwhile."""
-    from prometheus_client import CollectorRegistry
-
-    from alignwatch.metrics.exporter import (
-        BackgroundRefresher,
-        SnapshotCache,
-        build_collector,
-        load_snapshot,
-        load_web_config,
-        serve,
-    )
-    from alignwatch.metrics.strategy import load_strategy
-    from alignwatch.store import connect
-
     settings = settings_from(
         store_url=store_url,
         strategy_file=strategy_file,
@@ -68,7 +61,7 @@ def export(
     engine = connect(settings.store_url)
     # scrapes never reload nor serialise: the refresher re-reads the store every --refresh
     # seconds and prepares the exposition of each new snapshot
-    cache = SnapshotCache(lambda: load_snapshot(engine), ttl_s=float("inf"))
+    cache = SnapshotCache(lambda: latest_snapshot(engine), ttl_s=float("inf"))
     collector = build_collector(engine, strategy, cache=cache)
     refresher = BackgroundRefresher(cache, collector, interval_s=refresh).start()
     server = serve(CollectorRegistry(), host=settings.exporter_host, port=settings.exporter_port, web_config=config,

@@ -22,6 +22,14 @@ import click
 
 from alignwatch.cli.options import kafka_options, settings_from, store_option
 from alignwatch.errors import ConfigError
+from alignwatch.metrics.strategy import load_strategy
+from alignwatch.store.engine import connect, require_current
+from alignwatch.stream.broker import ensure_topics
+from alignwatch.stream.consumer import kafka_producer
+from alignwatch.stream.importers.mapping import load_mapping, load_robot_mapping
+from alignwatch.stream.importers.output import JsonlOutput, KafkaOutput, StoreOutput, write_all
+from alignwatch.stream.importers.uipath import RobotLogImport
+from alignwatch.stream.importers.xes import XesImport
 
 __all__ = ["import_group", "strategy_misfits"]
 
@@ -78,8 +86,6 @@ def xes(
     quiet: bool,
 ) -> None:
     """Import an XES event log (IEEE 1849; gzip or plain), streamed in constant memory."""
-    from alignwatch.stream.importers.mapping import load_mapping
-    from alignwatch.stream.importers.xes import XesImport
 
     mapping = load_mapping(mapping_file)
     if strategy_file is not None:
@@ -116,8 +122,6 @@ def uipath_log(
     quiet: bool,
 ) -> None:
     """Import a UiPath robot log (JSON per line) as automation.run events, one per job and case."""
-    from alignwatch.stream.importers.mapping import load_robot_mapping
-    from alignwatch.stream.importers.uipath import RobotLogImport
 
     mapping = load_robot_mapping(mapping_file)
     if strategy_file is not None:
@@ -153,7 +157,6 @@ def strategy_misfits(
     strategy_file: Path, *, processes: set[str], automations: set[str], touchpoints: set[str]
 ) -> list[str]:
     """What the mapping emits that the strategy does not declare (empty when it fits)."""
-    from alignwatch.metrics.strategy import load_strategy
 
     strategy = load_strategy(strategy_file)
     declared = {
@@ -181,7 +184,6 @@ def _run(
     keep_partial: bool,
     quiet: bool,
 ) -> None:
-    from alignwatch.stream.importers.output import JsonlOutput, StoreOutput, write_all
 
     if not log.is_file():
         raise ConfigError(f"{log}: no such file")
@@ -199,7 +201,6 @@ def _run(
                 pass
         target = _kafka_output(bootstrap_servers, topics, source)
     else:
-        from alignwatch.store.engine import connect, require_current
 
         settings = settings_from(store_url=store_url)
         engine = connect(settings.store_url)
@@ -216,9 +217,6 @@ def _run(
 
 
 def _kafka_output(bootstrap_servers: str | None, topics: tuple[str, ...], source: str) -> Any:
-    from alignwatch.stream.broker import ensure_topics
-    from alignwatch.stream.consumer import kafka_producer
-    from alignwatch.stream.importers.output import KafkaOutput
 
     settings = settings_from(bootstrap_servers=bootstrap_servers, topics=topics)
     if len(settings.topics) != 1:

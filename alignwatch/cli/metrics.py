@@ -17,6 +17,20 @@ import click
 
 from alignwatch.cli.options import settings_from, store_option, strategy_option
 from alignwatch.errors import AlignwatchError, ConfigError
+from alignwatch.metrics.catalogue import render_docs
+from alignwatch.metrics.engine import compute, windows
+from alignwatch.metrics.scorecard import (
+    build_period_scorecard,
+    build_scorecard,
+    explain_sai,
+    explain_sai_period,
+    period,
+)
+from alignwatch.metrics.strategy import load_strategy
+from alignwatch.pipeline import run_interval
+from alignwatch.store import connect
+from alignwatch.store.engine import require_current
+from alignwatch.windows import day_ranges
 
 __all__ = ["DOCS_PATH", "explain", "metrics", "render_scorecard", "scorecard"]
 
@@ -43,7 +57,6 @@ def _period(from_text: str | None, to_text: str | None, at_text: str | None, win
         raise ConfigError("--from/--to give the period: leave out --at and --window")
     start, end = _moment(from_text, "--from"), _moment(to_text, "--to")
     assert start is not None and end is not None
-    from alignwatch.metrics.scorecard import period
 
     return period(start, end)
 
@@ -54,9 +67,6 @@ def _window_given() -> bool:
 
 
 def _open(store_url: str | None, strategy_file: Path | None) -> tuple[Any, Any]:
-    from alignwatch.metrics.strategy import load_strategy
-    from alignwatch.store import connect
-    from alignwatch.store.engine import require_current
 
     settings = settings_from(store_url=store_url, strategy_file=strategy_file)
     strategy = load_strategy(settings.strategy_file, max_bytes=settings.max_strategy_bytes)
@@ -83,8 +93,6 @@ def metrics() -> None:
 @strategy_option
 def compute_command(from_text: str, to_text: str, granularity: str, store_url: str | None, strategy_file: Path | None) -> None:
     """Compute, validate and publish the metrics of [--from, --to), one day at a time."""
-    from alignwatch.metrics.engine import compute, windows
-    from alignwatch.pipeline import day_ranges, run_interval
 
     start, end = _moment(from_text, "--from"), _moment(to_text, "--to")
     assert start is not None and end is not None
@@ -124,7 +132,6 @@ def compute_command(from_text: str, to_text: str, granularity: str, store_url: s
 @click.option("--check", is_flag=True, help=f"Fail when {DOCS_PATH} differs from the catalogue.")
 def docs_command(write: bool, check: bool) -> None:
     """Render the metric catalogue's documentation (docs/metrics.md)."""
-    from alignwatch.metrics.catalogue import render_docs
 
     text = render_docs()
     if check:
@@ -204,7 +211,6 @@ def scorecard(at_text: str | None, window: str, from_text: str | None, to_text: 
 
     Of the window ending at --at, or of any period [--from, --to) (a quarter, a whole imported log).
     """
-    from alignwatch.metrics.scorecard import build_period_scorecard, build_scorecard
 
     span = _period(from_text, to_text, at_text, _window_given())
     at = _moment(at_text, "--at") or dt.datetime.now(dt.UTC)
@@ -236,7 +242,6 @@ def explain() -> None:
 def explain_sai_command(at_text: str | None, window: str, from_text: str | None, to_text: str | None, as_json: bool,
                         store_url: str | None, strategy_file: Path | None) -> None:
     """Which inputs moved the SAI since the previous window (or period) of the same length."""
-    from alignwatch.metrics.scorecard import explain_sai, explain_sai_period
 
     span = _period(from_text, to_text, at_text, _window_given())
     at = _moment(at_text, "--at") or dt.datetime.now(dt.UTC)

@@ -12,6 +12,9 @@ from pathlib import Path
 import click
 
 from alignwatch.errors import AlignwatchError
+from alignwatch.metrics.dashboards import dashboard_files, dashboard_names
+from alignwatch.metrics.rules import render_rule_files
+from alignwatch.metrics.strategy import load_strategy
 from alignwatch.stream.simulator.generate import default_strategy_path
 
 __all__ = ["render"]
@@ -31,15 +34,12 @@ def _strategies(paths: tuple[Path, ...]) -> list[Path]:
 
 
 def _rules(strategies: list[Path], runbook_base: str) -> dict[str, str]:
-    from alignwatch.metrics.rules import render_rule_files
-    from alignwatch.metrics.strategy import load_strategy
 
     rendered = render_rule_files([load_strategy(p) for p in strategies], runbook_base=runbook_base)
     return {f"prometheus/rules/{name}": text for name, text in rendered.items()}
 
 
 def _dashboards(runbook_base: str) -> dict[str, str]:
-    from alignwatch.metrics.dashboards import dashboard_files, dashboard_names
 
     files = dashboard_files(dashboard_names(), runbook_base=runbook_base)
     return {f"grafana/{name}": text for name, text in files.items()}

@@ -9,6 +9,10 @@ import click
 
 from alignwatch.cli.options import settings_from, store_option, strategy_option
 from alignwatch.errors import ConfigError
+from alignwatch.metrics.report import write_report
+from alignwatch.metrics.strategy import load_strategy
+from alignwatch.store import connect
+from alignwatch.store.engine import require_current
 
 __all__ = ["parse_at", "report"]
 
@@ -35,10 +39,6 @@ def parse_at(text: str | None) -> dt.datetime | None:
 @strategy_option
 def report(at_text: str | None, window: str, out: Path, store_url: str | None, strategy_file: Path | None) -> None:
     """Write the owner's report: SAI and trend, indices, scorecard, KPIs, pitfalls and what to do."""
-    from alignwatch.metrics.report import write_report
-    from alignwatch.metrics.strategy import load_strategy
-    from alignwatch.store import connect
-    from alignwatch.store.engine import require_current
 
     at = parse_at(at_text)
     settings = settings_from(store_url=store_url, strategy_file=strategy_file)

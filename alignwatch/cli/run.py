@@ -16,6 +16,10 @@ from pathlib import Path
 import click
 
 from alignwatch.cli.options import kafka_options, settings_from, store_option, strategy_option
+from alignwatch.errors import AlignwatchError
+from alignwatch.live import render, status_line
+from alignwatch.metrics.strategy import load_strategy
+from alignwatch.runner import RunOptions, Supervisor
 from alignwatch.stream.broker import broker_binary
 from alignwatch.stream.simulator.generate import default_strategy_path
 
@@ -66,11 +70,6 @@ def run(
     """Run the whole pipeline: broker, store, consumer, aggregation, exporter (and the simulator)."""
     from rich.console import Console
     from rich.live import Live
-
-    from alignwatch.errors import AlignwatchError
-    from alignwatch.live import render, status_line
-    from alignwatch.metrics.strategy import load_strategy
-    from alignwatch.runner import RunOptions, Supervisor
 
     simulate = not no_simulator
     external_broker = bootstrap_servers is not None or "ALIGNWATCH_BOOTSTRAP_SERVERS" in os.environ

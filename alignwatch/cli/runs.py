@@ -6,12 +6,18 @@ ALIGNWATCH_RUN_TIMEOUT_S) are marked ``abandoned``, as every pipeline run does.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
 import click
+import sqlalchemy as sa
 
 from alignwatch.cli.options import settings_from, store_option
+from alignwatch.errors import AlignwatchError
+from alignwatch.liveness import close_abandoned_runs
+from alignwatch.store import connect, pipeline_runs
+from alignwatch.store.engine import require_current
 
 __all__ = ["runs"]
 
@@ -30,15 +36,6 @@ def runs(limit: int, status: str | None, run_id: int | None, as_json: bool, stor
     Runs whose process is gone, or that run longer than ALIGNWATCH_RUN_TIMEOUT_S, are first
     marked abandoned.
     """
-    import datetime as dt
-
-    import sqlalchemy as sa
-
-    from alignwatch.errors import AlignwatchError
-    from alignwatch.pipeline import close_abandoned_runs
-    from alignwatch.store import connect, pipeline_runs
-    from alignwatch.store.engine import require_current
-
     settings = settings_from(store_url=store_url)
     engine = connect(settings.store_url)
     try:

@@ -18,6 +18,7 @@ import click
 
 from alignwatch.cli.options import settings_from, strategy_option
 from alignwatch.errors import ConfigError, StrategyError
+from alignwatch.metrics.strategy import CRITICALITIES, load_strategy
 
 __all__ = ["strategy", "summary_data", "validate"]
 
@@ -36,7 +37,6 @@ def validate(file: Path | None, strategy_file: Path | None, as_json: bool) -> No
 
     Exit 0 with a summary when it is valid; exit 1 listing every problem with its path.
     """
-    from alignwatch.metrics.strategy import load_strategy
 
     if file is not None and strategy_file is not None and file != strategy_file:
         raise ConfigError(f"two strategy files given: {file} and --strategy {strategy_file}; give one")
@@ -67,7 +67,6 @@ def validate(file: Path | None, strategy_file: Path | None, as_json: bool) -> No
 
 def summary_data(loaded: Any) -> dict[str, Any]:
     """The summary as plain data: business, goals, KPIs by perspective, processes, automations."""
-    from alignwatch.metrics.strategy import CRITICALITIES
 
     shares = loaded.goal_weights()
     return {
@@ -131,8 +130,6 @@ def _print_summary(loaded: Any, path: Path) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table
-
-    from alignwatch.metrics.strategy import CRITICALITIES
 
     console = Console(highlight=False)
     business = loaded.business

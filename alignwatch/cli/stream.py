@@ -106,7 +106,7 @@ def _consume(
 ) -> None:
     from prometheus_client import REGISTRY
 
-    from alignwatch.metrics.exporter import load_web_config, serve
+    from alignwatch.metrics.server import load_web_config, serve
     from alignwatch.stream.broker import ensure_topics
     from alignwatch.stream.health import PipelineMetrics
 

@@ -71,13 +71,13 @@ class _Model(BaseModel):
 class AttributeMap(_Model):
     """Which log attribute carries each notion alignwatch needs."""
 
-    case: str = Field("concept:name", description="Trace attribute holding the case id.")
-    activity: str = Field("concept:name", description="Event attribute holding the activity name.")
-    timestamp: str = Field("time:timestamp", description="Event attribute holding the time (with offset).")
-    resource: str | None = Field("org:resource", description="Event attribute holding who performed the step.")
-    lifecycle: str | None = Field(None, description="Event attribute holding the lifecycle transition.")
-    customer: str | None = Field(None, description="Event or trace attribute identifying the customer.")
-    cost: str | None = Field(None, description="Event attribute holding an automated step's cost.")
+    case: str = Field(default="concept:name", description="Trace attribute holding the case id.")
+    activity: str = Field(default="concept:name", description="Event attribute holding the activity name.")
+    timestamp: str = Field(default="time:timestamp", description="Event attribute holding the time (with offset).")
+    resource: str | None = Field(default="org:resource", description="Event attribute holding who performed the step.")
+    lifecycle: str | None = Field(default=None, description="Event attribute holding the lifecycle transition.")
+    customer: str | None = Field(default=None, description="Event or trace attribute identifying the customer.")
+    cost: str | None = Field(default=None, description="Event attribute holding an automated step's cost.")
 
     def required(self) -> dict[str, str]:
         """Mapping path -> attribute key of the attributes every event must carry."""

@@ -21,6 +21,7 @@ import json
 import math
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -316,7 +317,7 @@ class Simulation:
         return min(1.0, max(0.0, (moment - self.start) / (self.end - self.start)))
 
     def _make(self, slot: _Slot) -> list[dict[str, Any]]:
-        maker = getattr(self, "_" + slot.type.replace(".", "_"))
+        maker: Callable[[_Slot], list[dict[str, Any]]] = getattr(self, "_" + slot.type.replace(".", "_"))
         return maker(slot)
 
     def _automation(self) -> Any:

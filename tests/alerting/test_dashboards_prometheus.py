@@ -33,15 +33,17 @@ from prometheus_client import CollectorRegistry
 
 from alignwatch.drill import store_scenario
 from alignwatch.metrics.dashboards import annotations, dashboard_names, dashboard_specs, variable_queries
-from alignwatch.metrics.exporter import build_collector, serve
+from alignwatch.metrics.exporter import build_collector
+from alignwatch.metrics.server import serve
 from alignwatch.metrics.strategy import load_strategy
-from alignwatch.pipeline import continuous_task, nightly_range, run_interval
+from alignwatch.pipeline import continuous_task, run_interval
 from alignwatch.store import connect, upgrade
 from alignwatch.stream.contract import RejectReason
 from alignwatch.stream.health import PipelineMetrics
 from alignwatch.stream.simulator import SCENARIOS
 from alignwatch.stream.simulator.generate import default_strategy_path
 from alignwatch.vocabulary import EVENT_SHARE_MEASURES
+from alignwatch.windows import nightly_range
 
 from .conftest import Server, get_json, prometheus_query, start_prometheus, wait_until
 

@@ -152,8 +152,9 @@ def test_the_planted_ecommerce_collapse_pages_at_the_webhook_and_its_control_pag
     tmp_path: Path, fresh_pg_url: str, webhook_receiver: WebhookReceiver, record_property: Any
 ) -> None:
     from alignwatch.metrics.dashboards import dashboard_names, dashboard_specs, panel_queries, variable_queries
-    from alignwatch.metrics.exporter import build_collector, serve
+    from alignwatch.metrics.exporter import build_collector
     from alignwatch.metrics.rules import render_rule_files
+    from alignwatch.metrics.server import serve
     from alignwatch.metrics.strategy import load_strategy
     from alignwatch.stream.broker import TansuBroker, ensure_topics
     from alignwatch.stream.consumer import kafka_producer

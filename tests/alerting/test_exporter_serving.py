@@ -15,14 +15,9 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from alignwatch.errors import ConfigError
-from alignwatch.metrics.exporter import (
-    RunState,
-    Snapshot,
-    SnapshotCache,
-    SnapshotCollector,
-    load_web_config,
-    serve,
-)
+from alignwatch.metrics.exporter import SnapshotCache, SnapshotCollector
+from alignwatch.metrics.runs import RunState, Snapshot
+from alignwatch.metrics.server import load_web_config, serve
 from alignwatch.metrics.values import MetricValue
 
 T0 = dt.datetime(2026, 3, 2, 10, tzinfo=dt.UTC)
@@ -46,9 +41,10 @@ def _snapshot() -> Snapshot:
             _value("kpi_attainment", {"kpi": "nps"}, "hour", T0, None),
             _value("not_in_catalogue", {}, "hour", T0, 1.0),
         ),
-        published_at=T0 + dt.timedelta(minutes=2),
-        runs=(RunState("continuous", "published", T0 + dt.timedelta(minutes=2)),),
-        validation=(False, 2),
+        last_published_at=T0 + dt.timedelta(minutes=2),
+        runs=(RunState("continuous", "published", T0 + dt.timedelta(minutes=2), run_id=1),),
+        validation_ok=False,
+        failed_expectations=("metric_values.finite", "metric_values.ratio_in_range"),
         quarantine={"invalid_payload": 3},
     )
 

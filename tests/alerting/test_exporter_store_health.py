@@ -20,7 +20,8 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from alignwatch.metrics.exporter import Snapshot, SnapshotCache, SnapshotCollector, build_collector
+from alignwatch.metrics.exporter import SnapshotCache, SnapshotCollector, build_collector
+from alignwatch.metrics.runs import Snapshot
 from alignwatch.metrics.strategy import load_strategy
 from alignwatch.store import connect, upgrade
 

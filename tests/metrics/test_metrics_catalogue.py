@@ -16,10 +16,11 @@ from alignwatch.expectations.metric_values import rules_from_catalogue
 from alignwatch.metrics.catalogue import CATALOGUE, PANEL_GROUPS, label_names, render_docs, served_name
 from alignwatch.metrics.dashboards import dashboard_names, dashboard_specs, panel_queries
 from alignwatch.metrics.engine import compute
-from alignwatch.metrics.exporter import Snapshot, SnapshotCollector, catalogue_families, catalogue_scales
+from alignwatch.metrics.exporter import SnapshotCollector, catalogue_families, catalogue_scales
 from alignwatch.metrics.formulas import FORMULAS, Evaluation
 from alignwatch.metrics.naming import names
 from alignwatch.metrics.rules import inputs_from_strategy, metric_names, render_rules
+from alignwatch.metrics.runs import Snapshot
 from alignwatch.metrics.strategy import KPI_MEASURES, Thresholds, check_catalogue_thresholds, load_strategy
 from alignwatch.store import connect, upgrade
 from alignwatch.store.schema import events

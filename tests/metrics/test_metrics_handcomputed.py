@@ -398,7 +398,8 @@ def test_priorities_rank_by_goal_weight_criticality_manual_volume_and_cost_with_
     assert ranked == [("books", 37.5), ("pack", 37.5), ("bake", 0.0)]
 
 
-@pytest.mark.parametrize(("before", "during", "verdict"), [(3, 4, "scale"), (4, 3, "stop"), (None, None, "iterate")])
+@pytest.mark.parametrize(("before", "during", "verdict"),
+                         [(3, 4, "scale"), (4, 3, "stop"), (None, None, "not enough data")])
 def test_pilot_verdict_from_pilot_versus_pre_pilot_kpi_attainment(store, before, during, verdict) -> None:
     automations = [dict(a) for a in STRATEGY["automations"]]
     automations[0].update(pilot=True, go_live="2026-02-15", pilot_end="2026-03-01")
@@ -410,7 +411,7 @@ def test_pilot_verdict_from_pilot_versus_pre_pilot_kpi_attainment(store, before,
     insert(store, rows)
     card = build_scorecard(store, strategy, DAY0, window="1d")
     (pilot,) = card["pilots"]
-    # k_csat attainment 3/4 = 0.75 vs 4/4 = 1.0: +0.25 -> scale; reversed -> stop; no data -> iterate
+    # k_csat attainment 3/4 = 0.75 vs 4/4 = 1.0: +0.25 -> scale; reversed -> stop; no data -> not enough data
     assert pilot["id"] == "bot"
     assert pilot["verdict"] == verdict
 
@@ -505,3 +506,17 @@ def test_cycle_time_p90_is_the_linearly_interpolated_90th_percentile_of_each_pro
     assert values[key("cycle_time_p90", process="books")] is None
     # the mean beside it: (240 + 60 + 600 + 180 + 120) / 5 = 1200 / 5 = 240, well below the slow tail
     assert values[key("process_cycle_time", process="pack")] == pytest.approx(240.0)
+
+
+def test_pilot_with_fewer_events_than_its_kpis_need_gets_not_enough_data_naming_the_threshold(store) -> None:
+    automations = [dict(a) for a in STRATEGY["automations"]]
+    automations[0].update(pilot=True, go_live="2026-02-15", pilot_end="2026-03-01")
+    kpis = [dict(k, min_events=2) for k in STRATEGY["kpis"]]
+    strategy = make_strategy(automations=automations, kpis=kpis)
+    insert(store, [feedback(dt.datetime(2026, 2, 10, tzinfo=dt.UTC), csat=3),
+                   feedback(dt.datetime(2026, 2, 20, tzinfo=dt.UTC), csat=4)])
+    (pilot,) = build_scorecard(store, strategy, DAY0, window="1d")["pilots"]
+    # k_csat: 1 survey before and 1 during, its min_events 2; k_reach: no escalation at all
+    assert pilot["verdict"] == "not enough data"
+    assert "k_csat 1 before and 1 during, needs 2 each" in pilot["reason"]
+    assert "k_reach 0 before and 0 during, needs 2 each" in pilot["reason"]

@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from alignwatch.pipeline import RunOwner, close_abandoned_runs, continuous_task, run_interval
+from alignwatch.liveness import RunOwner, close_abandoned_runs
+from alignwatch.pipeline import continuous_task, run_interval
 from alignwatch.store.schema import pipeline_runs
 
 STRATEGY = Path(__file__).resolve().parents[2] / "examples" / "bakery.yaml"
 DAY0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
-OWNER_OF_A_CHILD = "import json; from alignwatch.pipeline import RunOwner; print(json.dumps(RunOwner.current().as_json()))"
+OWNER_OF_A_CHILD = "import json; from alignwatch.liveness import RunOwner; print(json.dumps(RunOwner.current().as_json()))"
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from alignwatch.pipeline import backfill_task, nightly_range
+from alignwatch.pipeline import backfill_task
 from alignwatch.store.schema import pipeline_runs
+from alignwatch.windows import nightly_range
 
 STRATEGY = Path(__file__).resolve().parents[2] / "examples" / "bakery.yaml"
 DAY0 = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)

@@ -14,7 +14,8 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 
-from alignwatch.pipeline import continuous_task, latest_snapshot
+from alignwatch.metrics.runs import latest_snapshot
+from alignwatch.pipeline import continuous_task
 from alignwatch.store.schema import pipeline_heartbeats, pipeline_runs
 
 STRATEGY = Path(__file__).resolve().parents[2] / "examples" / "bakery.yaml"

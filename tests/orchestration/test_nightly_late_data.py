@@ -202,7 +202,7 @@ def test_an_event_ingested_before_the_mark_but_committed_after_the_run_read_it_i
 
 
 def test_a_late_day_brings_the_27_days_after_it_and_pending_days_come_as_they_are() -> None:
-    from alignwatch.pipeline import plan_late_days
+    from alignwatch.late_days import plan_late_days
 
     def days(first: dt.date, count: int) -> list[dt.date]:
         return [first + dt.timedelta(days=k) for k in range(count)]

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from alignwatch.pipeline import latest_snapshot, nightly_task, run_interval
+from alignwatch.metrics.runs import latest_snapshot
+from alignwatch.pipeline import nightly_task, run_interval
 from alignwatch.store.schema import events, pipeline_runs
 
 STRATEGY = Path(__file__).resolve().parents[2] / "examples" / "bakery.yaml"
@@ -58,7 +59,7 @@ def test_failed_validation_is_recorded_with_details_and_leaves_the_published_sna
 ) -> None:
     from prometheus_client import CollectorRegistry
 
-    from alignwatch.metrics.exporter import SnapshotCollector, load_snapshot
+    from alignwatch.metrics.exporter import SnapshotCollector
 
     # a week of normal trading, then a day on which the feed collapses to one odd event
     insert_events(store, simulated(DAY0, 7, 7 * 80), INGESTED)
@@ -99,7 +100,7 @@ def test_failed_validation_is_recorded_with_details_and_leaves_the_published_sna
     assert "raw_events.expect_volume_within_learned_band" in snapshot.failed_expectations
 
     registry = CollectorRegistry()
-    registry.register(SnapshotCollector(lambda: load_snapshot(store), business="bakery", families={}))
+    registry.register(SnapshotCollector(lambda: latest_snapshot(store), business="bakery", families={}))
     assert registry.get_sample_value("alignwatch_pipeline_validation_success", {"business": "bakery"}) == 0.0
     assert registry.get_sample_value("alignwatch_pipeline_validation_failed_expectations", {"business": "bakery"}) == len(
         run.validation["failed"]

@@ -87,7 +87,7 @@ def test_runs_marks_a_run_of_a_dead_process_abandoned_and_lists_it_by_that_statu
     store_url: str, store_engine: sa.Engine, capsys: pytest.CaptureFixture[str]
 ) -> None:
     child = subprocess.run(
-        [sys.executable, "-c", "import json; from alignwatch.pipeline import RunOwner; print(json.dumps(RunOwner.current().as_json()))"],
+        [sys.executable, "-c", "import json; from alignwatch.liveness import RunOwner; print(json.dumps(RunOwner.current().as_json()))"],
         capture_output=True, text=True, check=True,
     )
     owner = json.loads(child.stdout)

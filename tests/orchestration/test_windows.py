@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from alignwatch.errors import ConfigError
-from alignwatch.pipeline import continuous_windows, day_ranges, nightly_range
+from alignwatch.windows import continuous_windows, day_ranges, nightly_range
 
 UTC = dt.UTC
 

@@ -7,7 +7,8 @@ import datetime as dt
 from rich.console import Console
 
 from alignwatch.live import Cycle, Status, render, status_line
-from alignwatch.runner import floor_time, summarise_scorecard
+from alignwatch.runner import floor_time
+from alignwatch.summary import summarise_scorecard
 
 
 def _status(scorecard) -> Status:

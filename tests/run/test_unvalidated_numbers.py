@@ -12,7 +12,7 @@ from rich.console import Console
 
 from alignwatch.live import Cycle, Status, render, status_line, validation_text
 from alignwatch.metrics.report import Publication, publication_status, render_report, write_report
-from alignwatch.runner import firing_lines
+from alignwatch.summary import firing_lines
 
 REPO = Path(__file__).resolve().parents[2]
 AT = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
