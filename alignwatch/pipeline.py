@@ -69,6 +69,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from alignwatch.errors import AlignwatchError, ConfigError
+from alignwatch.metrics.engine import Recomputation
 from alignwatch.metrics.values import WINDOWS, MetricValue
 from alignwatch.store.schema import events, metric_values, pipeline_heartbeats, pipeline_runs
 
@@ -760,7 +761,8 @@ def run_interval(
     if compute is None or write is None:
         from alignwatch.metrics import engine as metric_engine
 
-        compute = compute or metric_engine.compute
+        # the steps of one run share their reads of the events (values as from compute)
+        compute = compute or Recomputation(engine, strategy, until=end).compute
         write = write or metric_engine.write_values
     business = _business(strategy)
     owner = RunOwner.current()
@@ -1246,6 +1248,9 @@ def backfill_task(
     """
     engine, strategy, owned = _resolve(store, strategy)
     run_options = _with_timeout(run_options)
+    if "compute" not in run_options:
+        # the days share their reads of the events (values as from compute, day by day)
+        run_options["compute"] = Recomputation(engine, strategy, until=_aware(end)).compute
     try:
         return [
             run_interval(
