@@ -8,6 +8,8 @@ fresh one per store, in a process of its own so that its peak RSS is its own):
    hour-aggregate cache emptied before the run) and **warm** (run again: every hour
    cached), each paired with a raw ``SELECT type, count(*) … GROUP BY type`` of the rows
    the nightly days read (the days and the 28 days before them) measured just before it;
+   then the warm day again through the step-by-step path (``compute`` per step and
+   granularity, as before :class:`~alignwatch.metrics.engine.Recomputation`);
 2. **backfill** ``backfill_task`` of the whole range (one run per day, each computed,
    gated and published), cache cold, with the time of every day: the per-day cost of the
    first and the last tenth of the range tells whether it stays flat;
@@ -63,7 +65,7 @@ def _scan(engine: sa.Engine, lo: dt.datetime, hi: dt.datetime) -> float:
 def _measure(store: str, days: int, count: int, admin_url: str, backfill: bool) -> dict[str, Any]:
     """The figures of one store (run in a process of its own)."""
     from alignwatch.metrics import hourcache
-    from alignwatch.metrics.engine import Recomputation
+    from alignwatch.metrics.engine import Recomputation, compute
     from alignwatch.pipeline import backfill_task, nightly_task
     from alignwatch.store import connect, upgrade
     from alignwatch.store.schema import metric_values, pipeline_runs
@@ -113,6 +115,15 @@ def _measure(store: str, days: int, count: int, admin_url: str, backfill: bool) 
                 print(f"[{store}] nightly {n:>2} day(s) {case}: {seconds:7.2f} s; raw scan of the rows it needs "
                       f"{scan:.3f} s; ratio {seconds / scan:6.1f} ({outcome.status}, {outcome.value_count:,} values)",
                       flush=True)
+        # the same warm nightly day through the step-by-step path (compute per step and granularity)
+        reset(cache=False)
+        scan = _scan(engine, end - 29 * DAY, end)
+        began = time.perf_counter()
+        nightly_task(engine, plan, end=end + dt.timedelta(hours=2), days=1, trigger="bench", compute=compute)
+        seconds = time.perf_counter() - began
+        nightly["1d_warm_stepwise"] = {"seconds": seconds, "scan": scan, "ratio": seconds / scan}
+        print(f"[{store}] nightly  1 day(s) warm, step by step (before): {seconds:7.2f} s; raw scan {scan:.3f} s; "
+              f"ratio {seconds / scan:6.1f}", flush=True)
         out["nightly"] = nightly
         if backfill:
             reset(cache=True)

@@ -335,12 +335,13 @@ def _evaluate_exact(conn: sa.Connection, strategy: Any, window: Window) -> Evalu
 class Recomputation:
     """Many steps (the days of a nightly run or of a backfill) computed from shared reads.
 
-    ``compute`` has the signature of :func:`compute` and gives the same values; a step's
-    events are read once for a block of :data:`BLOCK` of steps with everything the windows
-    of those steps look back at (:data:`REACH`), instead of once per step and granularity
-    with the lookback each time. The facts of a window are folded once, whatever step or
-    granularity asks for them (the rolling windows of a day's hour and day steps are the
-    same). ``until`` bounds the blocks read (the end of the run's range). The published runs
+    ``compute`` has the signature of :func:`compute` and gives the same values; the events
+    of a block of :data:`BLOCK` of steps are read once with their 28-day lookback, instead of
+    once per step and granularity with the lookback each time. The facts of a window are
+    folded once, whatever step or granularity asks for them (the rolling windows of a day's
+    hour and day steps are the same), and the facts of the rolling windows are kept from one
+    block to the next for as long as later windows look back at them (:data:`REACH`: the
+    ROI-realisation series of a 28-day window folds the 28-day windows before it). ``until`` bounds the blocks read (the end of the run's range). The published runs
     are read anew on every call (a window sees the runs finished by its end, including the
     ones a backfill publishes as it goes); the events of a block are read when the block is
     first reached, as one computation reads them once. Each call uses a connection of its
@@ -368,9 +369,16 @@ class Recomputation:
             reader.conn = conn
             reader.refresh_published()
             return reader
-        self._reader = None  # the previous block's facts go before the next block is read
+        # the facts of the previous block's rolling windows that later windows still look back at
+        # (the ROI-realisation series); the rest goes before the next block is read
+        kept = {} if reader is None else {
+            key: facts for key, facts in reader._cache.items()
+            if key[1] - key[0] >= ROLLING["7d"] and key[1] >= lo - REACH
+        }
+        self._reader = reader = None
         stop = hi if self.until is None or self.until <= hi else min(self.until, hi + BLOCK)
-        self._reader = Reader(conn, self.strategy, lo - REACH, stop, clock=self._clock)
+        self._reader = Reader(conn, self.strategy, lo, stop, clock=self._clock)
+        self._reader._cache.update(kept)
         return self._reader
 
     def compute(
