@@ -204,6 +204,13 @@ class Reader:
             self._evaluations[key] = evaluate_window(self, window)
         return self._evaluations[key]
 
+    def forget(self, before: dt.datetime, shorter: dt.timedelta) -> None:
+        """Drop the folded facts and evaluations of the windows shorter than ``shorter`` ending before ``before``."""
+        self._cache = {key: facts for key, facts in self._cache.items() if key[1] >= before or key[1] - key[0] >= shorter}
+        self._evaluations = {
+            key: evaluation for key, evaluation in self._evaluations.items() if key[2] >= before or key[2] - key[1] >= shorter
+        }
+
     def monitored(self, end: dt.datetime) -> bool:
         """Whether a pipeline run was published in the two days up to ``end`` (see :func:`monitored_at`)."""
         return monitored_at(self._published, end)
@@ -409,6 +416,8 @@ class Recomputation:
                 values += to_values(evaluation, window.kind)
                 if progress is not None:
                     progress(done, len(planned))
+        # the hour and day windows of this step are looked back at by the next few steps only
+        reader.forget(utc(start, "start") - ROI_MAX_WINDOWS * DAY, ROLLING["7d"])
         return values
 
     def close(self) -> None:
