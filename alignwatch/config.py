@@ -169,7 +169,7 @@ class Settings(BaseSettings):
         return options
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Build the settings from the environment, with command-line ``overrides`` (None = not given)."""
     # pydantic validates the values: what the command line gives is checked there, not here
     given: dict[str, Any] = {key: value for key, value in overrides.items() if value is not None and value != ()}

@@ -69,6 +69,7 @@ from alignwatch.errors import AlignwatchError, ConfigError
 from alignwatch.late_days import late_plan
 from alignwatch.liveness import RUN_TIMEOUT, RunOwner, close_abandoned_runs
 from alignwatch.metrics import engine as metric_engine
+from alignwatch.metrics.engine import Recomputation
 from alignwatch.metrics.runs import HEARTBEAT_OUTCOMES, RUN_KINDS, HeartbeatOutcome, RunKind, RunStatus
 from alignwatch.metrics.strategy import Strategy, load_strategy
 from alignwatch.metrics.values import WINDOWS, MetricValue
@@ -204,7 +205,8 @@ def run_interval(
         raise ConfigError(f"unknown run kind {kind!r} (one of {', '.join(RUN_KINDS)})")
     granularities: tuple[Granularity, ...] = (granularity,) if isinstance(granularity, str) else tuple(granularity)
     if compute is None or write is None:
-        compute = compute or metric_engine.compute
+        # the steps of one run share their reads of the events (values as from compute)
+        compute = compute or Recomputation(engine, strategy, until=end).compute
         write = write or metric_engine.write_values
     business = _business(strategy)
     owner = RunOwner.current()
@@ -607,6 +609,9 @@ def backfill_task(
     """
     engine, strategy, owned = _resolve(store, strategy)
     run_options = _with_timeout(run_options)
+    if "compute" not in run_options:
+        # the days share their reads of the events (values as from compute, day by day)
+        run_options["compute"] = Recomputation(engine, strategy, until=aware(end)).compute
     try:
         return [
             run_interval(

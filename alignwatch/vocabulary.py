@@ -32,6 +32,7 @@ __all__ = [
     "PERSPECTIVE_TITLES",
     "PITFALLS",
     "SAI_INPUTS",
+    "SEGMENT_NAME_PATTERN",
     "SUFFIXED_UNITS",
     "UNITS",
     "BaseUnit",
@@ -129,6 +130,10 @@ class BaseUnit:
 
 BASE_UNITS: dict[str, BaseUnit] = {"minutes": BaseUnit("time", "seconds", 60.0)}
 """``promtool check metrics`` rejects ``minutes`` anywhere in a name: minutes are served as seconds."""
+
+SEGMENT_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+"""A segment dimension of a decision about customers (``region``, ``amount_band``): the keys
+of an ``automation.decision`` event's ``segments`` and the strategy's ``ethics`` dimensions."""
 
 NAMESPACE = "alignwatch"
 IDENTITY_LABELS: tuple[str, ...] = ("business", "window")

@@ -4,7 +4,8 @@ in the same run, and the ratio with its target.
 Benchmarks are the modules ``bench/bench_*.py``; each has ``main(argv: list[str]) -> int``.
 ``python -m bench NAME ...`` runs only the named ones (``ingest``, ``metrics``, ...), each
 in a process of its own; ``python -m bench NAME ARG ...`` runs one with its own arguments
-(e.g. ``python -m bench ingest --events 400000``, ``python -m bench gate 50000``). The exit
+(e.g. ``python -m bench ingest --events 400000``, ``python -m bench gate 50000``,
+``python -m bench recompute --days 60``). The exit
 status is non-zero when a benchmark missed its target.
 """
 

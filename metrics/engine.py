@@ -43,7 +43,7 @@ from alignwatch.metrics.aggregates import (
     hour_index,
 )
 from alignwatch.metrics.facts import Facts
-from alignwatch.metrics.formulas import Evaluation, distributions_needed, evaluate
+from alignwatch.metrics.formulas import ROI_MAX_WINDOWS, Evaluation, distributions_needed, evaluate
 from alignwatch.metrics.hourcache import cached_aggregates
 from alignwatch.metrics.strategy import Strategy
 from alignwatch.metrics.values import MetricValue, WindowKind
@@ -54,6 +54,7 @@ __all__ = [
     "GRANULARITIES",
     "ROLLING",
     "Reader",
+    "Recomputation",
     "Window",
     "compute",
     "compute_window",
@@ -70,6 +71,11 @@ ROLLING: dict[WindowKind, dt.timedelta] = {"7d": dt.timedelta(days=7), "28d": dt
 GRANULARITIES = ("hour", "day")
 LOOKBACK = dt.timedelta(days=28)
 MONITORING_LOOKBACK = dt.timedelta(days=2)
+#: how far before a window the evaluation of a rolling window looks: the ROI-realisation series
+#: of a 28-day window folds up to ROI_MAX_WINDOWS 28-day windows ending at its end
+REACH = ROLLING["28d"] * ROI_MAX_WINDOWS
+#: the steps a :class:`Recomputation` computes from one read of the events
+BLOCK = dt.timedelta(days=28)
 DIGITS = 9
 
 
@@ -153,6 +159,7 @@ class Reader:
         self.reconfigurations: list[Reconfiguration] = fetch_reconfigurations(conn, self.lo, hi)
         self._published = _published_finishes(conn, self.lo - MONITORING_LOOKBACK, hi)
         self._cache: dict[tuple[dt.datetime, dt.datetime], Facts] = {}
+        self._evaluations: dict[tuple[str, dt.datetime, dt.datetime], Evaluation] = {}
 
     def _aggregates(self, lo: dt.datetime, hi: dt.datetime) -> list[Aggregate]:
         """The aggregates of ``[lo, hi)``: through the hour-aggregate cache when the reader has a clock."""
@@ -183,6 +190,27 @@ class Reader:
             samples = (item for hour in range(first, last + 1) for item in self._samples.get(hour, ()))
             self._cache[key] = Facts.build(start, end, items, self.reconfigurations, samples)
         return self._cache[key]
+
+    def refresh_published(self) -> None:
+        """Read the published runs again (runs published since the reader was made count)."""
+        published = _published_finishes(self.conn, self.lo - MONITORING_LOOKBACK, self.hi)
+        if published != self._published:
+            self._published = published
+            self._evaluations.clear()
+
+    def evaluation(self, window: Window) -> Evaluation:
+        """:func:`evaluate_window` of ``window``, evaluated once per reader."""
+        key = (window.kind, window.start, window.end)
+        if key not in self._evaluations:
+            self._evaluations[key] = evaluate_window(self, window)
+        return self._evaluations[key]
+
+    def forget(self, before: dt.datetime, shorter: dt.timedelta) -> None:
+        """Drop the folded facts and evaluations of the windows shorter than ``shorter`` ending before ``before``."""
+        self._cache = {key: facts for key, facts in self._cache.items() if key[1] >= before or key[1] - key[0] >= shorter}
+        self._evaluations = {
+            key: evaluation for key, evaluation in self._evaluations.items() if key[2] >= before or key[2] - key[1] >= shorter
+        }
 
     def monitored(self, end: dt.datetime) -> bool:
         """Whether a pipeline run was published in the two days up to ``end`` (see :func:`monitored_at`)."""
@@ -310,6 +338,98 @@ def _evaluate_exact(conn: sa.Connection, strategy: Strategy, window: Window) -> 
     )
     published = _published_finishes(conn, window.end - MONITORING_LOOKBACK, window.end)
     return evaluate(strategy, facts, monitored=monitored_at(published, window.end), detect_pitfalls=window.kind in ROLLING)
+
+
+class Recomputation:
+    """Many steps (the days of a nightly run or of a backfill) computed from shared reads.
+
+    ``compute`` has the signature of :func:`compute` and gives the same values; the events
+    of a block of :data:`BLOCK` of steps are read once with their 28-day lookback, instead of
+    once per step and granularity with the lookback each time. The facts of a window are
+    folded once, whatever step or granularity asks for them (the rolling windows of a day's
+    hour and day steps are the same), and the facts of the rolling windows are kept from one
+    block to the next for as long as later windows look back at them (:data:`REACH`: the
+    ROI-realisation series of a 28-day window folds the 28-day windows before it). ``until`` bounds the blocks read (the end of the run's range). The published runs
+    are read anew on every call (a window sees the runs finished by its end, including the
+    ones a backfill publishes as it goes); the events of a block are read when the block is
+    first reached, as one computation reads them once. Each call uses a connection of its
+    own, for the time of the call.
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        strategy: Any,
+        *,
+        until: dt.datetime | None = None,
+        cache: bool = True,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.engine = engine
+        self.strategy = strategy
+        self.until = None if until is None else utc(until, "until")
+        self._clock = clock if cache else None
+        self._reader: Reader | None = None
+
+    def _reader_for(self, conn: sa.Connection, lo: dt.datetime, hi: dt.datetime) -> Reader:
+        reader = self._reader
+        if reader is not None and reader.lo <= lo and hi <= reader.hi:
+            reader.conn = conn
+            reader.refresh_published()
+            return reader
+        # the facts of the previous block's rolling windows that later windows still look back at
+        # (the ROI-realisation series); the rest goes before the next block is read
+        kept = {} if reader is None else {
+            key: facts for key, facts in reader._cache.items()
+            if key[1] - key[0] >= ROLLING["7d"] and key[1] >= lo - REACH
+        }
+        self._reader = reader = None
+        stop = hi if self.until is None or self.until <= hi else min(self.until, hi + BLOCK)
+        self._reader = Reader(conn, self.strategy, lo, stop, clock=self._clock)
+        self._reader._cache.update(kept)
+        return self._reader
+
+    def compute(
+        self,
+        engine: sa.Engine,
+        strategy: Any,
+        *,
+        start: dt.datetime,
+        end: dt.datetime,
+        granularity: str = "hour",
+        progress: Any = None,
+    ) -> list[MetricValue]:
+        """The values :func:`compute` gives for the same arguments."""
+        if engine is not self.engine or strategy is not self.strategy:
+            return compute(engine, strategy, start=start, end=end, granularity=granularity, progress=progress,
+                           cache=self._clock is not None, clock=self._clock or (lambda: dt.datetime.now(dt.UTC)))
+        planned = windows(strategy, start, end, granularity)
+        lo = min(w.start for w in planned)
+        hi = max(w.end for w in planned)
+        values: list[MetricValue] = []
+        with engine.connect() as conn:
+            reader = self._reader_for(conn, lo, hi)
+            for done, window in enumerate(planned, 1):
+                if reader.covers(window.start, window.end):
+                    evaluation = reader.evaluation(window)
+                else:
+                    evaluation = _evaluate_exact(conn, strategy, window)
+                values += to_values(evaluation, window.kind)
+                if progress is not None:
+                    progress(done, len(planned))
+        # the hour and day windows of this step are looked back at by the next few steps only
+        reader.forget(utc(start, "start") - ROI_MAX_WINDOWS * DAY, ROLLING["7d"])
+        return values
+
+    def close(self) -> None:
+        """Release the block read (its folded facts)."""
+        self._reader = None
+
+    def __enter__(self) -> Recomputation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def compute_window(

@@ -14,6 +14,8 @@ at once in one :class:`~alignwatch.errors.StrategyError`.
     journey:    customer touchpoints, strategic when linked to goals, human fallback
     automations: what was bought and what it was promised to deliver
     new_products: product ids (as the shop's orders list them) counted as new products
+    ethics:     the decisions automations make about customers and how they are compared,
+                who oversees them, and what the business promised the people whose work is automated
     weights:    of the Strategic Alignment Index's components (normalised by their sum)
     thresholds: of the pitfall and drift detectors (defaults below)
     checklist:  answers to the alignment checklist that the data cannot give
@@ -36,7 +38,7 @@ from pydantic_core import ErrorDetails
 from alignwatch.errors import ConfigError, Problem, StrategyError
 from alignwatch.metrics.catalogue import CATALOGUE
 from alignwatch.vocabulary import CHECKLIST as CHECKLIST_ITEMS
-from alignwatch.vocabulary import DIRECTIONS, PERSPECTIVES, ChecklistItem, Direction, Perspective
+from alignwatch.vocabulary import DIRECTIONS, PERSPECTIVES, SEGMENT_NAME_PATTERN, ChecklistItem, Direction, Perspective
 
 __all__ = [
     "ANY_PERSPECTIVE",
@@ -49,7 +51,9 @@ __all__ = [
     "Business",
     "ChecklistAnswer",
     "Criticality",
+    "DecisionOversight",
     "Direction",
+    "Ethics",
     "Goal",
     "Kpi",
     "KpiFilters",
@@ -59,6 +63,7 @@ __all__ = [
     "Thresholds",
     "Touchpoint",
     "Weights",
+    "WorkforceCommitment",
     "check_catalogue_thresholds",
     "load_strategy",
     "parse_strategy",
@@ -253,6 +258,55 @@ class Automation(_Model):
     kpis: tuple[Id, ...] = ()
 
 
+SegmentName = Annotated[str, Field(pattern=SEGMENT_NAME_PATTERN)]
+"""A segment dimension of ``automation.decision`` events (``region``, ``amount_band``)."""
+
+
+class DecisionOversight(_Model):
+    """A decision-making automation: which outcomes favour the customer, which segments are
+    compared, the parity floor, and who reviews it how often."""
+
+    automation: Id
+    favourable: Annotated[tuple[Id, ...], Field(min_length=1)]
+    dimensions: Annotated[tuple[SegmentName, ...], Field(min_length=1, max_length=16)]
+    parity_floor: Ratio = 0.8  # the four-fifths convention
+    min_sample: Annotated[int, Field(ge=1)] = 30
+    owner: Text | None = None
+    review_every_days: Annotated[int, Field(ge=1)] | None = None
+    reviewed: date | None = None
+
+
+class WorkforceCommitment(_Model):
+    """What the business promised the people whose tasks are automated."""
+
+    training_within_days: Annotated[int, Field(ge=1)] = 90
+
+
+class Ethics(_Model):
+    """Ethics and human agency: oversight of the automations' decisions about customers,
+    and the workforce commitments."""
+
+    oversight_owner: Text | None = None
+    review_every_days: Annotated[int, Field(ge=1)] = 90
+    decisions: tuple[DecisionOversight, ...] = ()
+    workforce: WorkforceCommitment = WorkforceCommitment()
+
+    def owner_of(self, decision: DecisionOversight) -> str | None:
+        """Who reviews ``decision``: its own owner, else the section's."""
+        return decision.owner or self.oversight_owner
+
+    def review_days_of(self, decision: DecisionOversight) -> int:
+        """How often ``decision`` is to be reviewed, in days: its own cadence, else the section's."""
+        return decision.review_every_days or self.review_every_days
+
+    def decision(self, automation_id: str) -> DecisionOversight:
+        """The oversight of ``automation_id`` (``KeyError`` when absent)."""
+        for decision in self.decisions:
+            if decision.automation == automation_id:
+                return decision
+        raise KeyError(automation_id)
+
+
 class Weights(_Model):
     """Weights of the Strategic Alignment Index's components; normalised by their sum."""
 
@@ -338,6 +392,7 @@ class Strategy(_Model):
     journey: tuple[Touchpoint, ...] = ()
     automations: tuple[Automation, ...] = ()
     new_products: tuple[ProductId, ...] = ()
+    ethics: Ethics = Ethics()
     weights: Weights = Weights()
     thresholds: Thresholds = Thresholds()
     checklist: dict[ChecklistItem, ChecklistAnswer] = {}
@@ -663,6 +718,8 @@ def _problem(error: ErrorDetails) -> Problem:
     elif kind == "string_pattern_mismatch":
         if ctx.get("pattern") == _ID_PATTERN:
             message = f"must be a lower-case snake_case id (a-z, 0-9, _; starting with a letter){got}"
+        elif ctx.get("pattern") == SEGMENT_NAME_PATTERN:
+            message = f"must be a lower-case segment dimension (a-z, 0-9, _; starting with a letter){got}"
         elif ctx.get("pattern") == _NO_CONTROL_PATTERN:
             message = f"must not contain control characters (tab, newline, ...){got}"
         else:
@@ -844,6 +901,9 @@ def _cross_check(data: Mapping[str, Any]) -> list[Problem]:
     for i, automation in _entries(data, "automations"):
         problems += _pilot_problems(i, automation)
 
+    if isinstance(data.get("ethics"), Mapping):
+        problems += _ethics_problems(data["ethics"], known["automations"] if "automations" in checkable else None)
+
     weights = data.get("weights")
     if isinstance(weights, Mapping):
         merged = {**Weights().model_dump(), **{k: v for k, v in weights.items() if k in Weights.model_fields}}
@@ -889,3 +949,33 @@ def _pilot_problems(i: int, automation: Mapping[str, Any]) -> list[Problem]:
     if go_live is not None and end is not None and end <= go_live:
         return [Problem(f"automations[{i}].pilot_end", f"{end.isoformat()} is not after go_live {go_live.isoformat()}")]
     return []
+
+
+def _ethics_problems(ethics: Mapping[str, Any], automations: set[str] | None) -> list[Problem]:
+    """Each decision oversight names a declared automation once, has an owner, and lists
+    each outcome and dimension once (``automations=None``: not checkable)."""
+    problems: list[Problem] = []
+    first: dict[str, int] = {}
+    section_owner = ethics.get("oversight_owner")
+    for i, decision in _entries(ethics, "decisions"):
+        path = f"ethics.decisions[{i}]"
+        automation = decision.get("automation")
+        if isinstance(automation, str):
+            if automations is not None and automation not in automations:
+                problems.append(Problem(f"{path}.automation", f"unknown automation {automation!r}"))
+            elif automation in first:
+                problems.append(
+                    Problem(f"{path}.automation", f"duplicate automation {automation!r} (first at ethics.decisions[{first[automation]}])")
+                )
+            else:
+                first[automation] = i
+        if decision.get("owner") is None and section_owner is None:
+            problems.append(Problem(f"{path}.owner", "required when ethics.oversight_owner is not declared: who reviews these decisions"))
+        for field in ("favourable", "dimensions"):
+            seen: dict[str, int] = {}
+            for j, value in _refs(decision.get(field)):
+                if value in seen:
+                    problems.append(Problem(f"{path}.{field}[{j}]", f"duplicate {_short(value)} (first at {field}[{seen[value]}])"))
+                else:
+                    seen[value] = j
+    return problems

@@ -505,7 +505,7 @@ class IngestConsumer:
         """
         net, manager = getattr(consumer, "_net", None), getattr(consumer, "_manager", None)
         coordinator = getattr(consumer, "_coordinator", None)
-        if None not in (net, manager, coordinator) and not getattr(consumer, "_closed", True):
+        if net is not None and manager is not None and coordinator is not None and not getattr(consumer, "_closed", True):
             try:
                 coordinator.close(autocommit=False, timeout_ms=consumer.config["request_timeout_ms"])
                 net.run(manager.close)

@@ -28,11 +28,12 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from alignwatch.errors import AlignwatchError
+from alignwatch.vocabulary import SEGMENT_NAME_PATTERN
 
 if TYPE_CHECKING:
     from alignwatch.config import Settings
@@ -49,6 +50,7 @@ __all__ = [
     "MAX_ID_FIELD_LENGTH",
     "MAX_ID_LENGTH",
     "MAX_MAGNITUDE",
+    "MAX_SEGMENTS",
     "MAX_SOURCE_LENGTH",
     "MAX_SUBJECT_LENGTH",
     "NO_CONTROL_PATTERN",
@@ -56,8 +58,10 @@ __all__ = [
     "PAYLOADS",
     "REJECT_REASON_HELP",
     "REQUIRED_ATTRIBUTES",
+    "SEGMENT_NAME_PATTERN",
     "SPECVERSION",
     "TIME_PATTERN",
+    "AutomationDecision",
     "AutomationReconfigured",
     "AutomationRun",
     "CustomerFeedback",
@@ -82,7 +86,7 @@ __all__ = [
     "WorkforceTask",
 ]
 
-SPECVERSION = "1.0"
+SPECVERSION: Final = "1.0"
 CONTENT_TYPE = "application/json"
 MAX_SOURCE_LENGTH = 512  # events.source column
 MAX_ID_LENGTH = 256  # events.event_id column
@@ -102,6 +106,7 @@ _TIME_RE = re.compile(TIME_PATTERN)
 CONTENT_TYPE_PATTERN = "^" + "".join(f"[{c}{c.upper()}]" if c.isalpha() else c for c in CONTENT_TYPE) + r"\s*(;.*)?$"
 # identifiers end up in indexed text columns: no control characters (PostgreSQL refuses NUL)
 NO_CONTROL_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+MAX_SEGMENTS = 16  # segment dimensions of one decision
 # free text: any character but NUL, which PostgreSQL's text and jsonb cannot hold
 NO_NUL_PATTERN = r"^[^\x00]*$"
 
@@ -252,6 +257,31 @@ class AutomationRun(Payload):
     duration_s: NonNegative = Field(description="Run time in seconds.")
     manual_intervention: bool = Field(False, description="A person had to step in during the run.")
     cost: NonNegative | None = Field(None, description="Cost of the run in the business's currency.")
+
+
+class AutomationDecision(Payload):
+    """A decision an automation made about a customer's case, its segments, and what people did about it."""
+
+    automation_id: Id = Field(description="The automation that decided, as declared in the strategy's automations.")
+    process_id: Id = Field(description="The business process the decision belongs to.")
+    case_id: Id = Field(description="The case decided on (a refund request, a loan application).")
+    outcome: Id = Field(
+        description="What the automation decided (approved, declined, refunded...); the strategy's ethics section "
+        "says which outcomes are favourable to the customer."
+    )
+    segments: Annotated[
+        dict[Annotated[str, Field(pattern=SEGMENT_NAME_PATTERN)], Id], Field(max_length=MAX_SEGMENTS)
+    ] = Field(
+        default_factory=dict,
+        json_schema_extra={"additionalProperties": False},
+        description="The case's segment per dimension the business compares (customer_tier, region, language, "
+        "amount_band...), as pseudonymous values; never a name or a protected attribute the business does not hold.",
+    )
+    reviewed: bool = Field(False, description="A person reviewed the decision.")
+    overridden: bool = Field(
+        False, description="A person reversed the decision (a reversal is a review, whatever reviewed says)."
+    )
+    appealed: bool = Field(False, description="The customer appealed against the decision.")
 
 
 class ProcessExecution(Payload):
@@ -429,6 +459,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     "strategy.initiative": StrategyInitiative,
     "automation.reconfigured": AutomationReconfigured,
     "kpi.observed": KpiObserved,
+    "automation.decision": AutomationDecision,
 }
 EVENT_TYPES: tuple[str, ...] = tuple(PAYLOADS)
 

@@ -70,7 +70,29 @@ def _scalar(schema: dict[str, Any]) -> Any:
     return None
 
 
+def _mapping(schema: dict[str, Any]) -> Any:
+    """The msgspec type of a JSON Schema object whose keys follow one pattern and whose
+    values are one scalar (a decision's segments), or None when the fast path cannot check it.
+
+    The key pattern is checked here (it is not one of the control-character patterns);
+    Python's ``re.search`` reads the anchored pattern as the schema means it, since a key
+    with a newline can only be sent as a backslash escape, which goes to the reference.
+    """
+    if set(schema) - {"type", "patternProperties", "additionalProperties", "maxProperties", "description", "title"}:
+        return None
+    if schema.get("additionalProperties") is not False or len(schema.get("patternProperties", {})) != 1:
+        return None
+    [(pattern, values)] = schema["patternProperties"].items()
+    value = _scalar(values)
+    if value is None:
+        return None
+    key = Annotated[str, msgspec.Meta(pattern=pattern)]
+    return Annotated[dict[key, value], msgspec.Meta(max_length=schema.get("maxProperties"))]  # type: ignore[valid-type]
+
+
 def _field_type(schema: dict[str, Any]) -> Any:
+    if schema.get("type") == "object":
+        return _mapping(schema)
     if "anyOf" in schema:
         options = schema["anyOf"]
         if len(options) != 2 or {"type": "null"} not in options:

@@ -70,6 +70,15 @@ class ReplayReport:
     still_rejected: int = 0
 
 
+def _executing(statement: sa.Executable) -> Callable[[sa.Connection], None]:
+    """A step for ``StoreSink.flush(also=...)`` that runs ``statement`` in the flush's transaction."""
+
+    def run(conn: sa.Connection) -> None:
+        conn.execute(statement)
+
+    return run
+
+
 def replay(
     engine: sa.Engine,
     limits: DecodeLimits,
@@ -93,7 +102,7 @@ def replay(
         result = decode_message(bytes(row["raw"]), headers_from_json(row["headers"]), limits)
         now = clock()
         if isinstance(result, Rejection):
-            update = {"status": "rejected_again", "reason_code": str(result.reason), "message": result.message}
+            update: dict[str, Any] = {"status": "rejected_again", "reason_code": str(result.reason), "message": result.message}
             still += 1
             with engine.begin() as conn:
                 conn.execute(sa.update(quarantine).where(quarantine.c.id == row["id"]).values(**update))
@@ -106,7 +115,7 @@ def replay(
             sa.update(quarantine).where(quarantine.c.id == row["id"]).values(status="replayed", replayed_at=now)
         )
         # the event and the status change commit together
-        written = sink.flush(also=lambda conn, mark=mark: conn.execute(mark))
+        written = sink.flush(also=_executing(mark))
         stored = written.stored
         if written.turned_away:  # stored already with other content: the first version stays
             turned = written.turned_away[0]

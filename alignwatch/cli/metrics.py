@@ -227,7 +227,34 @@ def scorecard(at_text: str | None, window: str, from_text: str | None, to_text: 
 
 @click.group("explain")
 def explain() -> None:
-    """Explain an index: which inputs moved it."""
+    """Explain an index (which inputs moved it), or the ethics of the automations' decisions."""
+
+
+@explain.command("ethics")
+@click.option("--at", "at_text", metavar="DATE", default=None, help="End of the window (ISO date or date-time, UTC) [default: now].")
+@click.option("--window", type=click.Choice(["7d", "28d"]), default="28d", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the measures as JSON.")
+@store_option
+@strategy_option
+def explain_ethics_command(at_text: str | None, window: str, as_json: bool, store_url: str | None,
+                           strategy_file: Path | None) -> None:
+    """Which group the automations' decisions treat worse, how often people reverse them, and who was reskilled."""
+    from alignwatch.metrics.ethics import as_json as assessment_json
+    from alignwatch.metrics.ethics import assess, explain_lines, read_inputs
+
+    end = _moment(at_text, "--at") or dt.datetime.now(dt.UTC)
+    start = end - dt.timedelta(days=int(window.removesuffix("d")))
+    engine, strategy = _open(store_url, strategy_file)
+    try:
+        inputs = read_inputs(engine, strategy, start, end)
+    finally:
+        engine.dispose()
+    assessment = assess(strategy, inputs, start, end)
+    if as_json:
+        click.echo(json.dumps(assessment_json(assessment), indent=2))
+        return
+    for line in explain_lines(assessment, strategy):
+        click.echo(line)
 
 
 @explain.command("sai")

@@ -39,9 +39,10 @@ def _rules(strategies: list[Path], runbook_base: str) -> dict[str, str]:
     return {f"prometheus/rules/{name}": text for name, text in rendered.items()}
 
 
-def _dashboards() -> dict[str, str]:
+def _dashboards(runbook_base: str) -> dict[str, str]:
 
-    return {f"grafana/{name}": text for name, text in dashboard_files(dashboard_names()).items()}
+    files = dashboard_files(dashboard_names(), runbook_base=runbook_base)
+    return {f"grafana/{name}": text for name, text in files.items()}
 
 
 def _apply(files: dict[str, str], out: Path, check: bool, owned: tuple[str, ...]) -> None:
@@ -78,7 +79,7 @@ _check = click.option("--check", is_flag=True, help="Write nothing; fail when a 
 _out = click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=DEFAULT_DEPLOY, show_default=True,
                     help="The deploy directory.")
 _runbooks = click.option("--runbook-base", default="docs/runbooks.md", show_default=True, metavar="URL",
-                         help="Where the runbooks are served; alerts link to URL#<section>.")
+                         help="Where the runbooks are served; alerts and dashboard panels link to URL#<section>.")
 _strategy = click.option("--strategy", "strategy_files", metavar="FILE", multiple=True,
                          type=click.Path(path_type=Path, dir_okay=False, exists=True),
                          help="Strategy file; repeat for several businesses [default: the example strategies].")
@@ -96,11 +97,12 @@ def rules_command(strategy_files: tuple[Path, ...], runbook_base: str, out: Path
 
 
 @render.command("dashboards")
+@_runbooks
 @_out
 @_check
-def dashboards_command(out: Path, check: bool) -> None:
+def dashboards_command(runbook_base: str, out: Path, check: bool) -> None:
     """Grafana dashboards and provisioning files."""
-    _apply(_dashboards(), out, check, ("grafana/dashboards", "grafana/provisioning"))
+    _apply(_dashboards(runbook_base), out, check, ("grafana/dashboards", "grafana/provisioning"))
 
 
 @render.command("all")
@@ -110,5 +112,5 @@ def dashboards_command(out: Path, check: bool) -> None:
 @_check
 def all_command(strategy_files: tuple[Path, ...], runbook_base: str, out: Path, check: bool) -> None:
     """Rules and dashboards."""
-    files = {**_rules(_strategies(strategy_files), runbook_base), **_dashboards()}
+    files = {**_rules(_strategies(strategy_files), runbook_base), **_dashboards(runbook_base)}
     _apply(files, out, check, ("prometheus/rules", "grafana/dashboards", "grafana/provisioning"))

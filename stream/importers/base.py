@@ -131,7 +131,7 @@ class ProgressReader(io.RawIOBase):
         super().close()
 
 
-def open_log(path: Path, on_read: Callable[[int], None] | None = None) -> IO[bytes]:
+def open_log(path: Path, on_read: Callable[[int], None] | None = None) -> io.BufferedIOBase:
     """Open a log, gzip-compressed or plain (told apart by its magic bytes).
 
     ``on_read`` is called with the number of bytes of the *file* read (compressed bytes

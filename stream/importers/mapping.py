@@ -20,6 +20,10 @@ its path (``processes.application.activities[2]: ...``).
         resources: ["112"]
     touchpoints:                     # optional: activity -> customer touchpoint
       "A_SUBMITTED": {touchpoint_id: online_application, channel: web}
+    decisions:                       # optional: an automation's decision on the case
+      - automation_id: loan_intake_system
+        outcomes: {A_DECLINED: declined, A_PREACCEPTED: preaccepted}
+        segments: {amount_band: {attribute: AMOUNT_REQ, bands: [5000, 10000, 20000]}}
 """
 
 from __future__ import annotations
@@ -34,16 +38,19 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from alignwatch.errors import ConfigError, Problem
+from alignwatch.vocabulary import SEGMENT_NAME_PATTERN
 
 __all__ = [
     "AttributeMap",
     "AutomatedRule",
+    "DecisionMap",
     "FinanceMap",
     "LogMapping",
     "MappingError",
     "OrderMap",
     "OutcomeRule",
     "ProcessMap",
+    "SegmentMap",
     "RobotLogMapping",
     "TouchpointMap",
     "load_mapping",
@@ -71,13 +78,13 @@ class _Model(BaseModel):
 class AttributeMap(_Model):
     """Which log attribute carries each notion alignwatch needs."""
 
-    case: str = Field("concept:name", description="Trace attribute holding the case id.")
-    activity: str = Field("concept:name", description="Event attribute holding the activity name.")
-    timestamp: str = Field("time:timestamp", description="Event attribute holding the time (with offset).")
-    resource: str | None = Field("org:resource", description="Event attribute holding who performed the step.")
-    lifecycle: str | None = Field(None, description="Event attribute holding the lifecycle transition.")
-    customer: str | None = Field(None, description="Event or trace attribute identifying the customer.")
-    cost: str | None = Field(None, description="Event attribute holding an automated step's cost.")
+    case: str = Field(default="concept:name", description="Trace attribute holding the case id.")
+    activity: str = Field(default="concept:name", description="Event attribute holding the activity name.")
+    timestamp: str = Field(default="time:timestamp", description="Event attribute holding the time (with offset).")
+    resource: str | None = Field(default="org:resource", description="Event attribute holding who performed the step.")
+    lifecycle: str | None = Field(default=None, description="Event attribute holding the lifecycle transition.")
+    customer: str | None = Field(default=None, description="Event or trace attribute identifying the customer.")
+    cost: str | None = Field(default=None, description="Event attribute holding an automated step's cost.")
 
     def required(self) -> dict[str, str]:
         """Mapping path -> attribute key of the attributes every event must carry."""
@@ -177,6 +184,58 @@ class OrderMap(_Model):
     amount: str = Field(description="Event or trace attribute holding the order's amount (a number >= 0).")
 
 
+class SegmentMap(_Model):
+    """A segment dimension of a decision: an event or trace attribute, banded when numeric."""
+
+    attribute: str = Field(description="Event or trace attribute holding the segment (or the number to band).")
+    bands: list[float] = Field(
+        default_factory=list,
+        description="Ascending bounds that cut a numeric attribute into bands: [5000, 10000] gives "
+        "'<5000', '5000-10000', '>=10000'; empty: the attribute's value is the segment.",
+    )
+
+    @field_validator("bands")
+    @classmethod
+    def _ascending(cls, value: list[float]) -> list[float]:
+        if any(low >= high for low, high in zip(value, value[1:], strict=False)):
+            raise ValueError(f"bands must be strictly ascending, got {value}")
+        return value
+
+    def band(self, number: float) -> str:
+        """The band of ``number``: ``<first``, ``low-high`` or ``>=last``."""
+        if number < self.bands[0]:
+            return f"<{self.bands[0]:g}"
+        for low, high in zip(self.bands, self.bands[1:], strict=False):
+            if number < high:
+                return f"{low:g}-{high:g}"
+        return f">={self.bands[-1]:g}"
+
+
+class DecisionMap(_Model):
+    """An automation's decision on a case: the first of its steps whose activity is an
+    outcome becomes one ``automation.decision`` with the case's segments."""
+
+    automation_id: str = Field(pattern=_ID, description="The automation (of the automated rules) that decides.")
+    outcomes: dict[str, str] = Field(min_length=1, description="Activity -> the outcome it means (declined, approved).")
+    segments: dict[str, SegmentMap] = Field(default_factory=dict, description="Segment dimension -> where its value is.")
+
+    @field_validator("outcomes")
+    @classmethod
+    def _outcome_ids(cls, value: dict[str, str]) -> dict[str, str]:
+        for outcome in value.values():
+            if not re.match(_ID, outcome):
+                raise ValueError(f"outcome {outcome!r} must match {_ID}")
+        return value
+
+    @field_validator("segments")
+    @classmethod
+    def _dimensions(cls, value: dict[str, SegmentMap]) -> dict[str, SegmentMap]:
+        for name in value:
+            if not re.match(SEGMENT_NAME_PATTERN, name):
+                raise ValueError(f"segment dimension {name!r} must be a lower-case word matching {SEGMENT_NAME_PATTERN}")
+        return value
+
+
 class TouchpointMap(_Model):
     """An activity that is a customer touchpoint."""
 
@@ -209,6 +268,9 @@ class LogMapping(_Model):
     finance: list[FinanceMap] = Field(default_factory=list, description="Activities that book money.")
     orders: list[OrderMap] = Field(
         default_factory=list, description="Activities that are customer orders (revenue, repeat purchases)."
+    )
+    decisions: list[DecisionMap] = Field(
+        default_factory=list, description="Automations' decisions about the case (automation.decision)."
     )
     resolved_activities: list[str] = Field(
         default_factory=list, description="Activities that mean the customer's case was resolved."

@@ -11,6 +11,9 @@ into events and cleared, so memory stays flat whatever the size of the log. Per 
   ``<case>/<position>/finance/<n>``; the amount from an event or trace attribute);
 - ``customer.order`` for every step whose activity the mapping calls an order (id
   ``<case>/<position>/order/<n>``; the amount from an event or trace attribute);
+- ``automation.decision`` once per case and decision mapping: the first step of the
+  mapping's automation whose activity is one of its outcomes (id ``<case>/<position>/decision/<n>``),
+  with the case's segments (event or trace attributes, numbers banded as declared);
 - ``process.execution`` once per case and process (id ``<case>/<process>/execution``,
   time = the case's last step in that process): cycle time from first to last step,
   automated per the mapping's rule, the share of automated steps, errors (failed steps and
@@ -41,7 +44,7 @@ from lxml import etree
 
 from alignwatch.errors import ImportFormatError
 from alignwatch.stream.importers.base import Emitted, ImportStats, event_id, open_log, parse_timestamp
-from alignwatch.stream.importers.mapping import LogMapping
+from alignwatch.stream.importers.mapping import DecisionMap, LogMapping
 
 __all__ = ["XesImport", "read_xes"]
 
@@ -240,8 +243,41 @@ class XesImport:
                     },
                     subject=step.activity,
                 )
+        for index, decision in enumerate(mapping.decisions):
+            emitted = self._decision(case_id, case_attrs, steps, index, decision)
+            if emitted is not None:
+                yield emitted
         for process_id, process_steps in by_process.items():
             yield self._execution(case_id, process_id, process_steps)
+
+    def _decision(
+        self, case_id: str, case_attrs: dict[str, str], steps: list[_Step], index: int, decision: DecisionMap
+    ) -> Emitted | None:
+        """The automation's decision on the case: its first step that is an outcome (None: it did not decide)."""
+        step = next((s for s in steps if s.automation == decision.automation_id and s.activity in decision.outcomes), None)
+        if step is None:
+            return None
+        segments: dict[str, str] = {}
+        for name, segment in decision.segments.items():
+            raw = step.attrs.get(segment.attribute, case_attrs.get(segment.attribute))
+            if raw in (None, ""):
+                continue  # the case is left out of that dimension's comparison
+            where = f"{self.path}: line {step.line}: attribute {segment.attribute!r} (mapping decisions[{index}].segments.{name})"
+            segments[name] = segment.band(_amount(raw, where)) if segment.bands else raw
+        return self._emit(
+            "automation.decision",
+            event_id(case_id, step.position, "decision", index),
+            step.time,
+            {
+                "automation_id": decision.automation_id,
+                "process_id": step.process,
+                "case_id": case_id,
+                "outcome": decision.outcomes[step.activity],
+                "segments": segments,
+                "activity": step.activity,
+            },
+            subject=step.activity,
+        )
 
     def _step(
         self, case_id: str, case_attrs: dict[str, str], position: int, line: int | None, attrs: dict[str, str]
@@ -354,10 +390,11 @@ class XesImport:
                 )
         activities = set(self.stats.steps_by_activity)
         booked = [b.activity for b in self.mapping.finance] + [o.activity for o in self.mapping.orders]
-        for activity in list(self.mapping.touchpoints) + booked:
+        decided = [activity for d in self.mapping.decisions for activity in d.outcomes]
+        for activity in list(self.mapping.touchpoints) + booked + decided:
             if activity not in activities:
                 raise ImportFormatError(
-                    f"{self.path}: mapping names activity {activity!r} (touchpoints, finance or orders), which the log never "
+                    f"{self.path}: mapping names activity {activity!r} (touchpoints, finance, orders or decisions), which the log never "
                     f"has; activities seen: {_listed(activities)}"
                 )
 

@@ -106,8 +106,9 @@ MALFORMED_KINDS: tuple[str, ...] = (
 def _key(event: dict[str, Any]) -> bytes | None:
     data = event.get("data") or {}
     for name in ("case_id", "customer_id", "automation_id", "employee_id", "dataset_id", "initiative_id"):
-        if isinstance(data.get(name), str):
-            return data[name].encode()
+        value = data.get(name)
+        if isinstance(value, str):
+            return value.encode()
     return None
 
 

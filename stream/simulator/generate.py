@@ -12,6 +12,12 @@ the place of a feature.usage event of that week, so the count holds), moving fro
 baseline towards its target; when the strategy declares ``new_products``, orders list
 their products, a new product in a growing share of them. Both draw from their own
 random streams, so every other event is the same as without them.
+
+Decisions about customers follow the strategy's ``ethics`` section: when it declares a
+decision-making automation, two of every three runs of that automation are sent as the
+``automation.decision`` it made (the same case, time and source), with a segment per
+declared dimension; the profile's ``decision_bias`` declines the first segment of the
+first dimension that many times as often. They draw from their own random stream too.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import json
 import math
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -64,7 +71,19 @@ SOURCES: dict[str, str] = {
     "strategy.initiative": "strategy",
     "automation.reconfigured": "rpa",
     "kpi.observed": "research",
+    "automation.decision": "rpa",
 }
+
+SEGMENT_VALUES: dict[str, tuple[str, ...]] = {
+    "region": ("south", "north", "east", "west"),
+    "customer_tier": ("bronze", "silver", "gold"),
+    "language": ("en", "de", "fr"),
+    "amount_band": ("0-50", "50-200", "200-1000"),
+}
+"""The segment values the simulated customers fall into, per dimension (others: ``<dimension>-1..3``);
+the first value of the first declared dimension is the one a biased automation disfavours."""
+DECLINE_RATE = 0.2
+"""Share of the decisions with an unfavourable outcome (for the segments nobody disfavours)."""
 
 MEAN_ORDER_UNITS = 3.0
 ESTABLISHED_PRODUCTS = tuple(f"sku-{n:03d}" for n in range(1, 41))
@@ -153,6 +172,7 @@ class Simulation:
         self.rng = random.Random(seed)
         # outcome readings and order products draw from their own streams: the other events stay the same
         self._outcome_rng = random.Random(f"{seed}-outcomes")
+        self._decision_rng = random.Random(f"{seed}-decisions")
         self._serial = 0
         self._read_strategy()
 
@@ -190,6 +210,7 @@ class Simulation:
         self.customers = [f"cust-{n:05d}" for n in range(1, 1501)]
         self.observed_kpis = [k for k in _get(s, "kpis", []) if _get(k, "measure") == "observed"]
         self.new_products = list(_get(s, "new_products", ()))
+        self.oversights = {d.automation: d for d in _get(_get(s, "ethics"), "decisions", ())}
 
     def _affected_touchpoints(self) -> set[str]:
         if self.profile.reachability_after_change is None:
@@ -277,6 +298,8 @@ class Simulation:
             out.extend(self._make(extra))
         if count >= 200:
             self._observe_outcomes(out)
+        if self.oversights:
+            self._decide(out)
         for event in out:
             lateness = self.rng.uniform(3600, 12 * 3600) if self.rng.random() < self.late_share else 0.0
             event["_emit"] = dt.datetime.fromisoformat(event["time"]) + dt.timedelta(seconds=lateness)
@@ -316,7 +339,7 @@ class Simulation:
         return min(1.0, max(0.0, (moment - self.start) / (self.end - self.start)))
 
     def _make(self, slot: _Slot) -> list[dict[str, Any]]:
-        maker = getattr(self, "_" + slot.type.replace(".", "_"))
+        maker: Callable[[_Slot], list[dict[str, Any]]] = getattr(self, "_" + slot.type.replace(".", "_"))
         return maker(slot)
 
     def _automation(self) -> Any:
@@ -451,6 +474,39 @@ class Simulation:
         data = {"kpi_id": kpi.id, "value": round(value, 4), "unit": str(kpi.unit), "period": f"week of {moment:%Y-%m-%d}",
                 "measured_by": "sim research panel", "method": "weekly panel survey"}
         return self._envelope("kpi.observed", moment, data, subject=kpi.id)
+
+    def _decide(self, out: list[dict[str, Any]]) -> None:
+        """Replace two of every three runs of each decision-making automation by the decision it made."""
+        runs = [i for i, e in enumerate(out) if e["type"] == "automation.run" and e["data"]["automation_id"] in self.oversights]
+        for n, i in enumerate(runs):
+            if n % 3:
+                out[i] = self._automation_decision(out[i])
+
+    def _automation_decision(self, run: dict[str, Any]) -> dict[str, Any]:
+        rng = self._decision_rng
+        oversight = self.oversights[run["data"]["automation_id"]]
+        segments = {name: rng.choice(SEGMENT_VALUES.get(name, tuple(f"{name}-{n}" for n in (1, 2, 3))))
+                    for name in oversight.dimensions}
+        first = oversight.dimensions[0]
+        disfavoured = segments[first] == SEGMENT_VALUES.get(first, (f"{first}-1",))[0]
+        declined = rng.random() < DECLINE_RATE * (self.profile.decision_bias if disfavoured else 1.0)
+        favourable = oversight.favourable[0]
+        reviewed = rng.random() < 0.15
+        # reviewers reverse few decisions, more of the declines a bias made wrongly
+        overridden = reviewed and declined and rng.random() < (0.5 if disfavoured and self.profile.decision_bias > 1 else 0.1)
+        data = {
+            "automation_id": oversight.automation,
+            "process_id": run["data"]["process_id"],
+            "case_id": run["data"]["case_id"],
+            "outcome": "declined" if declined else favourable,
+            "segments": segments,
+            "reviewed": reviewed,
+            "overridden": overridden,
+            "appealed": declined and not overridden and rng.random() < 0.1,
+        }
+        event = self._envelope("automation.decision", dt.datetime.fromisoformat(run["time"]), data, subject=oversight.automation)
+        event["id"] = run["id"]  # the run's place in the stream: same id, source and time
+        return event
 
     def _products(self, moment: dt.datetime, units: int) -> list[str]:
         """The products of an order of ``units`` units: established ones, a new one in a growing share."""

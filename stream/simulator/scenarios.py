@@ -13,6 +13,9 @@ events always reference the strategy's real entities. The planted truths:
 - ``retail``: the inventory system's licensed features are mostly unused, few of its seats
   are active, and most eligible cases are still done by hand.
 - ``control``: a healthy business on which no pitfall fires.
+- ``refunds``: the control bookshop with a refund bot that declines the south region's
+  readers twice as often as the others' (favourable rate about 0.6 against 0.8: a parity
+  ratio about 0.75, below the four-fifths floor).
 
 Each scenario also has its own control, the same business without the planted change
 (``Profile.without_change``, ``simulate(..., planted=False)``): the alerting proofs run
@@ -51,6 +54,7 @@ class Profile:
     roi_realisation: float = 1.0  # realised ÷ projected ROI
     integration_issue_weight: float = 0.15
     augmented: float = 0.75
+    decision_bias: float = 1.0  # how many times as often decisions decline the disfavoured segment
     peak_hours: tuple[int, ...] = (9, 10, 11, 12, 13, 14, 15, 16, 17)
     weekend_factor: float = 0.6
     planted: tuple[str, ...] = ()  # the fields that make the scenario's planted change
@@ -96,6 +100,7 @@ PROFILES: dict[str, Profile] = {
         weekend_factor=1.2,
     ),
     "control": Profile(name="control"),
+    "refunds": Profile(name="refunds", decision_bias=2.0, planted=("decision_bias",)),
 }
 
 SCENARIOS: tuple[str, ...] = tuple(PROFILES)

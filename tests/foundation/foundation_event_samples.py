@@ -39,6 +39,9 @@ VALID_DATA: dict[str, dict[str, Any]] = {
                                 "deployed_at": "2026-01-20T06:30:00Z"},
     "kpi.observed": {"kpi_id": "market_share", "value": -0.004, "unit": "ratio", "period": "2026-Q1",
                      "measured_by": "regional retail panel", "method": "panel survey"},
+    "automation.decision": {"automation_id": "refund_bot", "process_id": "refunds", "case_id": "RF-17",
+                            "outcome": "declined", "segments": {"region": "north", "amount_band": "50-200"},
+                            "reviewed": True, "overridden": True, "appealed": False},
 }
 
 
@@ -172,4 +175,16 @@ BAD_STRUCTURED: list[Bad] = [
     Bad("observed KPI value below the bound of the sums", raw(with_data("kpi.observed", value=-1e16)),
         "invalid_payload", "data.value"),
     Bad("observed KPI without its KPI", raw(with_data("kpi.observed", kpi_id=...)), "invalid_payload", "data.kpi_id"),
+    Bad("decision without its outcome", raw(with_data("automation.decision", outcome=...)), "invalid_payload",
+        "data.outcome"),
+    Bad("segment dimension not a lower-case name", raw(with_data("automation.decision", segments={"Region": "north"})),
+        "invalid_payload", "data.segments.Region"),
+    Bad("empty segment value", raw(with_data("automation.decision", segments={"region": ""})), "invalid_payload",
+        "data.segments.region"),
+    Bad("segments not an object", raw(with_data("automation.decision", segments=["north"])), "invalid_payload",
+        "data.segments"),
+    Bad("more segment dimensions than the bound", raw(with_data("automation.decision",
+        segments={f"d{n}": "x" for n in range(17)})), "invalid_payload", "data.segments"),
+    Bad("override given as text", raw(with_data("automation.decision", overridden="yes")), "invalid_payload",
+        "data.overridden"),
 ]

@@ -31,7 +31,7 @@ from alignwatch.stream.rows import event_row, payload_dict
 
 def test_every_contract_type_has_a_payload_model_and_a_valid_sample() -> None:
     assert set(EVENT_TYPES) == set(PAYLOADS) == set(VALID_DATA)
-    assert len(EVENT_TYPES) == 16
+    assert len(EVENT_TYPES) == 17
 
 
 @pytest.mark.parametrize("event_type", sorted(VALID_DATA))

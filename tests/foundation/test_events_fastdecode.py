@@ -167,3 +167,21 @@ def test_binary_mode_messages_decode_the_same_both_ways() -> None:
     for event_type in fastdecode.FAST_TYPES:  # the plain binary encoding of each takes the fast path
         value, headers = encode_binary(reference.decode_structured(raw(envelope(event_type)), limits))
         assert fastdecode._fast_binary(value, headers, limits) is not None, event_type  # noqa: SLF001
+
+
+@pytest.mark.parametrize(
+    "segments",
+    [..., {}, {"region": "north"}, {f"d{n}": "x" for n in range(16)}, {f"d{n}": "x" for n in range(17)},
+     {"Region": "north"}, {"region": ""}, {"region": "x" * 129}, {"region": "é" * 128}, {"region": 3},
+     {"region": None}, {"1region": "north"}, {"region\n": "north"}, {"region": "nor\u0000th"}, {"r" * 65: "x"},
+     ["north"], "north", None],
+    ids=lambda s: "absent" if s is ... else repr(s)[:40],
+)
+def test_decision_segments_decode_the_same_both_ways(segments: Any) -> None:
+    limits = DecodeLimits(now=lambda: NOW)
+    data = copy.deepcopy(VALID_DATA["automation.decision"])
+    if segments is ...:
+        del data["segments"]
+    else:
+        data["segments"] = segments
+    _check(raw(envelope("automation.decision", data)), None, limits)

@@ -14,6 +14,8 @@ from alignwatch.metrics.strategy import (
     Automation,
     Business,
     ChecklistAnswer,
+    DecisionOversight,
+    Ethics,
     Goal,
     Kpi,
     KpiFilters,
@@ -22,11 +24,13 @@ from alignwatch.metrics.strategy import (
     Thresholds,
     Touchpoint,
     Weights,
+    WorkforceCommitment,
     parse_strategy,
 )
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "strategy.md").read_text(encoding="utf-8")
-MODELS = [Strategy, Business, Goal, Kpi, KpiFilters, Process, Touchpoint, Automation, Weights, Thresholds, ChecklistAnswer]
+MODELS = [Strategy, Business, Goal, Kpi, KpiFilters, Process, Touchpoint, Automation, Ethics, DecisionOversight,
+          WorkforceCommitment, Weights, Thresholds, ChecklistAnswer]
 
 
 def table_rows(heading: str) -> dict[str, list[str]]:

@@ -27,7 +27,7 @@ from alignwatch.metrics.strategy import (
 )
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-SCENARIOS = ["bakery", "ecommerce", "retail", "control"]
+SCENARIOS = ["bakery", "ecommerce", "retail", "control", "refunds"]
 
 
 def bakery() -> dict[str, Any]:
@@ -54,6 +54,11 @@ def _eight_goals(data: dict[str, Any]) -> None:
 
 def _set_all_weights_zero(data: dict[str, Any]) -> None:
     data["weights"] = {name: 0 for name in Weights.model_fields}
+
+
+def _oven_decisions(**fields: Any) -> dict[str, Any]:
+    """An ethics decision oversight of the bakery's oven, with ``fields`` changed."""
+    return {"automation": "smart_oven", "favourable": ["approved"], "dimensions": ["region"], **fields}
 
 
 # (mutation, exact path, words the message must contain)
@@ -247,6 +252,62 @@ MISTAKES: dict[str, tuple[Callable[[dict[str, Any]], None], str, str]] = {
         "kpis[15].measure",  # appended after the bakery's 15 KPIs
         "new_product_adoption needs the products counted as new: declare new_products",
     ),
+    "an ethics decision names an unknown automation": (
+        lambda d: d.__setitem__("ethics", {"oversight_owner": "owner", "decisions": [_oven_decisions(automation="smart_ovn")]}),
+        "ethics.decisions[0].automation",
+        "unknown automation 'smart_ovn'",
+    ),
+    "an automation's decisions are declared twice": (
+        lambda d: d.__setitem__("ethics", {"oversight_owner": "owner", "decisions": [_oven_decisions(), _oven_decisions()]}),
+        "ethics.decisions[1].automation",
+        "duplicate automation 'smart_oven' (first at ethics.decisions[0])",
+    ),
+    "decisions nobody oversees": (
+        lambda d: d.__setitem__("ethics", {"decisions": [_oven_decisions()]}),
+        "ethics.decisions[0].owner",
+        "required when ethics.oversight_owner is not declared",
+    ),
+    "a segment dimension is not a lower-case word": (
+        lambda d: d.__setitem__("ethics", {"oversight_owner": "owner", "decisions": [_oven_decisions(dimensions=["Region"])]}),
+        "ethics.decisions[0].dimensions[0]",
+        "must be a lower-case segment dimension (a-z, 0-9, _; starting with a letter), got 'Region'",
+    ),
+    "a segment dimension is listed twice": (
+        lambda d: d.__setitem__("ethics", {"oversight_owner": "owner",
+                                           "decisions": [_oven_decisions(dimensions=["region", "region"])]}),
+        "ethics.decisions[0].dimensions[1]",
+        "duplicate 'region' (first at dimensions[0])",
+    ),
+    "decisions without a favourable outcome": (
+        lambda d: d.__setitem__("ethics", {"oversight_owner": "owner", "decisions": [_oven_decisions(favourable=[])]}),
+        "ethics.decisions[0].favourable",
+        "must have at least 1 item(s), got 0",
+    ),
+    "a parity floor above one": (
+        lambda d: d.__setitem__("ethics", {"oversight_owner": "owner", "decisions": [_oven_decisions(parity_floor=1.25)]}),
+        "ethics.decisions[0].parity_floor",
+        "must be <= 1",
+    ),
+    "a minimum sample of zero": (
+        lambda d: d.__setitem__("ethics", {"oversight_owner": "owner", "decisions": [_oven_decisions(min_sample=0)]}),
+        "ethics.decisions[0].min_sample",
+        "must be >= 1",
+    ),
+    "a review date that is no date": (
+        lambda d: d.__setitem__("ethics", {"oversight_owner": "owner", "decisions": [_oven_decisions(reviewed="last spring")]}),
+        "ethics.decisions[0].reviewed",
+        "must be a date (YYYY-MM-DD)",
+    ),
+    "a training commitment of zero days": (
+        lambda d: d.__setitem__("ethics", {"oversight_owner": "owner", "workforce": {"training_within_days": 0}}),
+        "ethics.workforce.training_within_days",
+        "must be >= 1",
+    ),
+    "an unknown key in a decision's oversight": (
+        lambda d: d.__setitem__("ethics", {"oversight_owner": "owner", "decisions": [_oven_decisions(floor=0.8)]}),
+        "ethics.decisions[0].floor",
+        "unknown key; allowed keys: automation, favourable, dimensions, parity_floor",
+    ),
     "a section is a mapping where a list belongs": (
         lambda d: d.__setitem__("automations", {"smart_oven": {}}),
         "automations",
@@ -292,7 +353,7 @@ def test_a_file_with_several_mistakes_reports_all_of_them_in_document_order(tmp_
         "automations[1].pilot_end: 2026-01-01 is not after go_live 2026-09-01",
         "automations[1].kpis[1]: unknown KPI 'csat'",
         "favourite_colour: unknown key; allowed keys: business, goals, kpis, processes, journey, automations, "
-        "new_products, weights, thresholds, checklist",
+        "new_products, ethics, weights, thresholds, checklist",
     ]
     assert caught.value.source == str(path)
     assert str(caught.value).startswith(f"{path}: 9 problem(s)\n  goals[0].perspective:")
@@ -443,8 +504,8 @@ def test_new_products_are_kept_as_the_orders_name_them() -> None:
 
 def test_the_strategy_model_lists_its_sections_in_file_order() -> None:
     assert list(Strategy.model_fields) == [
-        "business", "goals", "kpis", "processes", "journey", "automations", "new_products", "weights", "thresholds",
-        "checklist",
+        "business", "goals", "kpis", "processes", "journey", "automations", "new_products", "ethics", "weights",
+        "thresholds", "checklist",
     ]
 
 
@@ -453,3 +514,26 @@ def test_a_currency_must_be_an_iso_code() -> None:
     assert [str(p) for p in problems] == [
         "business.currency: must be a three-letter ISO 4217 code such as 'EUR', got 'euro'"
     ]
+
+
+def test_ethics_oversight_takes_the_sections_owner_and_cadence_unless_a_decision_names_its_own() -> None:
+    data = bakery()
+    data["ethics"] = {
+        "oversight_owner": "shop owner",
+        "review_every_days": 30,
+        "decisions": [_oven_decisions(reviewed="2026-01-15"), ],
+        "workforce": {"training_within_days": 60},
+    }
+    ethics = parse_strategy(data).ethics
+    oven = ethics.decision("smart_oven")
+    assert (ethics.owner_of(oven), ethics.review_days_of(oven)) == ("shop owner", 30)
+    assert (oven.parity_floor, oven.min_sample, oven.reviewed.isoformat()) == (0.8, 30, "2026-01-15")
+    assert ethics.workforce.training_within_days == 60
+    data["ethics"]["decisions"] = [_oven_decisions(owner="head baker", review_every_days=7)]
+    ethics = parse_strategy(data).ethics
+    assert (ethics.owner_of(ethics.decisions[0]), ethics.review_days_of(ethics.decisions[0])) == ("head baker", 7)
+
+
+def test_a_strategy_without_ethics_declares_no_decisions() -> None:
+    ethics = parse_strategy(bakery()).ethics
+    assert (ethics.decisions, ethics.oversight_owner, ethics.workforce.training_within_days) == ((), None, 90)

@@ -6,14 +6,18 @@ the text alone (neither lxml nor the importer's code), and count what the log sa
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from alignwatch.metrics.ethics import decisions_of, outcome_parity
+from alignwatch.metrics.strategy import DecisionOversight
 from alignwatch.stream.decode import make_event
 from alignwatch.stream.importers.base import Emitted, ImportStats
 from alignwatch.stream.importers.mapping import load_mapping
@@ -66,6 +70,7 @@ class Imported:
     ids: list[str]
     runs_by_activity: Counter[str]
     sample: list[Emitted]
+    decisions: list[tuple[dt.datetime, dict[str, Any]]] = field(default_factory=list)
 
 
 def import_summary(path: Path, mapping_path: Path, keep_ids: bool = True) -> Imported:
@@ -76,6 +81,7 @@ def import_summary(path: Path, mapping_path: Path, keep_ids: bool = True) -> Imp
     orders = 0.0
     ids: list[str] = []
     sample: list[Emitted] = []
+    decisions: list[tuple[dt.datetime, dict[str, Any]]] = []
     for event in run:
         types[event.type] += 1
         if keep_ids:
@@ -87,9 +93,11 @@ def import_summary(path: Path, mapping_path: Path, keep_ids: bool = True) -> Imp
             runs_by_activity[event.subject] += 1
         elif event.type == "customer.order":
             orders += event.data["amount"]
+        elif event.type == "automation.decision":
+            decisions.append((event.time, event.data))
         if len(sample) < 200 or types[event.type] == 1:
             sample.append(event)
-    return Imported(run.stats, types, steps, automated, orders, ids, runs_by_activity, sample)
+    return Imported(run.stats, types, steps, automated, orders, ids, runs_by_activity, sample, decisions)
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +153,20 @@ def test_bpic2012_books_the_requested_amount_of_every_activated_loan(
 ) -> None:
     assert bpic2012.types["customer.order"] == len(bpic2012_plain.activated_amounts) == 2_246
     assert bpic2012.order_amount == pytest.approx(sum(bpic2012_plain.activated_amounts))
+
+
+def test_bpic2012_system_decisions_by_amount_band_are_the_table_of_docs_importing(bpic2012: Imported) -> None:
+    decisions = decisions_of(bpic2012.decisions)
+    assert len(decisions) == bpic2012.types["automation.decision"] == 8_281
+    oversight = DecisionOversight(automation="application_intake", favourable=("preaccepted",),
+                                  dimensions=("amount_band",))
+    parity = outcome_parity(decisions, oversight, "amount_band")
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "importing.md").read_text(encoding="utf-8")
+    for r in parity.segments:
+        row = f"| `{r.segment}` | {r.decisions:,} | {r.favourable:,} | {r.rate:.3f} | {r.low:.3f} – {r.high:.3f} |"
+        assert row in doc
+    assert f"Parity ratio {parity.ratio:.3f}" in doc and f"z = {parity.z:.1f}" in doc
+    assert parity.breach and (parity.lowest, parity.highest) == ("<5000", ">=20000")
 
 
 def test_bpic2012_emits_one_process_execution_per_case_and_sub_process(bpic2012: Imported) -> None:

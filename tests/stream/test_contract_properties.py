@@ -43,10 +43,15 @@ LIMITS = DecodeLimits(max_payload_bytes=256 * 1024, max_future=dt.timedelta(days
 
 
 def _templates() -> dict[str, dict[str, Any]]:
-    """One real simulated event of each type (its ids are the strategy's)."""
+    """One real simulated event of each type (its ids are the strategy's; decisions come from
+    the refunds scenario, whose strategy declares a decision-making automation)."""
     found: dict[str, dict[str, Any]] = {}
     for event in simulate("ecommerce", 11, DAY, 1, 6000, strategy=STRATEGY):
         found.setdefault(event["type"], event)
+    for event in simulate("refunds", 11, DAY, 1, 6000):
+        if event["type"] == "automation.decision":
+            found.setdefault(event["type"], event)
+            break
     missing = set(EVENT_TYPES) - set(found)
     assert not missing, missing
     return found

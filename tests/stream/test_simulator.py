@@ -41,9 +41,14 @@ def test_every_scenario_emits_every_event_type_and_all_valid_events_decode(gener
     limits = DecodeLimits(256 * 1024, dt.timedelta(days=1), None, lambda: START + dt.timedelta(days=DAYS))
     for name, events in generated.items():
         assert len(events) == COUNT
-        # kpi.observed readings exist for the strategies that declare an observed KPI
-        observes = any(k.measure == "observed" for k in load_scenario_strategy(name).kpis)
-        expected = set(EVENT_TYPES) if observes else set(EVENT_TYPES) - {"kpi.observed"}
+        # kpi.observed readings exist for the strategies that declare an observed KPI, decisions
+        # for those that declare a decision-making automation
+        strategy = load_scenario_strategy(name)
+        expected = set(EVENT_TYPES)
+        if not any(k.measure == "observed" for k in strategy.kpis):
+            expected.discard("kpi.observed")
+        if not strategy.ethics.decisions:
+            expected.discard("automation.decision")
         assert {e["type"] for e in events} == expected, name
         assert len({(e["source"], e["id"]) for e in events}) == COUNT
     for message in messages("retail", 3, START, DAYS, 5_000):
@@ -207,3 +212,17 @@ def test_outcome_readings_and_order_products_leave_every_other_event_as_it_was()
             products = other["data"].pop("product_ids", None)
             assert (products is not None) == (event["type"] == "customer.order")
             assert other == event
+
+
+def test_the_refund_bot_declines_the_south_twice_as_often_and_its_control_treats_every_region_alike():
+    def favourable_rates(planted: bool) -> dict[str, float]:
+        decisions = _data(list(simulate("refunds", 5, START, DAYS, 12_000, planted=planted)), "automation.decision")
+        cases = Counter(d["segments"]["region"] for d in decisions)
+        refunded = Counter(d["segments"]["region"] for d in decisions if d["outcome"] == "refunded")
+        assert min(cases.values()) >= 70 and {d["automation_id"] for d in decisions} == {"refund_bot"}
+        return {region: refunded[region] / cases[region] for region in cases}
+
+    biased, control = favourable_rates(True), favourable_rates(False)
+    # declines 0.2 elsewhere, 0.4 in the south: refunded about 0.6 against 0.8
+    assert biased["south"] < 0.7 < min(rate for region, rate in biased.items() if region != "south")
+    assert min(biased.values()) / max(biased.values()) < 0.8 < min(control.values()) / max(control.values())
