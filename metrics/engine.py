@@ -359,7 +359,7 @@ class Recomputation:
     def __init__(
         self,
         engine: sa.Engine,
-        strategy: Any,
+        strategy: Strategy,
         *,
         until: dt.datetime | None = None,
         cache: bool = True,
@@ -392,7 +392,7 @@ class Recomputation:
     def compute(
         self,
         engine: sa.Engine,
-        strategy: Any,
+        strategy: Strategy,
         *,
         start: dt.datetime,
         end: dt.datetime,
