@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from alignwatch.metrics.strategy import load_strategy
 from alignwatch.store import connect, upgrade
 from alignwatch.store.schema import events
-from alignwatch.stream.events import event_row, make_event
+from alignwatch.stream.decode import make_event
+from alignwatch.stream.rows import event_row
 from alignwatch.stream.simulator import simulate
 
 REPO = Path(__file__).resolve().parents[1]

@@ -19,7 +19,8 @@ from alignwatch.metrics.engine import Recomputation, compute
 from alignwatch.metrics.strategy import load_strategy
 from alignwatch.metrics.values import MetricValue
 from alignwatch.store.schema import events
-from alignwatch.stream.events import event_row, make_event
+from alignwatch.stream.decode import make_event
+from alignwatch.stream.rows import event_row
 from alignwatch.stream.simulator import simulate
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
