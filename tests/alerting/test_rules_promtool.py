@@ -221,6 +221,29 @@ def test_every_other_alert_fires_on_its_condition_and_stays_silent_otherwise(
         "5m",
         [_expected(inputs, "AlignwatchHumanReachabilityBelowFloor", biz, 0.35, burn_window="7d")],
     ))
+    decides = {"business": B, "automation": automation.id, "window": "7d"}
+    by_region = {**decides, "dimension": "region"}
+    # parity 0.5 below the floor 0.8 with a significant gap: a ticket; silent: as low, but the gap may be chance
+    cases.append((
+        "AlignwatchEthicsParityBelowFloor",
+        [_series(n.metric("ethics_parity_ratio"), by_region, "0.5x30"),
+         _series(n.metric("ethics_parity_breach"), by_region, "1x30")],
+        [_series(n.metric("ethics_parity_ratio"), by_region, "0.5x30"),
+         _series(n.metric("ethics_parity_breach"), by_region, "0x30")],
+        "5m",
+        [_expected(inputs, "AlignwatchEthicsParityBelowFloor",
+                   {"business": B, "automation": automation.id, "dimension": "region"}, 0.5)],
+    ))
+    # a third of 60 decisions reversed (max 0.2): a page; silent: as many reversed, on too few decisions (12 < 30)
+    cases.append((
+        "AlignwatchEthicsOverrideRateHigh",
+        [_series(n.metric("ethics_override_rate"), decides, "0.35x30"),
+         _series(n.metric("ethics_decisions"), decides, "60x30")],
+        [_series(n.metric("ethics_override_rate"), decides, "0.35x30"),
+         _series(n.metric("ethics_decisions"), decides, "12x30")],
+        "5m",
+        [_expected(inputs, "AlignwatchEthicsOverrideRateHigh", {"business": B, "automation": automation.id}, 0.35)],
+    ))
     cases.append((
         "AlignwatchStrategicStaleness",
         [_series(n.metric("drift_strategic_staleness"), {**biz, "window": "7d"}, "1x120")],
