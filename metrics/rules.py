@@ -542,24 +542,26 @@ _ETHICS_CHAIN = "decisions about customers → ethics and human agency perspecti
 
 
 def _ethics_specs(inputs: RuleInputs) -> list[AlertSpec]:
-    """Per decision-making automation, over 7 days: parity below its floor with a significant
-    gap (ticket: a pattern to review), and people reversing its decisions more often than
-    ``override_rate_max`` on at least ``min_sample`` decisions (page: it decides wrongly now)."""
+    """Per decision-making automation: parity below its floor with a significant gap over 28
+    days (ticket: a pattern to review, judged on groups of ``min_sample`` decisions, which a
+    small business reaches in weeks), and people reversing its decisions more often than
+    ``override_rate_max`` on at least ``min_sample`` decisions over 7 days (page: it decides
+    wrongly now)."""
     names = inputs.names
     specs: list[AlertSpec] = []
     for d in inputs.decisions:
-        week = {"automation": d.automation, "window": "7d"}
+        week, month = {"automation": d.automation, "window": "7d"}, {"automation": d.automation, "window": "28d"}
         specs.append(
             AlertSpec(
                 "AlignwatchEthicsParityBelowFloor",
-                (Check(names.metric("ethics_parity_ratio"), week, "<", d.parity_floor, ("business", "automation", "dimension")),
-                 Check(names.metric("ethics_parity_breach"), week, ">", 0.0, ("business", "automation", "dimension"))),
+                (Check(names.metric("ethics_parity_ratio"), month, "<", d.parity_floor, ("business", "automation", "dimension")),
+                 Check(names.metric("ethics_parity_breach"), month, ">", 0.0, ("business", "automation", "dimension"))),
                 severity="ticket",
                 alert_class="alignment",
-                for_="2m",  # the 7-day window changes when a run publishes: a longer `for:` only delays the ticket
+                for_="2m",  # the 28-day window changes when a run publishes: a longer `for:` only delays the ticket
                 labels={"automation": d.automation, "goal": "none", "perspective": "ethics"},
                 summary=f"Automation '{d.name}' ({d.automation}) decides in favour of one group of customers less often "
-                f"than {_num(d.parity_floor)} × another's, by {{{{ $labels.dimension }}}}, over 7 days ({_ETHICS_CHAIN})",
+                f"than {_num(d.parity_floor)} × another's, by {{{{ $labels.dimension }}}}, over 28 days ({_ETHICS_CHAIN})",
                 description=(
                     "Parity ratio {{ $value }} (lowest ÷ highest favourable rate), below the floor "
                     f"{_num(d.parity_floor)}, on groups of at least {d.min_sample} decisions each, and the gap is "

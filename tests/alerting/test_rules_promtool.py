@@ -222,7 +222,7 @@ def test_every_other_alert_fires_on_its_condition_and_stays_silent_otherwise(
         [_expected(inputs, "AlignwatchHumanReachabilityBelowFloor", biz, 0.35, burn_window="7d")],
     ))
     decides = {"business": B, "automation": automation.id, "window": "7d"}
-    by_region = {**decides, "dimension": "region"}
+    by_region = {**decides, "window": "28d", "dimension": "region"}
     # parity 0.5 below the floor 0.8 with a significant gap: a ticket; silent: as low, but the gap may be chance
     cases.append((
         "AlignwatchEthicsParityBelowFloor",
