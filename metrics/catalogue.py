@@ -60,10 +60,14 @@ class Label:
 
     name: str
     values: tuple[str, ...] = ()
-    from_strategy: str = ""  # "automations", "processes", "journey" or "kpis"
+    from_strategy: str = ""  # "automations", "processes", "journey", "kpis", "ethics.decisions" or "ethics.dimensions"
 
     def allowed(self, strategy: Strategy) -> tuple[str, ...]:
         """The values this label may take for ``strategy``."""
+        if self.from_strategy == "ethics.decisions":
+            return tuple(d.automation for d in strategy.ethics.decisions)
+        if self.from_strategy == "ethics.dimensions":
+            return tuple(sorted({dim for d in strategy.ethics.decisions for dim in d.dimensions}))
         if self.from_strategy:
             return tuple(item.id for item in getattr(strategy, self.from_strategy))
         return self.values
@@ -71,6 +75,10 @@ class Label:
     @property
     def source(self) -> str:
         """How the documentation names the allowed values."""
+        if self.from_strategy == "ethics.decisions":
+            return "automations of `ethics.decisions` in the strategy"
+        if self.from_strategy == "ethics.dimensions":
+            return "`dimensions` of `ethics.decisions` in the strategy"
         if self.from_strategy:
             return f"ids of `{self.from_strategy}` in the strategy"
         return ", ".join(f"`{v}`" for v in self.values)
@@ -80,6 +88,8 @@ AUTOMATION = Label("automation", from_strategy="automations")
 PROCESS = Label("process", from_strategy="processes")
 TOUCHPOINT = Label("touchpoint", from_strategy="journey")
 KPI = Label("kpi", from_strategy="kpis")
+DECIDING = Label("automation", from_strategy="ethics.decisions")
+DIMENSION = Label("dimension", from_strategy="ethics.dimensions")
 
 #: panels of the dashboards that chart a group of metrics, one query per declaration
 #: naming it in ``panel`` (in catalogue order): panel key -> what the panel shows
@@ -132,6 +142,7 @@ _TOUCH = ("customer.touchpoint",)
 _FEEDBACK = ("customer.feedback",)
 _WORK = ("workforce.task", "workforce.skill", "workforce.survey")
 _FIN = ("finance.entry", "automation.run")
+_DECISION = ("automation.decision",)
 
 _DECLS: tuple[MetricDecl, ...] = (
     # ------------------------------------------------------------------ indices
@@ -338,6 +349,86 @@ _DECLS: tuple[MetricDecl, ...] = (
         "requested and budget = 1 − `human_reachability_floor` (no escalation: no data)",
         _TOUCH, perspective="customer",
         computed_by="human_reachability", alerts=("AlignwatchHumanReachabilityBelowFloor",),
+    ),
+    # ------------------------------------------------------------------ ethics and human agency (7d and 28d windows)
+    MetricDecl(
+        "ethics_parity_ratio", "ethics",
+        "Outcome parity of a decision-making automation along a segment dimension: the lowest segment's favourable "
+        "rate ÷ the highest's (the four-fifths convention reads it against 0.8).",
+        "ratio", "up",
+        "over the segments with at least `min_sample` decisions (one decision per automation and case): lowest "
+        "favourable rate ÷ highest favourable rate, favourable = an outcome of the decision entry's `favourable`; "
+        "fewer than two such segments: no data; emitted on the 7d and 28d windows",
+        _DECISION, (DECIDING, DIMENSION),
+        computed_by="ethics", panel="detectors", legend="parity by {{dimension}}",
+        alerts=("AlignwatchEthicsParityBelowFloor",),
+    ),
+    MetricDecl(
+        "ethics_parity_breach", "ethics",
+        "1 when the parity ratio is below the decision entry's floor and the gap is significant at the sample "
+        "sizes, 0 when it is not; no value without a verdict.",
+        "flag", "down",
+        "parity ratio < `parity_floor` and the two-proportion z-test of the highest against the lowest rate is "
+        "significant at 95 % (|z| ≥ 1.96); no parity ratio: no data",
+        _DECISION, (DECIDING, DIMENSION),
+        computed_by="ethics", panel="detectors", legend="parity breach by {{dimension}}",
+        alerts=("AlignwatchEthicsParityBelowFloor",),
+    ),
+    MetricDecl(
+        "ethics_decisions", "ethics", "Decisions of a decision-making automation in the window (one per case).",
+        "count", "none", "automation.decision cases of the automation", _DECISION, (DECIDING,),
+        computed_by="ethics", panel="detectors", legend="decisions",
+        alerts=("AlignwatchEthicsOverrideRateHigh",),
+    ),
+    MetricDecl(
+        "ethics_override_rate", "ethics",
+        "Decisions of an automation that a person reversed: a signal that it decides wrongly.",
+        "ratio", "down", "decisions overridden ÷ decisions (no decision: no data)",
+        _DECISION, (DECIDING,),
+        computed_by="ethics", panel="detectors", legend="override rate",
+        alerts=("AlignwatchEthicsOverrideRateHigh",),
+    ),
+    MetricDecl(
+        "ethics_appeal_rate", "ethics",
+        "Decisions of an automation that the customer appealed: a signal that it decides wrongly.",
+        "ratio", "down", "decisions appealed ÷ decisions (no decision: no data)",
+        _DECISION, (DECIDING,),
+        computed_by="ethics", panel="detectors", legend="appeal rate",
+    ),
+    MetricDecl(
+        "ethics_oversight_age", "ethics",
+        "Time since the declared owner last reviewed a decision-making automation (served in seconds; days × 86400).",
+        "seconds", "down",
+        "days from the decision entry's `reviewed` date to the window's end × 86400; never reviewed: no data "
+        "(ethics_oversight_overdue says so)",
+        (), (DECIDING,),
+        computed_by="ethics", panel="detectors", legend="since the last review",
+    ),
+    MetricDecl(
+        "ethics_oversight_overdue", "ethics",
+        "1 when a decision-making automation was never reviewed or its last review is older than its cadence.",
+        "flag", "down", "never reviewed, or days since `reviewed` > `review_every_days` (the entry's, else the section's)",
+        (), (DECIDING,),
+        computed_by="ethics", panel="detectors", legend="oversight overdue",
+    ),
+    MetricDecl(
+        "ethics_reskilling_coverage", "ethics",
+        "Employees whose tasks were automated who received training, a certification or a new responsibility within "
+        "the committed delay.",
+        "ratio", "up",
+        "employees reskilled (workforce.skill) within `ethics.workforce.training_within_days` of their first automated "
+        "workforce.task ÷ (reskilled + displaced); those still within the delay are left out; nobody judged: no data",
+        ("workforce.task", "workforce.skill"),
+        computed_by="ethics", panel="detectors", legend="reskilling coverage",
+    ),
+    MetricDecl(
+        "ethics_displaced", "ethics",
+        "Employees whose tasks were automated and who were not reskilled within the committed delay.",
+        "count", "down",
+        "employees with an automated workforce.task, no workforce.skill within `ethics.workforce.training_within_days` "
+        "of it, the delay passed by the window's end",
+        ("workforce.task", "workforce.skill"), name="displaced_employees",
+        computed_by="ethics", panel="detectors", legend="displaced without reskilling",
     ),
     # ------------------------------------------------------------------ KPIs and scorecard
     MetricDecl(

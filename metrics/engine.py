@@ -27,6 +27,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -42,6 +43,7 @@ from alignwatch.metrics.aggregates import (
     fetch_samples,
     hour_index,
 )
+from alignwatch.metrics.ethics import fetch_inputs
 from alignwatch.metrics.facts import Facts
 from alignwatch.metrics.formulas import ROI_MAX_WINDOWS, Evaluation, distributions_needed, evaluate
 from alignwatch.metrics.hourcache import cached_aggregates
@@ -249,6 +251,7 @@ def evaluate_window(reader: Reader, window: Window) -> Evaluation:
         monitored=reader.monitored(window.end),
         rolling_7d=window.kind == "7d",
         detect_pitfalls=window.kind in ROLLING,
+        ethics_inputs=partial(fetch_inputs, reader.conn, reader.strategy),
     )
 
 
@@ -337,7 +340,8 @@ def _evaluate_exact(conn: sa.Connection, strategy: Strategy, window: Window) -> 
         fetch_samples(conn, window.start, window.end, distributions_needed(strategy)),
     )
     published = _published_finishes(conn, window.end - MONITORING_LOOKBACK, window.end)
-    return evaluate(strategy, facts, monitored=monitored_at(published, window.end), detect_pitfalls=window.kind in ROLLING)
+    return evaluate(strategy, facts, monitored=monitored_at(published, window.end), detect_pitfalls=window.kind in ROLLING,
+                    ethics_inputs=partial(fetch_inputs, conn, strategy))
 
 
 class Recomputation:

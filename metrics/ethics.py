@@ -57,6 +57,7 @@ __all__ = [
     "assess",
     "decisions_of",
     "explain_lines",
+    "fetch_inputs",
     "human_agency",
     "outcome_parity",
     "oversight_staleness",
@@ -324,6 +325,12 @@ class EthicsInputs:
 def read_inputs(engine: sa.Engine, strategy: Strategy, start: dt.datetime, end: dt.datetime) -> EthicsInputs:
     """Decisions of [start, end); workforce tasks and skills from the committed training
     delay before ``start`` on (an employee automated then is judged in this window)."""
+    with engine.connect() as conn:
+        return fetch_inputs(conn, strategy, start, end)
+
+
+def fetch_inputs(conn: sa.Connection, strategy: Strategy, start: dt.datetime, end: dt.datetime) -> EthicsInputs:
+    """:func:`read_inputs` on an open connection (the metric engine's)."""
     since = start - dt.timedelta(days=strategy.ethics.workforce.training_within_days)
     query = (
         sa.select(events.c.type, events.c.time, events.c.data)
@@ -331,10 +338,9 @@ def read_inputs(engine: sa.Engine, strategy: Strategy, start: dt.datetime, end: 
         .order_by(events.c.time)
     )
     out: dict[str, Rows] = {name: [] for name in INPUT_TYPES}
-    with engine.connect() as conn:
-        for type_, time, data in conn.execute(query):
-            if type_ != "automation.decision" or time >= start:
-                out[type_].append((time, data))
+    for type_, time, data in conn.execute(query):
+        if type_ != "automation.decision" or time >= start:
+            out[type_].append((time, data))
     return EthicsInputs(out["automation.decision"], out["workforce.task"], out["workforce.skill"])
 
 

@@ -20,6 +20,7 @@ from typing import Any, TypedDict
 from alignwatch.errors import ConfigError
 from alignwatch.metrics.aggregates import DISTRIBUTIONS
 from alignwatch.metrics.catalogue import CATALOGUE
+from alignwatch.metrics.ethics import EthicsInputs, as_json, assess
 from alignwatch.metrics.facts import Facts, Sums
 from alignwatch.metrics.strategy import Strategy
 from alignwatch.vocabulary import (
@@ -420,6 +421,7 @@ class Evaluation:
     human_reachability: HumanReachability = field(default_factory=lambda: HumanReachability())
     automations: dict[str, dict[str, Any]] = field(default_factory=dict)
     processes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ethics: dict[str, Any] = field(default_factory=dict)  # ethics.as_json of the window (7d and 28d)
 
     #: the formula running (``FORMULAS``): a value is added only by the formula its declaration names
     step: str = field(default="", repr=False, compare=False)
@@ -972,6 +974,7 @@ class Run:
     monitored: bool | None = None
     rolling_7d: bool = False
     detect_pitfalls: bool = True
+    ethics_inputs: Callable[[dt.datetime, dt.datetime], EthicsInputs] | None = None  # the window's ethics events
 
 
 Formula = Callable[[Any, Facts, Evaluation, Run], None]
@@ -1064,6 +1067,30 @@ def _pitfall_flags(strategy: Strategy, facts: Facts, ev: Evaluation, run: Run) -
                    severity=worst.severity, evidence=worst.evidence, threshold=worst.threshold)
 
 
+def _ethics(strategy: Strategy, facts: Facts, ev: Evaluation, run: Run) -> None:
+    if not run.detect_pitfalls or run.ethics_inputs is None:
+        return  # judged on 7 and 28 days of decisions, like the pitfalls
+    assessment = assess(strategy, run.ethics_inputs(facts.start, facts.end), facts.start, facts.end)
+    ev.ethics = as_json(assessment)
+    for p in assessment.parity:
+        labels = {"automation": p.automation_id, "dimension": p.dimension}
+        inputs = {"lowest": p.lowest, "highest": p.highest, "z": p.z, "floor": p.floor, "min_sample": p.min_sample}
+        ev.add("ethics_parity_ratio", labels, p.ratio, **inputs)
+        ev.add("ethics_parity_breach", labels, None if p.ratio is None else float(p.breach), **inputs)
+    for a in assessment.agency:
+        counts = {"decisions": a.decisions, "reviewed": a.reviewed, "overridden": a.overridden, "appealed": a.appealed}
+        ev.add("ethics_decisions", {"automation": a.automation_id}, a.decisions)
+        ev.add("ethics_override_rate", {"automation": a.automation_id}, a.override_rate, **counts)
+        ev.add("ethics_appeal_rate", {"automation": a.automation_id}, a.appeal_rate, **counts)
+    for st in assessment.staleness:
+        age = None if st.days_since is None else st.days_since * 86400.0
+        ev.add("ethics_oversight_age", {"automation": st.automation_id}, age, owner=st.owner, every_days=st.review_every_days)
+        ev.add("ethics_oversight_overdue", {"automation": st.automation_id}, float(st.overdue), days_since=st.days_since)
+    r = assessment.reskilling
+    ev.add("ethics_reskilling_coverage", {}, r.coverage, covered=len(r.covered), displaced=len(r.displaced), pending=len(r.pending))
+    ev.add("ethics_displaced", {}, float(len(r.displaced)), employees=list(r.displaced))
+
+
 def _automations(strategy: Strategy, facts: Facts, ev: Evaluation, run: Run) -> None:
     ev.automations = _automation_metrics(strategy, facts, ev)
 
@@ -1087,6 +1114,7 @@ FORMULAS: dict[str, Formula] = {
     "sai": _sai,
     "checklist": _checklist_items,
     "pitfalls": _pitfall_flags,
+    "ethics": _ethics,
     "drift": lambda strategy, facts, ev, run: _drift(strategy, facts, ev.kpis, ev.sai, run.fold, ev, run.rolling_7d),
 }
 """The formulas the catalogue's ``computed_by`` names, in the order they run (a step reads
@@ -1109,6 +1137,7 @@ def evaluate(
     monitored: bool | None = None,
     rolling_7d: bool = False,
     detect_pitfalls: bool = True,
+    ethics_inputs: Callable[[dt.datetime, dt.datetime], EthicsInputs] | None = None,
 ) -> Evaluation:
     """Every metric of the catalogue for the window of ``facts``: each step of :data:`FORMULAS` in turn.
 
@@ -1118,10 +1147,13 @@ def evaluate(
     published in the two days up to the window's end (run history as it stood at the
     window's end). ``rolling_7d`` marks the window on which
     regression and staleness are emitted. ``detect_pitfalls`` is False on hour and day
-    windows: a pitfall is a pattern, judged on 7 and 28 days of evidence.
+    windows: a pitfall is a pattern, judged on 7 and 28 days of evidence. ``ethics_inputs(start, end)``
+    reads the events the ethics measures need (:func:`alignwatch.metrics.ethics.fetch_inputs`);
+    None leaves them out.
     """
     ev = Evaluation(start=facts.start, end=facts.end)
-    run = Run(fold=fold, monitored=monitored, rolling_7d=rolling_7d, detect_pitfalls=detect_pitfalls)
+    run = Run(fold=fold, monitored=monitored, rolling_7d=rolling_7d, detect_pitfalls=detect_pitfalls,
+              ethics_inputs=ethics_inputs)
     for name, formula in FORMULAS.items():
         ev.step = name
         formula(strategy, facts, ev, run)

@@ -66,6 +66,7 @@ __all__ = [
     "AutomationChain",
     "BurnWindow",
     "Check",
+    "DecisionChain",
     "Firing",
     "KpiChain",
     "SeriesNames",
@@ -95,6 +96,8 @@ RUNBOOKS: dict[str, str] = {
     "AlignwatchPitfallDetected": "pitfall-detected",
     "AlignwatchHumanReachabilityBelowFloor": "human-reachability-below-floor",
     "AlignwatchStrategicStaleness": "strategic-staleness",
+    "AlignwatchEthicsParityBelowFloor": "ethics-parity-below-floor",
+    "AlignwatchEthicsOverrideRateHigh": "ethics-override-rate-high",
     "AlignwatchMetricsStale": "metrics-stale",
     "AlignwatchNightlyRecomputationStale": "nightly-recomputation-stale",
     "AlignwatchNightlyRecomputationMissing": "nightly-recomputation-missing",
@@ -174,6 +177,17 @@ class AutomationChain:
 
 
 @dataclass(frozen=True)
+class DecisionChain:
+    """A decision-making automation of the strategy's ``ethics`` section and its limits."""
+
+    automation: str
+    name: str
+    parity_floor: float
+    min_sample: int
+    override_rate_max: float
+
+
+@dataclass(frozen=True)
 class RuleInputs:
     """Everything the generator needs, already resolved from the strategy."""
 
@@ -183,6 +197,7 @@ class RuleInputs:
     automations: tuple[AutomationChain, ...]
     thresholds: Mapping[str, float]
     names: SeriesNames
+    decisions: tuple[DecisionChain, ...] = ()
     continuous_interval_s: int = 300
     nightly_max_age_s: int = 26 * 3600
     runbook_base: str = "docs/runbooks.md"
@@ -504,6 +519,7 @@ def _alignment_specs(inputs: RuleInputs) -> list[AlertSpec]:
                 ),
             )
         )
+    specs += _ethics_specs(inputs)
     specs.append(
         AlertSpec(
             "AlignwatchStrategicStaleness",
@@ -523,9 +539,61 @@ def _alignment_specs(inputs: RuleInputs) -> list[AlertSpec]:
     return specs
 
 
+_ETHICS_CHAIN = "decisions about customers → ethics and human agency perspective"
+
+
+def _ethics_specs(inputs: RuleInputs) -> list[AlertSpec]:
+    """Per decision-making automation: parity below its floor with a significant gap over 28
+    days (ticket: a pattern to review, judged on groups of ``min_sample`` decisions, which a
+    small business reaches in weeks), and people reversing its decisions more often than
+    ``override_rate_max`` on at least ``min_sample`` decisions over 7 days (page: it decides
+    wrongly now)."""
+    names = inputs.names
+    specs: list[AlertSpec] = []
+    for d in inputs.decisions:
+        week, month = {"automation": d.automation, "window": "7d"}, {"automation": d.automation, "window": "28d"}
+        specs.append(
+            AlertSpec(
+                "AlignwatchEthicsParityBelowFloor",
+                (Check(names.metric("ethics_parity_ratio"), month, "<", d.parity_floor, ("business", "automation", "dimension")),
+                 Check(names.metric("ethics_parity_breach"), month, ">", 0.0, ("business", "automation", "dimension"))),
+                severity="ticket",
+                alert_class="alignment",
+                for_="2m",  # the 28-day window changes when a run publishes: a longer `for:` only delays the ticket
+                labels={"automation": d.automation, "goal": "none", "perspective": "ethics"},
+                summary=f"Automation '{d.name}' ({d.automation}) decides in favour of one group of customers less often "
+                f"than {_num(d.parity_floor)} × another's, by {{{{ $labels.dimension }}}}, over 28 days ({_ETHICS_CHAIN})",
+                description=(
+                    "Parity ratio {{ $value }} (lowest ÷ highest favourable rate), below the floor "
+                    f"{_num(d.parity_floor)}, on groups of at least {d.min_sample} decisions each, and the gap is "
+                    "significant at 95 %: `alignwatch explain ethics` names the groups, their rates and counts."
+                ),
+            )
+        )
+        specs.append(
+            AlertSpec(
+                "AlignwatchEthicsOverrideRateHigh",
+                (Check(names.metric("ethics_override_rate"), week, ">", d.override_rate_max, ("business", "automation")),
+                 Check(names.metric("ethics_decisions"), week, ">=", float(d.min_sample), ("business", "automation"))),
+                severity="page",
+                alert_class="alignment",
+                for_="2m",
+                labels={"automation": d.automation, "goal": "none", "perspective": "ethics"},
+                summary=f"People reverse the decisions of automation '{d.name}' ({d.automation}) more often than "
+                f"{_num(d.override_rate_max)} over 7 days ({_ETHICS_CHAIN})",
+                description=(
+                    "Override rate {{ $value | humanizePercentage }} (decisions a person reversed ÷ decisions) on at "
+                    f"least {d.min_sample} decisions, above `override_rate_max` {_num(d.override_rate_max)}: the "
+                    "automation decides wrongly and its unreviewed decisions reach customers."
+                ),
+            )
+        )
+    return specs
+
+
 def alert_specs(inputs: RuleInputs) -> list[AlertSpec]:
     """The alerts decided on the engine's values alone: KPI error budgets and targets,
-    regressions, pitfalls, human reachability, strategic staleness (what the live view
+    regressions, pitfalls, human reachability, ethics, strategic staleness (what the live view
     evaluates in-process)."""
     return [*_kpi_specs(inputs), *_alignment_specs(inputs)]
 
@@ -757,6 +825,13 @@ def inputs_from_strategy(strategy: Strategy, names: SeriesNames, **options: Any)
         AutomationChain(a.id, a.name, tuple(by_id[k] for k in getattr(a, "kpis", ()) if k in by_id))
         for a in strategy.automations
     )
+    names_of = {a.id: a.name for a in strategy.automations}
+    ethics = getattr(strategy, "ethics", None)
+    decisions = tuple(
+        DecisionChain(d.automation, names_of.get(d.automation, d.automation), float(d.parity_floor), int(d.min_sample),
+                      float(d.override_rate_max))
+        for d in (ethics.decisions if ethics is not None else ())
+    )  # fmt: skip
     thresholds = strategy.thresholds
     th = thresholds.model_dump() if hasattr(thresholds, "model_dump") else dict(thresholds)
     return RuleInputs(
@@ -766,5 +841,6 @@ def inputs_from_strategy(strategy: Strategy, names: SeriesNames, **options: Any)
         automations=automations,
         thresholds={key: float(value) for key, value in th.items() if isinstance(value, (int, float))},
         names=names,
+        decisions=decisions,
         **options,
     )

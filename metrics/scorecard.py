@@ -4,8 +4,14 @@
 (length 1d, 7d or 28d; ``at`` is taken down to the whole hour) with the same formulas as
 the engine, reading the events once (28 days back, for the detectors that look back), and
 returns a dict with the keys ``sai``, ``contributions``, ``indices``, ``perspectives``,
-``kpis``, ``checklist``, ``pitfalls``, ``drift``, ``human_reachability``, ``priorities``
-and ``pilots`` (plus ``business``, ``window``, ``start``, ``end`` and ``automations``).
+``kpis``, ``checklist``, ``pitfalls``, ``drift``, ``human_reachability``, ``priorities``,
+``pilots`` and ``ethics`` (plus ``business``, ``window``, ``start``, ``end`` and ``automations``).
+
+``ethics`` is the "Ethics and human agency" perspective: the measures of
+:mod:`alignwatch.metrics.ethics` (parity, overrides and appeals, reskilling, oversight
+staleness; judged on 7 days or more, so a 1d scorecard shows those of the 7 days ending at
+``at``), with ``weighted_into_sai`` false: they stand beside the index, not inside it (see
+docs/strategy.md, "Ethics and the Strategic Alignment Index").
 
 ``explain_sai`` compares the SAI's contributions with those of the previous window of the
 same length and names the inputs that moved it.
@@ -20,12 +26,14 @@ it), no regression or staleness signal (those compare fixed weeks).
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
 
 from alignwatch.errors import ConfigError
 from alignwatch.metrics.engine import LOOKBACK, Reader, Window, _clean, evaluate_window
+from alignwatch.metrics.ethics import fetch_inputs
 from alignwatch.metrics.formulas import (
     Evaluation,
     Finding,
@@ -56,7 +64,7 @@ WINDOW_LENGTHS: dict[str, dt.timedelta] = {"1d": dt.timedelta(days=1), "7d": dt.
 _KINDS = {"1d": "day", "7d": "7d", "28d": "28d"}
 SCORECARD_KEYS: tuple[str, ...] = (
     "sai", "contributions", "indices", "perspectives", "kpis", "checklist", "pitfalls", "drift",
-    "human_reachability", "priorities", "pilots",
+    "human_reachability", "priorities", "pilots", "ethics",
 )
 PILOT_DELTA = 0.05
 NOT_ENOUGH_DATA = "not enough data"
@@ -99,7 +107,8 @@ def _evaluate_period(conn: sa.Connection, strategy: Strategy, start: dt.datetime
     facts = reader.facts(start, end)
     assert facts is not None  # the reader read exactly the period
     # a pitfall is judged on the period's own evidence; regression and staleness compare fixed weeks: not emitted
-    return evaluate(strategy, facts, fold=reader.facts, monitored=reader.monitored(end), detect_pitfalls=True)
+    return evaluate(strategy, facts, fold=reader.facts, monitored=reader.monitored(end), detect_pitfalls=True,
+                    ethics_inputs=partial(fetch_inputs, conn, strategy))
 
 
 def _evaluate(conn: sa.Connection, strategy: Strategy, at: dt.datetime, window: str) -> Evaluation:
@@ -192,10 +201,10 @@ def build_scorecard(engine: sa.Engine, strategy: Strategy, at: dt.datetime, wind
     at = _at(at)
     with engine.connect() as conn:
         ev = _evaluate(conn, strategy, at, window)
-        # pitfalls are judged on at least 7 days of evidence
-        findings = ev.findings if window != "1d" else _evaluate(conn, strategy, at, "7d").findings
+        # pitfalls and the ethics measures are judged on at least 7 days of evidence
+        week = ev if window != "1d" else _evaluate(conn, strategy, at, "7d")
         pilots = pilot_verdicts(conn, strategy, at)
-    return _card(strategy, window, ev, findings, pilots)
+    return _card(strategy, window, ev, week.findings, pilots, week.ethics)
 
 
 def build_period_scorecard(engine: sa.Engine, strategy: Strategy, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
@@ -204,10 +213,11 @@ def build_period_scorecard(engine: sa.Engine, strategy: Strategy, start: dt.date
     with engine.connect() as conn:
         ev = _evaluate_period(conn, strategy, start, end)
         pilots = pilot_verdicts(conn, strategy, end)
-    return _card(strategy, PERIOD, ev, ev.findings, pilots)
+    return _card(strategy, PERIOD, ev, ev.findings, pilots, ev.ethics)
 
 
-def _card(strategy: Strategy, window: str, ev: Evaluation, findings: list[Finding], pilots: list[dict[str, Any]]) -> dict[str, Any]:
+def _card(strategy: Strategy, window: str, ev: Evaluation, findings: list[Finding], pilots: list[dict[str, Any]],
+          ethics: dict[str, Any]) -> dict[str, Any]:
     """The scorecard dict of an evaluated window or period (see the module doc for its keys)."""
     passed = sum(1 for c in ev.checklist.values() if c["status"] == "passed")
     card = {
@@ -227,6 +237,7 @@ def _card(strategy: Strategy, window: str, ev: Evaluation, findings: list[Findin
         "priorities": priorities(strategy, ev.processes),
         "pilots": pilots,
         "automations": ev.automations,
+        "ethics": {"weighted_into_sai": False, **ethics},
     }
     return _clean(card)  # type: ignore[no-any-return]
 

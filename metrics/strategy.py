@@ -271,6 +271,7 @@ class DecisionOversight(_Model):
     dimensions: Annotated[tuple[SegmentName, ...], Field(min_length=1, max_length=16)]
     parity_floor: Ratio = 0.8  # the four-fifths convention
     min_sample: Annotated[int, Field(ge=1)] = 30
+    override_rate_max: Ratio = 0.2  # more reversals than one in five pages: the automation decides wrongly
     owner: Text | None = None
     review_every_days: Annotated[int, Field(ge=1)] | None = None
     reviewed: date | None = None

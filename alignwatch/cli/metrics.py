@@ -190,7 +190,29 @@ def render_scorecard(card: dict[str, Any]) -> str:
     lines += [f"  {p['rank']}. {p['id']:<20} score {p['score']:.2f} ({p['criticality']})" for p in card["priorities"][:5]] or ["  nothing"]
     lines += ["", "Pilots:"]
     lines += [f"  {p['id']}: {p['verdict']} — {p['reason']}" for p in card["pilots"]] or ["  none"]
+    lines += ["", "Ethics and human agency (beside the SAI, not weighed into it; `alignwatch explain ethics`):"]
+    lines += _ethics_lines(card.get("ethics", {})) or ["  nothing judged in this window"]
     return "\n".join(lines) + "\n"
+
+
+def _ethics_lines(ethics: dict[str, Any]) -> list[str]:
+    """The scorecard's ethics findings, one line each."""
+    lines = []
+    for p in ethics.get("parity", []):
+        if p["ratio"] is not None:
+            verdict = "below the floor, significant" if p["breach"] else "below the floor, may be chance" if p["below_floor"] else "at or above the floor"
+            lines.append(f"  parity of {p['automation_id']} by {p['dimension']}: {p['ratio']:.2f} "
+                         f"('{p['lowest']}' vs '{p['highest']}', floor {p['floor']:g}): {verdict}")
+    for a in ethics.get("agency", []):
+        if a["decisions"]:
+            lines.append(f"  {a['automation_id']}: {a['decisions']} decisions, {_num(a['override_rate'], '{:.0%}')} reversed, "
+                         f"{_num(a['appeal_rate'], '{:.0%}')} appealed")
+    reskilling = ethics.get("reskilling") or {}
+    if reskilling.get("automated"):
+        lines.append(f"  reskilling coverage {_num(reskilling['coverage'], '{:.0%}')}; displaced without reskilling: "
+                     f"{', '.join(reskilling['displaced']) or 'nobody'}")
+    lines += [f"  oversight of {st['automation_id']}: overdue" for st in ethics.get("staleness", []) if st["overdue"]]
+    return lines
 
 
 _FROM_HELP = "Start of a period (ISO date or date-time on a whole hour, UTC): the scorecard of [--from, --to) instead of a window."

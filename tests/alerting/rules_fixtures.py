@@ -1,4 +1,4 @@
-"""A small strategy for rule tests: two KPIs on one goal, one automation."""
+"""A small strategy for rule tests: two KPIs on one goal, one automation that also decides about customers."""
 
 from __future__ import annotations
 
@@ -29,5 +29,6 @@ def rule_inputs(business: str = "test") -> RuleInputs:
         ],
         automations=[NS(id="chatbot", name="Chat bot", kpis=["csat"])],
         thresholds=THRESHOLDS,
+        ethics=NS(decisions=[NS(automation="chatbot", parity_floor=0.8, min_sample=30, override_rate_max=0.2)]),
     )
     return inputs_from_strategy(strategy, metric_names())

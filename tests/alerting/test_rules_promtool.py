@@ -221,6 +221,29 @@ def test_every_other_alert_fires_on_its_condition_and_stays_silent_otherwise(
         "5m",
         [_expected(inputs, "AlignwatchHumanReachabilityBelowFloor", biz, 0.35, burn_window="7d")],
     ))
+    decides = {"business": B, "automation": automation.id, "window": "7d"}
+    by_region = {**decides, "window": "28d", "dimension": "region"}
+    # parity 0.5 below the floor 0.8 with a significant gap: a ticket; silent: as low, but the gap may be chance
+    cases.append((
+        "AlignwatchEthicsParityBelowFloor",
+        [_series(n.metric("ethics_parity_ratio"), by_region, "0.5x30"),
+         _series(n.metric("ethics_parity_breach"), by_region, "1x30")],
+        [_series(n.metric("ethics_parity_ratio"), by_region, "0.5x30"),
+         _series(n.metric("ethics_parity_breach"), by_region, "0x30")],
+        "5m",
+        [_expected(inputs, "AlignwatchEthicsParityBelowFloor",
+                   {"business": B, "automation": automation.id, "dimension": "region"}, 0.5)],
+    ))
+    # a third of 60 decisions reversed (max 0.2): a page; silent: as many reversed, on too few decisions (12 < 30)
+    cases.append((
+        "AlignwatchEthicsOverrideRateHigh",
+        [_series(n.metric("ethics_override_rate"), decides, "0.35x30"),
+         _series(n.metric("ethics_decisions"), decides, "60x30")],
+        [_series(n.metric("ethics_override_rate"), decides, "0.35x30"),
+         _series(n.metric("ethics_decisions"), decides, "12x30")],
+        "5m",
+        [_expected(inputs, "AlignwatchEthicsOverrideRateHigh", {"business": B, "automation": automation.id}, 0.35)],
+    ))
     cases.append((
         "AlignwatchStrategicStaleness",
         [_series(n.metric("drift_strategic_staleness"), {**biz, "window": "7d"}, "1x120")],
@@ -381,6 +404,7 @@ def test_the_in_process_evaluation_fires_exactly_what_prometheus_fires_on_the_sa
 
     n = inputs.names
     reach, csat = {"business": B, "kpi": "reach"}, {"business": B, "kpi": "csat"}
+    bot = {"business": B, "automation": "chatbot"}
     samples = [
         Sample(n.metric("kpi_burn_rate"), {**reach, "window": "7d"}, 12.9),  # a fast burn with evidence: page
         Sample(n.metric("kpi_burn_evidence"), {**reach, "window": "7d"}, 9.7),
@@ -396,6 +420,14 @@ def test_the_in_process_evaluation_fires_exactly_what_prometheus_fires_on_the_sa
         Sample(n.metric("human_reachability"), {"business": B, "window": "7d"}, 0.35),
         Sample(n.metric("human_reachability_floor_evidence"), {"business": B, "window": "7d"}, 5.1),
         Sample(n.metric("drift_strategic_staleness"), {"business": B, "window": "7d"}, 0.0),
+        # parity below the floor and significant by region: ticket; as low by amount band, but maybe chance: nothing
+        Sample(n.metric("ethics_parity_ratio"), {**bot, "dimension": "region", "window": "28d"}, 0.6),
+        Sample(n.metric("ethics_parity_breach"), {**bot, "dimension": "region", "window": "28d"}, 1.0),
+        Sample(n.metric("ethics_parity_ratio"), {**bot, "dimension": "amount_band", "window": "28d"}, 0.6),
+        Sample(n.metric("ethics_parity_breach"), {**bot, "dimension": "amount_band", "window": "28d"}, 0.0),
+        # many reversals on too few decisions: nothing
+        Sample(n.metric("ethics_override_rate"), {**bot, "window": "7d"}, 0.3),
+        Sample(n.metric("ethics_decisions"), {**bot, "window": "7d"}, 12.0),
         Sample(n.metric("kpi_burn_rate"), {"business": "another", "kpi": "reach", "window": "7d"}, 50.0),  # not this business
         Sample(n.metric("kpi_burn_evidence"), {"business": "another", "kpi": "reach", "window": "7d"}, 50.0),
     ]
@@ -404,7 +436,7 @@ def test_the_in_process_evaluation_fires_exactly_what_prometheus_fires_on_the_sa
     assert {(f.name, f.labels.get("burn_window"), f.labels.get("pitfall")) for f in firing} == {
         ("AlignwatchKPIErrorBudgetBurn", "7d", None), ("AlignwatchKPIErrorBudgetBurn", "28d", None),
         ("AlignwatchKPIBelowTarget", "28d", None), ("AlignwatchPitfallDetected", None, "feature_overload"),
-        ("AlignwatchHumanReachabilityBelowFloor", "7d", None),
+        ("AlignwatchHumanReachabilityBelowFloor", "7d", None), ("AlignwatchEthicsParityBelowFloor", None, None),
     }
     series = [_series(s.name, dict(s.labels), f"{s.value}x120") for s in samples]
     tests = [{"interval": "1m", "input_series": series, "alert_rule_test": []}]

@@ -288,6 +288,12 @@ MISTAKES: dict[str, tuple[Callable[[dict[str, Any]], None], str, str]] = {
         "ethics.decisions[0].parity_floor",
         "must be <= 1",
     ),
+    "an override-rate limit above one": (
+        lambda d: d.__setitem__("ethics", {"oversight_owner": "owner",
+                                           "decisions": [_oven_decisions(override_rate_max=1.5)]}),
+        "ethics.decisions[0].override_rate_max",
+        "must be <= 1",
+    ),
     "a minimum sample of zero": (
         lambda d: d.__setitem__("ethics", {"oversight_owner": "owner", "decisions": [_oven_decisions(min_sample=0)]}),
         "ethics.decisions[0].min_sample",

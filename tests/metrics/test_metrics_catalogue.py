@@ -103,7 +103,10 @@ def test_every_declared_metric_has_every_piece_derived_from_its_declaration() ->
     series = dashboard_names()
     queries = [(spec.title, title, expr) for spec in dashboard_specs(series) for title, expr in panel_queries(spec)]
     alerts: dict[str, str] = {}
-    for content in render_rules(inputs_from_strategy(strategy, metric_names())).values():
+    # the refunds shop declares a decision-making automation: its rules carry the ethics alerts
+    deciding = load_strategy(REPO / "examples" / "refunds.yaml")
+    rendered = [render_rules(inputs_from_strategy(s, metric_names())) for s in (strategy, deciding)]
+    for content in (content for files in rendered for content in files.values()):
         for group in content["groups"]:
             for rule in group["rules"]:
                 if "alert" in rule:
@@ -152,28 +155,32 @@ def test_a_metric_is_added_only_by_the_formula_its_declaration_names() -> None:
 
 
 def test_every_metric_is_served_under_the_name_docs_metrics_md_gives_it(tmp_path: Path) -> None:
-    # a computed snapshot (two simulated weeks of the bakery), served by the exporter's collector
-    strategy = load_strategy(REPO / "examples" / "bakery.yaml")
-    engine = connect(f"sqlite:///{tmp_path / 'store.db'}")
-    try:
-        upgrade(engine)
-        rows = [
-            event_row(make_event(e["type"], e["source"], e["id"], e["time"], e["data"], e.get("subject")), START)
-            for e in simulate("bakery", 11, START, 14, 3000, strategy=strategy)
-        ]
-        with engine.begin() as conn:
-            conn.execute(events.insert(), rows)
-        values = compute(engine, strategy, start=START, end=START + dt.timedelta(days=14), granularity="day")
-    finally:
-        engine.dispose()
-    snapshot = Snapshot(values=tuple(values))
-    registry = CollectorRegistry()
-    registry.register(SnapshotCollector(lambda: snapshot, business="bakery", families=catalogue_families(),
-                                        scales=catalogue_scales()))
-    served = {metric.name for metric in registry.collect() if metric.samples}
+    # computed snapshots (two simulated weeks of the bakery, and of the refunds shop whose refund bot decides
+    # about customers), served by the exporter's collector
+    values, served = [], set()
+    for scenario in ("bakery", "refunds"):
+        strategy = load_strategy(REPO / "examples" / f"{scenario}.yaml")
+        engine = connect(f"sqlite:///{tmp_path / f'{scenario}.db'}")
+        try:
+            upgrade(engine)
+            rows = [
+                event_row(make_event(e["type"], e["source"], e["id"], e["time"], e["data"], e.get("subject")), START)
+                for e in simulate(scenario, 11, START, 14, 3000, strategy=strategy)
+            ]
+            with engine.begin() as conn:
+                conn.execute(events.insert(), rows)
+            computed = compute(engine, strategy, start=START, end=START + dt.timedelta(days=14), granularity="day")
+        finally:
+            engine.dispose()
+        values += computed
+        snapshot = Snapshot(values=tuple(computed))
+        registry = CollectorRegistry()
+        registry.register(SnapshotCollector(lambda snapshot=snapshot: snapshot, business=scenario,
+                                            families=catalogue_families(), scales=catalogue_scales()))
+        served |= {metric.name for metric in registry.collect() if metric.samples}
     documented = documented_names()
     assert set(documented) == set(CATALOGUE)
-    # the two simulated weeks give every metric a value somewhere, so every metric is served
+    # the simulated weeks give every metric a value somewhere, so every metric is served
     assert {v.metric_id for v in values if v.value is not None} == set(CATALOGUE)
     assert served == set(documented.values())
 

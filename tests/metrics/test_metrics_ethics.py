@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from alignwatch.cli import main
+from alignwatch.metrics.engine import compute
 from alignwatch.metrics.ethics import (
     Z_95,
     decisions_of,
@@ -20,7 +21,9 @@ from alignwatch.metrics.ethics import (
     reskilling_coverage,
     wilson_interval,
 )
-from alignwatch.metrics.strategy import DecisionOversight, Ethics
+from alignwatch.metrics.rules import alert_specs, firing_alerts, inputs_from_strategy, metric_names, samples_from_values
+from alignwatch.metrics.scorecard import build_scorecard
+from alignwatch.metrics.strategy import DecisionOversight, Ethics, load_strategy
 from alignwatch.store import connect, upgrade
 from alignwatch.stream.simulator import simulate
 
@@ -216,3 +219,39 @@ def test_explain_ethics_tells_the_owner_which_region_the_refund_bot_treats_worse
     assert measures["staleness"][0] == {"automation_id": "refund_bot", "owner": "shop owner", "reviewed": "2025-12-01",
                                         "days_since": 91, "review_every_days": 90, "overdue": True}
     assert 0 <= measures["agency"][0]["override_rate"] < 0.05
+
+
+def _refunds_store(tmp_path: Path, planted: bool) -> Any:
+    engine = connect(f"sqlite:///{tmp_path / f'store-{planted}.db'}")
+    upgrade(engine)
+    start = dt.datetime(2026, 2, 2, tzinfo=dt.UTC)
+    insert(engine, [ev(e["type"], dt.datetime.fromisoformat(e["time"]), **e["data"])
+                    for e in simulate("refunds", 5, start, 28, 12_000, planted=planted)])
+    return engine
+
+
+@pytest.mark.parametrize("planted", [True, False])
+def test_the_served_values_ticket_the_planted_refund_bias_and_its_control_pages_nobody(tmp_path: Path, planted: bool) -> None:
+    strategy = load_strategy(REPO / "examples" / "refunds.yaml")
+    engine = _refunds_store(tmp_path, planted)
+    try:
+        at = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
+        values = compute(engine, strategy, start=at - dt.timedelta(days=1), end=at, granularity="day", cache=False)
+        card = build_scorecard(engine, strategy, at, window="28d")
+    finally:
+        engine.dispose()
+    by_region = {"automation": "refund_bot", "dimension": "region"}
+    month = {(v.metric_id, tuple(sorted(v.labels.items()))): v.value for v in values if v.window == "28d"}
+    assert ("ethics_parity_ratio", tuple(sorted(by_region.items()))) in month
+    assert not [v for v in values if v.metric_id.startswith("ethics_") and v.window in ("hour", "day")]
+    inputs = inputs_from_strategy(strategy, metric_names())
+    fired = firing_alerts(alert_specs(inputs), samples_from_values(values, inputs.business), inputs.business)
+    parity = [f for f in fired if f.name == "AlignwatchEthicsParityBelowFloor"]
+    assert [f.labels["dimension"] for f in parity] == (["region"] if planted else [])
+    assert not [f for f in fired if f.severity == "page"]
+    # the scorecard's "Ethics and human agency" perspective, beside the SAI
+    ethics = card["ethics"]
+    assert ethics["weighted_into_sai"] is False
+    assert "ethics" not in {c["input"] for c in card["contributions"]}
+    region = next(p for p in ethics["parity"] if p["dimension"] == "region")
+    assert region["breach"] is planted and region["ratio"] == month[("ethics_parity_ratio", tuple(sorted(by_region.items())))]

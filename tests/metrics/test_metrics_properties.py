@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from alignwatch.metrics.catalogue import CATALOGUE, allowed_label_values
 from alignwatch.metrics.engine import compute, write_values
-from alignwatch.metrics.strategy import load_strategy
+from alignwatch.metrics.strategy import DecisionOversight, Ethics, load_strategy
 from alignwatch.store.schema import metric_values, pipeline_runs
 from alignwatch.stream.decode import make_event
 from alignwatch.stream.rows import event_row
@@ -91,6 +91,9 @@ def test_contributions_sum_to_the_sai_in_every_window(sqlite_store, scenario) ->
 
 def test_every_catalogue_metric_is_computed_with_labels_from_their_allowed_sets(sqlite_store, scenario) -> None:
     strategy, rows = scenario
+    # its first automation decides about customers, so the ethics metrics are computed too
+    deciding = DecisionOversight(automation=strategy.automations[0].id, favourable=("approved",), dimensions=("region",))
+    strategy = strategy.model_copy(update={"ethics": Ethics(oversight_owner="owner", decisions=(deciding,))})
     insert(sqlite_store, rows)
     values = compute(sqlite_store, strategy, start=START, end=END, granularity="day")
     assert {v.metric_id for v in values} == set(CATALOGUE)
