@@ -172,7 +172,7 @@ def test_the_wheel_installed_in_a_fresh_virtualenv_validates_and_renders_without
     assert "render" in helped.stdout and "strategy" in helped.stdout
 
     located = _run(python, "-c", "from alignwatch.stream.simulator.generate import default_strategy_path as p;"
-                   "from alignwatch.runner import DAGS_FOLDER; print(p('bakery')); print(DAGS_FOLDER)", cwd=work, env=env)
+                   "from alignwatch.airflow_launch import DAGS; print(p('bakery')); print(DAGS)", cwd=work, env=env)
     assert located.returncode == 0, located.stderr
     bakery, dags = (Path(line) for line in located.stdout.split())
     assert bakery.is_relative_to(venv) and bakery.is_file()
