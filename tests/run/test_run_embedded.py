@@ -18,7 +18,7 @@ from helpers_run import REPO, sai_series_name, still_running, watch_run
 
 
 @pytest.mark.integration
-@pytest.mark.slow
+@pytest.mark.solo
 def test_a_45_second_bakery_run_ingests_publishes_exposes_the_sai_reports_overproduction_and_leaves_no_process(
     tmp_path: Path, chromium
 ):
