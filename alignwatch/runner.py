@@ -13,9 +13,10 @@ Components, each started by :class:`Supervisor` and stopped by it, in reverse or
 - **exporter**: ``/metrics`` on 127.0.0.1 (``alignwatch.metrics.exporter``, served by
   ``alignwatch.metrics.server``) with the ingestion instruments on the same registry;
 - **simulator** (demo only): replays a scenario's days over a compressed timeline; the
-  aggregation then follows the simulated clock, and its runs are stamped on it (so the
-  checklist's ``continuous_monitoring``, which counts the runs published in the two days
-  up to a window's end, sees them).
+  aggregation then follows the simulated clock: it cycles at least once per simulated day
+  (as the hourly DAG publishes many times a day), and its runs are stamped on that clock,
+  so the checklist's ``continuous_monitoring``, which counts the runs published in the two
+  days up to a window's end, sees them as production's would be seen.
 
 After every published cycle the live view shows the alerts Prometheus would fire from the
 same rules (``alignwatch.metrics.rules.alert_specs``) on the newest published values, evaluated
@@ -437,8 +438,23 @@ class Supervisor:
         # load the validation context (Great Expectations) now, while the consumer joins its
         # group, so that the first cycle takes as long as the others
         gx_context()
-        while not self.stop_event.wait(self.options.interval_s):
+        began = time.monotonic()
+        # cycles start every period (a cycle longer than the period is followed by the next at once)
+        while not self.stop_event.wait(max(0.0, began + self._cycle_period() - time.monotonic())):
+            began = time.monotonic()
             self._cycle()
+
+    def _cycle_period(self) -> float:
+        """Seconds between cycle starts: ``interval_s``, and on the simulated clock at most a simulated day.
+
+        The demo's 28 days pass in about a minute: cycles 15 real seconds apart would be a
+        week apart on the simulated timeline, and every window would find no run published
+        in the two days before it, a failed ``continuous_monitoring`` that production, with
+        its hourly DAG, never shows.
+        """
+        if not self._clock.simulated:
+            return self.options.interval_s
+        return min(self.options.interval_s, self._clock.story_s / self._clock.days)
 
     def _cycle(self, *, final: bool = False) -> None:
         """One aggregation cycle: the continuous task over the hours closed since the last one.

@@ -35,7 +35,7 @@ SCENARIOS = ("bakery", "ecommerce", "retail", "control")
 @click.option("--duration", "duration_s", type=click.FloatRange(min=1), default=None, metavar="S",
               help="Stop by itself after S seconds [default: run until Ctrl-C].")
 @click.option("--interval", "interval_s", type=click.FloatRange(min=1), default=15.0, show_default=True, metavar="S",
-              help="Seconds between aggregation cycles.")
+              help="Seconds between aggregation cycles (with the simulator, at most a simulated day).")
 @click.option("--story", "story_s", type=click.FloatRange(min=1), default=None, metavar="S",
               help="Real seconds over which the simulated days are replayed [default: 60, or 60% of --duration].")
 @click.option("--days", type=click.IntRange(min=1), default=28, show_default=True, help="Simulated days.")

@@ -3,6 +3,7 @@ subprocess, watch it until it exits, and check that it left no process behind.""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import threading
 import time
@@ -36,11 +37,17 @@ class WatchedRun:
 
 
 def watch_run(
-    command: list[str], env: dict[str, str], *, each_second: Callable[[], None] | None = None, exit_timeout_s: float = 120
+    command: list[str],
+    env: dict[str, str],
+    *,
+    each_second: Callable[[], None] | None = None,
+    stop_when: Callable[[], bool] | None = None,
+    exit_timeout_s: float = 120,
 ) -> WatchedRun:
     """Run ``command`` (an ``alignwatch run`` that stops by itself) and watch it every second:
     record its child processes, scrape the SAI from the exporter it announces, then call
-    ``each_second``. Kills it if the wait fails."""
+    ``each_second``. Once the SAI was scraped and ``stop_when()`` is true, stop the run as a
+    user would, with Ctrl-C (SIGINT), before its duration. Kills it if the wait fails."""
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")), daemon=True)
@@ -65,6 +72,9 @@ def watch_run(
                 sai_line = next((line for line in body.splitlines() if line.startswith(sai_name + "{")), None)
             if each_second is not None:
                 each_second()
+            if stop_when is not None and sai_line is not None and stop_when():
+                process.send_signal(signal.SIGINT)
+                stop_when = None
             time.sleep(1)
         process.wait(timeout=exit_timeout_s)
     finally:
