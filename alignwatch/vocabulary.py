@@ -22,6 +22,7 @@ __all__ = [
     "BASE_UNITS",
     "CHECKLIST",
     "DIRECTIONS",
+    "ETHICS_INPUT",
     "EVENT_SHARE_MEASURES",
     "IDENTITY_LABELS",
     "INDICES",
@@ -92,7 +93,9 @@ INDEX_TITLES: dict[str, str] = {
 }
 """How an index reads on a page."""
 
-SAI_INPUTS: tuple[str, ...] = (*INDICES, *PERSPECTIVES)
+ETHICS_INPUT = "ethics"
+"""The SAI input of the "Ethics and human agency" perspective: the ethics score, at weight 0 unless the strategy says otherwise."""
+SAI_INPUTS: tuple[str, ...] = (*INDICES, *PERSPECTIVES, ETHICS_INPUT)
 """Inputs of the Strategic Alignment Index, in order (their weights come from the strategy)."""
 
 EVENT_SHARE_MEASURES: frozenset[str] = frozenset(

@@ -359,8 +359,8 @@ _DECLS: tuple[MetricDecl, ...] = (
         "over the segments with at least `min_sample` decisions (one decision per automation and case): lowest "
         "favourable rate ÷ highest favourable rate, favourable = an outcome of the decision entry's `favourable`; "
         "fewer than two such segments: no data; emitted on the 7d and 28d windows",
-        _DECISION, (DECIDING, DIMENSION),
-        computed_by="ethics", panel="detectors", legend="parity by {{dimension}}",
+        _DECISION, (DECIDING, DIMENSION), thresholds={"parity_floor": 0.8},
+        computed_by="ethics",
         alerts=("AlignwatchEthicsParityBelowFloor",),
     ),
     MetricDecl(
@@ -371,21 +371,21 @@ _DECLS: tuple[MetricDecl, ...] = (
         "parity ratio < `parity_floor` and the two-proportion z-test of the highest against the lowest rate is "
         "significant at 95 % (|z| ≥ 1.96); no parity ratio: no data",
         _DECISION, (DECIDING, DIMENSION),
-        computed_by="ethics", panel="detectors", legend="parity breach by {{dimension}}",
+        computed_by="ethics",
         alerts=("AlignwatchEthicsParityBelowFloor",),
     ),
     MetricDecl(
         "ethics_decisions", "ethics", "Decisions of a decision-making automation in the window (one per case).",
         "count", "none", "automation.decision cases of the automation", _DECISION, (DECIDING,),
-        computed_by="ethics", panel="detectors", legend="decisions",
+        computed_by="ethics",
         alerts=("AlignwatchEthicsOverrideRateHigh",),
     ),
     MetricDecl(
         "ethics_override_rate", "ethics",
         "Decisions of an automation that a person reversed: a signal that it decides wrongly.",
         "ratio", "down", "decisions overridden ÷ decisions (no decision: no data)",
-        _DECISION, (DECIDING,),
-        computed_by="ethics", panel="detectors", legend="override rate",
+        _DECISION, (DECIDING,), thresholds={"override_rate_max": 0.2, "min_sample": 30},
+        computed_by="ethics",
         alerts=("AlignwatchEthicsOverrideRateHigh",),
     ),
     MetricDecl(
@@ -393,7 +393,7 @@ _DECLS: tuple[MetricDecl, ...] = (
         "Decisions of an automation that the customer appealed: a signal that it decides wrongly.",
         "ratio", "down", "decisions appealed ÷ decisions (no decision: no data)",
         _DECISION, (DECIDING,),
-        computed_by="ethics", panel="detectors", legend="appeal rate",
+        computed_by="ethics",
     ),
     MetricDecl(
         "ethics_oversight_age", "ethics",
@@ -401,15 +401,15 @@ _DECLS: tuple[MetricDecl, ...] = (
         "seconds", "down",
         "days from the decision entry's `reviewed` date to the window's end × 86400; never reviewed: no data "
         "(ethics_oversight_overdue says so)",
-        (), (DECIDING,),
-        computed_by="ethics", panel="detectors", legend="since the last review",
+        (), (DECIDING,), thresholds={"review_every_days": 90},
+        computed_by="ethics",
     ),
     MetricDecl(
         "ethics_oversight_overdue", "ethics",
         "1 when a decision-making automation was never reviewed or its last review is older than its cadence.",
         "flag", "down", "never reviewed, or days since `reviewed` > `review_every_days` (the entry's, else the section's)",
         (), (DECIDING,),
-        computed_by="ethics", panel="detectors", legend="oversight overdue",
+        computed_by="ethics",
     ),
     MetricDecl(
         "ethics_reskilling_coverage", "ethics",
@@ -419,7 +419,7 @@ _DECLS: tuple[MetricDecl, ...] = (
         "employees reskilled (workforce.skill) within `ethics.workforce.training_within_days` of their first automated "
         "workforce.task ÷ (reskilled + displaced); those still within the delay are left out; nobody judged: no data",
         ("workforce.task", "workforce.skill"),
-        computed_by="ethics", panel="detectors", legend="reskilling coverage",
+        computed_by="ethics",
     ),
     MetricDecl(
         "ethics_displaced", "ethics",
@@ -428,7 +428,19 @@ _DECLS: tuple[MetricDecl, ...] = (
         "employees with an automated workforce.task, no workforce.skill within `ethics.workforce.training_within_days` "
         "of it, the delay passed by the window's end",
         ("workforce.task", "workforce.skill"), name="displaced_employees",
-        computed_by="ethics", panel="detectors", legend="displaced without reskilling",
+        computed_by="ethics",
+    ),
+    MetricDecl(
+        "ethics_score", "ethics",
+        "Ethics and human agency score, 0..100: the share of the ethics checks that pass (an SAI input, at weight "
+        "`weights.ethics`, 0 by default).",
+        "score", "up",
+        "100 × checks passed ÷ checks with a verdict: per automation and dimension with a parity ratio, no parity "
+        "breach; per decision-making automation with at least `min_sample` decisions, override rate ≤ "
+        "`override_rate_max`; per decision-making automation, oversight not overdue; once someone was judged for "
+        "reskilling, nobody displaced. No check with a verdict: no data; emitted on the 7d and 28d windows",
+        _DECISION + ("workforce.task", "workforce.skill"),
+        computed_by="ethics",
     ),
     # ------------------------------------------------------------------ KPIs and scorecard
     MetricDecl(

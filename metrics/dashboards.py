@@ -13,7 +13,9 @@ changes (:func:`annotations`); ``docs/dashboards.md`` says what each one answers
   attainment, error budget remaining, burn rate and evidence per window against the
   alerts' factors, the events behind it;
 - **Pitfalls and checklist**: active pitfalls by automation, checklist items, readiness,
-  drift;
+  drift, and a row of its own for **Ethics and human agency** (the ethics score, outcome
+  parity against the floor, overrides and appeals against their limit, oversight age
+  against the review cadence, reskilling coverage and the people displaced);
 - **Pipeline health**: snapshot age, validation, the exporter's store, newest runs, time
   since each run outcome (the heartbeats of skipped runs included), ingestion rates,
   consumer lag, commit latency, quarantine.
@@ -44,6 +46,7 @@ from alignwatch.vocabulary import INDICES
 __all__ = [
     "DATASOURCE_NAME",
     "DATASOURCE_UID",
+    "ETHICS_ROW",
     "GRAFANA_UNITS",
     "RUNBOOK_BASE",
     "Annotation",
@@ -86,7 +89,8 @@ Step = tuple[float | None, str]
 
 @dataclass(frozen=True)
 class PanelSpec:
-    """One panel: its kind (stat | timeseries | bargauge | table | alertlist), queries, unit,
+    """One panel: its kind (stat | timeseries | bargauge | table | alertlist | row: a titled
+    row that starts a new line and groups the panels after it), queries, unit,
     thresholds (steps, lowest first; drawn as dashed lines on a time series), the alerts it
     is tied to besides those the catalogue declares for the metrics it reads (each becomes a
     runbook link) and the query drawn as a target line."""
@@ -246,6 +250,78 @@ def dashboard_annotations(names: SeriesNames) -> tuple[Annotation, ...]:
         Annotation("Failed validations",
                    f'changes({n.last_run}{{{B},status="failed_validation"}}[2m]) > 0', RED),
         Annotation("Strategy changes (a KPI target changed)", f"changes({n.kpi_target}{{{B}}}[2m]) > 0", BLUE),
+    )
+
+
+ETHICS_ROW = "Ethics and human agency"
+"""The title of the dashboard row of the ethics measures (the scorecard's perspective of the same name)."""
+
+
+def _ethics_row(n: SeriesNames) -> tuple[PanelSpec, ...]:
+    """The "Ethics and human agency" row: each measure against the limit its alert or the strategy sets.
+
+    The limits drawn are the strategy's defaults, as the catalogue declares them (a strategy may
+    set its own per automation; the alerts read those). Parity is read on 28 days and the
+    override rate on 7, as their alerts read them.
+    """
+    floor = _threshold("ethics_parity_ratio", "parity_floor")
+    override_max = _threshold("ethics_override_rate", "override_rate_max")
+    cadence_s = _threshold("ethics_oversight_age", "review_every_days") * 86400
+    month, week = f'{B},window="28d"', f'{B},window="7d"'
+    return (
+        PanelSpec(ETHICS_ROW, "row", ()),
+        PanelSpec("Ethics score (28 days)", "stat",
+                  (Query(f'{n.metric("ethics_score")}{{{month}}}', "ethics score"),),
+                  unit="none", min=0, max=100, width=6, thresholds=SCORE_STEPS,
+                  no_value="no ethics check has a verdict",
+                  description="Share of the ethics checks that pass (parity, override rate, oversight, reskilling), "
+                  "0..100; it weighs into the SAI only with the strategy's weights.ethics (0 by default)."),
+        PanelSpec("Outcome parity per automation and dimension", "timeseries",
+                  (Query(f'{n.metric("ethics_parity_ratio")}{{{month}}}', "{{automation}} by {{dimension}} (28 days)"),
+                   Query(f'{n.metric("ethics_parity_ratio")}{{{week}}}', "{{automation}} by {{dimension}} (7 days)")),
+                  unit="percentunit", min=0, max=1, width=12, thresholds=((None, RED), (floor, GREEN)),
+                  no_value="fewer than two groups with min_sample decisions",
+                  description=f"Lowest ÷ highest favourable rate of the groups with enough decisions; the dashed "
+                  f"line is the default parity floor ({floor:.0%}). The ticket needs the 28-day ratio below the "
+                  f"automation's floor and a significant gap (the breach panel)."),
+        PanelSpec("Parity breaches (28 days)", "table",
+                  (Query(f'{n.metric("ethics_parity_breach")}{{{month}}}', "{{automation}} by {{dimension}}",
+                         instant=True),),
+                  unit="bool", width=6, thresholds=NONE_IS_GOOD,
+                  description="1: below the floor and not chance at these numbers (z-test at 95 %)."),
+        PanelSpec("Overrides and appeals (7 days)", "timeseries",
+                  (Query(f'{n.metric("ethics_override_rate")}{{{week}}}', "{{automation}} reversed by a person"),
+                   Query(f'{n.metric("ethics_appeal_rate")}{{{week}}}', "{{automation}} appealed by the customer")),
+                  unit="percentunit", min=0, max=1, width=12, thresholds=((None, GREEN), (override_max, RED)),
+                  description=f"Decisions reversed or appealed ÷ decisions; the dashed line is the default "
+                  f"override_rate_max ({override_max:.0%}), above which the owner is paged on at least min_sample "
+                  f"decisions."),
+        PanelSpec("Decisions (7 days)", "stat",
+                  (Query(f'{n.metric("ethics_decisions")}{{{week}}}', "{{automation}}"),),
+                  unit=unit_of("ethics_decisions"), width=4, thresholds=NEUTRAL,
+                  description="Decisions behind the rates (one per case); below min_sample nothing is judged."),
+        PanelSpec("Oversight: time since the owner's review", "bargauge",
+                  (Query(f'{n.metric("ethics_oversight_age")}{{{week}}}', "{{automation}}"),),
+                  unit=unit_of("ethics_oversight_age"), min=0, width=8, thresholds=((None, GREEN), (cadence_s, RED)),
+                  no_value="never reviewed: see Oversight overdue",
+                  description=f"Since the decision entry's reviewed date; red beyond the default review cadence "
+                  f"({cadence_s / 86400:g} days)."),
+        PanelSpec("Oversight overdue", "stat",
+                  (Query(f'{n.metric("ethics_oversight_overdue")}{{{week}}}', "{{automation}}"),),
+                  unit="bool", width=4, thresholds=NONE_IS_GOOD),
+        PanelSpec("Reskilling coverage (28 days)", "stat",
+                  (Query(f'{n.metric("ethics_reskilling_coverage")}{{{month}}}', "reskilled in time"),),
+                  unit=unit_of("ethics_reskilling_coverage"), min=0, max=1, width=6,
+                  thresholds=((None, RED), (1.0, GREEN)),
+                  no_value="nobody's training delay has passed",
+                  empty_when=f'{n.metric("ethics_displaced")}{{{month}}} == 0',
+                  description="People whose tasks an automation took on and who were trained or given a new "
+                  "responsibility within the committed delay ÷ those judged."),
+        PanelSpec("Displaced without reskilling (28 days)", "stat",
+                  (Query(f'{n.metric("ethics_displaced")}{{{month}}}', "people"),),
+                  unit=unit_of("ethics_displaced"), width=6, thresholds=NONE_IS_GOOD,
+                  description="People whose committed training delay passed without training or a new "
+                  "responsibility: offer it to them now."),
     )
 
 
@@ -451,11 +527,14 @@ def dashboard_specs(names: SeriesNames) -> tuple[DashboardSpec, ...]:
                       description=f"Regression: worsening of a KPI over the last 7 days against the 21 before "
                       f"(red from {regression_drop:.0%}); it needs 28 days of history. Staleness: 1 when the SAI is "
                       f"high while the outcome KPIs fell for weeks."),
+            *_ethics_row(n),
         ),
         questions=(
             "Which automation shows which common pitfall, and on what evidence?",
             "Which items of the strategic alignment checklist pass?",
             "Is a KPI regressing, or is the strategy itself going stale?",
+            "Does an automation that decides about customers treat one group worse, do people reverse or appeal its "
+            "decisions, is its oversight overdue, and were the people whose tasks it took on reskilled?",
         ),
     )
     pipeline = DashboardSpec(
@@ -606,6 +685,13 @@ def render_dashboard(spec: DashboardSpec, names: SeriesNames, *, runbook_base: s
     extra: list[dict[str, Any]] = []
     x = y = row_height = 0
     for panel_id, panel in enumerate(spec.panels, start=1):
+        if panel.kind == "row":
+            # a row starts a line of its own; the panels after it belong to it (Grafana's open row)
+            y, x, row_height = y + row_height, 0, 0
+            extra.append({"type": "row", "id": panel_id, "title": panel.title, "collapsed": False, "panels": [],
+                          "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}})
+            y += 1
+            continue
         if x + panel.width > 24:
             x, y, row_height = 0, y + row_height, 0
         grid = {"h": panel.height, "w": panel.width, "x": x, "y": y}

@@ -17,7 +17,10 @@ strategy's ``ethics`` section:
   received training, a certification or a new responsibility within the committed delay;
   an employee displaced without it once the delay has passed is a finding;
 - **oversight staleness**: days since the declared owner last reviewed each decision-making
-  automation (the strategy's ``reviewed`` date), against its review cadence.
+  automation (the strategy's ``reviewed`` date), against its review cadence;
+- the **ethics score** (:func:`ethics_score`): the share of these checks that pass, 0..100,
+  which weighs into the Strategic Alignment Index only when the strategy's ``weights.ethics``
+  is above 0 (its default is 0, see docs/strategy.md).
 
 One decision is counted per automation and case: the outcome of its earliest event, and
 the review, override and appeal flags of any of its events (a later review or appeal is
@@ -56,6 +59,8 @@ __all__ = [
     "as_json",
     "assess",
     "decisions_of",
+    "ethics_checks",
+    "ethics_score",
     "explain_lines",
     "fetch_inputs",
     "human_agency",
@@ -211,6 +216,8 @@ class HumanAgency:
     reviewed: int
     overridden: int
     appealed: int
+    override_rate_max: float = DecisionOversight.model_fields["override_rate_max"].default  # the page's limit
+    min_sample: int = DecisionOversight.model_fields["min_sample"].default  # decisions needed to judge it
 
     @property
     def override_rate(self) -> float | None:
@@ -222,12 +229,23 @@ class HumanAgency:
         """Decisions the customer appealed ÷ decisions."""
         return self.appealed / self.decisions if self.decisions else None
 
+    @property
+    def override_high(self) -> bool | None:
+        """Above ``override_rate_max`` on at least ``min_sample`` decisions, as the page reads it
+        (None: too few decisions to judge)."""
+        if self.decisions < self.min_sample or self.override_rate is None:
+            return None
+        return self.override_rate > self.override_rate_max
 
-def human_agency(decisions: Iterable[Decision], automation_id: str) -> HumanAgency:
-    """Review, override and appeal counts of ``automation_id``'s decisions."""
+
+def human_agency(decisions: Iterable[Decision], automation_id: str, oversight: DecisionOversight | None = None) -> HumanAgency:
+    """Review, override and appeal counts of ``automation_id``'s decisions, judged against
+    ``oversight``'s limits (the defaults without one)."""
     own = [d for d in decisions if d.automation_id == automation_id]
+    limits = oversight or DecisionOversight(automation=automation_id, favourable=("favourable",), dimensions=("none",))
     return HumanAgency(
-        automation_id, len(own), sum(d.reviewed for d in own), sum(d.overridden for d in own), sum(d.appealed for d in own)
+        automation_id, len(own), sum(d.reviewed for d in own), sum(d.overridden for d in own), sum(d.appealed for d in own),
+        limits.override_rate_max, limits.min_sample,
     )
 
 
@@ -361,9 +379,39 @@ def assess(strategy: Strategy, inputs: EthicsInputs, start: dt.datetime, end: dt
     ethics = strategy.ethics
     decisions = decisions_of(inputs.decisions)
     parity = tuple(outcome_parity(decisions, d, dimension) for d in ethics.decisions for dimension in d.dimensions)
-    agency = tuple(human_agency(decisions, d.automation) for d in ethics.decisions)
+    agency = tuple(human_agency(decisions, d.automation, d) for d in ethics.decisions)
     reskilling = reskilling_coverage(inputs.tasks, inputs.skills, ethics.workforce.training_within_days, end)
     return Assessment(start, end, parity, agency, reskilling, tuple(oversight_staleness(ethics, end.date())))
+
+
+def ethics_checks(assessment: Assessment) -> list[tuple[str, bool]]:
+    """Each ethics check that has a verdict on the window, and whether it passes.
+
+    One check per automation and dimension with a parity verdict (passes: no breach), per
+    automation with at least ``min_sample`` decisions (passes: override rate at most
+    ``override_rate_max``), per decision-making automation (passes: oversight not overdue),
+    and one for reskilling once someone was judged (passes: nobody displaced). A measure
+    without a verdict (too few decisions, nobody judged) is no check: it neither passes nor
+    fails, as the alerts stay silent on it.
+    """
+    checks = [(f"parity {p.automation_id} by {p.dimension}", not p.breach) for p in assessment.parity if p.ratio is not None]
+    checks += [(f"override rate {a.automation_id}", not a.override_high) for a in assessment.agency
+               if a.override_high is not None]
+    checks += [(f"oversight {st.automation_id}", not st.overdue) for st in assessment.staleness]
+    if assessment.reskilling.coverage is not None:
+        checks.append(("reskilling", not assessment.reskilling.displaced))
+    return checks
+
+
+def ethics_score(assessment: Assessment) -> float | None:
+    """100 × the checks of :func:`ethics_checks` that pass ÷ the checks (None: no check has a verdict).
+
+    A share of checks, not a mean of rates: an automation is fair or it is not at the floor
+    the owner set, and 0.79 parity is no "almost 0.8" that a good reskilling rate may buy back
+    inside the score.
+    """
+    checks = ethics_checks(assessment)
+    return 100.0 * sum(passed for _, passed in checks) / len(checks) if checks else None
 
 
 def _pct(value: float) -> str:
@@ -425,8 +473,9 @@ def as_json(assessment: Assessment) -> dict[str, Any]:
     for item, parity in zip(out["parity"], assessment.parity, strict=True):
         item.update(below_floor=parity.below_floor, breach=parity.breach)
     for item, agency in zip(out["agency"], assessment.agency, strict=True):
-        item.update(override_rate=agency.override_rate, appeal_rate=agency.appeal_rate)
+        item.update(override_rate=agency.override_rate, appeal_rate=agency.appeal_rate, override_high=agency.override_high)
     out["reskilling"]["coverage"] = assessment.reskilling.coverage
     for item, staleness in zip(out["staleness"], assessment.staleness, strict=True):
         item.update(reviewed=None if staleness.reviewed is None else staleness.reviewed.isoformat(), overdue=staleness.overdue)
+    out["score"] = ethics_score(assessment)
     return out

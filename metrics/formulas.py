@@ -20,11 +20,12 @@ from typing import Any, TypedDict
 from alignwatch.errors import ConfigError
 from alignwatch.metrics.aggregates import DISTRIBUTIONS
 from alignwatch.metrics.catalogue import CATALOGUE
-from alignwatch.metrics.ethics import EthicsInputs, as_json, assess
+from alignwatch.metrics.ethics import EthicsInputs, as_json, assess, ethics_checks, ethics_score
 from alignwatch.metrics.facts import Facts, Sums
 from alignwatch.metrics.strategy import Strategy
 from alignwatch.vocabulary import (
     CHECKLIST,
+    ETHICS_INPUT,
     EVENT_SHARE_MEASURES,
     INDICES,
     PERSPECTIVES,
@@ -422,6 +423,7 @@ class Evaluation:
     automations: dict[str, dict[str, Any]] = field(default_factory=dict)
     processes: dict[str, dict[str, Any]] = field(default_factory=dict)
     ethics: dict[str, Any] = field(default_factory=dict)  # ethics.as_json of the window (7d and 28d)
+    ethics_score: float | None = None  # share of the ethics checks that pass, 0..100 (an SAI input)
 
     #: the formula running (``FORMULAS``): a value is added only by the formula its declaration names
     step: str = field(default="", repr=False, compare=False)
@@ -1037,6 +1039,7 @@ def _sai(strategy: Strategy, facts: Facts, ev: Evaluation, run: Run) -> None:
         name: (None if ev.indices[name]["value"] is None else 100.0 * ev.indices[name]["value"]) for name in INDICES
     }
     scores.update(ev.perspectives)
+    scores[ETHICS_INPUT] = ev.ethics_score  # no data on hour and day windows: its weight goes to the others there
     ev.sai, ev.contributions = sai_of(strategy, scores)
     ev.add("sai", {}, ev.sai)
     if ev.sai is not None:
@@ -1072,6 +1075,10 @@ def _ethics(strategy: Strategy, facts: Facts, ev: Evaluation, run: Run) -> None:
         return  # judged on 7 and 28 days of decisions, like the pitfalls
     assessment = assess(strategy, run.ethics_inputs(facts.start, facts.end), facts.start, facts.end)
     ev.ethics = as_json(assessment)
+    ev.ethics_score = ethics_score(assessment)
+    checks = ethics_checks(assessment)
+    ev.add("ethics_score", {}, ev.ethics_score, checks=len(checks), passed=sum(ok for _, ok in checks),
+           failed=[name for name, ok in checks if not ok])
     for p in assessment.parity:
         labels = {"automation": p.automation_id, "dimension": p.dimension}
         inputs = {"lowest": p.lowest, "highest": p.highest, "z": p.z, "floor": p.floor, "min_sample": p.min_sample}
@@ -1111,15 +1118,15 @@ FORMULAS: dict[str, Formula] = {
     "human_reachability": _human_reachability,
     "kpis": _kpi_values,
     "perspectives": _perspective_scores,
+    "ethics": _ethics,
     "sai": _sai,
     "checklist": _checklist_items,
     "pitfalls": _pitfall_flags,
-    "ethics": _ethics,
     "drift": lambda strategy, facts, ev, run: _drift(strategy, facts, ev.kpis, ev.sai, run.fold, ev, run.rolling_7d),
 }
 """The formulas the catalogue's ``computed_by`` names, in the order they run (a step reads
-what the steps before it put in the evaluation: the SAI reads the indices and the
-perspective scores, the pitfalls read the automation and process metrics)."""
+what the steps before it put in the evaluation: the SAI reads the indices, the
+perspective scores and the ethics score, the pitfalls read the automation and process metrics)."""
 
 _unknown = sorted({name for d in CATALOGUE.values() for name in d.distributions} - set(DISTRIBUTIONS))
 if _unknown:

@@ -10,8 +10,10 @@ returns a dict with the keys ``sai``, ``contributions``, ``indices``, ``perspect
 ``ethics`` is the "Ethics and human agency" perspective: the measures of
 :mod:`alignwatch.metrics.ethics` (parity, overrides and appeals, reskilling, oversight
 staleness; judged on 7 days or more, so a 1d scorecard shows those of the 7 days ending at
-``at``), with ``weighted_into_sai`` false: they stand beside the index, not inside it (see
-docs/strategy.md, "Ethics and the Strategic Alignment Index").
+``at``) and their ``score`` (the share of the ethics checks that pass), with
+``weighted_into_sai``: whether the strategy's ``weights.ethics`` is above 0. By default it is
+0 and the measures stand beside the index, not inside it (see docs/strategy.md, "Ethics and
+the Strategic Alignment Index").
 
 ``explain_sai`` compares the SAI's contributions with those of the previous window of the
 same length and names the inputs that moved it.
@@ -237,7 +239,7 @@ def _card(strategy: Strategy, window: str, ev: Evaluation, findings: list[Findin
         "priorities": priorities(strategy, ev.processes),
         "pilots": pilots,
         "automations": ev.automations,
-        "ethics": {"weighted_into_sai": False, **ethics},
+        "ethics": {"weighted_into_sai": strategy.weights.ethics > 0, **ethics},
     }
     return _clean(card)  # type: ignore[no-any-return]
 

@@ -320,6 +320,9 @@ class Weights(_Model):
     customer: NonNegative = 0.1
     internal_process: NonNegative = 0.1
     learning_growth: NonNegative = 0.1
+    #: the ethics score (share of the ethics checks that pass): 0, beside the index and not in it, unless
+    #: the owner chooses otherwise (docs/strategy.md, "Ethics and the Strategic Alignment Index")
+    ethics: NonNegative = 0.0
 
     def normalised(self) -> dict[str, float]:
         """Each component's share of the index (the shares sum to 1)."""
@@ -355,15 +358,17 @@ class Thresholds(_Model):
 
 def check_catalogue_thresholds(decls: Iterable[Any] = CATALOGUE.values()) -> None:
     """A default threshold is written once: a catalogue default that is also a field of
-    :class:`Thresholds` must be that field's default (the docs show the catalogue's, the
-    detectors read the strategy's). Run when this module is imported."""
-    fields = Thresholds.model_fields
+    :class:`Thresholds` (or, for the ethics metrics, of :class:`Ethics` or
+    :class:`DecisionOversight`) must be that field's default (the docs and the dashboards show the
+    catalogue's, the detectors read the strategy's). Run when this module is imported."""
+    models = (Thresholds, Ethics, DecisionOversight)  # the section's cadence before the entry's (None: the section's)
     for decl in decls:
         for key, default in decl.thresholds.items():
-            if key in fields and fields[key].default != default:
+            model = next((m for m in models if key in m.model_fields), None)
+            if model is not None and model.model_fields[key].default != default:
                 raise ConfigError(
                     f"metric catalogue: {decl.id}.thresholds.{key}: default {default!r} differs from "
-                    f"Thresholds.{key} = {fields[key].default!r}"
+                    f"{model.__name__}.{key} = {model.model_fields[key].default!r}"
                 )
 
 

@@ -190,8 +190,11 @@ def render_scorecard(card: dict[str, Any]) -> str:
     lines += [f"  {p['rank']}. {p['id']:<20} score {p['score']:.2f} ({p['criticality']})" for p in card["priorities"][:5]] or ["  nothing"]
     lines += ["", "Pilots:"]
     lines += [f"  {p['id']}: {p['verdict']} — {p['reason']}" for p in card["pilots"]] or ["  none"]
-    lines += ["", "Ethics and human agency (beside the SAI, not weighed into it; `alignwatch explain ethics`):"]
-    lines += _ethics_lines(card.get("ethics", {})) or ["  nothing judged in this window"]
+    ethics = card.get("ethics", {})
+    weighed = "weighed into the SAI (weights.ethics)" if ethics.get("weighted_into_sai") else "beside the SAI, not weighed into it"
+    lines += ["", f"Ethics and human agency ({weighed}; `alignwatch explain ethics`): "
+              f"score {_num(ethics.get('score'), '{:.1f}')} / 100"]
+    lines += _ethics_lines(ethics) or ["  nothing judged in this window"]
     return "\n".join(lines) + "\n"
 
 

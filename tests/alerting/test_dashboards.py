@@ -50,6 +50,9 @@ def test_every_panel_and_query_validates_against_its_plugin_schema(rendered: lis
                 assert set(panel["options"]) == ALERT_LIST_OPTIONS, panel["options"]
                 assert "targets" not in panel
                 continue
+            if panel["type"] == "row":  # validated as the dashboard schema's RowPanel; a row has no query
+                assert "targets" not in panel and panel["panels"] == []
+                continue
             schema = _schema(panel["type"])
             if "options" in panel:
                 errors = [e.message for e in _validator(schema, "Options").iter_errors(panel["options"])]
@@ -89,7 +92,7 @@ def test_provisioning_points_grafana_at_the_datasource_uid_the_panels_use() -> N
         for panel in model["panels"]:
             if panel["type"] == "alertlist":
                 assert panel["options"]["datasource"] == datasource["name"]
-            else:
+            elif panel["type"] != "row":
                 assert panel["datasource"]["uid"] == datasource["uid"]
     provider = yaml.safe_load(files["provisioning/dashboards/alignwatch.yml"])["providers"][0]
     assert provider["type"] == "file" and provider["options"]["path"]
@@ -131,7 +134,7 @@ def _colour_at(panel: dict[str, Any], value: float) -> str:
 
 def test_every_panel_has_a_unit_and_its_own_thresholds_never_grafanas_default(rendered: list[dict[str, Any]]) -> None:
     for title, panel in _panels(rendered).items():
-        if panel["type"] == "alertlist":
+        if panel["type"] in ("alertlist", "row"):
             continue
         defaults = panel["fieldConfig"]["defaults"]
         assert defaults.get("unit"), title
@@ -215,3 +218,33 @@ def test_every_catalogue_unit_has_a_grafana_unit() -> None:
     from alignwatch.vocabulary import UNITS
 
     assert set(GRAFANA_UNITS) == set(UNITS)
+
+
+def test_the_ethics_row_draws_each_measure_against_its_limit_and_links_its_alerts_runbooks(
+    rendered: list[dict[str, Any]],
+) -> None:
+    pitfalls = next(m for m in rendered if m["title"].endswith("Pitfalls and checklist"))
+    row = next(p for p in pitfalls["panels"] if p["type"] == "row")
+    assert row["title"] == "Ethics and human agency" and row["gridPos"]["x"] == 0 and row["gridPos"]["w"] == 24
+    # the ethics panels follow the row, below it; the detectors table reads no ethics metric any more
+    after = [p for p in pitfalls["panels"] if p["id"] > row["id"]]
+    assert after and all(p["gridPos"]["y"] > row["gridPos"]["y"] for p in after)
+    assert all("ethics" not in t["expr"] for p in pitfalls["panels"] if p["id"] < row["id"] for t in p.get("targets", []))
+    panels = {p["title"]: p for p in after}
+    parity = panels["Outcome parity per automation and dimension"]
+    # the default parity floor 0.8 (the four-fifths convention), dashed, in percent
+    assert parity["fieldConfig"]["defaults"]["unit"] == "percentunit"
+    assert _colour_at(parity, 0.79) == "red" and _colour_at(parity, 0.8) == "green"
+    assert parity["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] == "dashed"
+    assert "docs/runbooks.md#ethics-parity-below-floor" in {link["url"] for link in parity["links"]}
+    overrides = panels["Overrides and appeals (7 days)"]
+    # the default override_rate_max 0.2: red above it, linked to the page's runbook
+    assert _colour_at(overrides, 0.19) == "green" and _colour_at(overrides, 0.2) == "red"
+    assert "docs/runbooks.md#ethics-override-rate-high" in {link["url"] for link in overrides["links"]}
+    oversight = panels["Oversight: time since the owner's review"]
+    # the default review cadence: 90 days = 90 × 86400 = 7,776,000 s
+    assert oversight["fieldConfig"]["defaults"]["unit"] == "s"
+    assert _colour_at(oversight, 89 * 86400) == "green" and _colour_at(oversight, 7_776_000) == "red"
+    assert panels["Reskilling coverage (28 days)"]["fieldConfig"]["defaults"]["unit"] == "percentunit"
+    assert panels["Displaced without reskilling (28 days)"]["fieldConfig"]["defaults"]["unit"] == "short"
+    assert panels["Ethics score (28 days)"]["fieldConfig"]["defaults"]["max"] == 100

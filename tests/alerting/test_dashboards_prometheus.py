@@ -12,9 +12,12 @@ the short history only, a panel may instead be empty for the reason it declares
 initiative started within the history.
 
 Left out, each for its reason: the burn-rate panels of KPIs without an error budget (not
-on an event-share measure: the panel says so), and the panels of the Kafka consumer's own
+on an event-share measure: the panel says so), the panels of the Kafka consumer's own
 instruments (lag, commit latency: no broker runs here; ``test_end_to_end.py`` reads them
-from a real consumer).
+from a real consumer), and, for a strategy that declares no decision-making automation,
+the panels whose every series is labelled by one (the ethics row's parity, overrides,
+decisions and oversight: there is nothing to label). The refunds scenario declares its
+refund bot: every panel of the "Ethics and human agency" row must show its data.
 """
 
 from __future__ import annotations
@@ -32,7 +35,15 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from alignwatch.drill import store_scenario
-from alignwatch.metrics.dashboards import dashboard_annotations, dashboard_names, dashboard_specs, variable_queries
+from alignwatch.metrics.catalogue import CATALOGUE
+from alignwatch.metrics.dashboards import (
+    ETHICS_ROW,
+    PanelSpec,
+    dashboard_annotations,
+    dashboard_names,
+    dashboard_specs,
+    variable_queries,
+)
 from alignwatch.metrics.exporter import build_collector
 from alignwatch.metrics.server import serve
 from alignwatch.metrics.strategy import load_strategy
@@ -90,8 +101,27 @@ def _prometheus_config(path: Path, targets: list[str]) -> Path:
     return path
 
 
-def _empty_panels(prometheus: Server, business: str, strategy: Any, *, short: bool) -> list[str]:
-    """Panels of every dashboard without data for ``business`` (KPI detail: for each of its KPIs)."""
+def _per_decision_maker(panel: PanelSpec) -> bool:
+    """Every query of ``panel`` reads a metric labelled by the strategy's decision-making automations."""
+    names = dashboard_names()
+    labelled = [names.metric(d.id) for d in CATALOGUE.values()
+                if any(label.from_strategy == "ethics.decisions" for label in d.labels_decl)]
+    return all(any(f"{name}{{" in query.expr for name in labelled) for query in panel.queries)
+
+
+def _ethics_row_panels() -> list[str]:
+    """Titles of the panels of the "Ethics and human agency" row, wherever it is."""
+    for spec in dashboard_specs(dashboard_names()):
+        titles = [panel.title for panel in spec.panels]
+        if ETHICS_ROW in titles:
+            return titles[titles.index(ETHICS_ROW) + 1:]
+    raise AssertionError("no dashboard has the ethics row")
+
+
+def _empty_panels(prometheus: Server, business: str, strategy: Any, *, short: bool,
+                  checked: list[str] | None = None) -> list[str]:
+    """Panels of every dashboard without data for ``business`` (KPI detail: for each of its KPIs);
+    the titles of the panels evaluated are added to ``checked``."""
     empty = []
     for spec in dashboard_specs(dashboard_names()):
         kpis = [(kpi.id, kpi.measure in EVENT_SHARE_MEASURES) for kpi in strategy.kpis] if spec.kpi_variable else [("", True)]
@@ -99,6 +129,10 @@ def _empty_panels(prometheus: Server, business: str, strategy: Any, *, short: bo
             for panel in spec.panels:
                 if not panel.queries or panel.title in CONSUMER_PANELS or (panel.title in BUDGET_PANELS and not budgeted):
                     continue
+                if not strategy.ethics.decisions and _per_decision_maker(panel):
+                    continue
+                if checked is not None:
+                    checked.append(panel.title)
                 exprs = [q.expr.replace("$business", business).replace("$kpi", kpi) for q in panel.queries]
                 if panel.empty_when and short:
                     exprs.append(panel.empty_when.replace("$business", business).replace("$kpi", kpi))
@@ -124,6 +158,7 @@ def test_every_panel_shows_data_after_a_28_day_and_a_2_day_history_of_every_scen
     servers: list[Any] = []
     engines: list[Any] = []
     failures: list[str] = []
+    ethics_checked: list[int] = []  # histories whose ethics row was evaluated for a decision-making automation
     try:
         stacks = {}
         for days in HISTORIES:
@@ -152,7 +187,12 @@ def test_every_panel_shows_data_after_a_28_day_and_a_2_day_history_of_every_scen
             wait_until(lambda p=prometheus, c=count: prometheus_query(p, "count(count_over_time(up[1m]) >= 3) == " + str(c)),
                        timeout=30, what=f"Prometheus to scrape the {days}-day exporters")  # fmt: skip
             for business, strategy in businesses:
-                failures += [f"{days} days, {business}: {panel}" for panel in _empty_panels(prometheus, business, strategy, short=days < 28)]
+                checked: list[str] = []
+                failures += [f"{days} days, {business}: {panel}"
+                             for panel in _empty_panels(prometheus, business, strategy, short=days < 28, checked=checked)]
+                if strategy.ethics.decisions:  # the refunds demo: the whole ethics row was evaluated
+                    ethics_checked.append(days)
+                    assert set(_ethics_row_panels()) <= set(checked), (days, business)
                 for spec in dashboard_specs(names):
                     for variable, label, selector in variable_queries(spec, names):
                         match = urllib.parse.urlencode({"match[]": selector.replace("$business", business)})
@@ -170,3 +210,4 @@ def test_every_panel_shows_data_after_a_28_day_and_a_2_day_history_of_every_scen
     print(f"stores built in {built - began:.1f} s, exporters and Prometheus started in {started - built:.1f} s, "
           f"panels evaluated in {time.monotonic() - started:.1f} s")
     assert not failures, "panels without data:\n" + "\n".join(failures)
+    assert sorted(ethics_checked) == sorted(HISTORIES)

@@ -249,9 +249,11 @@ def test_the_served_values_ticket_the_planted_refund_bias_and_its_control_pages_
     parity = [f for f in fired if f.name == "AlignwatchEthicsParityBelowFloor"]
     assert [f.labels["dimension"] for f in parity] == (["region"] if planted else [])
     assert not [f for f in fired if f.severity == "page"]
-    # the scorecard's "Ethics and human agency" perspective, beside the SAI
+    # the scorecard's "Ethics and human agency" perspective, beside the SAI at the default weight 0
     ethics = card["ethics"]
     assert ethics["weighted_into_sai"] is False
-    assert "ethics" not in {c["input"] for c in card["contributions"]}
+    assert strategy.weights.ethics == 0.0
+    contribution = next(c for c in card["contributions"] if c["input"] == "ethics")
+    assert (contribution["weight"], contribution["points"], contribution["score"]) == (0.0, None, ethics["score"])
     region = next(p for p in ethics["parity"] if p["dimension"] == "region")
     assert region["breach"] is planted and region["ratio"] == month[("ethics_parity_ratio", tuple(sorted(by_region.items())))]

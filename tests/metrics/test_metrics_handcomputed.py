@@ -263,6 +263,44 @@ def test_kpi_attainment_perspective_score_and_sai_with_renormalised_weights(stor
     assert key("sai_contribution", input="cjai") not in values  # no data: no contribution
 
 
+def _refund_decision(time: dt.datetime, case: str, region: str, outcome: str) -> dict[str, object]:
+    return ev("automation.decision", time, automation_id="bot", process_id="pack", case_id=case, outcome=outcome,
+              segments={"region": region})
+
+
+ETHICS = {"oversight_owner": "owner", "decisions": [{"automation": "bot", "favourable": ["approved"],
+                                                       "dimensions": ["region"], "min_sample": 2,
+                                                       "reviewed": "2026-02-20"}]}
+
+
+@pytest.mark.parametrize(("weight", "sai"), [
+    # weight 0 (the default): SPAR is the only input with data, SAI = 100 as without an ethics section
+    (0.0, 100.0),
+    # weight 0.15 = spar's 0.15: renormalised to 0.5 each, SAI = 0.5 × 100 + 0.5 × 66.667 = 83.333
+    (0.15, 50.0 + 100.0 / 3),
+])
+def test_the_ethics_score_is_the_share_of_checks_passed_and_weighs_into_the_sai_only_with_a_weight(
+    store, weight: float, sai: float
+) -> None:
+    strategy = make_strategy(ethics=ETHICS, weights={"ethics": weight})
+    t = at(10)
+    insert(store, [run(t, "bot", "pack")])  # SPAR = 1/1: score 100
+    # north 3 of 3 approved, south 0 of 3: parity 0 / 1 = 0 < 0.8; pooled 3/6 = 0.5,
+    # z = 1 / sqrt(0.5 × 0.5 × (1/3 + 1/3)) = 1 / 0.4082 = 2.449 ≥ 1.96: a breach
+    insert(store, [_refund_decision(t, f"N{n}", "north", "approved") for n in range(3)]
+           + [_refund_decision(t, f"S{n}", "south", "declined") for n in range(3)])
+    week = day_values(store, strategy, window="7d")
+    # checks: parity by region failed; override rate 0 of 6 ≤ 0.2 on ≥ 2 decisions passed; oversight reviewed
+    # 2026-02-20, 11 days before the window's end 2026-03-03, within 90 passed; nobody automated: no reskilling
+    # check. Score = 100 × 2 / 3 = 66.667
+    assert week[key("ethics_score")] == pytest.approx(200 / 3)
+    assert week[key("sai")] == pytest.approx(sai)
+    ethics_points = week.get(key("sai_contribution", input="ethics"))
+    assert ethics_points == (pytest.approx(0.5 * 200 / 3) if weight else None)
+    # on a day window nothing ethical is judged: the SAI is SPAR's alone whatever the weight
+    assert day_values(store, strategy)[key("sai")] == 100.0
+
+
 def test_checklist_items_from_data_strategy_and_declared_answers(store, strategy) -> None:
     t = at(10)
     insert(store, [
