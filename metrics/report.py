@@ -16,7 +16,12 @@ inline and every chart is inline SVG. It shows, in this order:
   from :data:`PITFALL_ADVICE`: re-engineer before automating, pilot first, train,
   re-check the ROI assumptions, produce to demand);
 - drift and regression signals, human reachability, the strategic-alignment checklist,
-  the prioritised list of what to automate next and the verdicts on pilots.
+  the prioritised list of what to automate next and the verdicts on pilots;
+- "Ethics and human agency" (:func:`_ethics_section`, from the scorecard's ``ethics`` key):
+  which group of customers an automation treats worse, by how much, on how many decisions,
+  whether it is more than chance and what to do; reversals and appeals when high; people
+  displaced without reskilling; overdue oversight. Its findings join the "what to do" list
+  at their alerts' severities (a parity breach is a ticket, a high override rate a page).
 
 Every value is shown in its KPI's declared unit (:func:`format_quantity`: ratios as %,
 durations in s/min/h/days, money with the currency, counted things as whole numbers),
@@ -487,9 +492,11 @@ def _human_words(human: Any) -> tuple[bool, str]:
 
 
 def actions(scorecard: Mapping[str, Any], *, currency: str = "EUR") -> list[Action]:
-    """What to do, most urgent first: a breach that pages (human reachability below its floor)
-    before the tickets (critical pitfalls, red flags crossed, warning pitfalls, KPIs below
-    target with enough events, regressions, strategic staleness)."""
+    """What to do, most urgent first: the breaches that page (human reachability below its
+    floor, people reversing an automation's decisions above its limit) before the tickets
+    (critical pitfalls and parity breaches, red flags crossed, warning pitfalls, KPIs below
+    target with enough events, regressions, strategic staleness, overdue oversight and people
+    displaced without reskilling)."""
     kpis = _kpi_index(scorecard)
     found: list[Action] = []
     below, sentence = _human_words(scorecard.get("human_reachability"))
@@ -537,6 +544,7 @@ def actions(scorecard: Mapping[str, Any], *, currency: str = "EUR") -> list[Acti
         found.append(Action("ticket", 5, f"{count}.",
                             "Compare this week with the weeks before: a change of automation, staff or season?",
                             " ".join(regressions)))
+    found += _ethics_actions(scorecard.get("ethics"))
     found.sort(key=lambda a: (0 if a.severity == "page" else 1, a.order))
     return found
 
@@ -938,6 +946,161 @@ def _pilot_deltas(deltas: Any, kpis: Mapping[str, Any]) -> str:
     )
 
 
+# --------------------------------------------------------------------------- ethics and human agency
+
+_ETHICS_HOW_TO = (
+    "To have an automation's decisions about customers (refunds, credit, bookings) checked for fair treatment, "
+    "list it under ethics.decisions in the strategy file (docs/strategy.md, section ethics)."
+)
+
+
+def _pct(value: Any) -> str:
+    return format_quantity(value, "ratio")
+
+
+def _parity_words(p: Mapping[str, Any]) -> tuple[str, Mapping[str, Any], Mapping[str, Any]] | None:
+    """The sentence of a parity verdict, with the least and the most favoured group (None: no verdict)."""
+    groups = {str(g.get("segment")): g for g in p.get("segments") or [] if isinstance(g, Mapping)}
+    low, high = groups.get(str(p.get("lowest"))), groups.get(str(p.get("highest")))
+    if p.get("ratio") is None or low is None or high is None:
+        return None
+    sentence = (
+        f"{p.get('automation_id')} gives customers of {p.get('dimension')} '{low['segment']}' a favourable outcome "
+        f"{_pct(low['rate'])} of the time ({low['favourable']:,} of {low['decisions']:,} decisions), against "
+        f"{_pct(high['rate'])} for '{high['segment']}', the best treated ({high['favourable']:,} of "
+        f"{high['decisions']:,}): {_pct(p['ratio'])} of their rate; your floor is {_pct(p.get('floor'))}."
+    )
+    return sentence, low, high
+
+
+def _not_enough(have: int, need: int) -> str:
+    return f"not enough decisions to judge ({have:,} of {need:,} needed)"
+
+
+def _ethics_actions(ethics: Any) -> list[Action]:
+    """The ethics findings as items of the "what to do" list, at their alerts' severities: a
+    parity breach is a ticket (AlignwatchEthicsParityBelowFloor), a high override rate a page
+    (AlignwatchEthicsOverrideRateHigh); overdue oversight and people displaced without
+    reskilling, which no alert reads, are tickets after the others."""
+    if not isinstance(ethics, Mapping) or not ethics.get("agency"):
+        return []
+    found: list[Action] = []
+    for p in ethics.get("parity") or []:
+        words = _parity_words(p) if p.get("breach") else None
+        if words is not None:
+            sentence, low, _ = words
+            found.append(Action(
+                "ticket", 1, f"Unequal treatment: {sentence} That is more than chance at these numbers.",
+                f"Review how {p['automation_id']} decides for '{low['segment']}': what it reads that differs for them "
+                "(a postcode, an amount threshold, a language), and any recent change to it; send their decisions to a "
+                "person until it is corrected.",
+            ))
+    for a in ethics.get("agency") or []:
+        if a.get("override_high"):
+            found.append(Action(
+                "page", 0,
+                f"People reversed {_pct(a['override_rate'])} of the decisions of {a['automation_id']} "
+                f"({a['overridden']:,} of {a['decisions']:,}), above your limit of {_pct(a.get('override_rate_max'))}: "
+                "it decides wrongly, and the decisions nobody reviews reach customers as they are.",
+                "Send its decisions to a person for review today until the cause is fixed, or roll back its last change.",
+            ))
+    for st in ethics.get("staleness") or []:
+        if st.get("overdue"):
+            found.append(Action("ticket", 7, f"{_oversight_words(st)}.",
+                                f"{str(st.get('owner') or 'Its owner').capitalize()}: review how it decides, then record "
+                                "the date in the strategy file (ethics.decisions[].reviewed)."))
+    displaced = len((ethics.get("reskilling") or {}).get("displaced") or [])
+    if displaced:
+        found.append(Action("ticket", 7, f"{_people(displaced)} whose tasks an automation took on got no training or new "
+                            "responsibility within the delay you committed to.",
+                            "Offer them training or a new responsibility now."))
+    return found
+
+
+def _people(count: int) -> str:
+    return f"{count:,} {'person' if count == 1 else 'people'}"
+
+
+def _oversight_words(st: Mapping[str, Any]) -> str:
+    when = ("has never been reviewed" if st.get("days_since") is None
+            else f"was last reviewed {st['days_since']:,} days ago ({st.get('reviewed')})")
+    return f"How {st.get('automation_id')} decides {when}; you committed to every {st.get('review_every_days')} days"
+
+
+def _ethics_section(scorecard: Mapping[str, Any]) -> str:
+    """Ethics and human agency, in the owner's words: which group an automation treats worse,
+    by how much, on how many decisions, whether it is more than chance, and what to do."""
+    ethics = scorecard.get("ethics")
+    head = '<section id="ethics"><h2>Ethics and human agency</h2>'
+    if not isinstance(ethics, Mapping) or not ethics.get("agency"):
+        return f'{head}<p class="muted" id="ethics-undeclared">Your strategy declares no automation that decides ' \
+               f"about customers, so nothing here is judged. {_esc(_ETHICS_HOW_TO)}</p></section>"
+    items: list[str] = []
+
+    def item(text: str, tone: str, kind: str) -> None:
+        items.append(f'<li class="{tone}" data-ethics="{kind}">{text}</li>')
+
+    for p in ethics.get("parity") or []:
+        words = _parity_words(p)
+        by = f"{_esc(p.get('automation_id'))}, by {_esc(p.get('dimension'))}: "
+        if words is None:
+            sizes = sorted((int(g.get("decisions", 0)) for g in p.get("segments") or []), reverse=True)
+            second = sizes[1] if len(sizes) > 1 else 0  # a verdict needs two groups of min_sample decisions
+            item(by + _esc(_not_enough(second, int(p.get("min_sample") or 0))) + ".", "muted", "parity-none")
+            continue
+        sentence, low, _ = words
+        if p.get("breach"):
+            item(f"<strong>{_esc(sentence)} That is more than chance at these numbers.</strong> What to do: review how "
+                 f"it decides for '{_esc(low['segment'])}' (run <code>alignwatch explain ethics --window 28d</code>, then "
+                 "look at what its rules read that differs for them and at any recent change to it); send their "
+                 "decisions to a person until it is corrected.", "bad", "parity-breach")
+        elif p.get("below_floor"):
+            item(f"{_esc(sentence)} At these numbers the gap may be chance: keep watching.", "warn", "parity-watch")
+        else:
+            item(f"{_esc(sentence)} Within your floor.", "ok", "parity-ok")
+    for a in ethics.get("agency") or []:
+        name = _esc(a.get("automation_id"))
+        decisions, need = int(a.get("decisions") or 0), int(a.get("min_sample") or 0)
+        counts = (f"{name}: {decisions:,} decisions, {int(a.get('reviewed') or 0):,} reviewed by a person, "
+                  f"{int(a.get('overridden') or 0):,} reversed ({_pct(a.get('override_rate'))}), "
+                  f"{int(a.get('appealed') or 0):,} appealed by the customer ({_pct(a.get('appeal_rate'))}).")
+        limit = a.get("override_rate_max")
+        if a.get("override_high"):
+            item(f"<strong>{counts} More reversals than your limit of {_pct(limit)}: it decides wrongly.</strong> "
+                 "What to do today: send its decisions to a person for review until the cause is fixed, or roll back "
+                 "its last change.", "bad", "override-high")
+        elif a.get("override_high") is None:
+            item(f"{counts} Reversals: {_esc(_not_enough(decisions, need))}.", "muted", "override-none")
+        else:
+            item(counts, "ok", "override-ok")
+        appeal = _number(a.get("appeal_rate"))
+        if appeal is not None and limit is not None and decisions >= need and appeal > float(limit):
+            item(f"Customers appealed {_pct(appeal)} of the decisions of {name}, more than the {_pct(limit)} you "
+                 "accept for reversals: read the appeals for what they have in common.", "warn", "appeal-high")
+    reskilling = ethics.get("reskilling") or {}
+    automated, displaced = len(reskilling.get("automated") or []), len(reskilling.get("displaced") or [])
+    if displaced:
+        item(f"<strong>{_people(displaced)} whose tasks an automation took on got no training or new responsibility "
+             "within the delay you committed to.</strong> What to do: offer it to them now.", "bad", "displaced")
+    elif automated:
+        item(f"Reskilling: {len(reskilling.get('covered') or []):,} of the {automated:,} people whose tasks were "
+             f"automated were trained or given a new responsibility in time ({_pct(reskilling.get('coverage'))}); "
+             "nobody was left without.", "ok", "reskilling")
+    for st in ethics.get("staleness") or []:
+        if st.get("overdue"):
+            item(f"<strong>{_esc(_oversight_words(st))}.</strong> What to do: {_esc(st.get('owner') or 'its owner')} "
+                 "reviews how it decides and records the date in the strategy file.", "bad", "oversight-overdue")
+        else:
+            item(f"Oversight of {_esc(st.get('automation_id'))}: reviewed {st.get('days_since')} days ago by "
+                 f"{_esc(st.get('owner'))}, within the {st.get('review_every_days')} days committed.", "ok", "oversight")
+    score = _number(ethics.get("score"))
+    weighed = ("it counts in the SAI (weights.ethics in your strategy file)" if ethics.get("weighted_into_sai")
+               else "it stands beside the SAI and does not count in it (weights.ethics is 0)")
+    summary = (f'<p id="ethics-score">Ethics score: <strong>{format_score(score)}</strong> of 100, the share of these '
+               f"checks that pass; {weighed}.</p>")
+    return f'{head}{summary}<ul class="ethics">{"".join(items)}</ul></section>'
+
+
 _CSS = """
 :root { --ink:#1d2430; --muted:#667085; --line:#e4e7ec; --bg:#f6f7f9; --good:#2e9e5b; --warn:#d99a1e; --bad:#d14343; --accent:#3565c9; }
 * { box-sizing: border-box; }
@@ -973,6 +1136,7 @@ section.lead { border-left:5px solid var(--accent); } section.lead #change { fon
 ol.actions { margin:8px 0 0; padding-left:22px; } ol.actions li { margin:8px 0; } .todo { color:var(--ink); font-size:13.5px; margin-top:2px; }
 li.action.page strong { color:var(--bad); } .badge.page { background:var(--bad); } .badge.ticket { background:var(--warn); }
 .fill.none { fill:#c5cad3; } .detail { font-size:13.5px; }
+ul.ethics li { margin:6px 0; } ul.ethics li.ok, ul.ethics li.muted { color:var(--ink); }
 footer { color:var(--muted); font-size:12px; text-align:center; margin-top:20px; }
 @media (max-width:760px) { section.hero, .cols { grid-template-columns:1fr; } }
 """
@@ -1049,6 +1213,7 @@ def render_report(
         _pitfalls_section(scorecard),
         _kpis_section(scorecard, currency),
         _drift_section(scorecard, currency),
+        _ethics_section(scorecard),
         _checklist_section(scorecard),
         _priorities_section(scorecard, currency),
         _pilots_section(scorecard),

@@ -262,3 +262,102 @@ def test_chromium_shows_the_most_severe_item_first_and_a_trend_point_per_day(bui
     shot = tmp_path / "report.png"
     chromium(f"--screenshot={shot}", "--window-size=1366,900", "--hide-scrollbars", report.page.as_uri())
     assert colour_count(shot.read_bytes()) >= 8
+
+
+# --------------------------------------------------------------------------- ethics and human agency
+
+REFUNDS_START = dt.datetime(2026, 2, 2, tzinfo=dt.UTC)
+REFUNDS_AT = REFUNDS_START + dt.timedelta(days=DAYS)  # 2026-03-02: the report's 28 days are the simulated ones
+
+
+def _refunds_report(directory: Path, *, planted: bool) -> tuple[str, list[tuple[str, str, Any]]]:
+    """The refunds bookshop's 28-day report (with or without its planted bias) and, read back from the store
+    with SQL, the refund bot's decision events of the window: (case, region, payload), oldest first."""
+    strategy = load_strategy(EXAMPLES / "refunds.yaml")
+    engine = connect(f"sqlite:///{directory / 'store.db'}")
+    try:
+        upgrade(engine)
+        rows = [
+            event_row(make_event(e["type"], e["source"], e["id"], e["time"], e["data"], e.get("subject")), REFUNDS_START)
+            for e in simulate("refunds", 5, REFUNDS_START, DAYS, 12_000, planted=planted, strategy=strategy)
+        ]
+        with engine.begin() as conn:
+            conn.execute(events.insert(), rows)
+            decided = conn.execute(sa.select(events.c.data).where(
+                events.c.type == "automation.decision", events.c.time >= REFUNDS_START, events.c.time < REFUNDS_AT,
+            ).order_by(events.c.time)).scalars().all()
+        page = write_report(engine, strategy, out=directory / "report.html", at=REFUNDS_AT, window="28d", now=REFUNDS_AT)
+    finally:
+        engine.dispose()
+    return page.read_text(encoding="utf-8"), [(d["case_id"], d["segments"]["region"], d) for d in decided
+                                              if d["automation_id"] == "refund_bot"]
+
+
+def _by_region(decided: list[tuple[str, str, Any]]) -> dict[str, tuple[int, int]]:
+    """(decisions, refunded) per region, one decision per case: its first event's outcome (docs/events.md)."""
+    first: dict[str, tuple[str, str]] = {}
+    for case, region, data in decided:
+        first.setdefault(case, (region, data["outcome"]))
+    tally: dict[str, tuple[int, int]] = {}
+    for region, outcome in first.values():
+        n, refunded = tally.get(region, (0, 0))
+        tally[region] = (n + 1, refunded + (outcome == "refunded"))
+    return tally
+
+
+def _ethics_text(page: str) -> str:
+    start = page.index('<section id="ethics">')
+    return " ".join(_visible_text(page[start:page.index("</section>", start)]).split())
+
+
+def test_the_report_names_the_region_the_refund_bot_treats_worse_with_its_rates_and_counts(tmp_path: Path) -> None:
+    page, decided = _refunds_report(tmp_path, planted=True)
+    tally = _by_region(decided)
+    # the planted bias declines the south twice as often: it has the lowest refund rate, the best-treated the highest
+    rates = {region: refunded / n for region, (n, refunded) in tally.items()}
+    low, high = min(rates, key=rates.get), max(rates, key=rates.get)  # type: ignore[arg-type]
+    assert low == "south"
+    (n_low, r_low), (n_high, r_high) = tally[low], tally[high]
+    ratio = rates[low] / rates[high]
+    assert ratio < 0.8  # below the refunds strategy's parity floor
+    section = _ethics_text(page)
+    assert (f"refund_bot gives customers of region 'south' a favourable outcome {rates[low] * 100:.1f}% of the time "
+            f"({r_low:,} of {n_low:,} decisions), against {rates[high] * 100:.1f}% for '{high}', the best treated "
+            f"({r_high:,} of {n_high:,}): {ratio * 100:.1f}% of their rate; your floor is 80.0%. That is more than "
+            f"chance at these numbers.") in section
+    assert "What to do: review how it decides for 'south'" in section
+    # the ticket joins the "what to do" list; nothing pages (people reverse few of the bot's decisions)
+    tickets = [" ".join(_visible_text(li).split()) for li in re.findall(r'<li class="action ticket".*?</li>', page, re.S)]
+    assert tickets[0].startswith("This week Unequal treatment: refund_bot gives customers of region 'south'")
+    assert 'class="action page"' not in page
+    # reviewed 2025-12-01: 91 days before 2026-03-02 (30 + 31 + 28 + 1 + 1), beyond the 90-day cadence
+    assert "How refund_bot decides was last reviewed 91 days ago (2025-12-01); you committed to every 90 days." in section
+    assert any("How refund_bot decides was last reviewed 91 days ago" in t for t in tickets)
+    # decisions, reversals and appeals of the bot, counted per case from the same events
+    cases = {case: data for case, _, data in reversed(decided)}  # any event's flags: here one event per case
+    overridden = sum(bool(d.get("overridden")) for d in cases.values())
+    appealed = sum(bool(d.get("appealed")) for d in cases.values())
+    assert (f"refund_bot: {len(cases):,} decisions" in section and f"{overridden:,} reversed" in section
+            and f"{appealed:,} appealed by the customer" in section)
+
+
+def test_the_control_without_the_bias_has_no_parity_finding(tmp_path: Path) -> None:
+    page, decided = _refunds_report(tmp_path, planted=False)
+    tally = _by_region(decided)
+    rates = [refunded / n for n, refunded in tally.values()]
+    assert min(rates) / max(rates) >= 0.8  # every region treated alike within the floor
+    section = _ethics_text(page)
+    assert "more than chance" not in section and "Within your floor." in section
+    assert "Unequal treatment" not in page
+
+
+@pytest.mark.integration
+def test_chromium_shows_the_ethics_section_with_the_refund_bias_as_a_finding(chromium, colour_count, tmp_path: Path) -> None:
+    _refunds_report(tmp_path, planted=True)
+    page = tmp_path / "report.html"
+    dom = chromium("--dump-dom", page.as_uri()).stdout.decode()
+    assert re.search(r'<li class="bad" data-ethics="parity-breach">.*?\'south\'', dom, re.S)
+    assert dom.index('id="actions"') < dom.index('id="ethics"')
+    shot = tmp_path / "report.png"
+    chromium(f"--screenshot={shot}", "--window-size=1366,900", "--hide-scrollbars", page.as_uri())
+    assert colour_count(shot.read_bytes()) >= 8

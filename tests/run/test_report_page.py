@@ -13,6 +13,7 @@ from alignwatch.metrics.report import (
     INDEX_NAMES,
     PERSPECTIVE_NAMES,
     PITFALL_ADVICE,
+    actions,
     format_index,
     format_score,
     render_report,
@@ -99,3 +100,68 @@ def test_chromium_renders_the_report_with_sai_indices_and_pitfalls_and_a_non_bla
     shot = tmp_path / "report.png"
     chromium(f"--screenshot={shot}", "--window-size=1366,900", "--hide-scrollbars", report.as_uri())
     assert colour_count(shot.read_bytes()) >= 8
+
+
+def _ethics(**changes: Any) -> dict[str, Any]:
+    """The scorecard's ``ethics`` key (alignwatch.metrics.ethics.as_json) of one refund bot with few decisions."""
+    ethics: dict[str, Any] = {
+        "weighted_into_sai": False, "score": 50.0,
+        # north 20 decisions, south 12: below min_sample 30 in both, no parity verdict
+        "parity": [{"automation_id": "refund_bot", "dimension": "region", "ratio": None, "lowest": None, "highest": None,
+                    "z": None, "significant": None, "floor": 0.8, "min_sample": 30, "below_floor": None, "breach": False,
+                    "segments": [{"segment": "south", "decisions": 12, "favourable": 6, "rate": 0.5, "low": 0.25,
+                                  "high": 0.75, "compared": False},
+                                 {"segment": "north", "decisions": 20, "favourable": 18, "rate": 0.9, "low": 0.7,
+                                  "high": 0.97, "compared": False}]}],
+        "agency": [{"automation_id": "refund_bot", "decisions": 32, "reviewed": 10, "overridden": 8, "appealed": 1,
+                    "override_rate": 0.25, "appeal_rate": 1 / 32, "override_rate_max": 0.2, "min_sample": 30,
+                    "override_high": True}],
+        "reskilling": {"automated": ["e1", "e2", "e3"], "covered": ["e1"], "pending": [], "displaced": ["e2", "e3"],
+                       "coverage": 1 / 3},
+        "staleness": [{"automation_id": "refund_bot", "owner": "shop owner", "reviewed": "2026-02-01", "days_since": 28,
+                       "review_every_days": 90, "overdue": False}],
+    }
+    return {**ethics, **changes}
+
+
+def _ethics_text(page: str) -> str:
+    start = page.index('<section id="ethics">')
+    return " ".join(re.sub(r"<[^>]+>", " ", page[start:page.index("</section>", start)]).split())
+
+
+def test_a_strategy_without_decisions_gets_one_line_saying_how_to_declare_them(sample_scorecard, at):
+    for ethics in (None, _ethics(parity=[], agency=[], staleness=[])):
+        section = _ethics_text(_page({**sample_scorecard, "ethics": ethics}, at))
+        assert section == ("Ethics and human agency Your strategy declares no automation that decides about customers, "
+                           "so nothing here is judged. To have an automation&#x27;s decisions about customers (refunds, "
+                           "credit, bookings) checked for fair treatment, list it under ethics.decisions in the strategy "
+                           "file (docs/strategy.md, section ethics).")
+
+
+def test_below_the_minimum_sample_parity_is_not_judged_and_says_how_many_decisions_it_needs(sample_scorecard, at):
+    section = _ethics_text(_page({**sample_scorecard, "ethics": _ethics()}, at))
+    # a verdict needs two groups of 30: the second largest, south, has 12
+    assert "refund_bot, by region: not enough decisions to judge (12 of 30 needed)." in section
+    few = _ethics(agency=[{**_ethics()["agency"][0], "decisions": 12, "overridden": 3, "override_rate": 0.25,
+                           "override_high": None}])
+    assert "Reversals: not enough decisions to judge (12 of 30 needed)." in _ethics_text(
+        _page({**sample_scorecard, "ethics": few}, at))
+
+
+def test_reversals_above_the_limit_page_before_every_ticket_and_displaced_people_are_counted(sample_scorecard, at):
+    card = {**sample_scorecard, "ethics": _ethics()}
+    found = actions(card)
+    # 8 of 32 reversed = 25.0 %, above the limit 20.0 %: the page of AlignwatchEthicsOverrideRateHigh
+    assert found[0].severity == "page"
+    assert found[0].problem.startswith("People reversed 25.0% of the decisions of refund_bot (8 of 32), above your limit "
+                                       "of 20.0%")
+    assert [a.severity for a in found[1:]] == ["ticket"] * (len(found) - 1)
+    # two of the three automated people (e2, e3) passed the delay untrained: a ticket, named by count
+    assert found[-1].problem == ("2 people whose tasks an automation took on got no training or new responsibility "
+                                 "within the delay you committed to.")
+    section = _ethics_text(_page(card, at))
+    assert "refund_bot: 32 decisions, 10 reviewed by a person, 8 reversed (25.0%), 1 appealed by the customer (3.1%)." \
+        in section  # 1 / 32 = 3.125 %
+    assert "More reversals than your limit of 20.0%" in section
+    assert "Oversight of refund_bot: reviewed 28 days ago by shop owner, within the 90 days committed." in section
+    assert "Ethics score: 50.0 of 100" in section and "does not count in it (weights.ethics is 0)" in section
