@@ -15,8 +15,11 @@ import pytest
 import sqlalchemy as sa
 
 from alignwatch.cli import main
+from alignwatch.config import Settings
 from alignwatch.errors import BusinessMismatchError
+from alignwatch.metrics.strategy import load_strategy
 from alignwatch.pipeline import continuous_task
+from alignwatch.runner import RunOptions, Supervisor
 from alignwatch.store import connect
 from alignwatch.store.business import check_business, claim_business, served_business
 from alignwatch.store.schema import events, pipeline_heartbeats, pipeline_runs
@@ -165,3 +168,17 @@ def test_a_store_without_a_claim_is_claimed_by_the_next_write_and_only_reading_l
     assert again.claimed_by == "alignwatch consume"
     with pytest.raises(BusinessMismatchError):
         claim_business(store_engine, "Northwind Outfitters", by="alignwatch run")
+
+
+def test_alignwatch_run_on_the_bakerys_store_with_the_shops_strategy_fails_at_startup_naming_both(
+    bakery_store: str, tmp_path: Path
+) -> None:
+    lines: list[str] = []
+    # an unreachable broker: the store is checked before anything connects to it
+    settings = Settings(store_url=bakery_store, bootstrap_servers=["127.0.0.1:9"])
+    options = RunOptions(scenario=None, embedded_broker=False, duration_s=5, var_dir=tmp_path)
+    result = Supervisor(settings, load_strategy(ECOMMERCE), options, emit=lines.append).run()
+    assert result.exit_code == 1
+    (failure,) = result.failures
+    assert failure.startswith("startup: store ") and "serves 'Riverside Bakery', not 'Northwind Outfitters'" in failure
+    assert "broker" not in result.status.components
