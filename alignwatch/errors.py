@@ -2,6 +2,7 @@
 
     AlignwatchError                 base of every expected error; the CLI prints it in one line
     ├── ConfigError                 bad settings or command-line options
+    │   └── BusinessMismatchError   the strategy's business is not the one the store serves
     ├── StrategyError               a strategy file failed validation (carries every problem)
     ├── StoreError                  the SQL store is unreachable or not migrated
     ├── BrokerError                 the Kafka broker is unreachable or misbehaves
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 __all__ = [
     "AlignwatchError",
     "BrokerError",
+    "BusinessMismatchError",
     "ConfigError",
     "ImportFormatError",
     "MissingExtraError",
@@ -38,6 +40,25 @@ class ConfigError(AlignwatchError):
     """Settings or options are missing or invalid."""
 
     exit_code = 2
+
+
+class BusinessMismatchError(ConfigError):
+    """A command was given the strategy of another business than the one its store serves.
+
+    One store holds one business's events and metrics: a scorecard computed with another
+    business's strategy is a number about nothing (the bakery's store read with the online
+    shop's strategy still prints an SAI). ``--allow-business-mismatch`` lets it through.
+    """
+
+    def __init__(self, store: str, served: str, given: str) -> None:
+        self.store = store
+        self.served = served
+        self.given = given
+        super().__init__(
+            f"store {store} serves {served!r}, not {given!r} (the business of the strategy given): use "
+            f"{served!r}'s strategy or another store, or --allow-business-mismatch (ALIGNWATCH_ALLOW_BUSINESS_MISMATCH) "
+            "to go on anyway"
+        )
 
 
 @dataclass(frozen=True)

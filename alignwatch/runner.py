@@ -4,8 +4,12 @@ Components, each started by :class:`Supervisor` and stopped by it, in reverse or
 
 - **broker**: an embedded Tansu broker (in memory, free loopback port) unless external
   bootstrap servers are configured;
-- **store**: migrated on start (SQLite under ``./var/`` by default, PostgreSQL in production);
-- **consumer**: the ingestion consume loop (``alignwatch.stream.consumer.IngestConsumer``) in a thread;
+- **store**: migrated on start (SQLite under ``./var/`` by default, PostgreSQL in production)
+  and claimed for the strategy's business, or refused when it serves another one
+  (``alignwatch.store.business``; ``allow_business_mismatch`` in the settings lets it through);
+- **consumer**: the ingestion consume loop (``alignwatch.stream.consumer.IngestConsumer``) in a
+  thread, in the settings' consumer group (the CLI gives each demo run a group of its own);
+  when the group assigns it no partition in time, the live view and the log say so;
 - **aggregation**: every ``interval_s`` the continuous task of the Airflow DAG
   (``alignwatch.pipeline.continuous_task``), the same function the DAG calls, so what the
   embedded schedule publishes is what Airflow would publish; or, with ``airflow=True``,
@@ -61,6 +65,7 @@ from alignwatch.metrics.strategy import Strategy
 from alignwatch.pipeline import continuous_task
 from alignwatch.processes import stop_session
 from alignwatch.store import connect, upgrade
+from alignwatch.store.business import claim_business
 from alignwatch.store.schema import events, pipeline_runs
 from alignwatch.stream.broker import TansuBroker, ensure_topics
 from alignwatch.stream.consumer import build_consumer, kafka_producer
@@ -219,6 +224,9 @@ class Supervisor:
         # the store
         self._engine = connect(settings.store_url)
         upgrade(self._engine)
+        claim_business(
+            self._engine, self.strategy.business.name, by="alignwatch run", allow_mismatch=settings.allow_business_mismatch
+        )
         self.status.store_url = self._engine.url.render_as_string(hide_password=True)
         self._component("store", "running")
         # the broker
@@ -343,6 +351,8 @@ class Supervisor:
         self._consumer = build_consumer(
             self.settings, self._engine, self._pipeline_metrics, live=not self.options.scenario
         )
+        self.status.group = self.settings.consumer_group
+        self.emit(f"consumer: group {self.settings.consumer_group} on {self.status.bootstrap}")
         self._thread("consumer", self._consume)
 
     def _consume(self) -> None:
@@ -486,12 +496,15 @@ class Supervisor:
             stored = self._consumer.report.stored if self._consumer is not None else 0
             # on the simulator's clock the runs are stamped on the simulated timeline (as
             # their windows are), so the runs a window counts are the ones before its end
+            allow = self.settings.allow_business_mismatch
             if self._clock.simulated:
                 outcome = continuous_task(
-                    self._engine, self.strategy, start=start, end=end, trigger="alignwatch run", clock=self._clock.now
-                )
+                    self._engine, self.strategy, start=start, end=end, trigger="alignwatch run", clock=self._clock.now,
+                    allow_business_mismatch=allow,
+                )  # fmt: skip
             else:
-                outcome = continuous_task(self._engine, self.strategy, start=start, end=end, trigger="alignwatch run")
+                outcome = continuous_task(self._engine, self.strategy, start=start, end=end, trigger="alignwatch run",
+                                          allow_business_mismatch=allow)  # fmt: skip
             seconds = time.monotonic() - began
             status = str(outcome.status)
             with self._lock:
@@ -561,6 +574,10 @@ class Supervisor:
             self.status.stored = report.stored
             self.status.duplicates = report.duplicates
             self.status.rejected = report.rejected
+            if report.waiting != self.status.consumer_waiting:
+                self.status.consumer_waiting = report.waiting
+                if report.waiting:
+                    self.emit(f"warning: {report.waiting}")
         self.status.lag = _total_lag(self._registry)
         if self._clock.simulated:
             self.status.simulated_now = self._clock.now()

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from alignwatch.cli.options import settings_from, store_option, strategy_option
+from alignwatch.cli.options import business_option, guard_business, settings_from, store_option, strategy_option
 from alignwatch.errors import AlignwatchError, ConfigError
 from alignwatch.metrics.catalogue import render_docs
 from alignwatch.metrics.engine import compute, windows
@@ -66,13 +66,15 @@ def _window_given() -> bool:
     return click.get_current_context().get_parameter_source("window") is click.core.ParameterSource.COMMANDLINE
 
 
-def _open(store_url: str | None, strategy_file: Path | None) -> tuple[Any, Any]:
-
-    settings = settings_from(store_url=store_url, strategy_file=strategy_file)
+def _open(store_url: str | None, strategy_file: Path | None, allow_business_mismatch: bool | None) -> tuple[Any, Any]:
+    """The store (migrated, serving the strategy's business) and the strategy; reads only."""
+    settings = settings_from(store_url=store_url, strategy_file=strategy_file,
+                             allow_business_mismatch=allow_business_mismatch)
     strategy = load_strategy(settings.strategy_file, max_bytes=settings.max_strategy_bytes)
     engine = connect(settings.store_url)
     try:
         require_current(engine)
+        guard_business(engine, strategy.business.name, settings)
     except BaseException:
         engine.dispose()
         raise
@@ -91,15 +93,18 @@ def metrics() -> None:
               help="Window kind computed inside the range (7d and 28d windows end at each day's end).")
 @store_option
 @strategy_option
-def compute_command(from_text: str, to_text: str, granularity: str, store_url: str | None, strategy_file: Path | None) -> None:
+@business_option
+def compute_command(from_text: str, to_text: str, granularity: str, store_url: str | None, strategy_file: Path | None,
+                    allow_business_mismatch: bool | None) -> None:
     """Compute, validate and publish the metrics of [--from, --to), one day at a time."""
 
     start, end = _moment(from_text, "--from"), _moment(to_text, "--to")
     assert start is not None and end is not None
     if end <= start:
         raise ConfigError(f"--to {to_text} is not after --from {from_text}")
-    run_timeout = dt.timedelta(seconds=settings_from(store_url=store_url, strategy_file=strategy_file).run_timeout_s)
-    engine, strategy = _open(store_url, strategy_file)
+    settings = settings_from(store_url=store_url, strategy_file=strategy_file, allow_business_mismatch=allow_business_mismatch)
+    run_timeout = dt.timedelta(seconds=settings.run_timeout_s)
+    engine, strategy = _open(store_url, strategy_file, allow_business_mismatch)
     try:
         steps = day_ranges(start, end, strategy.business.timezone)
         total = sum(len(windows(strategy, lo, hi, granularity)) for lo, hi in steps)
@@ -119,6 +124,7 @@ def compute_command(from_text: str, to_text: str, granularity: str, store_url: s
                 trigger="alignwatch metrics compute",
                 compute=functools.partial(compute, progress=advance),
                 run_timeout=run_timeout,
+                allow_business_mismatch=settings.allow_business_mismatch,
             )
     finally:
         engine.dispose()
@@ -227,8 +233,9 @@ _TO_HELP = "End of the period, exclusive (with --from)."
 @click.option("--json", "as_json", is_flag=True, help="Print the scorecard as JSON.")
 @store_option
 @strategy_option
+@business_option
 def scorecard(at_text: str | None, window: str, from_text: str | None, to_text: str | None, as_json: bool,
-              store_url: str | None, strategy_file: Path | None) -> None:
+              store_url: str | None, strategy_file: Path | None, allow_business_mismatch: bool | None) -> None:
     """Show the scorecard: SAI, indices, perspectives, KPIs, checklist, pitfalls, drift, priorities, pilots.
 
     Of the window ending at --at, or of any period [--from, --to) (a quarter, a whole imported log).
@@ -236,7 +243,7 @@ def scorecard(at_text: str | None, window: str, from_text: str | None, to_text: 
 
     span = _period(from_text, to_text, at_text, _window_given())
     at = _moment(at_text, "--at") or dt.datetime.now(dt.UTC)
-    engine, strategy = _open(store_url, strategy_file)
+    engine, strategy = _open(store_url, strategy_file, allow_business_mismatch)
     try:
         if span is not None:
             card = build_period_scorecard(engine, strategy, *span)
@@ -258,15 +265,16 @@ def explain() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the measures as JSON.")
 @store_option
 @strategy_option
+@business_option
 def explain_ethics_command(at_text: str | None, window: str, as_json: bool, store_url: str | None,
-                           strategy_file: Path | None) -> None:
+                           strategy_file: Path | None, allow_business_mismatch: bool | None) -> None:
     """Which group the automations' decisions treat worse, how often people reverse them, and who was reskilled."""
     from alignwatch.metrics.ethics import as_json as assessment_json
     from alignwatch.metrics.ethics import assess, explain_lines, read_inputs
 
     end = _moment(at_text, "--at") or dt.datetime.now(dt.UTC)
     start = end - dt.timedelta(days=int(window.removesuffix("d")))
-    engine, strategy = _open(store_url, strategy_file)
+    engine, strategy = _open(store_url, strategy_file, allow_business_mismatch)
     try:
         inputs = read_inputs(engine, strategy, start, end)
     finally:
@@ -288,13 +296,14 @@ def explain_ethics_command(at_text: str | None, window: str, as_json: bool, stor
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 @store_option
 @strategy_option
+@business_option
 def explain_sai_command(at_text: str | None, window: str, from_text: str | None, to_text: str | None, as_json: bool,
-                        store_url: str | None, strategy_file: Path | None) -> None:
+                        store_url: str | None, strategy_file: Path | None, allow_business_mismatch: bool | None) -> None:
     """Which inputs moved the SAI since the previous window (or period) of the same length."""
 
     span = _period(from_text, to_text, at_text, _window_given())
     at = _moment(at_text, "--at") or dt.datetime.now(dt.UTC)
-    engine, strategy = _open(store_url, strategy_file)
+    engine, strategy = _open(store_url, strategy_file, allow_business_mismatch)
     try:
         if span is not None:
             result = explain_sai_period(engine, strategy, *span)

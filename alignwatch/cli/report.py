@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from alignwatch.cli.options import settings_from, store_option, strategy_option
+from alignwatch.cli.options import business_option, guard_business, settings_from, store_option, strategy_option
 from alignwatch.errors import ConfigError
 from alignwatch.metrics.report import write_report
 from alignwatch.metrics.strategy import load_strategy
@@ -37,15 +37,18 @@ def parse_at(text: str | None) -> dt.datetime | None:
               help="Where to write the page.")
 @store_option
 @strategy_option
-def report(at_text: str | None, window: str, out: Path, store_url: str | None, strategy_file: Path | None) -> None:
+@business_option
+def report(at_text: str | None, window: str, out: Path, store_url: str | None, strategy_file: Path | None,
+           allow_business_mismatch: bool | None) -> None:
     """Write the owner's report: SAI and trend, indices, scorecard, KPIs, pitfalls and what to do."""
 
     at = parse_at(at_text)
-    settings = settings_from(store_url=store_url, strategy_file=strategy_file)
+    settings = settings_from(store_url=store_url, strategy_file=strategy_file, allow_business_mismatch=allow_business_mismatch)
     strategy = load_strategy(settings.strategy_file, max_bytes=settings.max_strategy_bytes)
     engine = connect(settings.store_url)
     try:
         require_current(engine)
+        guard_business(engine, strategy.business.name, settings)
         path = write_report(engine, strategy, out=out, at=at, window=window)
     finally:
         engine.dispose()

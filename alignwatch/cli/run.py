@@ -6,16 +6,22 @@ exporter on 127.0.0.1 and the simulator replaying ``--scenario`` over about a mi
 
 Production (``--no-simulator`` with ``--bootstrap-servers``, ``--store`` or their
 ``ALIGNWATCH_*`` variables): the same supervisor against your Kafka and PostgreSQL.
+
+The consumer group is ``--group`` or ``ALIGNWATCH_CONSUMER_GROUP``; without either, a run
+with the simulator takes a group of its own (:func:`demo_group`): a second demo on the same
+broker under the first one's group would wait for a partition the first one holds and
+store nothing.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
 import click
 
-from alignwatch.cli.options import kafka_options, settings_from, store_option, strategy_option
+from alignwatch.cli.options import business_option, kafka_options, settings_from, store_option, strategy_option
 from alignwatch.errors import AlignwatchError
 from alignwatch.live import render, status_line
 from alignwatch.metrics.strategy import load_strategy
@@ -23,9 +29,15 @@ from alignwatch.runner import RunOptions, Supervisor
 from alignwatch.stream.broker import broker_binary
 from alignwatch.stream.simulator.generate import default_strategy_path
 
-__all__ = ["run"]
+__all__ = ["demo_group", "run"]
 
 SCENARIOS = ("bakery", "ecommerce", "retail", "control")
+
+
+def demo_group(now: dt.datetime | None = None, pid: int | None = None) -> str:
+    """The consumer group of one demo run: ``alignwatch-demo-<UTC time>-<pid>``, never the same twice."""
+    now = now or dt.datetime.now(dt.UTC)
+    return f"alignwatch-demo-{now:%Y%m%dT%H%M%S}-{pid if pid is not None else os.getpid()}"
 
 
 @click.command("run")
@@ -47,8 +59,11 @@ SCENARIOS = ("bakery", "ecommerce", "retail", "control")
               help="Where to write the report at the end [default: var/report-<scenario>.html].")
 @click.option("--var", "var_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("var"), show_default=True,
               help="Directory of the embedded store, broker log and report.")
+@click.option("--group", default=None, metavar="NAME",
+              help="Kafka consumer group [env ALIGNWATCH_CONSUMER_GROUP; with the simulator: a new group per run].")
 @store_option
 @strategy_option
+@business_option
 @kafka_options
 def run(
     scenario: str,
@@ -62,8 +77,10 @@ def run(
     airflow: bool,
     report_path: Path | None,
     var_dir: Path,
+    group: str | None,
     store_url: str | None,
     strategy_file: Path | None,
+    allow_business_mismatch: bool | None,
     bootstrap_servers: str | None,
     topics: tuple[str, ...],
 ) -> None:
@@ -83,8 +100,10 @@ def run(
         store_url = f"sqlite:///{demo_db}"
     if simulate and strategy_file is None and "ALIGNWATCH_STRATEGY_FILE" not in os.environ:
         strategy_file = default_strategy_path(scenario)
-    settings = settings_from(store_url=store_url, strategy_file=strategy_file,
-                             bootstrap_servers=bootstrap_servers, topics=topics)
+    settings = settings_from(store_url=store_url, strategy_file=strategy_file, bootstrap_servers=bootstrap_servers,
+                             topics=topics, consumer_group=group, allow_business_mismatch=allow_business_mismatch)
+    if simulate and "consumer_group" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"consumer_group": demo_group()})
     strategy = load_strategy(settings.strategy_file, max_bytes=settings.max_strategy_bytes)
     if story_s is None:
         story_s = 60.0 if duration_s is None else min(60.0, 0.6 * duration_s)

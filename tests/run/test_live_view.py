@@ -72,3 +72,18 @@ def test_a_crashed_component_fails_the_run_with_its_reason_and_stops_the_others(
     assert supervisor.failures == ["consumer: OSError: connection reset by broker"]
     assert supervisor.status.components["consumer"] == "failed: OSError: connection reset by broker"
     assert lines == ["error: consumer failed: OSError: connection reset by broker"]
+
+
+def test_a_consumer_left_without_partitions_is_shown_on_screen_and_in_the_status_line_with_its_group(sample_scorecard):
+    status = _status(sample_scorecard)
+    status.bootstrap, status.group = "127.0.0.1:9092", "alignwatch-demo-20260301T120000-42"
+    status.lag = None
+    status.consumer_waiting = ("consumer group 'alignwatch' on 127.0.0.1:9092: no partition assigned 10 s after "
+                               "joining began (session timeout 10 s)")
+    console = Console(width=300, record=True, color_system=None)
+    console.print(render(status, now=dt.datetime(2026, 3, 1, 0, 1, tzinfo=dt.UTC)))
+    screen = console.export_text()
+    assert "consumer group 'alignwatch' on 127.0.0.1:9092: no partition assigned 10 s" in screen
+    assert "127.0.0.1:9092 · group alignwatch-demo-20260301T120000-42" in screen
+    line = status_line(status)
+    assert "consumer: consumer group 'alignwatch' on 127.0.0.1:9092: no partition assigned" in line
