@@ -6,7 +6,7 @@ import click
 
 from alignwatch.cli.options import settings_from, store_option
 from alignwatch.store import upgrade
-from alignwatch.store.engine import connect, current_revision, head_revision
+from alignwatch.store.engine import connect, connect_existing, current_revision, head_revision
 
 __all__ = ["db"]
 
@@ -35,5 +35,5 @@ def current_command(store_url: str | None) -> None:
     """Print the store's migration revision and the newest one this version knows."""
 
     settings = settings_from(store_url=store_url)
-    click.echo(f"current: {current_revision(connect(settings.store_url)) or 'empty'}")
+    click.echo(f"current: {current_revision(connect_existing(settings.store_url)) or 'empty'}")
     click.echo(f"head:    {head_revision()}")

@@ -23,7 +23,7 @@ import click
 from alignwatch.cli.options import kafka_options, settings_from, store_option
 from alignwatch.errors import ConfigError
 from alignwatch.metrics.strategy import load_strategy
-from alignwatch.store.engine import connect, require_current
+from alignwatch.store.engine import connect_existing, require_current
 from alignwatch.stream.broker import ensure_topics
 from alignwatch.stream.consumer import kafka_producer
 from alignwatch.stream.importers.mapping import load_mapping, load_robot_mapping
@@ -203,7 +203,7 @@ def _run(
     else:
 
         settings = settings_from(store_url=store_url)
-        engine = connect(settings.store_url)
+        engine = connect_existing(settings.store_url)
         require_current(engine)
         target = StoreOutput(engine, source)
     try:

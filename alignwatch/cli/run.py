@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from alignwatch.cli.options import kafka_options, settings_from, store_option, strategy_option
-from alignwatch.errors import AlignwatchError
+from alignwatch.errors import AlignwatchError, FileAccessError
 from alignwatch.live import render, status_line
 from alignwatch.metrics.strategy import load_strategy
 from alignwatch.runner import RunOptions, Supervisor
@@ -75,6 +75,10 @@ def run(
     external_broker = bootstrap_servers is not None or "ALIGNWATCH_BOOTSTRAP_SERVERS" in os.environ
     if not external_broker:
         broker_binary()  # without the demo extra: one line and exit 2, before anything starts
+    try:
+        var_dir.mkdir(parents=True, exist_ok=True)  # before anything starts: a bad --var is one line
+    except OSError as exc:
+        raise FileAccessError.of("create the --var directory", exc, var_dir) from None
     if simulate and store_url is None and "ALIGNWATCH_STORE_URL" not in os.environ:
         # the demo replays a fresh story: its own store, recreated on every run
         demo_db = var_dir / f"demo-{scenario}.db"
