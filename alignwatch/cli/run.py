@@ -10,6 +10,7 @@ Production (``--no-simulator`` with ``--bootstrap-servers``, ``--store`` or thei
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -23,9 +24,29 @@ from alignwatch.runner import RunOptions, Supervisor
 from alignwatch.stream.broker import broker_binary
 from alignwatch.stream.simulator.generate import default_strategy_path
 
-__all__ = ["run"]
+__all__ = ["next_commands", "run"]
 
 SCENARIOS = ("bakery", "ecommerce", "retail", "control")
+
+
+def next_commands(store_url: str, strategy_file: Path | None, story: tuple[dt.datetime, dt.datetime]) -> list[str]:
+    """What to try after a demo, on its store: the commands of the README's "Measuring alignment".
+
+    The demo keeps its store apart (``var/demo-<scenario>.db``), so every command names it
+    with ``--store``; the scorecard and the explanation read the newest published window by
+    default, so only the recomputation needs dates: the story's last seven days.
+    """
+    store = f"--store {store_url}"
+    strategy = f" --strategy {strategy_file}" if strategy_file is not None else ""
+    end = story[1].date()
+    start = max(story[0].date(), end - dt.timedelta(days=7))
+    return [
+        f"alignwatch metrics compute {store}{strategy} --from {start} --to {end} --granularity day",
+        f"alignwatch scorecard {store}{strategy} --window 7d",
+        f"alignwatch explain sai {store}{strategy}",
+        f"alignwatch runs {store}",
+        f"alignwatch report {store}{strategy} --out report.html",
+    ]
 
 
 @click.command("run")
@@ -42,7 +63,7 @@ SCENARIOS = ("bakery", "ecommerce", "retail", "control")
 @click.option("--events", type=click.IntRange(min=1), default=12000, show_default=True, help="Simulated events in total.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the simulator.")
 @click.option("--airflow", is_flag=True,
-              help="Run the project's DAGs in `airflow standalone` (needs ~1 GB of memory) instead of the in-process schedule.")
+              help="Run the project's DAGs in Airflow, on loopback (about 1.1 GB of memory) instead of the in-process schedule.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="FILE.html",
               help="Where to write the report at the end [default: var/report-<scenario>.html].")
 @click.option("--var", "var_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("var"), show_default=True,
@@ -79,9 +100,10 @@ def run(
         var_dir.mkdir(parents=True, exist_ok=True)  # before anything starts: a bad --var is one line
     except OSError as exc:
         raise FileAccessError.of("create the --var directory", exc, var_dir) from None
+    demo_store: Path | None = None
     if simulate and store_url is None and "ALIGNWATCH_STORE_URL" not in os.environ:
         # the demo replays a fresh story: its own store, recreated on every run
-        demo_db = var_dir / f"demo-{scenario}.db"
+        demo_db = demo_store = var_dir / f"demo-{scenario}.db"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{demo_db}{suffix}").unlink(missing_ok=True)
         store_url = f"sqlite:///{demo_db}"
@@ -119,5 +141,21 @@ def run(
     click.echo(status_line(result.status))
     if result.report is not None:
         click.echo(f"report written to {result.report.resolve()}")
+    if demo_store is not None and result.story is not None and not result.failures:
+        # the strategy is named unless it is the default one, the bakery's
+        named = None if scenario == "bakery" and "ALIGNWATCH_STRATEGY_FILE" not in os.environ else strategy_file
+        click.echo(f"next, on the demo's store (its events span {result.story[0]:%Y-%m-%d} to {result.story[1]:%Y-%m-%d}):")
+        for command in next_commands(store_url or settings.store_url, _shown(named), result.story):
+            click.echo(f"  {command}")
     if result.failures:
         raise AlignwatchError("run failed: " + "; ".join(result.failures))
+
+
+def _shown(path: Path | None) -> Path | None:
+    """``path`` relative to the working directory when it is under it (shorter to copy)."""
+    if path is None:
+        return None
+    try:
+        return path.resolve().relative_to(Path.cwd())
+    except ValueError:
+        return path
