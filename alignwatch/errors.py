@@ -7,6 +7,7 @@
     ├── StoreError                  the SQL store is unreachable or not migrated
     ├── BrokerError                 the Kafka broker is unreachable or misbehaves
     ├── ImportFormatError           an imported log (XES, robot log) is malformed
+    ├── FileAccessError             a file or directory cannot be read, written or created
     └── MissingExtraError           a feature needs an optional extra that is not installed
 
 Rejected *events* are not exceptions: decoding returns a typed rejection (see
@@ -22,6 +23,7 @@ __all__ = [
     "BrokerError",
     "BusinessMismatchError",
     "ConfigError",
+    "FileAccessError",
     "ImportFormatError",
     "MissingExtraError",
     "Problem",
@@ -92,6 +94,22 @@ class BrokerError(AlignwatchError):
 
 class ImportFormatError(AlignwatchError):
     """An imported log file is malformed; the message names where it broke."""
+
+
+class FileAccessError(AlignwatchError):
+    """A path given to a command cannot be read, written or created; the message names it."""
+
+    @classmethod
+    def of(cls, action: str, exc: OSError, path: object = None) -> FileAccessError:
+        """``cannot <action> <path>: <reason>`` from an ``OSError``, in the operating system's words.
+
+        ``path`` is the one the user gave; when the error is about another one (the missing
+        directory above it), that one is named too, since it is the one to fix.
+        """
+        culprit = exc.filename
+        if path is None or culprit is None or str(culprit) == str(path):
+            return cls(f"cannot {action} {path if culprit is None else culprit}: {exc.strerror or exc}")
+        return cls(f"cannot {action} {path}: {culprit}: {exc.strerror or exc}")
 
 
 class MissingExtraError(AlignwatchError):

@@ -13,7 +13,8 @@ Components, each started by :class:`Supervisor` and stopped by it, in reverse or
 - **aggregation**: every ``interval_s`` the continuous task of the Airflow DAG
   (``alignwatch.pipeline.continuous_task``), the same function the DAG calls, so what the
   embedded schedule publishes is what Airflow would publish; or, with ``airflow=True``,
-  ``airflow standalone`` running the project's DAGs instead (``alignwatch.airflow_launch``);
+  Airflow's scheduler, DAG processor, triggerer and API server running the project's DAGs
+  instead, on loopback (``alignwatch.airflow_launch``);
 - **exporter**: ``/metrics`` on 127.0.0.1 (``alignwatch.metrics.exporter``, served by
   ``alignwatch.metrics.server``) with the ingestion instruments on the same registry;
 - **simulator** (demo only): replays a scenario's days over a compressed timeline; the
@@ -104,6 +105,8 @@ class RunResult:
     status: Status
     failures: list[str] = field(default_factory=list)
     report: Path | None = None
+    #: with the simulator: the simulated days, [start, end) (UTC midnights), whether or not all were replayed
+    story: tuple[dt.datetime, dt.datetime] | None = None
 
     @property
     def exit_code(self) -> int:
@@ -216,7 +219,8 @@ class Supervisor:
             report = self._shutdown()
             self._restore_signal_handlers(previous)
             atexit.unregister(self._kill_children)
-        return RunResult(self.status, list(self.failures), report)
+        story = (self._clock.start, self._clock.end) if self._clock.start is not None and self._clock.end is not None else None
+        return RunResult(self.status, list(self.failures), report, story)
 
     def _start(self) -> None:
         options, settings = self.options, self.settings
@@ -399,11 +403,12 @@ class Supervisor:
         self._component("simulator", "finished" if sent == len(planned) else "stopped")
 
     def _start_airflow(self) -> None:
-        process, url = launch_airflow(self.settings, self.options.var_dir)
-        self._children.append(process)
+        airflow = launch_airflow(self.settings, self.options.var_dir)
+        self._children.append(airflow.process)
         self._component("airflow", "running")
-        self.emit(f"airflow: standalone pid {process.pid}, {url} (log {self.options.var_dir / AIRFLOW_LOG})")
-        self._thread("airflow-watch", lambda: self._watch_child("airflow", process))
+        self.emit(f"airflow: pid {airflow.process.pid}, {airflow.url} (log {self.options.var_dir / AIRFLOW_LOG}; "
+                  f"user admin, password in {airflow.passwords_file})")
+        self._thread("airflow-watch", lambda: self._watch_child("airflow", airflow.process))
         self._thread("scorecard", self._scorecard_loop)
 
     def _watch_child(self, name: str, process: subprocess.Popen[bytes]) -> None:

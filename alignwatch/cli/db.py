@@ -6,7 +6,7 @@ import click
 
 from alignwatch.cli.options import settings_from, store_option
 from alignwatch.store import upgrade
-from alignwatch.store.engine import connect, current_revision, head_revision
+from alignwatch.store.engine import connect, connect_existing, current_revision, head_revision
 
 __all__ = ["db"]
 
@@ -38,7 +38,7 @@ def current_command(store_url: str | None) -> None:
     from alignwatch.store.business import served_business
 
     settings = settings_from(store_url=store_url)
-    engine = connect(settings.store_url)
+    engine = connect_existing(settings.store_url)
     try:
         click.echo(f"current: {current_revision(engine) or 'empty'}")
         click.echo(f"head:    {head_revision()}")

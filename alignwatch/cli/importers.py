@@ -25,7 +25,7 @@ import click
 from alignwatch.cli.options import business_option, guard_business, kafka_options, settings_from, store_option
 from alignwatch.errors import ConfigError
 from alignwatch.metrics.strategy import load_strategy
-from alignwatch.store.engine import connect, require_current
+from alignwatch.store.engine import connect_existing, require_current
 from alignwatch.stream.broker import ensure_topics
 from alignwatch.stream.consumer import kafka_producer
 from alignwatch.stream.importers.mapping import load_mapping, load_robot_mapping
@@ -214,7 +214,7 @@ def _run(
     else:
 
         settings = settings_from(store_url=store_url, allow_business_mismatch=allow_business_mismatch)
-        engine = connect(settings.store_url)
+        engine = connect_existing(settings.store_url)
         require_current(engine)
         if strategy_file is not None:
             business = load_strategy(strategy_file).business.name

@@ -19,6 +19,7 @@ from alignwatch.cli.options import business_option, guard_business, settings_fro
 from alignwatch.errors import AlignwatchError, ConfigError
 from alignwatch.metrics.catalogue import render_docs
 from alignwatch.metrics.engine import compute, windows
+from alignwatch.metrics.report import latest_window_end
 from alignwatch.metrics.scorecard import (
     build_period_scorecard,
     build_scorecard,
@@ -28,13 +29,25 @@ from alignwatch.metrics.scorecard import (
 )
 from alignwatch.metrics.strategy import load_strategy
 from alignwatch.pipeline import run_interval
-from alignwatch.store import connect
-from alignwatch.store.engine import require_current
+from alignwatch.store.engine import connect_existing, require_current
 from alignwatch.windows import day_ranges
 
 __all__ = ["DOCS_PATH", "explain", "metrics", "render_scorecard", "scorecard"]
 
 DOCS_PATH = Path("docs") / "metrics.md"
+
+
+_AT_HELP = ("End of the window (ISO date or date-time, UTC) [default: the end of the newest published window, "
+            "or now when nothing was published].")
+
+
+def _at(at_text: str | None, engine: Any) -> dt.datetime:
+    """``--at``, else the end of the newest published window (what the report shows), else now.
+
+    Not now first: a store's newest data is rarely now (a demo's story ends at midnight, an
+    imported log months ago), and a window of no data reads as an empty scorecard.
+    """
+    return _moment(at_text, "--at") or latest_window_end(engine) or dt.datetime.now(dt.UTC)
 
 
 def _moment(text: str | None, name: str) -> dt.datetime | None:
@@ -71,7 +84,7 @@ def _open(store_url: str | None, strategy_file: Path | None, allow_business_mism
     settings = settings_from(store_url=store_url, strategy_file=strategy_file,
                              allow_business_mismatch=allow_business_mismatch)
     strategy = load_strategy(settings.strategy_file, max_bytes=settings.max_strategy_bytes)
-    engine = connect(settings.store_url)
+    engine = connect_existing(settings.store_url)
     try:
         require_current(engine)
         guard_business(engine, strategy.business.name, settings)
@@ -226,7 +239,7 @@ _TO_HELP = "End of the period, exclusive (with --from)."
 
 
 @click.command("scorecard")
-@click.option("--at", "at_text", metavar="DATE", default=None, help="End of the window (ISO date or date-time, UTC) [default: now].")
+@click.option("--at", "at_text", metavar="DATE", default=None, help=_AT_HELP)
 @click.option("--window", type=click.Choice(["1d", "7d", "28d"]), default="7d", show_default=True)
 @click.option("--from", "from_text", metavar="DATE", default=None, help=_FROM_HELP)
 @click.option("--to", "to_text", metavar="DATE", default=None, help=_TO_HELP)
@@ -242,9 +255,10 @@ def scorecard(at_text: str | None, window: str, from_text: str | None, to_text: 
     """
 
     span = _period(from_text, to_text, at_text, _window_given())
-    at = _moment(at_text, "--at") or dt.datetime.now(dt.UTC)
+    _moment(at_text, "--at")  # a bad --at is reported before the store is opened
     engine, strategy = _open(store_url, strategy_file, allow_business_mismatch)
     try:
+        at = _at(at_text, engine)
         if span is not None:
             card = build_period_scorecard(engine, strategy, *span)
         else:
@@ -260,7 +274,7 @@ def explain() -> None:
 
 
 @explain.command("ethics")
-@click.option("--at", "at_text", metavar="DATE", default=None, help="End of the window (ISO date or date-time, UTC) [default: now].")
+@click.option("--at", "at_text", metavar="DATE", default=None, help=_AT_HELP)
 @click.option("--window", type=click.Choice(["7d", "28d"]), default="28d", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the measures as JSON.")
 @store_option
@@ -272,10 +286,11 @@ def explain_ethics_command(at_text: str | None, window: str, as_json: bool, stor
     from alignwatch.metrics.ethics import as_json as assessment_json
     from alignwatch.metrics.ethics import assess, explain_lines, read_inputs
 
-    end = _moment(at_text, "--at") or dt.datetime.now(dt.UTC)
-    start = end - dt.timedelta(days=int(window.removesuffix("d")))
+    _moment(at_text, "--at")  # a bad --at is reported before the store is opened
     engine, strategy = _open(store_url, strategy_file, allow_business_mismatch)
     try:
+        end = _at(at_text, engine)
+        start = end - dt.timedelta(days=int(window.removesuffix("d")))
         inputs = read_inputs(engine, strategy, start, end)
     finally:
         engine.dispose()
@@ -288,7 +303,7 @@ def explain_ethics_command(at_text: str | None, window: str, as_json: bool, stor
 
 
 @explain.command("sai")
-@click.option("--at", "at_text", metavar="DATE", default=None, help="End of the window (ISO date or date-time, UTC) [default: now].")
+@click.option("--at", "at_text", metavar="DATE", default=None, help=_AT_HELP)
 @click.option("--window", type=click.Choice(["1d", "7d", "28d"]), default="1d", show_default=True)
 @click.option("--from", "from_text", metavar="DATE", default=None,
               help="Start of a period (whole hour, UTC): explain [--from, --to) against the period of the same length before it.")
@@ -302,9 +317,10 @@ def explain_sai_command(at_text: str | None, window: str, from_text: str | None,
     """Which inputs moved the SAI since the previous window (or period) of the same length."""
 
     span = _period(from_text, to_text, at_text, _window_given())
-    at = _moment(at_text, "--at") or dt.datetime.now(dt.UTC)
+    _moment(at_text, "--at")  # a bad --at is reported before the store is opened
     engine, strategy = _open(store_url, strategy_file, allow_business_mismatch)
     try:
+        at = _at(at_text, engine)
         if span is not None:
             result = explain_sai_period(engine, strategy, *span)
         else:

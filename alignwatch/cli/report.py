@@ -8,11 +8,10 @@ from pathlib import Path
 import click
 
 from alignwatch.cli.options import business_option, guard_business, settings_from, store_option, strategy_option
-from alignwatch.errors import ConfigError
+from alignwatch.errors import ConfigError, FileAccessError
 from alignwatch.metrics.report import write_report
 from alignwatch.metrics.strategy import load_strategy
-from alignwatch.store import connect
-from alignwatch.store.engine import require_current
+from alignwatch.store.engine import connect_existing, require_current
 
 __all__ = ["parse_at", "report"]
 
@@ -45,11 +44,14 @@ def report(at_text: str | None, window: str, out: Path, store_url: str | None, s
     at = parse_at(at_text)
     settings = settings_from(store_url=store_url, strategy_file=strategy_file, allow_business_mismatch=allow_business_mismatch)
     strategy = load_strategy(settings.strategy_file, max_bytes=settings.max_strategy_bytes)
-    engine = connect(settings.store_url)
+    engine = connect_existing(settings.store_url)
     try:
         require_current(engine)
         guard_business(engine, strategy.business.name, settings)
-        path = write_report(engine, strategy, out=out, at=at, window=window)
+        try:
+            path = write_report(engine, strategy, out=out, at=at, window=window)
+        except OSError as exc:
+            raise FileAccessError.of("write the report to", exc, out) from None
     finally:
         engine.dispose()
     click.echo(f"report written to {path.resolve()}")

@@ -22,14 +22,14 @@ from pathlib import Path
 import click
 
 from alignwatch.cli.options import business_option, kafka_options, settings_from, store_option, strategy_option
-from alignwatch.errors import AlignwatchError
+from alignwatch.errors import AlignwatchError, FileAccessError
 from alignwatch.live import render, status_line
 from alignwatch.metrics.strategy import load_strategy
 from alignwatch.runner import RunOptions, Supervisor
 from alignwatch.stream.broker import broker_binary
 from alignwatch.stream.simulator.generate import default_strategy_path
 
-__all__ = ["demo_group", "run"]
+__all__ = ["demo_group", "next_commands", "run"]
 
 SCENARIOS = ("bakery", "ecommerce", "retail", "control")
 
@@ -38,6 +38,26 @@ def demo_group(now: dt.datetime | None = None, pid: int | None = None) -> str:
     """The consumer group of one demo run: ``alignwatch-demo-<UTC time>-<pid>``, never the same twice."""
     now = now or dt.datetime.now(dt.UTC)
     return f"alignwatch-demo-{now:%Y%m%dT%H%M%S}-{pid if pid is not None else os.getpid()}"
+
+
+def next_commands(store_url: str, strategy_file: Path | None, story: tuple[dt.datetime, dt.datetime]) -> list[str]:
+    """What to try after a demo, on its store: the commands of the README's "Measuring alignment".
+
+    The demo keeps its store apart (``var/demo-<scenario>.db``), so every command names it
+    with ``--store``; the scorecard and the explanation read the newest published window by
+    default, so only the recomputation needs dates: the story's last seven days.
+    """
+    store = f"--store {store_url}"
+    strategy = f" --strategy {strategy_file}" if strategy_file is not None else ""
+    end = story[1].date()
+    start = max(story[0].date(), end - dt.timedelta(days=7))
+    return [
+        f"alignwatch metrics compute {store}{strategy} --from {start} --to {end} --granularity day",
+        f"alignwatch scorecard {store}{strategy} --window 7d",
+        f"alignwatch explain sai {store}{strategy}",
+        f"alignwatch runs {store}",
+        f"alignwatch report {store}{strategy} --out report.html",
+    ]
 
 
 @click.command("run")
@@ -54,7 +74,7 @@ def demo_group(now: dt.datetime | None = None, pid: int | None = None) -> str:
 @click.option("--events", type=click.IntRange(min=1), default=12000, show_default=True, help="Simulated events in total.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the simulator.")
 @click.option("--airflow", is_flag=True,
-              help="Run the project's DAGs in `airflow standalone` (needs ~1 GB of memory) instead of the in-process schedule.")
+              help="Run the project's DAGs in Airflow, on loopback (about 1.1 GB of memory) instead of the in-process schedule.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="FILE.html",
               help="Where to write the report at the end [default: var/report-<scenario>.html].")
 @click.option("--var", "var_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("var"), show_default=True,
@@ -92,9 +112,14 @@ def run(
     external_broker = bootstrap_servers is not None or "ALIGNWATCH_BOOTSTRAP_SERVERS" in os.environ
     if not external_broker:
         broker_binary()  # without the demo extra: one line and exit 2, before anything starts
+    try:
+        var_dir.mkdir(parents=True, exist_ok=True)  # before anything starts: a bad --var is one line
+    except OSError as exc:
+        raise FileAccessError.of("create the --var directory", exc, var_dir) from None
+    demo_store: Path | None = None
     if simulate and store_url is None and "ALIGNWATCH_STORE_URL" not in os.environ:
         # the demo replays a fresh story: its own store, recreated on every run
-        demo_db = var_dir / f"demo-{scenario}.db"
+        demo_db = demo_store = var_dir / f"demo-{scenario}.db"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{demo_db}{suffix}").unlink(missing_ok=True)
         store_url = f"sqlite:///{demo_db}"
@@ -134,5 +159,21 @@ def run(
     click.echo(status_line(result.status))
     if result.report is not None:
         click.echo(f"report written to {result.report.resolve()}")
+    if demo_store is not None and result.story is not None and not result.failures:
+        # the strategy is named unless it is the default one, the bakery's
+        named = None if scenario == "bakery" and "ALIGNWATCH_STRATEGY_FILE" not in os.environ else strategy_file
+        click.echo(f"next, on the demo's store (its events span {result.story[0]:%Y-%m-%d} to {result.story[1]:%Y-%m-%d}):")
+        for command in next_commands(store_url or settings.store_url, _shown(named), result.story):
+            click.echo(f"  {command}")
     if result.failures:
         raise AlignwatchError("run failed: " + "; ".join(result.failures))
+
+
+def _shown(path: Path | None) -> Path | None:
+    """``path`` relative to the working directory when it is under it (shorter to copy)."""
+    if path is None:
+        return None
+    try:
+        return path.resolve().relative_to(Path.cwd())
+    except ValueError:
+        return path

@@ -36,10 +36,10 @@ __all__ = ["claim_for_strategy", "consume", "ingest", "quarantine_group", "simul
 @contextmanager
 def _engine(store_url: str | None) -> Iterator[Any]:
     """An engine on a store migrated to this version, disposed afterwards."""
-    from alignwatch.store.engine import connect, require_current
+    from alignwatch.store.engine import connect_existing, require_current
 
     settings = settings_from(store_url=store_url)
-    engine = connect(settings.store_url)
+    engine = connect_existing(settings.store_url)
     try:
         require_current(engine)
         yield engine
