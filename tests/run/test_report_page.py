@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import empty_scorecard
+from helpers_scorecard import empty_scorecard
 
 from alignwatch.metrics.card import Scorecard
 from alignwatch.metrics.report import (
