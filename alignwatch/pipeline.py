@@ -83,12 +83,12 @@ from alignwatch.store import connect
 from alignwatch.store.business import claim_business
 from alignwatch.store.engine import require_current
 from alignwatch.store.schema import events, pipeline_heartbeats, pipeline_runs
+from alignwatch.vocabulary import utc
 from alignwatch.windows import (
     CONTINUOUS_LOOKBACK,
     DAY,
     NIGHTLY_DAYS,
     ROLLING_DAYS,
-    aware,
     contiguous,
     continuous_windows,
     day_ranges,
@@ -209,7 +209,7 @@ def run_interval(
     when it serves another one (:func:`alignwatch.store.business.claim_business`) unless
     ``allow_business_mismatch``.
     """
-    start, end = aware(start), aware(end)
+    start, end = utc(start, "start"), utc(end, "end")
     if end <= start:
         raise ConfigError(f"empty interval [{start.isoformat()}, {end.isoformat()})")
     if kind not in RUN_KINDS:
@@ -446,8 +446,8 @@ def record_heartbeat(
         "business": business,
         "kind": kind,
         "outcome": outcome,
-        "at": aware(at),
-        "interval_end": aware(interval_end),
+        "at": utc(at, "at"),
+        "interval_end": utc(interval_end, "interval_end"),
         "run_id": run_id,
         "detail": detail[:2000],
     }
@@ -530,7 +530,7 @@ def continuous_task(
         run_options = _claim(engine, strategy, trigger, run_options)
         if windows is None:
             outcome = RunOutcome(
-                None, "continuous", "skipped", aware(start), aware(end), detail="no hour closed in the interval"
+                None, "continuous", "skipped", utc(start, "start"), utc(end, "end"), detail="no hour closed in the interval"
             )
         else:
             try:
@@ -643,7 +643,7 @@ def backfill_task(
         raise
     if "compute" not in run_options:
         # the days share their reads of the events (values as from compute, day by day)
-        run_options["compute"] = Recomputation(engine, strategy, until=aware(end)).compute
+        run_options["compute"] = Recomputation(engine, strategy, until=utc(end, "end")).compute
     try:
         return [
             run_interval(

@@ -540,16 +540,16 @@ class Supervisor:
         scorecard = build_scorecard(self._engine, self.strategy, at, window=self.options.window)
         summary = summarise_scorecard(scorecard)
         with self._lock:
-            changed = summary["pitfalls"] != self.status.pitfalls
+            changed = summary.pitfalls != self.status.pitfalls
             self.status.values_at = at
             self.status.validated = validated
-            self.status.sai = summary["sai"]
-            self.status.indices = summary["indices"]
-            self.status.perspectives = summary["perspectives"]
-            self.status.pitfalls = summary["pitfalls"]
-            self.status.alerts = summary["alerts"]
+            self.status.sai = summary.sai
+            self.status.indices = summary.indices
+            self.status.perspectives = summary.perspectives
+            self.status.pitfalls = summary.pitfalls
+            self.status.alerts = summary.alerts
         if changed:
-            self.emit("pitfalls: " + (", ".join(summary["pitfalls"]) or "none"))
+            self.emit("pitfalls: " + (", ".join(summary.pitfalls) or "none"))
 
     def _update_alerts(self) -> None:
         """The rule alerts firing on the newest published values (what the exporter serves)."""

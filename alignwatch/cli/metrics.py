@@ -19,8 +19,11 @@ from alignwatch.cli.options import business_option, guard_business, settings_fro
 from alignwatch.errors import AlignwatchError, ConfigError
 from alignwatch.metrics.catalogue import render_docs
 from alignwatch.metrics.engine import compute, windows
+from alignwatch.metrics.ethics import Assessment
 from alignwatch.metrics.report import latest_window_end
 from alignwatch.metrics.scorecard import (
+    PERIOD,
+    Scorecard,
     build_period_scorecard,
     build_scorecard,
     explain_sai,
@@ -170,67 +173,69 @@ def _num(value: Any, fmt: str = "{:.2f}") -> str:
     return "—" if value is None else fmt.format(value)
 
 
-def render_scorecard(card: dict[str, Any]) -> str:
-    """A readable terminal rendering of a scorecard dict."""
-    span = "period" if card["window"] == "period" else f"window {card['window']}"
+def render_scorecard(card: Scorecard) -> str:
+    """A readable terminal rendering of a scorecard."""
+    span = "period" if card.window == PERIOD else f"window {card.window}"
     lines = [
-        f"{card['business']} — {span} [{card['start']}, {card['end']})",
-        f"Strategic Alignment Index: {_num(card['sai'], '{:.1f}')} / 100",
+        f"{card.business} — {span} [{card.start.isoformat()}, {card.end.isoformat()})",
+        f"Strategic Alignment Index: {_num(card.sai, '{:.1f}')} / 100",
         "",
         "Contributions (points):",
     ]
-    for c in card["contributions"]:
-        lines.append(f"  {c['input']:<18} {_num(c['points'], '{:6.2f}')}  (score {_num(c['score'], '{:.1f}')}, weight {c['weight']:.3f})")
+    for c in card.contributions:
+        lines.append(f"  {c.input:<18} {_num(c.points, '{:6.2f}')}  (score {_num(c.score, '{:.1f}')}, weight {c.weight:.3f})")
     lines += ["", "Indices:"]
-    for name, item in card["indices"].items():
-        lines.append(f"  {name.upper():<6} {_num(item['value'])}")
+    for name, index in card.indices.items():
+        lines.append(f"  {name.upper():<6} {_num(index.value)}")
     lines += ["", "Perspectives (0-100):"]
-    lines += [f"  {name:<18} {_num(score, '{:.1f}')}" for name, score in card["perspectives"].items()]
+    lines += [f"  {name:<18} {_num(score, '{:.1f}')}" for name, score in card.perspectives.items()]
     lines += ["", "KPIs:"]
-    for kpi_id, k in card["kpis"].items():
-        flag = " below target" if k["below_target"] else ""
-        if k["value"] is not None and not k.get("judged", True):
-            flag += f"; not judged: {k['not_judged']}"
-        if k.get("note"):
-            flag += f"; {k['note']}"
-        lines.append(f"  {kpi_id:<24} {_num(k['value'], '{:.4g}'):>10} target {k['target']:g} "
-                     f"attainment {_num(k['attainment'])} ({k['events']:g} events){flag}")
-    checklist = card["checklist"]
-    lines += ["", f"Checklist: readiness {_num(checklist['readiness'], '{:.0%}')}"]
+    for kpi_id, k in card.kpis.items():
+        flag = " below target" if k.below_target else ""
+        if k.value is not None and not k.judged:
+            flag += f"; not judged: {k.not_judged}"
+        if k.note:
+            flag += f"; {k.note}"
+        lines.append(f"  {kpi_id:<24} {_num(k.value, '{:.4g}'):>10} target {k.target:g} "
+                     f"attainment {_num(k.attainment)} ({k.events:g} events){flag}")
+    checklist = card.checklist
+    lines += ["", f"Checklist: readiness {_num(checklist.readiness, '{:.0%}')}"]
     marks = {"passed": "✔", "failed": "✘", "unknown": "?"}
-    lines += [f"  {marks[i['status']]} {item:<28} {i['evidence']}" for item, i in checklist["items"].items()]
+    lines += [f"  {marks[i.status]} {item:<28} {i.evidence}" for item, i in checklist.items.items()]
     lines += ["", "Pitfalls:"]
-    lines += [f"  [{p['severity']}] {p['id']} on {p['automation']}: {p['message']}" for p in card["pitfalls"]] or ["  none"]
+    lines += [f"  [{p.severity}] {p.pitfall} on {p.automation}: {p.message}" for p in card.pitfalls] or ["  none"]
     lines += ["", "Drift:"]
-    lines += [f"  {d['id']}: {d['message']}" for d in card["drift"] if d.get("active")] or ["  none"]
-    human = card["human_reachability"]
+    lines += [f"  {d.id}: {d.message}" for d in card.drift if d.active] or ["  none"]
+    human = card.human_reachability
     lines += ["", f"Human reachability: {_num(human['value'], '{:.0%}')} of {human['requested']:g} escalations "
               f"(floor {human['floor']:.0%})", "", "Automate next:"]
-    lines += [f"  {p['rank']}. {p['id']:<20} score {p['score']:.2f} ({p['criticality']})" for p in card["priorities"][:5]] or ["  nothing"]
+    lines += [f"  {p.rank}. {p.id:<20} score {p.score:.2f} ({p.criticality})" for p in card.priorities[:5]] or ["  nothing"]
     lines += ["", "Pilots:"]
-    lines += [f"  {p['id']}: {p['verdict']} — {p['reason']}" for p in card["pilots"]] or ["  none"]
+    lines += [f"  {p.id}: {p.verdict} — {p.reason}" for p in card.pilots] or ["  none"]
     lines += ["", "Ethics and human agency (beside the SAI, not weighed into it; `alignwatch explain ethics`):"]
-    lines += _ethics_lines(card.get("ethics", {})) or ["  nothing judged in this window"]
+    lines += _ethics_lines(card.ethics.assessment) or ["  nothing judged in this window"]
     return "\n".join(lines) + "\n"
 
 
-def _ethics_lines(ethics: dict[str, Any]) -> list[str]:
+def _ethics_lines(assessment: Assessment | None) -> list[str]:
     """The scorecard's ethics findings, one line each."""
+    if assessment is None:
+        return []
     lines = []
-    for p in ethics.get("parity", []):
-        if p["ratio"] is not None:
-            verdict = "below the floor, significant" if p["breach"] else "below the floor, may be chance" if p["below_floor"] else "at or above the floor"
-            lines.append(f"  parity of {p['automation_id']} by {p['dimension']}: {p['ratio']:.2f} "
-                         f"('{p['lowest']}' vs '{p['highest']}', floor {p['floor']:g}): {verdict}")
-    for a in ethics.get("agency", []):
-        if a["decisions"]:
-            lines.append(f"  {a['automation_id']}: {a['decisions']} decisions, {_num(a['override_rate'], '{:.0%}')} reversed, "
-                         f"{_num(a['appeal_rate'], '{:.0%}')} appealed")
-    reskilling = ethics.get("reskilling") or {}
-    if reskilling.get("automated"):
-        lines.append(f"  reskilling coverage {_num(reskilling['coverage'], '{:.0%}')}; displaced without reskilling: "
-                     f"{', '.join(reskilling['displaced']) or 'nobody'}")
-    lines += [f"  oversight of {st['automation_id']}: overdue" for st in ethics.get("staleness", []) if st["overdue"]]
+    for p in assessment.parity:
+        if p.ratio is not None:
+            verdict = "below the floor, significant" if p.breach else "below the floor, may be chance" if p.below_floor else "at or above the floor"
+            lines.append(f"  parity of {p.automation_id} by {p.dimension}: {p.ratio:.2f} "
+                         f"('{p.lowest}' vs '{p.highest}', floor {p.floor:g}): {verdict}")
+    for a in assessment.agency:
+        if a.decisions:
+            lines.append(f"  {a.automation_id}: {a.decisions} decisions, {_num(a.override_rate, '{:.0%}')} reversed, "
+                         f"{_num(a.appeal_rate, '{:.0%}')} appealed")
+    reskilling = assessment.reskilling
+    if reskilling.automated:
+        lines.append(f"  reskilling coverage {_num(reskilling.coverage, '{:.0%}')}; displaced without reskilling: "
+                     f"{', '.join(reskilling.displaced) or 'nobody'}")
+    lines += [f"  oversight of {st.automation_id}: overdue" for st in assessment.staleness if st.overdue]
     return lines
 
 
@@ -265,7 +270,7 @@ def scorecard(at_text: str | None, window: str, from_text: str | None, to_text: 
             card = build_scorecard(engine, strategy, at, window=window)
     finally:
         engine.dispose()
-    click.echo(json.dumps(card, indent=2, sort_keys=False) if as_json else render_scorecard(card), nl=as_json)
+    click.echo(json.dumps(card.to_dict(), indent=2, sort_keys=False) if as_json else render_scorecard(card), nl=as_json)
 
 
 @click.group("explain")

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers_scorecard import empty_scorecard
 
+from alignwatch.metrics.card import Scorecard
 from alignwatch.metrics.report import (
     INDEX_NAMES,
     PERSPECTIVE_NAMES,
@@ -19,7 +21,7 @@ from alignwatch.metrics.report import (
 )
 
 
-def _page(scorecard: dict[str, Any], at: dt.datetime, **kwargs: Any) -> str:
+def _page(scorecard: Scorecard, at: dt.datetime, **kwargs: Any) -> str:
     trend = [(at - dt.timedelta(days=n), 50.0 + n) for n in range(6, -1, -1)]
     return render_report(scorecard, business="Corner Bakery", at=at, window="7d", trend=trend, **kwargs)
 
@@ -27,15 +29,15 @@ def _page(scorecard: dict[str, Any], at: dt.datetime, **kwargs: Any) -> str:
 def test_report_shows_sai_indices_perspectives_and_each_pitfall_with_advice(sample_scorecard, at):
     page = _page(sample_scorecard, at)
     assert f'id="sai" data-value="63.2700">{format_score(63.27)}<' in page
-    for ident, value in sample_scorecard["indices"].items():
-        assert re.search(rf'id="index-{ident}".*?{re.escape(format_index(value))}', page, re.S)
-    for ident, score in sample_scorecard["perspectives"].items():
+    for ident, index in sample_scorecard.indices.items():
+        assert re.search(rf'id="index-{ident}".*?{re.escape(format_index(index.value))}', page, re.S)
+    for ident, score in sample_scorecard.perspectives.items():
         assert re.search(rf'id="perspective-{ident}".*?{re.escape(format_score(score))}', page, re.S)
-    for pitfall in sample_scorecard["pitfalls"]:
-        start = page.index(f'data-pitfall="{pitfall["id"]}"')
+    for pitfall in sample_scorecard.pitfalls:
+        start = page.index(f'data-pitfall="{pitfall.pitfall}"')
         card = page[start:page.index("</article>", start)]
-        assert pitfall["subject"] in card
-        assert all(action.replace("'", "&#x27;") in card for action in PITFALL_ADVICE[pitfall["id"]].actions)
+        assert pitfall.automation in card
+        assert all(action.replace("'", "&#x27;") in card for action in PITFALL_ADVICE[pitfall.pitfall].actions)
     assert "Bread sold of bread baked" in page and "62.0%" in page
     assert re.search(r'id="kpi-sell_through".*?<td>red flag crossed</td>', page, re.S)
     assert re.search(r'id="kpi-csat".*?<td>on target \(only 12 events\)</td>', page, re.S)
@@ -48,9 +50,7 @@ def test_report_needs_no_network_to_be_read(sample_scorecard, at):
 
 
 def test_report_without_data_says_so_instead_of_showing_zeros(at):
-    empty = {key: None for key in ("sai", "contributions", "indices", "perspectives", "kpis", "checklist",
-                                   "pitfalls", "drift", "human_reachability", "priorities", "pilots")}
-    page = render_report(empty, business="New shop", at=at, window="7d")
+    page = render_report(empty_scorecard(), business="New shop", at=at, window="7d")
     assert 'id="sai" data-value="">—<' in page
     assert "no published SAI yet" in page and "No pitfall detected" in page
     for ident in INDEX_NAMES:
@@ -90,12 +90,12 @@ def test_chromium_renders_the_report_with_sai_indices_and_pitfalls_and_a_non_bla
     dom = chromium("--dump-dom", report.as_uri()).stdout.decode()
     sai = re.search(r'id="sai"[^>]*>([^<]+)<', dom)
     assert sai and sai.group(1) == "63.3"
-    for ident, value in sample_scorecard["indices"].items():
+    for ident, index in sample_scorecard.indices.items():
         tile = re.search(rf'id="index-{ident}".*?class="tile-value">([^<]+)<', dom, re.S)
-        assert tile and tile.group(1) == format_index(value)
-    for pitfall in sample_scorecard["pitfalls"]:
-        assert f'data-pitfall="{pitfall["id"]}"' in dom
-        assert PITFALL_ADVICE[pitfall["id"]].title in dom
+        assert tile and tile.group(1) == format_index(index.value)
+    for pitfall in sample_scorecard.pitfalls:
+        assert f'data-pitfall="{pitfall.pitfall}"' in dom
+        assert PITFALL_ADVICE[pitfall.pitfall].title in dom
     shot = tmp_path / "report.png"
     chromium(f"--screenshot={shot}", "--window-size=1366,900", "--hide-scrollbars", report.as_uri())
     assert colour_count(shot.read_bytes()) >= 8
