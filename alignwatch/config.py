@@ -60,6 +60,12 @@ class Settings(BaseSettings):
         Path("examples/bakery.yaml"),
         description="The business's strategy file (ALIGNWATCH_STRATEGY_FILE).",
     )
+    allow_business_mismatch: bool = Field(
+        False,
+        description="Use the strategy even when the store serves another business "
+        "(ALIGNWATCH_ALLOW_BUSINESS_MISMATCH); off by default: a command whose strategy names another business "
+        "than the one the store records stops with an error naming both (alignwatch.store.business).",
+    )
     max_strategy_bytes: int = Field(
         1024 * 1024,
         ge=1024,
@@ -94,7 +100,12 @@ class Settings(BaseSettings):
         None, description="Regex of topics to subscribe to instead of a list (ALIGNWATCH_TOPIC_PATTERN)."
     )
     dlq_suffix: str = Field(".dlq", description="Dead-letter topic = <topic><suffix> (ALIGNWATCH_DLQ_SUFFIX).")
-    consumer_group: str = Field("alignwatch", description="Kafka consumer group (ALIGNWATCH_CONSUMER_GROUP).")
+    consumer_group: str = Field(
+        "alignwatch",
+        min_length=1,
+        description="Kafka consumer group (ALIGNWATCH_CONSUMER_GROUP). `alignwatch run` with the simulator uses a "
+        "group of its own per run (alignwatch-demo-<time>-<pid>) unless this or --group is given.",
+    )
     batch_size: int = Field(2000, ge=1, description="Events per store transaction, at most (ALIGNWATCH_BATCH_SIZE).")
     batch_timeout_s: float = Field(
         1.0, gt=0, description="Seconds a partial batch may wait before it is written (ALIGNWATCH_BATCH_TIMEOUT_S)."

@@ -2,10 +2,12 @@
 
     AlignwatchError                 base of every expected error; the CLI prints it in one line
     ├── ConfigError                 bad settings or command-line options
+    │   └── BusinessMismatchError   the strategy's business is not the one the store serves
     ├── StrategyError               a strategy file failed validation (carries every problem)
     ├── StoreError                  the SQL store is unreachable or not migrated
     ├── BrokerError                 the Kafka broker is unreachable or misbehaves
     ├── ImportFormatError           an imported log (XES, robot log) is malformed
+    ├── FileAccessError             a file or directory cannot be read, written or created
     └── MissingExtraError           a feature needs an optional extra that is not installed
 
 Rejected *events* are not exceptions: decoding returns a typed rejection (see
@@ -19,7 +21,9 @@ from dataclasses import dataclass
 __all__ = [
     "AlignwatchError",
     "BrokerError",
+    "BusinessMismatchError",
     "ConfigError",
+    "FileAccessError",
     "ImportFormatError",
     "MissingExtraError",
     "Problem",
@@ -38,6 +42,25 @@ class ConfigError(AlignwatchError):
     """Settings or options are missing or invalid."""
 
     exit_code = 2
+
+
+class BusinessMismatchError(ConfigError):
+    """A command was given the strategy of another business than the one its store serves.
+
+    One store holds one business's events and metrics: a scorecard computed with another
+    business's strategy is a number about nothing (the bakery's store read with the online
+    shop's strategy still prints an SAI). ``--allow-business-mismatch`` lets it through.
+    """
+
+    def __init__(self, store: str, served: str, given: str) -> None:
+        self.store = store
+        self.served = served
+        self.given = given
+        super().__init__(
+            f"store {store} serves {served!r}, not {given!r} (the business of the strategy given): use "
+            f"{served!r}'s strategy or another store, or --allow-business-mismatch (ALIGNWATCH_ALLOW_BUSINESS_MISMATCH) "
+            "to go on anyway"
+        )
 
 
 @dataclass(frozen=True)
@@ -71,6 +94,22 @@ class BrokerError(AlignwatchError):
 
 class ImportFormatError(AlignwatchError):
     """An imported log file is malformed; the message names where it broke."""
+
+
+class FileAccessError(AlignwatchError):
+    """A path given to a command cannot be read, written or created; the message names it."""
+
+    @classmethod
+    def of(cls, action: str, exc: OSError, path: object = None) -> FileAccessError:
+        """``cannot <action> <path>: <reason>`` from an ``OSError``, in the operating system's words.
+
+        ``path`` is the one the user gave; when the error is about another one (the missing
+        directory above it), that one is named too, since it is the one to fix.
+        """
+        culprit = exc.filename
+        if path is None or culprit is None or str(culprit) == str(path):
+            return cls(f"cannot {action} {path if culprit is None else culprit}: {exc.strerror or exc}")
+        return cls(f"cannot {action} {path}: {culprit}: {exc.strerror or exc}")
 
 
 class MissingExtraError(AlignwatchError):

@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from alignwatch.errors import ConfigError
 from alignwatch.metrics.aggregates import hour_bucket
 from alignwatch.store.schema import events, metric_values, pipeline_runs
-from alignwatch.windows import DAY, ROLLING_DAYS, aware, local_day, zone_of
+from alignwatch.vocabulary import utc
+from alignwatch.windows import DAY, ROLLING_DAYS, local_day, zone_of
 
 __all__ = ["INGESTION_MARGIN", "NIGHTLY_MAX_LATE_DAYS", "LatePlan", "changed_days", "late_plan", "plan_late_days"]
 
@@ -146,9 +147,9 @@ def changed_days(conn: sa.Connection, since: dt.datetime | None, tz: str = "UTC"
     zone = zone_of(tz)
     query = sa.select(sa.func.min(events.c.time), sa.func.max(events.c.time))
     if since is not None:
-        query = query.where(events.c.ingested_at > aware(since))
+        query = query.where(events.c.ingested_at > utc(since, "since"))
     rows = conn.execute(query.group_by(hour_bucket(conn.dialect.name))).all()
-    return sorted({aware(moment).astimezone(zone).date() for row in rows for moment in row})
+    return sorted({utc(moment, "event time").astimezone(zone).date() for row in rows for moment in row})
 
 
 def _stored_days(conn: sa.Connection, days: Sequence[dt.date], tz: str) -> list[dt.date]:
@@ -163,7 +164,7 @@ def _stored_days(conn: sa.Connection, days: Sequence[dt.date], tz: str) -> list[
         .where(mv.window.in_(("hour", "day")), mv.window_end > lo, mv.window_end <= hi)
         .distinct()
     ).scalars()
-    stored = {(aware(end) - dt.timedelta(microseconds=1)).astimezone(zone).date() for end in ends}
+    stored = {(utc(end, "window end") - dt.timedelta(microseconds=1)).astimezone(zone).date() for end in ends}
     return [day for day in days if day in stored]
 
 
@@ -193,7 +194,7 @@ def _previous_nightly(conn: sa.Connection) -> _Previous | None:
         return None
     late = row.details.get("late") if isinstance(row.details, dict) else None
     if not isinstance(late, dict) or "ingested_through" not in late:
-        return _Previous(aware(row.started_at), None, ())
+        return _Previous(utc(row.started_at, "started_at"), None, ())
     mark, count = late.get("ingested_through"), late.get("margin_events")
     return _Previous(
         mark=dt.datetime.fromisoformat(mark) if isinstance(mark, str) else None,
@@ -224,7 +225,7 @@ def late_plan(engine: sa.Engine, *, first: dt.date, stop: dt.date, tz: str, max_
             # an event committed after the previous run's read, with an earlier ingested_at, changes the count
             look_from = previous.mark if settled else previous.mark - INGESTION_MARGIN
         newest = conn.execute(sa.select(sa.func.max(events.c.ingested_at))).scalar()
-        mark = None if newest is None else aware(newest)
+        mark = None if newest is None else utc(newest, "newest")
         if previous is not None and previous.mark is not None and (mark is None or mark < previous.mark):
             mark = previous.mark  # events were deleted: keep the mark where it was
         margin = _margin_events(conn, mark)

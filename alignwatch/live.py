@@ -45,6 +45,9 @@ class Status:
     scenario: str | None
     started: dt.datetime
     bootstrap: str = ""
+    group: str = ""  # the consumer group
+    #: why the consumer stores nothing while its group assigns it no partition (empty otherwise)
+    consumer_waiting: str = ""
     store_url: str = ""
     metrics_url: str = ""
     report_path: str = ""
@@ -117,6 +120,8 @@ def render(status: Status, now: dt.datetime | None = None) -> RenderableType:
     flow.add_column()
     flow.add_row("events/s", f"{status.events_per_s:,.0f}")
     flow.add_row("ingested", f"{status.stored:,} stored · {status.duplicates:,} duplicates · {status.rejected:,} rejected")
+    if status.consumer_waiting:
+        flow.add_row("consumer", Text(status.consumer_waiting, style="bold red"))
     flow.add_row("consumer lag", "—" if status.lag is None else f"{status.lag:,} messages")
     if status.scenario:
         clock = status.simulated_now.strftime("%Y-%m-%d %H:%M") if status.simulated_now else "—"
@@ -157,7 +162,7 @@ def render(status: Status, now: dt.datetime | None = None) -> RenderableType:
     links.add_column()
     links.add_row("/metrics", status.metrics_url or "—")
     links.add_row("report", (status.report_path or "—") + " (written at the end)")
-    links.add_row("broker", status.bootstrap or "—")
+    links.add_row("broker", (status.bootstrap or "—") + (f" · group {status.group}" if status.group else ""))
     links.add_row("store", status.store_url or "—")
     components = " · ".join(
         f"[{'green' if state == 'running' else 'red' if state.startswith('failed') else 'dim'}]{name}: {state}[/]"
@@ -179,6 +184,8 @@ def status_line(status: Status) -> str:
     ]
     if status.scenario:
         parts.insert(1, f"simulated {status.produced}/{status.planned}")
+    if status.consumer_waiting:
+        parts.insert(1, f"consumer: {status.consumer_waiting}")
     if status.firing:
         parts.append("alerts: " + ", ".join(status.firing))
     if status.pitfalls:

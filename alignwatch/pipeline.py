@@ -31,6 +31,12 @@ every nightly run logs what it recomputed and what it left for later. Window ari
 :mod:`alignwatch.windows`; run owners and abandoned runs, :mod:`alignwatch.liveness`; the
 published snapshot, :func:`alignwatch.metrics.runs.latest_snapshot`.
 
+**One business per store.** Every run and every task first claims the store for its
+strategy's business, or stops with :class:`~alignwatch.errors.BusinessMismatchError` when
+the store serves another one (:mod:`alignwatch.store.business`): the DAG tasks read the
+override from ``ALIGNWATCH_ALLOW_BUSINESS_MISMATCH``, the other callers pass
+``allow_business_mismatch``.
+
 **Heartbeats.** Every continuous and nightly task records how it ended in
 ``pipeline_heartbeats`` (one row per business, kind and outcome, overwritten): published,
 skipped (no hour closed in the interval: nothing to publish, but the pipeline is alive),
@@ -74,14 +80,15 @@ from alignwatch.metrics.runs import HEARTBEAT_OUTCOMES, RUN_KINDS, HeartbeatOutc
 from alignwatch.metrics.strategy import Strategy, load_strategy
 from alignwatch.metrics.values import WINDOWS, MetricValue
 from alignwatch.store import connect
+from alignwatch.store.business import claim_business
 from alignwatch.store.engine import require_current
 from alignwatch.store.schema import events, pipeline_heartbeats, pipeline_runs
+from alignwatch.vocabulary import utc
 from alignwatch.windows import (
     CONTINUOUS_LOOKBACK,
     DAY,
     NIGHTLY_DAYS,
     ROLLING_DAYS,
-    aware,
     contiguous,
     continuous_windows,
     day_ranges,
@@ -184,6 +191,7 @@ def run_interval(
     run_timeout: dt.timedelta = RUN_TIMEOUT,
     details: dict[str, Any] | None = None,
     validate: Sequence[tuple[dt.datetime, dt.datetime]] | None = None,
+    allow_business_mismatch: bool = False,
 ) -> RunOutcome:
     """Compute [start, end), validate, and publish only if every expectation holds.
 
@@ -197,8 +205,11 @@ def run_interval(
     stamps the run's bookkeeping times.
     Runs left ``running`` by a dead process, or for longer than ``run_timeout``, are marked
     ``abandoned`` first (:func:`close_abandoned_runs`).
+    Before anything is written the store is claimed for the strategy's business, or refused
+    when it serves another one (:func:`alignwatch.store.business.claim_business`) unless
+    ``allow_business_mismatch``.
     """
-    start, end = aware(start), aware(end)
+    start, end = utc(start, "start"), utc(end, "end")
     if end <= start:
         raise ConfigError(f"empty interval [{start.isoformat()}, {end.isoformat()})")
     if kind not in RUN_KINDS:
@@ -209,6 +220,7 @@ def run_interval(
         compute = compute or Recomputation(engine, strategy, until=end).compute
         write = write or metric_engine.write_values
     business = _business(strategy)
+    claim_business(engine, business, by=trigger or kind, allow_mismatch=allow_business_mismatch)
     owner = RunOwner.current()
     close_abandoned_runs(engine, timeout=run_timeout, clock=clock, here=owner)
     recorded = {**(details or {}), "owner": owner.as_json()}
@@ -392,6 +404,19 @@ def _resolve(
     return store, strategy, owned
 
 
+def _claim(engine: sa.Engine, strategy: Strategy, trigger: str | None, run_options: dict[str, Any]) -> dict[str, Any]:
+    """Claim the store for the strategy's business, or refuse another one, before the task writes anything.
+
+    Returns the run options with ``allow_business_mismatch`` set: as given, or from the
+    settings (ALIGNWATCH_ALLOW_BUSINESS_MISMATCH) for the DAG tasks, which pass none.
+    """
+    allow = run_options.get("allow_business_mismatch")
+    if allow is None:
+        allow = load_settings().allow_business_mismatch
+    claim_business(engine, _business(strategy), by=trigger, allow_mismatch=allow)
+    return {**run_options, "allow_business_mismatch": allow}
+
+
 def _with_timeout(run_options: dict[str, Any]) -> dict[str, Any]:
     """The run options, with the settings' run timeout (ALIGNWATCH_RUN_TIMEOUT_S) unless given."""
     if "run_timeout" in run_options:
@@ -421,8 +446,8 @@ def record_heartbeat(
         "business": business,
         "kind": kind,
         "outcome": outcome,
-        "at": aware(at),
-        "interval_end": aware(interval_end),
+        "at": utc(at, "at"),
+        "interval_end": utc(interval_end, "interval_end"),
         "run_id": run_id,
         "detail": detail[:2000],
     }
@@ -502,9 +527,10 @@ def continuous_task(
     clock: Clock = run_options.get("clock", _utcnow)
     engine, strategy, owned = _resolve(store, strategy)
     try:
+        run_options = _claim(engine, strategy, trigger, run_options)
         if windows is None:
             outcome = RunOutcome(
-                None, "continuous", "skipped", aware(start), aware(end), detail="no hour closed in the interval"
+                None, "continuous", "skipped", utc(start, "start"), utc(end, "end"), detail="no hour closed in the interval"
             )
         else:
             try:
@@ -551,6 +577,7 @@ def nightly_task(
     """
     engine, strategy, owned = _resolve(store, strategy)
     try:
+        run_options = _claim(engine, strategy, trigger, run_options)
         tz = _timezone(strategy)
         start, stop = nightly_range(end, days, tz)
         local = zone_of(tz)
@@ -608,10 +635,15 @@ def backfill_task(
     the same rows as the single-day runs of that range.
     """
     engine, strategy, owned = _resolve(store, strategy)
-    run_options = _with_timeout(run_options)
+    try:
+        run_options = _with_timeout(_claim(engine, strategy, trigger, run_options))
+    except BaseException:
+        if owned:
+            engine.dispose()
+        raise
     if "compute" not in run_options:
         # the days share their reads of the events (values as from compute, day by day)
-        run_options["compute"] = Recomputation(engine, strategy, until=aware(end)).compute
+        run_options["compute"] = Recomputation(engine, strategy, until=utc(end, "end")).compute
     try:
         return [
             run_interval(

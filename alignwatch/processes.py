@@ -2,7 +2,7 @@
 
 The broker and Airflow run in sessions of their own (``start_new_session=True``);
 :func:`stop_session` ends a session's leader and every process left in it, read from
-``/proc`` (Airflow's scheduler and API server outlive ``airflow standalone``).
+``/proc`` (Airflow's components may outlive the leader that started them).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def stop_session(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> N
 
     SIGTERM to the session's processes, then a wait of up to ``timeout_s`` for all of them,
     SIGKILL to those left. Waiting for ``process`` alone is not enough: Airflow's scheduler and
-    API server outlive ``airflow standalone`` by a few seconds, and its task processes run in
+    API server may outlive the leader that started them by a few seconds, and its task processes run in
     process groups of their own. Without ``/proc`` only the process group is signalled.
     """
     sid = process.pid

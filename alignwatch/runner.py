@@ -4,12 +4,17 @@ Components, each started by :class:`Supervisor` and stopped by it, in reverse or
 
 - **broker**: an embedded Tansu broker (in memory, free loopback port) unless external
   bootstrap servers are configured;
-- **store**: migrated on start (SQLite under ``./var/`` by default, PostgreSQL in production);
-- **consumer**: the ingestion consume loop (``alignwatch.stream.consumer.IngestConsumer``) in a thread;
+- **store**: migrated on start (SQLite under ``./var/`` by default, PostgreSQL in production)
+  and claimed for the strategy's business, or refused when it serves another one
+  (``alignwatch.store.business``; ``allow_business_mismatch`` in the settings lets it through);
+- **consumer**: the ingestion consume loop (``alignwatch.stream.consumer.IngestConsumer``) in a
+  thread, in the settings' consumer group (the CLI gives each demo run a group of its own);
+  when the group assigns it no partition in time, the live view and the log say so;
 - **aggregation**: every ``interval_s`` the continuous task of the Airflow DAG
   (``alignwatch.pipeline.continuous_task``), the same function the DAG calls, so what the
   embedded schedule publishes is what Airflow would publish; or, with ``airflow=True``,
-  ``airflow standalone`` running the project's DAGs instead (``alignwatch.airflow_launch``);
+  Airflow's scheduler, DAG processor, triggerer and API server running the project's DAGs
+  instead, on loopback (``alignwatch.airflow_launch``);
 - **exporter**: ``/metrics`` on 127.0.0.1 (``alignwatch.metrics.exporter``, served by
   ``alignwatch.metrics.server``) with the ingestion instruments on the same registry;
 - **simulator** (demo only): replays a scenario's days over a compressed timeline; the
@@ -61,6 +66,7 @@ from alignwatch.metrics.strategy import Strategy
 from alignwatch.pipeline import continuous_task
 from alignwatch.processes import stop_session
 from alignwatch.store import connect, upgrade
+from alignwatch.store.business import claim_business
 from alignwatch.store.schema import events, pipeline_runs
 from alignwatch.stream.broker import TansuBroker, ensure_topics
 from alignwatch.stream.consumer import build_consumer, kafka_producer
@@ -99,6 +105,8 @@ class RunResult:
     status: Status
     failures: list[str] = field(default_factory=list)
     report: Path | None = None
+    #: with the simulator: the simulated days, [start, end) (UTC midnights), whether or not all were replayed
+    story: tuple[dt.datetime, dt.datetime] | None = None
 
     @property
     def exit_code(self) -> int:
@@ -211,7 +219,8 @@ class Supervisor:
             report = self._shutdown()
             self._restore_signal_handlers(previous)
             atexit.unregister(self._kill_children)
-        return RunResult(self.status, list(self.failures), report)
+        story = (self._clock.start, self._clock.end) if self._clock.start is not None and self._clock.end is not None else None
+        return RunResult(self.status, list(self.failures), report, story)
 
     def _start(self) -> None:
         options, settings = self.options, self.settings
@@ -219,6 +228,9 @@ class Supervisor:
         # the store
         self._engine = connect(settings.store_url)
         upgrade(self._engine)
+        claim_business(
+            self._engine, self.strategy.business.name, by="alignwatch run", allow_mismatch=settings.allow_business_mismatch
+        )
         self.status.store_url = self._engine.url.render_as_string(hide_password=True)
         self._component("store", "running")
         # the broker
@@ -343,6 +355,8 @@ class Supervisor:
         self._consumer = build_consumer(
             self.settings, self._engine, self._pipeline_metrics, live=not self.options.scenario
         )
+        self.status.group = self.settings.consumer_group
+        self.emit(f"consumer: group {self.settings.consumer_group} on {self.status.bootstrap}")
         self._thread("consumer", self._consume)
 
     def _consume(self) -> None:
@@ -389,11 +403,12 @@ class Supervisor:
         self._component("simulator", "finished" if sent == len(planned) else "stopped")
 
     def _start_airflow(self) -> None:
-        process, url = launch_airflow(self.settings, self.options.var_dir)
-        self._children.append(process)
+        airflow = launch_airflow(self.settings, self.options.var_dir)
+        self._children.append(airflow.process)
         self._component("airflow", "running")
-        self.emit(f"airflow: standalone pid {process.pid}, {url} (log {self.options.var_dir / AIRFLOW_LOG})")
-        self._thread("airflow-watch", lambda: self._watch_child("airflow", process))
+        self.emit(f"airflow: pid {airflow.process.pid}, {airflow.url} (log {self.options.var_dir / AIRFLOW_LOG}; "
+                  f"user admin, password in {airflow.passwords_file})")
+        self._thread("airflow-watch", lambda: self._watch_child("airflow", airflow.process))
         self._thread("scorecard", self._scorecard_loop)
 
     def _watch_child(self, name: str, process: subprocess.Popen[bytes]) -> None:
@@ -486,12 +501,15 @@ class Supervisor:
             stored = self._consumer.report.stored if self._consumer is not None else 0
             # on the simulator's clock the runs are stamped on the simulated timeline (as
             # their windows are), so the runs a window counts are the ones before its end
+            allow = self.settings.allow_business_mismatch
             if self._clock.simulated:
                 outcome = continuous_task(
-                    self._engine, self.strategy, start=start, end=end, trigger="alignwatch run", clock=self._clock.now
-                )
+                    self._engine, self.strategy, start=start, end=end, trigger="alignwatch run", clock=self._clock.now,
+                    allow_business_mismatch=allow,
+                )  # fmt: skip
             else:
-                outcome = continuous_task(self._engine, self.strategy, start=start, end=end, trigger="alignwatch run")
+                outcome = continuous_task(self._engine, self.strategy, start=start, end=end, trigger="alignwatch run",
+                                          allow_business_mismatch=allow)  # fmt: skip
             seconds = time.monotonic() - began
             status = str(outcome.status)
             with self._lock:
@@ -522,16 +540,16 @@ class Supervisor:
         scorecard = build_scorecard(self._engine, self.strategy, at, window=self.options.window)
         summary = summarise_scorecard(scorecard)
         with self._lock:
-            changed = summary["pitfalls"] != self.status.pitfalls
+            changed = summary.pitfalls != self.status.pitfalls
             self.status.values_at = at
             self.status.validated = validated
-            self.status.sai = summary["sai"]
-            self.status.indices = summary["indices"]
-            self.status.perspectives = summary["perspectives"]
-            self.status.pitfalls = summary["pitfalls"]
-            self.status.alerts = summary["alerts"]
+            self.status.sai = summary.sai
+            self.status.indices = summary.indices
+            self.status.perspectives = summary.perspectives
+            self.status.pitfalls = summary.pitfalls
+            self.status.alerts = summary.alerts
         if changed:
-            self.emit("pitfalls: " + (", ".join(summary["pitfalls"]) or "none"))
+            self.emit("pitfalls: " + (", ".join(summary.pitfalls) or "none"))
 
     def _update_alerts(self) -> None:
         """The rule alerts firing on the newest published values (what the exporter serves)."""
@@ -561,6 +579,10 @@ class Supervisor:
             self.status.stored = report.stored
             self.status.duplicates = report.duplicates
             self.status.rejected = report.rejected
+            if report.waiting != self.status.consumer_waiting:
+                self.status.consumer_waiting = report.waiting
+                if report.waiting:
+                    self.emit(f"warning: {report.waiting}")
         self.status.lag = _total_lag(self._registry)
         if self._clock.simulated:
             self.status.simulated_now = self._clock.now()

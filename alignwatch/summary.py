@@ -2,41 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-__all__ = ["firing_lines", "summarise_scorecard"]
+from alignwatch.metrics.rules import Firing
+from alignwatch.metrics.scorecard import Scorecard
 
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, dict):
-        for key in ("value", "score"):
-            if key in value:
-                return _number(value[key])
-    return None
-
-
-def _pairs(value: Any, keys: tuple[str, ...] = ("id",)) -> Iterator[tuple[str, Any]]:
-    if isinstance(value, dict):
-        yield from ((str(k), v) for k, v in value.items())
-    elif isinstance(value, list):
-        for item in value:
-            ident = next((item.get(k) for k in keys if isinstance(item, dict) and item.get(k)), None)
-            yield str(ident), item
+__all__ = ["Summary", "firing_lines", "summarise_scorecard"]
 
 
 #: labels every alert carries that say nothing about what fired
 _CONTEXT_LABELS = frozenset({"business", "severity", "alert_class", "goal", "perspective"})
 
 
-def firing_lines(firing: Sequence[Any]) -> list[str]:
-    """The live view's lines for firing alerts (:class:`alignwatch.metrics.rules.Firing`): pages first,
-    then tickets, each ``"<severity> <alert> (<label>=<value>, ...)"`` without the labels
-    every alert carries."""
+def firing_lines(firing: Sequence[Firing]) -> list[str]:
+    """The live view's lines for firing alerts: pages first, then tickets, each
+    ``"<severity> <alert> (<label>=<value>, ...)"`` without the labels every alert carries."""
     order = {"page": 0, "ticket": 1}
     lines = []
     for alert in sorted(firing, key=lambda a: (order.get(a.severity, 2), a.name, sorted(a.labels.items()))):
@@ -45,28 +26,30 @@ def firing_lines(firing: Sequence[Any]) -> list[str]:
     return list(dict.fromkeys(lines))
 
 
-def summarise_scorecard(scorecard: dict[str, Any]) -> dict[str, Any]:
-    """What the live view shows of a scorecard: SAI, indices, perspectives, pitfalls, alerts."""
-    pitfalls: list[str] = []
-    for ident, item in _pairs(scorecard.get("pitfalls"), ("id", "pitfall")):
-        if isinstance(item, dict) and item.get("active") is False:
-            continue
-        subject = item.get("subject") or item.get("automation") or item.get("automation_id") or item.get("process_id") if isinstance(item, dict) else None
-        pitfalls.append(f"{ident} ({subject})" if subject else ident)
-    alerts: list[str] = []
-    for ident, item in _pairs(scorecard.get("drift"), ("id", "kpi", "kind")):
-        if isinstance(item, dict) and item.get("active") is False:
-            continue
-        message = item.get("message") if isinstance(item, dict) else None
-        alerts.append(f"{ident}: {message}" if message else ident)
-    human = scorecard.get("human_reachability")
-    reach, floor = _number(human), human.get("floor") if isinstance(human, dict) else None
-    if reach is not None and isinstance(floor, int | float) and reach < floor:
-        alerts.append(f"human reachability {reach:.0%} below the floor {floor:.0%}")
-    return {
-        "sai": _number(scorecard.get("sai")),
-        "indices": {k: _number(v) for k, v in _pairs(scorecard.get("indices"))},
-        "perspectives": {k: _number(v) for k, v in _pairs(scorecard.get("perspectives"))},
-        "pitfalls": sorted(set(pitfalls)),
-        "alerts": alerts,
-    }
+@dataclass(frozen=True)
+class Summary:
+    """What the live view shows of a scorecard: the SAI, the indices (0–1) and perspective scores
+    (0–100), the active pitfalls as ``"<pitfall> (<automation>)"`` and the drift signals as
+    ``"<signal>: <message>"``."""
+
+    sai: float | None
+    indices: dict[str, float | None]
+    perspectives: dict[str, float | None]
+    pitfalls: list[str]
+    alerts: list[str]
+
+
+def summarise_scorecard(scorecard: Scorecard) -> Summary:
+    """What the live view shows of a scorecard: SAI, indices, perspectives, pitfalls, drift signals.
+
+    Human reachability below its floor is one of the drift signals: the scorecard raises it
+    when the window's value is under the strategy's floor."""
+    pitfalls = sorted({f"{finding.pitfall} ({finding.automation})" for finding in scorecard.pitfalls if finding.active})
+    alerts = [f"{signal.id}: {signal.message}" for signal in scorecard.drift if signal.active]
+    return Summary(
+        sai=scorecard.sai,
+        indices={ident: index.value for ident, index in scorecard.indices.items()},
+        perspectives=dict(scorecard.perspectives),
+        pitfalls=pitfalls,
+        alerts=alerts,
+    )

@@ -4,7 +4,7 @@ A continuous run computes the hours that closed in its data interval, reaching b
 :data:`CONTINUOUS_LOOKBACK` (late events of the day); a nightly run the whole local days
 before its night (:func:`nightly_range`), cut at local midnights (:func:`day_ranges`), so
 that rolling windows exist at every day's end. Days are counted on the strategy's local
-calendar, DST-safe. Every moment must be timezone-aware (:func:`aware`).
+calendar, DST-safe. Every moment must be timezone-aware (:func:`alignwatch.vocabulary.utc`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from alignwatch.errors import ConfigError
+from alignwatch.vocabulary import utc
 
 __all__ = [
     "CONTINUOUS_LOOKBACK",
@@ -23,7 +24,6 @@ __all__ = [
     "NIGHTLY_DAYS",
     "ROLLING_DAYS",
     "ContinuousWindows",
-    "aware",
     "contiguous",
     "continuous_windows",
     "day_ranges",
@@ -54,15 +54,8 @@ class ContinuousWindows:
 
 def floor_hour(moment: dt.datetime) -> dt.datetime:
     """``moment`` in UTC, rounded down to its hour."""
-    moment = aware(moment)
+    moment = utc(moment, "moment")
     return moment.replace(minute=0, second=0, microsecond=0)
-
-
-def aware(moment: dt.datetime) -> dt.datetime:
-    """``moment`` in UTC; a naive datetime is a ``ConfigError`` (intervals must be unambiguous)."""
-    if moment.tzinfo is None:
-        raise ConfigError(f"naive datetime {moment!r}: pipeline intervals must be timezone-aware")
-    return dt.datetime.fromtimestamp(moment.timestamp(), dt.UTC)
 
 
 def continuous_windows(
@@ -76,7 +69,7 @@ def continuous_windows(
     events of the day are folded in) or to the first closed hour, whichever is earlier.
     None when no hour closed in the interval (a 5-minute run in the middle of an hour).
     """
-    start, end = aware(data_interval_start), aware(data_interval_end)
+    start, end = utc(data_interval_start, "data_interval_start"), utc(data_interval_end, "data_interval_end")
     last_end = floor_hour(end)
     closed = []
     moment = floor_hour(start)
@@ -98,22 +91,22 @@ def nightly_range(at: dt.datetime, days: int = NIGHTLY_DAYS, tz: str = "UTC") ->
     if days < 1:
         raise ConfigError(f"nightly days must be >= 1, not {days}")
     zone = zone_of(tz)
-    local_date = aware(at).astimezone(zone).date()
+    local_date = utc(at, "at").astimezone(zone).date()
     end = dt.datetime.combine(local_date, dt.time(), zone)
     start = dt.datetime.combine(local_date - dt.timedelta(days=days), dt.time(), zone)
-    return aware(start), aware(end)
+    return utc(start, "start"), utc(end, "end")
 
 
 def day_ranges(start: dt.datetime, end: dt.datetime, tz: str = "UTC") -> list[tuple[dt.datetime, dt.datetime]]:
     """[start, end) cut at local midnights (the steps of a nightly or backfill run)."""
     zone = zone_of(tz)
-    start, end = aware(start), aware(end)
+    start, end = utc(start, "start"), utc(end, "end")
     steps = []
     cursor = start
     while cursor < end:
         local = cursor.astimezone(zone)
         next_midnight = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), zone)
-        step_end = min(aware(next_midnight), end)
+        step_end = min(utc(next_midnight, "midnight"), end)
         steps.append((cursor, step_end))
         cursor = step_end
     return steps
@@ -131,7 +124,7 @@ def local_day(day: dt.date, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
     """The local day ``day`` as a UTC range."""
     start = dt.datetime.combine(day, dt.time(), zone)
     end = dt.datetime.combine(day + DAY, dt.time(), zone)
-    return aware(start), aware(end)
+    return utc(start, "start"), utc(end, "end")
 
 
 def contiguous(steps: Sequence[tuple[dt.datetime, dt.datetime]]) -> list[tuple[dt.datetime, dt.datetime]]:

@@ -20,7 +20,7 @@ from typing import Any, TypedDict
 from alignwatch.errors import ConfigError
 from alignwatch.metrics.aggregates import DISTRIBUTIONS
 from alignwatch.metrics.catalogue import CATALOGUE
-from alignwatch.metrics.ethics import EthicsInputs, as_json, assess, ethics_checks, ethics_score
+from alignwatch.metrics.ethics import Assessment, EthicsInputs, assess, ethics_checks, ethics_score
 from alignwatch.metrics.facts import Facts, Sums
 from alignwatch.metrics.strategy import Strategy
 from alignwatch.vocabulary import (
@@ -59,6 +59,7 @@ __all__ = [
     "percentile",
     "perspective_kpis",
     "priorities",
+    "ranked_findings",
 ]
 
 DAY = dt.timedelta(days=1)
@@ -422,7 +423,7 @@ class Evaluation:
     human_reachability: HumanReachability = field(default_factory=lambda: HumanReachability())
     automations: dict[str, dict[str, Any]] = field(default_factory=dict)
     processes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    ethics: dict[str, Any] = field(default_factory=dict)  # ethics.as_json of the window (7d and 28d)
+    ethics: Assessment | None = None  # the ethics measures of the window (7d and 28d)
     ethics_score: float | None = None  # share of the ethics checks that pass, 0..100 (an SAI input)
 
     #: the formula running (``FORMULAS``): a value is added only by the formula its declaration names
@@ -1074,7 +1075,7 @@ def _ethics(strategy: Strategy, facts: Facts, ev: Evaluation, run: Run) -> None:
     if not run.detect_pitfalls or run.ethics_inputs is None:
         return  # judged on 7 and 28 days of decisions, like the pitfalls
     assessment = assess(strategy, run.ethics_inputs(facts.start, facts.end), facts.start, facts.end)
-    ev.ethics = as_json(assessment)
+    ev.ethics = assessment
     ev.ethics_score = ethics_score(assessment)
     checks = ethics_checks(assessment)
     ev.add("ethics_score", {}, ev.ethics_score, checks=len(checks), passed=sum(ok for _, ok in checks),
@@ -1168,9 +1169,9 @@ def evaluate(
     return ev
 
 
-def finding_list(findings: Iterable[Finding], *, active_only: bool = True) -> list[dict[str, Any]]:
-    """Findings as JSON (active ones first by severity)."""
+def ranked_findings(findings: Iterable[Finding], *, active_only: bool = True) -> list[Finding]:
+    """The findings (the active ones only, by default) by severity, critical first, then by pitfall and automation."""
     order = {"critical": 0, "warning": 1, None: 2}
     chosen = [f for f in findings if f.active or not active_only]
     chosen.sort(key=lambda f: (order[f.severity], f.pitfall, f.automation))
-    return [f.as_json() for f in chosen]
+    return chosen

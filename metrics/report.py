@@ -17,7 +17,7 @@ inline and every chart is inline SVG. It shows, in this order:
   re-check the ROI assumptions, produce to demand);
 - drift and regression signals, human reachability, the strategic-alignment checklist,
   the prioritised list of what to automate next and the verdicts on pilots;
-- "Ethics and human agency" (:func:`_ethics_section`, from the scorecard's ``ethics`` key):
+- "Ethics and human agency" (:func:`_ethics_section`, from the scorecard's typed ``ethics`` block):
   which group of customers an automation treats worse, by how much, on how many decisions,
   whether it is more than chance and what to do; reversals and appeals when high; people
   displaced without reskilling; overdue oversight. Its findings join the "what to do" list
@@ -27,7 +27,8 @@ Every value is shown in its KPI's declared unit (:func:`format_quantity`: ratios
 durations in s/min/h/days, money with the currency, counted things as whole numbers),
 never in scientific notation.
 
-``render_report(scorecard, ...)`` is pure (a dict in, a string out);
+``render_report(scorecard, ...)`` is pure (a :class:`alignwatch.metrics.card.Scorecard` in,
+a string out: every value is read from its typed field);
 ``write_report(engine, strategy, ...)`` builds the scorecard with
 ``alignwatch.metrics.scorecard.build_scorecard``, the change with ``explain_sai`` and the
 SAI per day from the published values in ``metric_values`` (:func:`sai_per_day`).
@@ -52,7 +53,18 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from alignwatch.metrics.scorecard import build_scorecard, explain_sai
+from alignwatch.metrics.card import (
+    HumanBelowFloor,
+    KpiBelowTarget,
+    KpiLine,
+    KpiRegression,
+    PilotVerdict,
+    Priority,
+    StrategicStaleness,
+)
+from alignwatch.metrics.ethics import Assessment, OversightStaleness, Parity, SegmentRate
+from alignwatch.metrics.formulas import Finding, HumanReachability
+from alignwatch.metrics.scorecard import Scorecard, build_scorecard, explain_sai
 from alignwatch.metrics.strategy import Strategy
 from alignwatch.store.schema import metric_values, pipeline_runs
 from alignwatch.vocabulary import INDEX_TITLES, PERSPECTIVE_TITLES
@@ -165,39 +177,12 @@ _GENERIC_ADVICE = Advice(
 
 
 def _number(value: Any) -> float | None:
-    """A float from a number or from a mapping carrying ``value`` / ``score`` / ``points``."""
+    """A float from a number (a flag counts 0 or 1); None for anything else or a non-finite float."""
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, int | float):
         return None if isinstance(value, float) and not math.isfinite(value) else float(value)
-    if isinstance(value, Mapping):
-        for key in ("value", "score", "points", "sai", "attainment"):
-            if key in value:
-                return _number(value[key])
     return None
-
-
-def _entries(value: Any, id_keys: Sequence[str] = ("id",)) -> list[tuple[str, Any]]:
-    """(id, payload) pairs from a mapping id -> payload or a list of mappings carrying an id."""
-    if value is None:
-        return []
-    if isinstance(value, Mapping):
-        return [(str(key), item) for key, item in value.items()]
-    entries: list[tuple[str, Any]] = []
-    for position, item in enumerate(value):
-        ident = None
-        if isinstance(item, Mapping):
-            ident = next((item[key] for key in id_keys if item.get(key) is not None), None)
-        entries.append((str(ident if ident is not None else position), item))
-    return entries
-
-
-def _field(item: Any, *keys: str, default: Any = None) -> Any:
-    if isinstance(item, Mapping):
-        for key in keys:
-            if item.get(key) is not None:
-                return item[key]
-    return default
 
 
 def format_score(value: float | None) -> str:
@@ -398,23 +383,19 @@ def _contributions_svg(contributions: list[Contribution]) -> str:
 # --------------------------------------------------------------------------- sections
 
 
-def _contributions(scorecard: Mapping[str, Any]) -> list[Contribution]:
+def _contributions(scorecard: Scorecard) -> list[Contribution]:
     found: list[Contribution] = []
-    for ident, item in _entries(scorecard.get("contributions"), ("id", "input", "name")):
-        if isinstance(item, Mapping):
-            points = _number({"value": _field(item, "points", "contribution", "value")})
-            score = _number({"value": _field(item, "score")})
-        else:
-            points, score = _number(item), None
-        if points is not None:
+    for item in scorecard.contributions:
+        if item.points is not None:
+            ident = item.input
             name = ident.upper() if ident in INDEX_NAMES else PERSPECTIVE_NAMES.get(ident, _label(ident))
-            found.append(Contribution(name, points, score))
+            found.append(Contribution(name, item.points, item.score))
     found.sort(key=lambda c: -abs(c.points))
     return found
 
 
-def _sai_section(scorecard: Mapping[str, Any], trend: Sequence[tuple[dt.datetime, float]]) -> str:
-    sai = _number(scorecard.get("sai"))
+def _sai_section(scorecard: Scorecard, trend: Sequence[tuple[dt.datetime, float]]) -> str:
+    sai = scorecard.sai
     tone = "none" if sai is None else "good" if sai >= 70 else "warn" if sai >= 50 else "bad"
     change = ""
     if len(trend) >= 2:
@@ -458,32 +439,25 @@ class Action:
     detail: str = ""
 
 
-def _kpi_index(scorecard: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(_entries(scorecard.get("kpis")))
+def _kpi_name(kpis: Mapping[str, KpiLine], ident: str) -> str:
+    return kpis[ident].name if ident in kpis else _label(ident)
 
 
-def _kpi_name(kpis: Mapping[str, Any], ident: Any) -> str:
-    return str(_field(kpis.get(str(ident)), "name", default=_label(str(ident))))
+def _kpi_quantity(kpis: Mapping[str, KpiLine], ident: str, value: float | None, currency: str) -> str:
+    return format_quantity(value, kpis[ident].unit if ident in kpis else None, currency=currency)
 
 
-def _kpi_quantity(kpis: Mapping[str, Any], ident: Any, value: Any, currency: str) -> str:
-    return format_quantity(value, _field(kpis.get(str(ident)), "unit"), currency=currency)
-
-
-def _target_words(kpis: Mapping[str, Any], ident: Any, target: Any, currency: str) -> str:
-    direction = _field(kpis.get(str(ident)), "direction", default="up")
+def _target_words(kpis: Mapping[str, KpiLine], ident: str, target: float, currency: str) -> str:
+    direction = kpis[ident].direction if ident in kpis else "up"
     bound = "at least" if direction == "up" else "at most"
     return f"{bound} {_kpi_quantity(kpis, ident, target, currency)}"
 
 
-def _human_words(human: Any) -> tuple[bool, str]:
+def _human_words(human: HumanReachability) -> tuple[bool, str]:
     """Whether human reachability is below its floor, and the sentence saying how it stands."""
-    reach = _number(human)
-    floor = _number({"value": _field(human, "floor", "threshold")})
-    below = _field(human, "below_floor")
+    reach, floor, below, sla = human.get("value"), human.get("floor"), human.get("below_floor"), human.get("sla_s")
     if below is None:
         below = reach is not None and floor is not None and reach < floor
-    sla = _number({"value": _field(human, "sla_s")})
     within = f" within {format_duration(sla)}" if sla is not None else ""
     if reach is None:
         return False, "No customer asked for a person in this window."
@@ -491,47 +465,43 @@ def _human_words(human: Any) -> tuple[bool, str]:
     return bool(below), f"{reach * 100:.1f}% of the customers who asked for a person reached one{within}{floor_text}."
 
 
-def actions(scorecard: Mapping[str, Any], *, currency: str = "EUR") -> list[Action]:
+def actions(scorecard: Scorecard, *, currency: str = "EUR") -> list[Action]:
     """What to do, most urgent first: the breaches that page (human reachability below its
     floor, people reversing an automation's decisions above its limit) before the tickets
     (critical pitfalls and parity breaches, red flags crossed, warning pitfalls, KPIs below
     target with enough events, regressions, strategic staleness, overdue oversight and people
     displaced without reskilling)."""
-    kpis = _kpi_index(scorecard)
+    kpis = scorecard.kpis
     found: list[Action] = []
-    below, sentence = _human_words(scorecard.get("human_reachability"))
+    below, sentence = _human_words(scorecard.human_reachability)
     if below:
         found.append(Action("page", 0, f"Customers cannot reach a person: only {sentence}",
                             "Make the human fallback reachable again today: staff the channel or fix the hand-off."))
-    for item in _pitfalls(scorecard):
-        ident = str(item.get("id"))
-        advice = PITFALL_ADVICE.get(ident, _GENERIC_ADVICE)
-        subject = _field(item, "subject", "automation_id", "automation", "process_id", "process")
-        critical = str(_field(item, "severity", default="warning")) == "critical"
-        where = f" ({subject})" if subject else ""
-        found.append(Action("ticket", 1 if critical else 3, f"{advice.title}{where}: {advice.impact}", advice.actions[0]))
+    for finding in _pitfalls(scorecard):
+        advice = PITFALL_ADVICE.get(finding.pitfall, _GENERIC_ADVICE)
+        critical = finding.severity == "critical"
+        found.append(Action("ticket", 1 if critical else 3, f"{advice.title} ({finding.automation}): {advice.impact}",
+                            advice.actions[0]))
     for ident, kpi in kpis.items():
-        if _field(kpi, "red_flag_crossed") is True:
+        if kpi.red_flag_crossed is True:
             found.append(Action(
                 "ticket", 2,
-                f"{_kpi_name(kpis, ident)} crossed its red flag: {_kpi_quantity(kpis, ident, _field(kpi, 'value'), currency)}, "
-                f"target {_target_words(kpis, ident, _field(kpi, 'target'), currency)}.",
+                f"{_kpi_name(kpis, ident)} crossed its red flag: {_kpi_quantity(kpis, ident, kpi.value, currency)}, "
+                f"target {_target_words(kpis, ident, kpi.target, currency)}.",
                 "Find what pushed it past the red flag before anything else is automated around it.",
             ))
     below_target: list[str] = []
     regressions: list[str] = []
-    for ident, item in _entries(scorecard.get("drift"), ("id", "kind")):
-        kind = str(_field(item, "id", "kind", default=ident))
-        if isinstance(item, Mapping) and item.get("active") is False:
+    for signal in scorecard.drift:
+        if not signal.active:
             continue
-        kpi_id = _field(item, "kpi")
-        if kind in ("kpi_below_target", "below_target") and kpi_id is not None:
-            judged = _field(item, "guarded") is not True and not _few_events(item)
-            if judged and _field(kpis.get(str(kpi_id)), "red_flag_crossed") is not True:
-                below_target.append(_below_target_words(kpis, item, currency))
-        elif kind in ("kpi_regression", "regression") and kpi_id is not None:
-            regressions.append(_regression_words(kpis, item))
-        elif kind == "strategic_staleness":
+        if isinstance(signal, KpiBelowTarget):
+            crossed = signal.kpi in kpis and kpis[signal.kpi].red_flag_crossed is True
+            if not signal.guarded and not crossed:
+                below_target.append(_below_target_words(kpis, signal, currency))
+        elif isinstance(signal, KpiRegression):
+            regressions.append(_regression_words(kpis, signal))
+        elif isinstance(signal, StrategicStaleness):
             found.append(Action("ticket", 6, "Alignment is high but the outcome KPIs fell week after week.",
                                 "Review the strategy: the goals may no longer match what the business needs."))
     if below_target:
@@ -544,39 +514,27 @@ def actions(scorecard: Mapping[str, Any], *, currency: str = "EUR") -> list[Acti
         found.append(Action("ticket", 5, f"{count}.",
                             "Compare this week with the weeks before: a change of automation, staff or season?",
                             " ".join(regressions)))
-    found += _ethics_actions(scorecard.get("ethics"))
+    found += _ethics_actions(scorecard.ethics.assessment)
     found.sort(key=lambda a: (0 if a.severity == "page" else 1, a.order))
     return found
 
 
-def _few_events(item: Any) -> bool:
-    events, least = _number({"value": _field(item, "events")}), _number({"value": _field(item, "min_events")})
-    return events is not None and least is not None and events < least
+def _below_target_words(kpis: Mapping[str, KpiLine], signal: KpiBelowTarget, currency: str) -> str:
+    ident = signal.kpi
+    return (f"{_kpi_name(kpis, ident)} is {_kpi_quantity(kpis, ident, signal.value, currency)}; "
+            f"the target is {_target_words(kpis, ident, signal.target, currency)}.")
 
 
-def _below_target_words(kpis: Mapping[str, Any], item: Any, currency: str) -> str:
-    ident = _field(item, "kpi")
-    value = _field(item, "value", default=_field(kpis.get(str(ident)), "value"))
-    target = _field(item, "target", default=_field(kpis.get(str(ident)), "target"))
-    if value is None:
-        return f"{_kpi_name(kpis, ident)} is below its target."
-    return (f"{_kpi_name(kpis, ident)} is {_kpi_quantity(kpis, ident, value, currency)}; "
-            f"the target is {_target_words(kpis, ident, target, currency)}.")
+def _regression_words(kpis: Mapping[str, KpiLine], signal: KpiRegression) -> str:
+    return (f"{_kpi_name(kpis, signal.kpi)} got {signal.drop * 100:.0f}% worse over the last 7 days than over the 21 "
+            f"days before (alert from {signal.threshold * 100:.0f}%).")
 
 
-def _regression_words(kpis: Mapping[str, Any], item: Any) -> str:
-    drop, threshold = _number({"value": _field(item, "drop")}), _number({"value": _field(item, "threshold")})
-    name = _kpi_name(kpis, _field(item, "kpi"))
-    if drop is None:
-        return f"{name} got worse over the last 7 days."
-    limit = "" if threshold is None else f" (alert from {threshold * 100:.0f}%)"
-    return f"{name} got {drop * 100:.0f}% worse over the last 7 days than over the 21 days before{limit}."
-
-
-def _change_words(scorecard: Mapping[str, Any], changes: Mapping[str, Any] | None, window: str) -> str:
-    """Since the last report: the SAI then and now, and the input that moved it most."""
-    sai = _number(scorecard.get("sai"))
-    previous = _number({"value": _field(changes, "previous_sai")}) if changes else None
+def _change_words(scorecard: Scorecard, changes: Mapping[str, Any] | None, window: str) -> str:
+    """Since the last report: the SAI then and now, and the input that moved it most (``changes``:
+    :func:`alignwatch.metrics.scorecard.explain_sai`, its inputs ranked by how much they moved)."""
+    sai = scorecard.sai
+    previous = _number(changes.get("previous_sai")) if changes else None
     span = {"1d": "day", "7d": "7 days", "28d": "28 days"}.get(window, window)
     if sai is None:
         return "There is no Strategic Alignment Index for this window: too few events were stored."
@@ -586,17 +544,17 @@ def _change_words(scorecard: Mapping[str, Any], changes: Mapping[str, Any] | Non
     way = "up" if delta > 0.05 else "down" if delta < -0.05 else "unchanged"
     moved = "" if way == "unchanged" else f" {way} {abs(delta):.1f} points from {format_score(previous)}"
     text = f"The Strategic Alignment Index is {format_score(sai)} out of 100,{moved or ' unchanged'} since the report of the {span} before."
-    inputs = [m for m in (changes or {}).get("inputs") or [] if _number({"value": _field(m, "delta")})]
+    inputs = [m for m in (changes or {}).get("inputs") or [] if _number(m.get("delta"))]
     if inputs:
         top = inputs[0]
-        ident = str(_field(top, "input", default=""))
+        ident = str(top["input"])
         name = ident.upper() if ident in INDEX_NAMES else PERSPECTIVE_NAMES.get(ident, _label(ident))
         points = float(top["delta"])
         text += f" The biggest move: {name}, {'+' if points >= 0 else '−'}{abs(points):.1f} points."
     return text
 
 
-def _lead_section(scorecard: Mapping[str, Any], changes: Mapping[str, Any] | None, window: str, currency: str) -> str:
+def _lead_section(scorecard: Scorecard, changes: Mapping[str, Any] | None, window: str, currency: str) -> str:
     items = actions(scorecard, currency=currency)
     rows = "".join(
         f'<li class="action {a.severity}" data-severity="{a.severity}">'
@@ -612,14 +570,14 @@ def _lead_section(scorecard: Mapping[str, Any], changes: Mapping[str, Any] | Non
     )
 
 
-def _indices_section(scorecard: Mapping[str, Any]) -> str:
-    given = dict(_entries(scorecard.get("indices")))
+def _indices_section(scorecard: Scorecard) -> str:
+    given = scorecard.indices
     idents = list(INDEX_NAMES) + [key for key in given if key not in INDEX_NAMES]
     rows = []
     for ident in idents:
         item = given.get(ident)
-        value = _number(item)
-        detail = _index_detail(item)
+        value = None if item is None else item.value
+        detail = "" if item is None else _index_detail(item.inputs)
         rows.append(
             f'<div class="tile" id="index-{_esc(ident)}"><div class="tile-name">{_esc(ident.upper())}</div>'
             f'<div class="tile-value">{format_index(value)}</div>'
@@ -630,13 +588,11 @@ def _indices_section(scorecard: Mapping[str, Any]) -> str:
     return f'<section><h2>Strategic automation indices</h2><div class="tiles">{"".join(rows)}</div></section>'
 
 
-def _index_detail(item: Any) -> str:
+def _index_detail(inputs: Mapping[str, Any]) -> str:
     """A short line of an index's inputs (its scalar and list fields; nested details are left out)."""
-    if not isinstance(item, Mapping):
-        return ""
     parts = []
-    for key, value in item.items():
-        if key in ("value", "score", "detail") or isinstance(value, Mapping):
+    for key, value in inputs.items():
+        if key == "detail" or isinstance(value, Mapping):
             continue
         if isinstance(value, list | tuple):
             shown = ", ".join(str(v) for v in value[:5]) + (" …" if len(value) > 5 else "")
@@ -651,12 +607,12 @@ def _plain(value: Any) -> str:
     return str(value) if number is None else format_number(number)
 
 
-def _perspectives_section(scorecard: Mapping[str, Any]) -> str:
-    given = dict(_entries(scorecard.get("perspectives")))
+def _perspectives_section(scorecard: Scorecard) -> str:
+    given = scorecard.perspectives
     idents = list(PERSPECTIVE_NAMES) + [key for key in given if key not in PERSPECTIVE_NAMES]
     rows = []
     for ident in idents:
-        score = _number(given.get(ident))
+        score = given.get(ident)
         rows.append(
             f'<div class="tile" id="perspective-{_esc(ident)}"><div class="tile-name">{_esc(PERSPECTIVE_NAMES.get(ident, _label(ident)))}</div>'
             f'<div class="tile-value">{format_score(score)}</div>'
@@ -665,19 +621,17 @@ def _perspectives_section(scorecard: Mapping[str, Any]) -> str:
     return f'<section><h2>Balanced scorecard</h2><div class="tiles">{"".join(rows)}</div></section>'
 
 
-def _kpis_section(scorecard: Mapping[str, Any], currency: str = "EUR") -> str:
+def _kpis_section(scorecard: Scorecard, currency: str = "EUR") -> str:
     rows = []
-    for ident, kpi in _entries(scorecard.get("kpis")):
-        unit = _field(kpi, "unit")
-        attainment = _number({"value": _field(kpi, "attainment")})
-        target = _field(kpi, "target")
-        direction = _field(kpi, "direction", default="up")
-        status = _kpi_status(kpi, attainment)
+    for ident, kpi in scorecard.kpis.items():
+        unit = kpi.unit
+        attainment = kpi.attainment
+        status = _kpi_status(kpi)
         rows.append(
-            f'<tr id="kpi-{_esc(ident)}"><td><strong>{_esc(_field(kpi, "name", default=ident))}</strong>'
-            f'<div class="muted small">{_esc(PERSPECTIVE_NAMES.get(str(_field(kpi, "perspective", default="")), ""))}</div></td>'
-            f'<td class="num">{_format_value(_field(kpi, "value"), unit, currency=currency)}</td>'
-            f'<td class="num">{"≥" if direction == "up" else "≤"} {_format_value(target, unit, currency=currency)}</td>'
+            f'<tr id="kpi-{_esc(ident)}"><td><strong>{_esc(kpi.name)}</strong>'
+            f'<div class="muted small">{_esc(PERSPECTIVE_NAMES.get(kpi.perspective, ""))}</div></td>'
+            f'<td class="num">{_format_value(kpi.value, unit, currency=currency)}</td>'
+            f'<td class="num">{"≥" if kpi.direction == "up" else "≤"} {_format_value(kpi.target, unit, currency=currency)}</td>'
             f'<td>{_bar(attainment)} <span class="small">{"—" if attainment is None else f"{attainment * 100:.0f}%"}</span></td>'
             f"<td>{_esc(status or 'no data')}</td></tr>"
         )
@@ -691,24 +645,18 @@ def _kpis_section(scorecard: Mapping[str, Any], currency: str = "EUR") -> str:
     )
 
 
-def _kpi_status(kpi: Any, attainment: float | None) -> str | None:
+def _kpi_status(kpi: KpiLine) -> str | None:
     """On target, below target, red flag crossed, or too few events to judge."""
-    given = _field(kpi, "status")
-    if given is not None:
-        return str(given)
-    events, least = _number({"value": _field(kpi, "events")}), _number({"value": _field(kpi, "min_events")})
-    few = events is not None and least is not None and events < least
-    if _field(kpi, "red_flag_crossed") is True:
+    few = kpi.events < kpi.min_events
+    if kpi.red_flag_crossed is True:
         status = "red flag crossed"
-    elif _field(kpi, "below_target") is True:
+    elif kpi.below_target is True:
         status = "below target"
-    elif _field(kpi, "below_target") is False:
+    elif kpi.below_target is False:
         status = "on target"
-    elif attainment is not None:
-        status = "on target" if attainment >= 0.999 else "below target"
     else:
         return None
-    return f"{status} (only {events:.0f} events)" if few and events is not None else status
+    return f"{status} (only {kpi.events:.0f} events)" if few else status
 
 
 _EVIDENCE_SHARES = frozenset({
@@ -741,39 +689,23 @@ def _evidence_html(evidence: Any) -> str:
     return f'<p class="evidence">{_esc(evidence)}</p>'
 
 
-def _pitfalls(scorecard: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Active pitfalls as flat dicts (``id``, ``subject``, ``severity``, ``message``, ``evidence``)."""
-    found: list[dict[str, Any]] = []
-    for ident, item in _entries(scorecard.get("pitfalls"), ("id", "pitfall")):
-        if isinstance(item, Mapping) and item.get("active") is False:
-            continue
-        if isinstance(item, Mapping) and isinstance(item.get("findings"), list):
-            for finding in item["findings"]:
-                found.append({"id": ident, **(finding if isinstance(finding, Mapping) else {"message": finding})})
-            continue
-        if isinstance(item, list):
-            for finding in item:
-                found.append({"id": ident, **(finding if isinstance(finding, Mapping) else {"message": finding})})
-            continue
-        found.append({"id": ident, **(item if isinstance(item, Mapping) else {"message": item})})
-    return found
+def _pitfalls(scorecard: Scorecard) -> list[Finding]:
+    """The active pitfalls, critical first."""
+    return [finding for finding in scorecard.pitfalls if finding.active]
 
 
-def _pitfalls_section(scorecard: Mapping[str, Any]) -> str:
+def _pitfalls_section(scorecard: Scorecard) -> str:
     found = _pitfalls(scorecard)
     if not found:
         return '<section><h2>Pitfalls</h2><p class="ok">No pitfall detected in this window.</p></section>'
     cards = []
-    for item in found:
-        ident = str(item.get("id"))
+    for finding in found:
+        ident = finding.pitfall
         advice = PITFALL_ADVICE.get(ident, _GENERIC_ADVICE)
-        subject = _field(item, "subject", "automation_id", "automation", "process_id", "process", "touchpoint_id")
-        severity = str(_field(item, "severity", default="warning"))
-        message = _field(item, "message", "summary", "description")
-        evidence = _field(item, "evidence", default=None)
-        threshold = _field(item, "threshold", "thresholds", default=None)
-        if isinstance(evidence, Mapping) and isinstance(threshold, Mapping):
-            evidence = {**evidence, **{f"threshold {key}": value for key, value in threshold.items()}}
+        subject = finding.automation
+        severity = finding.severity or "warning"
+        message = finding.message
+        evidence = {**finding.evidence, **{f"threshold {key}": value for key, value in finding.threshold.items()}}
         title = advice.title if ident in PITFALL_ADVICE else _label(ident)
         impact = f'<p class="muted small">{_esc(advice.impact)}</p>' if message else ""
         cards.append(
@@ -789,24 +721,21 @@ def _pitfalls_section(scorecard: Mapping[str, Any]) -> str:
     return f'<section><h2>Pitfalls ({len(found)})</h2>{"".join(cards)}</section>'
 
 
-def _drift_section(scorecard: Mapping[str, Any], currency: str = "EUR") -> str:
-    kpis = _kpi_index(scorecard)
+def _drift_section(scorecard: Scorecard, currency: str = "EUR") -> str:
+    kpis = scorecard.kpis
     rows = []
-    for ident, item in _entries(scorecard.get("drift"), ("id", "kind")):
-        if isinstance(item, Mapping) and item.get("active") is False:
-            continue
-        kind = str(_field(item, "id", "kind", default=ident))
-        if kind.startswith("human_reachability"):
-            continue  # said below, with the floor
-        if kind in ("kpi_below_target", "below_target") and _field(item, "kpi") is not None:
-            guard = " Fewer events than the KPI needs to be judged: not alerted." if _field(item, "guarded") else ""
-            text = _esc(_below_target_words(kpis, item, currency) + guard)
-        elif kind in ("kpi_regression", "regression") and _field(item, "kpi") is not None:
-            text = _esc(_regression_words(kpis, item))
+    for signal in scorecard.drift:
+        if not signal.active or isinstance(signal, HumanBelowFloor):
+            continue  # human reachability is said below, with the floor
+        if isinstance(signal, KpiBelowTarget):
+            guard = " Fewer events than the KPI needs to be judged: not alerted." if signal.guarded else ""
+            text = _esc(_below_target_words(kpis, signal, currency) + guard)
+        elif isinstance(signal, KpiRegression):
+            text = _esc(_regression_words(kpis, signal))
         else:
-            text = _describe(item)
+            text = _esc(signal.message)
         rows.append(f"<li>{text}</li>")
-    below, sentence = _human_words(scorecard.get("human_reachability"))
+    below, sentence = _human_words(scorecard.human_reachability)
     human_html = (
         f'<p id="human-reachability" class="{"bad" if below else "ok"}">Reaching a person: <strong>{_esc(sentence)}</strong>'
         f'{" Below the floor: make the human fallback reachable again." if below else ""}</p>'
@@ -815,57 +744,34 @@ def _drift_section(scorecard: Mapping[str, Any], currency: str = "EUR") -> str:
     return f"<section><h2>Drift, regressions and the human element</h2>{body}{human_html}</section>"
 
 
-def _describe(item: Any) -> str:
-    if isinstance(item, Mapping):
-        message = _field(item, "message", "summary", "description")
-        details = ", ".join(
-            f"{_esc(_label(str(k)))} {_format_value(v) if _number(v) is not None and not isinstance(v, bool) else _esc(v)}"
-            for k, v in item.items()
-            if k not in ("message", "summary", "description", "active") and not isinstance(v, Mapping | list)
-        )
-        return _esc(message) if message else details
-    return _esc(item)
-
-
-def _checklist_section(scorecard: Mapping[str, Any]) -> str:
-    checklist = scorecard.get("checklist")
-    items = checklist.get("items") if isinstance(checklist, Mapping) and "items" in checklist else checklist
-    readiness = _field(checklist, "readiness")
+def _checklist_section(scorecard: Scorecard) -> str:
+    checklist = scorecard.checklist
     rows = []
-    passed_count = 0
-    entries = _entries(items)
-    for ident, item in entries:
-        state = _field(item, "passed", "ok", "answer", "status", default=item if not isinstance(item, Mapping) else None)
-        passed = state is True or str(state).lower() in ("yes", "passed", "pass", "true")
-        unknown = state is None or str(state).lower() in ("unknown", "none")
-        passed_count += passed
-        mark, tone = ("✔", "ok") if passed else ("?", "muted") if unknown else ("✘", "bad")
+    for ident, item in checklist.items.items():
+        mark, tone = _CHECK_MARKS.get(item.status, _CHECK_MARKS["failed"])
         rows.append(
-            f'<tr id="check-{_esc(ident)}"><td class="{tone} mark">{mark}</td><td><strong>{_esc(_field(item, "name", "title", default=_label(ident)))}</strong></td>'
-            f'<td class="small">{_esc(_field(item, "evidence", "reason", default=""))}</td>'
-            f'<td class="small muted">{_esc(_field(item, "source", "basis", default=""))}</td></tr>'
+            f'<tr id="check-{_esc(ident)}"><td class="{tone} mark">{mark}</td><td><strong>{_esc(_label(ident))}</strong></td>'
+            f'<td class="small">{_esc(item.evidence)}</td>'
+            f'<td class="small muted">{_esc(item.source)}</td></tr>'
         )
-    if readiness is None and entries:
-        readiness = passed_count / len(entries)
-    ready = _number(readiness)
+    ready = checklist.readiness
     return (
         f'<section><h2>Strategic alignment checklist</h2><p>Readiness: <strong>{"—" if ready is None else f"{ready * 100:.0f}%"}</strong>'
-        f' ({passed_count} of {len(entries)} passed)</p><table><tbody>{"".join(rows)}</tbody></table></section>'
+        f' ({checklist.passed} of {len(checklist.items)} passed)</p><table><tbody>{"".join(rows)}</tbody></table></section>'
     )
 
 
-def _priorities_section(scorecard: Mapping[str, Any], currency: str = "EUR") -> str:
+#: a checklist status -> its mark and tone
+_CHECK_MARKS: dict[str, tuple[str, str]] = {"passed": ("✔", "ok"), "unknown": ("?", "muted"), "failed": ("✘", "bad")}
+
+
+def _priorities_section(scorecard: Scorecard, currency: str = "EUR") -> str:
     rows = []
-    for position, (ident, item) in enumerate(_entries(scorecard.get("priorities"), ("id", "process_id", "automation_id")), 1):
-        rank = _field(item, "rank", default=position)
-        score = _number({"value": _field(item, "score", "impact")})
-        reason = _field(item, "reason", "why", "explanation", default="") or _priority_reason(item, currency)
-        kind = _field(item, "kind", "type", default="")
+    for item in scorecard.priorities:
         rows.append(
-            f"<tr><td class=num>{_esc(rank)}</td><td><strong>{_esc(_field(item, 'name', default=ident))}</strong> "
-            f"<span class='muted small'>{_esc(kind)}</span></td>"
-            f"<td class=num>{_impact(score, item, currency)}</td>"
-            f"<td class=small>{_esc(reason)}</td></tr>"
+            f"<tr><td class=num>{_esc(item.rank)}</td><td><strong>{_esc(item.name)}</strong></td>"
+            f"<td class=num>{_impact(item, currency)}</td>"
+            f"<td class=small>{_esc(_priority_reason(item, currency))}</td></tr>"
         )
     body = (
         "<table><thead><tr><th class=num>#</th><th>candidate</th><th class=num>impact</th><th>why</th></tr></thead><tbody>"
@@ -882,49 +788,38 @@ def _priorities_section(scorecard: Mapping[str, Any], currency: str = "EUR") -> 
     )
 
 
-def _impact(score: float | None, item: Any, currency: str) -> str:
+def _impact(item: Priority, currency: str) -> str:
     """A candidate's impact in money a month, or in weighted manual cases a month when the
     strategy declares no manual cost per case for its process (``cost_declared`` false)."""
-    if score is None:
-        return "—"
-    if _field(item, "cost_declared") is False:
-        return f"{round(score):,} weighted manual cases a month"
-    return f"{format_money(score, currency)} a month"
+    if not item.cost_declared:
+        return f"{round(item.score):,} weighted manual cases a month"
+    return f"{format_money(item.score, currency)} a month"
 
 
-def _priority_reason(item: Any, currency: str = "EUR") -> str:
+def _priority_reason(item: Priority, currency: str = "EUR") -> str:
     """Why a candidate ranks where it does, from the prioritisation's inputs."""
-    if not isinstance(item, Mapping):
-        return ""
-    parts = []
-    if item.get("criticality"):
-        parts.append(f"{item['criticality']} process")
-    if _number(item.get("manual_share")) is not None:
-        parts.append(f"{float(item['manual_share']) * 100:.0f}% done by hand")
-    if _number(item.get("manual_volume_per_month")) is not None:
-        parts.append(f"{round(float(item['manual_volume_per_month'])):,} manual cases a month")
-    if item.get("cost_declared") is False:
+    parts = [f"{item.criticality} process", f"{item.manual_share * 100:.0f}% done by hand",
+             f"{round(item.manual_volume_per_month):,} manual cases a month"]
+    if not item.cost_declared:
         parts.append("no manual cost per case declared")
-    elif _number(item.get("manual_cost_per_case")) is not None:
-        parts.append(f"{format_money(float(item['manual_cost_per_case']), currency)} per manual case")
-    if item.get("candidate"):
+    else:
+        parts.append(f"{format_money(item.manual_cost_per_case, currency)} per manual case")
+    if item.candidate:
         parts.append("not automated yet")
-    elif item.get("automations"):
-        parts.append("automated by " + ", ".join(map(str, item["automations"])))
+    elif item.automations:
+        parts.append("automated by " + ", ".join(item.automations))
     return "; ".join(parts)
 
 
-def _pilots_section(scorecard: Mapping[str, Any]) -> str:
+def _pilots_section(scorecard: Scorecard) -> str:
     rows = []
-    for ident, item in _entries(scorecard.get("pilots"), ("id", "automation_id")):
-        verdict = str(_field(item, "verdict", default="pending"))
-        tone = {"scale": "ok", "iterate": "warn", "stop": "bad"}.get(verdict, "muted")
-        deltas_text = _pilot_deltas(_field(item, "deltas", "kpis", default={}), _kpi_index(scorecard))
+    for pilot in scorecard.pilots:
+        tone = {"scale": "ok", "iterate": "warn", "stop": "bad"}.get(pilot.verdict, "muted")
         rows.append(
-            f"<tr><td><strong>{_esc(_field(item, 'name', default=ident))}</strong></td>"
-            f"<td class='{tone}'><strong>{_esc(verdict)}</strong></td>"
-            f"<td class=small>{deltas_text}</td>"
-            f"<td class=small>{_esc(_field(item, 'reason', 'explanation', default=''))}</td></tr>"
+            f"<tr><td><strong>{_esc(pilot.name)}</strong></td>"
+            f"<td class='{tone}'><strong>{_esc(pilot.verdict)}</strong></td>"
+            f"<td class=small>{_pilot_deltas(pilot, scorecard.kpis)}</td>"
+            f"<td class=small>{_esc(pilot.reason)}</td></tr>"
         )
     body = (
         "<table><thead><tr><th>pilot</th><th>verdict</th><th>pilot vs baseline</th><th>why</th></tr></thead><tbody>"
@@ -936,13 +831,11 @@ def _pilots_section(scorecard: Mapping[str, Any]) -> str:
     return f"<section><h2>Pilots</h2>{body}</section>"
 
 
-def _pilot_deltas(deltas: Any, kpis: Mapping[str, Any]) -> str:
+def _pilot_deltas(pilot: PilotVerdict, kpis: Mapping[str, KpiLine]) -> str:
     """Each KPI's attainment during the pilot against before it, in points of attainment."""
-    if not isinstance(deltas, Mapping):
-        return _esc(deltas)
     return "; ".join(
-        f"{_esc(_kpi_name(kpis, kpi))} {'+' if (_number(d) or 0) >= 0 else '−'}{abs(_number(d) or 0) * 100:.0f} points of attainment"
-        for kpi, d in deltas.items() if _number(d) is not None
+        f"{_esc(_kpi_name(kpis, kpi))} {'+' if d >= 0 else '−'}{abs(d) * 100:.0f} points of attainment"
+        for kpi, d in pilot.deltas.items()
     )
 
 
@@ -954,21 +847,22 @@ _ETHICS_HOW_TO = (
 )
 
 
-def _pct(value: Any) -> str:
+def _pct(value: float | None) -> str:
     return format_quantity(value, "ratio")
 
 
-def _parity_words(p: Mapping[str, Any]) -> tuple[str, Mapping[str, Any], Mapping[str, Any]] | None:
+def _parity_words(p: Parity) -> tuple[str, SegmentRate, SegmentRate] | None:
     """The sentence of a parity verdict, with the least and the most favoured group (None: no verdict)."""
-    groups = {str(g.get("segment")): g for g in p.get("segments") or [] if isinstance(g, Mapping)}
-    low, high = groups.get(str(p.get("lowest"))), groups.get(str(p.get("highest")))
-    if p.get("ratio") is None or low is None or high is None:
+    groups = {g.segment: g for g in p.segments}
+    low = groups.get(p.lowest) if p.lowest is not None else None
+    high = groups.get(p.highest) if p.highest is not None else None
+    if p.ratio is None or low is None or high is None:
         return None
     sentence = (
-        f"{p.get('automation_id')} gives customers of {p.get('dimension')} '{low['segment']}' a favourable outcome "
-        f"{_pct(low['rate'])} of the time ({low['favourable']:,} of {low['decisions']:,} decisions), against "
-        f"{_pct(high['rate'])} for '{high['segment']}', the best treated ({high['favourable']:,} of "
-        f"{high['decisions']:,}): {_pct(p['ratio'])} of their rate; your floor is {_pct(p.get('floor'))}."
+        f"{p.automation_id} gives customers of {p.dimension} '{low.segment}' a favourable outcome "
+        f"{_pct(low.rate)} of the time ({low.favourable:,} of {low.decisions:,} decisions), against "
+        f"{_pct(high.rate)} for '{high.segment}', the best treated ({high.favourable:,} of "
+        f"{high.decisions:,}): {_pct(p.ratio)} of their rate; your floor is {_pct(p.floor)}."
     )
     return sentence, low, high
 
@@ -977,39 +871,39 @@ def _not_enough(have: int, need: int) -> str:
     return f"not enough decisions to judge ({have:,} of {need:,} needed)"
 
 
-def _ethics_actions(ethics: Any) -> list[Action]:
+def _ethics_actions(ethics: Assessment | None) -> list[Action]:
     """The ethics findings as items of the "what to do" list, at their alerts' severities: a
     parity breach is a ticket (AlignwatchEthicsParityBelowFloor), a high override rate a page
     (AlignwatchEthicsOverrideRateHigh); overdue oversight and people displaced without
     reskilling, which no alert reads, are tickets after the others."""
-    if not isinstance(ethics, Mapping) or not ethics.get("agency"):
+    if ethics is None or not ethics.agency:
         return []
     found: list[Action] = []
-    for p in ethics.get("parity") or []:
-        words = _parity_words(p) if p.get("breach") else None
+    for p in ethics.parity:
+        words = _parity_words(p) if p.breach else None
         if words is not None:
             sentence, low, _ = words
             found.append(Action(
                 "ticket", 1, f"Unequal treatment: {sentence} That is more than chance at these numbers.",
-                f"Review how {p['automation_id']} decides for '{low['segment']}': what it reads that differs for them "
+                f"Review how {p.automation_id} decides for '{low.segment}': what it reads that differs for them "
                 "(a postcode, an amount threshold, a language), and any recent change to it; send their decisions to a "
                 "person until it is corrected.",
             ))
-    for a in ethics.get("agency") or []:
-        if a.get("override_high"):
+    for a in ethics.agency:
+        if a.override_high:
             found.append(Action(
                 "page", 0,
-                f"People reversed {_pct(a['override_rate'])} of the decisions of {a['automation_id']} "
-                f"({a['overridden']:,} of {a['decisions']:,}), above your limit of {_pct(a.get('override_rate_max'))}: "
+                f"People reversed {_pct(a.override_rate)} of the decisions of {a.automation_id} "
+                f"({a.overridden:,} of {a.decisions:,}), above your limit of {_pct(a.override_rate_max)}: "
                 "it decides wrongly, and the decisions nobody reviews reach customers as they are.",
                 "Send its decisions to a person for review today until the cause is fixed, or roll back its last change.",
             ))
-    for st in ethics.get("staleness") or []:
-        if st.get("overdue"):
+    for st in ethics.staleness:
+        if st.overdue:
             found.append(Action("ticket", 7, f"{_oversight_words(st)}.",
-                                f"{str(st.get('owner') or 'Its owner').capitalize()}: review how it decides, then record "
+                                f"{(st.owner or 'Its owner').capitalize()}: review how it decides, then record "
                                 "the date in the strategy file (ethics.decisions[].reviewed)."))
-    displaced = len((ethics.get("reskilling") or {}).get("displaced") or [])
+    displaced = len(ethics.reskilling.displaced)
     if displaced:
         found.append(Action("ticket", 7, f"{_people(displaced)} whose tasks an automation took on got no training or new "
                             "responsibility within the delay you committed to.",
@@ -1021,18 +915,18 @@ def _people(count: int) -> str:
     return f"{count:,} {'person' if count == 1 else 'people'}"
 
 
-def _oversight_words(st: Mapping[str, Any]) -> str:
-    when = ("has never been reviewed" if st.get("days_since") is None
-            else f"was last reviewed {st['days_since']:,} days ago ({st.get('reviewed')})")
-    return f"How {st.get('automation_id')} decides {when}; you committed to every {st.get('review_every_days')} days"
+def _oversight_words(st: OversightStaleness) -> str:
+    when = ("has never been reviewed" if st.days_since is None
+            else f"was last reviewed {st.days_since:,} days ago ({st.reviewed})")
+    return f"How {st.automation_id} decides {when}; you committed to every {st.review_every_days} days"
 
 
-def _ethics_section(scorecard: Mapping[str, Any]) -> str:
+def _ethics_section(scorecard: Scorecard) -> str:
     """Ethics and human agency, in the owner's words: which group an automation treats worse,
     by how much, on how many decisions, whether it is more than chance, and what to do."""
-    ethics = scorecard.get("ethics")
+    ethics = scorecard.ethics.assessment
     head = '<section id="ethics"><h2>Ethics and human agency</h2>'
-    if not isinstance(ethics, Mapping) or not ethics.get("agency"):
+    if ethics is None or not ethics.agency:
         return f'{head}<p class="muted" id="ethics-undeclared">Your strategy declares no automation that decides ' \
                f"about customers, so nothing here is judged. {_esc(_ETHICS_HOW_TO)}</p></section>"
     items: list[str] = []
@@ -1040,64 +934,62 @@ def _ethics_section(scorecard: Mapping[str, Any]) -> str:
     def item(text: str, tone: str, kind: str) -> None:
         items.append(f'<li class="{tone}" data-ethics="{kind}">{text}</li>')
 
-    for p in ethics.get("parity") or []:
+    for p in ethics.parity:
         words = _parity_words(p)
-        by = f"{_esc(p.get('automation_id'))}, by {_esc(p.get('dimension'))}: "
+        by = f"{_esc(p.automation_id)}, by {_esc(p.dimension)}: "
         if words is None:
-            sizes = sorted((int(g.get("decisions", 0)) for g in p.get("segments") or []), reverse=True)
+            sizes = sorted((g.decisions for g in p.segments), reverse=True)
             second = sizes[1] if len(sizes) > 1 else 0  # a verdict needs two groups of min_sample decisions
-            item(by + _esc(_not_enough(second, int(p.get("min_sample") or 0))) + ".", "muted", "parity-none")
+            item(by + _esc(_not_enough(second, p.min_sample)) + ".", "muted", "parity-none")
             continue
         sentence, low, _ = words
-        if p.get("breach"):
+        if p.breach:
             item(f"<strong>{_esc(sentence)} That is more than chance at these numbers.</strong> What to do: review how "
-                 f"it decides for '{_esc(low['segment'])}' (run <code>alignwatch explain ethics --window 28d</code>, then "
+                 f"it decides for '{_esc(low.segment)}' (run <code>alignwatch explain ethics --window 28d</code>, then "
                  "look at what its rules read that differs for them and at any recent change to it); send their "
                  "decisions to a person until it is corrected.", "bad", "parity-breach")
-        elif p.get("below_floor"):
+        elif p.below_floor:
             item(f"{_esc(sentence)} At these numbers the gap may be chance: keep watching.", "warn", "parity-watch")
         else:
             item(f"{_esc(sentence)} Within your floor.", "ok", "parity-ok")
-    for a in ethics.get("agency") or []:
-        name = _esc(a.get("automation_id"))
-        decisions, need = int(a.get("decisions") or 0), int(a.get("min_sample") or 0)
-        counts = (f"{name}: {decisions:,} decisions, {int(a.get('reviewed') or 0):,} reviewed by a person, "
-                  f"{int(a.get('overridden') or 0):,} reversed ({_pct(a.get('override_rate'))}), "
-                  f"{int(a.get('appealed') or 0):,} appealed by the customer ({_pct(a.get('appeal_rate'))}).")
-        limit = a.get("override_rate_max")
-        if a.get("override_high"):
+    for a in ethics.agency:
+        name = _esc(a.automation_id)
+        counts = (f"{name}: {a.decisions:,} decisions, {a.reviewed:,} reviewed by a person, "
+                  f"{a.overridden:,} reversed ({_pct(a.override_rate)}), "
+                  f"{a.appealed:,} appealed by the customer ({_pct(a.appeal_rate)}).")
+        limit = a.override_rate_max
+        if a.override_high:
             item(f"<strong>{counts} More reversals than your limit of {_pct(limit)}: it decides wrongly.</strong> "
                  "What to do today: send its decisions to a person for review until the cause is fixed, or roll back "
                  "its last change.", "bad", "override-high")
-        elif a.get("override_high") is None:
-            item(f"{counts} Reversals: {_esc(_not_enough(decisions, need))}.", "muted", "override-none")
+        elif a.override_high is None:
+            item(f"{counts} Reversals: {_esc(_not_enough(a.decisions, a.min_sample))}.", "muted", "override-none")
         else:
             item(counts, "ok", "override-ok")
-        appeal = _number(a.get("appeal_rate"))
-        if appeal is not None and limit is not None and decisions >= need and appeal > float(limit):
+        appeal = a.appeal_rate
+        if appeal is not None and a.decisions >= a.min_sample and appeal > limit:
             item(f"Customers appealed {_pct(appeal)} of the decisions of {name}, more than the {_pct(limit)} you "
                  "accept for reversals: read the appeals for what they have in common.", "warn", "appeal-high")
-    reskilling = ethics.get("reskilling") or {}
-    automated, displaced = len(reskilling.get("automated") or []), len(reskilling.get("displaced") or [])
-    if displaced:
-        item(f"<strong>{_people(displaced)} whose tasks an automation took on got no training or new responsibility "
-             "within the delay you committed to.</strong> What to do: offer it to them now.", "bad", "displaced")
-    elif automated:
-        item(f"Reskilling: {len(reskilling.get('covered') or []):,} of the {automated:,} people whose tasks were "
-             f"automated were trained or given a new responsibility in time ({_pct(reskilling.get('coverage'))}); "
+    reskilling = ethics.reskilling
+    if reskilling.displaced:
+        item(f"<strong>{_people(len(reskilling.displaced))} whose tasks an automation took on got no training or new "
+             "responsibility within the delay you committed to.</strong> What to do: offer it to them now.", "bad",
+             "displaced")
+    elif reskilling.automated:
+        item(f"Reskilling: {len(reskilling.covered):,} of the {len(reskilling.automated):,} people whose tasks were "
+             f"automated were trained or given a new responsibility in time ({_pct(reskilling.coverage)}); "
              "nobody was left without.", "ok", "reskilling")
-    for st in ethics.get("staleness") or []:
-        if st.get("overdue"):
-            item(f"<strong>{_esc(_oversight_words(st))}.</strong> What to do: {_esc(st.get('owner') or 'its owner')} "
+    for st in ethics.staleness:
+        if st.overdue:
+            item(f"<strong>{_esc(_oversight_words(st))}.</strong> What to do: {_esc(st.owner or 'its owner')} "
                  "reviews how it decides and records the date in the strategy file.", "bad", "oversight-overdue")
         else:
-            item(f"Oversight of {_esc(st.get('automation_id'))}: reviewed {st.get('days_since')} days ago by "
-                 f"{_esc(st.get('owner'))}, within the {st.get('review_every_days')} days committed.", "ok", "oversight")
-    score = _number(ethics.get("score"))
-    weighed = ("it counts in the SAI (weights.ethics in your strategy file)" if ethics.get("weighted_into_sai")
+            item(f"Oversight of {_esc(st.automation_id)}: reviewed {st.days_since} days ago by "
+                 f"{_esc(st.owner)}, within the {st.review_every_days} days committed.", "ok", "oversight")
+    weighed = ("it counts in the SAI (weights.ethics in your strategy file)" if scorecard.ethics.weighted_into_sai
                else "it stands beside the SAI and does not count in it (weights.ethics is 0)")
-    summary = (f'<p id="ethics-score">Ethics score: <strong>{format_score(score)}</strong> of 100, the share of these '
-               f"checks that pass; {weighed}.</p>")
+    summary = (f'<p id="ethics-score">Ethics score: <strong>{format_score(scorecard.ethics.score)}</strong> of 100, '
+               f"the share of these checks that pass; {weighed}.</p>")
     return f'{head}{summary}<ul class="ethics">{"".join(items)}</ul></section>'
 
 
@@ -1186,7 +1078,7 @@ def _footer_validation(publication: Publication | None) -> str:
 
 
 def render_report(
-    scorecard: Mapping[str, Any],
+    scorecard: Scorecard,
     *,
     business: str,
     at: dt.datetime,
@@ -1331,8 +1223,6 @@ def write_report(
 
     when = at or latest_window_end(engine) or (now or dt.datetime.now(dt.UTC))
     scorecard = build_scorecard(engine, strategy, when, window=window)
-    declared = {p.id: p.manual_cost_per_case is not None for p in strategy.processes}
-    scorecard["priorities"] = [{**row, "cost_declared": declared.get(row["id"], True)} for row in scorecard["priorities"]]
     changes = explain_sai(engine, strategy, when, window=window)
     business = getattr(getattr(strategy, "business", None), "name", None) or "Your business"
     trend = sai_per_day(engine, until=when, timezone=strategy.business.timezone)

@@ -12,6 +12,13 @@
   human reachability below the floor, strategic staleness, stale metrics and failing
   validation.
 
+The KPI and alignment groups are built from the catalogue: each alert a metric declaration
+names in ``alerts`` has an :class:`AlertRule` (:data:`ALERT_RULES`), whose builder reads
+only the served names of the metrics that name it (:class:`Reads`); a declared alert
+without a rule or runbook, or a rule no declaration names, fails the import
+(:func:`check_alert_declarations`). The pipeline groups read the exporter's and the
+consumer's own series, which are not catalogue metrics.
+
 KPI alerting treats a KPI with a target as an objective with an error budget over its
 declared period (``period``, 28 days by default), the Google SRE workbook's scheme adapted
 to the engine's event-time windows and to a small business's volumes (docs/alerting.md says
@@ -43,12 +50,14 @@ stale), and annotations
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from itertools import groupby
+from typing import Any, Literal
 
 import yaml
 
+from alignwatch.errors import ConfigError
 from alignwatch.metrics.catalogue import CATALOGUE, served_name, served_scale
 from alignwatch.metrics.exporter import business_label
 from alignwatch.metrics.naming import SeriesNames
@@ -57,22 +66,29 @@ from alignwatch.metrics.strategy import Strategy
 from alignwatch.vocabulary import EVENT_SHARE_MEASURES
 
 __all__ = [
+    "ALERT_RULES",
     "BURN_WINDOWS",
     "EVENT_SHARE_MEASURES",
     "GENERATED_HEADER",
     "SLOW_BURN",
     "RUNBOOKS",
+    "AlertRule",
     "AlertSpec",
     "AutomationChain",
     "BurnWindow",
     "Check",
     "DecisionChain",
+    "ExprAlert",
     "Firing",
     "KpiChain",
+    "Reads",
+    "Rule",
     "SeriesNames",
     "RuleInputs",
     "Sample",
     "alert_specs",
+    "check_alert_declarations",
+    "declared_alerts",
     "firing_alerts",
     "inputs_from_strategy",
     "metric_names",
@@ -382,21 +398,70 @@ def recording_groups(names: SeriesNames) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------- alerts
 
 
-def _burn_spec(inputs: RuleInputs, kpi: KpiChain, burn: BurnWindow, labels: Mapping[str, str]) -> AlertSpec:
-    names = inputs.names
+class Reads(Mapping[str, str]):
+    """The served names of the catalogue metrics whose declaration names an alert in its
+    ``alerts``: the only series that alert's rules may read. Reading another is a
+    :class:`ConfigError` that names both, so a rule and the catalogue cannot drift apart."""
+
+    def __init__(self, alert: str, names: SeriesNames) -> None:
+        self.alert = alert
+        self._names = {decl.id: names.metric(decl.id) for decl in CATALOGUE.values() if alert in decl.alerts}
+
+    def __getitem__(self, metric_id: str) -> str:
+        try:
+            return self._names[metric_id]
+        except KeyError:
+            raise ConfigError(f"alert {self.alert} reads metric {metric_id!r}, whose catalogue declaration does "
+                              f"not name it in `alerts`") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+@dataclass(frozen=True)
+class ExprAlert:
+    """An alert whose condition is more PromQL than a conjunction of :class:`Check` s (the SAI's
+    drop below its 7-day high reads a recording rule): rendered for Prometheus only, not
+    evaluated in-process."""
+
+    name: str
+    expr: str
+    severity: str
+    alert_class: str
+    for_: str
+    labels: Mapping[str, str]
+    summary: str
+    description: str
+
+    def rule(self, inputs: RuleInputs) -> dict[str, Any]:
+        """The Prometheus alerting rule."""
+        return _alert(
+            inputs, self.name, self.expr, severity=self.severity, alert_class=self.alert_class, summary=self.summary,
+            description=self.description, for_=self.for_, labels=self.labels,
+        )  # fmt: skip
+
+
+Rule = AlertSpec | ExprAlert
+"""One alerting rule built from a declared alert."""
+
+
+def _burn_spec(reads: Reads, kpi: KpiChain, burn: BurnWindow, labels: Mapping[str, str]) -> AlertSpec:
     window = kpi.period if burn.window == "period" else burn.window
     by = ("business", "kpi")
     checks = [
-        Check(names.metric("kpi_burn_rate"), {"kpi": kpi.id, "window": window}, ">=", burn.factor, by),
-        Check(names.metric("kpi_burn_evidence"), {"kpi": kpi.id, "window": window}, ">=", burn.evidence, by),
+        Check(reads["kpi_burn_rate"], {"kpi": kpi.id, "window": window}, ">=", burn.factor, by),
+        Check(reads["kpi_burn_evidence"], {"kpi": kpi.id, "window": window}, ">=", burn.evidence, by),
     ]
     horizon = f"its period ({kpi.period})" if burn.window == "period" else burn.horizon
     if burn.window == "period":  # still burning: the last 7 days spend budget too
-        checks.append(Check(names.metric("kpi_burn_rate"), {"kpi": kpi.id, "window": "7d"}, ">=", 1.0, by))
+        checks.append(Check(reads["kpi_burn_rate"], {"kpi": kpi.id, "window": "7d"}, ">=", 1.0, by))
     budget = (1.0 - kpi.target) if kpi.direction == "up" else kpi.target
     missed = "below" if kpi.direction == "up" else "above"
     return AlertSpec(
-        "AlignwatchKPIErrorBudgetBurn",
+        reads.alert,
         tuple(checks),
         severity=burn.severity,
         alert_class="kpi",
@@ -412,205 +477,66 @@ def _burn_spec(inputs: RuleInputs, kpi: KpiChain, burn: BurnWindow, labels: Mapp
     )
 
 
-def _kpi_specs(inputs: RuleInputs) -> list[AlertSpec]:
-    names = inputs.names
-    specs: list[AlertSpec] = []
+def _chain_labels(kpi: KpiChain) -> dict[str, str]:
+    return {"kpi": kpi.id, "goal": kpi.goal_label, "perspective": kpi.perspective}
+
+
+def _error_budget_burn(inputs: RuleInputs, reads: Reads, kpi: KpiChain) -> list[Rule]:
+    """A KPI on an event-share measure: a page per fast-burn window, a ticket on its period."""
+    if not kpi.event_share:
+        return []
+    return [_burn_spec(reads, kpi, burn, _chain_labels(kpi)) for burn in (*BURN_WINDOWS, SLOW_BURN)]
+
+
+def _below_target(inputs: RuleInputs, reads: Reads, kpi: KpiChain) -> list[Rule]:
+    """A KPI on another measure: a ticket when its period misses the target on enough events."""
+    if kpi.event_share:
+        return []
     by = ("business", "kpi")
-    for kpi in inputs.kpis:
-        chain_labels = {"kpi": kpi.id, "goal": kpi.goal_label, "perspective": kpi.perspective}
-        if kpi.event_share:
-            specs += [_burn_spec(inputs, kpi, burn, chain_labels) for burn in (*BURN_WINDOWS, SLOW_BURN)]
-        else:
-            period = {"kpi": kpi.id, "window": kpi.period}
-            specs.append(
-                AlertSpec(
-                    "AlignwatchKPIBelowTarget",
-                    (Check(names.metric("kpi_attainment"), period, "<", 1.0, by),
-                     Check(names.metric("kpi_events"), period, ">=", float(kpi.min_events), by)),
-                    severity="ticket",
-                    alert_class="kpi",
-                    for_="1h",
-                    labels={**chain_labels, "burn_window": kpi.period},
-                    summary=f"{kpi.chain}: below target {_num(kpi.target)} {kpi.unit} over its period ({kpi.period})",
-                    description=(
-                        f"Attainment {{{{ $value | humanizePercentage }}}} of the target over the last {kpi.period}, "
-                        f"with at least {kpi.min_events} events behind the value."
-                    ),
-                )
-            )
-        drop = inputs.thresholds["regression_drop"]
-        min_samples = int(inputs.thresholds["regression_min_samples"])
-        # the engine computes the relative worsening (7 days vs the 21 before) and applies
-        # the minimum-sample guard; the rule only compares it with the strategy's threshold
-        specs.append(
-            AlertSpec(
-                "AlignwatchKPIRegression",
-                (Check(names.metric("drift_regression"), {"kpi": kpi.id, "window": "7d"}, ">=", drop, by),),
-                severity="ticket",
-                alert_class="kpi",
-                for_="1h",
-                labels=chain_labels,
-                summary=f"{kpi.chain}: the last 7 days are at least {_num(drop * 100)} % worse than the 21 days "
-                "before",
-                description=(
-                    f"'{kpi.name}' worsened by {{{{ $value | humanizePercentage }}}} (7 days vs the 21 before, "
-                    f"direction {kpi.direction}); at least {min_samples} events in each window."
-                ),
-            )
-        )
-    return specs
+    period = {"kpi": kpi.id, "window": kpi.period}
+    return [AlertSpec(
+        reads.alert,
+        (Check(reads["kpi_attainment"], period, "<", 1.0, by),
+         Check(reads["kpi_events"], period, ">=", float(kpi.min_events), by)),
+        severity="ticket",
+        alert_class="kpi",
+        for_="1h",
+        labels={**_chain_labels(kpi), "burn_window": kpi.period},
+        summary=f"{kpi.chain}: below target {_num(kpi.target)} {kpi.unit} over its period ({kpi.period})",
+        description=(
+            f"Attainment {{{{ $value | humanizePercentage }}}} of the target over the last {kpi.period}, "
+            f"with at least {kpi.min_events} events behind the value."
+        ),
+    )]
 
 
-def _human_chain(inputs: RuleInputs) -> tuple[str, dict[str, str]]:
-    for kpi in inputs.kpis:
-        if kpi.measure == "human_reachability":
-            labels = {"kpi": kpi.id, "goal": kpi.goal_label, "perspective": kpi.perspective}
-            return kpi.chain, labels
-    labels = {"kpi": "human_reachability", "goal": "none", "perspective": "customer"}
-    return "human reachability → customer perspective", labels
+def _regression(inputs: RuleInputs, reads: Reads, kpi: KpiChain) -> list[Rule]:
+    drop = inputs.thresholds["regression_drop"]
+    min_samples = int(inputs.thresholds["regression_min_samples"])
+    # the engine computes the relative worsening (7 days vs the 21 before) and applies
+    # the minimum-sample guard; the rule only compares it with the strategy's threshold
+    return [AlertSpec(
+        reads.alert,
+        (Check(reads["drift_regression"], {"kpi": kpi.id, "window": "7d"}, ">=", drop, ("business", "kpi")),),
+        severity="ticket",
+        alert_class="kpi",
+        for_="1h",
+        labels=_chain_labels(kpi),
+        summary=f"{kpi.chain}: the last 7 days are at least {_num(drop * 100)} % worse than the 21 days before",
+        description=(
+            f"'{kpi.name}' worsened by {{{{ $value | humanizePercentage }}}} (7 days vs the 21 before, "
+            f"direction {kpi.direction}); at least {min_samples} events in each window."
+        ),
+    )]
 
 
-def _alignment_specs(inputs: RuleInputs) -> list[AlertSpec]:
-    names = inputs.names
-    th = inputs.thresholds
-    specs: list[AlertSpec] = []
-    for automation in inputs.automations:
-        first = automation.kpis[0] if automation.kpis else None
-        specs.append(
-            AlertSpec(
-                "AlignwatchPitfallDetected",
-                (Check(names.metric("pitfall_active"), {"automation": automation.id, "window": "7d"}, ">", 0.0,
-                       ("business", "automation", "pitfall")),),  # fmt: skip
-                severity="ticket",
-                alert_class="alignment",
-                # the 7-day window only changes when a run publishes (hourly): a longer `for:`
-                # would only delay the ticket, not steady it
-                for_="2m",
-                labels={
-                    "automation": automation.id,
-                    "kpi": first.id if first else "none",
-                    "goal": first.goal_label if first else "none",
-                    "perspective": first.perspective if first else "none",
-                },
-                summary=f"Pitfall {{{{ $labels.pitfall }}}} on automation '{automation.name}' ({automation.id}), "
-                f"promised to move {automation.chain}",
-                description="`alignwatch scorecard --json` lists the evidence (the numbers and the threshold) behind it.",
-            )
-        )
-    floor = th["human_reachability_floor"]
-    chain, chain_labels = _human_chain(inputs)
-    for burn in BURN_WINDOWS:
-        window = {"window": burn.window}
-        specs.append(
-            AlertSpec(
-                "AlignwatchHumanReachabilityBelowFloor",
-                (Check(names.metric("human_reachability"), window, "<", floor),
-                 Check(names.metric("human_reachability_floor_evidence"), window, ">=", burn.evidence)),
-                severity="page",
-                alert_class="kpi",
-                for_=burn.for_,
-                labels={**chain_labels, "burn_window": burn.window},
-                summary=f"{chain}: customers who ask for a human reach one within the SLA less often than the floor "
-                f"{_num(floor)} over {burn.horizon}",
-                description=(
-                    f"Human reachability is {{{{ $value | humanizePercentage }}}} over {burn.horizon} (floor "
-                    f"{_num(floor)}, SLA {_num(th['escalation_sla_s'])} s), with evidence ≥ {_num(burn.evidence)} "
-                    "that it is really below the floor and not a few unlucky escalations."
-                ),
-            )
-        )
-    specs += _ethics_specs(inputs)
-    specs.append(
-        AlertSpec(
-            "AlignwatchStrategicStaleness",
-            (Check(names.metric("drift_strategic_staleness"), {"window": "7d"}, ">", 0.0),),
-            severity="ticket",
-            alert_class="alignment",
-            for_="1h",
-            labels={"goal": "all", "perspective": "all"},
-            summary=f"Alignment of {inputs.business_name} is high while its outcome KPIs fall: the strategy itself "
-            f"may be stale (goals → perspectives: {_business_chain(inputs)})",
-            description=(
-                f"SAI ≥ {_num(th['staleness_sai_min'])} while outcome KPIs fell for "
-                f"{_num(th['staleness_windows'])} consecutive windows."
-            ),
-        )
-    )
-    return specs
-
-
-_ETHICS_CHAIN = "decisions about customers → ethics and human agency perspective"
-
-
-def _ethics_specs(inputs: RuleInputs) -> list[AlertSpec]:
-    """Per decision-making automation: parity below its floor with a significant gap over 28
-    days (ticket: a pattern to review, judged on groups of ``min_sample`` decisions, which a
-    small business reaches in weeks), and people reversing its decisions more often than
-    ``override_rate_max`` on at least ``min_sample`` decisions over 7 days (page: it decides
-    wrongly now)."""
-    names = inputs.names
-    specs: list[AlertSpec] = []
-    for d in inputs.decisions:
-        week, month = {"automation": d.automation, "window": "7d"}, {"automation": d.automation, "window": "28d"}
-        specs.append(
-            AlertSpec(
-                "AlignwatchEthicsParityBelowFloor",
-                (Check(names.metric("ethics_parity_ratio"), month, "<", d.parity_floor, ("business", "automation", "dimension")),
-                 Check(names.metric("ethics_parity_breach"), month, ">", 0.0, ("business", "automation", "dimension"))),
-                severity="ticket",
-                alert_class="alignment",
-                for_="2m",  # the 28-day window changes when a run publishes: a longer `for:` only delays the ticket
-                labels={"automation": d.automation, "goal": "none", "perspective": "ethics"},
-                summary=f"Automation '{d.name}' ({d.automation}) decides in favour of one group of customers less often "
-                f"than {_num(d.parity_floor)} × another's, by {{{{ $labels.dimension }}}}, over 28 days ({_ETHICS_CHAIN})",
-                description=(
-                    "Parity ratio {{ $value }} (lowest ÷ highest favourable rate), below the floor "
-                    f"{_num(d.parity_floor)}, on groups of at least {d.min_sample} decisions each, and the gap is "
-                    "significant at 95 %: `alignwatch explain ethics` names the groups, their rates and counts."
-                ),
-            )
-        )
-        specs.append(
-            AlertSpec(
-                "AlignwatchEthicsOverrideRateHigh",
-                (Check(names.metric("ethics_override_rate"), week, ">", d.override_rate_max, ("business", "automation")),
-                 Check(names.metric("ethics_decisions"), week, ">=", float(d.min_sample), ("business", "automation"))),
-                severity="page",
-                alert_class="alignment",
-                for_="2m",
-                labels={"automation": d.automation, "goal": "none", "perspective": "ethics"},
-                summary=f"People reverse the decisions of automation '{d.name}' ({d.automation}) more often than "
-                f"{_num(d.override_rate_max)} over 7 days ({_ETHICS_CHAIN})",
-                description=(
-                    "Override rate {{ $value | humanizePercentage }} (decisions a person reversed ÷ decisions) on at "
-                    f"least {d.min_sample} decisions, above `override_rate_max` {_num(d.override_rate_max)}: the "
-                    "automation decides wrongly and its unreviewed decisions reach customers."
-                ),
-            )
-        )
-    return specs
-
-
-def alert_specs(inputs: RuleInputs) -> list[AlertSpec]:
-    """The alerts decided on the engine's values alone: KPI error budgets and targets,
-    regressions, pitfalls, human reachability, ethics, strategic staleness (what the live view
-    evaluates in-process)."""
-    return [*_kpi_specs(inputs), *_alignment_specs(inputs)]
-
-
-def _kpi_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
-    return [spec.rule(inputs) for spec in _kpi_specs(inputs)]
-
-
-def _alignment_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
-    names = inputs.names
-    b = inputs.business
+def _sai_drop(inputs: RuleInputs, reads: Reads, _: None) -> list[Rule]:
+    sai, b = reads["sai"], inputs.business
     drop = _num(inputs.thresholds["sai_drop_points"])
-    sai_drop = _alert(
-        inputs,
-        "AlignwatchSAIDrop",
-        f"business:{names.metric('sai')}:max_over_time7d{_sel(business=b)}\n  - on (business)\n"
-        f'max by (business) ({names.metric("sai")}{{business="{b}",window="7d"}}) >= {drop}',
+    return [ExprAlert(
+        reads.alert,
+        f"business:{sai}:max_over_time7d{_sel(business=b)}\n  - on (business)\n"
+        f'max by (business) ({sai}{{business="{b}",window="7d"}}) >= {drop}',
         severity="ticket",
         alert_class="alignment",
         for_="30m",
@@ -618,8 +544,216 @@ def _alignment_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
         summary=f"Strategic Alignment Index of {inputs.business_name} fell {drop} points or more below its "
         f"7-day high (goals → perspectives: {_business_chain(inputs)})",
         description="SAI is {{ $value }} points below its 7-day high; `alignwatch explain sai` shows which inputs moved it.",
-    )
-    return [sai_drop, *(spec.rule(inputs) for spec in _alignment_specs(inputs))]
+    )]
+
+
+def _pitfall(inputs: RuleInputs, reads: Reads, automation: AutomationChain) -> list[Rule]:
+    first = automation.kpis[0] if automation.kpis else None
+    return [AlertSpec(
+        reads.alert,
+        (Check(reads["pitfall_active"], {"automation": automation.id, "window": "7d"}, ">", 0.0,
+               ("business", "automation", "pitfall")),),  # fmt: skip
+        severity="ticket",
+        alert_class="alignment",
+        # the 7-day window only changes when a run publishes (hourly): a longer `for:`
+        # would only delay the ticket, not steady it
+        for_="2m",
+        labels={
+            "automation": automation.id,
+            "kpi": first.id if first else "none",
+            "goal": first.goal_label if first else "none",
+            "perspective": first.perspective if first else "none",
+        },
+        summary=f"Pitfall {{{{ $labels.pitfall }}}} on automation '{automation.name}' ({automation.id}), "
+        f"promised to move {automation.chain}",
+        description="`alignwatch scorecard --json` lists the evidence (the numbers and the threshold) behind it.",
+    )]
+
+
+def _human_chain(inputs: RuleInputs) -> tuple[str, dict[str, str]]:
+    for kpi in inputs.kpis:
+        if kpi.measure == "human_reachability":
+            return kpi.chain, _chain_labels(kpi)
+    labels = {"kpi": "human_reachability", "goal": "none", "perspective": "customer"}
+    return "human reachability → customer perspective", labels
+
+
+def _human_reachability(inputs: RuleInputs, reads: Reads, _: None) -> list[Rule]:
+    th = inputs.thresholds
+    floor = th["human_reachability_floor"]
+    chain, chain_labels = _human_chain(inputs)
+    specs: list[Rule] = []
+    for burn in BURN_WINDOWS:
+        window = {"window": burn.window}
+        specs.append(AlertSpec(
+            reads.alert,
+            (Check(reads["human_reachability"], window, "<", floor),
+             Check(reads["human_reachability_floor_evidence"], window, ">=", burn.evidence)),
+            severity="page",
+            alert_class="kpi",
+            for_=burn.for_,
+            labels={**chain_labels, "burn_window": burn.window},
+            summary=f"{chain}: customers who ask for a human reach one within the SLA less often than the floor "
+            f"{_num(floor)} over {burn.horizon}",
+            description=(
+                f"Human reachability is {{{{ $value | humanizePercentage }}}} over {burn.horizon} (floor "
+                f"{_num(floor)}, SLA {_num(th['escalation_sla_s'])} s), with evidence ≥ {_num(burn.evidence)} "
+                "that it is really below the floor and not a few unlucky escalations."
+            ),
+        ))
+    return specs
+
+
+_ETHICS_CHAIN = "decisions about customers → ethics and human agency perspective"
+
+
+def _parity_below_floor(inputs: RuleInputs, reads: Reads, d: DecisionChain) -> list[Rule]:
+    """Parity below the decision's floor with a significant gap over 28 days: a ticket (a
+    pattern to review, judged on groups of ``min_sample`` decisions, which a small business
+    reaches in weeks)."""
+    month, by = {"automation": d.automation, "window": "28d"}, ("business", "automation", "dimension")
+    return [AlertSpec(
+        reads.alert,
+        (Check(reads["ethics_parity_ratio"], month, "<", d.parity_floor, by),
+         Check(reads["ethics_parity_breach"], month, ">", 0.0, by)),
+        severity="ticket",
+        alert_class="alignment",
+        for_="2m",  # the 28-day window changes when a run publishes: a longer `for:` only delays the ticket
+        labels={"automation": d.automation, "goal": "none", "perspective": "ethics"},
+        summary=f"Automation '{d.name}' ({d.automation}) decides in favour of one group of customers less often "
+        f"than {_num(d.parity_floor)} × another's, by {{{{ $labels.dimension }}}}, over 28 days ({_ETHICS_CHAIN})",
+        description=(
+            "Parity ratio {{ $value }} (lowest ÷ highest favourable rate), below the floor "
+            f"{_num(d.parity_floor)}, on groups of at least {d.min_sample} decisions each, and the gap is "
+            "significant at 95 %: `alignwatch explain ethics` names the groups, their rates and counts."
+        ),
+    )]
+
+
+def _override_rate_high(inputs: RuleInputs, reads: Reads, d: DecisionChain) -> list[Rule]:
+    """People reversing the decisions more often than ``override_rate_max`` on at least
+    ``min_sample`` decisions over 7 days: a page (it decides wrongly now)."""
+    week, by = {"automation": d.automation, "window": "7d"}, ("business", "automation")
+    return [AlertSpec(
+        reads.alert,
+        (Check(reads["ethics_override_rate"], week, ">", d.override_rate_max, by),
+         Check(reads["ethics_decisions"], week, ">=", float(d.min_sample), by)),
+        severity="page",
+        alert_class="alignment",
+        for_="2m",
+        labels={"automation": d.automation, "goal": "none", "perspective": "ethics"},
+        summary=f"People reverse the decisions of automation '{d.name}' ({d.automation}) more often than "
+        f"{_num(d.override_rate_max)} over 7 days ({_ETHICS_CHAIN})",
+        description=(
+            "Override rate {{ $value | humanizePercentage }} (decisions a person reversed ÷ decisions) on at "
+            f"least {d.min_sample} decisions, above `override_rate_max` {_num(d.override_rate_max)}: the "
+            "automation decides wrongly and its unreviewed decisions reach customers."
+        ),
+    )]
+
+
+def _strategic_staleness(inputs: RuleInputs, reads: Reads, _: None) -> list[Rule]:
+    th = inputs.thresholds
+    return [AlertSpec(
+        reads.alert,
+        (Check(reads["drift_strategic_staleness"], {"window": "7d"}, ">", 0.0),),
+        severity="ticket",
+        alert_class="alignment",
+        for_="1h",
+        labels={"goal": "all", "perspective": "all"},
+        summary=f"Alignment of {inputs.business_name} is high while its outcome KPIs fall: the strategy itself "
+        f"may be stale (goals → perspectives: {_business_chain(inputs)})",
+        description=(
+            f"SAI ≥ {_num(th['staleness_sai_min'])} while outcome KPIs fell for "
+            f"{_num(th['staleness_windows'])} consecutive windows."
+        ),
+    )]
+
+
+Subject = Literal["kpi", "automation", "decision", "business"]
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """How an alert the catalogue declares becomes rules: the rule group it goes in, what it
+    is built per (each KPI, automation or decision-making automation of the strategy, or
+    once per business) and the builder, which reads only the series of its :class:`Reads`."""
+
+    name: str
+    group: Literal["kpi", "alignment"]
+    per: Subject
+    build: Callable[[RuleInputs, Reads, Any], list[Rule]]
+
+
+ALERT_RULES: tuple[AlertRule, ...] = (
+    # in rule-file order; consecutive alerts built per the same subject are interleaved per
+    # subject (each KPI's burn or target alert, then its regression)
+    AlertRule("AlignwatchKPIErrorBudgetBurn", "kpi", "kpi", _error_budget_burn),
+    AlertRule("AlignwatchKPIBelowTarget", "kpi", "kpi", _below_target),
+    AlertRule("AlignwatchKPIRegression", "kpi", "kpi", _regression),
+    AlertRule("AlignwatchSAIDrop", "alignment", "business", _sai_drop),
+    AlertRule("AlignwatchPitfallDetected", "alignment", "automation", _pitfall),
+    AlertRule("AlignwatchHumanReachabilityBelowFloor", "alignment", "business", _human_reachability),
+    AlertRule("AlignwatchEthicsParityBelowFloor", "alignment", "decision", _parity_below_floor),
+    AlertRule("AlignwatchEthicsOverrideRateHigh", "alignment", "decision", _override_rate_high),
+    AlertRule("AlignwatchStrategicStaleness", "alignment", "business", _strategic_staleness),
+)
+"""The rule of each alert a metric declaration names (``MetricDecl.alerts``)."""
+
+
+def declared_alerts() -> dict[str, tuple[str, ...]]:
+    """Alert name -> the ids of the metrics whose declaration names it, in catalogue order."""
+    declared: dict[str, list[str]] = {}
+    for decl in CATALOGUE.values():
+        for alert in decl.alerts:
+            declared.setdefault(alert, []).append(decl.id)
+    return {alert: tuple(ids) for alert, ids in declared.items()}
+
+
+def check_alert_declarations() -> None:
+    """Every declared alert has a rule and a runbook, and every rule an alert some metric declares."""
+    declared, ruled = declared_alerts(), {rule.name for rule in ALERT_RULES}
+    for alert, ids in declared.items():
+        if alert not in ruled:
+            raise ConfigError(f"metric catalogue: {ids[0]}.alerts: alert {alert!r} has no rule in metrics/rules.py")
+        if alert not in RUNBOOKS:
+            raise ConfigError(f"metric catalogue: {ids[0]}.alerts: alert {alert!r} has no runbook in RUNBOOKS")
+    for name in ruled - set(declared):
+        raise ConfigError(f"metrics/rules.py: alert {name!r} is read by no metric: name it in a declaration's `alerts`")
+
+
+check_alert_declarations()
+
+
+def _subjects(inputs: RuleInputs, per: Subject) -> Sequence[Any]:
+    if per == "kpi":
+        return inputs.kpis
+    if per == "automation":
+        return inputs.automations
+    if per == "decision":
+        return inputs.decisions
+    return (None,)
+
+
+def _declared_rules(inputs: RuleInputs, group: str) -> list[Rule]:
+    """The rules of ``group``: each alert the catalogue declares, built from its declarations."""
+    declared = declared_alerts()
+    chosen = [rule for rule in ALERT_RULES if rule.group == group and rule.name in declared]
+    out: list[Rule] = []
+    for per, run in groupby(chosen, key=lambda rule: rule.per):
+        built = [(rule, Reads(rule.name, inputs.names)) for rule in run]
+        for subject in _subjects(inputs, per):
+            for rule, reads in built:
+                out += rule.build(inputs, reads, subject)
+    return out
+
+
+def alert_specs(inputs: RuleInputs) -> list[AlertSpec]:
+    """The alerts decided on the engine's values alone: KPI error budgets and targets,
+    regressions, pitfalls, human reachability, ethics, strategic staleness (what the live view
+    evaluates in-process)."""
+    rules = [*_declared_rules(inputs, "kpi"), *_declared_rules(inputs, "alignment")]
+    return [rule for rule in rules if isinstance(rule, AlertSpec)]
 
 
 def _pipeline_business_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
@@ -748,8 +882,9 @@ def _pipeline_alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
 def render_rules(inputs: RuleInputs) -> dict[str, dict[str, Any]]:
     """The rule files as Prometheus rule-file mappings, by file name."""
     business_groups = [
-        {"name": f"alignwatch-{inputs.business}-kpi", "rules": _kpi_alerts(inputs)},
-        {"name": f"alignwatch-{inputs.business}-alignment", "rules": _alignment_alerts(inputs)},
+        {"name": f"alignwatch-{inputs.business}-kpi", "rules": [r.rule(inputs) for r in _declared_rules(inputs, "kpi")]},
+        {"name": f"alignwatch-{inputs.business}-alignment",
+         "rules": [r.rule(inputs) for r in _declared_rules(inputs, "alignment")]},
         {"name": f"alignwatch-{inputs.business}-pipeline", "rules": _pipeline_business_alerts(inputs)},
     ]
     return {

@@ -3,9 +3,12 @@
 ``build_scorecard(engine, strategy, at, window)`` evaluates the window ``[at − length, at)``
 (length 1d, 7d or 28d; ``at`` is taken down to the whole hour) with the same formulas as
 the engine, reading the events once (28 days back, for the detectors that look back), and
-returns a dict with the keys ``sai``, ``contributions``, ``indices``, ``perspectives``,
-``kpis``, ``checklist``, ``pitfalls``, ``drift``, ``human_reachability``, ``priorities``,
-``pilots`` and ``ethics`` (plus ``business``, ``window``, ``start``, ``end`` and ``automations``).
+returns a :class:`alignwatch.metrics.card.Scorecard`: ``sai``, ``contributions``,
+``indices``, ``perspectives``, ``kpis``, ``checklist``, ``pitfalls``, ``drift``,
+``human_reachability``, ``priorities``, ``pilots`` and ``ethics`` (plus ``business``,
+``window``, ``start``, ``end`` and ``automations``), typed records that
+:meth:`~alignwatch.metrics.card.Scorecard.to_dict` turns into the JSON of
+``alignwatch scorecard --json``.
 
 ``ethics`` is the "Ethics and human agency" perspective: the measures of
 :mod:`alignwatch.metrics.ethics` (parity, overrides and appeals, reskilling, oversight
@@ -28,12 +31,29 @@ it), no regression or staleness signal (those compare fixed weeks).
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
 
 from alignwatch.errors import ConfigError
+from alignwatch.metrics.card import (
+    Checklist,
+    ChecklistLine,
+    Contribution,
+    DriftSignal,
+    Ethics,
+    HumanBelowFloor,
+    IndexLine,
+    KpiBelowTarget,
+    KpiLine,
+    KpiRegression,
+    PilotVerdict,
+    Priority,
+    Scorecard,
+    StrategicStaleness,
+)
 from alignwatch.metrics.engine import LOOKBACK, Reader, Window, _clean, evaluate_window
 from alignwatch.metrics.ethics import fetch_inputs
 from alignwatch.metrics.formulas import (
@@ -41,10 +61,10 @@ from alignwatch.metrics.formulas import (
     Finding,
     attainment,
     evaluate,
-    finding_list,
     kpi_measure,
     perspective_kpis,
     priorities,
+    ranked_findings,
 )
 from alignwatch.metrics.strategy import Strategy
 from alignwatch.vocabulary import PERSPECTIVES, SAI_INPUTS
@@ -53,6 +73,7 @@ __all__ = [
     "NOT_ENOUGH_DATA",
     "PERIOD",
     "SCORECARD_KEYS",
+    "Scorecard",
     "WINDOW_LENGTHS",
     "build_period_scorecard",
     "build_scorecard",
@@ -124,38 +145,44 @@ def _plain(value: float) -> str:
     return f"{value:.4f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:.0f}"
 
 
-def _drift(ev: Evaluation) -> list[dict[str, Any]]:
-    signals: list[dict[str, Any]] = []
-    for item in ev.drift.get("below_target", []):
-        guard = " (fewer events than the KPI's minimum: not alerted)" if item["guarded"] else ""
-        signals.append({"id": "kpi_below_target", "kpi": item["kpi"], "active": True, "value": item["value"],
-                        "target": item["target"], "events": item["events"], "guarded": item["guarded"],
-                        "message": f"KPI {item['kpi']} at {_plain(item['value'])} against target {_plain(item['target'])}{guard}"})
-    for item in ev.drift.get("regressions", []):
-        signals.append({"id": "kpi_regression", "kpi": item["kpi"], "active": True, "recent": item["recent"],
-                        "baseline": item["baseline"], "drop": item["drop"], "threshold": item["threshold"],
-                        "message": f"KPI {item['kpi']} {item['drop']:.0%} worse over 7 days than the 21 days before"})
-    stale = ev.drift.get("strategic_staleness")
+def _drift(ev: Evaluation) -> list[DriftSignal]:
+    """The drift signals: their numbers rounded as stored, their messages written from the exact values."""
+    signals: list[DriftSignal] = []
+    for raw in ev.drift.get("below_target", []):
+        item = _clean(raw)
+        guard = " (fewer events than the KPI's minimum: not alerted)" if raw["guarded"] else ""
+        signals.append(KpiBelowTarget(
+            item["kpi"], item["value"], item["target"], item["events"], item["guarded"],
+            f"KPI {raw['kpi']} at {_plain(raw['value'])} against target {_plain(raw['target'])}{guard}"))
+    for raw in ev.drift.get("regressions", []):
+        item = _clean(raw)
+        signals.append(KpiRegression(
+            item["kpi"], item["recent"], item["baseline"], item["drop"], item["threshold"],
+            f"KPI {raw['kpi']} {raw['drop']:.0%} worse over 7 days than the 21 days before"))
+    stale = _clean(ev.drift.get("strategic_staleness"))
     if stale is not None:
-        signals.append({"id": "strategic_staleness", **stale,
-                        "message": "alignment high while outcome KPIs fell week after week: review the strategy"
-                        if stale["active"] else "outcome KPIs not falling while alignment is high"})
+        signals.append(StrategicStaleness(
+            stale["active"], stale["sai"], tuple(stale["outcome_attainment_by_week"]), stale["staleness_sai_min"],
+            stale["staleness_windows"],
+            "alignment high while outcome KPIs fell week after week: review the strategy"
+            if stale["active"] else "outcome KPIs not falling while alignment is high"))
     human = ev.human_reachability
     if human.get("below_floor"):
-        signals.append({"id": "human_reachability_below_floor", "active": True, "value": human["value"],
-                        "floor": human["floor"],
-                        "message": f"{human['value']:.0%} of customers asking for a human reached one within "
-                        f"{human['sla_s']:g} s (floor {human['floor']:.0%})"})
+        value, floor = human["value"], human["floor"]
+        assert value is not None  # below the floor: it has a value
+        signals.append(HumanBelowFloor(
+            _clean(value), _clean(floor),
+            f"{value:.0%} of customers asking for a human reached one within {human['sla_s']:g} s (floor {floor:.0%})"))
     return signals
 
 
-def pilot_verdicts(conn: sa.Connection, strategy: Strategy, at: dt.datetime) -> list[dict[str, Any]]:
+def pilot_verdicts(conn: sa.Connection, strategy: Strategy, at: dt.datetime) -> list[PilotVerdict]:
     """A verdict (scale / iterate / stop) per pilot automation from pilot vs pre-pilot KPI attainment.
 
     A KPI counts only when it has at least its ``min_events`` events both before and during
     the pilot; a pilot with no such KPI gets :data:`NOT_ENOUGH_DATA`, and its reason names
     each KPI's events and threshold."""
-    out = []
+    out: list[PilotVerdict] = []
     for automation in strategy.automations:
         if not automation.pilot:
             continue
@@ -163,8 +190,7 @@ def pilot_verdicts(conn: sa.Connection, strategy: Strategy, at: dt.datetime) -> 
         end_date = automation.pilot_end or at.date()
         pilot_end = min(at, dt.datetime.combine(end_date, dt.time(), dt.UTC))
         if pilot_end <= zone_start:
-            out.append({"id": automation.id, "name": automation.name, "verdict": "pending",
-                        "reason": "the pilot has not started", "deltas": {}})
+            out.append(PilotVerdict(automation.id, automation.name, "pending", "the pilot has not started"))
             continue
         length = pilot_end - zone_start
         before = Reader(conn, strategy, zone_start - length, zone_start).facts(zone_start - length, zone_start)
@@ -193,12 +219,11 @@ def pilot_verdicts(conn: sa.Connection, strategy: Strategy, at: dt.datetime) -> 
                 verdict, reason = "stop", f"KPI attainment down {mean:+.2f} on average"
             else:
                 verdict, reason = "iterate", f"KPI attainment moved {mean:+.2f} on average: not clear enough to scale"
-        out.append({"id": automation.id, "name": automation.name, "verdict": verdict, "reason": reason,
-                    "deltas": deltas, "pilot_start": zone_start.isoformat(), "pilot_end": pilot_end.isoformat()})
+        out.append(PilotVerdict(automation.id, automation.name, verdict, reason, deltas, zone_start, pilot_end))
     return out
 
 
-def build_scorecard(engine: sa.Engine, strategy: Strategy, at: dt.datetime, window: str = "7d") -> dict[str, Any]:
+def build_scorecard(engine: sa.Engine, strategy: Strategy, at: dt.datetime, window: str = "7d") -> Scorecard:
     """The scorecard of the window of length ``window`` ending at ``at`` (see the module doc)."""
     at = _at(at)
     with engine.connect() as conn:
@@ -206,42 +231,55 @@ def build_scorecard(engine: sa.Engine, strategy: Strategy, at: dt.datetime, wind
         # pitfalls and the ethics measures are judged on at least 7 days of evidence
         week = ev if window != "1d" else _evaluate(conn, strategy, at, "7d")
         pilots = pilot_verdicts(conn, strategy, at)
-    return _card(strategy, window, ev, week.findings, pilots, week.ethics)
+    return _card(strategy, window, ev, week.findings, pilots, _ethics(strategy, week))
 
 
-def build_period_scorecard(engine: sa.Engine, strategy: Strategy, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+def build_period_scorecard(engine: sa.Engine, strategy: Strategy, start: dt.datetime, end: dt.datetime) -> Scorecard:
     """The scorecard of the period ``[start, end)`` (whole hours; its ``window`` is ``"period"``)."""
     start, end = period(start, end)
     with engine.connect() as conn:
         ev = _evaluate_period(conn, strategy, start, end)
         pilots = pilot_verdicts(conn, strategy, end)
-    return _card(strategy, PERIOD, ev, ev.findings, pilots, ev.ethics)
+    return _card(strategy, PERIOD, ev, ev.findings, pilots, _ethics(strategy, ev))
 
 
-def _card(strategy: Strategy, window: str, ev: Evaluation, findings: list[Finding], pilots: list[dict[str, Any]],
-          ethics: dict[str, Any]) -> dict[str, Any]:
-    """The scorecard dict of an evaluated window or period (see the module doc for its keys)."""
-    passed = sum(1 for c in ev.checklist.values() if c["status"] == "passed")
-    card = {
-        "business": strategy.business.name,
-        "window": window,
-        "start": ev.start.isoformat(),
-        "end": ev.end.isoformat(),
-        "sai": ev.sai,
-        "contributions": [{"input": name, **c} for name, c in ev.contributions.items()],
-        "indices": ev.indices,
-        "perspectives": ev.perspectives,
-        "kpis": ev.kpis,
-        "checklist": {"readiness": ev.readiness, "passed": passed, "items": ev.checklist},
-        "pitfalls": finding_list(findings),
-        "drift": _drift(ev),
-        "human_reachability": ev.human_reachability,
-        "priorities": priorities(strategy, ev.processes),
-        "pilots": pilots,
-        "automations": ev.automations,
-        "ethics": {"weighted_into_sai": strategy.weights.ethics > 0, **ethics},
-    }
-    return _clean(card)  # type: ignore[no-any-return]
+def _ethics(strategy: Strategy, ev: Evaluation) -> Ethics:
+    """The "Ethics and human agency" block of an evaluation of 7 days or more: its measures,
+    its score (rounded as the engine stores it) and whether the strategy weighs that score
+    into the SAI (``weights.ethics`` above 0)."""
+    return Ethics(ev.ethics, _clean(ev.ethics_score), weighted_into_sai=strategy.weights.ethics > 0)
+
+
+def _card(strategy: Strategy, window: str, ev: Evaluation, findings: list[Finding], pilots: list[PilotVerdict],
+          ethics: Ethics) -> Scorecard:
+    """The scorecard of an evaluated window or period (see the module doc).
+
+    Its numbers are rounded as the engine stores them (:func:`_clean`) before they go into
+    the records, so the report and the live view show the values the JSON carries."""
+    items = {str(ident): ChecklistLine(**verdict) for ident, verdict in ev.checklist.items()}
+    declared = {p.id: p.manual_cost_per_case is not None for p in strategy.processes}
+    contributions, indices, kpis = _clean(ev.contributions), _clean(ev.indices), _clean(ev.kpis)
+    return Scorecard(
+        business=strategy.business.name,
+        window=window,
+        start=ev.start,
+        end=ev.end,
+        sai=_clean(ev.sai),
+        contributions=tuple(Contribution(name, c["score"], c["weight"], c["points"]) for name, c in contributions.items()),
+        indices={ident: IndexLine(index["value"], {k: v for k, v in index.items() if k != "value"})
+                 for ident, index in indices.items()},
+        perspectives=_clean(ev.perspectives),
+        kpis={ident: KpiLine(**kpi) for ident, kpi in kpis.items()},
+        checklist=Checklist(_clean(ev.readiness), sum(1 for c in items.values() if c.status == "passed"), items),
+        pitfalls=tuple(replace(f, evidence=_clean(f.evidence), threshold=_clean(f.threshold)) for f in ranked_findings(findings)),
+        drift=tuple(_drift(ev)),
+        human_reachability=_clean(ev.human_reachability),
+        priorities=tuple(Priority(**{**row, "automations": tuple(row["automations"])}, cost_declared=declared[row["id"]])
+                         for row in _clean(priorities(strategy, ev.processes))),
+        pilots=tuple(pilots),
+        automations=_clean(ev.automations),
+        ethics=ethics,
+    )
 
 
 def explain_sai(engine: sa.Engine, strategy: Strategy, at: dt.datetime, window: str = "1d") -> dict[str, Any]:

@@ -18,6 +18,11 @@ Delivery contract (at-least-once, made exactly-once in effect by the idempotent 
    being written and the pending batch are written and committed first; if the store is
    down at that moment they are dropped uncommitted and will be redelivered.
 
+A consumer that stores nothing because its group gave it nothing says so: when it has no
+partition assigned ``join_timeout_s`` (the session timeout) after it began to (re)join,
+or joined with none (other members hold every partition), it logs one warning naming the
+group and the broker and keeps it in ``report.waiting`` until partitions are assigned.
+
 Auto-commit is off. Kafka transactions are not used (this design does not need them).
 The offsets stored, being written and committed are held by one
 :class:`~alignwatch.stream.checkpoint.Checkpoint`, whose docstring numbers the commit steps;
@@ -88,6 +93,7 @@ class ConsumerOptions:
     backoff_max_s: float = 8.0
     progress_every_s: float = 5.0
     dlq_max_bytes: int = DLQ_MAX_MESSAGE_BYTES  # larger dead letters go as a reference record
+    join_timeout_s: float = 10.0  # no partition this long after (re)joining began: warn
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> ConsumerOptions:
@@ -96,6 +102,7 @@ class ConsumerOptions:
             "batch_size": settings.batch_size,
             "batch_timeout_s": settings.batch_timeout_s,
             "dlq_suffix": settings.dlq_suffix,
+            "join_timeout_s": settings.session_timeout_ms / 1000,
         }
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)
@@ -114,6 +121,9 @@ class ConsumeReport:
     started: float = field(default_factory=time.monotonic)
     first_message_at: float | None = None
     last_commit_at: float | None = None
+    #: why nothing is being consumed, while the group assigns this consumer no partition
+    #: (see ``IngestConsumer``); empty once partitions are assigned
+    waiting: str = ""
 
     @property
     def elapsed_s(self) -> float:
@@ -218,6 +228,8 @@ class IngestConsumer:
         self._stop = threading.Event()
         self._assigned_at: float | None = None  # idle time counts from the first assignment
         self._rebalancing = True  # from subscribing (or a revocation) to the next assignment
+        self._joining_since = time.monotonic()  # when the current (re)join began
+        self._assigned_none = False  # the last assignment was empty
         self._closing = False
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alignwatch-writer")
         self.report = ConsumeReport()
@@ -244,24 +256,81 @@ class IngestConsumer:
 
         class _Listener(AsyncConsumerRebalanceListener):  # type: ignore[misc]
             async def on_partitions_revoked(self, revoked: Any) -> None:
-                loop._rebalancing = True
+                loop._rejoining()
                 await loop._on_revoked(list(revoked))
 
             async def on_partitions_assigned(self, assigned: Any) -> None:
                 loop._rebalancing = False
                 loop._assigned_at = time.monotonic()
-                log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+                loop._on_assigned(list(assigned))
 
             async def on_partitions_lost(self, lost: Any) -> None:
                 # evicted from the group: the batches cannot be committed; they are redelivered
-                loop._rebalancing = True
+                loop._rejoining()
                 loop._drop_batches()
                 loop._forget(list(lost))
 
+        self._rejoining()
         if pattern:
             self.consumer.subscribe(pattern=pattern, listener=_Listener())
         else:
             self.consumer.subscribe(topics=list(topics or []), listener=_Listener())
+
+    # -- the group ---------------------------------------------------------------
+
+    @property
+    def group(self) -> str:
+        """The consumer group (as the Kafka client was configured)."""
+        return str(self._client_config().get("group_id"))
+
+    @property
+    def brokers(self) -> str:
+        """The bootstrap servers, comma-separated (as the Kafka client was configured)."""
+        servers = self._client_config().get("bootstrap_servers") or []
+        return servers if isinstance(servers, str) else ",".join(str(server) for server in servers)
+
+    def _client_config(self) -> dict[str, Any]:
+        config = getattr(self.consumer, "config", None)
+        return config if isinstance(config, dict) else {}
+
+    def _rejoining(self) -> None:
+        if not self._rebalancing:
+            self._joining_since = time.monotonic()
+        self._rebalancing = True
+
+    def _on_assigned(self, assigned: list[Any]) -> None:
+        names = sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)
+        if assigned:
+            if self.report.waiting:
+                log.warning("consumer group %r on %s: partitions assigned after all: %s",
+                            self.group, self.brokers, ", ".join(names))
+            else:
+                log.info("assigned %s", names)
+            self._assigned_none = False
+            self.report.waiting = ""
+            return
+        # a member with no partition stores nothing until the group rebalances
+        self._assigned_none = True
+        self.report.waiting = (
+            f"consumer group {self.group!r} on {self.brokers} assigned this consumer no partition: other members "
+            "hold every partition of its topics, so it stores nothing (give this consumer a group of its own "
+            "with --group, or add partitions)"
+        )
+        log.warning("%s", self.report.waiting)
+
+    def _watch_join(self) -> None:
+        """Warn once when the group has not assigned partitions ``join_timeout_s`` after the join began."""
+        if not self._rebalancing or self.report.waiting:
+            return
+        waited = time.monotonic() - self._joining_since
+        if waited < self.options.join_timeout_s:
+            return
+        self.report.waiting = (
+            f"consumer group {self.group!r} on {self.brokers}: no partition assigned {waited:.0f} s after joining "
+            f"began (session timeout {self.options.join_timeout_s:g} s); another member may hold the group "
+            "(another alignwatch run or consume with the same group?), so nothing is stored meanwhile"
+        )
+        log.warning("%s", self.report.waiting)
 
     # -- the loop ----------------------------------------------------------------
 
@@ -289,9 +358,14 @@ class IngestConsumer:
                     # that completes between two polls when a subscription or metadata change
                     # started it, and the member keeps its old partitions (seen with short polls
                     # of 200 ms against joins of exactly 15 of them). No batch is pending here:
-                    # revocation wrote and committed it
+                    # revocation wrote and committed it. Until the join is overdue the poll ends
+                    # when it becomes so, for the warning to come on time (_watch_join)
                     wait_ms = REBALANCE_POLL_MS
+                    if not self.report.waiting:
+                        overdue_in = self._joining_since + self.options.join_timeout_s - time.monotonic()
+                        wait_ms = max(1000, min(wait_ms, int(overdue_in * 1000) + 1))
                 records = self.consumer.poll(timeout_ms=wait_ms, max_records=room)
+                self._watch_join()
                 got = 0
                 for tp, messages in records.items():
                     for message in messages:

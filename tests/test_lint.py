@@ -11,6 +11,11 @@ from pathlib import Path
 
 import pytest
 
+# the helper module of these checks (helpers_imports.py) is imported by name
+sys.path.insert(0, str(Path(__file__).parent))
+
+from helpers_imports import absolute_imports, import_lines  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SOURCES = ("alignwatch", "stream", "metrics", "expectations", "dags")
@@ -38,31 +43,59 @@ def test_the_layers_import_one_way() -> None:
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr
 
 
-def _said_why(lines: list[str], lineno: int) -> bool:
-    """Whether a comment stands right above the group of imports that holds line ``lineno``."""
+def _said_why(lines: list[str], imports: set[int], lineno: int) -> bool:
+    """Whether a comment stands right above the group of imports that holds line ``lineno``
+    (``imports``: the lines import statements span, so a parenthesised import of several
+    lines stays in its group)."""
     index = lineno - 2
-    while index >= 0 and lines[index].strip().startswith(("from ", "import ", ")")):
+    while index >= 0 and index + 1 in imports:
         index -= 1
     return index >= 0 and lines[index].strip().startswith("#")
 
 
 def _function_level_imports(path: Path) -> list[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    lines = path.read_text(encoding="utf-8").splitlines()
+    source = path.read_text(encoding="utf-8")
+    tree = ast.parse(source, filename=str(path))
+    lines, spans = source.splitlines(), import_lines(tree)
     found = []
     for function in ast.walk(tree):
         if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
-        for node in ast.walk(function):
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            elif isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            else:
-                continue
-            if any(name.split(".")[0] == "alignwatch" for name in names) and not _said_why(lines, node.lineno):
+        for node, names in absolute_imports(function):
+            if any(name.split(".")[0] == "alignwatch" for name in names) and not _said_why(lines, spans, node.lineno):
                 found.append(f"{path.relative_to(REPO)}:{node.lineno}: {lines[node.lineno - 1].strip()}")
     return found
+
+
+_GROUPED = """\
+def load():
+    # the suites load Great Expectations: only when they run
+    from alignwatch.expectations.events import (
+        build_suite,
+        run_suite,
+    )
+    from alignwatch.expectations.metric_values import (
+        check_values,
+    )
+    import alignwatch.errors
+"""
+
+_SILENT = """\
+def load():
+    value = 1
+    from alignwatch.expectations.events import (
+        build_suite,
+    )
+"""
+
+
+def test_a_comment_above_a_group_of_parenthesised_imports_says_why_for_each_of_them() -> None:
+    grouped, silent = ast.parse(_GROUPED), ast.parse(_SILENT)
+    assert [_said_why(_GROUPED.splitlines(), import_lines(grouped), node.lineno) for node, _ in absolute_imports(grouped)] == [
+        True, True, True]
+    # the import right under `value = 1` has no comment above it
+    assert [_said_why(_SILENT.splitlines(), import_lines(silent), node.lineno) for node, _ in absolute_imports(silent)] == [
+        False]
 
 
 def test_project_modules_are_imported_at_module_level_except_where_deliberate() -> None:

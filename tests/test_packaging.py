@@ -27,6 +27,11 @@ from alignwatch.cli import main
 from alignwatch.stream.simulator import SCENARIOS
 from alignwatch.stream.simulator.generate import default_strategy_path
 
+# the import walker shared with test_lint.py (helpers_imports.py) is imported by name
+sys.path.insert(0, str(Path(__file__).parent))
+
+from helpers_imports import absolute_imports  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 FOLDERS = ("stream", "metrics", "expectations")
 SOURCES = ("alignwatch", "stream", "metrics", "expectations", "dags", "bench", "tests", "scripts")
@@ -41,16 +46,8 @@ def test_each_folder_is_imported_as_a_subpackage_of_alignwatch(name: str) -> Non
 
 def _bare_imports(path: Path) -> list[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    found = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [node.module]
-        elif isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        else:
-            continue
-        found += [f"{path.relative_to(REPO)}:{node.lineno}: {name}" for name in names if name.split(".")[0] in FOLDERS]
-    return found
+    return [f"{path.relative_to(REPO)}:{node.lineno}: {name}"
+            for node, names in absolute_imports(tree) for name in names if name.split(".")[0] in FOLDERS]
 
 
 def test_no_source_imports_a_folder_by_its_bare_top_level_name() -> None:

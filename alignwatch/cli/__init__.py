@@ -2,7 +2,8 @@
 
 Sub-commands live in their own modules and are imported only when used, so that
 ``alignwatch --help`` stays fast. Expected errors (``AlignwatchError``) become one clear
-line on stderr and a non-zero exit status, never a traceback.
+line on stderr and a non-zero exit status, never a traceback; so does an ``OSError`` about a
+path that a command did not turn into an error of its own (a file that cannot be written).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import click
 
 from alignwatch import __version__
 from alignwatch.cli.logs import REDACTOR, install_redaction
-from alignwatch.errors import AlignwatchError
+from alignwatch.errors import AlignwatchError, FileAccessError
 
 __all__ = ["cli", "main"]
 
@@ -73,6 +74,12 @@ def main(argv: list[str] | None = None) -> None:
     except AlignwatchError as exc:
         click.secho(f"error: {REDACTOR.redact(str(exc))}", fg="red", err=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        if exc.filename is None:  # not about a path (a socket, a broken pipe): unexpected here
+            raise
+        # a path a command reads or writes that has no message of its own: still one line
+        click.secho(f"error: {REDACTOR.redact(str(FileAccessError.of('read or write', exc)))}", fg="red", err=True)
+        sys.exit(FileAccessError.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)

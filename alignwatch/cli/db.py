@@ -6,7 +6,7 @@ import click
 
 from alignwatch.cli.options import settings_from, store_option
 from alignwatch.store import upgrade
-from alignwatch.store.engine import connect, current_revision, head_revision
+from alignwatch.store.engine import connect, connect_existing, current_revision, head_revision
 
 __all__ = ["db"]
 
@@ -32,8 +32,21 @@ def upgrade_command(store_url: str | None) -> None:
 @db.command("current")
 @store_option
 def current_command(store_url: str | None) -> None:
-    """Print the store's migration revision and the newest one this version knows."""
+    """Print the store's migration revision, the newest one this version knows, and the business it serves."""
+    from sqlalchemy import inspect
+
+    from alignwatch.store.business import served_business
 
     settings = settings_from(store_url=store_url)
-    click.echo(f"current: {current_revision(connect(settings.store_url)) or 'empty'}")
-    click.echo(f"head:    {head_revision()}")
+    engine = connect_existing(settings.store_url)
+    try:
+        click.echo(f"current: {current_revision(engine) or 'empty'}")
+        click.echo(f"head:    {head_revision()}")
+        if inspect(engine).has_table("store_business"):
+            claim = served_business(engine)
+            served = "not claimed yet (the next command that writes with a strategy claims it)" if claim is None else (
+                f"{claim.business} (claimed {claim.claimed_at:%Y-%m-%d %H:%M} UTC by {claim.claimed_by or 'unknown'})"
+            )
+            click.echo(f"business: {served}")
+    finally:
+        engine.dispose()

@@ -6,7 +6,9 @@
 
 Without ``--output`` or Kafka options the events go to the store (``--store`` or
 ALIGNWATCH_STORE_URL). A broken log stops the import with one line naming where it broke,
-and nothing of it is left behind unless ``--keep-partial``.
+and nothing of it is left behind unless ``--keep-partial``. Into a store, ``--strategy`` also
+claims the store for the strategy's business, or refuses a store that serves another one
+(``--allow-business-mismatch`` lets it through).
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ from typing import Any
 
 import click
 
-from alignwatch.cli.options import kafka_options, settings_from, store_option
+from alignwatch.cli.options import business_option, guard_business, kafka_options, settings_from, store_option
 from alignwatch.errors import ConfigError
 from alignwatch.metrics.strategy import load_strategy
-from alignwatch.store.engine import connect, require_current
+from alignwatch.store.engine import connect_existing, require_current
 from alignwatch.stream.broker import ensure_topics
 from alignwatch.stream.consumer import kafka_producer
 from alignwatch.stream.importers.mapping import load_mapping, load_robot_mapping
@@ -41,6 +43,7 @@ def import_group() -> None:
 
 def _common(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option("--quiet", is_flag=True, help="No progress bar.")(func)
+    func = business_option(func)
     func = click.option(
         "--keep-partial", is_flag=True, help="On a broken log, keep what was imported before the break."
     )(func)
@@ -51,7 +54,7 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
         type=click.Path(path_type=Path, dir_okay=False),
         default=None,
         help="Check first that the strategy declares every process, automation and touchpoint "
-        "the mapping emits.",
+        "the mapping emits (and, into a store, that the store serves its business).",
     )(func)
     func = kafka_options(func)
     func = store_option(func)
@@ -83,6 +86,7 @@ def xes(
     topics: tuple[str, ...],
     strategy_file: Path | None,
     keep_partial: bool,
+    allow_business_mismatch: bool | None,
     quiet: bool,
 ) -> None:
     """Import an XES event log (IEEE 1849; gzip or plain), streamed in constant memory."""
@@ -105,6 +109,8 @@ def xes(
         topics=topics,
         keep_partial=keep_partial,
         quiet=quiet,
+        strategy_file=strategy_file,
+        allow_business_mismatch=allow_business_mismatch,
     )
 
 
@@ -119,6 +125,7 @@ def uipath_log(
     topics: tuple[str, ...],
     strategy_file: Path | None,
     keep_partial: bool,
+    allow_business_mismatch: bool | None,
     quiet: bool,
 ) -> None:
     """Import a UiPath robot log (JSON per line) as automation.run events, one per job and case."""
@@ -141,6 +148,8 @@ def uipath_log(
         topics=topics,
         keep_partial=keep_partial,
         quiet=quiet,
+        strategy_file=strategy_file,
+        allow_business_mismatch=allow_business_mismatch,
     )
 
 
@@ -183,6 +192,8 @@ def _run(
     topics: tuple[str, ...],
     keep_partial: bool,
     quiet: bool,
+    strategy_file: Path | None = None,
+    allow_business_mismatch: bool | None = None,
 ) -> None:
 
     if not log.is_file():
@@ -202,9 +213,12 @@ def _run(
         target = _kafka_output(bootstrap_servers, topics, source)
     else:
 
-        settings = settings_from(store_url=store_url)
-        engine = connect(settings.store_url)
+        settings = settings_from(store_url=store_url, allow_business_mismatch=allow_business_mismatch)
+        engine = connect_existing(settings.store_url)
         require_current(engine)
+        if strategy_file is not None:
+            business = load_strategy(strategy_file).business.name
+            guard_business(engine, business, settings, claim_by="alignwatch import")
         target = StoreOutput(engine, source)
     try:
         with _progress(size, quiet, f"importing {log.name}") as on_read:

@@ -15,11 +15,15 @@ from typing import Any
 
 import click
 
-from alignwatch.cli.options import settings_from, store_option, strategy_option
+from alignwatch.cli.options import business_option, guard_business, settings_from, store_option, strategy_option
 from alignwatch.errors import AlignwatchError, ConfigError
 from alignwatch.metrics.catalogue import render_docs
 from alignwatch.metrics.engine import compute, windows
+from alignwatch.metrics.ethics import Assessment
+from alignwatch.metrics.report import latest_window_end
 from alignwatch.metrics.scorecard import (
+    PERIOD,
+    Scorecard,
     build_period_scorecard,
     build_scorecard,
     explain_sai,
@@ -28,13 +32,25 @@ from alignwatch.metrics.scorecard import (
 )
 from alignwatch.metrics.strategy import load_strategy
 from alignwatch.pipeline import run_interval
-from alignwatch.store import connect
-from alignwatch.store.engine import require_current
+from alignwatch.store.engine import connect_existing, require_current
 from alignwatch.windows import day_ranges
 
 __all__ = ["DOCS_PATH", "explain", "metrics", "render_scorecard", "scorecard"]
 
 DOCS_PATH = Path("docs") / "metrics.md"
+
+
+_AT_HELP = ("End of the window (ISO date or date-time, UTC) [default: the end of the newest published window, "
+            "or now when nothing was published].")
+
+
+def _at(at_text: str | None, engine: Any) -> dt.datetime:
+    """``--at``, else the end of the newest published window (what the report shows), else now.
+
+    Not now first: a store's newest data is rarely now (a demo's story ends at midnight, an
+    imported log months ago), and a window of no data reads as an empty scorecard.
+    """
+    return _moment(at_text, "--at") or latest_window_end(engine) or dt.datetime.now(dt.UTC)
 
 
 def _moment(text: str | None, name: str) -> dt.datetime | None:
@@ -66,13 +82,15 @@ def _window_given() -> bool:
     return click.get_current_context().get_parameter_source("window") is click.core.ParameterSource.COMMANDLINE
 
 
-def _open(store_url: str | None, strategy_file: Path | None) -> tuple[Any, Any]:
-
-    settings = settings_from(store_url=store_url, strategy_file=strategy_file)
+def _open(store_url: str | None, strategy_file: Path | None, allow_business_mismatch: bool | None) -> tuple[Any, Any]:
+    """The store (migrated, serving the strategy's business) and the strategy; reads only."""
+    settings = settings_from(store_url=store_url, strategy_file=strategy_file,
+                             allow_business_mismatch=allow_business_mismatch)
     strategy = load_strategy(settings.strategy_file, max_bytes=settings.max_strategy_bytes)
-    engine = connect(settings.store_url)
+    engine = connect_existing(settings.store_url)
     try:
         require_current(engine)
+        guard_business(engine, strategy.business.name, settings)
     except BaseException:
         engine.dispose()
         raise
@@ -91,15 +109,18 @@ def metrics() -> None:
               help="Window kind computed inside the range (7d and 28d windows end at each day's end).")
 @store_option
 @strategy_option
-def compute_command(from_text: str, to_text: str, granularity: str, store_url: str | None, strategy_file: Path | None) -> None:
+@business_option
+def compute_command(from_text: str, to_text: str, granularity: str, store_url: str | None, strategy_file: Path | None,
+                    allow_business_mismatch: bool | None) -> None:
     """Compute, validate and publish the metrics of [--from, --to), one day at a time."""
 
     start, end = _moment(from_text, "--from"), _moment(to_text, "--to")
     assert start is not None and end is not None
     if end <= start:
         raise ConfigError(f"--to {to_text} is not after --from {from_text}")
-    run_timeout = dt.timedelta(seconds=settings_from(store_url=store_url, strategy_file=strategy_file).run_timeout_s)
-    engine, strategy = _open(store_url, strategy_file)
+    settings = settings_from(store_url=store_url, strategy_file=strategy_file, allow_business_mismatch=allow_business_mismatch)
+    run_timeout = dt.timedelta(seconds=settings.run_timeout_s)
+    engine, strategy = _open(store_url, strategy_file, allow_business_mismatch)
     try:
         steps = day_ranges(start, end, strategy.business.timezone)
         total = sum(len(windows(strategy, lo, hi, granularity)) for lo, hi in steps)
@@ -119,6 +140,7 @@ def compute_command(from_text: str, to_text: str, granularity: str, store_url: s
                 trigger="alignwatch metrics compute",
                 compute=functools.partial(compute, progress=advance),
                 run_timeout=run_timeout,
+                allow_business_mismatch=settings.allow_business_mismatch,
             )
     finally:
         engine.dispose()
@@ -151,70 +173,72 @@ def _num(value: Any, fmt: str = "{:.2f}") -> str:
     return "—" if value is None else fmt.format(value)
 
 
-def render_scorecard(card: dict[str, Any]) -> str:
-    """A readable terminal rendering of a scorecard dict."""
-    span = "period" if card["window"] == "period" else f"window {card['window']}"
+def render_scorecard(card: Scorecard) -> str:
+    """A readable terminal rendering of a scorecard."""
+    span = "period" if card.window == PERIOD else f"window {card.window}"
     lines = [
-        f"{card['business']} — {span} [{card['start']}, {card['end']})",
-        f"Strategic Alignment Index: {_num(card['sai'], '{:.1f}')} / 100",
+        f"{card.business} — {span} [{card.start.isoformat()}, {card.end.isoformat()})",
+        f"Strategic Alignment Index: {_num(card.sai, '{:.1f}')} / 100",
         "",
         "Contributions (points):",
     ]
-    for c in card["contributions"]:
-        lines.append(f"  {c['input']:<18} {_num(c['points'], '{:6.2f}')}  (score {_num(c['score'], '{:.1f}')}, weight {c['weight']:.3f})")
+    for c in card.contributions:
+        lines.append(f"  {c.input:<18} {_num(c.points, '{:6.2f}')}  (score {_num(c.score, '{:.1f}')}, weight {c.weight:.3f})")
     lines += ["", "Indices:"]
-    for name, item in card["indices"].items():
-        lines.append(f"  {name.upper():<6} {_num(item['value'])}")
+    for name, index in card.indices.items():
+        lines.append(f"  {name.upper():<6} {_num(index.value)}")
     lines += ["", "Perspectives (0-100):"]
-    lines += [f"  {name:<18} {_num(score, '{:.1f}')}" for name, score in card["perspectives"].items()]
+    lines += [f"  {name:<18} {_num(score, '{:.1f}')}" for name, score in card.perspectives.items()]
     lines += ["", "KPIs:"]
-    for kpi_id, k in card["kpis"].items():
-        flag = " below target" if k["below_target"] else ""
-        if k["value"] is not None and not k.get("judged", True):
-            flag += f"; not judged: {k['not_judged']}"
-        if k.get("note"):
-            flag += f"; {k['note']}"
-        lines.append(f"  {kpi_id:<24} {_num(k['value'], '{:.4g}'):>10} target {k['target']:g} "
-                     f"attainment {_num(k['attainment'])} ({k['events']:g} events){flag}")
-    checklist = card["checklist"]
-    lines += ["", f"Checklist: readiness {_num(checklist['readiness'], '{:.0%}')}"]
+    for kpi_id, k in card.kpis.items():
+        flag = " below target" if k.below_target else ""
+        if k.value is not None and not k.judged:
+            flag += f"; not judged: {k.not_judged}"
+        if k.note:
+            flag += f"; {k.note}"
+        lines.append(f"  {kpi_id:<24} {_num(k.value, '{:.4g}'):>10} target {k.target:g} "
+                     f"attainment {_num(k.attainment)} ({k.events:g} events){flag}")
+    checklist = card.checklist
+    lines += ["", f"Checklist: readiness {_num(checklist.readiness, '{:.0%}')}"]
     marks = {"passed": "✔", "failed": "✘", "unknown": "?"}
-    lines += [f"  {marks[i['status']]} {item:<28} {i['evidence']}" for item, i in checklist["items"].items()]
+    lines += [f"  {marks[i.status]} {item:<28} {i.evidence}" for item, i in checklist.items.items()]
     lines += ["", "Pitfalls:"]
-    lines += [f"  [{p['severity']}] {p['id']} on {p['automation']}: {p['message']}" for p in card["pitfalls"]] or ["  none"]
+    lines += [f"  [{p.severity}] {p.pitfall} on {p.automation}: {p.message}" for p in card.pitfalls] or ["  none"]
     lines += ["", "Drift:"]
-    lines += [f"  {d['id']}: {d['message']}" for d in card["drift"] if d.get("active")] or ["  none"]
-    human = card["human_reachability"]
+    lines += [f"  {d.id}: {d.message}" for d in card.drift if d.active] or ["  none"]
+    human = card.human_reachability
     lines += ["", f"Human reachability: {_num(human['value'], '{:.0%}')} of {human['requested']:g} escalations "
               f"(floor {human['floor']:.0%})", "", "Automate next:"]
-    lines += [f"  {p['rank']}. {p['id']:<20} score {p['score']:.2f} ({p['criticality']})" for p in card["priorities"][:5]] or ["  nothing"]
+    lines += [f"  {p.rank}. {p.id:<20} score {p.score:.2f} ({p.criticality})" for p in card.priorities[:5]] or ["  nothing"]
     lines += ["", "Pilots:"]
-    lines += [f"  {p['id']}: {p['verdict']} — {p['reason']}" for p in card["pilots"]] or ["  none"]
-    ethics = card.get("ethics", {})
-    weighed = "weighed into the SAI (weights.ethics)" if ethics.get("weighted_into_sai") else "beside the SAI, not weighed into it"
+    lines += [f"  {p.id}: {p.verdict} — {p.reason}" for p in card.pilots] or ["  none"]
+    ethics = card.ethics
+    weighed = "weighed into the SAI (weights.ethics)" if ethics.weighted_into_sai else "beside the SAI, not weighed into it"
     lines += ["", f"Ethics and human agency ({weighed}; `alignwatch explain ethics`): "
-              f"score {_num(ethics.get('score'), '{:.1f}')} / 100"]
-    lines += _ethics_lines(ethics) or ["  nothing judged in this window"]
+              f"score {_num(ethics.score, '{:.1f}')} / 100"]
+    lines += _ethics_lines(ethics.assessment) or ["  nothing judged in this window"]
     return "\n".join(lines) + "\n"
 
 
-def _ethics_lines(ethics: dict[str, Any]) -> list[str]:
+def _ethics_lines(assessment: Assessment | None) -> list[str]:
     """The scorecard's ethics findings, one line each."""
+    if assessment is None:
+        return []
     lines = []
-    for p in ethics.get("parity", []):
-        if p["ratio"] is not None:
-            verdict = "below the floor, significant" if p["breach"] else "below the floor, may be chance" if p["below_floor"] else "at or above the floor"
-            lines.append(f"  parity of {p['automation_id']} by {p['dimension']}: {p['ratio']:.2f} "
-                         f"('{p['lowest']}' vs '{p['highest']}', floor {p['floor']:g}): {verdict}")
-    for a in ethics.get("agency", []):
-        if a["decisions"]:
-            lines.append(f"  {a['automation_id']}: {a['decisions']} decisions, {_num(a['override_rate'], '{:.0%}')} reversed, "
-                         f"{_num(a['appeal_rate'], '{:.0%}')} appealed")
-    reskilling = ethics.get("reskilling") or {}
-    if reskilling.get("automated"):
-        lines.append(f"  reskilling coverage {_num(reskilling['coverage'], '{:.0%}')}; displaced without reskilling: "
-                     f"{', '.join(reskilling['displaced']) or 'nobody'}")
-    lines += [f"  oversight of {st['automation_id']}: overdue" for st in ethics.get("staleness", []) if st["overdue"]]
+    for p in assessment.parity:
+        if p.ratio is not None:
+            verdict = "below the floor, significant" if p.breach else "below the floor, may be chance" if p.below_floor else "at or above the floor"
+            lines.append(f"  parity of {p.automation_id} by {p.dimension}: {p.ratio:.2f} "
+                         f"('{p.lowest}' vs '{p.highest}', floor {p.floor:g}): {verdict}")
+    for a in assessment.agency:
+        if a.decisions:
+            lines.append(f"  {a.automation_id}: {a.decisions} decisions, {_num(a.override_rate, '{:.0%}')} reversed, "
+                         f"{_num(a.appeal_rate, '{:.0%}')} appealed")
+    reskilling = assessment.reskilling
+    if reskilling.automated:
+        lines.append(f"  reskilling coverage {_num(reskilling.coverage, '{:.0%}')}; displaced without reskilling: "
+                     f"{', '.join(reskilling.displaced) or 'nobody'}")
+    lines += [f"  oversight of {st.automation_id}: overdue" for st in assessment.staleness if st.overdue]
     return lines
 
 
@@ -223,31 +247,33 @@ _TO_HELP = "End of the period, exclusive (with --from)."
 
 
 @click.command("scorecard")
-@click.option("--at", "at_text", metavar="DATE", default=None, help="End of the window (ISO date or date-time, UTC) [default: now].")
+@click.option("--at", "at_text", metavar="DATE", default=None, help=_AT_HELP)
 @click.option("--window", type=click.Choice(["1d", "7d", "28d"]), default="7d", show_default=True)
 @click.option("--from", "from_text", metavar="DATE", default=None, help=_FROM_HELP)
 @click.option("--to", "to_text", metavar="DATE", default=None, help=_TO_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the scorecard as JSON.")
 @store_option
 @strategy_option
+@business_option
 def scorecard(at_text: str | None, window: str, from_text: str | None, to_text: str | None, as_json: bool,
-              store_url: str | None, strategy_file: Path | None) -> None:
+              store_url: str | None, strategy_file: Path | None, allow_business_mismatch: bool | None) -> None:
     """Show the scorecard: SAI, indices, perspectives, KPIs, checklist, pitfalls, drift, priorities, pilots.
 
     Of the window ending at --at, or of any period [--from, --to) (a quarter, a whole imported log).
     """
 
     span = _period(from_text, to_text, at_text, _window_given())
-    at = _moment(at_text, "--at") or dt.datetime.now(dt.UTC)
-    engine, strategy = _open(store_url, strategy_file)
+    _moment(at_text, "--at")  # a bad --at is reported before the store is opened
+    engine, strategy = _open(store_url, strategy_file, allow_business_mismatch)
     try:
+        at = _at(at_text, engine)
         if span is not None:
             card = build_period_scorecard(engine, strategy, *span)
         else:
             card = build_scorecard(engine, strategy, at, window=window)
     finally:
         engine.dispose()
-    click.echo(json.dumps(card, indent=2, sort_keys=False) if as_json else render_scorecard(card), nl=as_json)
+    click.echo(json.dumps(card.to_dict(), indent=2, sort_keys=False) if as_json else render_scorecard(card), nl=as_json)
 
 
 @click.group("explain")
@@ -256,21 +282,23 @@ def explain() -> None:
 
 
 @explain.command("ethics")
-@click.option("--at", "at_text", metavar="DATE", default=None, help="End of the window (ISO date or date-time, UTC) [default: now].")
+@click.option("--at", "at_text", metavar="DATE", default=None, help=_AT_HELP)
 @click.option("--window", type=click.Choice(["7d", "28d"]), default="28d", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the measures as JSON.")
 @store_option
 @strategy_option
+@business_option
 def explain_ethics_command(at_text: str | None, window: str, as_json: bool, store_url: str | None,
-                           strategy_file: Path | None) -> None:
+                           strategy_file: Path | None, allow_business_mismatch: bool | None) -> None:
     """Which group the automations' decisions treat worse, how often people reverse them, and who was reskilled."""
     from alignwatch.metrics.ethics import as_json as assessment_json
     from alignwatch.metrics.ethics import assess, explain_lines, read_inputs
 
-    end = _moment(at_text, "--at") or dt.datetime.now(dt.UTC)
-    start = end - dt.timedelta(days=int(window.removesuffix("d")))
-    engine, strategy = _open(store_url, strategy_file)
+    _moment(at_text, "--at")  # a bad --at is reported before the store is opened
+    engine, strategy = _open(store_url, strategy_file, allow_business_mismatch)
     try:
+        end = _at(at_text, engine)
+        start = end - dt.timedelta(days=int(window.removesuffix("d")))
         inputs = read_inputs(engine, strategy, start, end)
     finally:
         engine.dispose()
@@ -283,7 +311,7 @@ def explain_ethics_command(at_text: str | None, window: str, as_json: bool, stor
 
 
 @explain.command("sai")
-@click.option("--at", "at_text", metavar="DATE", default=None, help="End of the window (ISO date or date-time, UTC) [default: now].")
+@click.option("--at", "at_text", metavar="DATE", default=None, help=_AT_HELP)
 @click.option("--window", type=click.Choice(["1d", "7d", "28d"]), default="1d", show_default=True)
 @click.option("--from", "from_text", metavar="DATE", default=None,
               help="Start of a period (whole hour, UTC): explain [--from, --to) against the period of the same length before it.")
@@ -291,14 +319,16 @@ def explain_ethics_command(at_text: str | None, window: str, as_json: bool, stor
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 @store_option
 @strategy_option
+@business_option
 def explain_sai_command(at_text: str | None, window: str, from_text: str | None, to_text: str | None, as_json: bool,
-                        store_url: str | None, strategy_file: Path | None) -> None:
+                        store_url: str | None, strategy_file: Path | None, allow_business_mismatch: bool | None) -> None:
     """Which inputs moved the SAI since the previous window (or period) of the same length."""
 
     span = _period(from_text, to_text, at_text, _window_given())
-    at = _moment(at_text, "--at") or dt.datetime.now(dt.UTC)
-    engine, strategy = _open(store_url, strategy_file)
+    _moment(at_text, "--at")  # a bad --at is reported before the store is opened
+    engine, strategy = _open(store_url, strategy_file, allow_business_mismatch)
     try:
+        at = _at(at_text, engine)
         if span is not None:
             result = explain_sai_period(engine, strategy, *span)
         else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -17,7 +17,10 @@ from alignwatch.cli.logs import REDACTOR, settings_secrets
 from alignwatch.config import Settings, load_settings
 from alignwatch.errors import ConfigError
 
-__all__ = ["kafka_options", "settings_from", "store_option", "strategy_option"]
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+__all__ = ["business_option", "guard_business", "kafka_options", "settings_from", "store_option", "strategy_option"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,6 +47,33 @@ def strategy_option(func: F) -> F:
         default=None,
         help="Strategy file [env ALIGNWATCH_STRATEGY_FILE].",
     )(func)
+
+
+def business_option(func: F) -> F:
+    """``--allow-business-mismatch``: use the strategy even though the store serves another business."""
+    return click.option(
+        "--allow-business-mismatch",
+        "allow_business_mismatch",
+        is_flag=True,
+        default=None,
+        help="Use the strategy even when the store serves another business (a deliberate comparison) "
+        "[env ALIGNWATCH_ALLOW_BUSINESS_MISMATCH].",
+    )(func)
+
+
+def guard_business(engine: Engine, business: str, settings: Settings, *, claim_by: str | None = None) -> None:
+    """Refuse a strategy of another business than the store's (one line naming both).
+
+    ``claim_by`` (the command's name) claims an unclaimed store first: commands that write
+    events or metrics pass it, commands that only read do not, so reading never writes.
+    """
+    from alignwatch.store.business import check_business, claim_business
+
+    allow = settings.allow_business_mismatch
+    if claim_by is None:
+        check_business(engine, business, allow_mismatch=allow)
+    else:
+        claim_business(engine, business, by=claim_by, allow_mismatch=allow)
 
 
 def kafka_options(func: F) -> F:
@@ -76,6 +106,8 @@ def settings_from(**overrides: Any) -> Settings:
         overrides["bootstrap_servers"] = [
             part.strip() for part in overrides["bootstrap_servers"].split(",") if part.strip()
         ]
+    if overrides.get("allow_business_mismatch") is False:
+        overrides["allow_business_mismatch"] = None  # the flag not given: as the environment says
     if "topics" in overrides and overrides["topics"] is not None:
         overrides["topics"] = list(overrides["topics"]) or None
     try:

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import click
 
-from alignwatch.cli.options import settings_from, store_option, strategy_option
-from alignwatch.errors import ConfigError
+from alignwatch.cli.options import business_option, guard_business, settings_from, store_option, strategy_option
+from alignwatch.errors import ConfigError, FileAccessError
 from alignwatch.metrics.report import write_report
 from alignwatch.metrics.strategy import load_strategy
-from alignwatch.store import connect
-from alignwatch.store.engine import require_current
+from alignwatch.store.engine import connect_existing, require_current
 
 __all__ = ["parse_at", "report"]
 
@@ -37,16 +36,22 @@ def parse_at(text: str | None) -> dt.datetime | None:
               help="Where to write the page.")
 @store_option
 @strategy_option
-def report(at_text: str | None, window: str, out: Path, store_url: str | None, strategy_file: Path | None) -> None:
+@business_option
+def report(at_text: str | None, window: str, out: Path, store_url: str | None, strategy_file: Path | None,
+           allow_business_mismatch: bool | None) -> None:
     """Write the owner's report: SAI and trend, indices, scorecard, KPIs, pitfalls and what to do."""
 
     at = parse_at(at_text)
-    settings = settings_from(store_url=store_url, strategy_file=strategy_file)
+    settings = settings_from(store_url=store_url, strategy_file=strategy_file, allow_business_mismatch=allow_business_mismatch)
     strategy = load_strategy(settings.strategy_file, max_bytes=settings.max_strategy_bytes)
-    engine = connect(settings.store_url)
+    engine = connect_existing(settings.store_url)
     try:
         require_current(engine)
-        path = write_report(engine, strategy, out=out, at=at, window=window)
+        guard_business(engine, strategy.business.name, settings)
+        try:
+            path = write_report(engine, strategy, out=out, at=at, window=window)
+        except OSError as exc:
+            raise FileAccessError.of("write the report to", exc, out) from None
     finally:
         engine.dispose()
     click.echo(f"report written to {path.resolve()}")

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from alignwatch.cli.options import settings_from, store_option
 from alignwatch.errors import AlignwatchError
 from alignwatch.liveness import close_abandoned_runs
-from alignwatch.store import connect, pipeline_runs
-from alignwatch.store.engine import require_current
+from alignwatch.store import pipeline_runs
+from alignwatch.store.engine import connect_existing, require_current
 
 __all__ = ["runs"]
 
@@ -37,7 +37,7 @@ def runs(limit: int, status: str | None, run_id: int | None, as_json: bool, stor
     marked abandoned.
     """
     settings = settings_from(store_url=store_url)
-    engine = connect(settings.store_url)
+    engine = connect_existing(settings.store_url)
     try:
         require_current(engine)
         close_abandoned_runs(engine, timeout=dt.timedelta(seconds=settings.run_timeout_s))

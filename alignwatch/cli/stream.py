@@ -19,25 +19,47 @@ from typing import Any
 
 import click
 
-from alignwatch.cli.options import kafka_options, settings_from, store_option, strategy_option
+from alignwatch.cli.options import (
+    business_option,
+    guard_business,
+    kafka_options,
+    settings_from,
+    store_option,
+    strategy_option,
+)
 from alignwatch.cli.output import literal, printable
 from alignwatch.errors import ConfigError
 
-__all__ = ["consume", "ingest", "quarantine_group", "simulate"]
+__all__ = ["claim_for_strategy", "consume", "ingest", "quarantine_group", "simulate"]
 
 
 @contextmanager
 def _engine(store_url: str | None) -> Iterator[Any]:
     """An engine on a store migrated to this version, disposed afterwards."""
-    from alignwatch.store.engine import connect, require_current
+    from alignwatch.store.engine import connect_existing, require_current
 
     settings = settings_from(store_url=store_url)
-    engine = connect(settings.store_url)
+    engine = connect_existing(settings.store_url)
     try:
         require_current(engine)
         yield engine
     finally:
         engine.dispose()
+
+
+def claim_for_strategy(engine: Any, settings: Any, command: str) -> None:
+    """With a strategy given (``--strategy`` or ``ALIGNWATCH_STRATEGY_FILE``), claim the store for
+    its business or refuse a store that serves another one; without one, nothing is checked.
+
+    Events carry no business: a command that only stores them knows which business they
+    belong to only when told its strategy.
+    """
+    from alignwatch.metrics.strategy import load_strategy
+
+    if "strategy_file" not in settings.model_fields_set:
+        return
+    strategy = load_strategy(settings.strategy_file, max_bytes=settings.max_strategy_bytes)
+    guard_business(engine, strategy.business.name, settings, claim_by=command)
 
 
 def _reasons() -> tuple[str, ...]:
@@ -49,6 +71,10 @@ def _reasons() -> tuple[str, ...]:
 @click.command()
 @kafka_options
 @store_option
+@click.option("--strategy", "strategy_file", metavar="FILE", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="The business's strategy: the store must serve its business (claimed if new) "
+              "[env ALIGNWATCH_STRATEGY_FILE; without either, not checked].")
+@business_option
 @click.option("--group", default=None, metavar="NAME", help="Consumer group [env ALIGNWATCH_CONSUMER_GROUP].")
 @click.option("--topic-pattern", default=None, metavar="REGEX", help="Subscribe to topics matching REGEX instead of --topic.")
 @click.option("--batch-size", type=int, default=None, help="Messages per store transaction, at most [env ALIGNWATCH_BATCH_SIZE].")
@@ -67,6 +93,8 @@ def consume(
     bootstrap_servers: str | None,
     topics: tuple[str, ...],
     store_url: str | None,
+    strategy_file: Path | None,
+    allow_business_mismatch: bool | None,
     group: str | None,
     topic_pattern: str | None,
     batch_size: int | None,
@@ -90,8 +118,11 @@ def consume(
         topic_pattern=topic_pattern,
         batch_size=batch_size,
         exporter_web_config=web_config,
+        strategy_file=strategy_file,
+        allow_business_mismatch=allow_business_mismatch,
     )
     with _engine(settings.store_url) as engine:
+        claim_for_strategy(engine, settings, "alignwatch consume")
         _consume(settings, engine, partitions, max_events, idle_timeout, metrics_port, quiet)
 
 
@@ -168,17 +199,23 @@ def _consume_loop(
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
 @store_option
+@click.option("--strategy", "strategy_file", metavar="FILE", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="The business's strategy: the store must serve its business (claimed if new) "
+              "[env ALIGNWATCH_STRATEGY_FILE; without either, not checked].")
+@business_option
 @click.option("--live", is_flag=True, help="Apply the live maximum event age (off: historical import).")
-def ingest(files: tuple[Path, ...], store_url: str | None, live: bool) -> None:
+def ingest(files: tuple[Path, ...], store_url: str | None, strategy_file: Path | None,
+           allow_business_mismatch: bool | None, live: bool) -> None:
     """Ingest CloudEvents from JSON-lines FILES (one structured event per line) into the store."""
     from alignwatch.stream.contract import DecodeLimits
     from alignwatch.stream.ingest import ingest_files
 
-    settings = settings_from(store_url=store_url)
+    settings = settings_from(store_url=store_url, strategy_file=strategy_file, allow_business_mismatch=allow_business_mismatch)
     for path in files:
         if not path.is_file():
             raise ConfigError(f"{path}: no such file")
     with _engine(settings.store_url) as engine:
+        claim_for_strategy(engine, settings, "alignwatch ingest")
         report = ingest_files(engine, files, DecodeLimits.from_settings(settings, live=live))
     click.echo(f"stored {report.stored}, duplicates {report.duplicates}, quarantined {report.quarantined}")
 

@@ -10,7 +10,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from alignwatch.errors import StoreError
 
-__all__ = ["MIGRATIONS", "connect", "current_revision", "head_revision", "upgrade"]
+__all__ = ["MIGRATIONS", "connect", "connect_existing", "current_revision", "head_revision", "upgrade"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -46,6 +46,28 @@ def connect(url: str, *, create_dirs: bool = True, **engine_options: object) -> 
         return create_engine(parsed, **engine_options)
     except NoSuchModuleError as exc:
         raise StoreError(f"store URL {url!r}: unsupported database {parsed.drivername!r} (use sqlite or postgresql)") from exc
+
+
+def connect_existing(url: str, **engine_options: object) -> Engine:
+    """An engine for a store that must already exist; a missing SQLite file is a StoreError.
+
+    Commands that read or add to a store use it: opening a SQLite file that does not exist
+    would create an empty one (and its directory), which then only fails later as an
+    unmigrated store, leaving files behind. Only ``alignwatch db upgrade`` and ``alignwatch
+    run`` create a store.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"store URL {url!r} is not a valid SQLAlchemy URL") from exc
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        path = Path(parsed.database)
+        if not path.is_file():
+            raise StoreError(
+                f"store {url} does not exist (no file {path}): create it with "
+                f"`alignwatch db upgrade --store {url}`, or run the demo with `make run`"
+            )
+    return connect(url, create_dirs=False, **engine_options)
 
 
 def _alembic_config(engine: Engine):  # type: ignore[no-untyped-def]

@@ -15,6 +15,9 @@ The same schema runs on SQLite (the embedded default) and PostgreSQL. Migrations
   that freshness alerts tell a pipeline that stopped from one that had nothing to publish.
 - ``metric_values``: published metric values, one row per (metric, labels, window kind,
   window end), with the inputs that produced them.
+- ``store_business``: the business the store serves (at most one row), claimed by the
+  first command that writes events or metrics with a strategy; see
+  :mod:`alignwatch.store.business`.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ __all__ = [
     "pipeline_heartbeats",
     "pipeline_runs",
     "quarantine",
+    "store_business",
 ]
 
 NAMING = {
@@ -196,6 +200,18 @@ metric_values = Table(
     Column("run_id", BigId, ForeignKey("pipeline_runs.id"), nullable=False),
     UniqueConstraint("metric_id", "labels_key", "window", "window_end"),
     Index("ix_metric_values_window_window_end", "window", "window_end"),
+)
+
+# the business the store serves: one row (``slot`` = 1) once claimed, none before
+store_business = Table(
+    "store_business",
+    metadata,
+    Column("slot", Integer(), primary_key=True, autoincrement=False),
+    # the strategy's ``business.name`` (whole: a name is not limited in length)
+    Column("business", Text(), nullable=False),
+    Column("claimed_at", UTCDateTime(), nullable=False),
+    # the command that claimed it ("alignwatch consume", "airflow:alignment_continuous", ...)
+    Column("claimed_by", String(256)),
 )
 
 # the metric engine's hour-aggregate cache (alignwatch.metrics.hourcache): one mark per aggregated hour

@@ -113,7 +113,7 @@ def _run_continuous_dag(home: Path, store_url: str, logical_date: dt.datetime, s
         "AIRFLOW_VAR_ALIGNWATCH_STRATEGY_FILE": str(strategy or REPO / "examples" / "ecommerce.yaml"),
     }
     result = subprocess.run([sys.executable, "-c", DAG_TEST, logical_date.isoformat()], env=env, cwd=home,
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=360)  # a migration and a DAG run: ~30 s idle, >120 s on a loaded machine
     assert result.returncode == 0 and "DAG RUN STATE success" in result.stdout, (result.stdout + result.stderr)[-3000:]
 
 

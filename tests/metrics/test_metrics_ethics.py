@@ -237,7 +237,7 @@ def test_the_served_values_ticket_the_planted_refund_bias_and_its_control_pages_
     try:
         at = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
         values = compute(engine, strategy, start=at - dt.timedelta(days=1), end=at, granularity="day", cache=False)
-        card = build_scorecard(engine, strategy, at, window="28d")
+        card = build_scorecard(engine, strategy, at, window="28d").to_dict()
     finally:
         engine.dispose()
     by_region = {"automation": "refund_bot", "dimension": "region"}

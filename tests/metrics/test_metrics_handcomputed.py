@@ -299,6 +299,12 @@ def test_the_ethics_score_is_the_share_of_checks_passed_and_weighs_into_the_sai_
     assert ethics_points == (pytest.approx(0.5 * 200 / 3) if weight else None)
     # on a day window nothing ethical is judged: the SAI is SPAR's alone whatever the weight
     assert day_values(store, strategy)[key("sai")] == 100.0
+    # the scorecard of the same 7 days carries the score in its ethics block, and says whether it counts
+    card = build_scorecard(store, strategy, DAY0 + DAY, window="7d")
+    assert (card.ethics.score, card.ethics.weighted_into_sai) == (pytest.approx(200 / 3), weight > 0)
+    ethics = card.to_dict()["ethics"]
+    assert list(ethics) == ["weighted_into_sai", "start", "end", "parity", "agency", "reskilling", "staleness", "score"]
+    assert (ethics["weighted_into_sai"], ethics["score"]) == (weight > 0, pytest.approx(200 / 3))
 
 
 def test_checklist_items_from_data_strategy_and_declared_answers(store, strategy) -> None:
@@ -361,7 +367,7 @@ def test_every_pitfall_detector_fires_on_its_planted_evidence(store, strategy) -
     }
     # evaluated and not firing: oven's process (no rework, all automated)
     assert {"automation=oven,pitfall=process_mismatch", "automation=oven,pitfall=lack_of_user_adoption"} <= quiet
-    card = build_scorecard(store, strategy, DAY0 + DAY, window="1d")
+    card = build_scorecard(store, strategy, DAY0 + DAY, window="1d").to_dict()
     overload = next(p for p in card["pitfalls"] if p["id"] == "feature_overload")
     assert overload["automation"] == "bot"
     assert overload["evidence"]["feature_usage"] == 0.25
@@ -428,7 +434,7 @@ def test_priorities_rank_by_goal_weight_criticality_manual_volume_and_cost_with_
     t = at(10)
     insert(store, [execution(t, "pack", True), execution(t, "pack", True), execution(t, "pack", True),
                    execution(t, "pack", False)])
-    card = build_scorecard(store, strategy, DAY0 + DAY, window="1d")
+    card = build_scorecard(store, strategy, DAY0 + DAY, window="1d").to_dict()
     ranked = [(p["id"], p["score"]) for p in card["priorities"]]
     # goal shares: g_cust 2/4, g_ops 1/4, g_fin 1/4.
     # pack: 0.25 x 3 (critical) x (100 x 0.25 manual) x 2 = 37.5; books (candidate): 0.25 x 1 x 50 x 3 = 37.5 (a tie:
@@ -447,7 +453,7 @@ def test_pilot_verdict_from_pilot_versus_pre_pilot_kpi_attainment(store, before,
         rows.append(feedback(dt.datetime(2026, 2, 10, tzinfo=dt.UTC), csat=before))
         rows.append(feedback(dt.datetime(2026, 2, 20, tzinfo=dt.UTC), csat=during))
     insert(store, rows)
-    card = build_scorecard(store, strategy, DAY0, window="1d")
+    card = build_scorecard(store, strategy, DAY0, window="1d").to_dict()
     (pilot,) = card["pilots"]
     # k_csat attainment 3/4 = 0.75 vs 4/4 = 1.0: +0.25 -> scale; reversed -> stop; no data -> not enough data
     assert pilot["id"] == "bot"
@@ -553,7 +559,7 @@ def test_pilot_with_fewer_events_than_its_kpis_need_gets_not_enough_data_naming_
     strategy = make_strategy(automations=automations, kpis=kpis)
     insert(store, [feedback(dt.datetime(2026, 2, 10, tzinfo=dt.UTC), csat=3),
                    feedback(dt.datetime(2026, 2, 20, tzinfo=dt.UTC), csat=4)])
-    (pilot,) = build_scorecard(store, strategy, DAY0, window="1d")["pilots"]
+    (pilot,) = build_scorecard(store, strategy, DAY0, window="1d").to_dict()["pilots"]
     # k_csat: 1 survey before and 1 during, its min_events 2; k_reach: no escalation at all
     assert pilot["verdict"] == "not enough data"
     assert "k_csat 1 before and 1 during, needs 2 each" in pilot["reason"]

@@ -186,7 +186,7 @@ def test_automation_cost_counts_the_declared_automations_and_the_scorecard_says_
     assert values[key("kpi_value", kpi="k_cost")] == pytest.approx(1050.0, abs=1e-9)
     # events: bot's two finance entries (cost, saving) + one run = 3
     assert values[key("kpi_events", kpi="k_cost")] == 3.0
-    card = build_scorecard(store, strategy, DAY0 + DAY, window="1d")
+    card = build_scorecard(store, strategy, DAY0 + DAY, window="1d").to_dict()
     # left out: 200 + 40 = 240 in one day, per 30 days 240 x 30 = 7200, in 2 entries
     assert card["kpis"]["k_cost"]["note"] == (
         "left out: 7,200.00 per 30 days of finance.entry cost not attributed to a declared automation (2 entries)")
@@ -202,7 +202,7 @@ def test_automation_cost_of_one_automation_has_no_note(store) -> None:
                                     filters={"automation": "bot"})]
     strategy = make_strategy(kpis=kpis)
     insert(store, _cost_rows())
-    card = build_scorecard(store, strategy, DAY0 + DAY, window="1d")
+    card = build_scorecard(store, strategy, DAY0 + DAY, window="1d").to_dict()
     assert card["kpis"]["k_cost"]["value"] == pytest.approx(1050.0, abs=1e-9)
     assert card["kpis"]["k_cost"]["note"] is None
 

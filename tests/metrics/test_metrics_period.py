@@ -37,7 +37,7 @@ def _rows() -> list[dict]:
 
 def test_a_period_scorecard_counts_every_event_of_the_period_and_none_outside(store, strategy) -> None:
     insert(store, _rows())
-    card = build_period_scorecard(store, strategy, START, END)
+    card = build_period_scorecard(store, strategy, START, END).to_dict()
     assert (card["window"], card["start"], card["end"]) == ("period", START.isoformat(), END.isoformat())
     kpis = card["kpis"]
     # pack in the period: 4 executions (2 on 2026-01-21, 2 on 2026-03-03), 3 automated, 1 with errors

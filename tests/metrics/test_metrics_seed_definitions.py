@@ -140,12 +140,13 @@ def test_a_kpi_with_fewer_events_than_its_minimum_does_not_weigh_in_its_perspect
     # the only SAI input with data: SAI = 93.75
     assert values[key("sai")] == 93.75
 
-    card = build_scorecard(store, strategy, DAY0 + DAY, window="1d")
+    scorecard = build_scorecard(store, strategy, DAY0 + DAY, window="1d")
+    card = scorecard.to_dict()
     assert card["kpis"]["k_auto"]["judged"] is True
     assert card["kpis"]["k_err"]["judged"] is False
     assert card["kpis"]["k_err"]["not_judged"] == "4 events, fewer than min_events 100"
     assert card["perspectives"]["internal_process"] == 93.75
-    text = render_scorecard(card)
+    text = render_scorecard(scorecard)
     assert "not judged: 4 events, fewer than min_events 100" in text
     assert text.count("not judged") == 1  # k_auto is judged; k_sell has no data (nothing to judge)
 
@@ -183,7 +184,7 @@ def test_roi_miscalculation_looks_at_consecutive_windows_of_the_windows_own_leng
     # each of the 3 windows of `days` days ending at the end holds cost 100 and saving 150: ROI (150 - 100) / 100 =
     # 0.5, projected 2.0 -> realisation 0.25 < roi_realisation_min 0.7 in each of roi_consecutive_windows = 3
     assert values[key("pitfall_active", pitfall="roi_miscalculation", automation="bot")] == 1.0
-    card = build_scorecard(store, strategy, end, window=window)
+    card = build_scorecard(store, strategy, end, window=window).to_dict()
     roi = next(p for p in card["pitfalls"] if p["id"] == "roi_miscalculation")
     assert roi["evidence"]["roi_realisation_by_window"] == [0.25, 0.25, 0.25]
     assert roi["evidence"]["window_days"] == days

@@ -1,4 +1,4 @@
-"""Fixtures of the run/report tests: a scorecard of the documented shape and a headless chromium."""
+"""Fixtures of the run/report tests: a typed scorecard and a headless chromium."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ import sys
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-# the helper module of these tests (helpers_run.py) is imported by name
+from alignwatch.metrics.card import Scorecard
+
+# the helper modules of these tests (helpers_run.py, helpers_scorecard.py) are imported by name
 sys.path.insert(0, str(Path(__file__).parent))
+
+from helpers_scorecard import bakery_scorecard  # noqa: E402
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -30,37 +33,9 @@ CHROMIUM_FLAGS = [
 
 
 @pytest.fixture
-def sample_scorecard() -> dict[str, Any]:
-    """A scorecard with every key ``alignwatch.metrics.scorecard.build_scorecard`` returns."""
-    return {
-        "sai": 63.27,
-        "contributions": {"cjai": 8.1, "spar": 9.4, "aac": 4.2, "sdur": 6.0, "ssai": 5.5, "financial": 7.9,
-                          "customer": 9.6, "internal_process": 6.3, "learning_growth": 6.27},
-        "indices": {"cjai": 0.5, "spar": 0.75, "aac": 0.41, "sdur": 0.6, "ssai": 0.33},
-        "perspectives": {"financial": 55.0, "customer": 71.5, "internal_process": 48.25, "learning_growth": 62.0},
-        "kpis": [
-            {"id": "sell_through", "name": "Bread sold of bread baked", "perspective": "internal_process", "unit": "ratio",
-             "direction": "up", "target": 0.9, "value": 0.62, "attainment": 0.69, "below_target": True,
-             "red_flag_crossed": True, "events": 412, "min_events": 20},
-            {"id": "csat", "name": "Customer satisfaction", "perspective": "customer", "unit": "score",
-             "direction": "up", "target": 4.5, "value": 4.6, "attainment": 1.0, "below_target": False,
-             "events": 12, "min_events": 20},
-        ],
-        "checklist": {"readiness": 0.625, "items": [
-            {"id": "clear_strategy", "passed": True, "evidence": "4 goals declared", "source": "strategy"},
-            {"id": "pilot_projects", "passed": False, "evidence": "oven went live without a pilot", "source": "strategy"},
-        ]},
-        "pitfalls": [
-            {"id": "overproduction", "subject": "oven_scheduler", "severity": "critical",
-             "evidence": {"units_produced": 1200, "units_ordered": 744, "sell_through": 0.62, "threshold": 0.8}},
-            {"id": "feature_overload", "subject": "shop_suite", "severity": "warning",
-             "evidence": {"features_used": 3, "features_licensed": 12, "usage_ratio": 0.25}},
-        ],
-        "drift": [{"kpi": "sell_through", "kind": "below_target", "message": "sell-through below target for 3 windows"}],
-        "human_reachability": {"value": 0.95, "floor": 0.9},
-        "priorities": [{"id": "invoicing", "name": "Invoicing", "rank": 1, "score": 812.5, "reason": "critical, 400 manual cases a month"}],
-        "pilots": [{"automation_id": "chatbot", "name": "Order chatbot", "verdict": "iterate", "deltas": {"csat": -0.1}}],
-    }
+def sample_scorecard() -> Scorecard:
+    """A scorecard of the bakery: every part ``alignwatch.metrics.scorecard.build_scorecard`` fills."""
+    return bakery_scorecard()
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import datetime as dt
 import html
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,7 +20,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from alignwatch.metrics.card import PilotVerdict, Priority, Scorecard
 from alignwatch.metrics.engine import compute, write_values
+from alignwatch.metrics.formulas import Finding, HumanReachability
 from alignwatch.metrics.report import (
     actions,
     contribution_tone,
@@ -82,8 +85,9 @@ def test_a_contribution_bar_is_coloured_by_how_far_its_input_is_from_its_best() 
     ]
 
 
-def test_customers_unable_to_reach_a_person_come_before_every_ticket(sample_scorecard: dict[str, Any]) -> None:
-    card = {**sample_scorecard, "human_reachability": {"value": 0.3, "floor": 0.9, "sla_s": 300, "below_floor": True}}
+def test_customers_unable_to_reach_a_person_come_before_every_ticket(sample_scorecard: Scorecard) -> None:
+    card = replace(sample_scorecard,
+                   human_reachability=HumanReachability(value=0.3, floor=0.9, sla_s=300, below_floor=True))
     found = actions(card, currency="EUR")
     assert [a.severity for a in found] == ["page", "ticket", "ticket", "ticket"]
     # 0.3 -> 30.0%; 300 s -> 5.0 min; floor 0.9 -> 90%
@@ -111,10 +115,10 @@ def test_what_to_automate_next_gives_its_impact_in_money_a_month(sample_scorecar
 
 
 def test_pitfall_evidence_shows_shares_as_percentages_and_counts_as_numbers(sample_scorecard, at) -> None:
-    pitfalls = [{"id": "overproduction", "subject": "oven", "severity": "warning",
-                 "evidence": {"sell_through": 0.4936, "units_ordered": 861, "units_out": 1746},
-                 "threshold": {"sell_through_min": 0.8}}]
-    page = render_report({**sample_scorecard, "pitfalls": pitfalls}, business="Corner Bakery", at=at, window="7d")
+    pitfalls = (Finding("overproduction", "oven", True, "warning",
+                        {"sell_through": 0.4936, "units_ordered": 861, "units_out": 1746}, {"sell_through_min": 0.8},
+                        "sell-through 0.4936 below 0.8"),)
+    page = render_report(replace(sample_scorecard, pitfalls=pitfalls), business="Corner Bakery", at=at, window="7d")
     card = page[page.index('data-pitfall="overproduction"'):]
     assert "Sell through:</span> 49.4%" in card  # 0.4936 x 100
     assert "Threshold sell through min:</span> 80.0%" in card
@@ -122,18 +126,18 @@ def test_pitfall_evidence_shows_shares_as_percentages_and_counts_as_numbers(samp
 
 
 def test_a_candidate_without_a_declared_manual_cost_has_its_impact_in_weighted_cases(sample_scorecard, at) -> None:
-    priorities = [{"id": "invoicing", "name": "Invoicing", "rank": 1, "score": 812.5, "cost_declared": False,
-                   "criticality": "critical", "manual_share": 1.0, "manual_volume_per_month": 400.0,
-                   "manual_cost_per_case": 1.0, "candidate": True, "automations": []}]
-    page = render_report({**sample_scorecard, "priorities": priorities}, business="Corner Bakery", at=at, window="7d")
+    # no declared cost: 1 a case; 0.677083 goal weight × 3 (critical) × 400 cases × 1 = 812.5
+    priorities = (Priority("invoicing", "Invoicing", 812.5, 812.5 / 1200, "critical", 1.0, 400.0, 1.0, True, (), 1,
+                           cost_declared=False),)
+    page = render_report(replace(sample_scorecard, priorities=priorities), business="Corner Bakery", at=at, window="7d")
     assert "812 weighted manual cases a month" in page  # round(812.5) = 812 (to even)
     assert "critical process; 100% done by hand; 400 manual cases a month; no manual cost per case declared" in page
 
 
 def test_a_pilot_without_enough_data_is_said_so(sample_scorecard, at) -> None:
-    pilots = [{"id": "chatbot", "name": "Order chatbot", "verdict": "not enough data", "deltas": {},
-               "reason": "too few events to judge: csat 3 before and 2 during, needs 20 each"}]
-    page = render_report({**sample_scorecard, "pilots": pilots}, business="Corner Bakery", at=at, window="7d")
+    pilots = (PilotVerdict("chatbot", "Order chatbot", "not enough data",
+                           "too few events to judge: csat 3 before and 2 during, needs 20 each"),)
+    page = render_report(replace(sample_scorecard, pilots=pilots), business="Corner Bakery", at=at, window="7d")
     assert re.search(r"Order chatbot</strong></td><td class='muted'><strong>not enough data</strong>", page)
     assert "needs 20 each" in page
 

@@ -38,6 +38,14 @@ def _free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def started_by(pid: int) -> list[int]:
+    """``pid``'s descendants: the test's ``alignwatch run`` and everything it started."""
+    try:
+        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
 def _started_with_home(home: Path) -> list[int]:
     """Live processes whose environment has ``AIRFLOW_HOME=home`` (what the run's Airflow started)."""
     found = []
@@ -53,7 +61,7 @@ def _started_with_home(home: Path) -> list[int]:
 @pytest.mark.integration
 @pytest.mark.slow
 @pytest.mark.solo
-def test_a_bakery_run_with_airflow_publishes_a_continuous_run_from_the_dag_exposes_the_sai_stops_on_ctrl_c_and_leaves_no_process(
+def test_a_bakery_run_with_airflow_listens_on_loopback_only_keeps_the_admin_password_in_a_private_file_publishes_from_the_dag_stops_on_ctrl_c_and_leaves_no_process(
     tmp_path: Path,
 ):
     var = tmp_path / "var"
@@ -72,9 +80,18 @@ def test_a_bakery_run_with_airflow_publishes_a_continuous_run_from_the_dag_expos
     command = [str(Path(sys.executable).with_name("alignwatch")), "run", "--scenario", "bakery", "--airflow",
                "--duration", str(DURATION_S), "--story", str(STORY_S), "--var", str(var)]
     api_answered = False
+    listening: set[tuple[str, int, str]] = set()
 
     def ask_the_api() -> None:
         nonlocal api_answered
+        # every socket the run's processes listen on, while they run
+        for pid in started_by(os.getpid()):
+            try:
+                proc = psutil.Process(pid)
+                listening.update((c.laddr.ip, c.laddr.port, proc.name()) for c in proc.net_connections(kind="inet")
+                                 if c.status == psutil.CONN_LISTEN)
+            except psutil.Error:
+                continue
         if not api_answered:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/api/v2/monitor/health", timeout=2) as response:
@@ -99,7 +116,9 @@ def test_a_bakery_run_with_airflow_publishes_a_continuous_run_from_the_dag_expos
     airflow_log = (var / "airflow.log").read_text(errors="replace")
     assert run.returncode == 0, output[-3000:] + airflow_log[-3000:]
 
-    standalone = re.search(rf"^airflow: standalone pid (\d+), http://localhost:{api_port} ", output, re.M)
+    passwords = home / "simple_auth_manager_passwords.json"
+    standalone = re.search(rf"^airflow: pid (\d+), http://127.0.0.1:{api_port} \(log .*; user admin, password in {re.escape(str(passwords))}\)$",
+                           output, re.M)
     broker = re.search(r"broker: Tansu pid (\d+)", output)
     assert standalone and broker, output[-3000:]
     assert int(standalone.group(1)) in run.children
@@ -107,6 +126,16 @@ def test_a_bakery_run_with_airflow_publishes_a_continuous_run_from_the_dag_expos
     assert not alive, f"still running after exit: {alive}"
     assert not _started_with_home(home), "Airflow processes still running after exit"
     assert api_answered, f"the API server never answered on port {api_port}"
+
+    # nothing listened beyond loopback: not the API server, and no log server at all
+    assert any(port == api_port for _, port, _ in listening), listening
+    assert all(ip in ("127.0.0.1", "::1") for ip, _, _ in listening), f"listening beyond loopback: {sorted(listening)}"
+    assert not {worker_log_port, trigger_log_port} & {port for _, port, _ in listening}
+    # the admin password: in a file only its owner reads, never in the log or the output
+    assert passwords.stat().st_mode & 0o777 == 0o600
+    password = json.loads(passwords.read_text())["admin"]
+    assert len(password) == 16
+    assert password not in airflow_log and password not in output
 
     assert "cycle: run" not in output, "the in-process schedule ran although Airflow was asked for"
     with sqlite3.connect(var / "demo-bakery.db") as db:

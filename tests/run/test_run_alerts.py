@@ -52,7 +52,8 @@ def test_the_ecommerce_demo_lists_the_human_reachability_page_first_and_stamps_i
     assert any(PAGE in found for found in alerts), output[-4000:]
     firing = next(found for found in alerts if PAGE in found)
     assert firing[0] == PAGE  # pages first
-    final = output.strip().splitlines()[-2]  # the last status line, before "report written to"
+    lines = output.strip().splitlines()
+    final = next(lines[i - 1] for i, line in enumerate(lines) if line.startswith("report written to"))  # the last status line
     assert "values validated" in final and f"alerts: {PAGE}" in final, final
 
     with sqlite3.connect(var / "demo-ecommerce.db") as db:

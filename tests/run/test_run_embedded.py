@@ -47,6 +47,8 @@ def test_a_45_second_bakery_run_ingests_publishes_exposes_the_sai_reports_overpr
 
     report = var / "report-bakery.html"
     assert f"report written to {report.resolve()}" in output
+    # then what to try next, on the demo's store (the README's commands)
+    assert f"\n  alignwatch scorecard --store sqlite:///{var / 'demo-bakery.db'} --window 7d\n" in output
     assert re.search(r"^pitfalls: .*overproduction", output, re.M)
     dom = chromium("--dump-dom", report.resolve().as_uri()).stdout.decode()
     assert 'data-pitfall="overproduction"' in dom
