@@ -80,6 +80,12 @@ __all__ = ["RunOptions", "RunResult", "Supervisor", "floor_time"]
 log = logging.getLogger(__name__)
 
 
+# how long a stopping component may take before it is said to be awaited, and before it is a failure
+# (on a loaded two-core machine an aggregation cycle, or importing Great Expectations, took more than 30 s)
+STOP_NOTICE_S = 5.0
+STOP_TIMEOUT_S = 120.0
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """How ``alignwatch run`` runs; built by the CLI from its options."""
@@ -262,9 +268,14 @@ class Supervisor:
         if self._consumer is not None:
             self._consumer.stop()
         for thread in self._threads:
-            thread.join(timeout=30)
+            thread.join(timeout=STOP_NOTICE_S)
             if thread.is_alive():
-                self._fail(thread.name, "did not stop within 30 s")
+                # a cycle in progress, or the first import of the validation library, which
+                # cannot be interrupted: say what is awaited, then wait for it
+                self.emit(f"stopping: waiting for the {thread.name} to finish what it is doing")
+                thread.join(timeout=STOP_TIMEOUT_S - STOP_NOTICE_S)
+            if thread.is_alive():
+                self._fail(thread.name, f"did not stop within {STOP_TIMEOUT_S:.0f} s")
         for name, state in list(self.status.components.items()):
             if state == "running" and name in ("consumer", "aggregation", "simulator", "scorecard", "airflow-watch"):
                 self._component(name, "stopped")

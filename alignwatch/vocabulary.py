@@ -175,7 +175,14 @@ INGEST_INSTRUMENTS: dict[str, InstrumentName] = {
 
 
 def utc(moment: dt.datetime, what: str) -> dt.datetime:
-    """``moment`` in UTC; a naive datetime is a :class:`ConfigError` naming ``what``."""
+    """``moment`` in UTC, as a plain :class:`datetime.datetime`; a naive datetime is a
+    :class:`ConfigError` naming ``what``.
+
+    Airflow passes its data intervals as pendulum ``DateTime`` objects, a subclass whose
+    arithmetic and timezone handling differ from the standard library's (window arithmetic
+    on them mixed naive and aware datetimes): the result is always the plain type.
+    """
     if moment.tzinfo is None:
         raise ConfigError(f"{what} {moment.isoformat()} has no timezone: windows are timezone-aware")
-    return moment.astimezone(dt.UTC)
+    m = moment.astimezone(dt.UTC)
+    return dt.datetime(m.year, m.month, m.day, m.hour, m.minute, m.second, m.microsecond, tzinfo=dt.UTC)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pendulum
 import pytest
 
 from alignwatch.errors import ConfigError
@@ -57,3 +58,14 @@ def test_naive_times_and_unknown_timezones_are_configuration_errors() -> None:
         continuous_windows(dt.datetime(2026, 3, 1, 10), at(1, 11))
     with pytest.raises(ConfigError, match="unknown timezone"):
         nightly_range(at(10, 1), tz="Mars/Olympus")
+
+
+def test_airflow_data_intervals_as_pendulum_datetimes_give_plain_utc_windows() -> None:
+    # Airflow hands the DAG tasks pendulum DateTimes (here in Berlin: 11:57 and 12:02 are 10:57 and 11:02 UTC)
+    berlin = pendulum.timezone("Europe/Berlin")
+    start, end = pendulum.datetime(2026, 3, 1, 11, 57, tz=berlin), pendulum.datetime(2026, 3, 1, 12, 2, tz=berlin)
+    windows = continuous_windows(start, end)
+    assert windows is not None
+    assert windows.closed == (at(1, 10),)
+    assert (windows.start, windows.end) == (at(1, 10) - dt.timedelta(hours=23), at(1, 11))
+    assert {type(moment) for moment in (windows.start, windows.end, *windows.closed)} == {dt.datetime}

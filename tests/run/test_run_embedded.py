@@ -74,7 +74,7 @@ def test_sigint_stops_every_component_cleanly_with_a_zero_exit_status(tmp_path: 
             time.sleep(0.2)
         started.update(child.pid for child in psutil.Process(process.pid).children(recursive=True))
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
+        process.wait(timeout=180)  # a component busy at the signal is awaited up to 120 s
     finally:
         if process.poll() is None:
             process.kill()
