@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from alignwatch.metrics.catalogue import CATALOGUE
+from alignwatch.metrics.dashboards import PanelSpec, dashboard_names
 from alignwatch.promstack import (  # noqa: F401 - re-exported for the tests of this folder
     Server,
     WebhookReceiver,
@@ -48,3 +50,12 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
         yield receiver
     finally:
         receiver.stop()
+
+
+def per_decision_maker(panel: PanelSpec) -> bool:
+    """Every query of ``panel`` reads a metric labelled by the strategy's decision-making
+    automations (``ethics.decisions``): for a strategy that declares none, it has nothing to show."""
+    names = dashboard_names()
+    labelled = [names.metric(d.id) for d in CATALOGUE.values()
+                if any(label.from_strategy == "ethics.decisions" for label in d.labels_decl)]
+    return all(any(f"{name}{{" in query.expr for name in labelled) for query in panel.queries)

@@ -35,10 +35,8 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from alignwatch.drill import store_scenario
-from alignwatch.metrics.catalogue import CATALOGUE
 from alignwatch.metrics.dashboards import (
     ETHICS_ROW,
-    PanelSpec,
     dashboard_annotations,
     dashboard_names,
     dashboard_specs,
@@ -56,7 +54,7 @@ from alignwatch.stream.simulator.generate import default_strategy_path
 from alignwatch.vocabulary import EVENT_SHARE_MEASURES
 from alignwatch.windows import nightly_range
 
-from .conftest import Server, get_json, prometheus_query, start_prometheus, wait_until
+from .conftest import Server, get_json, per_decision_maker, prometheus_query, start_prometheus, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -101,14 +99,6 @@ def _prometheus_config(path: Path, targets: list[str]) -> Path:
     return path
 
 
-def _per_decision_maker(panel: PanelSpec) -> bool:
-    """Every query of ``panel`` reads a metric labelled by the strategy's decision-making automations."""
-    names = dashboard_names()
-    labelled = [names.metric(d.id) for d in CATALOGUE.values()
-                if any(label.from_strategy == "ethics.decisions" for label in d.labels_decl)]
-    return all(any(f"{name}{{" in query.expr for name in labelled) for query in panel.queries)
-
-
 def _ethics_row_panels() -> list[str]:
     """Titles of the panels of the "Ethics and human agency" row, wherever it is."""
     for spec in dashboard_specs(dashboard_names()):
@@ -129,7 +119,7 @@ def _empty_panels(prometheus: Server, business: str, strategy: Any, *, short: bo
             for panel in spec.panels:
                 if not panel.queries or panel.title in CONSUMER_PANELS or (panel.title in BUDGET_PANELS and not budgeted):
                     continue
-                if not strategy.ethics.decisions and _per_decision_maker(panel):
+                if not strategy.ethics.decisions and per_decision_maker(panel):
                     continue
                 if checked is not None:
                     checked.append(panel.title)

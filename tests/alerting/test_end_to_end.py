@@ -36,6 +36,7 @@ from .conftest import (
     REPO,
     WebhookReceiver,
     get_json,
+    per_decision_maker,
     prometheus_query,
     start_alertmanager,
     start_prometheus,
@@ -272,14 +273,20 @@ def test_the_planted_ecommerce_collapse_pages_at_the_webhook_and_its_control_pag
 
         # every dashboard panel shows data (rates need a few scrapes of the counters); a
         # panel of several series (the five indices) may lack one whose window has no data,
-        # and a panel may be empty for the reason it declares (two days: no AAC lead time)
+        # and a panel may be empty for the reason it declares (two days: no AAC lead time);
+        # the ecommerce strategy declares no decision-making automation: the ethics panels
+        # labelled by one have nothing to show (test_dashboards_prometheus.py shows them on
+        # the refunds scenario)
         names = dashboard_names()
         panels: dict[str, list[str]] = {}
+        unlabelled = {f"{spec.title} / {panel.title}" for spec in dashboard_specs(names) for panel in spec.panels
+                      if panel.queries and not strategy.ethics.decisions and per_decision_maker(panel)}
         for spec in dashboard_specs(names):
             for title, expr in panel_queries(spec):
-                panels.setdefault(f"{spec.title} / {title}", []).append(expr)
+                if f"{spec.title} / {title}" not in unlabelled:
+                    panels.setdefault(f"{spec.title} / {title}", []).append(expr)
             for panel in spec.panels:
-                if panel.empty_when:
+                if panel.empty_when and f"{spec.title} / {panel.title}" in panels:
                     panels[f"{spec.title} / {panel.title}"].append(panel.empty_when)
         panels = {
             panel: [e.replace("$business", collector.business).replace("$kpi", "human_reachability") for e in exprs]
@@ -292,7 +299,7 @@ def test_the_planted_ecommerce_collapse_pages_at_the_webhook_and_its_control_pag
             except AssertionError:
                 empty.append(f"{panel}: {exprs}")
         assert not empty, "panels without data:\n" + "\n".join(empty)
-        assert len(panels) == sum(1 for spec in dashboard_specs(names) for panel in spec.panels if panel.queries)
+        assert len(panels) + len(unlabelled) == sum(1 for spec in dashboard_specs(names) for panel in spec.panels if panel.queries)
         # and every template variable offers the business and its KPIs
         for spec in dashboard_specs(names):
             for variable, label, selector in variable_queries(spec, names):
