@@ -25,8 +25,9 @@ come from the events on every computation
 (:func:`alignwatch.metrics.aggregates.fetch_samples`), cache or not.
 
 The groups read back are the very values the uncached path computes (the same statement
-over the same hour, the same conversions), sorted in the same order, so the metrics come
-out identical. An empty hour is marked with no groups. Two computations writing the same
+over the same hour, the same conversions), sorted in the same order (:func:`cached_aggregates`)
+or as columns in that order (:func:`cached_groups`, :mod:`alignwatch.metrics.groups`), so the
+metrics come out identical. An empty hour is marked with no groups. Two computations writing the same
 hours at once: the second one's write fails on the marks' key and is dropped, its result
 (from the same events) is still returned.
 """
@@ -43,9 +44,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from alignwatch.metrics.aggregates import HOUR_S, Aggregate, fetch_aggregates, hour_bucket, hour_of, order
+from alignwatch.metrics.groups import GroupRow, HourGroups, as_row
 from alignwatch.store.schema import aggregated_hours, events, hour_aggregates
 
-__all__ = ["SAFETY_MARGIN", "cached_aggregates", "clear"]
+__all__ = ["SAFETY_MARGIN", "cached_aggregates", "cached_groups", "clear"]
 
 #: events ingested up to this long before a mark's read may have committed after it
 SAFETY_MARGIN = dt.timedelta(minutes=5)
@@ -105,30 +107,23 @@ def _stale(conn: sa.Connection, marks: dict[int, Any], first: int, last: int) ->
     return out
 
 
-def _read(conn: sa.Connection, sla_s: float, first: int, last: int, skip: set[int]) -> list[Aggregate]:
+def _read(
+    conn: sa.Connection, sla_s: float, first: int, last: int, skip: set[int], types: frozenset[str] | None
+) -> list[GroupRow]:
     h = hour_aggregates.c
-    rows = conn.execute(
-        # the sums as text, parsed in one call below (a parse per row costs more than the read)
-        sa.select(h.type, h.hour, *(h[name] for name in _KEYS), sa.cast(h.sums, sa.Text)).where(
-            h.sla_s == sla_s, h.hour >= first, h.hour < last
-        )
-    ).all()
+    # the sums as text, parsed in one call below (a parse per row costs more than the read)
+    query = sa.select(h.type, h.hour, *(h[name] for name in _KEYS), sa.cast(h.sums, sa.Text)).where(
+        h.sla_s == sla_s, h.hour >= first, h.hour < last
+    )
+    if types is not None:
+        query = query.where(h.type.in_(sorted(types)))
+    rows = conn.execute(query).all()
     if skip:
         rows = [row for row in rows if int(row[1]) not in skip]
     sums = json.loads("[" + ",".join(row[-1] for row in rows) + "]")
     return [
-        Aggregate(
-            type=type_,
-            hour=int(hour),
-            automation_id=automation_id,
-            process_id=process_id,
-            touchpoint_id=touchpoint_id,
-            actor=actor,
-            dataset=dataset,
-            k1=k1,
-            k2=k2,
-            sums={name: float(value) for name, value in measures.items()},
-        )
+        (type_, int(hour), automation_id, process_id, touchpoint_id, actor, dataset, k1, k2,
+         {name: float(value) for name, value in measures.items()})
         for (type_, hour, automation_id, process_id, touchpoint_id, actor, dataset, k1, k2, _), measures in zip(
             rows, sums, strict=True
         )
@@ -199,11 +194,47 @@ def cached_aggregates(
     Commits ``conn``'s transaction when it writes hours: call it on a connection of its own.
     ``now`` is the clock the marks' read times are taken from.
     """
+    out = [
+        Aggregate(type_, hour, automation_id, process_id, touchpoint_id, actor, dataset, k1, k2, sums)
+        for type_, hour, automation_id, process_id, touchpoint_id, actor, dataset, k1, k2, sums in _cached_rows(
+            conn, lo, hi, sla_s=sla_s, now=now, types=None
+        )
+    ]
+    out.sort(key=order)
+    return out
+
+
+def cached_groups(
+    conn: sa.Connection,
+    lo: dt.datetime,
+    hi: dt.datetime,
+    *,
+    sla_s: float,
+    now: Callable[[], dt.datetime],
+    types: frozenset[str] | None = None,
+) -> HourGroups:
+    """The groups of ``[lo, hi)`` as :func:`cached_aggregates` reads them, as columns (no object per group).
+
+    ``types``: only the groups of these event types (the hours are checked and cached whole).
+    """
+    return HourGroups(_cached_rows(conn, lo, hi, sla_s=sla_s, now=now, types=types))
+
+
+def _cached_rows(
+    conn: sa.Connection,
+    lo: dt.datetime,
+    hi: dt.datetime,
+    *,
+    sla_s: float,
+    now: Callable[[], dt.datetime],
+    types: frozenset[str] | None,
+) -> list[GroupRow]:
+    """The groups of ``[lo, hi)`` (of ``types``) in no particular order: cached hours from the cache, the others from the events."""
     read_at = now()
     first = _ceil_hour(lo)
     last = min(_floor_hour(hi), _floor_hour(read_at))
     if last <= first:
-        return fetch_aggregates(conn, lo, hi, sla_s=sla_s)
+        return [as_row(item) for item in fetch_aggregates(conn, lo, hi, sla_s=sla_s) if types is None or item.type in types]
     max_event_id = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(events.c.id), 0))).scalar_one())
     a = aggregated_hours.c
     marks = {
@@ -218,13 +249,14 @@ def cached_aggregates(
     else:
         stale = _stale(conn, marks, first, last)
     todo = [hour for hour in range(first, last) if hour not in marks or hour in stale]
-    out: list[Aggregate] = []
+    fetched: list[Aggregate] = []
     if lo < _moment(first):
-        out += fetch_aggregates(conn, lo, _moment(first), sla_s=sla_s)
+        fetched += fetch_aggregates(conn, lo, _moment(first), sla_s=sla_s)
     if _moment(last) < hi:
-        out += fetch_aggregates(conn, _moment(last), hi, sla_s=sla_s)
+        fetched += fetch_aggregates(conn, _moment(last), hi, sla_s=sla_s)
+    out: list[GroupRow] = []
     if len(todo) < last - first:
-        out += _read(conn, sla_s, first, last, set(todo))
+        out += _read(conn, sla_s, first, last, set(todo), types)
     fresh: list[Aggregate] = []
     for start, end in _runs(todo):
         fresh += fetch_aggregates(conn, _moment(start), _moment(end), sla_s=sla_s)
@@ -237,8 +269,7 @@ def cached_aggregates(
     ]
     if todo or verified:
         _write(conn, sla_s, todo, fresh, sorted(verified), max_event_id, read_at)
-    out += fresh
-    out.sort(key=order)
+    out += (as_row(item) for item in [*fetched, *fresh] if types is None or item.type in types)
     return out
 
 
