@@ -90,7 +90,7 @@ def _codes(column: Sequence[str | None]) -> tuple[Ints, list[str | None]]:
     """Each value's rank among the column's distinct values ordered as ``order`` orders them (``str``)."""
     distinct = sorted(set(column), key=lambda v: (str(v), v is not None))
     rank = {value: index for index, value in enumerate(distinct)}
-    return np.fromiter((rank[v] for v in column), dtype=np.int64, count=len(column)), distinct
+    return np.fromiter(map(rank.__getitem__, column), dtype=np.int64, count=len(column)), distinct
 
 
 def _first_seen(keys: Ints) -> Ints:

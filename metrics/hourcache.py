@@ -122,8 +122,9 @@ def _read(
         rows = [row for row in rows if int(row[1]) not in skip]
     sums = json.loads("[" + ",".join(row[-1] for row in rows) + "]")
     return [
-        (type_, int(hour), automation_id, process_id, touchpoint_id, actor, dataset, k1, k2,
-         {name: float(value) for name, value in measures.items()})
+        # the measures as parsed (an integral sum is an int): HourGroups stores them as doubles,
+        # cached_aggregates converts them
+        (type_, int(hour), automation_id, process_id, touchpoint_id, actor, dataset, k1, k2, measures)
         for (type_, hour, automation_id, process_id, touchpoint_id, actor, dataset, k1, k2, _), measures in zip(
             rows, sums, strict=True
         )
@@ -195,7 +196,8 @@ def cached_aggregates(
     ``now`` is the clock the marks' read times are taken from.
     """
     out = [
-        Aggregate(type_, hour, automation_id, process_id, touchpoint_id, actor, dataset, k1, k2, sums)
+        Aggregate(type_, hour, automation_id, process_id, touchpoint_id, actor, dataset, k1, k2,
+                  {name: float(value) for name, value in sums.items()})
         for type_, hour, automation_id, process_id, touchpoint_id, actor, dataset, k1, k2, sums in _cached_rows(
             conn, lo, hi, sla_s=sla_s, now=now, types=None
         )
