@@ -261,14 +261,18 @@ class HourSamples:
         """``samples``: (distribution, hour, automation, process, value, events with it) in any order."""
         rows = list(samples)
         columns = list(zip(*rows, strict=True)) if rows else [()] * 6
-        hours = np.fromiter(columns[1], dtype=np.int64, count=len(rows))
+        self._take(columns[0], np.fromiter(columns[1], dtype=np.int64, count=len(rows)), columns[2], columns[3],
+                   columns[4], columns[5])
+
+    def _take(self, distributions: Sequence[str], hours: Ints, automations: Sequence[str | None],
+              processes: Sequence[str | None], values: Sequence[float], counts: Sequence[int]) -> None:
         sequence = np.argsort(hours, kind="stable")
         self.hours = hours[sequence]
-        self.values = np.fromiter(columns[4], dtype=np.float64, count=len(rows))[sequence]
-        self.counts = np.fromiter(columns[5], dtype=np.int64, count=len(rows))[sequence]
+        self.values = np.asarray(values, dtype=np.float64).reshape(len(hours))[sequence]
+        self.counts = np.asarray(counts, dtype=np.int64).reshape(len(hours))[sequence]
         index: dict[tuple[str, str | None, str | None], int] = {}
-        key = np.fromiter((index.setdefault(group, len(index)) for group in zip(columns[0], columns[2], columns[3], strict=True)),
-                          dtype=np.int64, count=len(rows))
+        key = np.fromiter((index.setdefault(group, len(index)) for group in zip(
+            distributions, automations, processes, strict=True)), dtype=np.int64, count=len(hours))
         self.key = key[sequence]
         self.keys = list(index)
 
@@ -284,8 +288,13 @@ class HourSamples:
             return cls(())
         by_type = {DISTRIBUTIONS[name][0]: name for name in wanted}
         rows = conn.execute(samples_query(conn.dialect.name, lo, hi, wanted)).all()
-        return cls((by_type[type_], hour_of(hour), automation, process, float(value), int(count))
-                   for type_, hour, automation, process, value, count in rows)
+        if not rows:
+            return cls(())
+        types, hours, automations, processes, values, counts = zip(*rows, strict=True)
+        out = cls.__new__(cls)
+        out._take([by_type[type_] for type_ in types], np.fromiter(map(hour_of, hours), dtype=np.int64, count=len(rows)),
+                  automations, processes, values, counts)
+        return out
 
     def fold(self, facts: Facts, first: int, last: int) -> None:
         """Add the samples of the hours ``[first, last)`` to ``facts.samples``."""
