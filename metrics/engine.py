@@ -45,8 +45,8 @@ from alignwatch.metrics.aggregates import (
 )
 from alignwatch.metrics.ethics import fetch_inputs
 from alignwatch.metrics.facts import Facts
-from alignwatch.metrics.formulas import ROI_MAX_WINDOWS, Evaluation, distributions_needed, evaluate
-from alignwatch.metrics.groups import HourGroups, HourSamples, fold_facts
+from alignwatch.metrics.formulas import ROI_MAX_WINDOWS, ROI_TYPES, Evaluation, distributions_needed, evaluate
+from alignwatch.metrics.groups import HourGroups, HourSamples, fold_facts, project
 from alignwatch.metrics.hourcache import cached_groups
 from alignwatch.metrics.strategy import Strategy
 from alignwatch.metrics.values import MetricValue, WindowKind
@@ -214,11 +214,22 @@ class Reader:
         return self._evaluations[key]
 
     def forget(self, before: dt.datetime, shorter: dt.timedelta) -> None:
-        """Drop the folded facts and evaluations of the windows shorter than ``shorter`` ending before ``before``."""
-        self._cache = {key: facts for key, facts in self._cache.items() if key[1] >= before or key[1] - key[0] >= shorter}
-        self._evaluations = {
-            key: evaluation for key, evaluation in self._evaluations.items() if key[2] >= before or key[2] - key[1] >= shorter
-        }
+        """Forget the windows ending before ``before``: their evaluations, and the folded facts of those shorter than ``shorter``.
+
+        Of a longer (rolling) window only what the ROI-realisation series of a later window
+        reads is kept (:data:`~alignwatch.metrics.formulas.ROI_TYPES`: its runs and finance
+        entries, not its samples and sets): a window inside the range is folded again from
+        the groups when asked for whole, one before it is read again.
+        """
+        kept: dict[Key, Facts] = {}
+        for key, facts in self._cache.items():
+            start, end, types = key
+            if end >= before:
+                kept[key] = facts
+            elif end - start >= shorter:
+                kept[(start, end, ROI_TYPES)] = facts if types == ROI_TYPES else project(facts, ROI_TYPES)
+        self._cache = kept
+        self._evaluations = {key: evaluation for key, evaluation in self._evaluations.items() if key[2] >= before}
 
     def monitored(self, end: dt.datetime) -> bool:
         """Whether a pipeline run was published in the two days up to ``end`` (see :func:`monitored_at`)."""

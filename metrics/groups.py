@@ -45,7 +45,7 @@ from alignwatch.metrics.aggregates import (
 )
 from alignwatch.metrics.facts import Facts, Sums
 
-__all__ = ["GroupRow", "HourGroups", "HourSamples", "as_row", "fold_facts"]
+__all__ = ["GroupRow", "HourGroups", "HourSamples", "as_row", "fold_facts", "project"]
 
 #: one group as read: type, hour, automation, process, touchpoint, actor, dataset, k1, k2, sums
 GroupRow = tuple[str, int, str | None, str | None, str | None, str | None, str | None, str | None, str | None,
@@ -321,3 +321,12 @@ def fold_facts(
     facts.reconfigurations = [r for r in reconfigurations if start <= r.time < end]
     samples.fold(facts, first, last)
     return facts
+
+
+def project(facts: Facts, types: frozenset[str]) -> Facts:
+    """The facts of ``types`` only (types whose groups are folded into one dict of sums), as a read of those types folds them."""
+    unknown = sorted(types - set(_SUMS))
+    if unknown:
+        raise ValueError(f"project: types without a dict of sums of their own: {unknown}")
+    kept = {_SUMS[type_][0]: getattr(facts, _SUMS[type_][0]) for type_ in types}
+    return Facts(start=facts.start, end=facts.end, reconfigurations=facts.reconfigurations, **kept)

@@ -30,7 +30,7 @@ from alignwatch.metrics.aggregates import (
 from alignwatch.metrics.engine import Reader
 from alignwatch.metrics.facts import Facts
 from alignwatch.metrics.formulas import ROI_TYPES, distributions_needed
-from alignwatch.metrics.groups import HourGroups, HourSamples, fold_facts
+from alignwatch.metrics.groups import HourGroups, HourSamples, fold_facts, project
 from alignwatch.metrics.strategy import load_strategy
 from alignwatch.store.schema import events
 from alignwatch.stream.decode import make_event
@@ -194,3 +194,13 @@ def test_a_window_before_the_range_read_for_the_roi_series_folds_its_runs_and_fi
         _same(whole, Facts.build(start, end, fetch_aggregates(conn, start, end, sla_s=sla),
                                  fetch_reconfigurations(conn, start, end),
                                  fetch_samples(conn, start, end, distributions_needed(strategy))))
+
+
+def test_the_roi_projection_of_facts_keeps_the_runs_and_finance_entries_a_typed_read_folds() -> None:
+    aggregates = _every_type(3)
+    whole = fold_facts(START, START + DAY, HourGroups.of(aggregates), HourSamples.of(_samples(3)), ())
+    typed = fold_facts(START, START + DAY, HourGroups.of(a for a in aggregates if a.type in ROI_TYPES),
+                       HourSamples.of(()), ())
+    _same(project(whole, ROI_TYPES), typed)
+    with pytest.raises(ValueError, match="types without a dict of sums of their own: \\['feature.usage'\\]"):
+        project(whole, frozenset({"feature.usage"}))
