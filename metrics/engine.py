@@ -374,7 +374,7 @@ class Recomputation:
     of a block of :data:`BLOCK` of steps are read once with their 28-day lookback, instead of
     once per step and granularity with the lookback each time. The facts of a window are
     folded once, whatever step or granularity asks for them (the rolling windows of a day's
-    hour and day steps are the same), and the facts of the rolling windows are kept from one
+    hour and day steps are the same), and the runs and finance entries of the rolling windows are kept from one
     block to the next for as long as later windows look back at them (:data:`REACH`: the
     ROI-realisation series of a 28-day window folds the 28-day windows before it). ``until`` bounds the blocks read (the end of the run's range). The published runs
     are read anew on every call (a window sees the runs finished by its end, including the

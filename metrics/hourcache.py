@@ -52,6 +52,7 @@ __all__ = ["SAFETY_MARGIN", "cached_aggregates", "cached_groups", "clear"]
 #: events ingested up to this long before a mark's read may have committed after it
 SAFETY_MARGIN = dt.timedelta(minutes=5)
 _CHUNK = 500
+_WEEK_HOURS = 7 * 24
 _KEYS = ("automation_id", "process_id", "touchpoint_id", "actor", "dataset", "k1", "k2")
 
 
@@ -135,7 +136,7 @@ def _write(
     conn: sa.Connection,
     sla_s: float,
     hours: list[int],
-    items: list[Aggregate],
+    items: list[GroupRow],
     verified: list[int],
     max_event_id: int,
     read_at: dt.datetime,
@@ -159,25 +160,20 @@ def _write(
                 conn.execute(sa.delete(aggregated_hours).where(aggregated_hours.c.sla_s == sla_s, aggregated_hours.c.hour.in_(chunk)))
             counts: dict[int, int] = defaultdict(int)
             for item in items:
-                counts[item.hour] += 1
+                counts[item[1]] += 1
             marks = [
                 {"hour": hour, "sla_s": sla_s, "groups": counts[hour], "max_event_id": max_event_id, "aggregated_at": read_at}
                 for hour in hours
             ]
             for chunk in _chunks(marks, 5000):
                 conn.execute(sa.insert(aggregated_hours), chunk)
-            rows = [
-                {
-                    "hour": item.hour,
-                    "sla_s": sla_s,
-                    "type": item.type,
-                    **{name: getattr(item, name) for name in _KEYS},
-                    "sums": item.sums,
-                }
-                for item in items
-            ]
-            for chunk in _chunks(rows, 5000):
-                conn.execute(sa.insert(hour_aggregates), chunk)
+            # the rows of one chunk at a time (a dict per group of a cold block would cost hundreds of MB)
+            for chunk in _chunks(items, 5000):
+                conn.execute(sa.insert(hour_aggregates), [
+                    {"hour": item[1], "sla_s": sla_s, "type": item[0], **dict(zip(_KEYS, item[2:9], strict=True)),
+                     "sums": item[9]}
+                    for item in chunk
+                ])
     except IntegrityError:
         pass
 
@@ -259,9 +255,11 @@ def _cached_rows(
     out: list[GroupRow] = []
     if len(todo) < last - first:
         out += _read(conn, sla_s, first, last, set(todo), types)
-    fresh: list[Aggregate] = []
+    fresh: list[GroupRow] = []
     for start, end in _runs(todo):
-        fresh += fetch_aggregates(conn, _moment(start), _moment(end), sla_s=sla_s)
+        # a week at a time: the groups of a cold block become rows without all their objects at once
+        for week in range(start, end, _WEEK_HOURS):
+            fresh += map(as_row, fetch_aggregates(conn, _moment(week), _moment(min(week + _WEEK_HOURS, end)), sla_s=sla_s))
     # hours found unchanged: their marks move to this read, so that the next look for late
     # events starts here and not at the oldest mark
     verified = [
@@ -271,7 +269,8 @@ def _cached_rows(
     ]
     if todo or verified:
         _write(conn, sla_s, todo, fresh, sorted(verified), max_event_id, read_at)
-    out += (as_row(item) for item in [*fetched, *fresh] if types is None or item.type in types)
+    out += (as_row(item) for item in fetched if types is None or item.type in types)
+    out += (item for item in fresh if types is None or item[0] in types)
     return out
 
 
