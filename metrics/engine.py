@@ -12,8 +12,12 @@ see :func:`monitored_at`). With ``cache=True`` (the default) the groups of close
 come from the hour-aggregate cache (:mod:`alignwatch.metrics.hourcache`): only the hours never
 aggregated or that received events since are read from the events, and the cache is filled as a side effect,
 so the continuous runs leave the nightly recomputation little to read. Windows that are not hour-aligned (``compute_window`` of a 5-minute window)
-read exactly their own rows. Results are rounded to 9 decimals, so that floating-point
-sums taken in another row order give the same values.
+read exactly their own rows. The groups and distribution samples read are kept as columns
+(:mod:`alignwatch.metrics.groups`) and a window's facts folded from the rows of its hours, each
+sum in the order :meth:`~alignwatch.metrics.facts.Facts.build` takes it. The windows before
+the range that the ROI-realisation series of a 28-day window looks at read only the runs and
+finance entries it needs (:data:`~alignwatch.metrics.formulas.ROI_TYPES`). Results are rounded
+to 9 decimals, so that floating-point sums taken in another row order give the same values.
 
 ``write_values(conn, run_id, values)`` upserts them into ``metric_values`` keyed on
 (metric, labels, window kind, window end): the same values twice give the same rows.
@@ -24,7 +28,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -35,18 +38,16 @@ import sqlalchemy as sa
 
 from alignwatch.errors import ConfigError
 from alignwatch.metrics.aggregates import (
-    Aggregate,
     Reconfiguration,
-    Sample,
     fetch_aggregates,
     fetch_reconfigurations,
     fetch_samples,
-    hour_index,
 )
 from alignwatch.metrics.ethics import fetch_inputs
 from alignwatch.metrics.facts import Facts
-from alignwatch.metrics.formulas import ROI_MAX_WINDOWS, Evaluation, distributions_needed, evaluate
-from alignwatch.metrics.hourcache import cached_aggregates
+from alignwatch.metrics.formulas import ROI_MAX_WINDOWS, ROI_TYPES, Evaluation, distributions_needed, evaluate
+from alignwatch.metrics.groups import HourGroups, HourSamples, fold_facts, project
+from alignwatch.metrics.hourcache import cached_groups
 from alignwatch.metrics.strategy import Strategy
 from alignwatch.metrics.values import MetricValue, WindowKind
 from alignwatch.store.schema import metric_values, pipeline_runs
@@ -128,6 +129,10 @@ def _aligned(moment: dt.datetime) -> bool:
     return moment.timestamp() % 3600 == 0
 
 
+#: a window's folded facts: (start, end, the event types folded or None for all)
+Key = tuple[dt.datetime, dt.datetime, frozenset[str] | None]
+
+
 class Reader:
     """The events of one range, read once and folded into the facts of any window inside it.
 
@@ -150,47 +155,48 @@ class Reader:
         self.lo = lo.replace(minute=0, second=0, microsecond=0)
         self.hi = hi
         self._clock = clock
-        self._by_hour: dict[int, list[Aggregate]] = defaultdict(list)
-        for item in self._aggregates(self.lo, hi):
-            self._by_hour[item.hour].append(item)
+        self._groups = self._read_groups(self.lo, hi)
         # the values of the distributions the strategy's percentile KPIs read, from the events (not the cache)
         self._distributions = distributions_needed(strategy)
-        self._samples: dict[int, list[Sample]] = defaultdict(list)
-        for sample in fetch_samples(conn, self.lo, hi, self._distributions):
-            self._samples[sample.hour].append(sample)
+        self._samples = HourSamples.read(conn, self.lo, hi, self._distributions)
         self.reconfigurations: list[Reconfiguration] = fetch_reconfigurations(conn, self.lo, hi)
         self._published = _published_finishes(conn, self.lo - MONITORING_LOOKBACK, hi)
-        self._cache: dict[tuple[dt.datetime, dt.datetime], Facts] = {}
+        self._cache: dict[Key, Facts] = {}
         self._evaluations: dict[tuple[str, dt.datetime, dt.datetime], Evaluation] = {}
 
-    def _aggregates(self, lo: dt.datetime, hi: dt.datetime) -> list[Aggregate]:
-        """The aggregates of ``[lo, hi)``: through the hour-aggregate cache when the reader has a clock."""
+    def _read_groups(self, lo: dt.datetime, hi: dt.datetime, types: frozenset[str] | None = None) -> HourGroups:
+        """The groups of ``[lo, hi)`` (of ``types``): through the hour-aggregate cache when the reader has a clock."""
         if self._clock is None:
-            return fetch_aggregates(self.conn, lo, hi, sla_s=self.sla_s)
-        return cached_aggregates(self.conn, lo, hi, sla_s=self.sla_s, now=self._clock)
+            aggregates = fetch_aggregates(self.conn, lo, hi, sla_s=self.sla_s)
+            return HourGroups.of(item for item in aggregates if types is None or item.type in types)
+        return cached_groups(self.conn, lo, hi, sla_s=self.sla_s, now=self._clock, types=types)
 
     def covers(self, start: dt.datetime, end: dt.datetime) -> bool:
         return self.lo <= start and end <= self.hi and _aligned(start) and (_aligned(end) or end == self.hi)
 
-    def facts(self, start: dt.datetime, end: dt.datetime) -> Facts | None:
-        """The facts of ``[start, end)`` when the range read covers it, else None.
+    def facts(self, start: dt.datetime, end: dt.datetime, types: frozenset[str] | None = None) -> Facts | None:
+        """The facts of ``[start, end)`` when the range read covers it, else None (a :class:`~alignwatch.metrics.formulas.Fold`).
 
         An hour-aligned window that starts before the range read is read on its own (once, and
         through the hour-aggregate cache when the reader uses it): the ROI-realisation series
-        of a 28-day window looks at the 28-day windows before it.
+        of a 28-day window looks at the 28-day windows before it. ``types``: only the groups
+        of these event types are needed (no samples), which is all such a window reads; a
+        window inside the range is folded whole either way.
         """
         if not self.covers(start, end):
-            if start < self.lo and end <= self.hi and _aligned(start) and _aligned(end) and (start, end) not in self._cache:
-                self._cache[(start, end)] = Facts.build(
-                    start, end, self._aggregates(start, end),
-                    fetch_reconfigurations(self.conn, start, end), fetch_samples(self.conn, start, end, self._distributions))
-            return self._cache.get((start, end))
-        key = (start, end)
+            whole = self._cache.get((start, end, None))
+            if whole is not None or types is None:
+                key: Key = (start, end, None)
+            else:
+                key = (start, end, types)
+            if key not in self._cache and start < self.lo and end <= self.hi and _aligned(start) and _aligned(end):
+                samples = HourSamples.read(self.conn, start, end, self._distributions if types is None else ())
+                self._cache[key] = fold_facts(
+                    start, end, self._read_groups(start, end, types), samples, fetch_reconfigurations(self.conn, start, end))
+            return self._cache.get(key)
+        key = (start, end, None)
         if key not in self._cache:
-            first, last = hour_index(start), hour_index(end - dt.timedelta(microseconds=1))
-            items = (item for hour in range(first, last + 1) for item in self._by_hour.get(hour, ()))
-            samples = (item for hour in range(first, last + 1) for item in self._samples.get(hour, ()))
-            self._cache[key] = Facts.build(start, end, items, self.reconfigurations, samples)
+            self._cache[key] = fold_facts(start, end, self._groups, self._samples, self.reconfigurations)
         return self._cache[key]
 
     def refresh_published(self) -> None:
@@ -208,11 +214,22 @@ class Reader:
         return self._evaluations[key]
 
     def forget(self, before: dt.datetime, shorter: dt.timedelta) -> None:
-        """Drop the folded facts and evaluations of the windows shorter than ``shorter`` ending before ``before``."""
-        self._cache = {key: facts for key, facts in self._cache.items() if key[1] >= before or key[1] - key[0] >= shorter}
-        self._evaluations = {
-            key: evaluation for key, evaluation in self._evaluations.items() if key[2] >= before or key[2] - key[1] >= shorter
-        }
+        """Forget the windows ending before ``before``: their evaluations, and the folded facts of those shorter than ``shorter``.
+
+        Of a longer (rolling) window only what the ROI-realisation series of a later window
+        reads is kept (:data:`~alignwatch.metrics.formulas.ROI_TYPES`: its runs and finance
+        entries, not its samples and sets): a window inside the range is folded again from
+        the groups when asked for whole, one before it is read again.
+        """
+        kept: dict[Key, Facts] = {}
+        for key, facts in self._cache.items():
+            start, end, types = key
+            if end >= before:
+                kept[key] = facts
+            elif end - start >= shorter:
+                kept[(start, end, ROI_TYPES)] = facts if types == ROI_TYPES else project(facts, ROI_TYPES)
+        self._cache = kept
+        self._evaluations = {key: evaluation for key, evaluation in self._evaluations.items() if key[2] >= before}
 
     def monitored(self, end: dt.datetime) -> bool:
         """Whether a pipeline run was published in the two days up to ``end`` (see :func:`monitored_at`)."""
@@ -316,17 +333,23 @@ def compute(
     planned = windows(strategy, start, end, granularity)
     lo = min(w.start for w in planned)
     hi = max(w.end for w in planned)
-    values: list[MetricValue] = []
     with engine.connect() as conn:
-        reader = Reader(conn, strategy, lo, hi, clock=clock if cache else None)
-        for done, window in enumerate(planned, 1):
-            if reader.covers(window.start, window.end):
-                evaluation = evaluate_window(reader, window)
-            else:
-                evaluation = _evaluate_exact(conn, strategy, window)
-            values += to_values(evaluation, window.kind)
-            if progress is not None:
-                progress(done, len(planned))
+        return _values(conn, strategy, Reader(conn, strategy, lo, hi, clock=clock if cache else None), planned, progress)
+
+
+def _values(
+    conn: sa.Connection, strategy: Strategy, reader: Reader, planned: Sequence[Window], progress: Any
+) -> list[MetricValue]:
+    """The values of the ``planned`` windows: from the reader's range, or each read on its own when outside it."""
+    values: list[MetricValue] = []
+    for done, window in enumerate(planned, 1):
+        if reader.covers(window.start, window.end):
+            evaluation = reader.evaluation(window)
+        else:
+            evaluation = _evaluate_exact(conn, strategy, window)
+        values += to_values(evaluation, window.kind)
+        if progress is not None:
+            progress(done, len(planned))
     return values
 
 
@@ -351,7 +374,7 @@ class Recomputation:
     of a block of :data:`BLOCK` of steps are read once with their 28-day lookback, instead of
     once per step and granularity with the lookback each time. The facts of a window are
     folded once, whatever step or granularity asks for them (the rolling windows of a day's
-    hour and day steps are the same), and the facts of the rolling windows are kept from one
+    hour and day steps are the same), and the runs and finance entries of the rolling windows are kept from one
     block to the next for as long as later windows look back at them (:data:`REACH`: the
     ROI-realisation series of a 28-day window folds the 28-day windows before it). ``until`` bounds the blocks read (the end of the run's range). The published runs
     are read anew on every call (a window sees the runs finished by its end, including the
@@ -410,17 +433,9 @@ class Recomputation:
         planned = windows(strategy, start, end, granularity)
         lo = min(w.start for w in planned)
         hi = max(w.end for w in planned)
-        values: list[MetricValue] = []
         with engine.connect() as conn:
             reader = self._reader_for(conn, lo, hi)
-            for done, window in enumerate(planned, 1):
-                if reader.covers(window.start, window.end):
-                    evaluation = reader.evaluation(window)
-                else:
-                    evaluation = _evaluate_exact(conn, strategy, window)
-                values += to_values(evaluation, window.kind)
-                if progress is not None:
-                    progress(done, len(planned))
+            values = _values(conn, strategy, reader, planned, progress)
         # the hour and day windows of this step are looked back at by the next few steps only
         reader.forget(utc(start, "start") - ROI_MAX_WINDOWS * DAY, ROLLING["7d"])
         return values

@@ -15,7 +15,7 @@ import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, TypedDict
+from typing import Any, Protocol, TypedDict
 
 from alignwatch.errors import ConfigError
 from alignwatch.metrics.aggregates import DISTRIBUTIONS
@@ -70,7 +70,21 @@ CRITICALITY_FACTOR = {"critical": 3.0, "supporting": 2.0, "peripheral": 1.0}
 PITFALL_MIN_EVENTS = CATALOGUE["pitfall_active"].thresholds["pitfall_min_events"]
 CJAI_RESOLUTION_MIN = CATALOGUE["cjai"].thresholds["cjai_resolution_min"]
 
-Fold = Callable[[dt.datetime, dt.datetime], Facts | None]
+#: the event types :func:`_roi_parts` reads: the ROI-realisation series folds only these of the
+#: windows before it (up to three 28-day windows before the range read, read for this alone)
+ROI_TYPES = frozenset({"automation.run", "finance.entry"})
+
+
+class Fold(Protocol):
+    """``fold(start, end)``: the facts of another window (None when not covered).
+
+    ``types``: only the groups of these event types need be folded (no distribution samples
+    either): the question asked reads nothing else, so a window outside the range read costs
+    a read of those types only.
+    """
+
+    def __call__(self, start: dt.datetime, end: dt.datetime, types: frozenset[str] | None = None) -> Facts | None: ...
+
 
 #: percentile KPI measures: measure -> (distribution of :data:`alignwatch.metrics.aggregates.DISTRIBUTIONS`, quantile)
 PERCENTILE_MEASURES: dict[str, tuple[str, Fraction]] = {
@@ -793,7 +807,7 @@ def _pitfalls(
             series: list[float] = []
             for k in range(wanted):
                 w_end = facts.end - k * length
-                sub = fold(w_end - length, w_end)
+                sub = fold(w_end - length, w_end, ROI_TYPES)
                 roi = None if sub is None else _ratio(*_roi_parts(strategy, sub, a.id)[:2])
                 if roi is None:
                     break  # a window without data or without a cost: the series is not judged

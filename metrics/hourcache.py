@@ -25,8 +25,9 @@ come from the events on every computation
 (:func:`alignwatch.metrics.aggregates.fetch_samples`), cache or not.
 
 The groups read back are the very values the uncached path computes (the same statement
-over the same hour, the same conversions), sorted in the same order, so the metrics come
-out identical. An empty hour is marked with no groups. Two computations writing the same
+over the same hour, the same conversions), sorted in the same order (:func:`cached_aggregates`)
+or as columns in that order (:func:`cached_groups`, :mod:`alignwatch.metrics.groups`), so the
+metrics come out identical. An empty hour is marked with no groups. Two computations writing the same
 hours at once: the second one's write fails on the marks' key and is dropped, its result
 (from the same events) is still returned.
 """
@@ -43,13 +44,15 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from alignwatch.metrics.aggregates import HOUR_S, Aggregate, fetch_aggregates, hour_bucket, hour_of, order
+from alignwatch.metrics.groups import GroupRow, HourGroups, as_row
 from alignwatch.store.schema import aggregated_hours, events, hour_aggregates
 
-__all__ = ["SAFETY_MARGIN", "cached_aggregates", "clear"]
+__all__ = ["SAFETY_MARGIN", "cached_aggregates", "cached_groups", "clear"]
 
 #: events ingested up to this long before a mark's read may have committed after it
 SAFETY_MARGIN = dt.timedelta(minutes=5)
 _CHUNK = 500
+_WEEK_HOURS = 7 * 24
 _KEYS = ("automation_id", "process_id", "touchpoint_id", "actor", "dataset", "k1", "k2")
 
 
@@ -105,30 +108,24 @@ def _stale(conn: sa.Connection, marks: dict[int, Any], first: int, last: int) ->
     return out
 
 
-def _read(conn: sa.Connection, sla_s: float, first: int, last: int, skip: set[int]) -> list[Aggregate]:
+def _read(
+    conn: sa.Connection, sla_s: float, first: int, last: int, skip: set[int], types: frozenset[str] | None
+) -> list[GroupRow]:
     h = hour_aggregates.c
-    rows = conn.execute(
-        # the sums as text, parsed in one call below (a parse per row costs more than the read)
-        sa.select(h.type, h.hour, *(h[name] for name in _KEYS), sa.cast(h.sums, sa.Text)).where(
-            h.sla_s == sla_s, h.hour >= first, h.hour < last
-        )
-    ).all()
+    # the sums as text, parsed in one call below (a parse per row costs more than the read)
+    query = sa.select(h.type, h.hour, *(h[name] for name in _KEYS), sa.cast(h.sums, sa.Text)).where(
+        h.sla_s == sla_s, h.hour >= first, h.hour < last
+    )
+    if types is not None:
+        query = query.where(h.type.in_(sorted(types)))
+    rows = conn.execute(query).all()
     if skip:
         rows = [row for row in rows if int(row[1]) not in skip]
     sums = json.loads("[" + ",".join(row[-1] for row in rows) + "]")
     return [
-        Aggregate(
-            type=type_,
-            hour=int(hour),
-            automation_id=automation_id,
-            process_id=process_id,
-            touchpoint_id=touchpoint_id,
-            actor=actor,
-            dataset=dataset,
-            k1=k1,
-            k2=k2,
-            sums={name: float(value) for name, value in measures.items()},
-        )
+        # the measures as parsed (an integral sum is an int): HourGroups stores them as doubles,
+        # cached_aggregates converts them
+        (type_, int(hour), automation_id, process_id, touchpoint_id, actor, dataset, k1, k2, measures)
         for (type_, hour, automation_id, process_id, touchpoint_id, actor, dataset, k1, k2, _), measures in zip(
             rows, sums, strict=True
         )
@@ -139,7 +136,7 @@ def _write(
     conn: sa.Connection,
     sla_s: float,
     hours: list[int],
-    items: list[Aggregate],
+    items: list[GroupRow],
     verified: list[int],
     max_event_id: int,
     read_at: dt.datetime,
@@ -163,25 +160,20 @@ def _write(
                 conn.execute(sa.delete(aggregated_hours).where(aggregated_hours.c.sla_s == sla_s, aggregated_hours.c.hour.in_(chunk)))
             counts: dict[int, int] = defaultdict(int)
             for item in items:
-                counts[item.hour] += 1
+                counts[item[1]] += 1
             marks = [
                 {"hour": hour, "sla_s": sla_s, "groups": counts[hour], "max_event_id": max_event_id, "aggregated_at": read_at}
                 for hour in hours
             ]
             for chunk in _chunks(marks, 5000):
                 conn.execute(sa.insert(aggregated_hours), chunk)
-            rows = [
-                {
-                    "hour": item.hour,
-                    "sla_s": sla_s,
-                    "type": item.type,
-                    **{name: getattr(item, name) for name in _KEYS},
-                    "sums": item.sums,
-                }
-                for item in items
-            ]
-            for chunk in _chunks(rows, 5000):
-                conn.execute(sa.insert(hour_aggregates), chunk)
+            # the rows of one chunk at a time (a dict per group of a cold block would cost hundreds of MB)
+            for chunk in _chunks(items, 5000):
+                conn.execute(sa.insert(hour_aggregates), [
+                    {"hour": item[1], "sla_s": sla_s, "type": item[0], **dict(zip(_KEYS, item[2:9], strict=True)),
+                     "sums": item[9]}
+                    for item in chunk
+                ])
     except IntegrityError:
         pass
 
@@ -199,11 +191,48 @@ def cached_aggregates(
     Commits ``conn``'s transaction when it writes hours: call it on a connection of its own.
     ``now`` is the clock the marks' read times are taken from.
     """
+    out = [
+        Aggregate(type_, hour, automation_id, process_id, touchpoint_id, actor, dataset, k1, k2,
+                  {name: float(value) for name, value in sums.items()})
+        for type_, hour, automation_id, process_id, touchpoint_id, actor, dataset, k1, k2, sums in _cached_rows(
+            conn, lo, hi, sla_s=sla_s, now=now, types=None
+        )
+    ]
+    out.sort(key=order)
+    return out
+
+
+def cached_groups(
+    conn: sa.Connection,
+    lo: dt.datetime,
+    hi: dt.datetime,
+    *,
+    sla_s: float,
+    now: Callable[[], dt.datetime],
+    types: frozenset[str] | None = None,
+) -> HourGroups:
+    """The groups of ``[lo, hi)`` as :func:`cached_aggregates` reads them, as columns (no object per group).
+
+    ``types``: only the groups of these event types (the hours are checked and cached whole).
+    """
+    return HourGroups(_cached_rows(conn, lo, hi, sla_s=sla_s, now=now, types=types))
+
+
+def _cached_rows(
+    conn: sa.Connection,
+    lo: dt.datetime,
+    hi: dt.datetime,
+    *,
+    sla_s: float,
+    now: Callable[[], dt.datetime],
+    types: frozenset[str] | None,
+) -> list[GroupRow]:
+    """The groups of ``[lo, hi)`` (of ``types``) in no particular order: cached hours from the cache, the others from the events."""
     read_at = now()
     first = _ceil_hour(lo)
     last = min(_floor_hour(hi), _floor_hour(read_at))
     if last <= first:
-        return fetch_aggregates(conn, lo, hi, sla_s=sla_s)
+        return [as_row(item) for item in fetch_aggregates(conn, lo, hi, sla_s=sla_s) if types is None or item.type in types]
     max_event_id = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(events.c.id), 0))).scalar_one())
     a = aggregated_hours.c
     marks = {
@@ -218,16 +247,19 @@ def cached_aggregates(
     else:
         stale = _stale(conn, marks, first, last)
     todo = [hour for hour in range(first, last) if hour not in marks or hour in stale]
-    out: list[Aggregate] = []
+    fetched: list[Aggregate] = []
     if lo < _moment(first):
-        out += fetch_aggregates(conn, lo, _moment(first), sla_s=sla_s)
+        fetched += fetch_aggregates(conn, lo, _moment(first), sla_s=sla_s)
     if _moment(last) < hi:
-        out += fetch_aggregates(conn, _moment(last), hi, sla_s=sla_s)
+        fetched += fetch_aggregates(conn, _moment(last), hi, sla_s=sla_s)
+    out: list[GroupRow] = []
     if len(todo) < last - first:
-        out += _read(conn, sla_s, first, last, set(todo))
-    fresh: list[Aggregate] = []
+        out += _read(conn, sla_s, first, last, set(todo), types)
+    fresh: list[GroupRow] = []
     for start, end in _runs(todo):
-        fresh += fetch_aggregates(conn, _moment(start), _moment(end), sla_s=sla_s)
+        # a week at a time: the groups of a cold block become rows without all their objects at once
+        for week in range(start, end, _WEEK_HOURS):
+            fresh += map(as_row, fetch_aggregates(conn, _moment(week), _moment(min(week + _WEEK_HOURS, end)), sla_s=sla_s))
     # hours found unchanged: their marks move to this read, so that the next look for late
     # events starts here and not at the oldest mark
     verified = [
@@ -237,8 +269,8 @@ def cached_aggregates(
     ]
     if todo or verified:
         _write(conn, sla_s, todo, fresh, sorted(verified), max_event_id, read_at)
-    out += fresh
-    out.sort(key=order)
+    out += (as_row(item) for item in fetched if types is None or item.type in types)
+    out += (item for item in fresh if types is None or item[0] in types)
     return out
 
 
