@@ -78,6 +78,8 @@ EXPECTED: dict[str, Expected] = {
     "bakery": Expected("AlignwatchPitfallDetected", (("automation", "smart_oven"), ("pitfall", "overproduction")), "ticket"),
     "retail": Expected("AlignwatchPitfallDetected", (("automation", "inventory_suite"), ("pitfall", "feature_overload")),
                        "ticket"),  # fmt: skip
+    "refunds": Expected("AlignwatchEthicsParityBelowFloor", (("automation", "refund_bot"), ("dimension", "region")),
+                        "ticket"),  # fmt: skip
 }
 
 
