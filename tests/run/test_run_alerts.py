@@ -47,7 +47,7 @@ def test_the_ecommerce_demo_lists_the_human_reachability_page_first_and_stamps_i
     tmp_path: Path,
 ) -> None:
     var = tmp_path / "var"
-    output = _demo("ecommerce", 90, var)
+    output = _demo("ecommerce", 60, var)
     alerts = _alert_lines(output)
     assert any(PAGE in found for found in alerts), output[-4000:]
     firing = next(found for found in alerts if PAGE in found)
