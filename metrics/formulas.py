@@ -19,7 +19,7 @@ import datetime as dt
 import math
 import statistics
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from fractions import Fraction
 from typing import Any, ClassVar, Protocol, TypedDict
 
@@ -458,7 +458,7 @@ class IndexResult:
 
 
 def _plain_data(data: Any) -> Any:
-    if isinstance(data, CjaiTouchpoint):
+    if is_dataclass(data):
         return dict(data.__dict__)
     if isinstance(data, Mapping):
         return {key: _plain_data(item) for key, item in data.items()}
