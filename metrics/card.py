@@ -6,9 +6,13 @@ guesses which key a value sits under. :meth:`Scorecard.to_dict` is the only plac
 it into JSON: the keys, their order and the rounding of numbers are decided here once.
 
 A drift signal is one of four records (:data:`DriftSignal`), each with the fields of its
-kind; a pitfall is the detector's :class:`alignwatch.metrics.formulas.Finding`; the ethics
-block keeps the :class:`alignwatch.metrics.ethics.Assessment` of the window and its score,
-which weighs into the SAI only with the strategy's ``weights.ethics``.
+kind. The KPI lines, the SAI contributions, the automations' measures, the priorities and
+three of the drift signals are the records the formulas (:mod:`alignwatch.metrics.formulas`)
+create, their numbers rounded as the engine stores them; an index line keeps an index's
+value and the counts behind it as the JSON shows them. A pitfall is the detector's
+:class:`alignwatch.metrics.formulas.Finding`; the ethics block keeps the
+:class:`alignwatch.metrics.ethics.Assessment` of the window and its score, which weighs into
+the SAI only with the strategy's ``weights.ethics``.
 """
 
 from __future__ import annotations
@@ -20,7 +24,17 @@ from typing import Any, ClassVar
 
 from alignwatch.metrics.engine import _clean
 from alignwatch.metrics.ethics import Assessment, as_json
-from alignwatch.metrics.formulas import Finding, HumanReachability
+from alignwatch.metrics.formulas import (
+    AutomationMeasures,
+    Contribution,
+    Finding,
+    HumanReachability,
+    KpiBelowTarget,
+    KpiLine,
+    KpiRegression,
+    Priority,
+    StrategicStaleness,
+)
 
 __all__ = [
     "Checklist",
@@ -41,20 +55,6 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class Contribution:
-    """What one SAI input adds to the index: its score on 0–100, its renormalised weight and
-    the points (weight × score; none when the input has no data)."""
-
-    input: str
-    score: float | None
-    weight: float
-    points: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"input": self.input, "score": self.score, "weight": self.weight, "points": self.points}
-
-
-@dataclass(frozen=True)
 class IndexLine:
     """One strategic automation index: its value in 0–1 and the counts it was computed from."""
 
@@ -63,33 +63,6 @@ class IndexLine:
 
     def to_dict(self) -> dict[str, Any]:
         return {"value": self.value, **self.inputs}
-
-
-@dataclass(frozen=True)
-class KpiLine:
-    """A strategy KPI in the window: its declaration, value, attainment and whether it is judged
-    (a value resting on at least ``min_events`` events; see :func:`alignwatch.metrics.formulas.not_judged`)."""
-
-    name: str
-    perspective: str
-    measure: str
-    unit: str
-    direction: str
-    target: float
-    baseline: float | None
-    red_flag: float | None
-    value: float | None
-    events: float
-    attainment: float | None
-    below_target: bool | None
-    red_flag_crossed: bool | None
-    min_events: int
-    judged: bool
-    not_judged: str | None
-    note: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
@@ -118,62 +91,6 @@ class Checklist:
 
 
 @dataclass(frozen=True)
-class KpiBelowTarget:
-    """A KPI whose value misses its target; ``guarded`` when it rests on fewer events than its
-    ``min_events`` (shown, not alerted)."""
-
-    id: ClassVar[str] = "kpi_below_target"
-    kpi: str
-    value: float
-    target: float
-    events: float
-    guarded: bool
-    message: str
-    active: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kpi": self.kpi, "active": self.active, "value": self.value, "target": self.target,
-                "events": self.events, "guarded": self.guarded, "message": self.message}
-
-
-@dataclass(frozen=True)
-class KpiRegression:
-    """A KPI that worsened by ``drop`` (relative) over 7 days against the 21 days before."""
-
-    id: ClassVar[str] = "kpi_regression"
-    kpi: str
-    recent: float | None
-    baseline: float | None
-    drop: float
-    threshold: float
-    message: str
-    active: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kpi": self.kpi, "active": self.active, "recent": self.recent,
-                "baseline": self.baseline, "drop": self.drop, "threshold": self.threshold, "message": self.message}
-
-
-@dataclass(frozen=True)
-class StrategicStaleness:
-    """Whether alignment is high while the outcome KPIs fell week after week (``active``)."""
-
-    id: ClassVar[str] = "strategic_staleness"
-    active: bool
-    sai: float | None
-    outcome_attainment_by_week: tuple[float | None, ...]
-    staleness_sai_min: float
-    staleness_windows: int
-    message: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "active": self.active, "sai": self.sai,
-                "outcome_attainment_by_week": list(self.outcome_attainment_by_week),
-                "staleness_sai_min": self.staleness_sai_min, "staleness_windows": self.staleness_windows,
-                "message": self.message}
-
-
-@dataclass(frozen=True)
 class HumanBelowFloor:
     """Customers asking for a human reached one within the SLA less often than the strategy's floor."""
 
@@ -189,36 +106,6 @@ class HumanBelowFloor:
 
 DriftSignal = KpiBelowTarget | KpiRegression | StrategicStaleness | HumanBelowFloor
 """One drift signal of the scorecard; its ``id`` says which."""
-
-
-@dataclass(frozen=True)
-class Priority:
-    """A process to automate next, ranked by goal weight × criticality × manual volume × manual cost.
-
-    ``cost_declared`` is false when the strategy declares no manual cost per case for the
-    process (``manual_cost_per_case`` then counts 1 per case): the report gives its impact in
-    weighted cases, not money. It is not part of the JSON, which has always carried the cost used.
-    """
-
-    id: str
-    name: str
-    score: float
-    goal_weight: float
-    criticality: str
-    manual_share: float
-    manual_volume_per_month: float
-    manual_cost_per_case: float
-    candidate: bool
-    automations: tuple[str, ...]
-    rank: int
-    cost_declared: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "score": self.score, "goal_weight": self.goal_weight,
-                "criticality": self.criticality, "manual_share": self.manual_share,
-                "manual_volume_per_month": self.manual_volume_per_month,
-                "manual_cost_per_case": self.manual_cost_per_case, "candidate": self.candidate,
-                "automations": list(self.automations), "rank": self.rank}
 
 
 @dataclass(frozen=True)
@@ -283,7 +170,7 @@ class Scorecard:
     human_reachability: HumanReachability
     priorities: tuple[Priority, ...]
     pilots: tuple[PilotVerdict, ...]
-    automations: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    automations: Mapping[str, AutomationMeasures] = field(default_factory=dict)
     ethics: Ethics = field(default_factory=Ethics)
 
     def to_dict(self) -> dict[str, Any]:
@@ -304,7 +191,7 @@ class Scorecard:
             "human_reachability": dict(self.human_reachability),
             "priorities": [p.to_dict() for p in self.priorities],
             "pilots": [p.to_dict() for p in self.pilots],
-            "automations": {ident: dict(stats) for ident, stats in self.automations.items()},
+            "automations": {ident: stats.to_dict() for ident, stats in self.automations.items()},
             "ethics": self.ethics.to_dict(),
         }
         out: dict[str, Any] = _clean(card)

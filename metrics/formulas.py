@@ -5,6 +5,12 @@ other windows of the range already read, for the detectors that look back) into 
 :class:`Evaluation`: the metric values keyed like the catalogue, and the details behind
 them (KPI values, contributions, checklist evidence, pitfall findings, drift signals) that
 the scorecard shows. Pure Python: no SQL here.
+
+The details are typed records, created here and read by field: an index is one of the
+:class:`IndexResult` records (its value and the counts behind it), a KPI a :class:`KpiLine`,
+an SAI input a :class:`Contribution`, an automation's or a process's window an
+:class:`AutomationMeasures` or :class:`ProcessMeasures`, the drift signals a :class:`Drift`.
+The scorecard (:mod:`alignwatch.metrics.card`) carries the same records, rounded.
 """
 
 from __future__ import annotations
@@ -12,17 +18,17 @@ from __future__ import annotations
 import datetime as dt
 import math
 import statistics
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from fractions import Fraction
-from typing import Any, Protocol, TypedDict
+from typing import Any, ClassVar, Protocol, TypedDict
 
 from alignwatch.errors import ConfigError
 from alignwatch.metrics.aggregates import DISTRIBUTIONS
 from alignwatch.metrics.catalogue import CATALOGUE
 from alignwatch.metrics.ethics import Assessment, EthicsInputs, assess, ethics_checks, ethics_score
 from alignwatch.metrics.facts import Facts, Sums
-from alignwatch.metrics.strategy import Strategy
+from alignwatch.metrics.strategy import Kpi, Strategy
 from alignwatch.vocabulary import (
     CHECKLIST,
     ETHICS_INPUT,
@@ -38,14 +44,30 @@ __all__ = [
     "CRITICALITY_FACTOR",
     "EVENT_SHARE_MEASURES",
     "FORMULAS",
+    "AacIndex",
+    "AutomationMeasures",
     "Burn",
     "ChecklistVerdict",
+    "CjaiIndex",
+    "CjaiTouchpoint",
+    "Contribution",
+    "Drift",
     "Evaluation",
     "HumanReachability",
     "Finding",
     "Formula",
+    "IndexResult",
+    "KpiBelowTarget",
+    "KpiLine",
+    "KpiRegression",
     "PERCENTILE_MEASURES",
+    "Priority",
+    "ProcessMeasures",
     "Run",
+    "SdurIndex",
+    "SparIndex",
+    "SsaiIndex",
+    "StrategicStaleness",
     "TouchpointReachability",
     "attainment",
     "budget_evidence",
@@ -149,7 +171,7 @@ def _per_30d(total: float, facts: Facts) -> float | None:
 # ---------------------------------------------------------------------------- KPI measures
 
 
-def _kpi_processes(strategy: Strategy, kpi: Any) -> list[str] | None:
+def _kpi_processes(strategy: Strategy, kpi: Kpi) -> list[str] | None:
     filters = kpi.filters
     if filters.process is not None:
         return [filters.process]
@@ -199,7 +221,7 @@ def distributions_needed(strategy: Strategy) -> tuple[str, ...]:
     return tuple(sorted(declared | kpis))
 
 
-def _percentile_measure(strategy: Strategy, facts: Facts, kpi: Any) -> tuple[float | None, float]:
+def _percentile_measure(strategy: Strategy, facts: Facts, kpi: Kpi) -> tuple[float | None, float]:
     name, q = PERCENTILE_MEASURES[kpi.measure]
     flt = kpi.filters
     if name == "cycle_time":
@@ -230,7 +252,7 @@ def _roi_parts(strategy: Strategy, facts: Facts, automation: str | None) -> tupl
     return net, cost_total, projected, events
 
 
-def kpi_measure(strategy: Strategy, facts: Facts, kpi: Any) -> tuple[float | None, float]:
+def kpi_measure(strategy: Strategy, facts: Facts, kpi: Kpi) -> tuple[float | None, float]:
     """The value of ``kpi``'s measure over its filtered events, and how many events it rests on."""
     m = kpi.measure
     flt = kpi.filters
@@ -317,7 +339,7 @@ def kpi_measure(strategy: Strategy, facts: Facts, kpi: Any) -> tuple[float | Non
     raise KeyError(m)
 
 
-def kpi_note(strategy: Strategy, facts: Facts, kpi: Any) -> str | None:
+def kpi_note(strategy: Strategy, facts: Facts, kpi: Kpi) -> str | None:
     """What the scorecard says beside a KPI's value, when its measure left events out (else None).
 
     ``automation_cost`` without an automation filter counts the declared automations'
@@ -335,7 +357,7 @@ def kpi_note(strategy: Strategy, facts: Facts, kpi: Any) -> str | None:
             f"({entries:g} entries)")
 
 
-def attainment(kpi: Any, value: float | None) -> float | None:
+def attainment(kpi: Kpi, value: float | None) -> float | None:
     """Attainment of ``kpi`` at ``value`` in [0, 1] (None without a value)."""
     if value is None:
         return None
@@ -418,6 +440,242 @@ class HumanReachability(TypedDict, total=False):
     touchpoints: dict[str, TouchpointReachability]
 
 
+def _plain(value: float) -> str:
+    """A number in a message: up to four decimals, never scientific notation (``54570``, ``0.8125``)."""
+    return f"{value:.4f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:.0f}"
+
+
+@dataclass(frozen=True)
+class IndexResult:
+    """One strategic automation index of the window: its ``value`` in 0–1 (none without data)
+    and, in the fields of each index's record, the counts it was computed from."""
+
+    value: float | None
+
+    def inputs(self) -> dict[str, Any]:
+        """The fields behind the value, in declaration order, as plain data (records as dicts)."""
+        return {f.name: _plain_data(getattr(self, f.name)) for f in fields(self) if f.name != "value"}
+
+
+def _plain_data(data: Any) -> Any:
+    if is_dataclass(data):
+        return dict(data.__dict__)
+    if isinstance(data, Mapping):
+        return {key: _plain_data(item) for key, item in data.items()}
+    if isinstance(data, tuple):
+        return list(data)
+    return data
+
+
+@dataclass(frozen=True)
+class CjaiTouchpoint:
+    """One journey touchpoint as the CJAI judges it: strategically automated when it is strategic,
+    mostly automated, resolved by the automation and not rated worse than the human touchpoints."""
+
+    strategic: bool
+    automation_share: float | None
+    resolution: float | None
+    csat: float | None
+    strategically_automated: bool
+
+
+@dataclass(frozen=True)
+class CjaiIndex(IndexResult):
+    """CJAI: strategically automated touchpoints ÷ journey touchpoints."""
+
+    automated: tuple[str, ...]
+    touchpoints: int
+    detail: Mapping[str, CjaiTouchpoint]
+
+
+@dataclass(frozen=True)
+class SparIndex(IndexResult):
+    """SPAR: automated processes that are critical ÷ automated declared processes."""
+
+    critical: tuple[str, ...]
+    automated: tuple[str, ...]
+    unknown_processes: tuple[str, ...]  # automated, but not declared in the strategy
+
+
+@dataclass(frozen=True)
+class AacIndex(IndexResult):
+    """AAC: the target lead time ÷ the median lead time from initiative to deployed reconfiguration (at most 1)."""
+
+    median_lead_time_h: float | None
+    reconfigurations_per_30d: float | None
+    target_lead_time_h: float
+
+
+@dataclass(frozen=True)
+class SdurIndex(IndexResult):
+    """SDUR: automation-produced datasets with a strategic use ÷ automation-produced datasets."""
+
+    used: int
+    produced: int
+    strategic_uses: int
+    used_for_decision: int
+
+
+@dataclass(frozen=True)
+class SsaiIndex(IndexResult):
+    """SSAI: active employees both augmented and skilled ÷ active employees."""
+
+    augmented_and_skilled: int
+    active_employees: int
+    minutes_saved_per_employee_30d: float | None
+
+
+@dataclass(frozen=True)
+class AutomationMeasures:
+    """One declared automation in the window: its runs, returns, usage and issues (what the
+    pitfall detectors judge; none where the window has no data for a ratio)."""
+
+    runs: float
+    failure_rate: float | None
+    manual_intervention_rate: float | None
+    roi: float | None
+    roi_realisation: float | None
+    feature_usage: float | None
+    features_used: tuple[str, ...]
+    features_licensed: int
+    usage_events: float
+    active_users: int
+    seats: int
+    adoption: float | None
+    manual_share: float | None
+    executions: float
+    integration_issues_per_100_runs: float | None
+    integration_issues: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "features_used": list(self.features_used)}
+
+
+@dataclass(frozen=True)
+class ProcessMeasures:
+    """One declared process in the window: its executions, automation, rework, cycle times and
+    sell-through (orders and units ordered are the whole window's, not the process's)."""
+
+    executions: float
+    automation_rate: float | None
+    rework_rate: float | None
+    cycle_time_s: float | None
+    automated_cycle_time_s: float | None
+    automated_executions: float
+    sell_through: float | None
+    units_out: float
+    units_ordered: float
+    orders: float
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """What one SAI input adds to the index: its score on 0–100, its renormalised weight and
+    the points (weight × score; none when the input has no data)."""
+
+    input: str
+    score: float | None
+    weight: float
+    points: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"input": self.input, "score": self.score, "weight": self.weight, "points": self.points}
+
+
+@dataclass(frozen=True)
+class KpiLine:
+    """A strategy KPI in the window: its declaration, value, attainment and whether it is judged
+    (a value resting on at least ``min_events`` events; see :func:`not_judged`)."""
+
+    name: str
+    perspective: str
+    measure: str
+    unit: str
+    direction: str
+    target: float
+    baseline: float | None
+    red_flag: float | None
+    value: float | None
+    events: float
+    attainment: float | None
+    below_target: bool | None
+    red_flag_crossed: bool | None
+    min_events: int
+    judged: bool
+    not_judged: str | None
+    note: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class KpiBelowTarget:
+    """A KPI whose value misses its target; ``guarded`` when it rests on fewer events than its
+    ``min_events`` (shown, not alerted)."""
+
+    id: ClassVar[str] = "kpi_below_target"
+    kpi: str
+    value: float
+    target: float
+    events: float
+    guarded: bool
+    message: str
+    active: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "kpi": self.kpi, "active": self.active, "value": self.value, "target": self.target,
+                "events": self.events, "guarded": self.guarded, "message": self.message}
+
+
+@dataclass(frozen=True)
+class KpiRegression:
+    """A KPI that worsened by ``drop`` (relative) over 7 days against the 21 days before."""
+
+    id: ClassVar[str] = "kpi_regression"
+    kpi: str
+    recent: float | None
+    baseline: float | None
+    drop: float
+    threshold: float
+    message: str
+    active: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "kpi": self.kpi, "active": self.active, "recent": self.recent,
+                "baseline": self.baseline, "drop": self.drop, "threshold": self.threshold, "message": self.message}
+
+
+@dataclass(frozen=True)
+class StrategicStaleness:
+    """Whether alignment is high while the outcome KPIs fell week after week (``active``)."""
+
+    id: ClassVar[str] = "strategic_staleness"
+    active: bool
+    sai: float | None
+    outcome_attainment_by_week: tuple[float | None, ...]
+    staleness_sai_min: float
+    staleness_windows: int
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "active": self.active, "sai": self.sai,
+                "outcome_attainment_by_week": list(self.outcome_attainment_by_week),
+                "staleness_sai_min": self.staleness_sai_min, "staleness_windows": self.staleness_windows,
+                "message": self.message}
+
+
+@dataclass
+class Drift:
+    """The drift signals of the window, each written from the exact values (the scorecard
+    rounds their numbers, not their messages). Regressions and staleness compare fixed weeks:
+    they are judged on the rolling 7-day window only (empty and none elsewhere)."""
+
+    below_target: list[KpiBelowTarget] = field(default_factory=list)
+    regressions: list[KpiRegression] = field(default_factory=list)
+    staleness: StrategicStaleness | None = None
+
+
 @dataclass
 class Evaluation:
     """Everything computed for one window."""
@@ -425,18 +683,18 @@ class Evaluation:
     start: dt.datetime
     end: dt.datetime
     values: list[tuple[str, dict[str, str], float | None, dict[str, Any]]] = field(default_factory=list)
-    indices: dict[str, dict[str, Any]] = field(default_factory=dict)
-    kpis: dict[str, dict[str, Any]] = field(default_factory=dict)
+    indices: dict[str, IndexResult] = field(default_factory=dict)
+    kpis: dict[str, KpiLine] = field(default_factory=dict)
     perspectives: dict[str, float | None] = field(default_factory=dict)
     sai: float | None = None
-    contributions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    contributions: dict[str, Contribution] = field(default_factory=dict)
     checklist: dict[ChecklistItem, ChecklistVerdict] = field(default_factory=dict)
     readiness: float | None = None
     findings: list[Finding] = field(default_factory=list)
-    drift: dict[str, Any] = field(default_factory=dict)
+    drift: Drift = field(default_factory=Drift)
     human_reachability: HumanReachability = field(default_factory=lambda: HumanReachability())
-    automations: dict[str, dict[str, Any]] = field(default_factory=dict)
-    processes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    automations: dict[str, AutomationMeasures] = field(default_factory=dict)
+    processes: dict[str, ProcessMeasures] = field(default_factory=dict)
     ethics: Assessment | None = None  # the ethics measures of the window (7d and 28d)
     ethics_score: float | None = None  # share of the ethics checks that pass, 0..100 (an SAI input)
 
@@ -477,7 +735,7 @@ def _cjai(strategy: Strategy, facts: Facts, ev: Evaluation) -> None:
     reference_csat = _ratio(ref["csat_sum"], ref["csat_n"])
     any_touch = sum(s["n"] for s in facts.touches.values())
     automated = []
-    detail = {}
+    detail: dict[str, CjaiTouchpoint] = {}
     for tp in journey:
         share = shares[tp.id]
         auto_sums = facts.touch_sums(tp.id, handled_by="automation")
@@ -493,13 +751,12 @@ def _cjai(strategy: Strategy, facts: Facts, ev: Evaluation) -> None:
             and resolution >= CJAI_RESOLUTION_MIN
             and csat_ok
         )
-        detail[tp.id] = {"strategic": tp.strategic, "automation_share": share, "resolution": resolution, "csat": csat,
-                         "strategically_automated": bool(ok)}
+        detail[tp.id] = CjaiTouchpoint(tp.strategic, share, resolution, csat, bool(ok))
         if ok:
             automated.append(tp.id)
     value = _ratio(len(automated), len(journey)) if any_touch else None
     ev.add("cjai", {}, value, automated=len(automated), touchpoints=len(journey), reference_csat=reference_csat)
-    ev.indices["cjai"] = {"value": value, "automated": automated, "touchpoints": len(journey), "detail": detail}
+    ev.indices["cjai"] = CjaiIndex(value, tuple(automated), len(journey), detail)
 
 
 def _spar(strategy: Strategy, facts: Facts, ev: Evaluation) -> None:
@@ -510,7 +767,7 @@ def _spar(strategy: Strategy, facts: Facts, ev: Evaluation) -> None:
     value = _ratio(len(critical), len(known))
     unknown = [p for p in automated if p not in declared]
     ev.add("spar", {}, value, critical=len(critical), automated=len(known), unknown=len(unknown))
-    ev.indices["spar"] = {"value": value, "critical": critical, "automated": known, "unknown_processes": unknown}
+    ev.indices["spar"] = SparIndex(value, tuple(critical), tuple(known), tuple(unknown))
 
 
 def _aac(strategy: Strategy, facts: Facts, ev: Evaluation) -> None:
@@ -527,12 +784,8 @@ def _aac(strategy: Strategy, facts: Facts, ev: Evaluation) -> None:
     ev.add("aac_lead_time", {}, median, reconfigurations=len(leads))
     ev.add("aac_reconfigurations", {}, per_30d, reconfigurations=count)
     ev.add("aac", {}, score, median_lead_time_s=median, target_lead_time_s=target_s)
-    ev.indices["aac"] = {
-        "value": score,
-        "median_lead_time_h": None if median is None else median / 3600.0,
-        "reconfigurations_per_30d": per_30d,
-        "target_lead_time_h": strategy.thresholds.aac_target_lead_time_h,
-    }
+    ev.indices["aac"] = AacIndex(score, None if median is None else median / 3600.0, per_30d,
+                                 strategy.thresholds.aac_target_lead_time_h)
 
 
 def _sdur(facts: Facts, ev: Evaluation) -> None:
@@ -541,8 +794,7 @@ def _sdur(facts: Facts, ev: Evaluation) -> None:
     decisions = facts.produced & facts.used_for_decision
     value = _ratio(len(used), len(facts.produced))
     ev.add("sdur", {}, value, used=len(used), produced=len(facts.produced))
-    ev.indices["sdur"] = {"value": value, "used": len(used), "produced": len(facts.produced),
-                          "strategic_uses": len(used), "used_for_decision": len(decisions)}
+    ev.indices["sdur"] = SdurIndex(value, len(used), len(facts.produced), len(used), len(decisions))
 
 
 def _ssai(facts: Facts, ev: Evaluation) -> None:
@@ -553,15 +805,14 @@ def _ssai(facts: Facts, ev: Evaluation) -> None:
     per_30d = None if minutes is None else _per_30d(minutes, facts)
     ev.add("ssai", {}, value, augmented_and_skilled=len(both), active=active)
     ev.add("minutes_saved_per_employee", {}, per_30d, minutes=facts.workforce["minutes"], active=active)
-    ev.indices["ssai"] = {"value": value, "augmented_and_skilled": len(both), "active_employees": active,
-                          "minutes_saved_per_employee_30d": per_30d}
+    ev.indices["ssai"] = SsaiIndex(value, len(both), active, per_30d)
 
 
 # ---------------------------------------------------------------------------- automations, processes
 
 
-def _automation_metrics(strategy: Strategy, facts: Facts, ev: Evaluation) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
+def _automation_metrics(strategy: Strategy, facts: Facts, ev: Evaluation) -> dict[str, AutomationMeasures]:
+    out: dict[str, AutomationMeasures] = {}
     for a in strategy.automations:
         runs = facts.run_sums(a.id)
         net, cost, projected, events = _roi_parts(strategy, facts, a.id)
@@ -590,19 +841,19 @@ def _automation_metrics(strategy: Strategy, facts: Facts, ev: Evaluation) -> dic
         ev.add("automation_failure_rate", lab, failure, failed=runs["failed"], runs=runs["n"])
         ev.add("automation_manual_intervention_rate", lab, intervention, manual=runs["manual"], runs=runs["n"])
         ev.add("automation_integration_issues", lab, per_100, issues=issues["n"], records=issues["records"], runs=runs["n"])
-        out[a.id] = {
-            "runs": runs["n"], "failure_rate": failure, "manual_intervention_rate": intervention,
-            "roi": roi, "roi_realisation": realisation, "feature_usage": feature_usage,
-            "features_used": sorted(used), "features_licensed": len(licensed), "usage_events": facts.usage_events.get(a.id, 0.0),
-            "active_users": users, "seats": a.seats, "adoption": adoption, "manual_share": manual_share,
-            "executions": ex["n"], "integration_issues_per_100_runs": per_100, "integration_issues": issues["n"],
-        }
+        out[a.id] = AutomationMeasures(
+            runs=runs["n"], failure_rate=failure, manual_intervention_rate=intervention,
+            roi=roi, roi_realisation=realisation, feature_usage=feature_usage,
+            features_used=tuple(sorted(used)), features_licensed=len(licensed), usage_events=facts.usage_events.get(a.id, 0.0),
+            active_users=users, seats=a.seats, adoption=adoption, manual_share=manual_share,
+            executions=ex["n"], integration_issues_per_100_runs=per_100, integration_issues=issues["n"],
+        )
     return out
 
 
-def _process_metrics(strategy: Strategy, facts: Facts, ev: Evaluation) -> dict[str, dict[str, Any]]:
+def _process_metrics(strategy: Strategy, facts: Facts, ev: Evaluation) -> dict[str, ProcessMeasures]:
     orders = facts.order_sums()
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, ProcessMeasures] = {}
     for p in strategy.processes:
         ex = facts.execution_sums([p.id])
         auto = facts.execution_sums([p.id], automated=True)
@@ -616,11 +867,11 @@ def _process_metrics(strategy: Strategy, facts: Facts, ev: Evaluation) -> dict[s
         ev.add("process_rework_rate", lab, rework, with_rework=ex["with_rework"], executions=ex["n"])
         ev.add("process_cycle_time", lab, cycle, executions=ex["n"])
         ev.add("process_sell_through", lab, sell, units_ordered=orders["units"], units_out=ex["units_out"])
-        out[p.id] = {
-            "executions": ex["n"], "automation_rate": rate, "rework_rate": rework, "cycle_time_s": cycle,
-            "automated_cycle_time_s": _ratio(auto["cycle"], auto["n"]), "automated_executions": auto["n"],
-            "sell_through": sell, "units_out": ex["units_out"], "units_ordered": orders["units"], "orders": orders["n"],
-        }
+        out[p.id] = ProcessMeasures(
+            executions=ex["n"], automation_rate=rate, rework_rate=rework, cycle_time_s=cycle,
+            automated_cycle_time_s=_ratio(auto["cycle"], auto["n"]), automated_executions=auto["n"],
+            sell_through=sell, units_out=ex["units_out"], units_ordered=orders["units"], orders=orders["n"],
+        )
     return out
 
 
@@ -636,27 +887,27 @@ def not_judged(value: float | None, events: float, min_events: int) -> str | Non
     return None
 
 
-def _kpis(strategy: Strategy, facts: Facts) -> dict[str, dict[str, Any]]:
+def _kpis(strategy: Strategy, facts: Facts) -> dict[str, KpiLine]:
     out = {}
     for kpi in strategy.kpis:
         value, events = kpi_measure(strategy, facts, kpi)
         reason = not_judged(value, events, kpi.min_events)
-        out[kpi.id] = {
-            "name": kpi.name, "perspective": kpi.perspective, "measure": kpi.measure, "unit": kpi.unit,
-            "direction": kpi.direction, "target": kpi.target, "baseline": kpi.baseline, "red_flag": kpi.red_flag,
-            "value": value, "events": events, "attainment": attainment(kpi, value),
-            "below_target": None if value is None else (value < kpi.target if kpi.direction == "up" else value > kpi.target),
-            "red_flag_crossed": None if value is None or kpi.red_flag is None else (
+        out[kpi.id] = KpiLine(
+            name=kpi.name, perspective=kpi.perspective, measure=kpi.measure, unit=kpi.unit,
+            direction=kpi.direction, target=kpi.target, baseline=kpi.baseline, red_flag=kpi.red_flag,
+            value=value, events=events, attainment=attainment(kpi, value),
+            below_target=None if value is None else (value < kpi.target if kpi.direction == "up" else value > kpi.target),
+            red_flag_crossed=None if value is None or kpi.red_flag is None else (
                 value <= kpi.red_flag if kpi.direction == "up" else value >= kpi.red_flag),
-            "min_events": kpi.min_events,
-            "judged": reason is None,
-            "not_judged": reason,
-            "note": kpi_note(strategy, facts, kpi),
-        }
+            min_events=kpi.min_events,
+            judged=reason is None,
+            not_judged=reason,
+            note=kpi_note(strategy, facts, kpi),
+        )
     return out
 
 
-def _perspectives(strategy: Strategy, kpis: dict[str, dict[str, Any]]) -> dict[str, float | None]:
+def _perspectives(strategy: Strategy, kpis: dict[str, KpiLine]) -> dict[str, float | None]:
     """Each perspective's score: 100 × the weighted mean attainment of its judged KPIs (none judged: no data).
 
     A KPI is judged when it has a value resting on at least its ``min_events`` events; the
@@ -666,38 +917,38 @@ def _perspectives(strategy: Strategy, kpis: dict[str, dict[str, Any]]) -> dict[s
     weights = kpi_weights(strategy)
     out: dict[str, float | None] = {}
     for perspective in PERSPECTIVES:
-        pairs = [(weights[k], v["attainment"]) for k, v in kpis.items()
-                 if v["perspective"] == perspective and v["judged"] and v["attainment"] is not None]
+        pairs = [(weights[k], v.attainment) for k, v in kpis.items()
+                 if v.perspective == perspective and v.judged and v.attainment is not None]
         total = sum(w for w, _ in pairs)
         out[perspective] = None if total <= 0 else 100.0 * sum(w * a for w, a in pairs) / total
     return out
 
 
-def perspective_kpis(kpis: dict[str, dict[str, Any]], perspective: str) -> tuple[list[str], dict[str, str]]:
+def perspective_kpis(kpis: Mapping[str, KpiLine], perspective: str) -> tuple[list[str], dict[str, str]]:
     """The KPIs of ``perspective`` judged in the window, and those with a value but too few events (with why)."""
-    judged = [k for k, v in kpis.items() if v["perspective"] == perspective and v["judged"]]
-    guarded = {k: v["not_judged"] for k, v in kpis.items()
-               if v["perspective"] == perspective and v["value"] is not None and not v["judged"]}
+    judged = [k for k, v in kpis.items() if v.perspective == perspective and v.judged]
+    guarded = {k: v.not_judged for k, v in kpis.items()
+               if v.perspective == perspective and v.value is not None and not v.judged and v.not_judged is not None}
     return judged, guarded
 
 
-def sai_of(strategy: Strategy, scores: dict[str, float | None]) -> tuple[float | None, dict[str, dict[str, Any]]]:
+def sai_of(strategy: Strategy, scores: dict[str, float | None]) -> tuple[float | None, dict[str, Contribution]]:
     """SAI and contributions from input scores on 0..100 (weights renormalised over inputs with data)."""
     weights = strategy.weights.model_dump()
     available = {name: scores[name] for name in SAI_INPUTS if scores.get(name) is not None and weights[name] > 0}
     total = sum(weights[name] for name in available)
-    contributions: dict[str, dict[str, Any]] = {}
+    contributions: dict[str, Contribution] = {}
     if total <= 0:
-        return None, {name: {"score": scores.get(name), "weight": 0.0, "points": None} for name in SAI_INPUTS}
+        return None, {name: Contribution(name, scores.get(name), 0.0, None) for name in SAI_INPUTS}
     sai = 0.0
     for name in SAI_INPUTS:
         if name in available:
             weight = weights[name] / total
             points = round(weight * float(available[name]), 9)  # type: ignore[arg-type]
             sai += points
-            contributions[name] = {"score": available[name], "weight": weight, "points": points}
+            contributions[name] = Contribution(name, available[name], weight, points)
         else:
-            contributions[name] = {"score": scores.get(name), "weight": 0.0, "points": None}
+            contributions[name] = Contribution(name, scores.get(name), 0.0, None)
     return sai, contributions
 
 
@@ -713,8 +964,8 @@ def _severity(value: float, threshold: float, *, minimum: bool) -> str:
 def _pitfalls(
     strategy: Strategy,
     facts: Facts,
-    autos: dict[str, dict[str, Any]],
-    procs: dict[str, dict[str, Any]],
+    autos: dict[str, AutomationMeasures],
+    procs: dict[str, ProcessMeasures],
     fold: Fold | None,
 ) -> list[Finding]:
     th = strategy.thresholds
@@ -728,76 +979,76 @@ def _pitfalls(
     for a in strategy.automations:
         s = autos[a.id]
         # feature overload
-        if s["usage_events"] >= floor and s["feature_usage"] is not None:
-            active = s["feature_usage"] < th.feature_usage_min
+        if s.usage_events >= floor and s.feature_usage is not None:
+            active = s.feature_usage < th.feature_usage_min
             finding("feature_overload", a.id, active,
-                    _severity(s["feature_usage"], th.feature_usage_min, minimum=True),
-                    {"feature_usage": s["feature_usage"], "features_used": len(s["features_used"]),
-                     "features_licensed": s["features_licensed"]},
+                    _severity(s.feature_usage, th.feature_usage_min, minimum=True),
+                    {"feature_usage": s.feature_usage, "features_used": len(s.features_used),
+                     "features_licensed": s.features_licensed},
                     {"feature_usage_min": th.feature_usage_min},
-                    f"{len(s['features_used'])} of {s['features_licensed']} licensed features used")
+                    f"{len(s.features_used)} of {s.features_licensed} licensed features used")
         # process mismatch
         reasons: dict[str, Any] = {}
         severities = []
         evaluated = False
-        if s["runs"] >= floor:
+        if s.runs >= floor:
             evaluated = True
-            if s["failure_rate"] is not None and s["failure_rate"] > th.failure_rate_max:
-                reasons["failure_rate"] = s["failure_rate"]
-                severities.append(_severity(s["failure_rate"], th.failure_rate_max, minimum=False))
-            if s["manual_intervention_rate"] is not None and s["manual_intervention_rate"] > th.manual_intervention_max:
-                reasons["manual_intervention_rate"] = s["manual_intervention_rate"]
-                severities.append(_severity(s["manual_intervention_rate"], th.manual_intervention_max, minimum=False))
+            if s.failure_rate is not None and s.failure_rate > th.failure_rate_max:
+                reasons["failure_rate"] = s.failure_rate
+                severities.append(_severity(s.failure_rate, th.failure_rate_max, minimum=False))
+            if s.manual_intervention_rate is not None and s.manual_intervention_rate > th.manual_intervention_max:
+                reasons["manual_intervention_rate"] = s.manual_intervention_rate
+                severities.append(_severity(s.manual_intervention_rate, th.manual_intervention_max, minimum=False))
         for pid in a.processes:
             p = procs.get(pid)
-            if p is None or p["executions"] < floor:
+            if p is None or p.executions < floor:
                 continue
             evaluated = True
-            if p["rework_rate"] is not None and p["rework_rate"] > th.rework_rate_max:
-                reasons[f"rework_rate[{pid}]"] = p["rework_rate"]
-                severities.append(_severity(p["rework_rate"], th.rework_rate_max, minimum=False))
+            if p.rework_rate is not None and p.rework_rate > th.rework_rate_max:
+                reasons[f"rework_rate[{pid}]"] = p.rework_rate
+                severities.append(_severity(p.rework_rate, th.rework_rate_max, minimum=False))
             baseline = strategy.process(pid).baseline_cycle_time_s
-            cycle = p["automated_cycle_time_s"]
-            if baseline is not None and cycle is not None and p["automated_executions"] >= floor and cycle >= baseline:
+            cycle = p.automated_cycle_time_s
+            if baseline is not None and cycle is not None and p.automated_executions >= floor and cycle >= baseline:
                 reasons[f"automated_cycle_time_s[{pid}]"] = cycle
                 severities.append("critical" if cycle > 2 * baseline else "warning")
         if evaluated:
             finding("process_mismatch", a.id, bool(reasons),
                     "critical" if "critical" in severities else "warning",
-                    {"failure_rate": s["failure_rate"], "manual_intervention_rate": s["manual_intervention_rate"],
-                     "runs": s["runs"], "triggered_by": reasons},
+                    {"failure_rate": s.failure_rate, "manual_intervention_rate": s.manual_intervention_rate,
+                     "runs": s.runs, "triggered_by": reasons},
                     {"failure_rate_max": th.failure_rate_max, "manual_intervention_max": th.manual_intervention_max,
                      "rework_rate_max": th.rework_rate_max},
                     ", ".join(f"{k} {v:.3g}" for k, v in reasons.items()) or "runs and processes within thresholds")
         # integration issues
-        if s["runs"] >= floor and s["integration_issues_per_100_runs"] is not None:
-            value = s["integration_issues_per_100_runs"]
+        if s.runs >= floor and s.integration_issues_per_100_runs is not None:
+            value = s.integration_issues_per_100_runs
             limit = th.integration_issues_per_100_runs_max
             finding("integration_issues", a.id, value > limit, _severity(value, limit, minimum=False),
-                    {"issues_per_100_runs": value, "issues": s["integration_issues"], "runs": s["runs"]},
+                    {"issues_per_100_runs": value, "issues": s.integration_issues, "runs": s.runs},
                     {"integration_issues_per_100_runs_max": limit},
                     f"{value:.3g} integration issues per 100 runs")
         # lack of user adoption
         adoption_reasons: dict[str, float] = {}
         sev = []
         adoption_evaluated = False
-        if s["adoption"] is not None and s["usage_events"] >= floor:
+        if s.adoption is not None and s.usage_events >= floor:
             adoption_evaluated = True
-            if s["adoption"] < th.adoption_min:
-                adoption_reasons["adoption"] = s["adoption"]
-                sev.append(_severity(s["adoption"], th.adoption_min, minimum=True))
-        if s["manual_share"] is not None and s["executions"] >= floor:
+            if s.adoption < th.adoption_min:
+                adoption_reasons["adoption"] = s.adoption
+                sev.append(_severity(s.adoption, th.adoption_min, minimum=True))
+        if s.manual_share is not None and s.executions >= floor:
             adoption_evaluated = True
-            if s["manual_share"] > th.manual_share_max:
-                adoption_reasons["manual_share"] = s["manual_share"]
-                sev.append("critical" if s["manual_share"] > (1 + th.manual_share_max) / 2 else "warning")
+            if s.manual_share > th.manual_share_max:
+                adoption_reasons["manual_share"] = s.manual_share
+                sev.append("critical" if s.manual_share > (1 + th.manual_share_max) / 2 else "warning")
         if adoption_evaluated:
             finding("lack_of_user_adoption", a.id, bool(adoption_reasons),
                     "critical" if "critical" in sev else "warning",
-                    {"active_users": s["active_users"], "seats": s["seats"], "adoption": s["adoption"],
-                     "manual_share": s["manual_share"], "triggered_by": adoption_reasons},
+                    {"active_users": s.active_users, "seats": s.seats, "adoption": s.adoption,
+                     "manual_share": s.manual_share, "triggered_by": adoption_reasons},
                     {"adoption_min": th.adoption_min, "manual_share_max": th.manual_share_max},
-                    f"{s['active_users']} active users of {s['seats']} seats; manual share {s['manual_share']}")
+                    f"{s.active_users} active users of {s.seats} seats; manual share {s.manual_share}")
         # ROI miscalculation (seed: "Overestimating the potential ROI of automation without considering all costs
         # and risks"): realisation below the minimum in consecutive windows of the window's own length ending at its
         # end, so a 28-day window judges months of bookings (a monthly licence cost falls in every one of them)
@@ -825,16 +1076,16 @@ def _pitfalls(
         # over-production
         for pid in a.processes:
             p = procs.get(pid)
-            if p is None or p["sell_through"] is None or p["units_out"] <= 0:
+            if p is None or p.sell_through is None or p.units_out <= 0:
                 continue
-            if p["executions"] < floor or p["orders"] < floor:
+            if p.executions < floor or p.orders < floor:
                 continue
-            value = p["sell_through"]
+            value = p.sell_through
             finding("overproduction", a.id, value < th.sell_through_min,
                     _severity(value, th.sell_through_min, minimum=True),
-                    {"process": pid, "sell_through": value, "units_ordered": p["units_ordered"], "units_out": p["units_out"]},
+                    {"process": pid, "sell_through": value, "units_ordered": p.units_ordered, "units_out": p.units_out},
                     {"sell_through_min": th.sell_through_min},
-                    f"{p['units_ordered']:.0f} units ordered of {p['units_out']:.0f} produced by {pid}")
+                    f"{p.units_ordered:.0f} units ordered of {p.units_out:.0f} produced by {pid}")
     return findings
 
 
@@ -842,7 +1093,7 @@ def _pitfalls(
 
 
 def _checklist(
-    strategy: Strategy, kpis: dict[str, dict[str, Any]], monitored: bool | None
+    strategy: Strategy, kpis: dict[str, KpiLine], monitored: bool | None
 ) -> dict[ChecklistItem, ChecklistVerdict]:
     declared = strategy.checklist
     out: dict[ChecklistItem, ChecklistVerdict] = {}
@@ -884,7 +1135,7 @@ def _checklist(
         ("passed" if pilots else "failed"), f"pilots: {', '.join(pilots)}" if pilots else "no automation started as a pilot"))
     from_answer("team_involvement", lambda: ("unknown", "not declared in the strategy"))
     without = [a.id for a in strategy.automations
-               if not any(kpis.get(k, {}).get("value") is not None for k in a.kpis)]
+               if not any(k in kpis and kpis[k].value is not None for k in a.kpis)]
     verdict("kpi_measurement", "failed" if without else "passed",
             f"no KPI with data in the window for: {', '.join(without)}" if without else
             "every automation has a KPI with data in the window", "data")
@@ -911,14 +1162,19 @@ def _outcome_attainment(strategy: Strategy, facts: Facts) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def _drift(strategy: Strategy, facts: Facts, kpis: dict[str, dict[str, Any]], sai: float | None, fold: Fold | None,
+def _below_target(kpi_id: str, kpi: KpiLine) -> KpiBelowTarget | None:
+    if not kpi.below_target or kpi.value is None:
+        return None
+    guarded = kpi.events < kpi.min_events
+    guard = " (fewer events than the KPI's minimum: not alerted)" if guarded else ""
+    return KpiBelowTarget(kpi_id, kpi.value, kpi.target, kpi.events, guarded,
+                          f"KPI {kpi_id} at {_plain(kpi.value)} against target {_plain(kpi.target)}{guard}")
+
+
+def _drift(strategy: Strategy, facts: Facts, kpis: dict[str, KpiLine], sai: float | None, fold: Fold | None,
            ev: Evaluation, rolling_7d: bool) -> None:
     th = strategy.thresholds
-    below = {k: v for k, v in kpis.items() if v["below_target"]}
-    ev.drift["below_target"] = [
-        {"kpi": k, "value": v["value"], "target": v["target"], "events": v["events"],
-         "guarded": v["events"] < v["min_events"]} for k, v in below.items()
-    ]
+    ev.drift.below_target = [signal for k, v in kpis.items() if (signal := _below_target(k, v)) is not None]
     if not rolling_7d or fold is None:
         return
     baseline_facts = fold(facts.end - dt.timedelta(days=28), facts.end - WEEK)
@@ -926,17 +1182,17 @@ def _drift(strategy: Strategy, facts: Facts, kpis: dict[str, dict[str, Any]], sa
     for kpi in strategy.kpis:
         recent = kpis[kpi.id]
         base_value, base_events = (None, 0.0) if baseline_facts is None else kpi_measure(strategy, baseline_facts, kpi)
-        value = recent["value"]
+        value = recent.value
         drop = None
-        enough = recent["events"] >= th.regression_min_samples and base_events >= th.regression_min_samples
+        enough = recent.events >= th.regression_min_samples and base_events >= th.regression_min_samples
         if value is not None and base_value is not None and base_value != 0.0 and enough:
             worse = (base_value - value) if kpi.direction == "up" else (value - base_value)
             drop = worse / abs(base_value)
-        ev.add("drift_regression", {"kpi": kpi.id}, drop, recent=value, baseline=base_value, events=recent["events"])
+        ev.add("drift_regression", {"kpi": kpi.id}, drop, recent=value, baseline=base_value, events=recent.events)
         if drop is not None and drop >= th.regression_drop:
-            regressions.append({"kpi": kpi.id, "recent": value, "baseline": base_value, "drop": drop,
-                                "threshold": th.regression_drop})
-    ev.drift["regressions"] = regressions
+            regressions.append(KpiRegression(kpi.id, value, base_value, drop, th.regression_drop,
+                                             f"KPI {kpi.id} {drop:.0%} worse over 7 days than the 21 days before"))
+    ev.drift.regressions = regressions
     series = []
     for k in range(min(th.staleness_windows, STALENESS_MAX_WEEKS) + 1, 0, -1):
         week_end = facts.end - (k - 1) * WEEK
@@ -946,22 +1202,54 @@ def _drift(strategy: Strategy, facts: Facts, kpis: dict[str, dict[str, Any]], sa
         series[i + 1] < series[i] for i in range(len(series) - 1))  # type: ignore[operator]
     stale = None if sai is None else float(bool(sai >= th.staleness_sai_min and falling))
     ev.add("drift_strategic_staleness", {}, stale, sai=sai, outcome_attainment_by_week=series)
-    ev.drift["strategic_staleness"] = {"active": bool(stale), "sai": sai, "outcome_attainment_by_week": series,
-                                       "staleness_sai_min": th.staleness_sai_min,
-                                       "staleness_windows": th.staleness_windows}
+    ev.drift.staleness = StrategicStaleness(
+        bool(stale), sai, tuple(series), th.staleness_sai_min, th.staleness_windows,
+        "alignment high while outcome KPIs fell week after week: review the strategy"
+        if stale else "outcome KPIs not falling while alignment is high")
 
 
 # ---------------------------------------------------------------------------- prioritisation
 
 
-def priorities(strategy: Strategy, procs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Priority:
+    """A process to automate next, ranked by goal weight × criticality × manual volume × manual cost.
+
+    ``cost_declared`` is false when the strategy declares no manual cost per case for the
+    process (``manual_cost_per_case`` then counts 1 per case): the report gives its impact in
+    weighted cases, not money. It is not part of the JSON, which has always carried the cost used.
+    """
+
+    id: str
+    name: str
+    score: float
+    goal_weight: float
+    criticality: str
+    manual_share: float
+    manual_volume_per_month: float
+    manual_cost_per_case: float
+    candidate: bool
+    automations: tuple[str, ...]
+    rank: int
+    cost_declared: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "score": self.score, "goal_weight": self.goal_weight,
+                "criticality": self.criticality, "manual_share": self.manual_share,
+                "manual_volume_per_month": self.manual_volume_per_month,
+                "manual_cost_per_case": self.manual_cost_per_case, "candidate": self.candidate,
+                "automations": list(self.automations), "rank": self.rank}
+
+
+def priorities(strategy: Strategy, procs: Mapping[str, ProcessMeasures]) -> list[Priority]:
     """Processes ranked by goal weight × criticality × manual volume × manual cost (highest first)."""
     goal_share = strategy.goal_weights()
-    automated_by = {pid: [a.id for a in strategy.automations if pid in a.processes] for pid in (p.id for p in strategy.processes)}
-    rows: list[dict[str, Any]] = []
+    automated_by = {pid: tuple(a.id for a in strategy.automations if pid in a.processes)
+                    for pid in (p.id for p in strategy.processes)}
+    rows: list[Priority] = []
     for p in strategy.processes:
-        stats = procs.get(p.id, {})
-        rate = stats.get("automation_rate")
+        stats = procs.get(p.id)
+        rate = None if stats is None else stats.automation_rate
         manual_share = 1.0 if p.candidate or rate is None else 1.0 - rate
         if manual_share <= 0:
             continue
@@ -969,15 +1257,14 @@ def priorities(strategy: Strategy, procs: dict[str, dict[str, Any]]) -> list[dic
         volume = (p.monthly_volume or 0.0) * manual_share
         cost = p.manual_cost_per_case if p.manual_cost_per_case is not None else 1.0
         score = weight * CRITICALITY_FACTOR[p.criticality] * volume * cost
-        rows.append({
-            "id": p.id, "name": p.name, "score": score, "goal_weight": weight, "criticality": p.criticality,
-            "manual_share": manual_share, "manual_volume_per_month": volume, "manual_cost_per_case": cost,
-            "candidate": p.candidate, "automations": automated_by[p.id],
-        })
-    rows.sort(key=lambda r: (-r["score"], r["id"]))
-    for rank, row in enumerate(rows, 1):
-        row["rank"] = rank
-    return rows
+        rows.append(Priority(
+            id=p.id, name=p.name, score=score, goal_weight=weight, criticality=p.criticality,
+            manual_share=manual_share, manual_volume_per_month=volume, manual_cost_per_case=cost,
+            candidate=p.candidate, automations=automated_by[p.id], rank=0,
+            cost_declared=p.manual_cost_per_case is not None,
+        ))
+    rows.sort(key=lambda r: (-r.score, r.id))
+    return [replace(row, rank=rank) for rank, row in enumerate(rows, 1)]
 
 
 # ---------------------------------------------------------------------------- the whole window
@@ -994,7 +1281,7 @@ class Run:
     ethics_inputs: Callable[[dt.datetime, dt.datetime], EthicsInputs] | None = None  # the window's ethics events
 
 
-Formula = Callable[[Any, Facts, Evaluation, Run], None]
+Formula = Callable[[Strategy, Facts, Evaluation, Run], None]
 """A step of the evaluation: adds the values of the catalogue metrics that name it."""
 
 
@@ -1032,10 +1319,10 @@ def _human_reachability(strategy: Strategy, facts: Facts, ev: Evaluation, run: R
 def _kpi_values(strategy: Strategy, facts: Facts, ev: Evaluation, run: Run) -> None:
     ev.kpis = _kpis(strategy, facts)
     for kpi_id, k in ev.kpis.items():
-        ev.add("kpi_value", {"kpi": kpi_id}, k["value"], measure=k["measure"])
-        ev.add("kpi_events", {"kpi": kpi_id}, k["events"])
-        ev.add("kpi_attainment", {"kpi": kpi_id}, k["attainment"], target=k["target"], baseline=k["baseline"])
-        burn = kpi_burn(k["measure"], k["direction"], k["target"], k["value"], k["events"])
+        ev.add("kpi_value", {"kpi": kpi_id}, k.value, measure=k.measure)
+        ev.add("kpi_events", {"kpi": kpi_id}, k.events)
+        ev.add("kpi_attainment", {"kpi": kpi_id}, k.attainment, target=k.target, baseline=k.baseline)
+        burn = kpi_burn(k.measure, k.direction, k.target, k.value, k.events)
         if burn is not None:
             inputs = {"bad": burn.bad, "events": burn.events, "budget": burn.budget}
             ev.add("kpi_burn_rate", {"kpi": kpi_id}, burn.rate, **inputs)
@@ -1050,17 +1337,16 @@ def _perspective_scores(strategy: Strategy, facts: Facts, ev: Evaluation, run: R
 
 
 def _sai(strategy: Strategy, facts: Facts, ev: Evaluation, run: Run) -> None:
-    scores: dict[str, float | None] = {
-        name: (None if ev.indices[name]["value"] is None else 100.0 * ev.indices[name]["value"]) for name in INDICES
-    }
+    values = {name: ev.indices[name].value for name in INDICES}
+    scores: dict[str, float | None] = {name: None if value is None else 100.0 * value for name, value in values.items()}
     scores.update(ev.perspectives)
     scores[ETHICS_INPUT] = ev.ethics_score  # no data on hour and day windows: its weight goes to the others there
     ev.sai, ev.contributions = sai_of(strategy, scores)
     ev.add("sai", {}, ev.sai)
     if ev.sai is not None:
         for name, c in ev.contributions.items():
-            if c["points"] is not None:
-                ev.add("sai_contribution", {"input": name}, c["points"], weight=c["weight"], score=c["score"])
+            if c.points is not None:
+                ev.add("sai_contribution", {"input": name}, c.points, weight=c.weight, score=c.score)
 
 
 def _checklist_items(strategy: Strategy, facts: Facts, ev: Evaluation, run: Run) -> None:

@@ -31,9 +31,9 @@ it), no regression or staleness signal (those compare fixed weeks).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
+from dataclasses import fields, replace
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -57,6 +57,7 @@ from alignwatch.metrics.card import (
 from alignwatch.metrics.engine import LOOKBACK, Reader, Window, _clean, evaluate_window
 from alignwatch.metrics.ethics import fetch_inputs
 from alignwatch.metrics.formulas import (
+    AutomationMeasures,
     Evaluation,
     Finding,
     attainment,
@@ -94,6 +95,8 @@ NOT_ENOUGH_DATA = "not enough data"
 """The verdict of a pilot none of whose KPIs has its ``min_events`` both before and during the pilot."""
 #: the ``window`` of a scorecard over an arbitrary period
 PERIOD = "period"
+_Record = TypeVar("_Record", Contribution, KpiLine, AutomationMeasures, Priority, KpiBelowTarget, KpiRegression,
+                  StrategicStaleness)
 
 
 def _at(at: dt.datetime) -> dt.datetime:
@@ -140,32 +143,23 @@ def _evaluate(conn: sa.Connection, strategy: Strategy, at: dt.datetime, window: 
     return evaluate_window(reader, Window(_KINDS[window], at - length, at))  # type: ignore[arg-type]
 
 
-def _plain(value: float) -> str:
-    """A number in a message: up to four decimals, never scientific notation (``54570``, ``0.8125``)."""
-    return f"{value:.4f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:.0f}"
+def _rounded(record: _Record) -> _Record:
+    """``record`` with its numbers rounded as the engine stores them (:func:`_clean`); its
+    tuples stay tuples and its strings (a message written from the exact values) stay as they are."""
+    changes: dict[str, Any] = {}
+    for f in fields(record):
+        value = getattr(record, f.name)
+        if f.init and not isinstance(value, str):
+            changes[f.name] = tuple(_clean(value)) if isinstance(value, tuple) else _clean(value)
+    return replace(record, **changes)
 
 
 def _drift(ev: Evaluation) -> list[DriftSignal]:
     """The drift signals: their numbers rounded as stored, their messages written from the exact values."""
-    signals: list[DriftSignal] = []
-    for raw in ev.drift.get("below_target", []):
-        item = _clean(raw)
-        guard = " (fewer events than the KPI's minimum: not alerted)" if raw["guarded"] else ""
-        signals.append(KpiBelowTarget(
-            item["kpi"], item["value"], item["target"], item["events"], item["guarded"],
-            f"KPI {raw['kpi']} at {_plain(raw['value'])} against target {_plain(raw['target'])}{guard}"))
-    for raw in ev.drift.get("regressions", []):
-        item = _clean(raw)
-        signals.append(KpiRegression(
-            item["kpi"], item["recent"], item["baseline"], item["drop"], item["threshold"],
-            f"KPI {raw['kpi']} {raw['drop']:.0%} worse over 7 days than the 21 days before"))
-    stale = _clean(ev.drift.get("strategic_staleness"))
-    if stale is not None:
-        signals.append(StrategicStaleness(
-            stale["active"], stale["sai"], tuple(stale["outcome_attainment_by_week"]), stale["staleness_sai_min"],
-            stale["staleness_windows"],
-            "alignment high while outcome KPIs fell week after week: review the strategy"
-            if stale["active"] else "outcome KPIs not falling while alignment is high"))
+    signals: list[DriftSignal] = [_rounded(signal) for signal in ev.drift.below_target]
+    signals += [_rounded(signal) for signal in ev.drift.regressions]
+    if ev.drift.staleness is not None:
+        signals.append(_rounded(ev.drift.staleness))
     human = ev.human_reachability
     if human.get("below_floor"):
         value, floor = human["value"], human["floor"]
@@ -257,27 +251,23 @@ def _card(strategy: Strategy, window: str, ev: Evaluation, findings: list[Findin
     Its numbers are rounded as the engine stores them (:func:`_clean`) before they go into
     the records, so the report and the live view show the values the JSON carries."""
     items = {str(ident): ChecklistLine(**verdict) for ident, verdict in ev.checklist.items()}
-    declared = {p.id: p.manual_cost_per_case is not None for p in strategy.processes}
-    contributions, indices, kpis = _clean(ev.contributions), _clean(ev.indices), _clean(ev.kpis)
     return Scorecard(
         business=strategy.business.name,
         window=window,
         start=ev.start,
         end=ev.end,
         sai=_clean(ev.sai),
-        contributions=tuple(Contribution(name, c["score"], c["weight"], c["points"]) for name, c in contributions.items()),
-        indices={ident: IndexLine(index["value"], {k: v for k, v in index.items() if k != "value"})
-                 for ident, index in indices.items()},
+        contributions=tuple(_rounded(c) for c in ev.contributions.values()),
+        indices={ident: IndexLine(_clean(index.value), _clean(index.inputs())) for ident, index in ev.indices.items()},
         perspectives=_clean(ev.perspectives),
-        kpis={ident: KpiLine(**kpi) for ident, kpi in kpis.items()},
+        kpis={ident: _rounded(kpi) for ident, kpi in ev.kpis.items()},
         checklist=Checklist(_clean(ev.readiness), sum(1 for c in items.values() if c.status == "passed"), items),
         pitfalls=tuple(replace(f, evidence=_clean(f.evidence), threshold=_clean(f.threshold)) for f in ranked_findings(findings)),
         drift=tuple(_drift(ev)),
         human_reachability=_clean(ev.human_reachability),
-        priorities=tuple(Priority(**{**row, "automations": tuple(row["automations"])}, cost_declared=declared[row["id"]])
-                         for row in _clean(priorities(strategy, ev.processes))),
+        priorities=tuple(_rounded(row) for row in priorities(strategy, ev.processes)),
         pilots=tuple(pilots),
-        automations=_clean(ev.automations),
+        automations={ident: _rounded(stats) for ident, stats in ev.automations.items()},
         ethics=ethics,
     )
 
@@ -303,17 +293,17 @@ def explain_sai_period(engine: sa.Engine, strategy: Strategy, start: dt.datetime
 
 def _explanation(window: str, now: Evaluation, before: Evaluation) -> dict[str, Any]:
     """The SAI's inputs ranked by how many points they moved from ``before`` to ``now``."""
-    moves = []
+    moves: list[dict[str, Any]] = []
     for name in SAI_INPUTS:
         new, old = now.contributions[name], before.contributions[name]
-        delta = (new["points"] or 0.0) - (old["points"] or 0.0)
+        delta = (new.points or 0.0) - (old.points or 0.0)
         # a perspective's KPIs with a value but fewer events than their min_events: not judged, left out of its score
         guarded = perspective_kpis(now.kpis, name)[1] if name in PERSPECTIVES else {}
         # what a perspective's KPIs left out of their values (e.g. costs attributed to no automation)
-        notes = {k: v["note"] for k, v in now.kpis.items() if v["perspective"] == name and v.get("note")}
-        moves.append({"input": name, "points": new["points"], "previous_points": old["points"], "delta": round(delta, 9),
-                      "score": new["score"], "previous_score": old["score"], "weight": new["weight"],
-                      "previous_weight": old["weight"], "not_judged": guarded, "notes": notes})
+        notes = {k: v.note for k, v in now.kpis.items() if v.perspective == name and v.note}
+        moves.append({"input": name, "points": new.points, "previous_points": old.points, "delta": round(delta, 9),
+                      "score": new.score, "previous_score": old.score, "weight": new.weight,
+                      "previous_weight": old.weight, "not_judged": guarded, "notes": notes})
     moves.sort(key=lambda m: (-abs(m["delta"]), m["input"]))
     change = None if now.sai is None or before.sai is None else now.sai - before.sai
     explanation: dict[str, Any] = _clean({

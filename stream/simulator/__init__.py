@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alignwatch.metrics.strategy import Strategy
 from alignwatch.stream.simulator.generate import SimMessage, Simulation, encode, load_scenario_strategy
 from alignwatch.stream.simulator.scenarios import PROFILES, SCENARIOS, Profile
 
@@ -44,7 +45,7 @@ def simulate(
     days: int,
     events: int,
     *,
-    strategy: Any = None,
+    strategy: Strategy | None = None,
     late_share: float = 0.03,
     planted: bool = True,
 ) -> Iterator[dict[str, Any]]:
@@ -129,7 +130,7 @@ def messages(
     days: int,
     events: int,
     *,
-    strategy: Any = None,
+    strategy: Strategy | None = None,
     malformed_share: float = 0.01,
     duplicate_share: float = 0.01,
     binary_share: float = 0.1,

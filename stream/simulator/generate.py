@@ -33,7 +33,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from alignwatch.metrics.strategy import Strategy, load_strategy
+from alignwatch.metrics.strategy import Kpi, Strategy, load_strategy
 from alignwatch.stream.simulator.scenarios import PROFILES, Profile
 
 __all__ = ["SimMessage", "Simulation", "default_strategy_path", "encode", "load_scenario_strategy"]
@@ -145,7 +145,7 @@ class Simulation:
     def __init__(
         self,
         scenario: str,
-        strategy: Any,
+        strategy: Strategy,
         *,
         seed: int,
         start: dt.datetime,
@@ -466,7 +466,7 @@ class Simulation:
         step = dt.timedelta(days=7) if self.days >= 7 else self.end - self.start
         return [(self.start + step * (n + 1) - dt.timedelta(hours=1), kpi) for n in range(weeks) for kpi in self.observed_kpis]
 
-    def _kpi_observed(self, moment: dt.datetime, kpi: Any) -> dict[str, Any]:
+    def _kpi_observed(self, moment: dt.datetime, kpi: Kpi) -> dict[str, Any]:
         rng = self._outcome_rng
         target = float(kpi.target)
         baseline = float(kpi.baseline) if kpi.baseline is not None else 0.9 * target

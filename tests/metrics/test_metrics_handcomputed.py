@@ -11,6 +11,7 @@ import datetime as dt
 
 import pytest
 
+from alignwatch.metrics.card import KpiBelowTarget, KpiRegression
 from alignwatch.metrics.engine import compute
 from alignwatch.metrics.scorecard import build_scorecard
 from alignwatch.store.schema import pipeline_runs
@@ -408,6 +409,22 @@ def test_regression_needs_the_minimum_sample_in_both_windows(store, strategy, ba
     rows += [feedback(end - dt.timedelta(days=3), csat=4) for _ in range(recent_n)]
     insert(store, rows)
     assert day_values(store, strategy, window="7d")[key("drift_regression", kpi="k_csat")] is None
+
+
+def test_the_scorecard_carries_below_target_and_regression_as_records_rounded_as_stored(store, strategy) -> None:
+    end = DAY0 + DAY
+    rows = [feedback(end - dt.timedelta(days=20, hours=i % 24), csat=5) for i in range(30)]
+    rows += [feedback(end - dt.timedelta(days=3, hours=i % 24), csat=4 if i < 10 else 3) for i in range(30)]
+    insert(store, rows)
+    drift = build_scorecard(store, strategy, end, window="7d").drift
+    # the last 7 days: 10 answers of 4 and 20 of 3, CSAT (40 + 60) / 30 = 3.3333… (3.333333333 to 9 decimals),
+    # below its target 4; the message is written from the exact value, to 4 decimals
+    assert [s for s in drift if isinstance(s, KpiBelowTarget)] == [
+        KpiBelowTarget("k_csat", 3.333333333, 4.0, 30.0, False, "KPI k_csat at 3.3333 against target 4")]
+    # the 21 days before: 30 answers of 5; (5 - 3.3333…) / 5 = 0.3333… worse, above the threshold 0.15
+    assert [s for s in drift if isinstance(s, KpiRegression)] == [
+        KpiRegression("k_csat", 3.333333333, 5.0, 0.333333333, 0.15,
+                      "KPI k_csat 33% worse over 7 days than the 21 days before")]
 
 
 @pytest.mark.parametrize(("answers", "stale"), [
