@@ -58,7 +58,7 @@ def export(
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     strategy = load_strategy(settings.strategy_file, max_bytes=settings.max_strategy_bytes)
     config = load_web_config(settings.exporter_web_config) if settings.exporter_web_config else None
-    engine = connect(settings.store_url)
+    engine = connect(settings.store_url, create=False)  # waits for a store, never creates one
     # scrapes never reload nor serialise: the refresher re-reads the store every --refresh
     # seconds and prepares the exposition of each new snapshot
     cache = SnapshotCache(lambda: latest_snapshot(engine), ttl_s=float("inf"))

@@ -15,11 +15,14 @@ __all__ = ["MIGRATIONS", "connect", "connect_existing", "current_revision", "hea
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def connect(url: str, *, create_dirs: bool = True, **engine_options: object) -> Engine:
+def connect(url: str, *, create_dirs: bool = True, create: bool = True, **engine_options: object) -> Engine:
     """An engine for ``url``; ``postgresql://`` URLs use psycopg 3.
 
     SQLite gets WAL journaling, a busy timeout and enforced foreign keys; the directory of
-    a SQLite file is created when missing.
+    a SQLite file is created when missing. With ``create=False`` a missing SQLite file is
+    never created: every connection opens the file read-write only if it exists (SQLite's
+    ``mode=rw``), so a service that waits for its store (the exporter) fails its reads until
+    the store is created, and leaves nothing behind.
     """
     try:
         parsed = make_url(url)
@@ -28,8 +31,12 @@ def connect(url: str, *, create_dirs: bool = True, **engine_options: object) -> 
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite":
-        if create_dirs and parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        on_disk = bool(parsed.database) and parsed.database != ":memory:"
+        if not create and on_disk and not str(parsed.database).startswith("file:"):
+            path = Path(str(parsed.database)).absolute()
+            parsed = parsed.set(database=f"file:{path}", query={**parsed.query, "mode": "rw", "uri": "true"})
+        elif create_dirs and on_disk:
+            Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, connect_args={"timeout": 30}, **engine_options)
 
         @event.listens_for(engine, "connect")

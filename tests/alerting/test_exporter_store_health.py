@@ -151,6 +151,7 @@ def test_a_postgresql_port_that_refuses_connections_is_store_down_with_one_line(
 
 def test_an_unmigrated_sqlite_store_is_store_down_until_it_is_migrated(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
+    (tmp_path / "store.db").touch()  # an empty file is an empty SQLite database
     exporter = Exporter(url, tmp_path)
     try:
         down = exporter.wait_for(lambda s: s.get("alignwatch_exporter_store_errors_total", 0) >= 2)
@@ -170,6 +171,25 @@ def test_an_unmigrated_sqlite_store_is_store_down_until_it_is_migrated(tmp_path:
     assert len(recoveries) >= 1
     said = [line.split("exporter: ", 1)[1] for line in log.splitlines() if line in failures or line in recoveries]
     assert all(this != previous for previous, this in itertools.pairwise(said)), said
+    assert log.rindex("the store answers again") > log.rindex("cannot read the store")
+
+
+def test_a_missing_sqlite_store_is_store_down_never_created_and_up_once_created(tmp_path: Path) -> None:
+    store = tmp_path / "not-yet" / "store.db"
+    url = f"sqlite:///{store}"
+    exporter = Exporter(url, tmp_path)
+    try:
+        down = exporter.wait_for(lambda s: s.get("alignwatch_exporter_store_errors_total", 0) >= 3)
+        assert down["alignwatch_exporter_store_up"] == 0.0
+        assert not (tmp_path / "not-yet").exists()  # three failed reads created neither the file nor its folder
+        engine = connect(url)
+        upgrade(engine)
+        engine.dispose()
+        exporter.wait_for(lambda s: s.get("alignwatch_exporter_store_up") == 1.0)
+    finally:
+        log = exporter.stop()
+    assert "Traceback" not in log
+    assert "cannot read the store (OperationalError: unable to open database file)" in failure_lines(log)[0]
     assert log.rindex("the store answers again") > log.rindex("cannot read the store")
 
 
