@@ -58,6 +58,11 @@ def export(
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     strategy = load_strategy(settings.strategy_file, max_bytes=settings.max_strategy_bytes)
     config = load_web_config(settings.exporter_web_config) if settings.exporter_web_config else None
+    # the stop signals are handled before anything is announced: a SIGTERM right after the
+    # "serving" line stops the exporter cleanly instead of killing it
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     engine = connect(settings.store_url, create=False)  # waits for a store, never creates one
     # scrapes never reload nor serialise: the refresher re-reads the store every --refresh
     # seconds and prepares the exposition of each new snapshot
@@ -67,9 +72,6 @@ def export(
     server = serve(CollectorRegistry(), host=settings.exporter_host, port=settings.exporter_port, web_config=config,
                    snapshot=collector)
     click.echo(f"serving {server.url} for {strategy.business.name}")
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
     stop.wait()
     server.stop()
     refresher.stop()
