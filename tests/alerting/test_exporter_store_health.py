@@ -149,6 +149,14 @@ def test_a_postgresql_port_that_refuses_connections_is_store_down_with_one_line(
     assert "hunter22" not in log
 
 
+def _migrate_and_see_it_up(url: str, exporter: Exporter) -> None:
+    """Create or migrate the store at ``url``, then wait until ``exporter`` reads it."""
+    engine = connect(url)
+    upgrade(engine)
+    engine.dispose()
+    exporter.wait_for(lambda s: s.get("alignwatch_exporter_store_up") == 1.0)
+
+
 def test_an_unmigrated_sqlite_store_is_store_down_until_it_is_migrated(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     (tmp_path / "store.db").touch()  # an empty file is an empty SQLite database
@@ -156,10 +164,7 @@ def test_an_unmigrated_sqlite_store_is_store_down_until_it_is_migrated(tmp_path:
     try:
         down = exporter.wait_for(lambda s: s.get("alignwatch_exporter_store_errors_total", 0) >= 2)
         assert down["alignwatch_exporter_store_up"] == 0.0
-        engine = connect(url)
-        upgrade(engine)
-        engine.dispose()
-        exporter.wait_for(lambda s: s.get("alignwatch_exporter_store_up") == 1.0)
+        _migrate_and_see_it_up(url, exporter)
     finally:
         log = exporter.stop()
     assert "Traceback" not in log
@@ -182,10 +187,7 @@ def test_a_missing_sqlite_store_is_store_down_never_created_and_up_once_created(
         down = exporter.wait_for(lambda s: s.get("alignwatch_exporter_store_errors_total", 0) >= 3)
         assert down["alignwatch_exporter_store_up"] == 0.0
         assert not (tmp_path / "not-yet").exists()  # three failed reads created neither the file nor its folder
-        engine = connect(url)
-        upgrade(engine)
-        engine.dispose()
-        exporter.wait_for(lambda s: s.get("alignwatch_exporter_store_up") == 1.0)
+        _migrate_and_see_it_up(url, exporter)
     finally:
         log = exporter.stop()
     assert "Traceback" not in log
