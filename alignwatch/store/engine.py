@@ -74,7 +74,7 @@ def connect_existing(url: str, **engine_options: object) -> Engine:
                 f"store {url} does not exist (no file {path}): create it with "
                 f"`alignwatch db upgrade --store {url}`, or run the demo with `make run`"
             )
-    return connect(url, create_dirs=False, **engine_options)
+    return connect(url, create_dirs=False, create=True, **engine_options)
 
 
 def _alembic_config(engine: Engine):  # type: ignore[no-untyped-def]
