@@ -350,6 +350,7 @@ def _expects_events(conn: sa.Connection, strategy: Strategy, blocks: Sequence[tu
     yet none lies in the run's interval nor in the 28 days before it that its rolling windows
     read (a quiet day beside busy ones is not "no data"; a fresh store or a range far from
     every event is, and its values, an SAI of 0.0 from nothing, are never published)."""
+    # the suites import Great Expectations (seconds to import): only a run that validates pays for it
     from alignwatch.expectations.raw_events import strategy_expects_events
 
     reach = [(lo - ROLLING_DAYS * DAY, hi) for lo, hi in blocks]
@@ -375,6 +376,7 @@ def _check_days(
     Great Expectations run over the days' events
     (:func:`~alignwatch.expectations.raw_events.check_raw_events_days`). Should that run
     raise, every day is left to its own run's gate (None), where an error marks the run."""
+    # the suites import Great Expectations (seconds to import): only a run that validates pays for it
     from alignwatch.expectations.raw_events import check_raw_events_days
 
     began = time.perf_counter()

@@ -17,6 +17,12 @@ Rules (each a named expectation class with a description):
   windows read) hold any (a fresh store, a range far from every event): the values of such
   a run, an SAI of 0.0 computed from nothing, are never published.
 
+A backfill validates the events of a block of days at once (:func:`check_raw_events_days`):
+one Great Expectations run checks the event rules on every event of the block, each event
+tagged with its day, and one run checks the volume rules on one row per day; each day gets
+the outcome :func:`check_raw_events` would give it (a day outside a rule is validated again
+on its own, so that it reports exactly what the per-day gate reports).
+
 The batch is a pandas frame with one row per event (:func:`events_frame`): scale fields
 become float columns (a value that is not a finite number — a string, NaN, an infinity —
 becomes ``inf`` so that the range rule reports it) and ``bad_quantity`` names the first bad
@@ -38,8 +44,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import great_expectations as gx
-import numpy as np
 import great_expectations.expectations as gxe
+import numpy as np
 import sqlalchemy as sa
 
 from alignwatch.expectations.runner import SuiteOutcome, gx_context, run_suite, validate_frame
@@ -60,6 +66,8 @@ __all__ = [
     "ExpectPayloadFieldInRange",
     "ExpectQuantitiesFiniteAndInRange",
     "ExpectVolumeWithinLearnedBand",
+    "ExpectWindowVolumeNotAboveBand",
+    "ExpectWindowVolumeNotBelowBand",
     "HISTORY_WINDOWS",
     "QUANTITIES",
     "SCALES",
@@ -67,6 +75,7 @@ __all__ = [
     "VolumeBand",
     "build_suite",
     "check_raw_events",
+    "check_raw_events_days",
     "events_frame",
     "history_windows",
     "learn_volume_band",
@@ -466,7 +475,8 @@ def _block_suites(event_types: tuple[str, ...]) -> tuple[gx.ExpectationSuite, gx
 
 _suites_lock = threading.Lock()
 _block_suite_cache: dict[tuple[str, ...], tuple[gx.ExpectationSuite, gx.ExpectationSuite]] = {}
-# outcomes of windows that passed, by shape (see _shape): what a passing window of that shape reports
+# the outcome of a window that passed, by shape (types, events expected, band learned, no rows,
+# columns without a value): the rules, descriptions and keys a passing window of that shape reports
 _passed_cache: dict[tuple[Any, ...], SuiteOutcome] = {}
 
 
@@ -489,7 +499,9 @@ def check_raw_events_days(
     :func:`check_raw_events`' suite, so that a failing window reports exactly what the
     per-window gate reports (its failing rules, counts and offending values). A window
     that passes reports what a passing window reports: every rule held, with its own counts
-    (rows, missing values per column) and bounds.
+    (rows, missing values per column) and bounds; the first passing window of each shape
+    (events expected or not, band learned or not, empty columns) in a process is validated
+    on its own, and its outcome is the pattern of the others.
     """
     import pandas as pd
 
@@ -536,13 +548,14 @@ def check_raw_events_days(
             continue
         stats = _window_stats(frame)
         shape = (types, expect, band is None, stats["rows"] == 0, tuple(sorted(k for k, v in stats.items() if v == stats["rows"])))
-        template = _passed_cache.get(shape)
+        with _suites_lock:
+            template = _passed_cache.get(shape)
         if template is None:
+            # the first passing window of its shape in this process is validated on its own
             outcome = validate_frame(build_suite(**suite_args), frame)
-            if not outcome.success:  # not expected: a window the block run passed fails alone; report it as it is
-                outcomes.append(outcome)
-                continue
-            _passed_cache[shape] = outcome
+            if outcome.success:
+                with _suites_lock:
+                    _passed_cache[shape] = outcome
             outcomes.append(outcome)
             continue
         outcomes.append(_passed_like(template, start=start, end=end, band=band, stats=stats))
