@@ -41,7 +41,7 @@ import statistics
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
@@ -439,7 +439,9 @@ class ExpectWindowVolumeNotAboveBand(gxe.ExpectColumnPairValuesAToBeGreaterThanB
     column_A: str = "ceiling"
     column_B: str = "events"
     or_equal: bool | None = True
-    ignore_row_if: str = "either_value_is_missing"
+    ignore_row_if: Literal["both_values_are_missing", "either_value_is_missing", "neither"] | dict[Any, Any] = (
+        "either_value_is_missing"
+    )
     description: str | None = "each window's event count is not above its learned band"
 
 
