@@ -268,7 +268,6 @@ class HourGroups:
         sequence = np.argsort(type_codes, kind="stable")
         type_codes, hours_column = type_codes[sequence], hours_column[sequence]
         codes = [column[sequence] for column in codes]
-        table = table[sequence]
         self.blocks: dict[str, _Block] = {}
         bounds = np.flatnonzero(np.diff(type_codes)) + 1
         for lo, hi in zip([0, *bounds.tolist()], [*bounds.tolist(), count], strict=True):
@@ -278,7 +277,8 @@ class HourGroups:
             if types is not None and type_ not in types:
                 continue
             measures = tuple(name for name in MEASURES if name in carried[type_])
-            block = table[lo:hi, [position_of[name] for name in measures]]
+            # the rows of the type and the columns of its measures only (no sorted copy of the whole table)
+            block = table[np.ix_(sequence[lo:hi], [position_of[name] for name in measures])]
             ids = [column[lo:hi] for column in codes]
             keys: list[Hashable] = []
             key = np.zeros(hi - lo, dtype=np.int64)
