@@ -48,8 +48,21 @@ from alignwatch.metrics.aggregates import (
 )
 from alignwatch.metrics.facts import Facts, Sums
 
-__all__ = ["ID_DTYPE", "SUM_DTYPE", "GroupRow", "HourColumns", "HourGroups", "HourSamples", "as_row", "fold_facts",
-           "project"]
+__all__ = [
+    "ID_DTYPE",
+    "SAMPLE_DTYPE",
+    "SUM_DTYPE",
+    "GroupRow",
+    "HourColumns",
+    "HourGroups",
+    "HourSamples",
+    "SampleRow",
+    "as_row",
+    "by_hour",
+    "fold_facts",
+    "project",
+    "read_samples",
+]
 
 #: one group as read: type, hour, automation, process, touchpoint, actor, dataset, k1, k2, sums
 GroupRow = tuple[str, int, str | None, str | None, str | None, str | None, str | None, str | None, str | None,
@@ -106,30 +119,44 @@ def _sequential_sums(keys: Ints, weights: Floats, size: int) -> Floats:
     return np.asarray(np.bincount(keys, weights=weights, minlength=size), dtype=np.float64)
 
 
-#: the dtypes of a packed hour's columns (:meth:`HourColumns.pack`): identifier codes, sums
+#: the dtypes of a packed hour's columns (:meth:`HourColumns.pack`): identifier codes, sums, samples
 ID_DTYPE = np.dtype("<i4")
 SUM_DTYPE = np.dtype("<f8")
+SAMPLE_DTYPE = np.dtype([("key", "<i4"), ("value", "<f8"), ("count", "<i8")])
+
+#: one sample as read: distribution, hour, automation, process, value, events with it
+SampleRow = tuple[str, int, str | None, str | None, float, int]
+SampleKey = tuple[str, str | None, str | None]
+
+
+def _sample_rank(key: SampleKey) -> tuple[Any, ...]:
+    return key[0], _rank(key[1]), _rank(key[2])
 
 
 class HourColumns:
-    """The groups of one hour as columns, in the order of :func:`~alignwatch.metrics.aggregates.order`.
+    """The groups and distribution samples of one hour as columns, the groups in the order of :func:`~alignwatch.metrics.aggregates.order`.
 
-    The rows are sorted by event type, then by each identifier as ``order`` sorts it
+    The groups are sorted by event type, then by each identifier as ``order`` sorts it
     (``str``; None before the text ``'None'``), ties kept in the order given. ``types``: each
     event type of the hour in that order with its number of rows and the measures some row
     of the type carries (:data:`MEASURES` order); ``values``: per identifier column, the
     distinct values of the hour in sort order; ``ids``: 7 × rows codes into ``values``;
     ``measures``: the measures some row of the hour carries; ``sums``: rows × ``measures``,
-    0.0 where a row does not carry the measure.
+    0.0 where a row does not carry the measure. ``sample_keys``: the (distribution,
+    automation, process) of the hour's samples, sorted; ``samples``: records (index into
+    ``sample_keys``, value, events with it), by key and value.
 
     The hour-aggregate cache stores one per hour (:meth:`pack`): ``layout`` the JSON text
-    ``{"types": [[type, rows, [measure, ...]], ...], "values": [[value, ...] × 7]}``,
-    ``ids`` the codes as little-endian int32, identifier column after identifier column
-    (automation, process, touchpoint, actor, dataset, k1, k2), ``sums`` the sums as
-    little-endian float64, row after row. Reading it back is one ``frombuffer`` per column.
+    ``{"types": [[type, rows, [measure, ...]], ...], "values": [[value, ...] × 7],
+    "samples": [[distribution, automation, process], ...]}``, ``ids`` the codes as
+    little-endian int32, identifier column after identifier column (automation, process,
+    touchpoint, actor, dataset, k1, k2), ``sums`` the sums as little-endian float64, row
+    after row, ``samples`` the sample records packed (:data:`SAMPLE_DTYPE`: int32 key,
+    float64 value, int64 count, little-endian, 20 bytes each). Reading it back is one
+    ``frombuffer`` per column.
     """
 
-    __slots__ = ("hour", "ids", "measures", "sums", "types", "values")
+    __slots__ = ("hour", "ids", "measures", "sample_keys", "samples", "sums", "types", "values")
 
     def __init__(
         self,
@@ -138,6 +165,8 @@ class HourColumns:
         values: Sequence[Sequence[str | None]],
         ids: npt.NDArray[np.int32],
         sums: Floats,
+        sample_keys: Sequence[SampleKey] = (),
+        samples: npt.NDArray[np.void] | None = None,
     ) -> None:
         self.hour = hour
         self.types = tuple(types)
@@ -147,6 +176,8 @@ class HourColumns:
         size = sum(rows for _, rows, _ in self.types)
         self.ids = ids.reshape(len(_IDS), size)
         self.sums = sums.reshape(size, len(self.measures))
+        self.sample_keys = tuple(sample_keys)
+        self.samples = np.zeros(0, dtype=SAMPLE_DTYPE) if samples is None else samples
 
     @property
     def size(self) -> int:
@@ -154,8 +185,8 @@ class HourColumns:
         return int(self.ids.shape[1])
 
     @classmethod
-    def of_rows(cls, hour: int, rows: Iterable[GroupRow]) -> HourColumns:
-        """The groups ``rows`` (all of ``hour``, in any order) as columns."""
+    def of_rows(cls, hour: int, rows: Iterable[GroupRow], samples: Iterable[SampleRow] = ()) -> HourColumns:
+        """The groups ``rows`` and the ``samples`` (all of ``hour``, in any order) as columns."""
         ordered = sorted(rows, key=lambda row: (row[0], *map(_rank, row[2:9])))
         values = [sorted({row[2 + position] for row in ordered}, key=_rank) for position in range(len(_IDS))]
         index = [{value: code for code, value in enumerate(column)} for column in values]
@@ -168,19 +199,28 @@ class HourColumns:
             types.append((type_, len(part), tuple(name for name in MEASURES if name in carried)))
         measures = [name for name in MEASURES if any(name in names for _, _, names in types)]
         sums = np.array([[row[9].get(name, 0.0) for name in measures] for row in ordered], dtype=SUM_DTYPE)
-        return cls(hour, types, values, ids.reshape(len(_IDS), len(ordered)), sums.reshape(len(ordered), len(measures)))
+        listed = list(samples)
+        sample_keys = sorted({(row[0], row[2], row[3]) for row in listed}, key=_sample_rank)
+        key_index = {key: code for code, key in enumerate(sample_keys)}
+        records = np.array(sorted((key_index[(row[0], row[2], row[3])], float(row[4]), int(row[5])) for row in listed),
+                           dtype=SAMPLE_DTYPE).reshape(len(listed))
+        return cls(hour, types, values, ids.reshape(len(_IDS), len(ordered)), sums.reshape(len(ordered), len(measures)),
+                   sample_keys, records)
 
-    def pack(self) -> tuple[str, bytes, bytes]:
-        """``(layout, ids, sums)`` as the cache stores them (see the class)."""
+    def pack(self) -> tuple[str, bytes, bytes, bytes]:
+        """``(layout, ids, sums, samples)`` as the cache stores them (see the class)."""
         layout = json.dumps({"types": [[type_, rows, list(names)] for type_, rows, names in self.types],
-                             "values": [list(column) for column in self.values]}, separators=(",", ":"))
-        return layout, self.ids.astype(ID_DTYPE).tobytes(), self.sums.astype(SUM_DTYPE).tobytes()
+                             "values": [list(column) for column in self.values],
+                             "samples": [list(key) for key in self.sample_keys]}, separators=(",", ":"))
+        return (layout, self.ids.astype(ID_DTYPE).tobytes(), self.sums.astype(SUM_DTYPE).tobytes(),
+                self.samples.astype(SAMPLE_DTYPE).tobytes())
 
     @classmethod
-    def unpack(cls, hour: int, layout: dict[str, Any], ids: bytes, sums: bytes) -> HourColumns:
+    def unpack(cls, hour: int, layout: dict[str, Any], ids: bytes, sums: bytes, samples: bytes = b"") -> HourColumns:
         """The columns :meth:`pack` stored (``layout`` parsed)."""
         return cls(hour, [(type_, rows, tuple(names)) for type_, rows, names in layout["types"]], layout["values"],
-                   np.frombuffer(ids, dtype=ID_DTYPE), np.frombuffer(sums, dtype=SUM_DTYPE))
+                   np.frombuffer(ids, dtype=ID_DTYPE), np.frombuffer(sums, dtype=SUM_DTYPE),
+                   [(d, a, p) for d, a, p in layout.get("samples", ())], np.frombuffer(samples, dtype=SAMPLE_DTYPE))
 
     def rows(self) -> list[GroupRow]:
         """The groups as rows, in their order; a row's sums are the measures it carries (a non-zero sum)."""
@@ -192,13 +232,32 @@ class HourColumns:
             for type_, *ids, row in zip(types, *decoded, sums, strict=True)
         ]
 
+    def sample_rows(self) -> list[SampleRow]:
+        """The samples as rows, in their order."""
+        return [(distribution, self.hour, automation, process, value, count)
+                for key, value, count in self.samples.tolist()
+                for distribution, automation, process in (self.sample_keys[key],)]
 
-def by_hour(rows: Iterable[GroupRow]) -> list[HourColumns]:
-    """``rows`` as the columns of each of their hours, in hour order."""
-    hours: dict[int, list[GroupRow]] = {}
+
+def by_hour(rows: Iterable[GroupRow], samples: Iterable[SampleRow] = ()) -> list[HourColumns]:
+    """``rows`` and ``samples`` as the columns of each of their hours, in hour order."""
+    hours: dict[int, tuple[list[GroupRow], list[SampleRow]]] = {}
     for row in rows:
-        hours.setdefault(row[1], []).append(row)
-    return [HourColumns.of_rows(hour, hours[hour]) for hour in sorted(hours)]
+        hours.setdefault(row[1], ([], []))[0].append(row)
+    for sample in samples:
+        hours.setdefault(sample[1], ([], []))[1].append(sample)
+    return [HourColumns.of_rows(hour, *hours[hour]) for hour in sorted(hours)]
+
+
+def read_samples(conn: sa.Connection, lo: dt.datetime, hi: dt.datetime, distributions: Iterable[str]) -> list[SampleRow]:
+    """The samples :func:`~alignwatch.metrics.aggregates.fetch_samples` reads, as rows in no particular order."""
+    wanted = sorted(set(distributions))
+    if not wanted:
+        return []
+    by_type = {DISTRIBUTIONS[name][0]: name for name in wanted}
+    return [(by_type[type_], hour_of(hour), automation, process, float(value), int(count))
+            for type_, hour, automation, process, value, count in conn.execute(
+                samples_query(conn.dialect.name, lo, hi, wanted))]
 
 
 @dataclass
@@ -414,17 +473,28 @@ class HourSamples:
     @classmethod
     def read(cls, conn: sa.Connection, lo: dt.datetime, hi: dt.datetime, distributions: Iterable[str]) -> HourSamples:
         """The samples :func:`~alignwatch.metrics.aggregates.fetch_samples` reads, straight into columns."""
-        wanted = sorted(set(distributions))
-        if not wanted:
-            return cls(())
-        by_type = {DISTRIBUTIONS[name][0]: name for name in wanted}
-        rows = conn.execute(samples_query(conn.dialect.name, lo, hi, wanted)).all()
-        if not rows:
-            return cls(())
-        types, hours, automations, processes, values, counts = zip(*rows, strict=True)
+        return cls(read_samples(conn, lo, hi, distributions))
+
+    @classmethod
+    def of_hours(cls, hours: Iterable[HourColumns], distributions: Iterable[str]) -> HourSamples:
+        """The samples of ``distributions`` in the :class:`HourColumns` of some hours (one each)."""
+        wanted = set(distributions)
+        pieces = sorted((piece for piece in hours if len(piece.samples)), key=lambda piece: piece.hour)
+        index: dict[SampleKey, int] = {}
+        lookup = np.fromiter((index.setdefault(key, len(index)) if key[0] in wanted else -1
+                              for piece in pieces for key in piece.sample_keys), dtype=np.int64)
+        offsets = np.cumsum([0, *(len(piece.sample_keys) for piece in pieces)], dtype=np.int64)[:-1]
+        sizes = np.array([len(piece.samples) for piece in pieces], dtype=np.int64)
+        records = np.concatenate([piece.samples for piece in pieces]) if pieces else np.zeros(0, dtype=SAMPLE_DTYPE)
+        key = lookup[records["key"].astype(np.int64) + np.repeat(offsets, sizes)] if pieces else np.zeros(0, np.int64)
+        kept = key >= 0
         out = cls.__new__(cls)
-        out._take([by_type[type_] for type_ in types], np.fromiter(map(hour_of, hours), dtype=np.int64, count=len(rows)),
-                  automations, processes, values, counts)
+        # the hours in order: no sort
+        out.hours = np.repeat(np.array([piece.hour for piece in pieces], dtype=np.int64), sizes)[kept]
+        out.values = records["value"].astype(np.float64)[kept]
+        out.counts = records["count"].astype(np.int64)[kept]
+        out.key = key[kept]
+        out.keys = list(index)
         return out
 
     def fold(self, facts: Facts, first: int, last: int) -> None:

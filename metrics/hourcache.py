@@ -46,11 +46,19 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from alignwatch.metrics.aggregates import HOUR_S, Aggregate, fetch_aggregates, hour_bucket, hour_of, order
-from alignwatch.metrics.groups import HourColumns, HourGroups, as_row, by_hour
+from alignwatch.metrics.aggregates import (
+    DISTRIBUTIONS,
+    HOUR_S,
+    Aggregate,
+    fetch_aggregates,
+    hour_bucket,
+    hour_of,
+    order,
+)
+from alignwatch.metrics.groups import HourColumns, HourGroups, HourSamples, as_row, by_hour, read_samples
 from alignwatch.store.schema import aggregated_hours, events, hour_aggregates
 
-__all__ = ["SAFETY_MARGIN", "cached_aggregates", "cached_groups", "clear"]
+__all__ = ["SAFETY_MARGIN", "cached_aggregates", "cached_columns", "cached_groups", "clear"]
 
 #: events ingested up to this long before a mark's read may have committed after it
 SAFETY_MARGIN = dt.timedelta(minutes=5)
@@ -114,14 +122,15 @@ def _read(conn: sa.Connection, sla_s: float, first: int, last: int, skip: set[in
     h = hour_aggregates.c
     rows = [
         row for row in conn.execute(
-            sa.select(h.hour, h.layout, h.ids, h.sums).where(h.sla_s == sla_s, h.hour >= first, h.hour < last)
+            sa.select(h.hour, h.layout, h.ids, h.sums, h.samples).where(h.sla_s == sla_s, h.hour >= first, h.hour < last)
         )
         if int(row.hour) not in skip
     ]
     # the layouts parsed in one call (a parse per row costs more than the read)
     layouts = json.loads("[" + ",".join(row.layout for row in rows) + "]")
     return [
-        HourColumns.unpack(int(row.hour), layout, row.ids, row.sums) for row, layout in zip(rows, layouts, strict=True)
+        HourColumns.unpack(int(row.hour), layout, row.ids, row.sums, row.samples)
+        for row, layout in zip(rows, layouts, strict=True)
     ]
 
 
@@ -159,11 +168,12 @@ def _write(
             ]
             for chunk in _chunks(marks, 5000):
                 conn.execute(sa.insert(aggregated_hours), chunk)
-            for part in _chunks([piece for piece in pieces if piece.size], 200):
+            for part in _chunks([piece for piece in pieces if piece.size or len(piece.samples)], 200):
                 rows = []
                 for piece in part:
-                    layout, ids, sums = piece.pack()
-                    rows.append({"hour": piece.hour, "sla_s": sla_s, "layout": layout, "ids": ids, "sums": sums})
+                    layout, ids, sums, samples = piece.pack()
+                    rows.append({"hour": piece.hour, "sla_s": sla_s, "layout": layout, "ids": ids, "sums": sums,
+                                 "samples": samples})
                 conn.execute(sa.insert(hour_aggregates), rows)
     except IntegrityError:
         pass
@@ -204,7 +214,32 @@ def cached_groups(
 
     ``types``: only the groups of these event types (the hours are checked and cached whole).
     """
-    return HourGroups(_cached_hours(conn, lo, hi, sla_s=sla_s, now=now), types)
+    return HourGroups(_cached_hours(conn, lo, hi, sla_s=sla_s, now=now, distributions=()), types)
+
+
+def cached_columns(
+    conn: sa.Connection,
+    lo: dt.datetime,
+    hi: dt.datetime,
+    *,
+    sla_s: float,
+    now: Callable[[], dt.datetime],
+    types: frozenset[str] | None = None,
+    distributions: Iterable[str] = (),
+) -> tuple[HourGroups, HourSamples]:
+    """The groups (of ``types``) and the samples of ``distributions`` of ``[lo, hi)``, through the cache.
+
+    The samples are those :meth:`HourSamples.read` reads from the events: every distribution's
+    samples of an hour are cached with its groups, under the same mark.
+    """
+    wanted = tuple(distributions)
+    pieces = _cached_hours(conn, lo, hi, sla_s=sla_s, now=now, distributions=wanted)
+    return HourGroups(pieces, types), HourSamples.of_hours(pieces, wanted)
+
+
+def _fetch(conn: sa.Connection, lo: dt.datetime, hi: dt.datetime, sla_s: float, distributions: Iterable[str]) -> list[HourColumns]:
+    """The groups and the samples of ``distributions`` of ``[lo, hi)`` from the events, hour by hour."""
+    return by_hour(map(as_row, fetch_aggregates(conn, lo, hi, sla_s=sla_s)), read_samples(conn, lo, hi, distributions))
 
 
 def _cached_hours(
@@ -214,13 +249,17 @@ def _cached_hours(
     *,
     sla_s: float,
     now: Callable[[], dt.datetime],
+    distributions: tuple[str, ...] = (),
 ) -> list[HourColumns]:
-    """The groups of ``[lo, hi)``, hour by hour in no particular order: cached hours from the cache, the others from the events."""
+    """The groups of ``[lo, hi)``, hour by hour in no particular order: cached hours from the cache, the others from the events.
+
+    The hours not cached carry the samples of ``distributions`` (at least), the cached ones those of every distribution.
+    """
     read_at = now()
     first = _ceil_hour(lo)
     last = min(_floor_hour(hi), _floor_hour(read_at))
     if last <= first:
-        return by_hour(map(as_row, fetch_aggregates(conn, lo, hi, sla_s=sla_s)))
+        return _fetch(conn, lo, hi, sla_s, distributions)
     max_event_id = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(events.c.id), 0))).scalar_one())
     a = aggregated_hours.c
     marks = {
@@ -238,17 +277,16 @@ def _cached_hours(
     out: list[HourColumns] = []
     # the partial hours at the edges of the range (never cached)
     if lo < _moment(first):
-        out += by_hour(map(as_row, fetch_aggregates(conn, lo, _moment(first), sla_s=sla_s)))
+        out += _fetch(conn, lo, _moment(first), sla_s, distributions)
     if _moment(last) < hi:
-        out += by_hour(map(as_row, fetch_aggregates(conn, _moment(last), hi, sla_s=sla_s)))
+        out += _fetch(conn, _moment(last), hi, sla_s, distributions)
     if len(todo) < last - first:
         out += _read(conn, sla_s, first, last, set(todo))
     fresh: list[HourColumns] = []
     for start, end in _runs(todo):
         # a week at a time: the groups of a cold block become columns without all their objects at once
         for week in range(start, end, _WEEK_HOURS):
-            fresh += by_hour(map(as_row, fetch_aggregates(
-                conn, _moment(week), _moment(min(week + _WEEK_HOURS, end)), sla_s=sla_s)))
+            fresh += _fetch(conn, _moment(week), _moment(min(week + _WEEK_HOURS, end)), sla_s, DISTRIBUTIONS)
     # hours found unchanged: their marks move to this read, so that the next look for late
     # events starts here and not at the oldest mark
     verified = [

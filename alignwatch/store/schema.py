@@ -215,7 +215,7 @@ store_business = Table(
 )
 
 # the metric engine's hour-aggregate cache (alignwatch.metrics.hourcache): one mark per aggregated hour
-# and escalation SLA, and the groups of that hour as packed columns (no row for an empty hour)
+# and escalation SLA, and the groups and samples of that hour as packed columns (no row for an empty hour)
 aggregated_hours = Table(
     "aggregated_hours",
     metadata,
@@ -228,7 +228,7 @@ aggregated_hours = Table(
     Column("aggregated_at", UTCDateTime(), nullable=False),
 )
 
-# the groups of one hour and SLA as columns (alignwatch.metrics.groups.HourColumns.pack)
+# the groups and samples of one hour and SLA as columns (alignwatch.metrics.groups.HourColumns.pack)
 hour_aggregates = Table(
     "hour_aggregates",
     metadata,
@@ -239,6 +239,8 @@ hour_aggregates = Table(
     # the identifier codes (int32, little-endian) and the sums (float64, little-endian)
     Column("ids", LargeBinary(), nullable=False),
     Column("sums", LargeBinary(), nullable=False),
+    # the distribution samples: (key int32, value float64, count int64) records, little-endian
+    Column("samples", LargeBinary(), nullable=False),
 )
 
 

@@ -1,4 +1,5 @@
-"""The hour-aggregate cache's packed columns: one row per hour and SLA, read back bit for bit (SQLite and PostgreSQL)."""
+"""The hour-aggregate cache's packed columns: one row per hour and SLA with its groups and samples, read back bit
+for bit (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from alembic import command
 
 from alignwatch.metrics.aggregates import MEASURES, Aggregate, fetch_aggregates, order
 from alignwatch.metrics.engine import compute
-from alignwatch.metrics.groups import ID_DTYPE, SUM_DTYPE, HourColumns, as_row
-from alignwatch.metrics.hourcache import cached_aggregates
+from alignwatch.metrics.groups import ID_DTYPE, SUM_DTYPE, HourColumns, HourSamples, as_row
+from alignwatch.metrics.hourcache import cached_aggregates, cached_columns
 from alignwatch.store import connect, upgrade
 from alignwatch.store.engine import _alembic_config
 from alignwatch.store.schema import aggregated_hours, hour_aggregates
@@ -48,13 +49,17 @@ def test_an_hour_packed_and_unpacked_gives_back_its_groups_in_order_bit_for_bit(
         _group("finance.entry", 0, {"n": 1.0, "amount": 151_999_907.39999998}, automation_id=None, k1="revenue"),
         _group("customer.order.product", 0, {"n": 1.0}, actor="c1", k2="sku-1"),
     ]
-    columns = HourColumns.of_rows(HOUR0, [as_row(g) for g in groups])
-    layout, ids, sums = columns.pack()
+    samples = [("run_duration", HOUR0, "bot", "p", 12.5, 2), ("cycle_time", HOUR0, None, "p", 0.1 + 0.2, 1),
+               ("run_duration", HOUR0, "bot", "p", 3.0, 1), ("order_amount", HOUR0, None, None, 1e16 + 2.0, 3)]
+    columns = HourColumns.of_rows(HOUR0, [as_row(g) for g in groups], samples)
+    layout, ids, sums, packed = columns.pack()
     # 4 bytes per identifier code (7 columns), 8 bytes per sum (rows × the measures the hour carries)
     assert len(ids) == 4 * 7 * 6
     assert columns.measures == ("n", "failed", "cost", "resolved", "amount")
     assert len(sums) == 8 * 6 * 5
-    back = HourColumns.unpack(HOUR0, json.loads(layout), ids, sums)
+    # 20 bytes per sample: int32 key, float64 value, int64 count
+    assert len(packed) == 20 * 4
+    back = HourColumns.unpack(HOUR0, json.loads(layout), ids, sums, packed)
     assert back.ids.dtype == ID_DTYPE and back.sums.dtype == SUM_DTYPE
     # `order` ties None with 'None' (both 'None'); the columns put None first
     expected = [as_row(g) for g in sorted(groups, key=lambda g: (*order(g), g.k2 is not None))]
@@ -64,13 +69,19 @@ def test_an_hour_packed_and_unpacked_gives_back_its_groups_in_order_bit_for_bit(
     assert [t for t, _, _ in back.types] == ["automation.run", "customer.order.product", "customer.touchpoint",
                                               "finance.entry"]
     assert back.types[0] == ("automation.run", 2, ("n", "failed", "cost"))
+    # the samples by distribution, automation, process and value
+    assert back.sample_rows() == [("cycle_time", HOUR0, None, "p", 0.1 + 0.2, 1),
+                                  ("order_amount", HOUR0, None, None, 1e16 + 2.0, 3),
+                                  ("run_duration", HOUR0, "bot", "p", 3.0, 1), ("run_duration", HOUR0, "bot", "p", 12.5, 2)]
+    assert _bits(back.sample_rows()[0][4]) == _bits(0.1 + 0.2)
 
 
 def test_an_hour_without_groups_packs_to_empty_columns() -> None:
     empty = HourColumns.of_rows(HOUR0, [])
-    layout, ids, sums = empty.pack()
-    assert (ids, sums) == (b"", b"")
-    assert HourColumns.unpack(HOUR0, json.loads(layout), ids, sums).rows() == []
+    layout, ids, sums, samples = empty.pack()
+    assert (ids, sums, samples) == (b"", b"", b"")
+    back = HourColumns.unpack(HOUR0, json.loads(layout), ids, sums, samples)
+    assert (back.rows(), back.sample_rows()) == ([], [])
 
 
 def _day(rng_seed: int) -> list[dict[str, Any]]:
@@ -205,3 +216,36 @@ def test_the_packed_sums_are_little_endian_doubles_and_the_codes_little_endian_i
     assert np.frombuffer(row.ids, dtype="<i4").tolist() == [0] * 7  # one group: every code is the first value
     # the group's measures: n = 1, amount = 1e8 / 3 (MEASURES order)
     assert row.sums == struct.pack("<2d", 1.0, 1e8 / 3)
+
+
+def _sample_set(samples: HourSamples) -> list[tuple[Any, ...]]:
+    return sorted((*samples.keys[k], h, v, c) for k, h, v, c in zip(
+        samples.key.tolist(), samples.hours.tolist(), samples.values.tolist(), samples.counts.tolist(), strict=True))
+
+
+def test_the_samples_of_cached_hours_are_those_of_the_events_cold_warm_and_after_a_late_event(store) -> None:
+    insert(store, _day(5))
+    lo, hi = DAY0 - 2 * H + dt.timedelta(minutes=30), DAY0 + dt.timedelta(days=1)  # a partial hour at the start
+
+    def through_cache(clock: dt.datetime, distributions: tuple[str, ...]) -> HourSamples:
+        with store.connect() as conn:
+            return cached_columns(conn, lo, hi, sla_s=SLA, now=lambda: clock, distributions=distributions)[1]
+
+    def from_events(distributions: tuple[str, ...]) -> HourSamples:
+        with store.connect() as conn:
+            return HourSamples.read(conn, lo, hi, distributions)
+
+    every = ("cycle_time", "order_amount", "run_duration")
+    # the first read asks for no samples: the hours are cached with the samples of every distribution
+    assert _sample_set(through_cache(LATER, ())) == []
+    for wanted in (every, ("cycle_time",), ("order_amount", "run_duration")):
+        assert _sample_set(through_cache(LATER + dt.timedelta(minutes=1), wanted)) == _sample_set(from_events(wanted))
+    cycles = _sample_set(from_events(("cycle_time",)))
+    assert [(h - HOUR0, v, c) for _, _, _, h, v, c in cycles] == [(0, 40.5, 1), (1, 41.5, 1), (4, 44.5, 1), (7, 47.5, 1),
+                                                                   (23, 63.5, 1)]
+    late = execution(at(7.75), "pack", True, cycle=47.5)  # the same value again in hour 7: its count becomes 2
+    late["ingested_at"] = LATER + H
+    insert(store, [late])
+    after = _sample_set(through_cache(LATER + 2 * H, every))
+    assert after == _sample_set(from_events(every))
+    assert ("cycle_time", None, "pack", HOUR0 + 7, 47.5, 2) in after

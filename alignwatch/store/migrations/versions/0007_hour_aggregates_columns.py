@@ -1,11 +1,11 @@
-"""hour-aggregate cache as packed columns: one row per hour and SLA
+"""hour-aggregate cache as packed columns, with the distribution samples: one row per hour and SLA
 
 Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-05
 
 ``hour_aggregates`` held one row per group (its sums as JSON); it now holds one row per
-hour and escalation SLA with the hour's groups as packed columns
+hour and escalation SLA with the hour's groups and distribution samples as packed columns
 (``alignwatch.metrics.groups.HourColumns``). The cache is rebuilt from the events: both
 directions drop the cached groups and their marks, so the first computation after the
 migration aggregates its hours from the events (cold) and caches them again.
@@ -31,6 +31,7 @@ def upgrade() -> None:
     sa.Column('layout', sa.Text(), nullable=False),
     sa.Column('ids', sa.LargeBinary(), nullable=False),
     sa.Column('sums', sa.LargeBinary(), nullable=False),
+    sa.Column('samples', sa.LargeBinary(), nullable=False),
     sa.PrimaryKeyConstraint('hour', 'sla_s', name=op.f('pk_hour_aggregates'))
     )
 
