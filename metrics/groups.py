@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -141,8 +141,9 @@ class HourColumns:
     event type of the hour in that order with its number of rows and the measures some row
     of the type carries (:data:`MEASURES` order); ``values``: per identifier column, the
     distinct values of the hour in sort order; ``ids``: 7 × rows codes into ``values``;
-    ``measures``: the measures some row of the hour carries; ``sums``: rows × ``measures``,
-    0.0 where a row does not carry the measure. ``sample_keys``: the (distribution,
+    ``measures``: the measures some row of the hour carries; ``sums``: the sums of each type
+    one after the other, each as its rows × its measures (row after row), 0.0 where a row
+    does not carry the measure (:meth:`segments`). ``sample_keys``: the (distribution,
     automation, process) of the hour's samples, sorted; ``samples``: records (index into
     ``sample_keys``, value, events with it), by key and value.
 
@@ -150,8 +151,8 @@ class HourColumns:
     ``{"types": [[type, rows, [measure, ...]], ...], "values": [[value, ...] × 7],
     "samples": [[distribution, automation, process], ...]}``, ``ids`` the codes as
     little-endian int32, identifier column after identifier column (automation, process,
-    touchpoint, actor, dataset, k1, k2), ``sums`` the sums as little-endian float64, row
-    after row, ``samples`` the sample records packed (:data:`SAMPLE_DTYPE`: int32 key,
+    touchpoint, actor, dataset, k1, k2), ``sums`` the sums as little-endian float64 (type
+    after type, row after row, the type's measures), ``samples`` the sample records packed (:data:`SAMPLE_DTYPE`: int32 key,
     float64 value, int64 count, little-endian, 20 bytes each). Reading it back is one
     ``frombuffer`` per column.
     """
@@ -175,7 +176,7 @@ class HourColumns:
         self.measures = tuple(name for name in MEASURES if name in carried)
         size = sum(rows for _, rows, _ in self.types)
         self.ids = ids.reshape(len(_IDS), size)
-        self.sums = sums.reshape(size, len(self.measures))
+        self.sums = sums.reshape(sum(rows * len(names) for _, rows, names in self.types))
         self.sample_keys = tuple(sample_keys)
         self.samples = np.zeros(0, dtype=SAMPLE_DTYPE) if samples is None else samples
 
@@ -193,18 +194,19 @@ class HourColumns:
         ids = np.array([[index[position][row[2 + position]] for row in ordered] for position in range(len(_IDS))],
                        dtype=ID_DTYPE)
         types = []
+        sums: list[float] = []
         for type_, group in itertools.groupby(ordered, key=itemgetter(0)):
             part = list(group)
             carried = set().union(*(row[9] for row in part))
-            types.append((type_, len(part), tuple(name for name in MEASURES if name in carried)))
-        measures = [name for name in MEASURES if any(name in names for _, _, names in types)]
-        sums = np.array([[row[9].get(name, 0.0) for name in measures] for row in ordered], dtype=SUM_DTYPE)
+            names = tuple(name for name in MEASURES if name in carried)
+            types.append((type_, len(part), names))
+            sums += (row[9].get(name, 0.0) for row in part for name in names)
         listed = list(samples)
         sample_keys = sorted({(row[0], row[2], row[3]) for row in listed}, key=_sample_rank)
         key_index = {key: code for code, key in enumerate(sample_keys)}
         records = np.array(sorted((key_index[(row[0], row[2], row[3])], float(row[4]), int(row[5])) for row in listed),
                            dtype=SAMPLE_DTYPE).reshape(len(listed))
-        return cls(hour, types, values, ids.reshape(len(_IDS), len(ordered)), sums.reshape(len(ordered), len(measures)),
+        return cls(hour, types, values, ids.reshape(len(_IDS), len(ordered)), np.array(sums, dtype=SUM_DTYPE),
                    sample_keys, records)
 
     def pack(self) -> tuple[str, bytes, bytes, bytes]:
@@ -222,14 +224,25 @@ class HourColumns:
                    np.frombuffer(ids, dtype=ID_DTYPE), np.frombuffer(sums, dtype=SUM_DTYPE),
                    [(d, a, p) for d, a, p in layout.get("samples", ())], np.frombuffer(samples, dtype=SAMPLE_DTYPE))
 
+    def segments(self) -> Iterator[tuple[str, int, tuple[str, ...], Floats]]:
+        """Each type's (type, rows, measures, sums as rows × measures), in order."""
+        start = 0
+        for type_, rows, names in self.types:
+            width = rows * len(names)
+            yield type_, rows, names, self.sums[start : start + width].reshape(rows, len(names))
+            start += width
+
     def rows(self) -> list[GroupRow]:
         """The groups as rows, in their order; a row's sums are the measures it carries (a non-zero sum)."""
         decoded = [[column[code] for code in codes] for column, codes in zip(self.values, self.ids.tolist(), strict=True)]
-        types = [type_ for type_, rows, _ in self.types for _ in range(rows)]
-        sums = self.sums.tolist()
+        sums = [
+            (type_, {name: value for name, value in zip(names, row, strict=True) if value})
+            for type_, _, names, part in self.segments()
+            for row in part.tolist()
+        ]
         return [
-            (type_, self.hour, *ids, {name: value for name, value in zip(self.measures, row, strict=True) if value})  # type: ignore[misc]
-            for type_, *ids, row in zip(types, *decoded, sums, strict=True)
+            (type_, self.hour, *ids, measures)  # type: ignore[misc]
+            for (type_, measures), *ids in zip(sums, *decoded, strict=True)
         ]
 
     def sample_rows(self) -> list[SampleRow]:
@@ -314,15 +327,31 @@ class HourGroups:
             offsets = np.cumsum([0, *(len(piece.values[position]) for piece in pieces)], dtype=np.int64)[:-1]
             codes.append(lookup[local[position].astype(np.int64) + np.repeat(offsets, sizes)])
             self.values.append(distinct)
-        table = np.zeros((count, len(MEASURES)), dtype=np.float64)
-        position_of = {name: index for index, name in enumerate(MEASURES)}
+        # each type's sums: its rows of every hour one after the other, the measures some row of the type carries
         carried: dict[str, set[str]] = {}
-        start = 0
+        totals: dict[str, int] = {}
         for piece in pieces:
-            table[start : start + piece.size, [position_of[name] for name in piece.measures]] = piece.sums
-            start += piece.size
-            for type_, _, measures in piece.types:
+            for type_, rows, measures in piece.types:
                 carried.setdefault(type_, set()).update(measures)
+                totals[type_] = totals.get(type_, 0) + rows
+        widths = {type_: tuple(name for name in MEASURES if name in names) for type_, names in carried.items()}
+        tables = {type_: np.zeros((totals[type_], len(widths[type_])), dtype=np.float64)
+                  for type_ in carried if types is None or type_ in types}
+        columns: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+        filled = dict.fromkeys(tables, 0)
+        for piece in pieces:
+            for type_, rows, measures, part in piece.segments():
+                if type_ not in tables:
+                    continue
+                at = filled[type_]
+                if measures == widths[type_]:
+                    tables[type_][at : at + rows] = part
+                else:
+                    where = columns.get((type_, measures))
+                    if where is None:
+                        where = columns[(type_, measures)] = [widths[type_].index(name) for name in measures]
+                    tables[type_][at : at + rows, where] = part
+                filled[type_] = at + rows
         # the hours are in order and each hour's rows in order: a stable sort by type gives (type, hour, identifiers)
         sequence = np.argsort(type_codes, kind="stable")
         type_codes, hours_column = type_codes[sequence], hours_column[sequence]
@@ -335,9 +364,8 @@ class HourGroups:
             type_ = names[int(type_codes[lo])]
             if types is not None and type_ not in types:
                 continue
-            measures = tuple(name for name in MEASURES if name in carried[type_])
-            # the rows of the type and the columns of its measures only (no sorted copy of the whole table)
-            block = table[np.ix_(sequence[lo:hi], [position_of[name] for name in measures])]
+            measures = widths[type_]
+            block = tables[type_]
             ids = [column[lo:hi] for column in codes]
             keys: list[Hashable] = []
             key = np.zeros(hi - lo, dtype=np.int64)

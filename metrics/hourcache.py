@@ -1,4 +1,4 @@
-"""Hour-aggregate cache: the engine's per-hour groups of closed hours, kept in the store.
+"""Hour-aggregate cache: the engine's per-hour groups and samples of closed hours, kept in the store.
 
 The engine folds every window from per-hour grouped aggregates (:mod:`alignwatch.metrics.aggregates`).
 The groups of an hour that has ended do not change unless an event of that hour arrives
@@ -20,10 +20,12 @@ marked and aggregates from the events only:
   emptied and their ids restarted). Other deletions of events are not detected: empty the
   cache with :func:`clear` when deleting events.
 
-Percentiles are not cached: a percentile cannot be merged from per-hour sums, so the
-values of the distributions the catalogue's metrics and a strategy's percentile KPIs read
-come from the events on every computation
-(:func:`alignwatch.metrics.aggregates.fetch_samples`), cache or not.
+The distribution samples of a cached hour (the values percentiles are taken over:
+:func:`alignwatch.metrics.aggregates.fetch_samples`, every distribution's) are kept in the
+same row, written and invalidated with its groups under the same mark. A percentile is
+not a sum, but it is taken over the samples of the window's hours put together and
+sorted, so reading them per hour gives the same percentile as reading the window at once
+(:func:`cached_columns`).
 
 The groups read back are the very values the uncached path computes (the same statement
 over the same hour, the same conversions, the sums stored as the doubles they are), sorted
@@ -31,7 +33,9 @@ in the same order (:func:`cached_aggregates`) or as columns in that order
 (:func:`cached_groups`, :mod:`alignwatch.metrics.groups`), so the metrics come out
 identical. Each hour is stored already sorted, so a range is read as ~24 rows a day, one
 ``frombuffer`` per column and a concatenation, with no parse or sort per group. An empty
-hour is marked with no groups (and has no row). Two computations writing the same
+hour is marked with no groups (and has no row). A store migrated to this format (migration
+0007) starts with an empty cache: the first computation aggregates its hours from the
+events, as a cold run does. Two computations writing the same
 hours at once: the second one's write fails on the marks' key and is dropped, its result
 (from the same events) is still returned.
 """
@@ -119,19 +123,22 @@ def _stale(conn: sa.Connection, marks: dict[int, Any], first: int, last: int) ->
 
 
 def _read(conn: sa.Connection, sla_s: float, first: int, last: int, skip: set[int]) -> list[HourColumns]:
+    """The cached hours of ``[first, last)`` but ``skip``, a week per statement (a driver holds a result whole)."""
     h = hour_aggregates.c
-    rows = [
-        row for row in conn.execute(
-            sa.select(h.hour, h.layout, h.ids, h.sums, h.samples).where(h.sla_s == sla_s, h.hour >= first, h.hour < last)
-        )
-        if int(row.hour) not in skip
-    ]
-    # the layouts parsed in one call (a parse per row costs more than the read)
-    layouts = json.loads("[" + ",".join(row.layout for row in rows) + "]")
-    return [
-        HourColumns.unpack(int(row.hour), layout, row.ids, row.sums, row.samples)
-        for row, layout in zip(rows, layouts, strict=True)
-    ]
+    out: list[HourColumns] = []
+    for week in range(first, last, _WEEK_HOURS):
+        rows = [
+            row for row in conn.execute(
+                sa.select(h.hour, h.layout, h.ids, h.sums, h.samples)
+                .where(h.sla_s == sla_s, h.hour >= week, h.hour < min(week + _WEEK_HOURS, last))
+            )
+            if int(row.hour) not in skip
+        ]
+        # the layouts parsed in one call (a parse per row costs more than the read)
+        layouts = json.loads("[" + ",".join(row.layout for row in rows) + "]")
+        out += (HourColumns.unpack(int(row.hour), layout, row.ids, row.sums, row.samples)
+                for row, layout in zip(rows, layouts, strict=True))
+    return out
 
 
 def _write(
