@@ -189,9 +189,10 @@ class HourColumns:
     def of_rows(cls, hour: int, rows: Iterable[GroupRow], samples: Iterable[SampleRow] = ()) -> HourColumns:
         """The groups ``rows`` and the ``samples`` (all of ``hour``, in any order) as columns."""
         ordered = sorted(rows, key=lambda row: (row[0], *map(_rank, row[2:9])))
-        values = [sorted({row[2 + position] for row in ordered}, key=_rank) for position in range(len(_IDS))]
+        identifiers: list[tuple[str | None, ...]] = [row[2:9] for row in ordered]
+        values = [sorted({ident[position] for ident in identifiers}, key=_rank) for position in range(len(_IDS))]
         index = [{value: code for code, value in enumerate(column)} for column in values]
-        ids = np.array([[index[position][row[2 + position]] for row in ordered] for position in range(len(_IDS))],
+        ids = np.array([[index[position][ident[position]] for ident in identifiers] for position in range(len(_IDS))],
                        dtype=ID_DTYPE)
         types = []
         sums: list[float] = []
@@ -241,7 +242,7 @@ class HourColumns:
             for row in part.tolist()
         ]
         return [
-            (type_, self.hour, *ids, measures)  # type: ignore[misc]
+            (type_, self.hour, *ids, measures)
             for (type_, measures), *ids in zip(sums, *decoded, strict=True)
         ]
 
