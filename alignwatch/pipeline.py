@@ -102,6 +102,8 @@ if TYPE_CHECKING:
     from alignwatch.expectations.runner import SuiteOutcome
 
 __all__ = [
+    "CheckedEvents",
+    "GATE_BLOCK_DAYS",
     "Granularity",
     "RunOutcome",
     "ValidationFailedError",
@@ -114,6 +116,9 @@ __all__ = [
 ]
 
 Granularity = Literal["hour", "day"]
+
+# a backfill validates the stored events of this many days at once (the metric engine's block)
+GATE_BLOCK_DAYS = 28
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +197,7 @@ def run_interval(
     details: dict[str, Any] | None = None,
     validate: Sequence[tuple[dt.datetime, dt.datetime]] | None = None,
     allow_business_mismatch: bool = False,
+    checked: CheckedEvents | None = None,
 ) -> RunOutcome:
     """Compute [start, end), validate, and publish only if every expectation holds.
 
@@ -208,6 +214,9 @@ def run_interval(
     Before anything is written the store is claimed for the strategy's business, or refused
     when it serves another one (:func:`alignwatch.store.business.claim_business`) unless
     ``allow_business_mismatch``.
+    ``checked``: the ``raw_events`` outcomes of the run's validation ranges, already
+    validated with other days in one run (a backfill's block of days); the run then only
+    validates its values.
     """
     start, end = utc(start, "start"), utc(end, "end")
     if end <= start:
@@ -245,8 +254,8 @@ def run_interval(
         values = _compute_steps(compute, engine, strategy, steps or [(start, end)], granularities)
         began = time.perf_counter()
         blocks = validate if validate is not None else contiguous(steps or [(start, end)])
-        suites = _validate(engine, strategy, blocks, values, rules, event_types)
-        gate_seconds = time.perf_counter() - began
+        suites = _validate(engine, strategy, blocks, values, rules, event_types, checked)
+        gate_seconds = time.perf_counter() - began + (checked.seconds if checked is not None else 0.0)
     except BaseException as exc:
         with engine.begin() as conn:
             _finish(conn, run_id, "error", clock(), details={**recorded, "error": f"{type(exc).__name__}: {exc}"})
@@ -318,23 +327,70 @@ def _validate(
     values: Sequence[MetricValue],
     rules: MetricRules | None,
     event_types: Iterable[str] | None,
+    checked: CheckedEvents | None = None,
 ) -> list[SuiteOutcome]:
-    """The ``raw_events`` suite on each block of events, then ``metric_values``."""
+    """The ``raw_events`` suite on each block of events (unless ``checked``), then ``metric_values``."""
     # the suites import Great Expectations (seconds to import): only a run that validates pays for it
     from alignwatch.expectations.metric_values import check_metric_values, rules_from_catalogue
-    from alignwatch.expectations.raw_events import check_raw_events, strategy_expects_events
+    from alignwatch.expectations.raw_events import check_raw_events
 
-    types = None if event_types is None else tuple(event_types)
-    with engine.connect() as conn:
-        # no data: the strategy expects events, yet none lies in the run's interval nor in the
-        # 28 days before it that its rolling windows read (a quiet day beside busy ones is not
-        # "no data"; a fresh store or a range far from every event is, and its values, an SAI
-        # of 0.0 from nothing, are never published)
-        reach = [(lo - ROLLING_DAYS * DAY, hi) for lo, hi in blocks]
-        expect = strategy_expects_events(strategy) and not _any_event(conn, reach)
-        raw = [check_raw_events(conn, start=lo, end=hi, event_types=types, expect_events=expect) for lo, hi in blocks]
+    if checked is not None:
+        raw = list(checked.outcomes)
+    else:
+        types = None if event_types is None else tuple(event_types)
+        with engine.connect() as conn:
+            expect = _expects_events(conn, strategy, blocks)
+            raw = [check_raw_events(conn, start=lo, end=hi, event_types=types, expect_events=expect) for lo, hi in blocks]
     metrics = check_metric_values(values, rules if rules is not None else rules_from_catalogue(strategy))
     return [*raw, metrics]
+
+
+def _expects_events(conn: sa.Connection, strategy: Strategy, blocks: Sequence[tuple[dt.datetime, dt.datetime]]) -> bool:
+    """Whether a run over ``blocks`` asks for the "no data" rule: the strategy expects events,
+    yet none lies in the run's interval nor in the 28 days before it that its rolling windows
+    read (a quiet day beside busy ones is not "no data"; a fresh store or a range far from
+    every event is, and its values, an SAI of 0.0 from nothing, are never published)."""
+    # the suites import Great Expectations (seconds to import): only a run that validates pays for it
+    from alignwatch.expectations.raw_events import strategy_expects_events
+
+    reach = [(lo - ROLLING_DAYS * DAY, hi) for lo, hi in blocks]
+    return strategy_expects_events(strategy) and not _any_event(conn, reach)
+
+
+@dataclass(frozen=True)
+class CheckedEvents:
+    """The ``raw_events`` outcomes of a run's validation ranges, validated beforehand, and the
+    run's share of the time that took."""
+
+    outcomes: tuple[SuiteOutcome, ...]
+    seconds: float = 0.0
+
+
+def _check_days(
+    engine: sa.Engine,
+    strategy: Strategy,
+    days: Sequence[tuple[dt.datetime, dt.datetime]],
+    event_types: Iterable[str] | None,
+) -> list[CheckedEvents | None]:
+    """The ``raw_events`` outcome of each day as its own run would validate it, from one
+    Great Expectations run over the days' events
+    (:func:`~alignwatch.expectations.raw_events.check_raw_events_days`). Should that run
+    raise, every day is left to its own run's gate (None), where an error marks the run."""
+    # the suites import Great Expectations (seconds to import): only a run that validates pays for it
+    from alignwatch.expectations.raw_events import check_raw_events_days
+
+    began = time.perf_counter()
+    try:
+        with engine.connect() as conn:
+            expects = [_expects_events(conn, strategy, [day]) for day in days]
+            outcomes = check_raw_events_days(
+                conn, days, event_types=None if event_types is None else tuple(event_types), expect_events=expects
+            )
+    except Exception:
+        log.exception("the events of %d backfill days could not be validated together; each day validates its own", len(days))
+        return [None] * len(days)
+    share = (time.perf_counter() - began) / max(1, len(days))
+    return [CheckedEvents((outcome,), share) for outcome in outcomes]
 
 
 def _any_event(conn: sa.Connection, blocks: Sequence[tuple[dt.datetime, dt.datetime]]) -> bool:
@@ -632,7 +688,10 @@ def backfill_task(
 
     Each day is computed, gated and published on its own, exactly as a nightly run with
     ``days=1`` would (a bad day holds back only itself), so a backfill of a range writes
-    the same rows as the single-day runs of that range.
+    the same rows as the single-day runs of that range. The stored events of
+    :data:`GATE_BLOCK_DAYS` days are validated together when the first of them is reached
+    (one Great Expectations run, a verdict per day: each day's ``raw_events`` outcome is
+    the one its own run would record), as the metric engine reads them in blocks.
     """
     engine, strategy, owned = _resolve(store, strategy)
     try:
@@ -644,20 +703,27 @@ def backfill_task(
     if "compute" not in run_options:
         # the days share their reads of the events (values as from compute, day by day)
         run_options["compute"] = Recomputation(engine, strategy, until=utc(end, "end")).compute
+    days = day_ranges(start, end, _timezone(strategy))
     try:
-        return [
-            run_interval(
-                engine,
-                strategy,
-                start=day_start,
-                end=day_end,
-                kind="backfill",
-                granularity=("hour", "day"),
-                trigger=trigger,
-                **run_options,
-            )
-            for day_start, day_end in day_ranges(start, end, _timezone(strategy))
-        ]
+        outcomes: list[RunOutcome] = []
+        for first in range(0, len(days), GATE_BLOCK_DAYS):
+            block = days[first : first + GATE_BLOCK_DAYS]
+            checked = _check_days(engine, strategy, block, run_options.get("event_types"))
+            outcomes += [
+                run_interval(
+                    engine,
+                    strategy,
+                    start=day_start,
+                    end=day_end,
+                    kind="backfill",
+                    granularity=("hour", "day"),
+                    trigger=trigger,
+                    checked=day_checked,
+                    **run_options,
+                )
+                for (day_start, day_end), day_checked in zip(block, checked, strict=True)
+            ]
+        return outcomes
     finally:
         if owned:
             engine.dispose()

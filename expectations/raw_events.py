@@ -17,6 +17,12 @@ Rules (each a named expectation class with a description):
   windows read) hold any (a fresh store, a range far from every event): the values of such
   a run, an SAI of 0.0 computed from nothing, are never published.
 
+A backfill validates the events of a block of days at once (:func:`check_raw_events_days`):
+one Great Expectations run checks the event rules on every event of the block, each event
+tagged with its day, and one run checks the volume rules on one row per day; each day gets
+the outcome :func:`check_raw_events` would give it (a day outside a rule is validated again
+on its own, so that it reports exactly what the per-day gate reports).
+
 The batch is a pandas frame with one row per event (:func:`events_frame`): scale fields
 become float columns (a value that is not a finite number — a string, NaN, an infinity —
 becomes ``inf`` so that the range rule reports it) and ``bad_quantity`` names the first bad
@@ -29,17 +35,20 @@ This module imports Great Expectations (slow): import it inside the functions th
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import statistics
+import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
+import numpy as np
 import sqlalchemy as sa
 
-from alignwatch.expectations.runner import SuiteOutcome, gx_context, validate_frame
+from alignwatch.expectations.runner import SuiteOutcome, gx_context, run_suite, validate_frame
 from alignwatch.metrics.strategy import Strategy
 from alignwatch.store.schema import events
 from alignwatch.stream.contract import EVENT_TYPES
@@ -57,6 +66,8 @@ __all__ = [
     "ExpectPayloadFieldInRange",
     "ExpectQuantitiesFiniteAndInRange",
     "ExpectVolumeWithinLearnedBand",
+    "ExpectWindowVolumeNotAboveBand",
+    "ExpectWindowVolumeNotBelowBand",
     "HISTORY_WINDOWS",
     "QUANTITIES",
     "SCALES",
@@ -64,6 +75,7 @@ __all__ = [
     "VolumeBand",
     "build_suite",
     "check_raw_events",
+    "check_raw_events_days",
     "events_frame",
     "history_windows",
     "learn_volume_band",
@@ -137,28 +149,67 @@ def learn_volume_band(history: Sequence[int]) -> VolumeBand | None:
 
 def events_frame(rows: Iterable[Mapping[str, Any] | sa.RowMapping]) -> pd.DataFrame:
     """One row per event: source, event_id, type, time_s (Unix seconds) and numeric fields."""
+    sources, ids, types, times, payloads = [], [], [], [], []
+    for row in rows:
+        sources.append(row.get("source"))
+        ids.append(row.get("event_id"))
+        types.append(row.get("type"))
+        times.append(row.get("time"))
+        payloads.append(row.get("data"))
+    return _frame(sources, ids, types, times, payloads)
+
+
+def _frame(
+    sources: Sequence[Any],
+    ids: Sequence[Any],
+    types: Sequence[Any],
+    times: Sequence[Any] | np.ndarray,
+    payloads: Sequence[Any],
+) -> pd.DataFrame:
+    """The frame of :func:`events_frame` from its columns (``payloads``: the parsed ``data``).
+
+    Only the payload fields the rules read are looked at: a payload's keys are intersected
+    with them, so an event without a scale or a quantity costs one set operation.
+    """
     import pandas as pd
 
-    records = []
-    for row in rows:
-        data = row.get("data")
-        data = data if isinstance(data, Mapping) else {}
-        time = row.get("time")
-        record: dict[str, Any] = {
-            "source": row.get("source"),
-            "event_id": row.get("event_id"),
-            "type": row.get("type"),
-            "time_s": time.timestamp() if isinstance(time, dt.datetime) else None,
-            "bad_quantity": _bad_quantity(data),
+    count = len(payloads)
+    scales = {name: np.full(count, np.nan) for name in SCALES}
+    bad: list[str | None] = [None] * count
+    for index, data in enumerate(payloads):
+        if not isinstance(data, Mapping):
+            continue
+        present = _WATCHED.intersection(data)
+        if not present:
+            continue
+        for name in present & _SCALE_NAMES:
+            number = _number(data[name])
+            if number is not None:
+                scales[name][index] = number
+        for name in present & _QUANTITY_NAMES:
+            value = data[name]
+            if value is None:
+                continue
+            kind = type(value)
+            # the common case, a finite number not below its minimum; anything else: the exact look
+            if not ((kind is float or kind is int) and QUANTITIES[name] <= value < _LIMIT):
+                bad[index] = _bad_quantity(data)
+                break
+    time_s = (
+        times
+        if isinstance(times, np.ndarray)
+        else np.array([time.timestamp() if isinstance(time, dt.datetime) else np.nan for time in times], dtype="float64")
+    )
+    frame = pd.DataFrame(
+        {
+            "source": pd.Series(list(sources), dtype=None if count else "object"),
+            "event_id": pd.Series(list(ids), dtype=None if count else "object"),
+            "type": pd.Series(list(types), dtype=None if count else "object"),
+            "time_s": time_s,
+            "bad_quantity": pd.Series(bad, dtype="object"),
+            **scales,
         }
-        for name in SCALES:
-            record[name] = _number(data.get(name))
-        records.append(record)
-    columns = ["source", "event_id", "type", "time_s", "bad_quantity", *SCALES]
-    frame = pd.DataFrame.from_records(records, columns=columns)
-    for name in ("time_s", *SCALES):
-        frame[name] = frame[name].astype("float64")
-    frame["bad_quantity"] = frame["bad_quantity"].astype("object")
+    )
     return frame
 
 
@@ -181,6 +232,13 @@ def _number(value: Any) -> float | None:
         return math.inf
     number = float(value)
     return number if math.isfinite(number) else math.inf
+
+
+_SCALE_NAMES = frozenset(SCALES)
+_QUANTITY_NAMES = frozenset(QUANTITIES)
+# below this a number is finite as a float (a larger int overflows float(), as _number finds)
+_LIMIT = 2.0**1000
+_WATCHED = _SCALE_NAMES | _QUANTITY_NAMES
 
 
 def build_suite(
@@ -302,6 +360,46 @@ def strategy_expects_events(strategy: Strategy) -> bool:
     return any(bool(getattr(strategy, name, None)) for name in ("automations", "processes", "journey"))
 
 
+def _read(conn: sa.Connection, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
+    """The frame of the events stored for [start, end): only the columns the rules read.
+
+    The payloads come as text and are parsed in one ``json.loads`` call; the times come as
+    Unix seconds computed by the database (PostgreSQL) or as the stored UTC text parsed by
+    numpy (SQLite), the same float as ``datetime.timestamp()``: microseconds ÷ 10⁶.
+    """
+    sqlite = conn.dialect.name == "sqlite"
+    time = (
+        sa.type_coerce(events.c.time, sa.String)
+        if sqlite
+        else sa.cast(sa.extract("epoch", events.c.time), sa.Double)
+    )
+    data = sa.cast(events.c.data, sa.Text)
+    query = sa.select(events.c.source, events.c.event_id, events.c.type, time, data).where(
+        events.c.time >= start, events.c.time < end
+    )
+    rows = conn.execute(query).all()
+    if not rows:
+        return _frame([], [], [], [], [])
+    sources, ids, types, times, texts = zip(*rows, strict=True)
+    payloads = json.loads("[" + ",".join("null" if text is None else text for text in texts) + "]")
+    seconds = _seconds_from_text(times) if sqlite else np.array(times, dtype="float64")
+    if seconds is None:  # a stored time numpy does not read: the store's own conversion
+        stamped = conn.execute(sa.select(events.c.time).where(events.c.time >= start, events.c.time < end)).scalars()
+        return _frame(sources, ids, types, list(stamped), payloads)
+    return _frame(sources, ids, types, seconds, payloads)
+
+
+def _seconds_from_text(values: Sequence[str | None]) -> np.ndarray | None:
+    """Unix seconds of SQLite's naive UTC texts (``YYYY-MM-DD HH:MM:SS[.ffffff]``); None when one is not that."""
+    try:
+        micros = np.array(values, dtype="datetime64[us]")
+    except ValueError:
+        return None
+    if len(values) and not all(isinstance(v, str) and len(v) in (19, 26) and v[10] == " " for v in values):
+        return None
+    return np.where(np.isnat(micros), np.nan, micros.astype("int64").astype("float64") / 1e6)
+
+
 def check_raw_events(
     conn: sa.Connection,
     *,
@@ -314,9 +412,212 @@ def check_raw_events(
     ``expect_events``: a window without any event fails (see :func:`strategy_expects_events`)."""
     if event_types is None:
         event_types = EVENT_TYPES
-    columns = [events.c.source, events.c.event_id, events.c.type, events.c.time, events.c.data]
-    rows = conn.execute(sa.select(*columns).where(events.c.time >= start, events.c.time < end)).mappings()
-    frame = events_frame(rows)
+    frame = _read(conn, start, end)
     band = learn_volume_band([_count(conn, s, e) for s, e in history_windows(start, end)])
     suite = build_suite(start=start, end=end, event_types=event_types, band=band, expect_events=expect_events)
     return validate_frame(suite, frame)
+
+
+# ---------------------------------------------------------------- a block of windows in one run
+
+BLOCK_SUITE_NAME = "raw_events_block"
+VOLUME_SUITE_NAME = "raw_events_volumes"
+
+
+class ExpectWindowVolumeNotBelowBand(gxe.ExpectColumnPairValuesAToBeGreaterThanB):
+    """A window's event count is at least its floor (the learned band's low end; 1 when events are expected)."""
+
+    column_A: str = "events"
+    column_B: str = "floor"
+    or_equal: bool | None = True
+    description: str | None = "each window's event count is not below its learned band (nor zero when events are expected)"
+
+
+class ExpectWindowVolumeNotAboveBand(gxe.ExpectColumnPairValuesAToBeGreaterThanB):
+    """A window's event count is at most the learned band's high end (windows without a band are skipped)."""
+
+    column_A: str = "ceiling"
+    column_B: str = "events"
+    or_equal: bool | None = True
+    ignore_row_if: Literal["both_values_are_missing", "either_value_is_missing", "neither"] | dict[Any, Any] = (
+        "either_value_is_missing"
+    )
+    description: str | None = "each window's event count is not above its learned band"
+
+
+def _block_suites(event_types: tuple[str, ...]) -> tuple[gx.ExpectationSuite, gx.ExpectationSuite]:
+    """The suites of a block of windows (built once per process and set of types): the event
+    rules on the block's events (one row per event, its window in ``window``), and the volume
+    rules on one row per window."""
+    with _suites_lock:
+        suites = _block_suite_cache.get(event_types)
+        if suites is None:
+            gx_context()
+            rows = gx.ExpectationSuite(name=BLOCK_SUITE_NAME)
+            rows.add_expectation(ExpectEventSourcePresent())
+            rows.add_expectation(ExpectEventIdPresent())
+            # unique within a window: the key with the window
+            rows.add_expectation(ExpectEventKeyUnique(column_list=["source", "event_id", "window"]))
+            rows.add_expectation(ExpectKnownEventType(value_set=sorted(event_types)))
+            # inside its own window: the position (time - start) / (end - start) lies in [0, 1)
+            rows.add_expectation(ExpectEventTimeInsideWindow(column="window_position", min_value=0.0, max_value=1.0))
+            for name, (low, high) in SCALES.items():
+                rows.add_expectation(
+                    ExpectPayloadFieldInRange(
+                        column=name, min_value=low, max_value=high, description=f"payload field {name} lies in [{low}, {high}]"
+                    )
+                )
+            rows.add_expectation(ExpectQuantitiesFiniteAndInRange())
+            volumes = gx.ExpectationSuite(name=VOLUME_SUITE_NAME)
+            volumes.add_expectation(ExpectWindowVolumeNotBelowBand())
+            volumes.add_expectation(ExpectWindowVolumeNotAboveBand())
+            suites = _block_suite_cache[event_types] = (rows, volumes)
+        return suites
+
+
+_suites_lock = threading.Lock()
+_block_suite_cache: dict[tuple[str, ...], tuple[gx.ExpectationSuite, gx.ExpectationSuite]] = {}
+# the outcome of a window that passed, by shape (types, events expected, band learned, no rows,
+# columns without a value): the rules, descriptions and keys a passing window of that shape reports
+_passed_cache: dict[tuple[Any, ...], SuiteOutcome] = {}
+
+
+def check_raw_events_days(
+    conn: sa.Connection,
+    windows: Sequence[tuple[dt.datetime, dt.datetime]],
+    *,
+    event_types: Iterable[str] | None = None,
+    expect_events: Sequence[bool] | bool = False,
+) -> list[SuiteOutcome]:
+    """The outcome :func:`check_raw_events` gives for each of ``windows`` (the days of a
+    backfill), from one Great Expectations run over all their events.
+
+    The events of every window are read (one statement per window, the same as
+    :func:`check_raw_events`) into one frame that says which window each event belongs to;
+    one run checks every event rule on it (a key is unique within its window, a time lies
+    inside its own window), and one run on one row per window checks the volume rules (the
+    band learned for each window, at least one event where ``expect_events``). A window
+    with an event or a volume outside a rule is validated again on its own with
+    :func:`check_raw_events`' suite, so that a failing window reports exactly what the
+    per-window gate reports (its failing rules, counts and offending values). A window
+    that passes reports what a passing window reports: every rule held, with its own counts
+    (rows, missing values per column) and bounds; the first passing window of each shape
+    (events expected or not, band learned or not, empty columns) in a process is validated
+    on its own, and its outcome is the pattern of the others.
+    """
+    import pandas as pd
+
+    types = tuple(EVENT_TYPES if event_types is None else event_types)
+    expects = [expect_events] * len(windows) if isinstance(expect_events, bool) else list(expect_events)
+    if len(expects) != len(windows):
+        raise ValueError("expect_events: one flag per window")
+    if not windows:
+        return []
+    frames = [_read(conn, start, end) for start, end in windows]
+    counts = {window: len(frame) for window, frame in zip(windows, frames, strict=True)}
+
+    def count(start: dt.datetime, end: dt.datetime) -> int:
+        if (start, end) not in counts:
+            counts[(start, end)] = _count(conn, start, end)
+        return counts[(start, end)]
+
+    bands = [learn_volume_band([count(s, e) for s, e in history_windows(start, end)]) for start, end in windows]
+
+    block = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].copy()
+    sizes = np.array([len(frame) for frame in frames])
+    block["window"] = np.repeat(np.arange(len(windows)), sizes)
+    starts = np.array([start.timestamp() for start, _ in windows])
+    lengths = np.array([end.timestamp() for _, end in windows]) - starts
+    block["window_position"] = (block["time_s"].to_numpy() - starts[block["window"].to_numpy()]) / lengths[
+        block["window"].to_numpy()
+    ]
+    volumes = pd.DataFrame(
+        {
+            "window": np.arange(len(windows)),
+            "events": sizes.astype("float64"),
+            "floor": [float(max(band.low if band else 0, 1 if expect else 0)) for band, expect in zip(bands, expects, strict=True)],
+            "ceiling": [float(band.high) if band and band.high is not None else np.nan for band in bands],
+        }
+    )
+    row_suite, volume_suite = _block_suites(types)
+    flagged = _flagged(row_suite, block) | _flagged(volume_suite, volumes)
+
+    outcomes: list[SuiteOutcome] = []
+    for index, ((start, end), frame, band, expect) in enumerate(zip(windows, frames, bands, expects, strict=True)):
+        suite_args: dict[str, Any] = {"start": start, "end": end, "event_types": types, "band": band, "expect_events": expect}
+        if index in flagged:
+            outcomes.append(validate_frame(build_suite(**suite_args), frame))
+            continue
+        stats = _window_stats(frame)
+        shape = (types, expect, band is None, stats["rows"] == 0, tuple(sorted(k for k, v in stats.items() if v == stats["rows"])))
+        with _suites_lock:
+            template = _passed_cache.get(shape)
+        if template is None:
+            # the first passing window of its shape in this process is validated on its own
+            outcome = validate_frame(build_suite(**suite_args), frame)
+            if outcome.success:
+                with _suites_lock:
+                    _passed_cache[shape] = outcome
+            outcomes.append(outcome)
+            continue
+        outcomes.append(_passed_like(template, start=start, end=end, band=band, stats=stats))
+    return outcomes
+
+
+def _flagged(suite: gx.ExpectationSuite, frame: pd.DataFrame) -> set[int]:
+    """The windows (``frame["window"]``) with a row outside a rule of ``suite``."""
+    result = run_suite(suite, frame, result_format="COMPLETE")
+    window = frame["window"].to_numpy()
+    flagged: set[int] = set()
+    for item in result.results:
+        if item.success:
+            continue
+        indexes = (item.result or {}).get("unexpected_index_list")
+        if not indexes or not all(isinstance(i, int | np.integer) for i in indexes):
+            return set(range(int(window.max()) + 1)) if len(window) else set()
+        flagged.update(int(w) for w in window[list(indexes)])
+    return flagged
+
+
+# the columns whose missing values each rule counts (multi-column: rows where all are missing)
+_RULE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "expect_event_source_present": ("source",),
+    "expect_event_id_present": ("event_id",),
+    "expect_event_key_unique": ("source", "event_id"),
+    "expect_known_event_type": ("type",),
+    "expect_event_time_inside_window": ("time_s",),
+    "expect_quantities_finite_and_in_range": ("bad_quantity",),
+}
+
+
+def _window_stats(frame: pd.DataFrame) -> dict[str, int]:
+    """Rows of a window's frame and missing values per column (and per multi-column key)."""
+    missing = frame.isna().sum()
+    stats = {"rows": len(frame), **{str(name): int(n) for name, n in missing.items()}}
+    stats["source+event_id"] = int((frame["source"].isna() & frame["event_id"].isna()).sum())
+    return stats
+
+
+def _passed_like(
+    template: SuiteOutcome, *, start: dt.datetime, end: dt.datetime, band: VolumeBand | None, stats: dict[str, int]
+) -> SuiteOutcome:
+    """The outcome of a passing window, from the outcome of a passing window of the same shape:
+    the same rules, descriptions and keys, with this window's bounds and counts."""
+    items = []
+    for item in template.expectations:
+        kwargs = dict(item.kwargs)
+        if item.expectation == "expect_event_time_inside_window":
+            kwargs.update(min_value=start.timestamp(), max_value=end.timestamp())
+        elif item.expectation == "expect_volume_within_learned_band" and band is not None:
+            kwargs.update(min_value=band.low, max_value=band.high)
+        columns = _RULE_COLUMNS.get(item.expectation) or (str(kwargs.get("column")),)
+        observed = dict(item.observed)
+        for key in observed:
+            if key in ("observed_value", "element_count"):
+                observed[key] = stats["rows"]
+            elif key == "missing_count":
+                observed[key] = stats["+".join(columns)]
+            elif key == "unexpected_count":
+                observed[key] = 0
+        items.append(replace(item, kwargs=kwargs, observed=observed))
+    return replace(template, rows=stats["rows"], expectations=tuple(items))

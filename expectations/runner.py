@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from great_expectations.core.expectation_suite import ExpectationSuite
 
-__all__ = ["ExpectationOutcome", "SuiteOutcome", "gx_context", "validate_frame"]
+__all__ = ["ExpectationOutcome", "SuiteOutcome", "gx_context", "run_suite", "validate_frame"]
 
 DATA_SOURCE = "alignwatch"
 
@@ -86,8 +86,8 @@ def gx_context() -> Any:
         return _context
 
 
-def validate_frame(suite: ExpectationSuite, frame: pd.DataFrame) -> SuiteOutcome:
-    """Validate ``frame`` against ``suite`` with the shared ephemeral context."""
+def run_suite(suite: ExpectationSuite, frame: pd.DataFrame, result_format: str = "SUMMARY") -> Any:
+    """Great Expectations' own result of ``suite`` on ``frame`` (the shared ephemeral context)."""
     context = gx_context()
     with _lock:
         source = context.data_sources.get(DATA_SOURCE)
@@ -100,7 +100,12 @@ def validate_frame(suite: ExpectationSuite, frame: pd.DataFrame) -> SuiteOutcome
         except (KeyError, LookupError):
             definition = asset.add_batch_definition_whole_dataframe("whole")
     batch = definition.get_batch(batch_parameters={"dataframe": frame})
-    result = batch.validate(suite, result_format="SUMMARY")
+    return batch.validate(suite, result_format=result_format)
+
+
+def validate_frame(suite: ExpectationSuite, frame: pd.DataFrame) -> SuiteOutcome:
+    """Validate ``frame`` against ``suite`` with the shared ephemeral context."""
+    result = run_suite(suite, frame)
     # each domain rule is its own class; a rule used on several columns differs by column
     described = {(exp.expectation_type, getattr(exp, "column", None)): exp for exp in suite.expectations}
     outcomes = []

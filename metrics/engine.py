@@ -26,7 +26,6 @@ to 9 decimals, so that floating-point sums taken in another row order give the s
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -50,7 +49,8 @@ from alignwatch.metrics.groups import HourGroups, HourSamples, fold_facts, proje
 from alignwatch.metrics.hourcache import cached_columns
 from alignwatch.metrics.strategy import Strategy
 from alignwatch.metrics.values import MetricValue, WindowKind
-from alignwatch.store.schema import metric_values, pipeline_runs
+from alignwatch.metrics.writer import write_values
+from alignwatch.store.schema import pipeline_runs
 from alignwatch.vocabulary import utc
 
 __all__ = [
@@ -287,6 +287,15 @@ def _round(value: float | None) -> float | None:
 
 def _clean(data: Any) -> Any:
     """Inputs as plain JSON with rounded numbers (sets sorted, tuples as lists)."""
+    kind = type(data)  # the common exact types first: a run cleans hundreds of thousands of inputs
+    if kind is float:
+        return _round(data)
+    if kind is str or kind is int or kind is bool or data is None:
+        return data
+    if kind is dict:
+        return {key if type(key) is str else str(key): _clean(v) for key, v in data.items()}
+    if kind is list:
+        return [_clean(v) for v in data]
     if isinstance(data, dict):
         return {str(k): _clean(v) for k, v in data.items()}
     if isinstance(data, list | tuple):
@@ -463,54 +472,3 @@ def compute_window(
         raise ConfigError(f"empty window [{start.isoformat()}, {end.isoformat()})")
     with engine.connect() as conn:
         return to_values(_evaluate_exact(conn, strategy, Window(kind, start, end)), kind)
-
-
-def write_values(
-    conn: sa.Connection, run_id: int, values: Sequence[MetricValue], *, computed_at: dt.datetime | None = None
-) -> int:
-    """Upsert ``values`` into ``metric_values`` (key: metric, labels, window kind, window end)."""
-    if not values:
-        return 0
-    stamp = computed_at or dt.datetime.now(dt.UTC)
-    rows = [
-        {
-            "metric_id": v.metric_id,
-            "labels_key": v.labels_key,
-            "labels": dict(v.labels),
-            "window": v.window,
-            "window_start": v.window_start,
-            "window_end": v.window_end,
-            "value": v.value,
-            "inputs": json.loads(json.dumps(v.inputs, allow_nan=False, default=str)) if v.inputs else {},
-            "computed_at": stamp,
-            "run_id": run_id,
-        }
-        for v in values
-    ]
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    # one statement, compiled once and executed for many parameter sets (a VALUES list of
-    # 500 rows is compiled anew for every chunk: most of a long run's time went there)
-    statement = insert(metric_values)
-    excluded = statement.excluded
-    statement = statement.on_conflict_do_update(
-        index_elements=["metric_id", "labels_key", "window", "window_end"],
-        set_={
-            "labels": excluded.labels,
-            "window_start": excluded.window_start,
-            "value": excluded.value,
-            "inputs": excluded.inputs,
-            "computed_at": excluded.computed_at,
-            "run_id": excluded.run_id,
-        },
-    )
-    for chunk in _chunks(rows, 5000):
-        conn.execute(statement, chunk)
-    return len(rows)
-
-
-def _chunks(rows: list[dict[str, Any]], size: int) -> Iterable[list[dict[str, Any]]]:
-    for index in range(0, len(rows), size):
-        yield rows[index : index + size]

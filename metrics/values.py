@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from alignwatch.store.schema import labels_key
@@ -31,8 +32,9 @@ class MetricValue:
     value: float | None
     inputs: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def labels_key(self) -> str:
+        """The canonical key of ``labels`` (computed once: the writer, the gate and the exporter all ask)."""
         return labels_key(self.labels)
 
     @property
