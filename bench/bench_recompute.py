@@ -83,6 +83,7 @@ def _measure(
     if store == "sqlite":
         shutil.copy(source, scratch / "store.db")
         engine = connect(f"sqlite:///{scratch / 'store.db'}")
+        upgrade(engine)  # the cached data set may have been generated at an older revision
     else:
         name = f"alignwatch_bench_recompute_{uuid.uuid4().hex[:8]}"
         admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")

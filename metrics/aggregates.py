@@ -530,7 +530,8 @@ def fetch_samples(
 ) -> list[Sample]:
     """The samples of ``distributions`` in ``[lo, hi)``, in a deterministic order (none asked: none read).
 
-    Read from the events, never from the hour-aggregate cache: a percentile is not a sum.
+    Read from the events; the hour-aggregate cache keeps the same rows per closed hour
+    (:func:`alignwatch.metrics.hourcache.cached_columns`).
     """
     wanted = sorted(set(distributions))
     if not wanted:

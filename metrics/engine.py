@@ -8,7 +8,7 @@ Cost: **one** grouped read of the events of ``[min(start, end − 28 d), end)`` 
 :mod:`alignwatch.metrics.aggregates`; hour buckets, so every hour-aligned window is folded from the
 same small result), one read of the reconfiguration events and one of the published
 pipeline runs (when they finished: a window sees the run history as it stood at its end,
-see :func:`monitored_at`). With ``cache=True`` (the default) the groups of closed hours
+see :func:`monitored_at`). With ``cache=True`` (the default) the groups and distribution samples of closed hours
 come from the hour-aggregate cache (:mod:`alignwatch.metrics.hourcache`): only the hours never
 aggregated or that received events since are read from the events, and the cache is filled as a side effect,
 so the continuous runs leave the nightly recomputation little to read. Windows that are not hour-aligned (``compute_window`` of a 5-minute window)
@@ -46,7 +46,7 @@ from alignwatch.metrics.ethics import fetch_inputs
 from alignwatch.metrics.facts import Facts
 from alignwatch.metrics.formulas import ROI_MAX_WINDOWS, ROI_TYPES, Evaluation, distributions_needed, evaluate
 from alignwatch.metrics.groups import HourGroups, HourSamples, fold_facts, project
-from alignwatch.metrics.hourcache import cached_groups
+from alignwatch.metrics.hourcache import cached_columns
 from alignwatch.metrics.strategy import Strategy
 from alignwatch.metrics.values import MetricValue, WindowKind
 from alignwatch.metrics.writer import write_values
@@ -155,21 +155,25 @@ class Reader:
         self.lo = lo.replace(minute=0, second=0, microsecond=0)
         self.hi = hi
         self._clock = clock
-        self._groups = self._read_groups(self.lo, hi)
-        # the values of the distributions the strategy's percentile KPIs read, from the events (not the cache)
+        # the values of the distributions the catalogue's metrics and the strategy's percentile KPIs read
         self._distributions = distributions_needed(strategy)
-        self._samples = HourSamples.read(conn, self.lo, hi, self._distributions)
+        self._groups, self._samples = self._read(self.lo, hi, None, self._distributions)
         self.reconfigurations: list[Reconfiguration] = fetch_reconfigurations(conn, self.lo, hi)
         self._published = _published_finishes(conn, self.lo - MONITORING_LOOKBACK, hi)
         self._cache: dict[Key, Facts] = {}
         self._evaluations: dict[tuple[str, dt.datetime, dt.datetime], Evaluation] = {}
 
-    def _read_groups(self, lo: dt.datetime, hi: dt.datetime, types: frozenset[str] | None = None) -> HourGroups:
-        """The groups of ``[lo, hi)`` (of ``types``): through the hour-aggregate cache when the reader has a clock."""
+    def _read(
+        self, lo: dt.datetime, hi: dt.datetime, types: frozenset[str] | None, distributions: tuple[str, ...]
+    ) -> tuple[HourGroups, HourSamples]:
+        """The groups of ``[lo, hi)`` (of ``types``) and the samples of ``distributions``: through the
+        hour-aggregate cache when the reader has a clock."""
         if self._clock is None:
             aggregates = fetch_aggregates(self.conn, lo, hi, sla_s=self.sla_s)
-            return HourGroups.of(item for item in aggregates if types is None or item.type in types)
-        return cached_groups(self.conn, lo, hi, sla_s=self.sla_s, now=self._clock, types=types)
+            groups = HourGroups.of(item for item in aggregates if types is None or item.type in types)
+            return groups, HourSamples.read(self.conn, lo, hi, distributions)
+        return cached_columns(self.conn, lo, hi, sla_s=self.sla_s, now=self._clock, types=types,
+                              distributions=distributions)
 
     def covers(self, start: dt.datetime, end: dt.datetime) -> bool:
         return self.lo <= start and end <= self.hi and _aligned(start) and (_aligned(end) or end == self.hi)
@@ -190,9 +194,8 @@ class Reader:
             else:
                 key = (start, end, types)
             if key not in self._cache and start < self.lo and end <= self.hi and _aligned(start) and _aligned(end):
-                samples = HourSamples.read(self.conn, start, end, self._distributions if types is None else ())
-                self._cache[key] = fold_facts(
-                    start, end, self._read_groups(start, end, types), samples, fetch_reconfigurations(self.conn, start, end))
+                groups, samples = self._read(start, end, types, self._distributions if types is None else ())
+                self._cache[key] = fold_facts(start, end, groups, samples, fetch_reconfigurations(self.conn, start, end))
             return self._cache.get(key)
         key = (start, end, None)
         if key not in self._cache:

@@ -24,8 +24,11 @@ the fold to :meth:`Facts.build`, exactly and not rounded.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Hashable, Iterable, Sequence
+import itertools
+import json
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -45,7 +48,21 @@ from alignwatch.metrics.aggregates import (
 )
 from alignwatch.metrics.facts import Facts, Sums
 
-__all__ = ["GroupRow", "HourGroups", "HourSamples", "as_row", "fold_facts", "project"]
+__all__ = [
+    "ID_DTYPE",
+    "SAMPLE_DTYPE",
+    "SUM_DTYPE",
+    "GroupRow",
+    "HourColumns",
+    "HourGroups",
+    "HourSamples",
+    "SampleRow",
+    "as_row",
+    "by_hour",
+    "fold_facts",
+    "project",
+    "read_samples",
+]
 
 #: one group as read: type, hour, automation, process, touchpoint, actor, dataset, k1, k2, sums
 GroupRow = tuple[str, int, str | None, str | None, str | None, str | None, str | None, str | None, str | None,
@@ -86,11 +103,9 @@ _WORKFORCE = {
 }
 
 
-def _codes(column: Sequence[str | None]) -> tuple[Ints, list[str | None]]:
-    """Each value's rank among the column's distinct values ordered as ``order`` orders them (``str``)."""
-    distinct = sorted(set(column), key=lambda v: (str(v), v is not None))
-    rank = {value: index for index, value in enumerate(distinct)}
-    return np.fromiter(map(rank.__getitem__, column), dtype=np.int64, count=len(column)), distinct
+def _rank(value: str | None) -> tuple[str, bool]:
+    """Where an identifier sorts: as ``order`` sorts it (``str``), None before the text ``'None'``."""
+    return str(value), value is not None
 
 
 def _first_seen(keys: Ints) -> Ints:
@@ -102,6 +117,161 @@ def _first_seen(keys: Ints) -> Ints:
 def _sequential_sums(keys: Ints, weights: Floats, size: int) -> Floats:
     """Σ weights per key, each sum taken row after row from 0.0 (``bincount``'s loop, never pairwise)."""
     return np.asarray(np.bincount(keys, weights=weights, minlength=size), dtype=np.float64)
+
+
+#: the dtypes of a packed hour's columns (:meth:`HourColumns.pack`): identifier codes, sums, samples
+ID_DTYPE = np.dtype("<i4")
+SUM_DTYPE = np.dtype("<f8")
+SAMPLE_DTYPE = np.dtype([("key", "<i4"), ("value", "<f8"), ("count", "<i8")])
+
+#: one sample as read: distribution, hour, automation, process, value, events with it
+SampleRow = tuple[str, int, str | None, str | None, float, int]
+SampleKey = tuple[str, str | None, str | None]
+
+
+def _sample_rank(key: SampleKey) -> tuple[Any, ...]:
+    return key[0], _rank(key[1]), _rank(key[2])
+
+
+class HourColumns:
+    """The groups and distribution samples of one hour as columns, the groups in the order of :func:`~alignwatch.metrics.aggregates.order`.
+
+    The groups are sorted by event type, then by each identifier as ``order`` sorts it
+    (``str``; None before the text ``'None'``), ties kept in the order given. ``types``: each
+    event type of the hour in that order with its number of rows and the measures some row
+    of the type carries (:data:`MEASURES` order); ``values``: per identifier column, the
+    distinct values of the hour in sort order; ``ids``: 7 × rows codes into ``values``;
+    ``measures``: the measures some row of the hour carries; ``sums``: the sums of each type
+    one after the other, each as its rows × its measures (row after row), 0.0 where a row
+    does not carry the measure (:meth:`segments`). ``sample_keys``: the (distribution,
+    automation, process) of the hour's samples, sorted; ``samples``: records (index into
+    ``sample_keys``, value, events with it), by key and value.
+
+    The hour-aggregate cache stores one per hour (:meth:`pack`): ``layout`` the JSON text
+    ``{"types": [[type, rows, [measure, ...]], ...], "values": [[value, ...] × 7],
+    "samples": [[distribution, automation, process], ...]}``, ``ids`` the codes as
+    little-endian int32, identifier column after identifier column (automation, process,
+    touchpoint, actor, dataset, k1, k2), ``sums`` the sums as little-endian float64 (type
+    after type, row after row, the type's measures), ``samples`` the sample records packed (:data:`SAMPLE_DTYPE`: int32 key,
+    float64 value, int64 count, little-endian, 20 bytes each). Reading it back is one
+    ``frombuffer`` per column.
+    """
+
+    __slots__ = ("hour", "ids", "measures", "sample_keys", "samples", "sums", "types", "values")
+
+    def __init__(
+        self,
+        hour: int,
+        types: Sequence[tuple[str, int, tuple[str, ...]]],
+        values: Sequence[Sequence[str | None]],
+        ids: npt.NDArray[np.int32],
+        sums: Floats,
+        sample_keys: Sequence[SampleKey] = (),
+        samples: npt.NDArray[np.void] | None = None,
+    ) -> None:
+        self.hour = hour
+        self.types = tuple(types)
+        self.values = tuple(tuple(column) for column in values)
+        carried = {name for _, _, names in self.types for name in names}
+        self.measures = tuple(name for name in MEASURES if name in carried)
+        size = sum(rows for _, rows, _ in self.types)
+        self.ids = ids.reshape(len(_IDS), size)
+        self.sums = sums.reshape(sum(rows * len(names) for _, rows, names in self.types))
+        self.sample_keys = tuple(sample_keys)
+        self.samples = np.zeros(0, dtype=SAMPLE_DTYPE) if samples is None else samples
+
+    @property
+    def size(self) -> int:
+        """The number of groups."""
+        return int(self.ids.shape[1])
+
+    @classmethod
+    def of_rows(cls, hour: int, rows: Iterable[GroupRow], samples: Iterable[SampleRow] = ()) -> HourColumns:
+        """The groups ``rows`` and the ``samples`` (all of ``hour``, in any order) as columns."""
+        ordered = sorted(rows, key=lambda row: (row[0], *map(_rank, row[2:9])))
+        identifiers: list[tuple[str | None, ...]] = [row[2:9] for row in ordered]
+        values = [sorted({ident[position] for ident in identifiers}, key=_rank) for position in range(len(_IDS))]
+        index = [{value: code for code, value in enumerate(column)} for column in values]
+        ids = np.array([[index[position][ident[position]] for ident in identifiers] for position in range(len(_IDS))],
+                       dtype=ID_DTYPE)
+        types = []
+        sums: list[float] = []
+        for type_, group in itertools.groupby(ordered, key=itemgetter(0)):
+            part = list(group)
+            carried = set().union(*(row[9] for row in part))
+            names = tuple(name for name in MEASURES if name in carried)
+            types.append((type_, len(part), names))
+            sums += (row[9].get(name, 0.0) for row in part for name in names)
+        listed = list(samples)
+        sample_keys = sorted({(row[0], row[2], row[3]) for row in listed}, key=_sample_rank)
+        key_index = {key: code for code, key in enumerate(sample_keys)}
+        records = np.array(sorted((key_index[(row[0], row[2], row[3])], float(row[4]), int(row[5])) for row in listed),
+                           dtype=SAMPLE_DTYPE).reshape(len(listed))
+        return cls(hour, types, values, ids.reshape(len(_IDS), len(ordered)), np.array(sums, dtype=SUM_DTYPE),
+                   sample_keys, records)
+
+    def pack(self) -> tuple[str, bytes, bytes, bytes]:
+        """``(layout, ids, sums, samples)`` as the cache stores them (see the class)."""
+        layout = json.dumps({"types": [[type_, rows, list(names)] for type_, rows, names in self.types],
+                             "values": [list(column) for column in self.values],
+                             "samples": [list(key) for key in self.sample_keys]}, separators=(",", ":"))
+        return (layout, self.ids.astype(ID_DTYPE).tobytes(), self.sums.astype(SUM_DTYPE).tobytes(),
+                self.samples.astype(SAMPLE_DTYPE).tobytes())
+
+    @classmethod
+    def unpack(cls, hour: int, layout: dict[str, Any], ids: bytes, sums: bytes, samples: bytes = b"") -> HourColumns:
+        """The columns :meth:`pack` stored (``layout`` parsed)."""
+        return cls(hour, [(type_, rows, tuple(names)) for type_, rows, names in layout["types"]], layout["values"],
+                   np.frombuffer(ids, dtype=ID_DTYPE), np.frombuffer(sums, dtype=SUM_DTYPE),
+                   [(d, a, p) for d, a, p in layout.get("samples", ())], np.frombuffer(samples, dtype=SAMPLE_DTYPE))
+
+    def segments(self) -> Iterator[tuple[str, int, tuple[str, ...], Floats]]:
+        """Each type's (type, rows, measures, sums as rows × measures), in order."""
+        start = 0
+        for type_, rows, names in self.types:
+            width = rows * len(names)
+            yield type_, rows, names, self.sums[start : start + width].reshape(rows, len(names))
+            start += width
+
+    def rows(self) -> list[GroupRow]:
+        """The groups as rows, in their order; a row's sums are the measures it carries (a non-zero sum)."""
+        decoded = [[column[code] for code in codes] for column, codes in zip(self.values, self.ids.tolist(), strict=True)]
+        sums = [
+            (type_, {name: value for name, value in zip(names, row, strict=True) if value})
+            for type_, _, names, part in self.segments()
+            for row in part.tolist()
+        ]
+        return [
+            (type_, self.hour, *ids, measures)
+            for (type_, measures), *ids in zip(sums, *decoded, strict=True)
+        ]
+
+    def sample_rows(self) -> list[SampleRow]:
+        """The samples as rows, in their order."""
+        return [(distribution, self.hour, automation, process, value, count)
+                for key, value, count in self.samples.tolist()
+                for distribution, automation, process in (self.sample_keys[key],)]
+
+
+def by_hour(rows: Iterable[GroupRow], samples: Iterable[SampleRow] = ()) -> list[HourColumns]:
+    """``rows`` and ``samples`` as the columns of each of their hours, in hour order."""
+    hours: dict[int, tuple[list[GroupRow], list[SampleRow]]] = {}
+    for row in rows:
+        hours.setdefault(row[1], ([], []))[0].append(row)
+    for sample in samples:
+        hours.setdefault(sample[1], ([], []))[1].append(sample)
+    return [HourColumns.of_rows(hour, *hours[hour]) for hour in sorted(hours)]
+
+
+def read_samples(conn: sa.Connection, lo: dt.datetime, hi: dt.datetime, distributions: Iterable[str]) -> list[SampleRow]:
+    """The samples :func:`~alignwatch.metrics.aggregates.fetch_samples` reads, as rows in no particular order."""
+    wanted = sorted(set(distributions))
+    if not wanted:
+        return []
+    by_type = {DISTRIBUTIONS[name][0]: name for name in wanted}
+    return [(by_type[type_], hour_of(hour), automation, process, float(value), int(count))
+            for type_, hour, automation, process, value, count in conn.execute(
+                samples_query(conn.dialect.name, lo, hi, wanted))]
 
 
 @dataclass
@@ -124,58 +294,107 @@ class _Block:
 
 
 class HourGroups:
-    """The hour groups of a range as columns; :meth:`fold` adds those of some hours to a :class:`Facts`."""
+    """The hour groups of a range as columns; :meth:`fold` adds those of some hours to a :class:`Facts`.
 
-    def __init__(self, rows: Sequence[GroupRow]) -> None:
-        count = len(rows)
-        columns = list(zip(*rows, strict=True)) if rows else [()] * 10
-        type_codes, types = _codes(columns[0])
-        hours = np.fromiter(columns[1], dtype=np.int64, count=count)
-        codes = []
+    Built from the :class:`HourColumns` of its hours (each already in ``order``): the hours
+    are put one after the other, the identifier codes of each hour mapped to codes over the
+    whole range, and the rows stably sorted by event type (type, hour, identifiers).
+    ``types``: only the groups of these event types.
+    """
+
+    def __init__(self, hours: Iterable[HourColumns] = (), types: frozenset[str] | None = None) -> None:
+        pieces = sorted((piece for piece in hours if piece.size), key=lambda piece: piece.hour)
+        if len({piece.hour for piece in pieces}) != len(pieces):
+            raise ValueError("HourGroups: two column sets of the same hour")
+        sizes = np.array([piece.size for piece in pieces], dtype=np.int64)
+        count = int(sizes.sum())
+        names = sorted({type_ for piece in pieces for type_, _, _ in piece.types})
+        type_index = {type_: code for code, type_ in enumerate(names)}
+        type_codes = np.repeat(
+            np.array([type_index[type_] for piece in pieces for type_, _, _ in piece.types], dtype=np.int64),
+            np.array([rows for piece in pieces for _, rows, _ in piece.types], dtype=np.int64),
+        )
+        hours_column = np.repeat(np.array([piece.hour for piece in pieces], dtype=np.int64), sizes)
+        local = (np.concatenate([piece.ids for piece in pieces], axis=1) if pieces
+                 else np.zeros((len(_IDS), 0), dtype=ID_DTYPE))
+        codes: list[Ints] = []
         #: the distinct values of each identifier column, indexed by code
         self.values: list[list[str | None]] = []
         for position in range(len(_IDS)):
-            column_codes, distinct = _codes(columns[2 + position])
-            codes.append(column_codes)
+            concatenated = [value for piece in pieces for value in piece.values[position]]
+            distinct = sorted(set(concatenated), key=_rank)
+            rank = {value: code for code, value in enumerate(distinct)}
+            lookup = np.fromiter(map(rank.__getitem__, concatenated), dtype=np.int64, count=len(concatenated))
+            offsets = np.cumsum([0, *(len(piece.values[position]) for piece in pieces)], dtype=np.int64)[:-1]
+            codes.append(lookup[local[position].astype(np.int64) + np.repeat(offsets, sizes)])
             self.values.append(distinct)
-        # lexsort: the last key is the primary one
-        sequence = np.lexsort((*reversed(codes), hours, type_codes))
-        type_codes, hours = type_codes[sequence], hours[sequence]
+        # each type's sums: its rows of every hour one after the other, the measures some row of the type carries
+        carried: dict[str, set[str]] = {}
+        totals: dict[str, int] = {}
+        for piece in pieces:
+            for type_, rows, measures in piece.types:
+                carried.setdefault(type_, set()).update(measures)
+                totals[type_] = totals.get(type_, 0) + rows
+        widths = {type_: tuple(name for name in MEASURES if name in names) for type_, names in carried.items()}
+        tables = {type_: np.zeros((totals[type_], len(widths[type_])), dtype=np.float64)
+                  for type_ in carried if types is None or type_ in types}
+        columns: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+        filled = dict.fromkeys(tables, 0)
+        for piece in pieces:
+            for type_, rows, measures, part in piece.segments():
+                if type_ not in tables:
+                    continue
+                at = filled[type_]
+                if measures == widths[type_]:
+                    tables[type_][at : at + rows] = part
+                else:
+                    where = columns.get((type_, measures))
+                    if where is None:
+                        where = columns[(type_, measures)] = [widths[type_].index(name) for name in measures]
+                    tables[type_][at : at + rows, where] = part
+                filled[type_] = at + rows
+        # the hours are in order and each hour's rows in order: a stable sort by type gives (type, hour, identifiers)
+        sequence = np.argsort(type_codes, kind="stable")
+        type_codes, hours_column = type_codes[sequence], hours_column[sequence]
         codes = [column[sequence] for column in codes]
-        measures: list[dict[str, float]] = [columns[9][i] for i in sequence.tolist()]
         self.blocks: dict[str, _Block] = {}
         bounds = np.flatnonzero(np.diff(type_codes)) + 1
         for lo, hi in zip([0, *bounds.tolist()], [*bounds.tolist(), count], strict=True):
             if lo == hi:
                 continue
-            type_ = types[int(type_codes[lo])]
-            assert type_ is not None
-            part = measures[lo:hi]
-            carried = set().union(*part)
-            names = tuple(name for name in MEASURES if name in carried)
-            table = np.array([[sums.get(name, 0.0) for name in names] for sums in part], dtype=np.float64)
+            type_ = names[int(type_codes[lo])]
+            if types is not None and type_ not in types:
+                continue
+            measures = widths[type_]
+            block = tables[type_]
             ids = [column[lo:hi] for column in codes]
             keys: list[Hashable] = []
             key = np.zeros(hi - lo, dtype=np.int64)
             if type_ in _SUMS:
-                make = _SUMS[type_][1]
-                index: dict[Hashable, int] = {}
-                decoded = list(zip(*(
-                    [self.values[position][code] for code in ids[position].tolist()] for position in range(len(_IDS))
-                ), strict=True))
-                key = np.fromiter((index.setdefault(make(row), len(index)) for row in decoded), dtype=np.int64,
-                                  count=hi - lo)
-                keys = list(index)
-            self.blocks[type_] = _Block(hours[lo:hi], ids, names, table.reshape(hi - lo, len(names)), keys, key)
+                keys, key = self._sums_keys(_SUMS[type_][1], ids)
+            self.blocks[type_] = _Block(hours_column[lo:hi], ids, measures, block.reshape(hi - lo, len(measures)), keys,
+                                        key)
 
         self._index = [{value: code for code, value in enumerate(values)} for values in self.values]
         #: the code of None in each identifier column (-1: no row has None)
         self._none = [index.get(None, -1) for index in self._index]
 
+    def _sums_keys(self, make: Callable[[Sequence[str | None]], Hashable], ids: list[Ints]) -> tuple[list[Hashable], Ints]:
+        """The facts key of each row (``make`` of its identifiers), numbered in the order the keys first occur."""
+        stacked = np.stack(ids, axis=1)
+        distinct, first, inverse = np.unique(stacked, axis=0, return_index=True, return_inverse=True)
+        index: dict[Hashable, int] = {}
+        code_of = np.zeros(len(distinct), dtype=np.int64)
+        # the distinct identifier tuples by their first row: each key is numbered where it first occurs
+        for number in np.argsort(first, kind="stable").tolist():
+            decoded = [self.values[position][code] for position, code in enumerate(distinct[number].tolist())]
+            code_of[number] = index.setdefault(make(decoded), len(index))
+        return list(index), code_of[inverse.reshape(-1)]
+
     @classmethod
     def of(cls, aggregates: Iterable[Aggregate]) -> HourGroups:
         """The groups of ``aggregates``."""
-        return cls([as_row(item) for item in aggregates])
+        return cls(by_hour(as_row(item) for item in aggregates))
 
     def fold(self, facts: Facts, first: int, last: int) -> None:
         """Add the groups of the hours ``[first, last)`` to ``facts`` (new: nothing folded yet), as :meth:`Facts._add`."""
@@ -283,17 +502,28 @@ class HourSamples:
     @classmethod
     def read(cls, conn: sa.Connection, lo: dt.datetime, hi: dt.datetime, distributions: Iterable[str]) -> HourSamples:
         """The samples :func:`~alignwatch.metrics.aggregates.fetch_samples` reads, straight into columns."""
-        wanted = sorted(set(distributions))
-        if not wanted:
-            return cls(())
-        by_type = {DISTRIBUTIONS[name][0]: name for name in wanted}
-        rows = conn.execute(samples_query(conn.dialect.name, lo, hi, wanted)).all()
-        if not rows:
-            return cls(())
-        types, hours, automations, processes, values, counts = zip(*rows, strict=True)
+        return cls(read_samples(conn, lo, hi, distributions))
+
+    @classmethod
+    def of_hours(cls, hours: Iterable[HourColumns], distributions: Iterable[str]) -> HourSamples:
+        """The samples of ``distributions`` in the :class:`HourColumns` of some hours (one each)."""
+        wanted = set(distributions)
+        pieces = sorted((piece for piece in hours if len(piece.samples)), key=lambda piece: piece.hour)
+        index: dict[SampleKey, int] = {}
+        lookup = np.fromiter((index.setdefault(key, len(index)) if key[0] in wanted else -1
+                              for piece in pieces for key in piece.sample_keys), dtype=np.int64)
+        offsets = np.cumsum([0, *(len(piece.sample_keys) for piece in pieces)], dtype=np.int64)[:-1]
+        sizes = np.array([len(piece.samples) for piece in pieces], dtype=np.int64)
+        records = np.concatenate([piece.samples for piece in pieces]) if pieces else np.zeros(0, dtype=SAMPLE_DTYPE)
+        key = lookup[records["key"].astype(np.int64) + np.repeat(offsets, sizes)] if pieces else np.zeros(0, np.int64)
+        kept = key >= 0
         out = cls.__new__(cls)
-        out._take([by_type[type_] for type_ in types], np.fromiter(map(hour_of, hours), dtype=np.int64, count=len(rows)),
-                  automations, processes, values, counts)
+        # the hours in order: no sort
+        out.hours = np.repeat(np.array([piece.hour for piece in pieces], dtype=np.int64), sizes)[kept]
+        out.values = records["value"].astype(np.float64)[kept]
+        out.counts = records["count"].astype(np.int64)[kept]
+        out.key = key[kept]
+        out.keys = list(index)
         return out
 
     def fold(self, facts: Facts, first: int, last: int) -> None:

@@ -1,10 +1,11 @@
-"""Hour-aggregate cache: the engine's per-hour groups of closed hours, kept in the store.
+"""Hour-aggregate cache: the engine's per-hour groups and samples of closed hours, kept in the store.
 
 The engine folds every window from per-hour grouped aggregates (:mod:`alignwatch.metrics.aggregates`).
 The groups of an hour that has ended do not change unless an event of that hour arrives
-late, so they are written to ``hour_aggregates`` (one row per group, its sums as JSON) with
-a mark in ``aggregated_hours`` (hour, SLA the sums were taken with, largest ``events.id``
-and the time of the read). A later computation reads the groups of the hours it finds
+late, so they are written to ``hour_aggregates`` (one row per hour and SLA, the hour's
+groups as packed columns: :class:`~alignwatch.metrics.groups.HourColumns`) with a mark in
+``aggregated_hours`` (hour, SLA the sums were taken with, largest ``events.id`` and the
+time of the read). A later computation reads the groups of the hours it finds
 marked and aggregates from the events only:
 
 - the hours without a mark (never aggregated, or aggregated with another escalation SLA);
@@ -19,15 +20,22 @@ marked and aggregates from the events only:
   emptied and their ids restarted). Other deletions of events are not detected: empty the
   cache with :func:`clear` when deleting events.
 
-Percentiles are not cached: a percentile cannot be merged from per-hour sums, so the
-values of the distributions the catalogue's metrics and a strategy's percentile KPIs read
-come from the events on every computation
-(:func:`alignwatch.metrics.aggregates.fetch_samples`), cache or not.
+The distribution samples of a cached hour (the values percentiles are taken over:
+:func:`alignwatch.metrics.aggregates.fetch_samples`, every distribution's) are kept in the
+same row, written and invalidated with its groups under the same mark. A percentile is
+not a sum, but it is taken over the samples of the window's hours put together and
+sorted, so reading them per hour gives the same percentile as reading the window at once
+(:func:`cached_columns`).
 
 The groups read back are the very values the uncached path computes (the same statement
-over the same hour, the same conversions), sorted in the same order (:func:`cached_aggregates`)
-or as columns in that order (:func:`cached_groups`, :mod:`alignwatch.metrics.groups`), so the
-metrics come out identical. An empty hour is marked with no groups. Two computations writing the same
+over the same hour, the same conversions, the sums stored as the doubles they are), sorted
+in the same order (:func:`cached_aggregates`) or as columns in that order
+(:func:`cached_groups`, :mod:`alignwatch.metrics.groups`), so the metrics come out
+identical. Each hour is stored already sorted, so a range is read as ~24 rows a day, one
+``frombuffer`` per column and a concatenation, with no parse or sort per group. An empty
+hour is marked with no groups (and has no row). A store migrated to this format (migration
+0007) starts with an empty cache: the first computation aggregates its hours from the
+events, as a cold run does. Two computations writing the same
 hours at once: the second one's write fails on the marks' key and is dropped, its result
 (from the same events) is still returned.
 """
@@ -36,24 +44,30 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from alignwatch.metrics.aggregates import HOUR_S, Aggregate, fetch_aggregates, hour_bucket, hour_of, order
-from alignwatch.metrics.groups import GroupRow, HourGroups, as_row
+from alignwatch.metrics.aggregates import (
+    DISTRIBUTIONS,
+    HOUR_S,
+    Aggregate,
+    fetch_aggregates,
+    hour_bucket,
+    hour_of,
+    order,
+)
+from alignwatch.metrics.groups import HourColumns, HourGroups, HourSamples, as_row, by_hour, read_samples
 from alignwatch.store.schema import aggregated_hours, events, hour_aggregates
 
-__all__ = ["SAFETY_MARGIN", "cached_aggregates", "cached_groups", "clear"]
+__all__ = ["SAFETY_MARGIN", "cached_aggregates", "cached_columns", "cached_groups", "clear"]
 
 #: events ingested up to this long before a mark's read may have committed after it
 SAFETY_MARGIN = dt.timedelta(minutes=5)
 _CHUNK = 500
 _WEEK_HOURS = 7 * 24
-_KEYS = ("automation_id", "process_id", "touchpoint_id", "actor", "dataset", "k1", "k2")
 
 
 def _moment(hour: int) -> dt.datetime:
@@ -108,35 +122,30 @@ def _stale(conn: sa.Connection, marks: dict[int, Any], first: int, last: int) ->
     return out
 
 
-def _read(
-    conn: sa.Connection, sla_s: float, first: int, last: int, skip: set[int], types: frozenset[str] | None
-) -> list[GroupRow]:
+def _read(conn: sa.Connection, sla_s: float, first: int, last: int, skip: set[int]) -> list[HourColumns]:
+    """The cached hours of ``[first, last)`` but ``skip``, a week per statement (a driver holds a result whole)."""
     h = hour_aggregates.c
-    # the sums as text, parsed in one call below (a parse per row costs more than the read)
-    query = sa.select(h.type, h.hour, *(h[name] for name in _KEYS), sa.cast(h.sums, sa.Text)).where(
-        h.sla_s == sla_s, h.hour >= first, h.hour < last
-    )
-    if types is not None:
-        query = query.where(h.type.in_(sorted(types)))
-    rows = conn.execute(query).all()
-    if skip:
-        rows = [row for row in rows if int(row[1]) not in skip]
-    sums = json.loads("[" + ",".join(row[-1] for row in rows) + "]")
-    return [
-        # the measures as parsed (an integral sum is an int): HourGroups stores them as doubles,
-        # cached_aggregates converts them
-        (type_, int(hour), automation_id, process_id, touchpoint_id, actor, dataset, k1, k2, measures)
-        for (type_, hour, automation_id, process_id, touchpoint_id, actor, dataset, k1, k2, _), measures in zip(
-            rows, sums, strict=True
-        )
-    ]
+    out: list[HourColumns] = []
+    for week in range(first, last, _WEEK_HOURS):
+        rows = [
+            row for row in conn.execute(
+                sa.select(h.hour, h.layout, h.ids, h.sums, h.samples)
+                .where(h.sla_s == sla_s, h.hour >= week, h.hour < min(week + _WEEK_HOURS, last))
+            )
+            if int(row.hour) not in skip
+        ]
+        # the layouts parsed in one call (a parse per row costs more than the read)
+        layouts = json.loads("[" + ",".join(row.layout for row in rows) + "]")
+        out += (HourColumns.unpack(int(row.hour), layout, row.ids, row.sums, row.samples)
+                for row, layout in zip(rows, layouts, strict=True))
+    return out
 
 
 def _write(
     conn: sa.Connection,
     sla_s: float,
     hours: list[int],
-    items: list[GroupRow],
+    pieces: list[HourColumns],
     verified: list[int],
     max_event_id: int,
     read_at: dt.datetime,
@@ -158,22 +167,21 @@ def _write(
             for chunk in _chunks(hours):
                 conn.execute(sa.delete(hour_aggregates).where(hour_aggregates.c.sla_s == sla_s, hour_aggregates.c.hour.in_(chunk)))
                 conn.execute(sa.delete(aggregated_hours).where(aggregated_hours.c.sla_s == sla_s, aggregated_hours.c.hour.in_(chunk)))
-            counts: dict[int, int] = defaultdict(int)
-            for item in items:
-                counts[item[1]] += 1
+            counts = {piece.hour: piece.size for piece in pieces}
             marks = [
-                {"hour": hour, "sla_s": sla_s, "groups": counts[hour], "max_event_id": max_event_id, "aggregated_at": read_at}
+                {"hour": hour, "sla_s": sla_s, "groups": counts.get(hour, 0), "max_event_id": max_event_id,
+                 "aggregated_at": read_at}
                 for hour in hours
             ]
             for chunk in _chunks(marks, 5000):
                 conn.execute(sa.insert(aggregated_hours), chunk)
-            # the rows of one chunk at a time (a dict per group of a cold block would cost hundreds of MB)
-            for chunk in _chunks(items, 5000):
-                conn.execute(sa.insert(hour_aggregates), [
-                    {"hour": item[1], "sla_s": sla_s, "type": item[0], **dict(zip(_KEYS, item[2:9], strict=True)),
-                     "sums": item[9]}
-                    for item in chunk
-                ])
+            for part in _chunks([piece for piece in pieces if piece.size or len(piece.samples)], 200):
+                rows = []
+                for piece in part:
+                    layout, ids, sums, samples = piece.pack()
+                    rows.append({"hour": piece.hour, "sla_s": sla_s, "layout": layout, "ids": ids, "sums": sums,
+                                 "samples": samples})
+                conn.execute(sa.insert(hour_aggregates), rows)
     except IntegrityError:
         pass
 
@@ -192,11 +200,9 @@ def cached_aggregates(
     ``now`` is the clock the marks' read times are taken from.
     """
     out = [
-        Aggregate(type_, hour, automation_id, process_id, touchpoint_id, actor, dataset, k1, k2,
-                  {name: float(value) for name, value in sums.items()})
-        for type_, hour, automation_id, process_id, touchpoint_id, actor, dataset, k1, k2, sums in _cached_rows(
-            conn, lo, hi, sla_s=sla_s, now=now, types=None
-        )
+        Aggregate(type_, hour, automation_id, process_id, touchpoint_id, actor, dataset, k1, k2, sums)
+        for piece in _cached_hours(conn, lo, hi, sla_s=sla_s, now=now)
+        for type_, hour, automation_id, process_id, touchpoint_id, actor, dataset, k1, k2, sums in piece.rows()
     ]
     out.sort(key=order)
     return out
@@ -215,24 +221,52 @@ def cached_groups(
 
     ``types``: only the groups of these event types (the hours are checked and cached whole).
     """
-    return HourGroups(_cached_rows(conn, lo, hi, sla_s=sla_s, now=now, types=types))
+    return HourGroups(_cached_hours(conn, lo, hi, sla_s=sla_s, now=now, distributions=()), types)
 
 
-def _cached_rows(
+def cached_columns(
     conn: sa.Connection,
     lo: dt.datetime,
     hi: dt.datetime,
     *,
     sla_s: float,
     now: Callable[[], dt.datetime],
-    types: frozenset[str] | None,
-) -> list[GroupRow]:
-    """The groups of ``[lo, hi)`` (of ``types``) in no particular order: cached hours from the cache, the others from the events."""
+    types: frozenset[str] | None = None,
+    distributions: Iterable[str] = (),
+) -> tuple[HourGroups, HourSamples]:
+    """The groups (of ``types``) and the samples of ``distributions`` of ``[lo, hi)``, through the cache.
+
+    The samples are those :meth:`HourSamples.read` reads from the events: every distribution's
+    samples of an hour are cached with its groups, under the same mark.
+    """
+    wanted = tuple(distributions)
+    pieces = _cached_hours(conn, lo, hi, sla_s=sla_s, now=now, distributions=wanted)
+    return HourGroups(pieces, types), HourSamples.of_hours(pieces, wanted)
+
+
+def _fetch(conn: sa.Connection, lo: dt.datetime, hi: dt.datetime, sla_s: float, distributions: Iterable[str]) -> list[HourColumns]:
+    """The groups and the samples of ``distributions`` of ``[lo, hi)`` from the events, hour by hour."""
+    return by_hour(map(as_row, fetch_aggregates(conn, lo, hi, sla_s=sla_s)), read_samples(conn, lo, hi, distributions))
+
+
+def _cached_hours(
+    conn: sa.Connection,
+    lo: dt.datetime,
+    hi: dt.datetime,
+    *,
+    sla_s: float,
+    now: Callable[[], dt.datetime],
+    distributions: tuple[str, ...] = (),
+) -> list[HourColumns]:
+    """The groups of ``[lo, hi)``, hour by hour in no particular order: cached hours from the cache, the others from the events.
+
+    The hours not cached carry the samples of ``distributions`` (at least), the cached ones those of every distribution.
+    """
     read_at = now()
     first = _ceil_hour(lo)
     last = min(_floor_hour(hi), _floor_hour(read_at))
     if last <= first:
-        return [as_row(item) for item in fetch_aggregates(conn, lo, hi, sla_s=sla_s) if types is None or item.type in types]
+        return _fetch(conn, lo, hi, sla_s, distributions)
     max_event_id = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(events.c.id), 0))).scalar_one())
     a = aggregated_hours.c
     marks = {
@@ -247,19 +281,19 @@ def _cached_rows(
     else:
         stale = _stale(conn, marks, first, last)
     todo = [hour for hour in range(first, last) if hour not in marks or hour in stale]
-    fetched: list[Aggregate] = []
+    out: list[HourColumns] = []
+    # the partial hours at the edges of the range (never cached)
     if lo < _moment(first):
-        fetched += fetch_aggregates(conn, lo, _moment(first), sla_s=sla_s)
+        out += _fetch(conn, lo, _moment(first), sla_s, distributions)
     if _moment(last) < hi:
-        fetched += fetch_aggregates(conn, _moment(last), hi, sla_s=sla_s)
-    out: list[GroupRow] = []
+        out += _fetch(conn, _moment(last), hi, sla_s, distributions)
     if len(todo) < last - first:
-        out += _read(conn, sla_s, first, last, set(todo), types)
-    fresh: list[GroupRow] = []
+        out += _read(conn, sla_s, first, last, set(todo))
+    fresh: list[HourColumns] = []
     for start, end in _runs(todo):
-        # a week at a time: the groups of a cold block become rows without all their objects at once
+        # a week at a time: the groups of a cold block become columns without all their objects at once
         for week in range(start, end, _WEEK_HOURS):
-            fresh += map(as_row, fetch_aggregates(conn, _moment(week), _moment(min(week + _WEEK_HOURS, end)), sla_s=sla_s))
+            fresh += _fetch(conn, _moment(week), _moment(min(week + _WEEK_HOURS, end)), sla_s, DISTRIBUTIONS)
     # hours found unchanged: their marks move to this read, so that the next look for late
     # events starts here and not at the oldest mark
     verified = [
@@ -269,9 +303,7 @@ def _cached_rows(
     ]
     if todo or verified:
         _write(conn, sla_s, todo, fresh, sorted(verified), max_event_id, read_at)
-    out += (as_row(item) for item in fetched if types is None or item.type in types)
-    out += (item for item in fresh if types is None or item[0] in types)
-    return out
+    return out + fresh
 
 
 def clear(conn: sa.Connection) -> None:

@@ -215,7 +215,7 @@ store_business = Table(
 )
 
 # the metric engine's hour-aggregate cache (alignwatch.metrics.hourcache): one mark per aggregated hour
-# and escalation SLA, with the groups of that hour (none for an empty hour)
+# and escalation SLA, and the groups and samples of that hour as packed columns (no row for an empty hour)
 aggregated_hours = Table(
     "aggregated_hours",
     metadata,
@@ -228,23 +228,19 @@ aggregated_hours = Table(
     Column("aggregated_at", UTCDateTime(), nullable=False),
 )
 
+# the groups and samples of one hour and SLA as columns (alignwatch.metrics.groups.HourColumns.pack)
 hour_aggregates = Table(
     "hour_aggregates",
     metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("hour", BigInteger(), nullable=False),
-    Column("sla_s", Float(), nullable=False),
-    Column("type", String(64), nullable=False),
-    Column("automation_id", String(128)),
-    Column("process_id", String(128)),
-    Column("touchpoint_id", String(128)),
-    Column("actor", String(256)),
-    Column("dataset", String(256)),
-    Column("k1", String(512)),
-    Column("k2", String(512)),
-    # measure name -> sum (zero sums left out)
-    Column("sums", JSON(), nullable=False),
-    Index("ix_hour_aggregates_sla_s_hour", "sla_s", "hour"),
+    Column("hour", BigInteger(), primary_key=True, autoincrement=False),
+    Column("sla_s", Float(), primary_key=True),
+    # JSON text: the event types with their row counts and measures, the identifiers' distinct values
+    Column("layout", Text(), nullable=False),
+    # the identifier codes (int32, little-endian) and the sums (float64, little-endian)
+    Column("ids", LargeBinary(), nullable=False),
+    Column("sums", LargeBinary(), nullable=False),
+    # the distribution samples: (key int32, value float64, count int64) records, little-endian
+    Column("samples", LargeBinary(), nullable=False),
 )
 
 
