@@ -2,7 +2,7 @@
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-12-05
+Create Date: 2026-12-04
 
 ``hour_aggregates`` held one row per group (its sums as JSON); it now holds one row per
 hour and escalation SLA with the hour's groups and distribution samples as packed columns
