@@ -327,6 +327,9 @@ def main(argv: list[str]) -> int:
             flow = production(args.markers, args.interval, Path(tmp) / "airflow", airflow=True)
             status |= report_production("production run under Airflow (--no-simulator --airflow, continuous DAG hourly",
                                         args.interval, flow)  # fmt: skip
+            ratio = flow["first_published"] / (2 * AIRFLOW_DAG_S)
+            print(f"  first event published visible against 2x the DAG interval ({2 * AIRFLOW_DAG_S} s): ratio {ratio:.3f}")
+            status |= int(ratio > 1)
         sim = demo(args.interval, Path(tmp) / "demo", args.days, args.story)
         print(f"demo run (simulator, {args.days} days over {args.story:g} s, --interval {args.interval:g}): "
               f"exit {sim['code']}, {sim['wall']:.0f} s, {sim['cycles']} published cycles")  # fmt: skip
