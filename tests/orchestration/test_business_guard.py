@@ -75,8 +75,9 @@ def test_the_scorecard_of_the_bakerys_store_with_the_shops_strategy_names_both_b
 
 
 @pytest.mark.parametrize("command", [["explain", "sai", "--at", "2026-03-03"], ["report", "--at", "2026-03-03"],
-                                     ["metrics", "compute", "--from", "2026-03-01", "--to", "2026-03-02"]])
-def test_explain_report_and_compute_refuse_the_other_business_too(
+                                     ["metrics", "compute", "--from", "2026-03-01", "--to", "2026-03-02"],
+                                     ["export", "--port", "0"]])
+def test_explain_report_compute_and_export_refuse_the_other_business_too(
     bakery_store: str, command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     extra = ["--out", str(tmp_path / "report.html")] if command[0] == "report" else []
