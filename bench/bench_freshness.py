@@ -150,13 +150,16 @@ class Run:
 
     def wait(self, timeout_s: float = 180) -> int:
         try:
-            code = self.process.wait(timeout=timeout_s)
+            return self.process.wait(timeout=timeout_s)
         finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
-            self.tree.stop.set()
-        return code
+            self.close()
+
+    def close(self) -> None:
+        """Kill the run if it is still running, and stop watching its process tree."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.tree.stop.set()
 
     def cycles(self) -> list[tuple[float, str, float]]:
         """(time the line was read, status, seconds the cycle took) of every cycle printed."""
@@ -243,10 +246,7 @@ def production(markers: int, interval: float, var: Path, *, airflow: bool = Fals
         run.process.send_signal(2)  # SIGINT: stop as a user would
         code = run.wait()
     finally:
-        if run.process.poll() is None:
-            run.process.kill()
-            run.process.wait()
-        run.tree.stop.set()
+        run.close()
     return {"stored": stored, "first_stored": first_stored, "first_published": first_published, "code": code,
             "rss": run.tree.peak_rss, "pss": run.tree.peak_pss, "cpu": run.tree.cpu_s, "wall": time.monotonic() - run.started}  # fmt: skip
 
@@ -272,10 +272,7 @@ def demo(interval: float, var: Path, days: int, story: float) -> dict[str, Any]:
             time.sleep(0.05)
         code = run.wait()
     finally:
-        if run.process.poll() is None:
-            run.process.kill()
-            run.process.wait()
-        run.tree.stop.set()
+        run.close()
     # the cycles printed while the exporter still answered (not the shutdown's final one)
     published = [(at, seconds) for at, status, seconds in run.cycles() if status == "published" and at <= served_until]
     starts = [at - seconds for at, seconds in published]
