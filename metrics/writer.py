@@ -19,12 +19,13 @@ rows are those of the statement-per-row upsert (``tests/metrics/test_metrics_wri
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from alignwatch.metrics.values import MetricValue
 from alignwatch.store.schema import metric_values
@@ -90,23 +91,21 @@ def write_values(
     return len(values)
 
 
-def _upsert_sql(dialect: sa.Dialect) -> tuple[str, tuple[str, ...]]:
-    """The dialect's upsert of one row, as SQL text and the order of its parameters."""
-    insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
-    statement = insert(metric_values).values({column: sa.bindparam(column) for column in COLUMNS})
+@functools.cache
+def _sqlite_upsert() -> str:
+    """SQLite's upsert of one row, compiled once, its parameters in the order of ``COLUMNS``."""
+    statement = sqlite.insert(metric_values).values({column: sa.bindparam(column) for column in COLUMNS})
     statement = statement.on_conflict_do_update(
         index_elements=list(KEY), set_={column: statement.excluded[column] for column in _UPDATED}
     )
-    compiled = statement.compile(dialect=dialect)
-    return compiled.string, tuple(compiled.positiontup or ())
+    compiled = statement.compile(dialect=sqlite.dialect())
+    if tuple(compiled.positiontup or ()) != COLUMNS:
+        raise RuntimeError(f"the upsert takes its parameters as {compiled.positiontup}, not as {COLUMNS}")
+    return compiled.string
 
 
 def _executemany_upsert(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
-    sql, order = _upsert_sql(conn.dialect)
-    if order != COLUMNS:  # the compiled statement takes its parameters in another order
-        position = [COLUMNS.index(column) for column in order]
-        rows = [tuple(row[i] for i in position) for row in rows]
-    conn.exec_driver_sql(sql, rows)
+    conn.exec_driver_sql(_sqlite_upsert(), rows)
 
 
 def _copy_upsert(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
