@@ -42,15 +42,15 @@ from alignwatch.metrics.aggregates import (
     fetch_reconfigurations,
     fetch_samples,
 )
-from alignwatch.metrics.ethics import fetch_inputs
+from alignwatch.metrics.ethics import EthicsInputs, InputSource, fetch_inputs
 from alignwatch.metrics.facts import Facts
 from alignwatch.metrics.formulas import ROI_MAX_WINDOWS, ROI_TYPES, Evaluation, distributions_needed, evaluate
-from alignwatch.metrics.groups import HourGroups, HourSamples, fold_facts, project
-from alignwatch.metrics.hourcache import cached_columns
+from alignwatch.metrics.groups import HourColumns, HourGroups, HourSamples, fold_facts, project
+from alignwatch.metrics.hourcache import cached_columns, cached_hours
 from alignwatch.metrics.strategy import Strategy
 from alignwatch.metrics.values import MetricValue, WindowKind
 from alignwatch.metrics.writer import write_values
-from alignwatch.store.schema import pipeline_runs
+from alignwatch.store.schema import events, pipeline_runs
 from alignwatch.vocabulary import utc
 
 __all__ = [
@@ -79,6 +79,10 @@ MONITORING_LOOKBACK = dt.timedelta(days=2)
 REACH = ROLLING["28d"] * ROI_MAX_WINDOWS
 #: the steps a :class:`Recomputation` computes from one read of the events
 BLOCK = dt.timedelta(days=28)
+#: how far before its range a reader reads the groups of the ROI types: the series of its
+#: first 28-day window reaches the three 28-day windows before that window's start
+PREFIX = REACH - ROLLING["28d"]
+_NO_SAMPLES = HourSamples.of_hours((), ())
 DIGITS = 9
 
 
@@ -157,11 +161,19 @@ class Reader:
         self._clock = clock
         # the values of the distributions the catalogue's metrics and the strategy's percentile KPIs read
         self._distributions = distributions_needed(strategy)
-        self._groups, self._samples = self._read(self.lo, hi, None, self._distributions)
+        #: the groups of the ROI types from PREFIX before the range to its end (cached reads only)
+        self._roi: HourGroups | None = None
+        self._prefix_lo = self.lo
+        self._prefix_reconfigurations: list[Reconfiguration] = []
+        if clock is None:
+            self._groups, self._samples = self._read(self.lo, hi, None, self._distributions)
+        else:
+            self._groups, self._samples = self._read_with_prefix(hi)
         self.reconfigurations: list[Reconfiguration] = fetch_reconfigurations(conn, self.lo, hi)
         self._published = _published_finishes(conn, self.lo - MONITORING_LOOKBACK, hi)
         self._cache: dict[Key, Facts] = {}
         self._evaluations: dict[tuple[str, dt.datetime, dt.datetime], Evaluation] = {}
+        self._inputs: InputSource | None = None
 
     def _read(
         self, lo: dt.datetime, hi: dt.datetime, types: frozenset[str] | None, distributions: tuple[str, ...]
@@ -174,6 +186,34 @@ class Reader:
             return groups, HourSamples.read(self.conn, lo, hi, distributions)
         return cached_columns(self.conn, lo, hi, sla_s=self.sla_s, now=self._clock, types=types,
                               distributions=distributions)
+
+    def _read_with_prefix(self, hi: dt.datetime) -> tuple[HourGroups, HourSamples]:
+        """The range's groups and samples through the cache, and the groups of the ROI types from
+        :data:`PREFIX` before it on, which the ROI-realisation series of its rolling windows
+        fold: one read instead of one per window of the series."""
+        assert self._clock is not None
+        sla, now = self.sla_s, self._clock
+        pieces = cached_hours(self.conn, self.lo, hi, sla_s=sla, now=now, distributions=self._distributions)
+        self._prefix_lo = self.lo - PREFIX
+        t = events.c.time
+        first = self.conn.execute(sa.select(sa.func.min(t)).where(t >= self._prefix_lo, t < self.lo)).scalar_one()
+        before: list[HourColumns] = []
+        if first is not None:  # (no hour before the first event is read: it has no group)
+            first = utc(first, "time").replace(minute=0, second=0, microsecond=0)
+            before = cached_hours(self.conn, first, self.lo, sla_s=sla, now=now)
+            self._prefix_reconfigurations = fetch_reconfigurations(self.conn, first, self.lo)
+        self._roi = HourGroups([*before, *pieces], ROI_TYPES)
+        del before
+        return HourGroups(pieces), HourSamples.of_hours(pieces, self._distributions)
+
+    def _fold_roi(self, start: dt.datetime, end: dt.datetime, types: frozenset[str]) -> Facts | None:
+        """The facts of ``types`` (ROI types) of an hour-aligned window that starts before the
+        range, folded from the prefix read (None: no prefix read covers it)."""
+        if self._roi is None or not types <= ROI_TYPES or start < self._prefix_lo or end > self.hi:
+            return None
+        reconfigurations = [*self._prefix_reconfigurations, *self.reconfigurations]
+        facts = fold_facts(start, end, self._roi, _NO_SAMPLES, reconfigurations)
+        return facts if types == ROI_TYPES else project(facts, types)
 
     def covers(self, start: dt.datetime, end: dt.datetime) -> bool:
         return self.lo <= start and end <= self.hi and _aligned(start) and (_aligned(end) or end == self.hi)
@@ -194,13 +234,25 @@ class Reader:
             else:
                 key = (start, end, types)
             if key not in self._cache and start < self.lo and end <= self.hi and _aligned(start) and _aligned(end):
-                groups, samples = self._read(start, end, types, self._distributions if types is None else ())
-                self._cache[key] = fold_facts(start, end, groups, samples, fetch_reconfigurations(self.conn, start, end))
+                folded = None if types is None else self._fold_roi(start, end, types)
+                if folded is None:
+                    groups, samples = self._read(start, end, types, self._distributions if types is None else ())
+                    folded = fold_facts(start, end, groups, samples, fetch_reconfigurations(self.conn, start, end))
+                self._cache[key] = folded
             return self._cache.get(key)
         key = (start, end, None)
         if key not in self._cache:
             self._cache[key] = fold_facts(start, end, self._groups, self._samples, self.reconfigurations)
         return self._cache[key]
+
+    def ethics_inputs(self, start: dt.datetime, end: dt.datetime) -> EthicsInputs:
+        """The ethics inputs of ``[start, end)``: sliced from one read of the range's when the
+        reader uses the hour-aggregate cache and the range covers the window, else read for the window."""
+        if self._clock is None or not (self.lo <= start and end <= self.hi):
+            return fetch_inputs(self.conn, self.strategy, start, end)
+        if self._inputs is None:
+            self._inputs = InputSource(self.conn, self.strategy, self.lo, self.hi)
+        return self._inputs.inputs(start, end)
 
     def refresh_published(self) -> None:
         """Read the published runs again (runs published since the reader was made count)."""
@@ -271,7 +323,7 @@ def evaluate_window(reader: Reader, window: Window) -> Evaluation:
         monitored=reader.monitored(window.end),
         rolling_7d=window.kind == "7d",
         detect_pitfalls=window.kind in ROLLING,
-        ethics_inputs=partial(fetch_inputs, reader.conn, reader.strategy),
+        ethics_inputs=reader.ethics_inputs,
     )
 
 

@@ -33,6 +33,7 @@ words an owner reads (``alignwatch explain ethics``).
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import json
 import math
@@ -53,6 +54,7 @@ __all__ = [
     "Decision",
     "EthicsInputs",
     "HumanAgency",
+    "InputSource",
     "OversightStaleness",
     "Parity",
     "Reskilling",
@@ -348,21 +350,74 @@ def read_inputs(engine: sa.Engine, strategy: Strategy, start: dt.datetime, end: 
         return fetch_inputs(conn, strategy, start, end)
 
 
-def fetch_inputs(conn: sa.Connection, strategy: Strategy, start: dt.datetime, end: dt.datetime) -> EthicsInputs:
-    """:func:`read_inputs` on an open connection (the metric engine's)."""
-    since = start - dt.timedelta(days=strategy.ethics.workforce.training_within_days)
+def _input_rows(conn: sa.Connection, since: dt.datetime, start: dt.datetime, end: dt.datetime) -> dict[str, Rows]:
+    """The input events of ``[since, end)`` by type, in time order (decisions from ``start`` on)."""
     query = (
         # the payloads as text, parsed in one call below (a parse per row costs more than the read)
         sa.select(events.c.type, events.c.time, sa.cast(events.c.data, sa.Text))
         .where(events.c.type.in_(INPUT_TYPES), events.c.time >= since, events.c.time < end)
-        .order_by(events.c.time)
+        .order_by(events.c.time, events.c.id)
     )
     rows = [row for row in conn.execute(query) if row[0] != "automation.decision" or row[1] >= start]
     payloads = json.loads("[" + ",".join(row[2] or "null" for row in rows) + "]")
     out: dict[str, Rows] = {name: [] for name in INPUT_TYPES}
     for (type_, time, _), data in zip(rows, payloads, strict=True):
         out[type_].append((time, data))
+    return out
+
+
+def fetch_inputs(conn: sa.Connection, strategy: Strategy, start: dt.datetime, end: dt.datetime) -> EthicsInputs:
+    """:func:`read_inputs` on an open connection (the metric engine's)."""
+    since = start - dt.timedelta(days=strategy.ethics.workforce.training_within_days)
+    out = _input_rows(conn, since, start, end)
     return EthicsInputs(out["automation.decision"], out["workforce.task"], out["workforce.skill"])
+
+
+class InputSource:
+    """The inputs of every window inside ``[lo, hi)``, read once: :meth:`inputs` of a window
+    gives what :func:`fetch_inputs` reads for it.
+
+    A nightly run or a backfill evaluates two rolling windows a day, each reading its
+    decisions and the workforce events of the training delay before it (90 days by default):
+    read once for the range, each window takes its slice by time. Of the workforce events
+    only those the measures count are kept (tasks an automation took on, skill events of a
+    :data:`SKILL_KINDS` kind), each payload with only the fields read: the measures of a
+    slice are those of the whole read.
+    """
+
+    def __init__(self, conn: sa.Connection, strategy: Strategy, lo: dt.datetime, hi: dt.datetime) -> None:
+        self.lo, self.hi = lo, hi
+        self.within = dt.timedelta(days=strategy.ethics.workforce.training_within_days)
+        out = _input_rows(conn, lo - self.within, lo, hi)
+        self._decisions = _Timed(out["automation.decision"])
+        self._tasks = _Timed([(time, _only(data, ("employee_id", "automation_id")))
+                              for time, data in out["workforce.task"] if data.get("automation_id")])
+        self._skills = _Timed([(time, _only(data, ("employee_id", "kind")))
+                               for time, data in out["workforce.skill"] if data.get("kind") in SKILL_KINDS])
+
+    def inputs(self, start: dt.datetime, end: dt.datetime) -> EthicsInputs:
+        """The inputs of ``[start, end)``, a window inside the range read."""
+        if not (self.lo <= start and end <= self.hi):
+            raise ValueError(f"[{start}, {end}) is outside the range read [{self.lo}, {self.hi})")
+        since = start - self.within
+        return EthicsInputs(self._decisions.slice(start, end), self._tasks.slice(since, end), self._skills.slice(since, end))
+
+
+def _only(data: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """The fields ``keys`` of a payload (those it has: a missing one fails where the measure reads it)."""
+    return {key: data[key] for key in keys if key in data}
+
+
+class _Timed:
+    """Rows in time order, sliced by time."""
+
+    def __init__(self, rows: Rows) -> None:
+        self.rows = rows
+        self.times = [time for time, _ in rows]
+
+    def slice(self, lo: dt.datetime, hi: dt.datetime) -> Rows:
+        """The rows of ``[lo, hi)``."""
+        return self.rows[bisect.bisect_left(self.times, lo) : bisect.bisect_left(self.times, hi)]
 
 
 @dataclass(frozen=True)

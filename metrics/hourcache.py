@@ -62,7 +62,7 @@ from alignwatch.metrics.aggregates import (
 from alignwatch.metrics.groups import HourColumns, HourGroups, HourSamples, as_row, by_hour, read_samples
 from alignwatch.store.schema import aggregated_hours, events, hour_aggregates
 
-__all__ = ["SAFETY_MARGIN", "cached_aggregates", "cached_columns", "cached_groups", "clear"]
+__all__ = ["SAFETY_MARGIN", "cached_aggregates", "cached_columns", "cached_groups", "cached_hours", "clear"]
 
 #: events ingested up to this long before a mark's read may have committed after it
 SAFETY_MARGIN = dt.timedelta(minutes=5)
@@ -242,6 +242,20 @@ def cached_columns(
     wanted = tuple(distributions)
     pieces = _cached_hours(conn, lo, hi, sla_s=sla_s, now=now, distributions=wanted)
     return HourGroups(pieces, types), HourSamples.of_hours(pieces, wanted)
+
+
+def cached_hours(
+    conn: sa.Connection,
+    lo: dt.datetime,
+    hi: dt.datetime,
+    *,
+    sla_s: float,
+    now: Callable[[], dt.datetime],
+    distributions: Iterable[str] = (),
+) -> list[HourColumns]:
+    """The columns of each hour of ``[lo, hi)`` through the cache, in no particular order, with
+    (at least) the samples of ``distributions``: what :func:`cached_columns` assembles."""
+    return _cached_hours(conn, lo, hi, sla_s=sla_s, now=now, distributions=tuple(distributions))
 
 
 def _fetch(conn: sa.Connection, lo: dt.datetime, hi: dt.datetime, sla_s: float, distributions: Iterable[str]) -> list[HourColumns]:

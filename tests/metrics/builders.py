@@ -152,3 +152,14 @@ def day_values(engine: sa.Engine, strategy: Strategy, day: dt.datetime = DAY0, w
 
     values = compute(engine, strategy, start=day, end=day + dt.timedelta(days=1), granularity="day")
     return {(v.metric_id, v.labels_key): v.value for v in values if v.window == window}
+
+
+def day_steps(start: dt.datetime, first: int, count: int) -> list[tuple[dt.datetime, dt.datetime]]:
+    """``count`` day steps from the ``first``-th day after ``start``."""
+    return [(start + dt.timedelta(days=first + k), start + dt.timedelta(days=first + k + 1)) for k in range(count)]
+
+
+def by_step(computer: Any, engine: sa.Engine, strategy: Strategy, steps: list[tuple[dt.datetime, dt.datetime]]) -> list[Any]:
+    """The values ``computer`` (``compute``'s signature) gives for each step, hour then day granularity."""
+    return [computer(engine, strategy, start=lo, end=hi, granularity=granularity)
+            for lo, hi in steps for granularity in ("hour", "day")]

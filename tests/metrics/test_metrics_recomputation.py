@@ -4,6 +4,7 @@ A simulated month of the ``ecommerce`` scenario is stored on SQLite and PostgreS
 hour and day steps of its last six days are computed by one :class:`Recomputation` (its
 block boundary inside the range) and, step by step and granularity by granularity, by
 :func:`compute`, the reference: the values are compared row for row.
+(``test_metrics_recomputation_reference.py`` compares it with windows read on their own.)
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import sqlalchemy as sa
 from alignwatch.metrics import engine as metric_engine
 from alignwatch.metrics.engine import Recomputation, compute
 from alignwatch.metrics.strategy import load_strategy
-from alignwatch.metrics.values import MetricValue
 from alignwatch.store.schema import events
 from alignwatch.stream.decode import make_event
 from alignwatch.stream.rows import event_row
 from alignwatch.stream.simulator import simulate
+
+from .builders import by_step, day_steps
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 START = dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
@@ -42,23 +44,14 @@ def month(module_engine: sa.Engine):
     return module_engine, strategy
 
 
-def _steps(first: int, count: int) -> list[tuple[dt.datetime, dt.datetime]]:
-    return [(START + (first + k) * DAY, START + (first + k + 1) * DAY) for k in range(count)]
-
-
-def _by_step(computer, engine: sa.Engine, strategy, steps) -> list[list[MetricValue]]:
-    return [computer(engine, strategy, start=lo, end=hi, granularity=granularity)
-            for lo, hi in steps for granularity in ("hour", "day")]
-
-
-def test_a_recomputation_gives_the_values_of_compute_step_by_step(month, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_recomputation_gives_the_values_of_compute_stepby_step(month, monkeypatch: pytest.MonkeyPatch) -> None:
     engine, strategy = month
-    steps = _steps(DAYS - 6, 6)
+    steps = day_steps(START, DAYS - 6, 6)
     # blocks of three days: the six days cross a block boundary
     monkeypatch.setattr(metric_engine, "BLOCK", 3 * DAY)
     with Recomputation(engine, strategy, until=steps[-1][1]) as session:
-        shared = _by_step(session.compute, engine, strategy, steps)
-    reference = _by_step(compute, engine, strategy, steps)
+        shared = by_step(session.compute, engine, strategy, steps)
+    reference = by_step(compute, engine, strategy, steps)
     assert [len(v) for v in shared] == [len(v) for v in reference]
     for got, expected in zip(shared, reference, strict=True):
         assert got == expected
@@ -66,7 +59,7 @@ def test_a_recomputation_gives_the_values_of_compute_step_by_step(month, monkeyp
 
 def test_a_recomputation_of_the_first_days_reads_no_event_before_the_store(month) -> None:
     engine, strategy = month
-    steps = _steps(0, 3)
+    steps = day_steps(START, 0, 3)
     with Recomputation(engine, strategy) as session:
-        shared = _by_step(session.compute, engine, strategy, steps)
-    assert shared == _by_step(compute, engine, strategy, steps)
+        shared = by_step(session.compute, engine, strategy, steps)
+    assert shared == by_step(compute, engine, strategy, steps)
