@@ -350,20 +350,40 @@ def read_inputs(engine: sa.Engine, strategy: Strategy, start: dt.datetime, end: 
         return fetch_inputs(conn, strategy, start, end)
 
 
-def _input_rows(conn: sa.Connection, since: dt.datetime, start: dt.datetime, end: dt.datetime) -> dict[str, Rows]:
-    """The input events of ``[since, end)`` by type, in time order (decisions from ``start`` on)."""
+def _input_rows(
+    conn: sa.Connection, since: dt.datetime, start: dt.datetime, end: dt.datetime, *, automated_only: bool = False
+) -> dict[str, Rows]:
+    """The input events of ``[since, end)`` by type, in time order (decisions from ``start`` on).
+
+    ``automated_only``: of the tasks, only those with an ``automation_id`` (the events'
+    column of that field), the only ones the reskilling measure counts.
+    """
+    e = events.c
+    sqlite = conn.dialect.name == "sqlite"
+    wanted = e.type.in_(INPUT_TYPES)
+    if automated_only:
+        wanted = sa.and_(wanted, sa.or_(e.type != "workforce.task", e.automation_id.is_not(None)))
     query = (
-        # the payloads as text, parsed in one call below (a parse per row costs more than the read)
-        sa.select(events.c.type, events.c.time, sa.cast(events.c.data, sa.Text))
-        .where(events.c.type.in_(INPUT_TYPES), events.c.time >= since, events.c.time < end)
-        .order_by(events.c.time, events.c.id)
+        # the payloads as text, parsed in one call below (a parse per row costs more than the read); on
+        # SQLite the stored UTC text of the time, parsed below (the column type's parse costs more)
+        sa.select(e.type, sa.type_coerce(e.time, sa.String) if sqlite else e.time, sa.cast(e.data, sa.Text))
+        .where(wanted, e.time >= since, e.time < end)
+        .order_by(e.time, e.id)
     )
-    rows = [row for row in conn.execute(query) if row[0] != "automation.decision" or row[1] >= start]
+    fetched = conn.execute(query).all()
+    if sqlite:
+        fetched = [(type_, _stored_time(text), data) for type_, text, data in fetched]
+    rows = [row for row in fetched if row[0] != "automation.decision" or row[1] >= start]
     payloads = json.loads("[" + ",".join(row[2] or "null" for row in rows) + "]")
     out: dict[str, Rows] = {name: [] for name in INPUT_TYPES}
     for (type_, time, _), data in zip(rows, payloads, strict=True):
         out[type_].append((time, data))
     return out
+
+
+def _stored_time(text: str) -> dt.datetime:
+    """A time as SQLite stores the UTC column (``YYYY-MM-DD HH:MM:SS.ffffff``, naive UTC)."""
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
 
 
 def fetch_inputs(conn: sa.Connection, strategy: Strategy, start: dt.datetime, end: dt.datetime) -> EthicsInputs:
@@ -388,7 +408,7 @@ class InputSource:
     def __init__(self, conn: sa.Connection, strategy: Strategy, lo: dt.datetime, hi: dt.datetime) -> None:
         self.lo, self.hi = lo, hi
         self.within = dt.timedelta(days=strategy.ethics.workforce.training_within_days)
-        out = _input_rows(conn, lo - self.within, lo, hi)
+        out = _input_rows(conn, lo - self.within, lo, hi, automated_only=True)
         self._decisions = _Timed(out["automation.decision"])
         self._tasks = _Timed([(time, _only(data, ("employee_id", "automation_id")))
                               for time, data in out["workforce.task"] if data.get("automation_id")])
