@@ -457,7 +457,7 @@ def _block_suites(event_types: tuple[str, ...]) -> tuple[gx.ExpectationSuite, gx
             rows.add_expectation(ExpectEventSourcePresent())
             rows.add_expectation(ExpectEventIdPresent())
             # unique within a window: the key with the window
-            rows.add_expectation(ExpectEventKeyUnique(column_list=["source", "event_id", "window"]))
+            rows.add_expectation(ExpectEventKeyUnique(column_list=["key", "window"]))
             rows.add_expectation(ExpectKnownEventType(value_set=sorted(event_types)))
             # inside its own window: the position (time - start) / (end - start) lies in [0, 1)
             rows.add_expectation(ExpectEventTimeInsideWindow(column="window_position", min_value=0.0, max_value=1.0))
@@ -513,8 +513,15 @@ def check_raw_events_days(
         raise ValueError("expect_events: one flag per window")
     if not windows:
         return []
-    frames = [_read(conn, start, end) for start, end in windows]
-    counts = {window: len(frame) for window, frame in zip(windows, frames, strict=True)}
+    # each window's frame is read, measured and made compact, one after the other: only the
+    # compact frames are kept (a window validated on its own is read again)
+    frames, statistics = [], []
+    for start, end in windows:
+        frame = _read(conn, start, end)
+        statistics.append(_window_stats(frame))
+        frames.append(_compact(frame))
+        del frame
+    counts = {window: stats["rows"] for window, stats in zip(windows, statistics, strict=True)}
 
     def count(start: dt.datetime, end: dt.datetime) -> int:
         if (start, end) not in counts:
@@ -523,8 +530,9 @@ def check_raw_events_days(
 
     bands = [learn_volume_band([count(s, e) for s, e in history_windows(start, end)]) for start, end in windows]
 
-    block = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].copy()
     sizes = np.array([len(frame) for frame in frames])
+    block = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].copy()
+    del frames
     block["window"] = np.repeat(np.arange(len(windows)), sizes)
     starts = np.array([start.timestamp() for start, _ in windows])
     lengths = np.array([end.timestamp() for _, end in windows]) - starts
@@ -542,19 +550,19 @@ def check_raw_events_days(
     row_suite, volume_suite = _block_suites(types)
     flagged = _flagged(row_suite, block) | _flagged(volume_suite, volumes)
 
+    del block
     outcomes: list[SuiteOutcome] = []
-    for index, ((start, end), frame, band, expect) in enumerate(zip(windows, frames, bands, expects, strict=True)):
+    for index, ((start, end), stats, band, expect) in enumerate(zip(windows, statistics, bands, expects, strict=True)):
         suite_args: dict[str, Any] = {"start": start, "end": end, "event_types": types, "band": band, "expect_events": expect}
         if index in flagged:
-            outcomes.append(validate_frame(build_suite(**suite_args), frame))
+            outcomes.append(validate_frame(build_suite(**suite_args), _read(conn, start, end)))
             continue
-        stats = _window_stats(frame)
         shape = (types, expect, band is None, stats["rows"] == 0, tuple(sorted(k for k, v in stats.items() if v == stats["rows"])))
         with _suites_lock:
             template = _passed_cache.get(shape)
         if template is None:
             # the first passing window of its shape in this process is validated on its own
-            outcome = validate_frame(build_suite(**suite_args), frame)
+            outcome = validate_frame(build_suite(**suite_args), _read(conn, start, end))
             if outcome.success:
                 with _suites_lock:
                     _passed_cache[shape] = outcome
@@ -562,6 +570,23 @@ def check_raw_events_days(
             continue
         outcomes.append(_passed_like(template, start=start, end=end, band=band, stats=stats))
     return outcomes
+
+
+def _compact(frame: pd.DataFrame) -> pd.DataFrame:
+    """A window's frame as the block's event rules read it, without its texts: ``source`` and
+    ``event_id`` become 1.0 where present (NaN where missing) and the key a 64-bit hash of
+    both (``key``). Two events with the same key have the same hash, so no duplicate goes
+    unflagged; a collision flags a window that is then validated on its own, which reports
+    what its own gate reports."""
+    import pandas as pd
+
+    sources, ids = frame["source"].tolist(), frame["event_id"].tolist()
+    compact = frame.drop(columns=["source", "event_id"])
+    compact.insert(0, "key", pd.Series(np.fromiter(map(hash, zip(sources, ids, strict=True)), dtype=np.int64,
+                                                    count=len(sources))))
+    compact.insert(0, "event_id", frame["event_id"].notna().map({True: 1.0, False: np.nan}).astype("float64"))
+    compact.insert(0, "source", frame["source"].notna().map({True: 1.0, False: np.nan}).astype("float64"))
+    return compact
 
 
 def _flagged(suite: gx.ExpectationSuite, frame: pd.DataFrame) -> set[int]:
