@@ -500,8 +500,11 @@ class Recomputation:
         with engine.connect() as conn:
             reader = self._reader_for(conn, lo, hi)
             values = _values(conn, strategy, reader, planned, progress)
-        # the hour and day windows of this step are looked back at by the next few steps only
-        reader.forget(utc(start, "start") - ROI_MAX_WINDOWS * DAY, ROLLING["7d"])
+        # the windows of earlier steps go (a later window reads them again from the groups; of
+        # the rolling ones the ROI series keep what they read); this step's stay for its other
+        # granularity (kept for four days, the whole facts of their windows, samples and sets
+        # included, held 40 MB more through a 28-day backfill)
+        reader.forget(utc(start, "start"), ROLLING["7d"])
         return values
 
     def close(self) -> None:
