@@ -16,7 +16,10 @@ read exactly their own rows. The groups and distribution samples read are kept a
 (:mod:`alignwatch.metrics.groups`) and a window's facts folded from the rows of its hours, each
 sum in the order :meth:`~alignwatch.metrics.facts.Facts.build` takes it. The windows before
 the range that the ROI-realisation series of a 28-day window looks at read only the runs and
-finance entries it needs (:data:`~alignwatch.metrics.formulas.ROI_TYPES`). Results are rounded
+finance entries it needs (:data:`~alignwatch.metrics.formulas.ROI_TYPES`): through the cache,
+from one read of those groups over the :data:`PREFIX` before the range; the ethics measures'
+inputs are read once for the range and sliced per window (:class:`~alignwatch.metrics.ethics.InputSource`).
+Without the cache (``cache=False``, the reference) every such window reads its own. Results are rounded
 to 9 decimals, so that floating-point sums taken in another row order give the same values.
 
 ``write_values(conn, run_id, values)`` upserts them into ``metric_values`` keyed on
