@@ -70,6 +70,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from alignwatch.collector import fewer_collections
 from alignwatch.config import load_settings
 from alignwatch.errors import AlignwatchError, ConfigError
 from alignwatch.late_days import late_plan
@@ -178,6 +179,7 @@ class ValidationFailedError(AlignwatchError):
 # ----------------------------------------------------------------------------- the run
 
 
+@fewer_collections()
 def run_interval(
     engine: sa.Engine,
     strategy: Strategy,
@@ -675,6 +677,7 @@ def nightly_task(
             engine.dispose()
 
 
+@fewer_collections()
 def backfill_task(
     store: sa.Engine | str | None = None,
     strategy: Strategy | str | Path | None = None,
