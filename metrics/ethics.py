@@ -37,7 +37,7 @@ import bisect
 import datetime as dt
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -360,7 +360,7 @@ def _input_rows(
     """
     e = events.c
     sqlite = conn.dialect.name == "sqlite"
-    wanted = e.type.in_(INPUT_TYPES)
+    wanted: sa.ColumnElement[bool] = e.type.in_(INPUT_TYPES)
     if automated_only:
         wanted = sa.and_(wanted, sa.or_(e.type != "workforce.task", e.automation_id.is_not(None)))
     query = (
@@ -370,7 +370,7 @@ def _input_rows(
         .where(wanted, e.time >= since, e.time < end)
         .order_by(e.time, e.id)
     )
-    fetched = conn.execute(query).all()
+    fetched: Sequence[tuple[Any, ...]] = conn.execute(query).all()
     if sqlite:
         fetched = [(type_, _stored_time(text), data) for type_, text, data in fetched]
     rows = [row for row in fetched if row[0] != "automation.decision" or row[1] >= start]
