@@ -49,16 +49,19 @@ __all__ = [
     "Sample",
     "aggregate_query",
     "fetch_aggregates",
+    "fetch_group_rows",
     "fetch_reconfigurations",
     "fetch_samples",
     "hour_bucket",
     "hour_index",
     "hour_of",
     "in_hours",
+    "key_text",
     "of_type",
     "order",
     "payload_is_jsonb",
     "products_query",
+    "sample_values_query",
     "samples_query",
 ]
 
@@ -453,16 +456,22 @@ def hour_of(value: Any) -> int:
     return int(value)
 
 
-def _text(value: Any) -> str | None:
+def key_text(value: Any) -> str | None:
+    """A fetched ``k1`` or ``k2`` as text: ``'1'`` and ``'0'`` (SQLite's booleans) as ``'true'`` and ``'false'``."""
     if value is None:
         return None
     text = str(value)
     return {"1": "true", "0": "false"}.get(text, text)
 
 
-def fetch_aggregates(conn: sa.Connection, lo: dt.datetime, hi: dt.datetime, *, sla_s: float) -> list[Aggregate]:
-    """The aggregates of the events in ``[lo, hi)`` (with the order products), in a deterministic order."""
-    query = aggregate_query(conn.dialect.name, lo, hi, sla_s, jsonb=payload_is_jsonb(conn))
+def fetch_group_rows(conn: sa.Connection, lo: dt.datetime, hi: dt.datetime, *, sla_s: float) -> list[Sequence[Any]]:
+    """The rows of :func:`aggregate_query` and then :func:`products_query` over ``[lo, hi)``, as the driver gives them.
+
+    Each row: type, hour bucket (:func:`hour_of`), the seven identifiers (``k1`` and ``k2`` before
+    :func:`key_text`), then the sums of :data:`MEASURES` (NULL where a group has none). Fetched whole
+    (``fetchall``): a row at a time costs more than the statement on SQLite.
+    """
+    jsonb = payload_is_jsonb(conn)
     if conn.dialect.name == "postgresql":
         # hash the groups in memory (a parallel scan with partial hash aggregates): the planner
         # overestimates their number (a product of the keys' distinct values) and would sort
@@ -471,25 +480,29 @@ def fetch_aggregates(conn: sa.Connection, lo: dt.datetime, hi: dt.datetime, *, s
         conn.exec_driver_sql("SET LOCAL enable_sort = off")
         conn.exec_driver_sql("SET LOCAL enable_incremental_sort = off")
         conn.exec_driver_sql("SET LOCAL jit = off")
-    out = []
+    groups = conn.execute(aggregate_query(conn.dialect.name, lo, hi, sla_s, jsonb=jsonb)).fetchall()
+    return [*groups, *conn.execute(products_query(conn.dialect.name, lo, hi, jsonb=jsonb)).fetchall()]
+
+
+def fetch_aggregates(conn: sa.Connection, lo: dt.datetime, hi: dt.datetime, *, sla_s: float) -> list[Aggregate]:
+    """The aggregates of the events in ``[lo, hi)`` (with the order products), in a deterministic order."""
     names = list(MEASURES)
-    rows = [*conn.execute(query), *conn.execute(products_query(conn.dialect.name, lo, hi, jsonb=payload_is_jsonb(conn)))]
-    for row in rows:
-        type_, hour, automation_id, process_id, touchpoint_id, actor, dataset, k1, k2, *sums = row
-        out.append(
-            Aggregate(
-                type=type_,
-                hour=hour_of(hour),
-                automation_id=automation_id,
-                process_id=process_id,
-                touchpoint_id=touchpoint_id,
-                actor=actor,
-                dataset=dataset,
-                k1=_text(k1),
-                k2=_text(k2),
-                sums={name: float(value) for name, value in zip(names, sums, strict=True) if value},
-            )
+    out = [
+        Aggregate(
+            type=type_,
+            hour=hour_of(hour),
+            automation_id=automation_id,
+            process_id=process_id,
+            touchpoint_id=touchpoint_id,
+            actor=actor,
+            dataset=dataset,
+            k1=key_text(k1),
+            k2=key_text(k2),
+            sums={name: float(value) for name, value in zip(names, sums, strict=True) if value},
         )
+        for type_, hour, automation_id, process_id, touchpoint_id, actor, dataset, k1, k2, *sums
+        in fetch_group_rows(conn, lo, hi, sla_s=sla_s)
+    ]
     out.sort(key=order)
     return out
 
@@ -503,6 +516,14 @@ def order(item: Aggregate) -> tuple[Any, ...]:
     )
 
 
+def _sample_value(distributions: Iterable[str]) -> tuple[sa.ColumnElement[Any], list[str]]:
+    """The value of an event of ``distributions`` (its field by its type) and those types."""
+    e = events.c
+    chosen = {name: DISTRIBUTIONS[name] for name in distributions}
+    whens = [(e.type == type_, e.data[field_].as_float()) for type_, field_ in chosen.values()]
+    return sa.case(*whens, else_=sa.null()), [type_ for type_, _ in chosen.values()]
+
+
 def samples_query(dialect: str, lo: dt.datetime, hi: dt.datetime, distributions: Iterable[str]) -> sa.Select[Any]:
     """The values of ``distributions`` in ``[lo, hi)``, grouped by hour, automation, process and value, counted.
 
@@ -511,18 +532,30 @@ def samples_query(dialect: str, lo: dt.datetime, hi: dt.datetime, distributions:
     contract makes the field a number wherever it is present).
     """
     e = events.c
-    chosen = {name: DISTRIBUTIONS[name] for name in distributions}
-    whens = [(e.type == type_, e.data[field_].as_float()) for type_, field_ in chosen.values()]
-    value = sa.case(*whens, else_=sa.null())
+    value, types = _sample_value(distributions)
     hour = hour_bucket(dialect)
     grouped = (
         sa.select(e.type.label("type"), hour.label("hour"), e.automation_id.label("automation_id"),
                   e.process_id.label("process_id"), value.label("value"), sa.func.count().label("n"))
-        .where(e.type.in_([type_ for type_, _ in chosen.values()]), e.time >= lo, e.time < hi)
+        .where(e.type.in_(types), e.time >= lo, e.time < hi)
         .group_by(*(sa.literal_column(str(position)) for position in range(1, 6)))
         .subquery("samples")
     )
     return sa.select(grouped).where(grouped.c.value.is_not(None))
+
+
+def sample_values_query(dialect: str, lo: dt.datetime, hi: dt.datetime, distributions: Iterable[str]) -> sa.Select[Any]:
+    """The value of each event of ``distributions`` in ``[lo, hi)``: the rows :func:`samples_query` groups and counts.
+
+    Columns: type, hour bucket, automation, process and value (not null), one row per event.
+    """
+    e = events.c
+    value, types = _sample_value(distributions)
+    return (
+        sa.select(e.type.label("type"), hour_bucket(dialect).label("hour"), e.automation_id.label("automation_id"),
+                  e.process_id.label("process_id"), value.label("value"))
+        .where(e.type.in_(types), e.time >= lo, e.time < hi, value.is_not(None))
+    )
 
 
 def fetch_samples(
