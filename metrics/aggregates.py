@@ -6,7 +6,8 @@ user, plus one or two bounded payload fields such as ``handled_by`` or ``kind``)
 counts and sums the formulas need. They come from **one** statement over the range's rows
 (read through the ``(type, time)`` index), with conditional aggregates (``CASE``) rather
 than one query per metric, so the cost follows the number of events in the range and not
-the number of metrics or the history before it.
+the number of metrics or the history before it (on SQLite one select per event type,
+joined by ``UNION ALL``: :func:`aggregate_query`).
 
 The payload is parsed once per row: on PostgreSQL with ``json_to_record`` in a lateral
 join (one parse yields every typed field), on SQLite with ``json_extract``.
@@ -52,6 +53,7 @@ __all__ = [
     "fetch_group_rows",
     "fetch_reconfigurations",
     "fetch_samples",
+    "guarded_query",
     "hour_bucket",
     "hour_index",
     "hour_of",
@@ -320,14 +322,31 @@ def hour_bucket(dialect: str) -> sa.ColumnElement[Any]:
 
 def aggregate_query(
     dialect: str, lo: dt.datetime, hi: dt.datetime, sla_s: float, *, jsonb: bool = False
-) -> sa.Select[Any]:
+) -> sa.Select[Any] | sa.CompoundSelect[Any]:
     """The grouped statement over the events of ``[lo, hi)`` for ``dialect``.
 
-    One statement for every event type (a single pass over the range's rows, parallel on
-    PostgreSQL); each measure and grouping field is guarded by its event type, so a row
-    only pays for its own type's formulas. On PostgreSQL a ``json`` payload column is
-    parsed once per row with ``json_to_record``; a ``jsonb`` one (``jsonb=True``) is read
-    field by field, which needs no parsing.
+    PostgreSQL: :func:`guarded_query`, a single pass over the range's rows (parallel over a
+    large range). SQLite: one grouped select per event type (:func:`_type_query`), put
+    together with ``UNION ALL``, about a third cheaper than the guarded statement (SQLite
+    sorts the rows to group them and evaluates every guard of every measure for each row).
+    The groups, their sums and their order within a type are the guarded statement's: a
+    type's rows are read through the ``(type, time)`` index in the same order, SQLite's
+    sort keeps the rows of a group in the order read and emits the groups in key order.
+    """
+    if dialect == "sqlite":
+        return _union_by_type(sla_s).params(lo=lo, hi=hi)
+    return guarded_query(dialect, lo, hi, sla_s, jsonb=jsonb)
+
+
+def guarded_query(
+    dialect: str, lo: dt.datetime, hi: dt.datetime, sla_s: float, *, jsonb: bool = False
+) -> sa.Select[Any]:
+    """One grouped statement for every event type over the events of ``[lo, hi)``.
+
+    Each measure and grouping field is guarded by its event type, so a row only pays for
+    its own type's formulas. On PostgreSQL a ``json`` payload column is parsed once per row
+    with ``json_to_record``; a ``jsonb`` one (``jsonb=True``) is read field by field, which
+    needs no parsing.
     """
     e = events.c
     source: Any = events
@@ -373,6 +392,49 @@ def aggregate_query(
         sa.select(*keys, *(expr.label(name) for name, expr in sums.items()))
         .select_from(source)
         .where(t.in_(AGGREGATED_TYPES), e.time >= lo, e.time < hi)
+        .group_by(*(sa.literal_column(str(position)) for position in range(1, len(keys) + 1)))
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _union_by_type(sla_s: float) -> sa.CompoundSelect[Any]:
+    """SQLite's :func:`aggregate_query` with the range as the parameters ``lo`` and ``hi``.
+
+    Built once per SLA: building its fourteen selects takes ~10 ms, longer than reading a few hours.
+    """
+    lo, hi = sa.bindparam("lo", type_=events.c.time.type), sa.bindparam("hi", type_=events.c.time.type)
+    return sa.union_all(*(_type_query(type_, lo, hi, sla_s) for type_ in sorted(AGGREGATED_TYPES)))
+
+
+def _type_query(type_: str, lo: Any, hi: Any, sla_s: float) -> sa.Select[Any]:
+    """SQLite's grouped select of the events of one type in ``[lo, hi)``: :func:`aggregate_query`'s columns.
+
+    The identifiers and measures of other types are NULL (a NULL sum or count is no measure,
+    as a sum or count of nothing is none).
+    """
+    e = events.c
+    f = {**_field_paths(e.data), **_observed_paths(e.data)}
+    names = _KEY_FIELDS.get(type_, ())
+    null = sa.cast(sa.null(), sa.Text())
+
+    def key(position: int) -> sa.ColumnElement[Any]:
+        return _as_text(f[names[position]]) if len(names) > position else null
+
+    keys = [
+        e.type.label("type"),
+        hour_bucket("sqlite").label("hour"),
+        e.automation_id.label("automation_id"),
+        e.process_id.label("process_id"),
+        e.touchpoint_id.label("touchpoint_id"),
+        (e.actor_id if type_ in _ACTOR_TYPES else null).label("actor"),
+        (e.case_id if type_ in _DATASET_TYPES else null).label("dataset"),
+        key(0).label("k1"),
+        key(1).label("k2"),
+    ]
+    sums = _measures(e.type, f, sla_s, only=type_)
+    return (
+        sa.select(*keys, *(expr.label(name) for name, expr in sums.items()))
+        .where(e.type == type_, e.time >= lo, e.time < hi)
         .group_by(*(sa.literal_column(str(position)) for position in range(1, len(keys) + 1)))
     )
 

@@ -6,19 +6,27 @@ at once and counts the samples itself; ``by_hour`` of ``fetch_aggregates`` and `
 group. The events below hold the edge cases: a NULL identifier beside the text ``'None'``, boolean keys (SQLite
 fetches ``1``/``0``), texts that read as the same key as a boolean (``'1'`` and ``'true'``: two groups with the same
 identifiers, kept in the order fetched), a sum of -0.0, a value repeated in an hour, hours without events, partial
-hours, an empty range.
+hours, an empty range. On SQLite the grouped statement is one select per event type: the same groups, sums and order
+as the single statement with a guard per type.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import struct
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from alignwatch.metrics.aggregates import DISTRIBUTIONS, fetch_aggregates
+from alignwatch.metrics.aggregates import (
+    DISTRIBUTIONS,
+    MEASURES,
+    aggregate_query,
+    fetch_aggregates,
+    guarded_query,
+)
 from alignwatch.metrics.groups import as_row, by_hour, read_hours, read_samples
 
 from .builders import DAY0, at, ev, execution, finance, insert, order, run, touch, usage, workforce
@@ -125,3 +133,19 @@ def test_a_negative_zero_or_a_nan_value_is_counted_as_the_database_groups_it(sto
     if store.dialect.name == "postgresql":
         assert [count for value, count in cycles if math.isnan(value)] == [2]  # the two NaN are one value
     assert [count for value, count in cycles if value == 0.0] == [2 if store.dialect.name == "postgresql" else 4]
+
+
+def _measured(row: Any) -> tuple[Any, ...]:
+    """A fetched group as the aggregates read it: identifiers and the bits of each measure it carries."""
+    return (*row[:9], [(name, struct.pack("<d", float(value))) for name, value in zip(MEASURES, row[9:], strict=True)
+                       if value])
+
+
+def test_sqlite_reads_each_type_apart_with_the_groups_sums_and_order_of_the_guarded_statement(sqlite_store) -> None:
+    insert(sqlite_store, _events())
+    lo, hi = DAY0 + dt.timedelta(minutes=20), DAY0 + dt.timedelta(days=1)
+    with sqlite_store.connect() as conn:
+        by_type = conn.execute(aggregate_query("sqlite", lo, hi, SLA)).fetchall()
+        guarded = conn.execute(guarded_query("sqlite", lo, hi, SLA)).fetchall()
+    assert len(by_type) > 50
+    assert [_measured(row) for row in by_type] == [_measured(row) for row in guarded]
