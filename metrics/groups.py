@@ -43,6 +43,7 @@ from alignwatch.metrics.aggregates import (
     Reconfiguration,
     Sample,
     fetch_group_rows,
+    fetch_rows,
     hour_index,
     hour_of,
     key_text,
@@ -274,8 +275,8 @@ def read_samples(conn: sa.Connection, lo: dt.datetime, hi: dt.datetime, distribu
         return []
     by_type = {DISTRIBUTIONS[name][0]: name for name in wanted}
     return [(by_type[type_], hour_of(hour), automation, process, float(value), int(count))
-            for type_, hour, automation, process, value, count in conn.execute(
-                samples_query(conn.dialect.name, lo, hi, wanted)).fetchall()]
+            for type_, hour, automation, process, value, count in fetch_rows(
+                conn, samples_query(conn.dialect.name, lo, hi, wanted))]
 
 
 def read_hours(
@@ -296,10 +297,10 @@ def read_hours(
     groups = fetch_group_rows(conn, lo, hi, sla_s=sla_s)
     samples = _SampleColumns.of_rows([], distribution_of)
     if wanted:
-        counted = _SampleColumns.count(
-            conn.execute(sample_values_query(conn.dialect.name, lo, hi, wanted)).fetchall(), distribution_of)
-        samples = counted or _SampleColumns.of_rows(
-            conn.execute(samples_query(conn.dialect.name, lo, hi, wanted)).fetchall(), distribution_of)
+        counted = _SampleColumns.count(fetch_rows(conn, sample_values_query(conn.dialect.name, lo, hi, wanted)),
+                                       distribution_of)
+        samples = counted or _SampleColumns.of_rows(fetch_rows(conn, samples_query(conn.dialect.name, lo, hi, wanted)),
+                                                    distribution_of)
     return _fetched_hours(groups, samples)
 
 
