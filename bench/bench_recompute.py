@@ -13,14 +13,17 @@ fresh one per store, in a process of its own so that its peak RSS is its own):
 2. **backfill** ``backfill_task`` of the whole range (one run per day, each computed,
    gated and published), cache cold, with the time of every day: the per-day cost of the
    first and the last tenth of the range tells whether it stays flat;
-3. the process's **peak RSS**.
+3. the process's **peak RSS**;
+4. with ``--cold-read N``, first: the **cold read** of the last N days through the hour-aggregate
+   cache (emptied: every hour read from the events, a week per read, and written), best of 3,
+   with this process's CPU time, per event, and the raw scan of the same rows.
 
 Targets: nightly 1 day (warm) ≤ 5× its raw scan; backfill of the year ≤ 120 s; per-day
 cost flat (last tenth ÷ first tenth ≤ 1.5); peak RSS ≤ 400 MB. The exit status is
 non-zero when one is missed. Options: ``--days N`` and ``--events N`` (a smaller data set
 while developing: ``--days 60`` scales the events), ``--store sqlite|postgresql`` (one
 store only), ``--nightly 1,7,28`` (the nightly runs measured), ``--backfill-days N`` (backfill
-the last N days only; 0: none), ``--admin-url URL`` (default ``ALIGNWATCH_BENCH_PG_ADMIN_URL``
+the last N days only; 0: none), ``--cold-read N`` (default 0: not measured), ``--admin-url URL`` (default ``ALIGNWATCH_BENCH_PG_ADMIN_URL``
 or the local postgres).
 """
 
@@ -64,10 +67,11 @@ def _scan(engine: sa.Engine, lo: dt.datetime, hi: dt.datetime) -> float:
 
 
 def _measure(
-    store: str, days: int, count: int, admin_url: str, nightly_days: list[int], backfill_days: int
+    store: str, days: int, count: int, admin_url: str, nightly_days: list[int], backfill_days: int, cold_days: int = 0
 ) -> dict[str, Any]:
     """The figures of one store (run in a process of its own)."""
     from alignwatch.metrics import hourcache
+    from alignwatch.metrics.aggregates import DISTRIBUTIONS
     from alignwatch.metrics.engine import Recomputation, compute
     from alignwatch.pipeline import backfill_task, nightly_task
     from alignwatch.store import connect, upgrade
@@ -104,6 +108,27 @@ def _measure(
                 conn.execute(pipeline_runs.delete())
                 if cache:
                     hourcache.clear(conn)
+
+        if cold_days:
+            lo = end - cold_days * DAY
+            with engine.connect() as conn:
+                events = conn.execute(sa.text("SELECT count(*) FROM events WHERE time >= :lo AND time < :hi"),
+                                      {"lo": lo, "hi": end}).scalar_one()
+            scan = _scan(engine, lo, end)
+            runs = []
+            for _ in range(3):
+                reset(cache=True)
+                began, cpu = time.perf_counter(), time.process_time()
+                with engine.connect() as conn:
+                    hourcache.cached_columns(conn, lo, end, sla_s=float(plan.thresholds.escalation_sla_s),
+                                             now=lambda: end + DAY, distributions=tuple(DISTRIBUTIONS))
+                    conn.commit()
+                runs.append((time.perf_counter() - began, time.process_time() - cpu))
+            seconds, cpu = min(runs)
+            out["cold_read"] = {"days": cold_days, "events": events, "seconds": seconds, "cpu_s": cpu, "scan": scan}
+            print(f"[{store}] cold read of {cold_days} days ({events:,} events) through the emptied hour cache: "
+                  f"{seconds:.2f} s (CPU of this process {cpu:.2f} s), {seconds / events * 1e6:.1f} µs an event; raw "
+                  f"scan {scan:.3f} s", flush=True)
 
         nightly: dict[str, Any] = {}
         for n in nightly_days:
@@ -177,6 +202,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--nightly", default="1,7,28", help="the nightly runs' numbers of days (comma-separated)")
     parser.add_argument("--backfill-days", type=int, default=None,
                         help="backfill the last N days of the data (default: all of them; 0: no backfill)")
+    parser.add_argument("--cold-read", type=int, default=0, metavar="N",
+                        help="first time the cold read of the last N days through the emptied hour cache (best of 3)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     count = args.events or round(YEAR_EVENTS * args.days / YEAR_DAYS)
@@ -184,7 +211,7 @@ def main(argv: list[str]) -> int:
         assert args.store is not None
         backfill = args.days if args.backfill_days is None else args.backfill_days
         nightly = [int(n) for n in args.nightly.split(",") if n]
-        result = _measure(args.store, args.days, count, args.admin_url, nightly, backfill)
+        result = _measure(args.store, args.days, count, args.admin_url, nightly, backfill, args.cold_read)
         print("RESULT " + json.dumps(result), flush=True)
         return 0
     from bench.recompute_data import dataset
@@ -198,6 +225,8 @@ def main(argv: list[str]) -> int:
                    "--events", str(count), "--admin-url", args.admin_url, "--nightly", args.nightly]
         if args.backfill_days is not None:
             command += ["--backfill-days", str(args.backfill_days)]
+        if args.cold_read:
+            command += ["--cold-read", str(args.cold_read)]
         done = subprocess.run(command, check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
         for line in done.stdout.splitlines():
             if line.startswith("RESULT "):

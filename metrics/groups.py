@@ -42,8 +42,12 @@ from alignwatch.metrics.aggregates import (
     Aggregate,
     Reconfiguration,
     Sample,
+    fetch_group_rows,
+    fetch_rows,
     hour_index,
     hour_of,
+    key_text,
+    sample_values_query,
     samples_query,
 )
 from alignwatch.metrics.facts import Facts, Sums
@@ -61,6 +65,7 @@ __all__ = [
     "by_hour",
     "fold_facts",
     "project",
+    "read_hours",
     "read_samples",
 ]
 
@@ -270,8 +275,202 @@ def read_samples(conn: sa.Connection, lo: dt.datetime, hi: dt.datetime, distribu
         return []
     by_type = {DISTRIBUTIONS[name][0]: name for name in wanted}
     return [(by_type[type_], hour_of(hour), automation, process, float(value), int(count))
-            for type_, hour, automation, process, value, count in conn.execute(
-                samples_query(conn.dialect.name, lo, hi, wanted))]
+            for type_, hour, automation, process, value, count in fetch_rows(
+                conn, samples_query(conn.dialect.name, lo, hi, wanted))]
+
+
+def read_hours(
+    conn: sa.Connection, lo: dt.datetime, hi: dt.datetime, *, sla_s: float, distributions: Iterable[str]
+) -> list[HourColumns]:
+    """The groups of ``[lo, hi)`` and the samples of ``distributions``, hour by hour, from the events.
+
+    The very columns :func:`by_hour` makes of :func:`~alignwatch.metrics.aggregates.fetch_aggregates`
+    and :func:`read_samples`, built from the fetched rows a column at a time, without an object
+    or a sort key per group. The samples are counted here from the events' values
+    (:func:`~alignwatch.metrics.aggregates.sample_values_query`, no grouping statement): a count
+    does not depend on an order, and equal values are the same double, so they are the groups
+    the database forms. Not so for a negative zero (equal to 0.0) or a NaN: a range with one
+    is counted by the database (:func:`samples_query`), as :func:`read_samples` reads it.
+    """
+    wanted = sorted(set(distributions))
+    distribution_of = {DISTRIBUTIONS[name][0]: name for name in wanted}
+    groups = fetch_group_rows(conn, lo, hi, sla_s=sla_s)
+    samples = _SampleColumns.of_rows([], distribution_of)
+    if wanted:
+        counted = _SampleColumns.count(fetch_rows(conn, sample_values_query(conn.dialect.name, lo, hi, wanted)),
+                                       distribution_of)
+        samples = counted or _SampleColumns.of_rows(fetch_rows(conn, samples_query(conn.dialect.name, lo, hi, wanted)),
+                                                    distribution_of)
+    return _fetched_hours(groups, samples)
+
+
+def _factorize(
+    column: Sequence[Any], convert: Callable[[Any], Any] | None = None, key: Callable[[Any], Any] | None = None
+) -> tuple[list[Any], Ints]:
+    """The distinct values of ``column`` (each ``convert``ed) sorted by ``key``, and each row's code into them."""
+    converted = {value: value if convert is None else convert(value) for value in set(column)}
+    distinct = sorted(set(converted.values()), key=key)
+    position = {value: code for code, value in enumerate(distinct)}
+    code_of = {value: position[target] for value, target in converted.items()}
+    return distinct, np.fromiter(map(code_of.__getitem__, column), dtype=np.int64, count=len(column))
+
+
+def _per_hour(hour: Ints, codes: Ints, hours: int) -> tuple[Ints, list[Ints]]:
+    """Codes over a range as codes into each hour's own distinct codes: (each row's, each hour's distinct codes).
+
+    ``hour``: the hour (its position) of each row, ascending.
+    """
+    width = int(codes.max()) + 1 if len(codes) else 1
+    distinct, inverse = np.unique(hour * width + codes, return_inverse=True)
+    starts = np.searchsorted(distinct, np.arange(hours + 1, dtype=np.int64) * width)
+    local = inverse.reshape(-1) - starts[hour]
+    return local, [distinct[starts[at] : starts[at + 1]] % width for at in range(hours)]
+
+
+@dataclass
+class _SampleColumns:
+    """Samples as columns: per row an hour, a distribution, automation and process (codes), a value and its count."""
+
+    hours: Ints
+    distributions: list[str]
+    distribution: Ints
+    automations: list[str | None]
+    automation: Ints
+    processes: list[str | None]
+    process: Ints
+    values: Floats
+    counts: Ints
+
+    @classmethod
+    def of_rows(cls, rows: Sequence[Sequence[Any]], distribution_of: dict[str, str]) -> _SampleColumns:
+        """The rows of :func:`samples_query` (type, hour bucket, automation, process, value, events), in their order."""
+        columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [()] * 6
+        hours, hour = _factorize(columns[1], hour_of)
+        distributions, distribution = _factorize(columns[0], distribution_of.__getitem__)
+        automations, automation = _factorize(columns[2], key=_rank)
+        processes, process = _factorize(columns[3], key=_rank)
+        return cls(np.array(hours, dtype=np.int64)[hour], distributions, distribution, automations, automation,
+                   processes, process, np.array([float(value) for value in columns[4]], dtype=np.float64),
+                   np.array([int(count) for count in columns[5]], dtype=np.int64))
+
+    @classmethod
+    def count(cls, rows: Sequence[Sequence[Any]], distribution_of: dict[str, str]) -> _SampleColumns | None:
+        """The rows of :func:`sample_values_query` (one per event) counted by value; None if a value is -0.0 or NaN."""
+        columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [()] * 5
+        values = np.array([float(value) for value in columns[4]], dtype=np.float64)
+        if (np.isnan(values) | ((values == 0) & np.signbit(values))).any():
+            return None
+        hours, hour = _factorize(columns[1], hour_of)
+        distributions, distribution = _factorize(columns[0], distribution_of.__getitem__)
+        automations, automation = _factorize(columns[2], key=_rank)
+        processes, process = _factorize(columns[3], key=_rank)
+        order = np.lexsort((values, process, automation, distribution, hour))
+        keys = (hour[order], distribution[order], automation[order], process[order], values[order])
+        new = np.zeros(len(order), dtype=bool)
+        new[:1] = True
+        for column in keys:
+            new[1:] |= column[1:] != column[:-1]
+        first = order[new]
+        counts = np.diff(np.r_[np.flatnonzero(new), len(order)]).astype(np.int64)
+        return cls(np.array(hours, dtype=np.int64)[hour[first]], distributions, distribution[first], automations,
+                   automation[first], processes, process[first], values[first], counts)
+
+
+def _fetched_hours(groups: Sequence[Sequence[Any]], samples: _SampleColumns) -> list[HourColumns]:
+    """What :func:`by_hour` makes of ``groups`` (rows of :func:`~alignwatch.metrics.aggregates.fetch_group_rows`)
+    and of ``samples``."""
+    columns: list[Sequence[Any]] = list(zip(*groups, strict=True)) if groups else [()] * (9 + len(MEASURES))
+    group_hours, group_hour = _factorize(columns[1], hour_of)
+    hours = sorted({*group_hours, *samples.hours.tolist()})
+    indexes = np.array(hours, dtype=np.int64)
+    grouped = _group_parts(columns, np.searchsorted(indexes, np.array(group_hours, dtype=np.int64))[group_hour], hours)
+    sampled = _sample_parts(samples, np.searchsorted(indexes, samples.hours), hours)
+    return [HourColumns(hour, types, values, ids, sums, sample_keys, records)
+            for hour, (types, values, ids, sums), (sample_keys, records) in zip(hours, grouped, sampled, strict=True)]
+
+
+GroupPart = tuple[list[tuple[str, int, tuple[str, ...]]], list[list[str | None]], npt.NDArray[np.int32], Floats]
+
+
+def _group_parts(columns: list[Sequence[Any]], at: Ints, hours: list[int]) -> list[GroupPart]:
+    """Each hour's (types, values, ids, sums) of :class:`HourColumns`, from the fetched ``columns``.
+
+    ``at``: the hour of each row, as its position in ``hours``.
+
+    Every group is sorted once (``lexsort``, stable) by hour, type and the identifiers' codes
+    (codes in :func:`_rank` order), so that groups with the same identifiers keep the order in
+    which they were fetched, as the two stable sorts of ``fetch_aggregates`` and ``of_rows``
+    keep it. A sum is a group's measure when it is non-zero (``if value``: NULL, 0 and -0.0
+    are not; NaN is).
+    """
+    size, count = len(at), len(hours)
+    types, type_codes = _factorize(columns[0])
+    identifiers = [_factorize(column, key_text if position >= K1 else None, _rank)
+                   for position, column in enumerate(columns[2:9])]
+    sequence = np.lexsort((np.arange(size), *(codes for _, codes in reversed(identifiers)), type_codes, at))
+    hour, type_of = at[sequence], type_codes[sequence]
+    local = [_per_hour(hour, codes[sequence], count) for _, codes in identifiers]
+    ids = np.array([codes for codes, _ in local], dtype=ID_DTYPE).reshape(len(_IDS), size)
+    # the sums: each type's rows × the measures some row of the type carries in the hour, row after row
+    sums = np.array([[value or 0.0 for value in column] for column in columns[9:]], dtype=np.float64)
+    sums = sums.reshape(len(MEASURES), size).T[sequence]
+    starts = (np.flatnonzero(np.r_[True, (np.diff(hour) != 0) | (np.diff(type_of) != 0)]) if size
+              else np.zeros(0, dtype=np.int64))
+    rows = np.diff(np.r_[starts, size])
+    carried = np.logical_or.reduceat(sums != 0, starts, axis=0) if size else np.zeros((0, len(MEASURES)), dtype=bool)
+    kept = np.repeat(carried, rows, axis=0)
+    flat = sums[kept]
+    names: dict[bytes, tuple[str, ...]] = {}
+    segments = []
+    for type_, length, mask in zip(type_of[starts].tolist(), rows.tolist(), carried, strict=True):
+        bits = mask.tobytes()
+        if bits not in names:
+            names[bits] = tuple(name for name, given in zip(MEASURES, mask.tolist(), strict=True) if given)
+        segments.append((types[type_], length, names[bits]))
+    row_start = np.searchsorted(hour, np.arange(count + 1))
+    sum_start = np.r_[0, np.cumsum(kept.sum(axis=1))][row_start]
+    segment_start = np.searchsorted(hour[starts], np.arange(count + 1))
+    return [
+        (segments[segment_start[h] : segment_start[h + 1]],
+         [[values[code] for code in codes[h].tolist()]
+          for (values, _), (_, codes) in zip(identifiers, local, strict=True)],
+         ids[:, row_start[h] : row_start[h + 1]], flat[sum_start[h] : sum_start[h + 1]])
+        for h in range(count)
+    ]
+
+
+def _sample_parts(
+    samples: _SampleColumns, at: Ints, hours: list[int]
+) -> list[tuple[list[SampleKey], npt.NDArray[np.void]]]:
+    """Each hour's (sample keys, records) of :class:`HourColumns` (``at``: each sample's hour, its index in ``hours``).
+
+    The records are sorted by key, value and count; an hour with a NaN value is left to
+    :meth:`HourColumns.of_rows` (tuples with a NaN have no order, only that sort's outcome).
+    """
+    automations, processes = len(samples.automations), len(samples.processes)
+    keys = (samples.distribution * automations + samples.automation) * processes + samples.process
+    order = np.lexsort((np.arange(len(keys)), samples.counts, samples.values, keys, at))
+    hour = at[order]
+    codes, distinct = _per_hour(hour, keys[order], len(hours))
+    records = np.zeros(len(keys), dtype=SAMPLE_DTYPE)
+    records["key"], records["value"], records["count"] = codes, samples.values[order], samples.counts[order]
+    starts = np.searchsorted(hour, np.arange(len(hours) + 1))
+    unordered = set(at[np.isnan(samples.values)].tolist())
+    out: list[tuple[list[SampleKey], npt.NDArray[np.void]]] = []
+    for h, index in enumerate(hours):
+        if h in unordered:
+            alone = HourColumns.of_rows(index, (), [
+                (samples.distributions[d], index, samples.automations[a], samples.processes[p], value, count)
+                for d, a, p, value, count, where in zip(
+                    samples.distribution.tolist(), samples.automation.tolist(), samples.process.tolist(),
+                    samples.values.tolist(), samples.counts.tolist(), at.tolist(), strict=True)
+                if where == h])
+            out.append((list(alone.sample_keys), alone.samples))
+            continue
+        out.append(([(samples.distributions[code // (automations * processes)],
+                      samples.automations[code // processes % automations], samples.processes[code % processes])
+                     for code in distinct[h].tolist()], records[starts[h] : starts[h + 1]]))
+    return out
 
 
 @dataclass

@@ -54,12 +54,11 @@ from alignwatch.metrics.aggregates import (
     DISTRIBUTIONS,
     HOUR_S,
     Aggregate,
-    fetch_aggregates,
     hour_bucket,
     hour_of,
     order,
 )
-from alignwatch.metrics.groups import HourColumns, HourGroups, HourSamples, as_row, by_hour, read_samples
+from alignwatch.metrics.groups import HourColumns, HourGroups, HourSamples, read_hours
 from alignwatch.store.schema import aggregated_hours, events, hour_aggregates
 
 __all__ = ["SAFETY_MARGIN", "cached_aggregates", "cached_columns", "cached_groups", "cached_hours", "clear"]
@@ -260,7 +259,7 @@ def cached_hours(
 
 def _fetch(conn: sa.Connection, lo: dt.datetime, hi: dt.datetime, sla_s: float, distributions: Iterable[str]) -> list[HourColumns]:
     """The groups and the samples of ``distributions`` of ``[lo, hi)`` from the events, hour by hour."""
-    return by_hour(map(as_row, fetch_aggregates(conn, lo, hi, sla_s=sla_s)), read_samples(conn, lo, hi, distributions))
+    return read_hours(conn, lo, hi, sla_s=sla_s, distributions=distributions)
 
 
 def _cached_hours(
