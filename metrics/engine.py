@@ -29,7 +29,6 @@ to 9 decimals, so that floating-point sums taken in another row order give the s
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -333,10 +332,8 @@ def evaluate_window(reader: Reader, window: Window) -> Evaluation:
 def _round(value: float | None) -> float | None:
     if value is None:
         return None
-    value = float(value)
-    if not math.isfinite(value):
-        return value
-    rounded = round(value, DIGITS)
+    # round() gives NaN and the infinities back as they are
+    rounded = round(float(value), DIGITS)
     return 0.0 if rounded == 0 else rounded
 
 
@@ -348,7 +345,17 @@ def _clean(data: Any) -> Any:
     if kind is str or kind is int or kind is bool or data is None:
         return data
     if kind is dict:
-        return {key if type(key) is str else str(key): _clean(v) for key, v in data.items()}
+        # an input is a dict of numbers and names: those are taken as they are, without a call each
+        cleaned = {}
+        for key, item in data.items():
+            item_kind = type(item)
+            if item_kind is float:
+                rounded = round(item, DIGITS)
+                item = 0.0 if rounded == 0 else rounded
+            elif not (item_kind is str or item_kind is int or item_kind is bool or item is None):
+                item = _clean(item)
+            cleaned[key if type(key) is str else str(key)] = item
+        return cleaned
     if kind is list:
         return [_clean(v) for v in data]
     if isinstance(data, dict):
