@@ -81,4 +81,5 @@ def test_naive_datetimes_are_refused(store_engine: sa.Engine) -> None:
 
 def test_labels_key_is_canonical() -> None:
     assert labels_key({"kpi": "csat", "business": "bakery"}) == "business=bakery,kpi=csat"
+    assert labels_key({"kpi": "csat"}) == "kpi=csat"
     assert labels_key({}) == ""

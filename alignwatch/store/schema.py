@@ -246,4 +246,7 @@ hour_aggregates = Table(
 
 def labels_key(labels: dict[str, str]) -> str:
     """The canonical key of a label set: ``a=1,b=2`` sorted by label name."""
+    if len(labels) == 1:  # most label sets: nothing to sort or join
+        for name, value in labels.items():
+            return f"{name}={value}"
     return ",".join(f"{name}={labels[name]}" for name in sorted(labels))
