@@ -18,6 +18,7 @@ This module imports Great Expectations (slow): import it inside the functions th
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections import defaultdict
 from collections.abc import Iterable
@@ -143,35 +144,41 @@ def values_frame(values: Iterable[MetricValue], rules: MetricRules) -> pd.DataFr
         for item in values:
             if item.metric_id == rules.contribution_id and _finite(item.value):
                 contributions[(item.window, item.window_end)] += float(item.value)
-    records = []
+    # one list per column (the common window ends converted once)
+    metric_ids, keys, windows, ends, numbers, not_finite, ratios, scores, gaps, kpis = ([] for _ in range(10))
+    seconds: dict[dt.datetime, float] = {}
     for item in values:
-        value = item.value
+        metric_id, value, end = item.metric_id, item.value, item.window_end
         number = float(value) if _finite(value) else None  # None: no data, NaN or infinite
         gap = None
-        if item.metric_id == rules.sai_id and number is not None:
-            gap = number - contributions.get((item.window, item.window_end), 0.0)
-        records.append(
-            {
-                "metric_id": item.metric_id,
-                "labels_key": item.labels_key,
-                "window": item.window,
-                "window_end_s": item.window_end.timestamp(),
-                "value": number,
-                "not_finite": value is not None and number is None,
-                "ratio_value": number if item.metric_id in rules.ratio_ids else None,
-                "score_value": number if item.metric_id in rules.score_ids else None,
-                "contribution_gap": gap,
-                "kpi": item.labels.get("kpi") if item.metric_id == rules.kpi_metric_id else None,
-            }
-        )
-    columns = [
-        "metric_id", "labels_key", "window", "window_end_s", "value",
-        "not_finite", "ratio_value", "score_value", "contribution_gap", "kpi",
-    ]
-    frame = pd.DataFrame.from_records(records, columns=columns)
-    for name in ("window_end_s", "value", "ratio_value", "score_value", "contribution_gap"):
-        frame[name] = frame[name].astype("float64")
-    frame["not_finite"] = frame["not_finite"].astype(bool)
+        if metric_id == rules.sai_id and number is not None:
+            gap = number - contributions.get((item.window, end), 0.0)
+        if end not in seconds:
+            seconds[end] = end.timestamp()
+        metric_ids.append(metric_id)
+        keys.append(item.labels_key)
+        windows.append(item.window)
+        ends.append(seconds[end])
+        numbers.append(number)
+        not_finite.append(value is not None and number is None)
+        ratios.append(number if metric_id in rules.ratio_ids else None)
+        scores.append(number if metric_id in rules.score_ids else None)
+        gaps.append(gap)
+        kpis.append(item.labels.get("kpi") if metric_id == rules.kpi_metric_id else None)
+    frame = pd.DataFrame(
+        {
+            "metric_id": pd.Series(metric_ids, dtype=None if metric_ids else "object"),
+            "labels_key": pd.Series(keys, dtype=None if keys else "object"),
+            "window": pd.Series(windows, dtype=None if windows else "object"),
+            "window_end_s": np.array(ends, dtype="float64"),
+            "value": np.array(numbers, dtype="float64"),
+            "not_finite": np.array(not_finite, dtype=bool),
+            "ratio_value": np.array(ratios, dtype="float64"),
+            "score_value": np.array(scores, dtype="float64"),
+            "contribution_gap": np.array(gaps, dtype="float64"),
+            "kpi": pd.Series(kpis, dtype=None if kpis else "object"),
+        }
+    )
     return frame
 
 
