@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
+import numpy as np
 
 from alignwatch.expectations.runner import SuiteOutcome, gx_context, validate_frame
 from alignwatch.metrics.catalogue import CATALOGUE
