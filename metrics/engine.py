@@ -29,6 +29,7 @@ to 9 decimals, so that floating-point sums taken in another row order give the s
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -72,6 +73,7 @@ __all__ = [
 
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
+WEEK = dt.timedelta(days=7)
 ROLLING: dict[WindowKind, dt.timedelta] = {"7d": dt.timedelta(days=7), "28d": dt.timedelta(days=28)}
 GRANULARITIES = ("hour", "day")
 LOOKBACK = dt.timedelta(days=28)
@@ -202,7 +204,10 @@ class Reader:
         before: list[HourColumns] = []
         if first is not None:  # (no hour before the first event is read: it has no group)
             first = utc(first, "time").replace(minute=0, second=0, microsecond=0)
-            before = cached_hours(self.conn, first, self.lo, sla_s=sla, now=now)
+            # a week at a time, each hour cut to the ROI types as it comes: 84 days of whole hours are ~150 MB
+            for week in range(0, math.ceil((self.lo - first) / WEEK)):
+                lo, hi = first + week * WEEK, min(first + (week + 1) * WEEK, self.lo)
+                before += [piece.only(ROI_TYPES) for piece in cached_hours(self.conn, lo, hi, sla_s=sla, now=now)]
             self._prefix_reconfigurations = fetch_reconfigurations(self.conn, first, self.lo)
         self._roi = HourGroups([*before, *pieces], ROI_TYPES)
         del before

@@ -230,6 +230,23 @@ class HourColumns:
                    np.frombuffer(ids, dtype=ID_DTYPE), np.frombuffer(sums, dtype=SUM_DTYPE),
                    [(d, a, p) for d, a, p in layout.get("samples", ())], np.frombuffer(samples, dtype=SAMPLE_DTYPE))
 
+    def only(self, types: frozenset[str]) -> HourColumns:
+        """The groups of ``types`` alone, in their order, without samples (``values`` shared)."""
+        kept: list[tuple[str, int, tuple[str, ...]]] = []
+        rows_at: list[Ints] = []
+        sums_at: list[Floats] = []
+        row = at = 0
+        for type_, rows, names in self.types:
+            width = rows * len(names)
+            if type_ in types:
+                kept.append((type_, rows, names))
+                rows_at.append(np.arange(row, row + rows))
+                sums_at.append(self.sums[at : at + width])
+            row, at = row + rows, at + width
+        ids = self.ids[:, np.concatenate(rows_at)] if rows_at else self.ids[:, :0]
+        sums = np.concatenate(sums_at) if sums_at else self.sums[:0]
+        return HourColumns(self.hour, kept, self.values, ids, sums)
+
     def segments(self) -> Iterator[tuple[str, int, tuple[str, ...], Floats]]:
         """Each type's (type, rows, measures, sums as rows × measures), in order."""
         start = 0

@@ -16,8 +16,8 @@ from alembic import command
 
 from alignwatch.metrics.aggregates import MEASURES, Aggregate, fetch_aggregates, order
 from alignwatch.metrics.engine import compute
-from alignwatch.metrics.groups import ID_DTYPE, SUM_DTYPE, HourColumns, HourSamples, as_row
-from alignwatch.metrics.hourcache import cached_aggregates, cached_columns
+from alignwatch.metrics.groups import ID_DTYPE, SUM_DTYPE, HourColumns, HourGroups, HourSamples, as_row, fold_facts
+from alignwatch.metrics.hourcache import cached_aggregates, cached_columns, cached_hours
 from alignwatch.store import connect, upgrade
 from alignwatch.store.engine import _alembic_config
 from alignwatch.store.schema import aggregated_hours, hour_aggregates
@@ -251,3 +251,19 @@ def test_the_samples_of_cached_hours_are_those_of_the_events_cold_warm_and_after
     after = _sample_set(through_cache(LATER + 2 * H, every))
     assert after == _sample_set(from_events(every))
     assert ("cycle_time", None, "pack", HOUR0 + 7, 47.5, 2) in after
+
+
+def test_the_hours_cut_to_some_types_fold_the_facts_of_those_types_as_the_whole_hours_do(store) -> None:
+    insert(store, _day(1) + _day(2))
+    later = DAY0 + dt.timedelta(days=2)
+    with store.connect() as conn:
+        pieces = cached_hours(conn, DAY0, DAY0 + dt.timedelta(days=1), sla_s=SLA, now=lambda: later)
+    kept = frozenset({"automation.run", "finance.entry"})
+    cut = [piece.only(kept) for piece in pieces]
+    assert {type_ for piece in cut for type_, _, _ in piece.types} == kept
+    assert all(len(piece.samples) == 0 for piece in cut)
+    assert [[row for row in piece.rows() if row[0] in kept] for piece in pieces] == [piece.rows() for piece in cut]
+    end = DAY0 + dt.timedelta(days=1)
+    whole = fold_facts(DAY0, end, HourGroups(pieces, kept), HourSamples.of_hours((), ()), [])
+    assert fold_facts(DAY0, end, HourGroups(cut, kept), HourSamples.of_hours((), ()), []) == whole
+    assert whole.runs and whole.finance  # the runs and the bookings were folded
