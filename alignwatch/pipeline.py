@@ -58,9 +58,12 @@ identical rows for the same window, whenever they run.
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import logging
 import math
+import multiprocessing
+import queue as queue_module
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -685,6 +688,8 @@ def backfill_task(
     start: dt.datetime,
     end: dt.datetime,
     trigger: str | None = "backfill",
+    workers: int = 1,
+    progress: Callable[[RunOutcome], None] | None = None,
     **run_options: Any,
 ) -> list[RunOutcome]:
     """Recompute any range [start, end) as one run per local day, oldest first.
@@ -695,7 +700,13 @@ def backfill_task(
     :data:`GATE_BLOCK_DAYS` days are validated together when the first of them is reached
     (one Great Expectations run, a verdict per day: each day's ``raw_events`` outcome is
     the one its own run would record), as the metric engine reads them in blocks.
+
+    ``workers`` > 1: the days are cut into that many spans of consecutive days, each
+    backfilled by a process of its own (:func:`_backfill_in_workers`); the rows are the
+    same. ``progress`` is called with each day's outcome as it ends.
     """
+    if workers < 1:
+        raise ConfigError(f"workers {workers}: expected 1 or more")
     engine, strategy, owned = _resolve(store, strategy)
     try:
         run_options = _with_timeout(_claim(engine, strategy, trigger, run_options))
@@ -703,17 +714,23 @@ def backfill_task(
         if owned:
             engine.dispose()
         raise
+    days = day_ranges(start, end, _timezone(strategy))
+    if workers > 1 and len(days) > 1:
+        try:
+            return _backfill_in_workers(engine, strategy, days, workers, trigger, run_options, progress)
+        finally:
+            if owned:
+                engine.dispose()
     if "compute" not in run_options:
         # the days share their reads of the events (values as from compute, day by day)
         run_options["compute"] = Recomputation(engine, strategy, until=utc(end, "end")).compute
-    days = day_ranges(start, end, _timezone(strategy))
     try:
         outcomes: list[RunOutcome] = []
         for first in range(0, len(days), GATE_BLOCK_DAYS):
             block = days[first : first + GATE_BLOCK_DAYS]
             checked = _check_days(engine, strategy, block, run_options.get("event_types"))
-            outcomes += [
-                run_interval(
+            for (day_start, day_end), day_checked in zip(block, checked, strict=True):
+                outcome = run_interval(
                     engine,
                     strategy,
                     start=day_start,
@@ -724,9 +741,85 @@ def backfill_task(
                     checked=day_checked,
                     **run_options,
                 )
-                for (day_start, day_end), day_checked in zip(block, checked, strict=True)
-            ]
+                outcomes.append(outcome)
+                if progress is not None:
+                    progress(outcome)
         return outcomes
     finally:
         if owned:
             engine.dispose()
+
+
+#: the queue a backfill worker reports its days' outcomes on (set in each worker process)
+_worker_queue: Any = None
+
+
+def _worker_started(queue: Any) -> None:
+    global _worker_queue
+    _worker_queue = queue
+
+
+def _backfill_span(url: str, strategy: Strategy, start: dt.datetime, end: dt.datetime, trigger: str | None,
+                   run_options: dict[str, Any]) -> list[RunOutcome]:
+    """One worker's span of a backfill (in its own process, with an engine of its own)."""
+    engine = connect(url)
+    try:
+        return backfill_task(engine, strategy, start=start, end=end, trigger=trigger, progress=_worker_queue.put,
+                             **run_options)
+    finally:
+        engine.dispose()
+
+
+def _backfill_in_workers(
+    engine: sa.Engine,
+    strategy: Strategy,
+    days: Sequence[tuple[dt.datetime, dt.datetime]],
+    workers: int,
+    trigger: str | None,
+    run_options: dict[str, Any],
+    progress: Callable[[RunOutcome], None] | None,
+) -> list[RunOutcome]:
+    """The days backfilled by ``workers`` processes, each a span of consecutive days.
+
+    A day's values do not depend on the runs of the days before it (a window sees the
+    runs finished by its end, and a backfill's runs finish now), so each span is a
+    backfill of its own and the rows are those of one process. Each worker reads its
+    span's lookback again (its first 28 days and the ROI prefix before them), so the
+    spans are long: 2 workers on 2 cores nearly halve a year's backfill. The processes
+    are started fresh (``spawn``: no engine, thread or lock is inherited), each imports
+    the pipeline again and holds its own memory. Each writes through its own engine; on
+    SQLite the writes wait for one another (WAL, a 30 s busy timeout). A worker that
+    fails stops its own span only: the other spans are finished, then its error is raised.
+    ``compute`` and ``write`` cannot be given (a process of its own makes its own).
+    """
+    if "compute" in run_options or "write" in run_options:
+        raise ConfigError("a backfill in workers computes and writes with the engine's own functions")
+    if engine.url.get_backend_name() == "sqlite" and engine.url.database in (None, "", ":memory:"):
+        raise ConfigError("a backfill in workers needs a store the workers can open (not an in-memory SQLite)")
+    workers = min(workers, len(days))
+    cut = [round(len(days) * index / workers) for index in range(workers + 1)]
+    spans = [(days[a][0], days[b - 1][1]) for a, b in zip(cut, cut[1:], strict=False) if b > a]
+    url = engine.url.render_as_string(hide_password=False)
+    log.info("backfill of %d day(s) in %d workers: %s", len(days), len(spans),
+             ", ".join(f"{lo.isoformat()}..{hi.isoformat()}" for lo, hi in spans))
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    with concurrent.futures.ProcessPoolExecutor(len(spans), mp_context=context, initializer=_worker_started,
+                                                initargs=(queue,)) as pool:
+        futures = [pool.submit(_backfill_span, url, strategy, lo, hi, trigger, run_options) for lo, hi in spans]
+        pending: set[concurrent.futures.Future[list[RunOutcome]]] = set(futures)
+        while True:
+            # the days' outcomes as they come; once every span has ended, those still on their way
+            try:
+                outcome = queue.get(timeout=0.2 if pending else 1.0)
+            except queue_module.Empty:
+                if not pending:
+                    break
+            else:
+                if progress is not None:
+                    progress(outcome)
+            _, pending = concurrent.futures.wait(pending, timeout=0)
+        errors = [future.exception() for future in futures if future.exception() is not None]
+        if errors:
+            raise errors[0]  # type: ignore[misc]
+        return [outcome for future in futures for outcome in future.result()]
