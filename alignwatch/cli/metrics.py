@@ -1,4 +1,4 @@
-"""``alignwatch metrics compute|docs``, ``alignwatch scorecard`` and ``alignwatch explain sai``.
+"""``alignwatch metrics compute|backfill|docs``, ``alignwatch scorecard`` and ``alignwatch explain sai``.
 
 The scorecard and ``explain sai`` show a window ending at ``--at`` (1, 7 or 28 days) or any
 period ``[--from, --to)`` on whole hours.
@@ -18,7 +18,7 @@ import click
 from alignwatch.cli.options import business_option, guard_business, settings_from, store_option, strategy_option
 from alignwatch.errors import AlignwatchError, ConfigError
 from alignwatch.metrics.catalogue import render_docs
-from alignwatch.metrics.engine import compute, windows
+from alignwatch.metrics.engine import Recomputation, windows
 from alignwatch.metrics.ethics import Assessment
 from alignwatch.metrics.report import latest_window_end
 from alignwatch.metrics.scorecard import (
@@ -31,7 +31,7 @@ from alignwatch.metrics.scorecard import (
     period,
 )
 from alignwatch.metrics.strategy import load_strategy
-from alignwatch.pipeline import run_interval
+from alignwatch.pipeline import RunOutcome, backfill_task, run_interval
 from alignwatch.store.engine import connect_existing, require_current
 from alignwatch.windows import day_ranges
 
@@ -138,7 +138,8 @@ def compute_command(from_text: str, to_text: str, granularity: str, store_url: s
                 granularity=granularity,  # type: ignore[arg-type]
                 steps=steps,
                 trigger="alignwatch metrics compute",
-                compute=functools.partial(compute, progress=advance),
+                # the days share their reads of the events (the values of compute, day by day)
+                compute=functools.partial(Recomputation(engine, strategy, until=end).compute, progress=advance),
                 run_timeout=run_timeout,
                 allow_business_mismatch=settings.allow_business_mismatch,
             )
@@ -147,6 +148,60 @@ def compute_command(from_text: str, to_text: str, granularity: str, store_url: s
     if not outcome.published:
         raise AlignwatchError(f"run {outcome.run_id} {outcome.status}: {outcome.detail}")
     click.echo(f"run {outcome.run_id} published {outcome.value_count} values for [{start.isoformat()}, {end.isoformat()})")
+
+
+@metrics.command("backfill")
+@click.option("--from", "from_text", required=True, metavar="DATE", help="Start of the range (ISO date or date-time, UTC).")
+@click.option("--to", "to_text", required=True, metavar="DATE", help="End of the range, exclusive.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes backfilling spans of consecutive days at once (one per core helps on long ranges).")
+@store_option
+@strategy_option
+@business_option
+def backfill_command(from_text: str, to_text: str, workers: int, store_url: str | None, strategy_file: Path | None,
+                     allow_business_mismatch: bool | None) -> None:
+    """Recompute [--from, --to) as one gated run per local day, as the nightly run would.
+
+    Hour and day windows of every day and rolling windows at every day's end; a day that
+    fails its gate is held back (its values kept in its run) and the others are published.
+    Exits 1 when a day was held back.
+    """
+
+    start, end = _moment(from_text, "--from"), _moment(to_text, "--to")
+    assert start is not None and end is not None
+    if end <= start:
+        raise ConfigError(f"--to {to_text} is not after --from {from_text}")
+    settings = settings_from(store_url=store_url, strategy_file=strategy_file, allow_business_mismatch=allow_business_mismatch)
+    engine, strategy = _open(store_url, strategy_file, allow_business_mismatch)
+    try:
+        days = len(day_ranges(start, end, strategy.business.timezone))
+        with click.progressbar(length=days, label="days", file=sys.stderr) as bar:
+
+            def advance(outcome: RunOutcome) -> None:
+                bar.update(1)
+
+            outcomes = backfill_task(
+                engine,
+                strategy,
+                start=start,
+                end=end,
+                trigger="alignwatch metrics backfill",
+                workers=workers,
+                progress=advance,
+                run_timeout=dt.timedelta(seconds=settings.run_timeout_s),
+                allow_business_mismatch=settings.allow_business_mismatch,
+            )
+    finally:
+        engine.dispose()
+    held = [outcome for outcome in outcomes if not outcome.published]
+    values = sum(outcome.value_count for outcome in outcomes if outcome.published)
+    click.echo(f"{len(outcomes)} day(s) of [{start.isoformat()}, {end.isoformat()}): {len(outcomes) - len(held)} "
+               f"published ({values} values), {len(held)} held back")
+    for outcome in held:
+        click.echo(f"  run {outcome.run_id} [{outcome.start.isoformat()}, {outcome.end.isoformat()}) {outcome.status}: "
+                   f"{outcome.detail}")
+    if held:
+        raise AlignwatchError(f"{len(held)} day(s) held back: `alignwatch runs --id RUN` shows what failed")
 
 
 @metrics.command("docs")
