@@ -23,6 +23,9 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from fractions import Fraction
 from typing import Any, ClassVar, Protocol, TypedDict
 
+import numpy as np
+import numpy.typing as npt
+
 from alignwatch.errors import ConfigError
 from alignwatch.metrics.aggregates import DISTRIBUTIONS
 from alignwatch.metrics.catalogue import CATALOGUE
@@ -191,7 +194,12 @@ def percentile(pairs: Iterable[tuple[float, int]], q: Fraction) -> float | None:
     rank h is computed in exact fractions, so p50 is the median (the mean of the two middle
     values of an even count).
     """
-    ordered = sorted((value, count) for value, count in pairs if count > 0)
+    kept = [(value, count) for value, count in pairs if count > 0]
+    if len(kept) > _SORTED_IN_NUMPY:
+        table = np.array(kept, dtype=float)
+        if not np.isnan(table[:, 0]).any():  # (a NaN has no place in an order: sorted() keeps it where it is)
+            return _percentile_of_table(table, q)
+    ordered = sorted(kept)
     n = sum(count for _, count in ordered)
     if n <= 0:
         return None
@@ -211,6 +219,27 @@ def percentile(pairs: Iterable[tuple[float, int]], q: Fraction) -> float | None:
     if frac == 0:
         return low
     return low + float(frac) * (at(rank + 1) - low)
+
+
+#: above this many (value, count) pairs, :func:`percentile` sorts them in numpy
+_SORTED_IN_NUMPY = 64
+
+
+def _percentile_of_table(table: npt.NDArray[np.float64], q: Fraction) -> float | None:
+    """:func:`percentile` of the pairs as rows of ``table`` (no NaN): sorted as ``sorted`` sorts the
+    pairs (by value, then count), the ranks found in their running counts (exact: whole numbers)."""
+    order = np.lexsort((table[:, 1], table[:, 0]))
+    values = table[order, 0]
+    seen = np.cumsum(table[order, 1])
+    n = int(seen[-1])
+    h = (n - 1) * q
+    rank = math.floor(h)
+    frac = h - rank
+    low = float(values[int(np.searchsorted(seen, rank, side="right"))])
+    if frac == 0:
+        return low
+    high = float(values[int(np.searchsorted(seen, rank + 1, side="right"))])
+    return low + float(frac) * (high - low)
 
 
 def distributions_needed(strategy: Strategy) -> tuple[str, ...]:

@@ -8,10 +8,13 @@ value is x⌊h⌋ + (h − ⌊h⌋) × (x⌊h⌋₊₁ − x⌊h⌋). Every test
 from __future__ import annotations
 
 import datetime as dt
+import math
 from fractions import Fraction
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alignwatch.metrics.engine import compute
 from alignwatch.metrics.formulas import percentile
@@ -130,3 +133,28 @@ def test_percentiles_through_the_hour_cache_are_the_exact_ones_and_see_a_late_va
 ])
 def test_percentile_of_counted_values_follows_the_linear_rank_definition(pairs, q, expected) -> None:
     assert percentile(pairs, q) == expected
+
+
+PAIR = st.tuples(st.one_of(st.sampled_from([0.0, -0.0, 1.5, 2.0, math.inf, -math.inf]),
+                           st.floats(-1e6, 1e6, allow_nan=False)), st.integers(0, 5))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    # few pairs are sorted as they are, many in numpy: both ways
+    st.one_of(st.lists(PAIR, max_size=64), st.lists(PAIR, min_size=65, max_size=400)),
+    st.sampled_from([Fraction(0), Fraction(1, 4), Fraction(1, 2), Fraction(9, 10), Fraction(99, 100), Fraction(1)]),
+)
+def test_the_percentile_of_many_pairs_is_the_definition_over_every_value_written_out(
+    pairs: list[tuple[float, int]], q: Fraction
+) -> None:
+    # every value written out as often as it was seen, sorted: x₀ ≤ … ≤ xₙ₋₁, h = (n − 1)·q
+    xs = sorted(value for value, count in pairs for _ in range(count))
+    got = percentile(pairs, q)
+    if not xs:
+        assert got is None
+        return
+    h = (len(xs) - 1) * q
+    low, frac = xs[math.floor(h)], h - math.floor(h)
+    expected = low if frac == 0 else low + float(frac) * (xs[math.floor(h) + 1] - low)
+    assert got == expected or (math.isnan(expected) and got is not None and math.isnan(got))
