@@ -15,7 +15,7 @@ from alignwatch.errors import ConfigError
 from alignwatch.metrics import hourcache
 from alignwatch.metrics.engine import Recomputation
 from alignwatch.metrics.strategy import load_strategy
-from alignwatch.pipeline import RunOutcome, backfill_task
+from alignwatch.pipeline import RunOutcome, backfill_spans, backfill_task
 from alignwatch.store import connect, upgrade
 from alignwatch.store.schema import events, metric_values, pipeline_runs
 
@@ -116,3 +116,19 @@ def test_workers_refuse_what_they_cannot_share(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not an in-memory SQLite"):
         backfill_task(memory, strategy, start=days[0][0], end=days[-1][1], workers=2)
     memory.dispose()
+
+
+def test_the_spans_cost_alike_the_first_one_reading_no_events_before_it() -> None:
+    day = dt.timedelta(days=1)
+    days = [(DAY0 + index * day, DAY0 + (index + 1) * day) for index in range(365)]
+    # no events before the range: the second span reads the 28 + 84 days before it (0.35 a day): x days
+    # against (365 - x) + 0.35 * 112 = 404.2 - x, equal at x = 202.1
+    assert [(hi - lo) / day for lo, hi in backfill_spans(days, 2, 0.0)] == [202, 163]
+    # 200 days of events before the range: both spans read the same lookback, so halves
+    assert [(hi - lo) / day for lo, hi in backfill_spans(days, 2, 200.0)] == [183, 182]
+    # 3 workers: x = y + 39.2 = z + 39.2 and x + y + z = 365 -> x = 147.8, y = z = 108.6
+    assert [(hi - lo) / day for lo, hi in backfill_spans(days, 3, 0.0)] == [148, 109, 108]
+    for workers in (1, 2, 5, 400):
+        spans = backfill_spans(days, workers, 0.0)
+        assert spans[0][0] == days[0][0] and spans[-1][1] == days[-1][1] and len(spans) <= workers
+        assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
