@@ -49,6 +49,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from alignwatch.expectations.runner import SuiteOutcome, gx_context, run_suite, validate_frame
+from alignwatch.metrics.aggregates import fetch_rows
 from alignwatch.metrics.strategy import Strategy
 from alignwatch.store.schema import events
 from alignwatch.stream.contract import EVENT_TYPES
@@ -377,7 +378,7 @@ def _read(conn: sa.Connection, start: dt.datetime, end: dt.datetime) -> pd.DataF
     query = sa.select(events.c.source, events.c.event_id, events.c.type, time, data).where(
         events.c.time >= start, events.c.time < end
     )
-    rows = conn.execute(query).all()
+    rows = fetch_rows(conn, query)  # (no column here has a result processor: the driver's values are the rows')
     if not rows:
         return _frame([], [], [], [], [])
     sources, ids, types, times, texts = zip(*rows, strict=True)
