@@ -51,6 +51,7 @@ READING_COMMANDS = [
     ["db", "current"],
     ["report", "--strategy", STRATEGY, "--out", "report.html"],
     ["metrics", "compute", "--strategy", STRATEGY, "--from", "2026-03-01", "--to", "2026-03-02"],
+    ["metrics", "backfill", "--strategy", STRATEGY, "--from", "2026-03-01", "--to", "2026-03-03", "--workers", "2"],
 ]
 
 
