@@ -179,6 +179,11 @@ class StoreSink:
         self._dialect = engine.dialect.name
         self._copy = self._dialect == "postgresql" and engine.dialect.driver == "psycopg"  # events go by COPY
         self._batch = SinkBatch()
+        base = self._insert(quarantine)
+        self._quarantine_upsert = base.on_conflict_do_update(
+            index_elements=["fingerprint"],
+            set_={"last_seen": base.excluded.last_seen, "seen_count": quarantine.c.seen_count + 1},
+        )
 
     def __len__(self) -> int:
         return len(self._batch)
@@ -358,13 +363,8 @@ class StoreSink:
         if not batch:
             return 0
         rows = [_quarantine_row(fingerprint, record, now) for fingerprint, record in batch.items()]
-        base = self._insert(quarantine)
-        statement = base.on_conflict_do_update(
-            index_elements=["fingerprint"],
-            set_={"last_seen": base.excluded.last_seen, "seen_count": quarantine.c.seen_count + 1},
-        )
         for start in range(0, len(rows), _CHUNK // 2):
-            conn.execute(statement, rows[start : start + _CHUNK // 2])
+            conn.execute(self._quarantine_upsert, rows[start : start + _CHUNK // 2])
         return len(rows)
 
 
