@@ -4,10 +4,11 @@ Delivery contract (at-least-once, made exactly-once in effect by the idempotent 
 
 1. poll a batch (bounded by ``batch_size`` messages and ``batch_timeout_s`` seconds);
 2. classify each message (``alignwatch.stream.process``): accepted events are buffered in the sink,
-   rejected ones are buffered for the quarantine table AND sent to ``<topic><dlq_suffix>``
+   rejected ones are buffered for the quarantine table AND for ``<topic><dlq_suffix>``
    with their reason and origin in headers — a bad message never blocks its partition;
 3. hand the batch to the writer thread, which writes it to the sink in one transaction,
-   and go on polling and decoding the next batch meanwhile. Before the next hand-off (or
+   send the batch's dead letters (all at once: the producer batches them), and go on
+   polling and decoding the next batch meanwhile. Before the next hand-off (or
    as soon as the write is done when no more messages come) wait for that write and for
    the batch's dead-letter sends to be acknowledged, then commit ``last offset + 1`` per
    partition. One batch at most is being written; nothing is committed before it is stored;
@@ -418,7 +419,7 @@ class IngestConsumer:
         )
         if isinstance(result, Quarantined):
             self.sink.quarantine(result)
-            self.checkpoint.add_dead_letter(self.dead_letters.send(message.topic, message.key, result))
+            self.checkpoint.reject(message.topic, message.key, result)  # its dead letter goes with the batch
             self._count_rejected(result)
         else:
             self.sink.add(result, message)  # the record: kept if the sink turns the event away
