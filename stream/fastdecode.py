@@ -210,8 +210,8 @@ class PlainEvent(msgspec.Struct, gc=False):
     :class:`~alignwatch.stream.contract.Event` only on demand (:meth:`event`, equal to the
     reference decoder's).
 
-    ``time`` is in UTC; ``data`` is the payload's msgspec structure (every declared field,
-    defaults filled in, no unknown field). No text of a plain event holds a backslash or a
+    ``time`` is in UTC, ``time_text`` the time as the message wrote it; ``data`` is the
+    payload's msgspec structure (every declared field, defaults filled in, no unknown field). No text of a plain event holds a backslash or a
     control character (a message with any takes the reference decoder), so its values go
     into the store's COPY text as they are. Not tracked by the garbage collector: it holds
     only text, a time and an untracked structure.
@@ -223,6 +223,7 @@ class PlainEvent(msgspec.Struct, gc=False):
     time: dt.datetime
     subject: str | None
     data: Any
+    time_text: str
 
     @property
     def key(self) -> tuple[str, str]:
@@ -263,7 +264,7 @@ def _fast(raw: bytes, limits: DecodeLimits) -> PlainEvent | None:
     time = _time(decoded.time, limits)
     if time is None or not plan.accepts(decoded.data):
         return None
-    return PlainEvent(decoded.source, decoded.id, plan.event_type, time, decoded.subject, decoded.data)
+    return PlainEvent(decoded.source, decoded.id, plan.event_type, time, decoded.subject, decoded.data, decoded.time)
 
 
 def decode_structured(raw: bytes, limits: DecodeLimits) -> Event | Rejection:
@@ -316,7 +317,7 @@ def _fast_binary(value: bytes, headers: list[tuple[str, bytes]], limits: DecodeL
         return None
     if not plan.accepts(data):
         return None
-    return PlainEvent(source, event_id, plan.event_type, time, subject, data)
+    return PlainEvent(source, event_id, plan.event_type, time, subject, data, time_text)
 
 
 def decode_record(

@@ -398,16 +398,25 @@ def _copy_field(value: Any) -> str:
     return str(value).translate(_COPY_SPECIAL)
 
 
+def _utc_text(text: str) -> bool:
+    """Whether an RFC 3339 time (as the decoder accepted it) is one PostgreSQL reads as the
+    instant the decoder made of it: UTC (``Z`` or ``+00:00``) with a ``T`` and at most six
+    fractional digits (beyond, Python truncates where PostgreSQL rounds)."""
+    return text[10] == "T" and (text[-1] == "Z" and len(text) <= 27 or len(text) <= 32 and text.endswith("+00:00"))
+
+
 def _plain_line(event: PlainEvent) -> str:
     """The COPY line of a plain event (``ROW_COLUMNS`` order, ``ingested_at`` left out). Its
     texts go in as they are: a plain event holds no backslash or control character (the
     decoder leaves any such message to the reference path), and msgspec writes its payload
-    without either."""
+    without either. The time goes as the message wrote it when that is UTC text PostgreSQL
+    reads as the same instant (most are: formatting it again is a third of the line's cost)."""
     automation, process, touchpoint, case, actor = plain_identifiers(event)
     subject = event.subject
+    stamp = event.time_text
     return "\t".join(
         (
-            event.source, event.id, event.type, event.time.isoformat(),
+            event.source, event.id, event.type, stamp if _utc_text(stamp) else event.time.isoformat(),
             _NULL if subject is None else subject,
             _NULL if automation is None else automation,
             _NULL if process is None else process,

@@ -189,18 +189,38 @@ def _plain_events() -> list:
     return found
 
 
+# times a plain event may carry: UTC text the store reads as it is, and text it gets as isoformat()
+PLAIN_TIMES = [
+    "2026-03-09T08:15:00Z", "2026-03-09T08:15:00+00:00", "2026-03-09T08:15:00.5Z", "2026-03-09T08:15:00.123456Z",
+    "2026-03-09T08:15:00.1234567Z", "2026-03-09T08:15:00.999999999+00:00", "2026-03-09T08:15:00-00:00",
+    "2026-03-09 08:15:00Z", "2026-03-09T13:45:00.25+05:30", "2026-03-09T00:15:00-23:59", "0001-01-01T00:00:00Z",
+]  # fmt: skip
+
+
+def _plain_surveys() -> list:
+    found = []
+    for n, time_text in enumerate(PLAIN_TIMES):
+        event = {**survey(f"t{n}"), "time": time_text}
+        decoded = decode_record(json.dumps(event).encode(), None, limits())
+        assert isinstance(decoded, PlainEvent), time_text
+        found.append(decoded)
+    return found
+
+
 def test_the_copy_line_of_a_plain_event_is_the_line_of_its_typed_event_and_needs_no_escaping():
     from alignwatch.stream.sink import _event_line, _plain_line
 
-    for event in _plain_events():
-        line = _plain_line(event)
-        assert line == _event_line(event.event()), event.key
-        assert line.count("\t") == 10 and "\\" not in line.replace("\\N", "") and "\n" not in line
+    for event in _plain_events() + _plain_surveys():
+        line = _plain_line(event).split("\t")
+        typed = _event_line(event.event()).split("\t")
+        assert line[:3] + line[4:] == typed[:3] + typed[4:], event.key
+        assert dt.datetime.fromisoformat(line[3]) == dt.datetime.fromisoformat(typed[3]) == event.time, event.key
+        assert len(line) == 11 and "\\" not in "".join(line).replace("\\N", "") and "\n" not in "".join(line)
 
 
 def test_a_plain_event_is_stored_as_the_row_of_its_typed_event_on_both_stores(store_engine):
     sink = StoreSink(store_engine, clock=lambda: NOW)
-    plain = _plain_events()
+    plain = _plain_events() + _plain_surveys()
     for event in plain:
         sink.add(event)
     assert sink.flush().stored == len({event.key for event in plain})
