@@ -418,8 +418,9 @@ class IngestConsumer:
         offset per partition is stored: its last record's, after all its records are in the
         sink's batch. kafka-python 3.0.12 runs the rebalance listener on its network thread,
         but only inside a call of this thread's (``poll()`` joining the group, ``close()``),
-        never while these records are handled; ``_intake`` makes that hold whatever the
-        client does: the listener takes the batches only between two polls' records.
+        never while these records are handled. ``_intake`` keeps the intake whole even for a
+        client that ran the listener beside this loop: the listener then waits, and takes the
+        batches between two polls' records, never between two records of one poll.
         """
         checkpoint, sink, report = self.checkpoint, self.sink, self.report
         now = self.limits.now()

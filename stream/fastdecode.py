@@ -40,7 +40,7 @@ from alignwatch.stream import contract
 from alignwatch.stream import decode as reference
 from alignwatch.stream.contract import DecodeLimits, Event, Payload, Rejection
 
-__all__ = ["FAST_TYPES", "PlainEvent", "decode_message", "decode_record", "decode_structured"]
+__all__ = ["FAST_TYPES", "PlainEvent", "decode_message", "decode_plain", "decode_record", "decode_structured"]
 
 _FLOAT_MAX = sys.float_info.max
 _new = object.__new__
@@ -138,9 +138,15 @@ class _PayloadPlan:
 
     def accepts(self, decoded: Any) -> bool:
         """Whether a decoded struct holds one of the "at least one of" groups (when there are any)."""
-        return not self.one_of or any(
-            all(getattr(decoded, name) is not None for name in group) for group in self.one_of
-        )
+        if not self.one_of:
+            return True
+        for group in self.one_of:
+            for name in group:
+                if getattr(decoded, name) is None:
+                    break
+            else:
+                return True
+        return False
 
     def payload(self, decoded: Any) -> Payload:
         """The pydantic payload of an accepted struct, as ``model_validate`` builds it (every
@@ -262,7 +268,7 @@ def _fast(raw: bytes, limits: DecodeLimits) -> PlainEvent | None:
         return None
     plan = _BY_STRUCT[type(decoded)]
     time = _time(decoded.time, limits)
-    if time is None or not plan.accepts(decoded.data):
+    if time is None or (plan.one_of and not plan.accepts(decoded.data)):
         return None
     return PlainEvent(decoded.source, decoded.id, plan.event_type, time, decoded.subject, decoded.data, decoded.time)
 
@@ -315,9 +321,28 @@ def _fast_binary(value: bytes, headers: list[tuple[str, bytes]], limits: DecodeL
         data = plan.data_decoder.decode(value)
     except (ValueError, RecursionError):
         return None
-    if not plan.accepts(data):
+    if plan.one_of and not plan.accepts(data):
         return None
     return PlainEvent(source, event_id, plan.event_type, time, subject, data, time_text)
+
+
+def _binary_mode(headers: list[tuple[str, bytes]]) -> bool:
+    """:func:`alignwatch.stream.decode.is_binary_mode` without a generator (the hot path)."""
+    for key, _ in headers:
+        if key == "ce_specversion" or key.lower() == "ce_specversion":
+            return True
+    return False
+
+
+def decode_plain(value: bytes, headers: list[tuple[str, bytes]] | None, limits: DecodeLimits) -> PlainEvent | None:
+    """The plain event when the fast path takes a Kafka message outright, else None (the
+    reference decoder decides). Header values may be None here (they send the message to the
+    reference decoder)."""
+    if headers and _binary_mode(headers):
+        return _fast_binary(value, headers, limits) if value else None
+    if value and len(value) <= limits.max_payload_bytes:
+        return _fast(value, limits)
+    return None
 
 
 def decode_record(
@@ -326,19 +351,9 @@ def decode_record(
     """A Kafka message decoded as :func:`decode_message` decodes it, except that a plain valid
     event stays a :class:`PlainEvent` (whose ``event()`` is the event ``decode_message``
     returns). The consumer's hot path: most messages are plain and valid."""
-    if headers:
-        header_list = list(headers)
-        if reference.is_binary_mode(header_list):
-            if value:
-                plain = _fast_binary(value, header_list, limits)
-                if plain is not None:
-                    return plain
-            return reference.decode_binary(value, header_list, limits)
-    if value and len(value) <= limits.max_payload_bytes:
-        plain = _fast(value, limits)
-        if plain is not None:
-            return plain
-    return reference.decode_structured(value, limits)
+    header_list = list(headers) if headers else None
+    plain = decode_plain(value, header_list, limits)
+    return plain if plain is not None else reference.decode_message(value, header_list, limits)
 
 
 def decode_message(

@@ -13,9 +13,10 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from alignwatch.stream import decode as reference
 from alignwatch.stream.contract import DecodeLimits, Event, Rejection
 from alignwatch.stream.encode import encode_structured
-from alignwatch.stream.fastdecode import PlainEvent, decode_message, decode_record, decode_structured
+from alignwatch.stream.fastdecode import PlainEvent, decode_message, decode_plain, decode_structured
 
 __all__ = [
     "Origin",
@@ -134,16 +135,15 @@ def classify_record(
 ) -> PlainEvent | Event | Quarantined:
     """``classify_message`` for the consumer's Kafka records: a plain valid event stays a
     :class:`~alignwatch.stream.fastdecode.PlainEvent` (its ``event()`` is the event
-    ``classify_message`` returns), and the ``Origin`` is built only for a rejected record
-    (the hot path: most records are plain and valid)."""
-    if not headers and value is not None:
-        result = decode_record(value, None, limits)
-        if isinstance(result, Rejection):
-            return _quarantined(result, value, Origin(topic=topic, partition=partition, offset=offset), [])
-        return result
+    ``classify_message`` returns), and the headers are copied and the ``Origin`` built only
+    for the other records (the hot path: most records are plain and valid)."""
+    if value is not None:
+        plain = decode_plain(value, headers, limits)
+        if plain is not None:
+            return plain
     raw = value if value is not None else b""
-    hdrs = [(key, val if val is not None else b"") for key, val in (headers or [])]
-    result = decode_record(raw, hdrs, limits)
+    hdrs = [(key, val if val is not None else b"") for key, val in headers] if headers else []
+    result = reference.decode_message(raw, hdrs, limits)  # what decode_message gives when the fast path declines
     if isinstance(result, Rejection):
         return _quarantined(result, raw, Origin(topic=topic, partition=partition, offset=offset), hdrs)
     return result

@@ -207,7 +207,7 @@ class StoreSink:
             if received is not None:
                 batch.received[key] = received
             if self._copy:
-                batch.lines[key] = _copy_line(event)
+                batch.lines[key] = _plain_line(event) if isinstance(event, PlainEvent) else _event_line(event)
         elif _same(event, _content(first)):
             batch.duplicates += 1
         else:
@@ -542,7 +542,7 @@ def _copy_insert_events(
 
 
 def _copy_line(event: Buffered) -> str:
-    return _plain_line(event) if type(event) is PlainEvent else _event_line(event)  # type: ignore[arg-type]
+    return _plain_line(event) if isinstance(event, PlainEvent) else _event_line(event)
 
 
 def storable_text(text: str) -> str:
