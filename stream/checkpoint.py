@@ -3,10 +3,11 @@
 A message's offset moves through three places, all held by one :class:`Checkpoint`:
 
 - **stored**: the message was read; its event is in the sink's open batch (or its rejection
-  in quarantine and on the way to the dead-letter topic), and ``offset + 1`` is the open
-  batch's next offset for its partition;
-- **flushed**: the open batch was taken out of the loop and is being written to the store
-  in one transaction by the writer thread (one batch at most);
+  in quarantine, its dead letter to be sent with the batch), and ``offset + 1`` is the open
+  batch's next offset for its partition (stored once per partition and poll: the last one);
+- **flushed**: the open batch was taken out of the loop, its dead letters sent (all at once),
+  and it is being written to the store in one transaction by the writer thread (one batch
+  at most);
 - **committed**: the batch's transaction committed, its dead letters were acknowledged, and
   the batch's next offsets were committed to Kafka.
 """
@@ -49,7 +50,7 @@ class _Open:
     """The batch being filled by the loop."""
 
     offsets: dict[Any, int] = field(default_factory=dict)  # TopicPartition -> next offset
-    dead_letters: list[DeadLetter] = field(default_factory=list)
+    rejected: list[tuple[str, bytes | None, Quarantined]] = field(default_factory=list)  # topic, key, record
     messages: int = 0
     started: float | None = None
 
@@ -95,21 +96,24 @@ class Checkpoint:
 
     # -- stored ------------------------------------------------------------------
 
-    def begin(self) -> float:
-        """The time the open batch started, starting it now if it is empty."""
+    def begin(self, now: float | None = None) -> float:
+        """The time the open batch started, starting it now (or at monotonic time ``now``) if
+        it is empty."""
         if self._open.started is None:
-            self._open.started = time.monotonic()
+            self._open.started = time.monotonic() if now is None else now
         return self._open.started
 
-    def store(self, tp: Any, offset: int) -> None:
-        """Record the message at ``offset`` of ``tp`` as read into the open batch."""
+    def store(self, tp: Any, offset: int, messages: int = 1) -> None:
+        """Record the messages of ``tp`` up to the one at ``offset`` (``messages`` of them, read
+        since the last call for ``tp``) as read into the open batch."""
         self.begin()
         self._open.offsets[tp] = offset + 1
-        self._open.messages += 1
+        self._open.messages += messages
 
-    def add_dead_letter(self, letter: DeadLetter) -> None:
-        """A dead letter the open batch must see acknowledged before it is committed."""
-        self._open.dead_letters.append(letter)
+    def reject(self, topic: str, key: bytes | None, record: Quarantined) -> None:
+        """A rejected message of the open batch: its dead letter is sent when the batch is
+        taken, and must be acknowledged before the batch is committed."""
+        self._open.rejected.append((topic, key, record))
 
     @property
     def pending(self) -> int:
@@ -129,14 +133,16 @@ class Checkpoint:
     # -- flushed -----------------------------------------------------------------
 
     def take(self, rows: SinkBatch) -> Batch:
-        """Close the open batch with the sink's ``rows``; the loop starts a new one."""
+        """Close the open batch with the sink's ``rows`` and send its dead letters, all at once
+        (the producer batches them; :meth:`seal` awaits them); the loop starts a new batch."""
         opened = self._open
         self._open = _Open()
+        send = self.dead_letters.send
         return Batch(
             rows=rows,
             offsets={tp: OffsetAndMetadata(offset, "", -1) for tp, offset in opened.offsets.items()},
             messages=opened.messages,
-            dead_letters=opened.dead_letters,
+            dead_letters=[send(topic, key, record) for topic, key, record in opened.rejected],
             started=opened.started if opened.started is not None else time.monotonic(),
         )
 

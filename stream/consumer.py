@@ -4,10 +4,11 @@ Delivery contract (at-least-once, made exactly-once in effect by the idempotent 
 
 1. poll a batch (bounded by ``batch_size`` messages and ``batch_timeout_s`` seconds);
 2. classify each message (``alignwatch.stream.process``): accepted events are buffered in the sink,
-   rejected ones are buffered for the quarantine table AND sent to ``<topic><dlq_suffix>``
+   rejected ones are buffered for the quarantine table AND for ``<topic><dlq_suffix>``
    with their reason and origin in headers — a bad message never blocks its partition;
 3. hand the batch to the writer thread, which writes it to the sink in one transaction,
-   and go on polling and decoding the next batch meanwhile. Before the next hand-off (or
+   send the batch's dead letters (all at once: the producer batches them), and go on
+   polling and decoding the next batch meanwhile. Before the next hand-off (or
    as soon as the write is done when no more messages come) wait for that write and for
    the batch's dead-letter sends to be acknowledged, then commit ``last offset + 1`` per
    partition. One batch at most is being written; nothing is committed before it is stored;
@@ -33,6 +34,7 @@ dead letters are sent and awaited by :class:`~alignwatch.stream.deadletters.Dead
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -49,7 +51,7 @@ from alignwatch.config import Settings
 from alignwatch.errors import BrokerError
 from alignwatch.stream.broker import ensure_topics
 from alignwatch.stream.checkpoint import Batch, Checkpoint
-from alignwatch.stream.contract import DecodeLimits, Event
+from alignwatch.stream.contract import DecodeLimits
 from alignwatch.stream.deadletters import DLQ_MAX_MESSAGE_BYTES, DeadLetters
 from alignwatch.stream.health import PipelineMetrics
 from alignwatch.stream.process import Quarantined, classify_record
@@ -232,6 +234,11 @@ class IngestConsumer:
         self._assigned_none = False  # the last assignment was empty
         self._closing = False
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alignwatch-writer")
+        # held while a poll's records go into the open batch, and by the rebalance listener
+        # while it writes and drops the batches: a revocation never falls between two
+        # records of one poll (see _take_in)
+        self._intake = threading.Lock()
+        self.listener: AsyncConsumerRebalanceListener | None = None  # given to the consumer by subscribe()
         self.report = ConsumeReport()
 
     # -- control -----------------------------------------------------------------
@@ -267,14 +274,17 @@ class IngestConsumer:
             async def on_partitions_lost(self, lost: Any) -> None:
                 # evicted from the group: the batches cannot be committed; they are redelivered
                 loop._rejoining()
-                loop._drop_batches()
+                with loop._intake:
+                    loop._drop_batches()
                 loop._forget(list(lost))
+
+        self.listener = _Listener()
 
         self._rejoining()
         if pattern:
-            self.consumer.subscribe(pattern=pattern, listener=_Listener())
+            self.consumer.subscribe(pattern=pattern, listener=self.listener)
         else:
-            self.consumer.subscribe(topics=list(topics or []), listener=_Listener())
+            self.consumer.subscribe(topics=list(topics or []), listener=self.listener)
 
     # -- the group ---------------------------------------------------------------
 
@@ -366,13 +376,8 @@ class IngestConsumer:
                         wait_ms = max(1000, min(wait_ms, int(overdue_in * 1000) + 1))
                 records = self.consumer.poll(timeout_ms=wait_ms, max_records=room)
                 self._watch_join()
-                got = 0
-                for tp, messages in records.items():
-                    for message in messages:
-                        self._handle(tp, message)
-                    got += len(messages)
-                if got:
-                    self.metrics.consumed.inc(got)
+                if records:
+                    self.metrics.consumed.inc(self._take_in(records))
                     last_message = time.monotonic()
                     self._update_lag()
                 if checkpoint.pending and (checkpoint.pending >= options.batch_size or self._batch_time_left() <= 0):
@@ -405,26 +410,48 @@ class IngestConsumer:
             return self.options.batch_timeout_s
         return self.options.batch_timeout_s - (time.monotonic() - started)
 
-    def _handle(self, tp: Any, message: Any) -> None:
-        started = self.checkpoint.begin()
-        if self.report.first_message_at is None:
-            self.report.first_message_at = started
-        if message.topic.endswith(self.options.dlq_suffix):
-            # a pattern subscription that also matches dead-letter topics: skip, never loop
-            self.checkpoint.store(tp, message.offset)
-            return
-        result = classify_record(
-            message.value, message.headers, message.topic, message.partition, message.offset, self.limits
-        )
-        if isinstance(result, Quarantined):
-            self.sink.quarantine(result)
-            self.checkpoint.add_dead_letter(self.dead_letters.send(message.topic, message.key, result))
-            self._count_rejected(result)
-        else:
-            assert isinstance(result, Event)
-            self.sink.add(result, message)  # the record: kept if the sink turns the event away
-        self.report.consumed += 1
-        self.checkpoint.store(tp, message.offset)
+    def _take_in(self, polled: dict[Any, list[Any]]) -> int:
+        """Classify a poll's records into the open batch, partition by partition; returns how
+        many were read.
+
+        Each clock is read once per poll (the decoder's limits see that one instant), and one
+        offset per partition is stored: its last record's, after all its records are in the
+        sink's batch. kafka-python 3.0.12 runs the rebalance listener on its network thread,
+        but only inside a call of this thread's (``poll()`` joining the group, ``close()``),
+        never while these records are handled. ``_intake`` keeps the intake whole even for a
+        client that ran the listener beside this loop: the listener then waits, and takes the
+        batches between two polls' records, never between two records of one poll.
+        """
+        checkpoint, sink, report = self.checkpoint, self.sink, self.report
+        now = self.limits.now()
+        limits = dataclasses.replace(self.limits, now=lambda: now)
+        suffix = self.options.dlq_suffix
+        read = 0
+        with self._intake:
+            started = checkpoint.begin(time.monotonic())
+            if report.first_message_at is None:
+                report.first_message_at = started
+            for tp, records in polled.items():
+                if not records:
+                    continue
+                read += len(records)
+                topic = tp.topic
+                if topic.endswith(suffix):
+                    # a pattern subscription that also matches dead-letter topics: skip, never loop
+                    checkpoint.store(tp, records[-1].offset, len(records))
+                    continue
+                partition = tp.partition
+                for record in records:
+                    result = classify_record(record.value, record.headers, topic, partition, record.offset, limits)
+                    if isinstance(result, Quarantined):
+                        sink.quarantine(result)
+                        checkpoint.reject(topic, record.key, result)
+                        self._count_rejected(result)
+                    else:
+                        sink.add(result, record)  # the record: kept if the sink turns the event away
+                report.consumed += len(records)
+                checkpoint.store(tp, records[-1].offset, len(records))
+        return read
 
     def _count_rejected(self, record: Quarantined) -> None:
         self.metrics.rejected.labels(reason=record.reason).inc()
@@ -442,8 +469,9 @@ class IngestConsumer:
         """Commit the batch being written (waiting for it), then start writing the pending one."""
         if not self._settle() or not self.checkpoint.pending:
             return  # dropped (revoked, or stopping during an outage): redelivered later
-        batch = self.checkpoint.take(self.sink.take())
-        self.checkpoint.flushing(batch, self._writer.submit(self.sink.write, batch.rows))
+        with self._intake:
+            batch = self.checkpoint.take(self.sink.take())
+            self.checkpoint.flushing(batch, self._writer.submit(self.sink.write, batch.rows))
 
     def _settle(self) -> bool:
         """Wait for the batch being written (retrying through store outages), then commit it
@@ -532,20 +560,21 @@ class IngestConsumer:
         """
         checkpoint = self.checkpoint
         done: list[tuple[Batch, FlushResult]] = []  # written in order; a failed one ends the list
-        try:
-            writing = checkpoint.writing
-            if writing is not None and writing.write is not None:
-                result = writing.write.result()  # the writer thread needs no network
-                checkpoint.seal(writing, result)  # the producer has its own thread
-                done.append((writing, result))
-            if checkpoint.pending:
-                pending = checkpoint.take(self.sink.take())
-                result = self.sink.write(pending.rows)
-                checkpoint.seal(pending, result)
-                done.append((pending, result))
-        except (StoreUnavailable, BrokerError) as exc:
-            log.warning("partitions revoked while a batch cannot be written; left uncommitted: %s", exc)
-        self._drop_batches()
+        with self._intake:  # never between two records of one poll (see _take_in)
+            try:
+                writing = checkpoint.writing
+                if writing is not None and writing.write is not None:
+                    result = writing.write.result()  # the writer thread needs no network
+                    checkpoint.seal(writing, result)  # the producer has its own thread
+                    done.append((writing, result))
+                if checkpoint.pending:
+                    pending = checkpoint.take(self.sink.take())
+                    result = self.sink.write(pending.rows)
+                    checkpoint.seal(pending, result)
+                    done.append((pending, result))
+            except (StoreUnavailable, BrokerError) as exc:
+                log.warning("partitions revoked while a batch cannot be written; left uncommitted: %s", exc)
+            self._drop_batches()
         for _, result in done:
             self._account(result)  # stored, whether or not the commit below succeeds
         if done:

@@ -76,22 +76,27 @@ class DeadLetters:
 
     def send(self, topic: str, key: bytes | None, record: Quarantined) -> DeadLetter:
         """Send ``record`` to ``<topic><suffix>``: whole when it fits the dead-letter topic,
-        else as a reference record (the quarantine row keeps it whole)."""
+        else as a reference record (the quarantine row keeps it whole). Does not wait: the
+        producer batches what is sent together, and :meth:`wait` awaits the acknowledgements.
+        Raises ``BrokerError`` when the producer refuses the send."""
         dlq = topic + self.suffix
         if self._ensure_topic is not None:
             self._ensure_topic(dlq)
         headers = dlq_headers(record)
         size = len(record.raw) + sum(len(name) + len(value) for name, value in headers) + len(key or b"")
         future = None
-        if size <= self.max_bytes:
-            try:
-                future = self.producer.send(dlq, value=record.raw, key=key, headers=headers)
-            except MessageSizeTooLargeError:
-                future = None
-        if future is None:
-            value, headers = reference_dead_letter(record, size)
-            future = self.producer.send(dlq, value=value, key=key, headers=headers)
-            size = 0
+        try:
+            if size <= self.max_bytes:
+                try:
+                    future = self.producer.send(dlq, value=record.raw, key=key, headers=headers)
+                except MessageSizeTooLargeError:
+                    future = None
+            if future is None:
+                value, headers = reference_dead_letter(record, size)
+                future = self.producer.send(dlq, value=value, key=key, headers=headers)
+                size = 0
+        except KafkaError as exc:  # e.g. no metadata for the topic within max_block_ms
+            raise BrokerError(f"dead-letter send failed: {exc}") from exc
         return DeadLetter(future, topic, key, record, size)
 
     def wait(self, letters: list[DeadLetter]) -> None:

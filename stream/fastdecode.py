@@ -18,6 +18,12 @@ decoder's one (only pydantic's ``model_fields_set``, which nothing reads, lists 
 declared field, as the envelope's does). ``tests/foundation/test_events_fastdecode.py``
 holds both decoders to that on every scenario of the simulator, every bad sample of the
 contract, and mutations of valid messages in both modes.
+
+The consumer goes one step further (:func:`decode_record`): a plain valid event stays a
+:class:`PlainEvent`, its checked values as msgspec decoded them, and the typed ``Event`` is
+built from it only when something asks for one (:meth:`PlainEvent.event`: a conflicting
+duplicate to compare and quarantine, a row the store refuses). The store writes the values
+as they are.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from alignwatch.stream import contract
 from alignwatch.stream import decode as reference
 from alignwatch.stream.contract import DecodeLimits, Event, Payload, Rejection
 
-__all__ = ["FAST_TYPES", "decode_message", "decode_structured"]
+__all__ = ["FAST_TYPES", "PlainEvent", "decode_message", "decode_plain", "decode_record", "decode_structured"]
 
 _FLOAT_MAX = sys.float_info.max
 _new = object.__new__
@@ -124,15 +130,28 @@ class _PayloadPlan:
         self.fields = frozenset(name for name, *_ in fields)
         # "at least one of these groups of fields" (e.g. csat or nps): a schema-level anyOf
         self.one_of = tuple(tuple(option.get("required", ())) for option in schema.get("anyOf", ()))
-        self.struct = msgspec.defstruct(f"Fast{model.__name__}", fields, forbid_unknown_fields=True, kw_only=True)
+        # not tracked by the garbage collector: a payload holds no reference back to anything
+        self.struct = msgspec.defstruct(
+            f"Fast{model.__name__}", fields, forbid_unknown_fields=True, kw_only=True, gc=False
+        )
         self.data_decoder = msgspec.json.Decoder(self.struct)  # binary mode: the value is the data
 
-    def payload(self, decoded: Any) -> Payload | None:
-        """The pydantic payload of a decoded struct, as ``model_validate`` builds it (every
+    def accepts(self, decoded: Any) -> bool:
+        """Whether a decoded struct holds one of the "at least one of" groups (when there are any)."""
+        if not self.one_of:
+            return True
+        for group in self.one_of:
+            for name in group:
+                if getattr(decoded, name) is None:
+                    break
+            else:
+                return True
+        return False
+
+    def payload(self, decoded: Any) -> Payload:
+        """The pydantic payload of an accepted struct, as ``model_validate`` builds it (every
         declared field set, defaults filled in, no unknown fields)."""
         values = _asdict(decoded)
-        if self.one_of and not any(all(values[name] is not None for name in group) for group in self.one_of):
-            return None
         payload = _new(self.model)
         _set(payload, "__dict__", values)
         _set(payload, "__pydantic_fields_set__", set(self.fields))
@@ -163,6 +182,7 @@ def _envelope(plan: _PayloadPlan) -> type[msgspec.Struct]:
         tag_field="type",
         tag=plan.event_type,
         forbid_unknown_fields=True,
+        gc=False,
     )
 
 
@@ -191,30 +211,55 @@ def _time(text: str, limits: DecodeLimits) -> dt.datetime | None:
     return time
 
 
-def _event(
-    plan: _PayloadPlan, data: Any, event_id: str, source: str, time: dt.datetime, subject: str | None
-) -> Event | None:
-    """The event of checked attributes and a decoded payload struct (None: the reference decides)."""
-    payload = plan.payload(data)
-    if payload is None:
-        return None
-    return reference._construct_event(  # noqa: SLF001 - the same constructor as the reference decoder
-        {
-            "specversion": contract.SPECVERSION,
-            "id": event_id,
-            "source": source,
-            "type": plan.event_type,
-            "time": time,
-            "subject": subject,
-            "datacontenttype": contract.CONTENT_TYPE,
-            "data": payload,
-            "extensions": {},
-        }
-    )
+class PlainEvent(msgspec.Struct, gc=False):
+    """A plain valid event as the fast path decoded it: the checked values, and the typed
+    :class:`~alignwatch.stream.contract.Event` only on demand (:meth:`event`, equal to the
+    reference decoder's).
+
+    ``time`` is in UTC, ``time_text`` the time as the message wrote it; ``data`` is the
+    payload's msgspec structure (every declared field, defaults filled in, no unknown field). No text of a plain event holds a backslash or a
+    control character (a message with any takes the reference decoder), so its values go
+    into the store's COPY text as they are. Not tracked by the garbage collector: it holds
+    only text, a time and an untracked structure.
+    """
+
+    source: str
+    id: str
+    type: str
+    time: dt.datetime
+    subject: str | None
+    data: Any
+    time_text: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The idempotency key (``source``, ``id``)."""
+        return (self.source, self.id)
+
+    def payload(self) -> dict[str, Any]:
+        """The payload as JSON-ready values, as :func:`alignwatch.stream.rows.payload_dict` gives
+        them for the typed event: the declared fields in order, defaults filled in."""
+        return _asdict(self.data)
+
+    def event(self) -> Event:
+        """The typed event, as the reference decoder builds it."""
+        return reference._construct_event(  # noqa: SLF001 - the same constructor as the reference decoder
+            {
+                "specversion": contract.SPECVERSION,
+                "id": self.id,
+                "source": self.source,
+                "type": self.type,
+                "time": self.time,
+                "subject": self.subject,
+                "datacontenttype": contract.CONTENT_TYPE,
+                "data": _FAST_PLANS[self.type].payload(self.data),
+                "extensions": {},
+            }
+        )
 
 
-def _fast(raw: bytes, limits: DecodeLimits) -> Event | None:
-    """The event when the fast path accepts ``raw`` outright, else None."""
+def _fast(raw: bytes, limits: DecodeLimits) -> PlainEvent | None:
+    """The plain event when the fast path accepts ``raw`` outright, else None."""
     if b"\\" in raw or b"\x7f" in raw:  # escapes (maybe of control characters) or DEL: reference
         return None
     try:
@@ -223,31 +268,31 @@ def _fast(raw: bytes, limits: DecodeLimits) -> Event | None:
         return None
     plan = _BY_STRUCT[type(decoded)]
     time = _time(decoded.time, limits)
-    if time is None:
+    if time is None or (plan.one_of and not plan.accepts(decoded.data)):
         return None
-    return _event(plan, decoded.data, decoded.id, decoded.source, time, decoded.subject)
+    return PlainEvent(decoded.source, decoded.id, plan.event_type, time, decoded.subject, decoded.data, decoded.time)
 
 
 def decode_structured(raw: bytes, limits: DecodeLimits) -> Event | Rejection:
     """:func:`alignwatch.stream.decode.decode_structured`, same results, faster on plain valid events."""
     if raw and len(raw) <= limits.max_payload_bytes:
-        event = _fast(raw, limits)
-        if event is not None:
-            return event
+        plain = _fast(raw, limits)
+        if plain is not None:
+            return plain.event()
     return reference.decode_structured(raw, limits)
 
 
 _BINARY_NAMES = {"ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_subject", "content-type"}
-_CONTROL_BYTES = re.compile(rb"[\x00-\x1f\x7f]")
+_CONTROL_BYTES = re.compile(rb"[\x00-\x1f\x7f\\]")  # and the backslash, which COPY text would escape
 
 
-def _fast_binary(value: bytes, headers: list[tuple[str, bytes]], limits: DecodeLimits) -> Event | None:
-    """The event when the fast path accepts a binary-mode message outright, else None."""
+def _fast_binary(value: bytes, headers: list[tuple[str, bytes]], limits: DecodeLimits) -> PlainEvent | None:
+    """The plain event when the fast path accepts a binary-mode message outright, else None."""
     size = len(value)
     found: dict[str, bytes] = {}
     for key, raw_header in headers:
         if key not in _BINARY_NAMES or key in found or raw_header is None or _CONTROL_BYTES.search(raw_header):
-            return None  # extensions, other spellings, repeats, control characters: reference
+            return None  # extensions, other spellings, repeats, control characters, backslashes: reference
         found[key] = raw_header
         size += len(key) + len(raw_header)
     if size > limits.max_payload_bytes or b"\\" in value or b"\x7f" in value:
@@ -276,19 +321,44 @@ def _fast_binary(value: bytes, headers: list[tuple[str, bytes]], limits: DecodeL
         data = plan.data_decoder.decode(value)
     except (ValueError, RecursionError):
         return None
-    return _event(plan, data, event_id, source, time, subject)
+    if plan.one_of and not plan.accepts(data):
+        return None
+    return PlainEvent(source, event_id, plan.event_type, time, subject, data, time_text)
+
+
+def _binary_mode(headers: list[tuple[str, bytes]]) -> bool:
+    """:func:`alignwatch.stream.decode.is_binary_mode` without a generator (the hot path)."""
+    for key, _ in headers:
+        if key == "ce_specversion" or key.lower() == "ce_specversion":
+            return True
+    return False
+
+
+def decode_plain(value: bytes, headers: list[tuple[str, bytes]] | None, limits: DecodeLimits) -> PlainEvent | None:
+    """The plain event when the fast path takes a Kafka message outright, else None (the
+    reference decoder decides). Header values may be None here (they send the message to the
+    reference decoder)."""
+    if headers and _binary_mode(headers):
+        return _fast_binary(value, headers, limits) if value else None
+    if value and len(value) <= limits.max_payload_bytes:
+        return _fast(value, limits)
+    return None
+
+
+def decode_record(
+    value: bytes, headers: Iterable[tuple[str, bytes]] | None, limits: DecodeLimits
+) -> PlainEvent | Event | Rejection:
+    """A Kafka message decoded as :func:`decode_message` decodes it, except that a plain valid
+    event stays a :class:`PlainEvent` (whose ``event()`` is the event ``decode_message``
+    returns). The consumer's hot path: most messages are plain and valid."""
+    header_list = list(headers) if headers else None
+    plain = decode_plain(value, header_list, limits)
+    return plain if plain is not None else reference.decode_message(value, header_list, limits)
 
 
 def decode_message(
     value: bytes, headers: Iterable[tuple[str, bytes]] | None, limits: DecodeLimits
 ) -> Event | Rejection:
     """:func:`alignwatch.stream.decode.decode_message`, same results, faster on plain valid events."""
-    if headers:
-        header_list = list(headers)
-        if reference.is_binary_mode(header_list):
-            if value:
-                event = _fast_binary(value, header_list, limits)
-                if event is not None:
-                    return event
-            return reference.decode_binary(value, header_list, limits)
-    return decode_structured(value, limits)
+    result = decode_record(value, headers, limits)
+    return result.event() if isinstance(result, PlainEvent) else result

@@ -13,9 +13,10 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from alignwatch.stream import decode as reference
 from alignwatch.stream.contract import DecodeLimits, Event, Rejection
 from alignwatch.stream.encode import encode_structured
-from alignwatch.stream.fastdecode import decode_message, decode_structured
+from alignwatch.stream.fastdecode import PlainEvent, decode_message, decode_plain, decode_structured
 
 __all__ = [
     "Origin",
@@ -131,15 +132,21 @@ def classify_message(
 
 def classify_record(
     value: bytes | None, headers: Headers | None, topic: str, partition: int, offset: int, limits: DecodeLimits
-) -> Event | Quarantined:
-    """``classify_message`` for a Kafka record, building its ``Origin`` only when it is rejected
-    (the consumer's hot path: most records are accepted)."""
-    if not headers and value is not None:
-        result = decode_structured(value, limits)
-        if isinstance(result, Rejection):
-            return _quarantined(result, value, Origin(topic=topic, partition=partition, offset=offset), [])
-        return result
-    return classify_message(value, headers, Origin(topic=topic, partition=partition, offset=offset), limits)
+) -> PlainEvent | Event | Quarantined:
+    """``classify_message`` for the consumer's Kafka records: a plain valid event stays a
+    :class:`~alignwatch.stream.fastdecode.PlainEvent` (its ``event()`` is the event
+    ``classify_message`` returns), and the headers are copied and the ``Origin`` built only
+    for the other records (the hot path: most records are plain and valid)."""
+    if value is not None:
+        plain = decode_plain(value, headers, limits)
+        if plain is not None:
+            return plain
+    raw = value if value is not None else b""
+    hdrs = [(key, val if val is not None else b"") for key, val in headers] if headers else []
+    result = reference.decode_message(raw, hdrs, limits)  # what decode_message gives when the fast path declines
+    if isinstance(result, Rejection):
+        return _quarantined(result, raw, Origin(topic=topic, partition=partition, offset=offset), hdrs)
+    return result
 
 
 def classify_line(raw: bytes, origin: Origin, limits: DecodeLimits) -> Event | Quarantined:

@@ -42,8 +42,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from alignwatch.errors import StoreError
 from alignwatch.store.schema import events, quarantine
 from alignwatch.stream.contract import Event, RejectReason
+from alignwatch.stream.fastdecode import PlainEvent
 from alignwatch.stream.process import Quarantined, headers_to_json, quarantined_event
-from alignwatch.stream.rows import ROW_COLUMNS, event_row, event_values, payload_dict
+from alignwatch.stream.rows import ROW_COLUMNS, event_row, event_values, payload_dict, plain_identifiers
 
 __all__ = ["FlushResult", "SinkBatch", "StoreSink", "StoreUnavailable", "storable_text", "utcnow"]
 
@@ -85,17 +86,20 @@ class FlushResult:
 
 Key = tuple[str, str]
 Content = tuple[str, dt.datetime, str | None, dict[str, Any]]  # type, time, subject, data
+Buffered = Event | PlainEvent  # a plain event is made a typed one only when turned away
 
 
 @dataclass
 class SinkBatch:
     """What one write stores: distinct events by (source, id) with the message each came
-    from, identical repeats seen within the batch, quarantine records by fingerprint, and
-    the repeats within the batch that conflict with the first one (already quarantine
-    records, in ``quarantine``: ``conflicts`` counts them)."""
+    from and, for PostgreSQL, the COPY line each is written as (built when it was added,
+    ``ingested_at`` left out: the write appends it); identical repeats seen within the
+    batch, quarantine records by fingerprint, and the repeats within the batch that conflict
+    with the first one (already quarantine records, in ``quarantine``: ``conflicts`` counts them)."""
 
-    events: dict[Key, Event] = field(default_factory=dict)
+    events: dict[Key, Buffered] = field(default_factory=dict)
     received: dict[Key, Any] = field(default_factory=dict)
+    lines: dict[Key, str] = field(default_factory=dict)  # keys of ``events`` only
     duplicates: int = 0
     quarantine: dict[str, Quarantined] = field(default_factory=dict)
     conflicts: list[Quarantined] = field(default_factory=list)
@@ -104,20 +108,24 @@ class SinkBatch:
         return len(self.events) + self.duplicates + len(self.quarantine)
 
 
-def _content(event: Event) -> Content:
-    return (event.type, event.time, event.subject, payload_dict(event.data))
+def _content(event: Buffered) -> Content:
+    data = event.payload() if isinstance(event, PlainEvent) else payload_dict(event.data)
+    return (event.type, event.time, event.subject, data)
 
 
-def _same(event: Event, stored: Content) -> bool:
+def _same(event: Buffered, stored: Content) -> bool:
     """Whether ``event`` is the stored version again (times compare as instants, numbers as
     values: 2 and 2.0 are the same)."""
-    kind, time, subject, data = stored
-    return event.type == kind and event.time == time and event.subject == subject and payload_dict(event.data) == data
+    return _content(event) == stored
 
 
-def _conflict(event: Event, received: Any, stored_at: str) -> Quarantined:
+def _typed(event: Buffered) -> Event:
+    return event.event() if isinstance(event, PlainEvent) else event
+
+
+def _conflict(event: Buffered, received: Any, stored_at: str) -> Quarantined:
     return quarantined_event(
-        event,
+        _typed(event),
         received,
         RejectReason.CONFLICTING_DUPLICATE,
         f"(source, id) = ({event.source!r}, {event.id!r}) is {stored_at} with a different type, time, "
@@ -169,7 +177,13 @@ class StoreSink:
         self.engine = engine
         self.clock = clock
         self._dialect = engine.dialect.name
+        self._copy = self._dialect == "postgresql" and engine.dialect.driver == "psycopg"  # events go by COPY
         self._batch = SinkBatch()
+        base = self._insert(quarantine)
+        self._quarantine_upsert = base.on_conflict_do_update(
+            index_elements=["fingerprint"],
+            set_={"last_seen": base.excluded.last_seen, "seen_count": quarantine.c.seen_count + 1},
+        )
 
     def __len__(self) -> int:
         return len(self._batch)
@@ -179,10 +193,12 @@ class StoreSink:
         """Events buffered and not yet written."""
         return len(self._batch.events)
 
-    def add(self, event: Event, received: Any = None) -> None:
-        """Buffer an accepted event and the message it came from (a ``Received``, a Kafka
-        record, or None for an event built in code). A repeat of a buffered (source, id) is
-        a duplicate, or a conflicting duplicate (quarantined) when its content differs."""
+    def add(self, event: Buffered, received: Any = None) -> None:
+        """Buffer an accepted event (typed, or plain as the consumer's decoder leaves it) and
+        the message it came from (a ``Received``, a Kafka record, or None for an event built
+        in code); for PostgreSQL its COPY line is built here, by the caller's thread. A repeat
+        of a buffered (source, id) is a duplicate, or a conflicting duplicate (quarantined)
+        when its content differs."""
         key = (event.source, event.id)
         batch = self._batch
         first = batch.events.get(key)
@@ -190,6 +206,8 @@ class StoreSink:
             batch.events[key] = event
             if received is not None:
                 batch.received[key] = received
+            if self._copy:
+                batch.lines[key] = _plain_line(event) if isinstance(event, PlainEvent) else _event_line(event)
         elif _same(event, _content(first)):
             batch.duplicates += 1
         else:
@@ -268,7 +286,7 @@ class StoreSink:
         """Events, then the conflicting duplicates found among them and the batch's quarantine
         records, in one transaction: (events stored, conflicting duplicates quarantined)."""
         with self.engine.begin() as conn:
-            stored, versions = self._insert_events(conn, batch.events, now, safe=safe)
+            stored, versions = self._insert_events(conn, batch, now, safe=safe)
             conflicts = [
                 _conflict(batch.events[key], batch.received.get(key), "stored already")
                 for key, version in versions.items()
@@ -288,7 +306,11 @@ class StoreSink:
         refused: list[Quarantined] = []
 
         def attempt(keys: list[Key]) -> FlushResult:
-            part = SinkBatch(events={key: batch.events[key] for key in keys}, received=batch.received)
+            part = SinkBatch(
+                events={key: batch.events[key] for key in keys},
+                received=batch.received,
+                lines={key: batch.lines[key] for key in keys if key in batch.lines},
+            )
             try:
                 return self._write(part, None, now)
             except _Refused as exc:
@@ -297,7 +319,7 @@ class StoreSink:
                     return attempt(keys[:middle]) + attempt(keys[middle:])
                 event = batch.events[keys[0]]
                 record = quarantined_event(
-                    event, batch.received.get(keys[0]), RejectReason.STORE_REJECTED,
+                    _typed(event), batch.received.get(keys[0]), RejectReason.STORE_REJECTED,
                     f"the store refused the event: {exc.message}",
                 )  # fmt: skip
                 log.warning("store_rejected: (%r, %r) from %s: %s",
@@ -319,40 +341,31 @@ class StoreSink:
         return postgresql.insert(table) if self._dialect == "postgresql" else sqlite.insert(table)
 
     def _insert_events(
-        self, conn: sa.Connection, batch: dict[Key, Event], now: dt.datetime, *, safe: bool
+        self, conn: sa.Connection, batch: SinkBatch, now: dt.datetime, *, safe: bool
     ) -> tuple[int, dict[Key, Content]]:
         """Insert the new events: (how many were new, the stored version of the others)."""
-        if not batch:
+        if not batch.events:
             return 0, {}
-        if self._dialect == "postgresql" and _driver(conn) == "psycopg":
+        if self._copy:
             return _copy_insert_events(conn, batch, now, safe=safe)
-        rows = [event_row(event, now) for event in batch.values()]
+        rows = [event_row(event, now) for event in batch.events.values()]
         statement = self._insert(events).on_conflict_do_nothing(index_elements=["source", "event_id"])
         statement = statement.returning(events.c.source, events.c.event_id)
         inserted: set[Key] = set()
         for start in range(0, len(rows), _CHUNK):
             inserted.update((source, event_id) for source, event_id in conn.execute(statement, rows[start : start + _CHUNK]))
-        if len(inserted) == len(batch):
+        if len(inserted) == len(batch.events):
             return len(inserted), {}
-        return len(inserted), _stored_versions(conn, [key for key in batch if key not in inserted])
+        return len(inserted), _stored_versions(conn, [key for key in batch.events if key not in inserted])
 
     def _upsert_quarantine(self, conn: sa.Connection, batch: dict[str, Quarantined], now: dt.datetime) -> int:
         """Upsert quarantine records on their fingerprint (a repeat raises ``seen_count``)."""
         if not batch:
             return 0
         rows = [_quarantine_row(fingerprint, record, now) for fingerprint, record in batch.items()]
-        base = self._insert(quarantine)
-        statement = base.on_conflict_do_update(
-            index_elements=["fingerprint"],
-            set_={"last_seen": base.excluded.last_seen, "seen_count": quarantine.c.seen_count + 1},
-        )
         for start in range(0, len(rows), _CHUNK // 2):
-            conn.execute(statement, rows[start : start + _CHUNK // 2])
+            conn.execute(self._quarantine_upsert, rows[start : start + _CHUNK // 2])
         return len(rows)
-
-
-def _driver(conn: sa.Connection) -> str:
-    return conn.dialect.driver
 
 
 def _stored_versions(conn: sa.Connection, keys: list[Key]) -> dict[Key, Content]:
@@ -368,14 +381,16 @@ def _stored_versions(conn: sa.Connection, keys: list[Key]) -> dict[Key, Content]
 
 
 _encode_json = msgspec.json.Encoder().encode  # compact JSON, as json.dumps(separators=(",", ":")), 7x faster
-_COPY_SEPARATORS = len(ROW_COLUMNS) - 1
+_COPY_SEPARATORS = len(ROW_COLUMNS) - 2  # in a line without ingested_at
 _COPY_SPECIAL = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_NULL = "\\N"
+_NOT_YET = dt.datetime.min.replace(tzinfo=dt.UTC)  # ingested_at: appended when the batch is written
 
 
 def _copy_field(value: Any) -> str:
     """One value in COPY's text format: ``\\N`` for NULL, backslash and separators escaped."""
     if value is None:
-        return "\\N"
+        return _NULL
     if isinstance(value, dt.datetime):
         return value.isoformat()
     if isinstance(value, dict):
@@ -383,43 +398,72 @@ def _copy_field(value: Any) -> str:
     return str(value).translate(_COPY_SPECIAL)
 
 
-def _copy_text(batch: list[Event], now: dt.datetime) -> bytes:
-    """The rows of ``batch`` as one block of COPY text (``ROW_COLUMNS`` order).
+def _utc_text(text: str) -> bool:
+    """Whether an RFC 3339 time (as the decoder accepted it) is one PostgreSQL reads as the
+    instant the decoder made of it: UTC (``Z`` or ``+00:00``) with a ``T`` and at most six
+    fractional digits (beyond, Python truncates where PostgreSQL rounds)."""
+    return text[10] == "T" and (text[-1] == "Z" and len(text) <= 27 or len(text) <= 32 and text.endswith("+00:00"))
+
+
+def _plain_line(event: PlainEvent) -> str:
+    """The COPY line of a plain event (``ROW_COLUMNS`` order, ``ingested_at`` left out). Its
+    texts go in as they are: a plain event holds no backslash or control character (the
+    decoder leaves any such message to the reference path), and msgspec writes its payload
+    without either. The time goes as the message wrote it when that is UTC text PostgreSQL
+    reads as the same instant (most are: formatting it again is a third of the line's cost)."""
+    automation, process, touchpoint, case, actor = plain_identifiers(event)
+    subject = event.subject
+    stamp = event.time_text
+    return "\t".join(
+        (
+            event.source, event.id, event.type, stamp if _utc_text(stamp) else event.time.isoformat(),
+            _NULL if subject is None else subject,
+            _NULL if automation is None else automation,
+            _NULL if process is None else process,
+            _NULL if touchpoint is None else touchpoint,
+            _NULL if case is None else case,
+            _NULL if actor is None else actor,
+            _encode_json(event.data).decode(),
+        )
+    )  # fmt: skip
+
+
+def _event_line(event: Event) -> str:
+    """The COPY line of a typed event (``ROW_COLUMNS`` order, ``ingested_at`` left out).
 
     Built here rather than row by row through psycopg's ``write_row``, which adapts every
-    value one at a time: this is the consumer's hottest loop. A line is joined as is, then
-    checked: identifiers and payload JSON rarely hold a backslash, tab or line break (or a
-    value that is not text), and the few lines that do are rebuilt field by field, escaped.
+    value one at a time. A line is joined as is, then checked: identifiers and payload JSON
+    rarely hold a backslash, tab or line break (or a value that is not text), and the few
+    lines that do are rebuilt field by field, escaped.
     """
-    now_text = now.isoformat()
-    lines: list[str] = []
-    append = lines.append
-    encode = _encode_json
-    for event in batch:
-        source, event_id, kind, time, subject, automation, process, touchpoint, case, actor, data, _ = (
-            event_values(event, now)
-        )
-        try:
-            line = "\t".join(
-                (
-                    source, event_id, kind, time.isoformat(),
-                    "\\N" if subject is None else subject,
-                    "\\N" if automation is None else automation,
-                    "\\N" if process is None else process,
-                    "\\N" if touchpoint is None else touchpoint,
-                    "\\N" if case is None else case,
-                    "\\N" if actor is None else actor,
-                    encode(data).decode(), now_text,
-                )
-            )  # fmt: skip
-        except TypeError:  # an identifier that is not text (a number): every field adapted below
-            line = ""
-        nulls = (subject, automation, process, touchpoint, case, actor).count(None)  # one "\\N" each
-        if not line or line.count("\\") != nulls or "\n" in line or "\r" in line or line.count("\t") != _COPY_SEPARATORS:
-            line = "\t".join(map(_copy_field, event_values(event, now)))
-        append(line)
-    lines.append("")
-    return "\n".join(lines).encode()
+    values = event_values(event, _NOT_YET)[:-1]
+    source, event_id, kind, time, subject, automation, process, touchpoint, case, actor, data = values
+    try:
+        line = "\t".join(
+            (
+                source, event_id, kind, time.isoformat(),
+                _NULL if subject is None else subject,
+                _NULL if automation is None else automation,
+                _NULL if process is None else process,
+                _NULL if touchpoint is None else touchpoint,
+                _NULL if case is None else case,
+                _NULL if actor is None else actor,
+                _encode_json(data).decode(),
+            )
+        )  # fmt: skip
+    except TypeError:  # an identifier that is not text (a number): every field adapted below
+        line = ""
+    nulls = (subject, automation, process, touchpoint, case, actor).count(None)  # one "\\N" each
+    if not line or line.count("\\") != nulls or "\n" in line or "\r" in line or line.count("\t") != _COPY_SEPARATORS:
+        line = "\t".join(map(_copy_field, values))
+    return line
+
+
+def _copy_text(lines: list[str], now: dt.datetime) -> bytes:
+    """The COPY text of ``lines`` (built by ``_plain_line`` or ``_event_line``), each ended by
+    ``ingested_at``: one join, whatever the number of lines."""
+    end = f"\t{now.isoformat()}\n"
+    return (end.join(lines) + end).encode()
 
 
 KNOWN_KEYS_SQL = (
@@ -440,19 +484,22 @@ class _KeyTaken(Exception):
 
 
 def _copy_insert_events(
-    conn: sa.Connection, batch: dict[Key, Event], now: dt.datetime, *, safe: bool
+    conn: sa.Connection, batch: SinkBatch, now: dt.datetime, *, safe: bool
 ) -> tuple[int, dict[Key, Content]]:
     """PostgreSQL bulk path; returns the rows inserted and the stored version of the others.
 
-    Fast path: look up which (source, id) are already stored and COPY the others straight
-    into ``events``. If a concurrent writer stored one of them in between, the COPY fails
-    on the unique key and aborts the transaction: ``_KeyTaken`` tells the caller to start
+    Fast path: look up which (source, id) are already stored and COPY the lines of the others
+    straight into ``events``. If a concurrent writer stored one of them in between, the COPY
+    fails on the unique key and aborts the transaction: ``_KeyTaken`` tells the caller to start
     over with ``safe=True``, which COPYs into a transaction-scoped staging table and then
     runs ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``. The fast path costs no extra round
     trip (no savepoint); the safe one is for that rare race.
     """
     raw = conn.connection.driver_connection
     assert raw is not None
+    events_, lines = batch.events, batch.lines
+    if len(lines) != len(events_):  # a batch its sink buffered without lines
+        lines = {key: batch.lines.get(key) or _copy_line(event) for key, event in events_.items()}
     columns = ", ".join(ROW_COLUMNS)
     with raw.cursor() as cursor:
         if safe:
@@ -463,27 +510,27 @@ def _copy_insert_events(
                 "ingested_at timestamptz) ON COMMIT DELETE ROWS"
             )
             with cursor.copy(f"COPY alignwatch_stage_events ({columns}) FROM STDIN") as copy:
-                copy.write(_copy_text(list(batch.values()), now))
+                copy.write(_copy_text(list(lines.values()), now))
             cursor.execute(
                 f"INSERT INTO events ({columns}) SELECT {columns.replace('data,', 'data::json,')} "
                 "FROM alignwatch_stage_events ON CONFLICT (source, event_id) DO NOTHING RETURNING source, event_id"
             )
             inserted = {(source, event_id) for source, event_id in cursor.fetchall()}
-            if len(inserted) == len(batch):
+            if len(inserted) == len(events_):
                 return len(inserted), {}
-            return len(inserted), _stored_versions(conn, [key for key in batch if key not in inserted])
+            return len(inserted), _stored_versions(conn, [key for key in events_ if key not in inserted])
         # the keys as two texts split on U+001F: identifiers never hold control characters
         # (the event contract refuses them; a key that did would only miss the lookup, and a
         # repeat then takes the safe path), and one text parameter is far cheaper to send
         # than a text[] (psycopg dumps arrays element by element in Python)
         cursor.execute(
-            KNOWN_KEYS_SQL, ("\x1f".join([key[0] for key in batch]), "\x1f".join([key[1] for key in batch]))
+            KNOWN_KEYS_SQL, ("\x1f".join([key[0] for key in events_]), "\x1f".join([key[1] for key in events_]))
         )
         known: dict[Key, Content] = {
             (source, event_id): (kind, time, subject, data)
             for source, event_id, kind, time, subject, data in cursor.fetchall()
         }
-        fresh = [event for key, event in batch.items() if key not in known] if known else list(batch.values())
+        fresh = [line for key, line in lines.items() if key not in known] if known else list(lines.values())
         if not fresh:
             return 0, known
         try:
@@ -492,6 +539,10 @@ def _copy_insert_events(
         except psycopg.errors.UniqueViolation as exc:
             raise _KeyTaken(str(exc)) from exc
         return len(fresh), known
+
+
+def _copy_line(event: Buffered) -> str:
+    return _plain_line(event) if isinstance(event, PlainEvent) else _event_line(event)
 
 
 def storable_text(text: str) -> str:

@@ -15,6 +15,7 @@ from alignwatch.stream import decode as reference
 from alignwatch.stream import fastdecode
 from alignwatch.stream.contract import DecodeLimits, Event, Rejection
 from alignwatch.stream.encode import encode_binary
+from alignwatch.stream.process import Origin, classify_message, classify_record
 from alignwatch.stream.rows import event_row
 from alignwatch.stream.simulator import MALFORMED_KINDS, SCENARIOS, messages
 
@@ -51,6 +52,30 @@ def test_every_simulated_message_of_every_scenario_decodes_the_same_both_ways() 
             result = _check(message.value, message.headers, limits)
             kinds.add(result.reason if isinstance(result, Rejection) else "event")
     assert "event" in kinds and len(kinds) >= 8
+
+
+def test_the_consumers_classify_record_gives_classify_messages_result_with_plain_events_typed_on_demand() -> None:
+    limits = DecodeLimits(now=lambda: NOW + dt.timedelta(days=1))
+    origin = Origin("events", 2, 7)
+    plain = 0
+    cases: list[tuple[bytes | None, list[tuple[str, Any]] | None]] = [(None, None), (b"", []), (None, [("ce_id", None)])]
+    for name in SCENARIOS:
+        for message in messages(name, 9, START, 14, 1_500, malformed_share=0.05, duplicate_share=0.02):
+            cases.append((message.value, message.headers))
+            if message.headers:  # a header without a value: copied as empty, as classify_message does
+                cases.append((message.value, [*message.headers[:-1], (message.headers[-1][0], None)]))
+    for value, headers in cases:
+        expected = classify_message(value, headers, origin, limits)
+        result = classify_record(value, headers, "events", 2, 7, limits)
+        if isinstance(result, fastdecode.PlainEvent):
+            plain += 1
+            result = result.event()
+        assert type(result) is type(expected)
+        if isinstance(expected, Event):
+            _same(result, expected)
+        else:
+            assert result == expected
+    assert plain > 0.8 * len(cases)
 
 
 def test_every_bad_sample_of_the_contract_is_rejected_by_the_reference_path_with_its_reason() -> None:

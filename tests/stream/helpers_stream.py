@@ -123,14 +123,21 @@ def consumer_process(
 
 
 def last_assignment(log_path: Any) -> set[int] | None:
-    """Partitions in the last ``assigned [...]`` line a consumer process logged."""
+    """Partitions in the last assignment a consumer process logged: an ``assigned [...]`` line,
+    or, when the join took longer than the session timeout (it had warned that it waits), a
+    ``... partitions assigned after all: ...`` line."""
     import re
     from pathlib import Path
 
-    lines = [line for line in Path(log_path).read_text(errors="replace").splitlines() if line.startswith("assigned")]
-    if not lines:
+    marker = "partitions assigned after all: "
+    assignments = [
+        line.split(marker, 1)[-1]
+        for line in Path(log_path).read_text(errors="replace").splitlines()
+        if line.startswith("assigned") or marker in line
+    ]
+    if not assignments:
         return None
-    return {int(p) for p in re.findall(r"\[(\d+)\]", lines[-1])}
+    return {int(p) for p in re.findall(r"\[(\d+)\]", assignments[-1])}
 
 
 def count_events(engine: sa.Engine) -> int:

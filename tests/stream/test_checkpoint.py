@@ -158,11 +158,39 @@ def test_events_the_sink_turned_away_are_counted_and_dead_lettered_before_the_co
     assert consumer.commits == [{P0: 2}]
 
 
+def test_a_batch_sends_its_dead_letters_together_when_taken_and_awaits_them_before_the_commit() -> None:
+    producer = FakeProducer()
+    consumer = FakeConsumer()
+    checkpoint, _, _ = make_checkpoint(consumer, producer)
+    checkpoint.reject("events", None, rejected(offset=0))
+    checkpoint.reject("events", b"k", rejected(offset=2))
+    checkpoint.store(P0, 2, messages=3)
+    assert producer.sent == []  # nothing sent while the batch is open
+
+    batch = checkpoint.take(ROWS)
+    assert [topic for topic, _ in producer.sent] == ["events.dlq", "events.dlq"] and producer.flushes == 0
+    assert len(batch.dead_letters) == 2 and batch.messages == 3
+
+    checkpoint.seal(batch, FlushResult(quarantined=2))
+    assert producer.flushes == 1 and batch.dead_letters == []  # flushed once, every one acknowledged
+    checkpoint.commit(batch)
+    assert consumer.commits == [{P0: 3}]
+
+
+def test_a_dropped_batch_sends_no_dead_letter() -> None:
+    producer = FakeProducer()
+    checkpoint, _, _ = make_checkpoint(FakeConsumer(), producer)
+    checkpoint.reject("events", None, rejected(offset=0))
+    checkpoint.store(P0, 0)
+    checkpoint.drop()  # redelivered later, and rejected again then
+    assert producer.sent == [] and checkpoint.take(ROWS).dead_letters == []
+
+
 def test_a_dead_letter_the_broker_does_not_acknowledge_stops_the_commit() -> None:
     consumer = FakeConsumer()
     checkpoint, _, commits = make_checkpoint(consumer, FakeProducer(refuse="events.dlq"))
     checkpoint.store(P0, 3)
-    checkpoint.add_dead_letter(checkpoint.dead_letters.send("events", None, rejected(offset=3)))
+    checkpoint.reject("events", None, rejected(offset=3))
     batch = checkpoint.take(ROWS)
 
     with pytest.raises(BrokerError, match="dead-letter send failed"):

@@ -195,14 +195,16 @@ def test_two_consumers_in_one_group_share_a_three_partition_topic_and_the_surviv
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     procs = [
         consumer_process(
-            broker.bootstrap, topic, group, pg_store, log, "--batch-size", "500", "--idle-timeout", "6",
+            broker.bootstrap, topic, group, pg_store, log, "--batch-size", "500", "--idle-timeout", "10",
             session_timeout_ms=3000,
         )  # fmt: skip
         for log in logs
     ]
     try:
         # the group settles in seconds; with four test workers on two cores, a rebalance
-        # round (3 s sessions) has taken more than 40 s
+        # round (3 s sessions) has taken more than 40 s. A member idles out 10 s after its
+        # assignment while nothing is produced, so the split must be seen before then: a
+        # join slower than the session timeout logs its assignment as "assigned after all"
         deadline = time.monotonic() + 90
         shares = [None, None]
         while time.monotonic() < deadline:

@@ -1,20 +1,36 @@
 """Commit on revocation, against the real Tansu broker and PostgreSQL: a consumer holding an
 unwritten batch writes it and commits exactly its offsets before a second member of the group
-is assigned any of its partitions, so the new owner reads none of those messages again."""
+is assigned any of its partitions, so the new owner reads none of those messages again; and a
+revocation that arrives between two records of one poll commits no offset whose record is not
+stored."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
-from helpers_stream import build_consumer, count_events, expected_identities, id_checksum, stored_identities
+import sqlalchemy as sa
+from helpers_stream import (
+    build_consumer,
+    count_events,
+    expected_identities,
+    id_checksum,
+    read_topic,
+    stored_identities,
+)
 from kafka import KafkaConsumer, TopicPartition
+from prometheus_client import CollectorRegistry
 
 from alignwatch.store import connect
-from alignwatch.stream.consumer import IngestConsumer, kafka_producer
+from alignwatch.stream.consumer import ConsumerOptions, IngestConsumer, kafka_consumer, kafka_producer
+from alignwatch.stream.contract import DecodeLimits, RejectReason
+from alignwatch.stream.health import PipelineMetrics
 from alignwatch.stream.simulator import messages, produce
+from alignwatch.stream.sink import StoreSink
 
 pytestmark = pytest.mark.integration
 
@@ -116,4 +132,90 @@ def test_a_revoked_pending_batch_is_stored_and_committed_before_the_new_member_i
     assert committed_offsets(broker.bootstrap, group, topic) == {
         p: max(before.ends.get(p, 0), after.ends.get(p, 0)) for p in range(PARTITIONS)
     }
+    engine.dispose()
+
+
+class RevokingSink(StoreSink):
+    """A real sink that, when its ``at``-th event is added (in the middle of a poll's records),
+    has kafka-python's network thread run the loop's rebalance listener for every assigned
+    partition, as a client running the listener beside the poll loop would, and notes the
+    group's committed offsets and the stored keys the moment that revocation returns."""
+
+    def __init__(self, engine: sa.Engine, at: int, bootstrap: str, group: str, topic: str) -> None:
+        super().__init__(engine)
+        self.at, self.bootstrap, self.group, self.topic = at, bootstrap, group, topic
+        self.loop: IngestConsumer | None = None
+        self.added = 0
+        self.read_before = -1  # the loop's count of messages read, when the revocation came
+        self.committed: dict[int, int] = {}
+        self.stored: set[tuple[str, str]] = set()
+        self.revoked = threading.Event()
+
+    def add(self, event: Any, received: Any = None) -> None:
+        super().add(event, received)
+        self.added += 1
+        if self.added == self.at:
+            assert self.loop is not None
+            self.read_before = self.loop.report.consumed  # counted per partition, once its records are in
+            revoker = threading.Thread(target=self._revoke, daemon=True)
+            revoker.start()
+            revoker.join(0.5)  # the listener may act now, between two records of this poll
+
+    def _revoke(self) -> None:
+        assert self.loop is not None and self.loop.listener is not None
+        consumer = self.loop.consumer
+        consumer._net.run(self.loop.listener.on_partitions_revoked, set(consumer.assignment()))  # noqa: SLF001
+        # what the revocation committed (commits come after the store: read the store second)
+        self.committed = {tp.partition: offset for tp, offset in self.loop.checkpoint.committed.items()}
+        self.stored = set(stored_identities(self.engine))
+        self.revoked.set()
+
+
+def identity(record: Any) -> tuple[str, str]:
+    """(source, id) of a simulated message, in either Kafka mode."""
+    headers = dict(record.headers or [])
+    if "ce_id" in headers:
+        return headers["ce_source"].decode(), headers["ce_id"].decode()
+    envelope = json.loads(record.value)
+    return envelope["source"], envelope["id"]
+
+
+def test_a_revocation_between_two_records_of_one_poll_commits_no_offset_whose_record_is_not_stored(
+    broker, new_topic, kafka_settings, pg_store, sim_start
+):
+    topic = new_topic(partitions=PARTITIONS)
+    group = f"g-{topic}"
+    # one pending batch for the whole run: only the revocation and the end write and commit
+    settings = kafka_settings(topics=[topic], consumer_group=group, batch_size=100_000, batch_timeout_s=60)
+    sent = list(messages("control", 41, sim_start, 28, 3_000, malformed_share=0.0, duplicate_share=0.0))
+    producer = kafka_producer(settings, acks=1, linger_ms=20, batch_size=1024 * 1024)
+    try:
+        ends = produce(producer, topic, sent).ends
+    finally:
+        producer.close()
+    engine = connect(pg_store)
+    sink = RevokingSink(engine, 700, broker.bootstrap, group, topic)
+    loop = IngestConsumer(
+        kafka_consumer(settings),
+        kafka_producer(settings),
+        sink,
+        DecodeLimits.from_settings(settings, live=True),
+        PipelineMetrics(CollectorRegistry(), reasons=tuple(str(r) for r in RejectReason)),
+        ConsumerOptions.from_settings(settings, max_events=len(sent)),
+    )
+    sink.loop = loop
+    loop.subscribe([topic])
+    report = loop.run()
+
+    assert sink.revoked.wait(30)
+    assert sink.added - sink.read_before >= 2  # it came after another record of the same partition
+    at = {(record.partition, record.offset): identity(record) for record in read_topic(broker.bootstrap, topic, len(sent))}
+    assert sum(sink.committed.values()) >= sink.at  # the revocation committed what it had written ...
+    unstored = [key for (p, offset), key in at.items() if offset < sink.committed.get(p, 0) and key not in sink.stored]
+    assert unstored == []  # ... and nothing beyond it
+    # the run went on and ended with every event stored once and every offset committed
+    assert report.consumed == len(sent) and report.commits == 2
+    stored = stored_identities(engine)
+    assert len(stored) == len(set(stored)) and id_checksum(stored) == id_checksum(expected_identities(sent))
+    assert committed_offsets(broker.bootstrap, group, topic) == {p: ends.get(p, 0) for p in range(PARTITIONS)}
     engine.dispose()

@@ -14,10 +14,12 @@ from alignwatch.store import connect, upgrade
 from alignwatch.store.schema import events
 from alignwatch.stream.contract import DecodeLimits, RejectReason
 from alignwatch.stream.decode import make_event
+from alignwatch.stream.fastdecode import PlainEvent, decode_record
 from alignwatch.stream.ingest import ingest_files
-from alignwatch.stream.process import Origin, Quarantined, classify_message
+from alignwatch.stream.process import Origin, Quarantined, Received, classify_message
 from alignwatch.stream.quarantine import get_entry, list_entries, replay
 from alignwatch.stream.rows import event_row
+from alignwatch.stream.simulator import SCENARIOS, messages
 from alignwatch.stream.sink import StoreSink
 
 NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
@@ -171,6 +173,84 @@ def test_every_value_reads_back_as_the_events_row_on_both_stores(store_engine):
         expected = event_row(event, NOW)
         row = stored[(event.source, event.id)]
         assert {column: row[column] for column in expected} == expected, event.id
+
+
+def _plain_events() -> list:
+    """The consumer's plain events (values as the fast decoder leaves them) of simulated messages
+    of every scenario, in both Kafka modes."""
+    start = NOW - dt.timedelta(days=3)
+    found = []
+    for scenario in SCENARIOS:
+        for message in messages(scenario, 5, start, 3, 400, malformed_share=0.0, duplicate_share=0.0):
+            result = decode_record(message.value, message.headers, limits(max_payload_bytes=256 * 1024))
+            if isinstance(result, PlainEvent):
+                found.append(result)
+    assert len({event.type for event in found}) >= 12 and any(event.subject for event in found)
+    return found
+
+
+# times a plain event may carry: UTC text the store reads as it is, and text it gets as isoformat()
+PLAIN_TIMES = [
+    "2026-03-09T08:15:00Z", "2026-03-09T08:15:00+00:00", "2026-03-09T08:15:00.5Z", "2026-03-09T08:15:00.123456Z",
+    "2026-03-09T08:15:00.1234567Z", "2026-03-09T08:15:00.999999999+00:00", "2026-03-09T08:15:00-00:00",
+    "2026-03-09 08:15:00Z", "2026-03-09T13:45:00.25+05:30", "2026-03-09T00:15:00-23:59", "0001-01-01T00:00:00Z",
+]  # fmt: skip
+
+
+def _plain_surveys() -> list:
+    found = []
+    for n, time_text in enumerate(PLAIN_TIMES):
+        event = {**survey(f"t{n}"), "time": time_text}
+        decoded = decode_record(json.dumps(event).encode(), None, limits())
+        assert isinstance(decoded, PlainEvent), time_text
+        found.append(decoded)
+    return found
+
+
+def test_the_copy_line_of_a_plain_event_is_the_line_of_its_typed_event_and_needs_no_escaping():
+    from alignwatch.stream.sink import _event_line, _plain_line
+
+    for event in _plain_events() + _plain_surveys():
+        line = _plain_line(event).split("\t")
+        typed = _event_line(event.event()).split("\t")
+        assert line[:3] + line[4:] == typed[:3] + typed[4:], event.key
+        assert dt.datetime.fromisoformat(line[3]) == dt.datetime.fromisoformat(typed[3]) == event.time, event.key
+        assert len(line) == 11 and "\\" not in "".join(line).replace("\\N", "") and "\n" not in "".join(line)
+
+
+def test_a_plain_event_is_stored_as_the_row_of_its_typed_event_on_both_stores(store_engine):
+    sink = StoreSink(store_engine, clock=lambda: NOW)
+    plain = _plain_events() + _plain_surveys()
+    for event in plain:
+        sink.add(event)
+    assert sink.flush().stored == len({event.key for event in plain})
+    with store_engine.connect() as conn:
+        stored = {(row.source, row.event_id): row._mapping for row in conn.execute(sa.select(events))}
+    for event in plain:
+        expected = event_row(event.event(), NOW)  # the row of the typed event the reference decoder gives
+        row = stored[event.key]
+        assert {column: row[column] for column in expected} == expected, event.key
+
+
+def test_a_plain_repeat_with_other_content_is_quarantined_with_its_bytes_and_an_identical_one_is_a_duplicate(
+    store_engine,
+):
+    first = survey("p1")
+    changed = {**first, "data": {**first["data"], "satisfaction": 2}}
+    decoded = [decode_record(json.dumps(event).encode(), None, limits()) for event in (first, first, changed)]
+    assert all(isinstance(event, PlainEvent) for event in decoded)
+    sink = StoreSink(store_engine, clock=lambda: NOW)
+    for offset, event in enumerate(decoded):
+        sink.add(event, Received(json.dumps((first, first, changed)[offset]).encode(), [], Origin("t", 0, offset)))
+    result = sink.flush()
+    assert (result.stored, result.duplicates, result.quarantined) == (1, 1, 1)
+    [turned] = result.turned_away
+    assert (turned.reason, turned.origin.offset, turned.event_id) == ("conflicting_duplicate", 2, "p1")
+    sink.add(decoded[2], Received(json.dumps(changed).encode(), [], Origin("t", 0, 9)))  # stored already: conflicts
+    again = sink.flush()
+    assert (again.stored, again.duplicates, [r.origin.offset for r in again.turned_away]) == (0, 0, [9])
+    with store_engine.connect() as conn:
+        assert conn.execute(sa.select(events.c.data)).scalar_one()["satisfaction"] == 4  # the first stays
 
 
 def test_a_key_stored_by_a_concurrent_writer_between_lookup_and_write_is_a_duplicate(fresh_pg_url):
