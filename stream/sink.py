@@ -412,18 +412,24 @@ def _plain_line(event: PlainEvent) -> str:
     without either. The time goes as the message wrote it when that is UTC text PostgreSQL
     reads as the same instant (most are: formatting it again is a third of the line's cost)."""
     automation, process, touchpoint, case, actor = plain_identifiers(event)
-    subject = event.subject
     stamp = event.time_text
+    return _joined(event.source, event.id, event.type, stamp if _utc_text(stamp) else event.time.isoformat(),
+                   event.subject, automation, process, touchpoint, case, actor, event.data)
+
+
+def _joined(source: str, event_id: str, kind: str, time: str, subject: str | None, automation: str | None,
+            process: str | None, touchpoint: str | None, case: str | None, actor: str | None, data: Any) -> str:
+    """The fields of a COPY line joined as they are (NULL for a missing identifier, the payload as JSON)."""
     return "\t".join(
         (
-            event.source, event.id, event.type, stamp if _utc_text(stamp) else event.time.isoformat(),
+            source, event_id, kind, time,
             _NULL if subject is None else subject,
             _NULL if automation is None else automation,
             _NULL if process is None else process,
             _NULL if touchpoint is None else touchpoint,
             _NULL if case is None else case,
             _NULL if actor is None else actor,
-            _encode_json(event.data).decode(),
+            _encode_json(data).decode(),
         )
     )  # fmt: skip
 
@@ -439,18 +445,8 @@ def _event_line(event: Event) -> str:
     values = event_values(event, _NOT_YET)[:-1]
     source, event_id, kind, time, subject, automation, process, touchpoint, case, actor, data = values
     try:
-        line = "\t".join(
-            (
-                source, event_id, kind, time.isoformat(),
-                _NULL if subject is None else subject,
-                _NULL if automation is None else automation,
-                _NULL if process is None else process,
-                _NULL if touchpoint is None else touchpoint,
-                _NULL if case is None else case,
-                _NULL if actor is None else actor,
-                _encode_json(data).decode(),
-            )
-        )  # fmt: skip
+        line = _joined(source, event_id, kind, time.isoformat(), subject, automation, process, touchpoint, case, actor,
+                       data)
     except TypeError:  # an identifier that is not text (a number): every field adapted below
         line = ""
     nulls = (subject, automation, process, touchpoint, case, actor).count(None)  # one "\\N" each
