@@ -97,14 +97,29 @@ def _open(store_url: str | None, strategy_file: Path | None, allow_business_mism
     return engine, strategy
 
 
+def _range_options(command: Any) -> Any:
+    """``--from`` and ``--to``: the range a command computes."""
+    command = click.option("--to", "to_text", required=True, metavar="DATE", help="End of the range, exclusive.")(command)
+    return click.option("--from", "from_text", required=True, metavar="DATE",
+                        help="Start of the range (ISO date or date-time, UTC).")(command)
+
+
+def _range(from_text: str, to_text: str) -> tuple[dt.datetime, dt.datetime]:
+    """The range of ``--from`` and ``--to``; a one-line error unless ``--to`` is after ``--from``."""
+    start, end = _moment(from_text, "--from"), _moment(to_text, "--to")
+    assert start is not None and end is not None
+    if end <= start:
+        raise ConfigError(f"--to {to_text} is not after --from {from_text}")
+    return start, end
+
+
 @click.group("metrics")
 def metrics() -> None:
     """Compute the alignment metrics and document the catalogue."""
 
 
 @metrics.command("compute")
-@click.option("--from", "from_text", required=True, metavar="DATE", help="Start of the range (ISO date or date-time, UTC).")
-@click.option("--to", "to_text", required=True, metavar="DATE", help="End of the range, exclusive.")
+@_range_options
 @click.option("--granularity", type=click.Choice(["hour", "day"]), default="hour", show_default=True,
               help="Window kind computed inside the range (7d and 28d windows end at each day's end).")
 @store_option
@@ -114,10 +129,7 @@ def compute_command(from_text: str, to_text: str, granularity: str, store_url: s
                     allow_business_mismatch: bool | None) -> None:
     """Compute, validate and publish the metrics of [--from, --to), one day at a time."""
 
-    start, end = _moment(from_text, "--from"), _moment(to_text, "--to")
-    assert start is not None and end is not None
-    if end <= start:
-        raise ConfigError(f"--to {to_text} is not after --from {from_text}")
+    start, end = _range(from_text, to_text)
     settings = settings_from(store_url=store_url, strategy_file=strategy_file, allow_business_mismatch=allow_business_mismatch)
     run_timeout = dt.timedelta(seconds=settings.run_timeout_s)
     engine, strategy = _open(store_url, strategy_file, allow_business_mismatch)
@@ -151,8 +163,7 @@ def compute_command(from_text: str, to_text: str, granularity: str, store_url: s
 
 
 @metrics.command("backfill")
-@click.option("--from", "from_text", required=True, metavar="DATE", help="Start of the range (ISO date or date-time, UTC).")
-@click.option("--to", "to_text", required=True, metavar="DATE", help="End of the range, exclusive.")
+@_range_options
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes backfilling spans of consecutive days at once (one per core helps on long ranges).")
 @store_option
@@ -167,10 +178,7 @@ def backfill_command(from_text: str, to_text: str, workers: int, store_url: str 
     Exits 1 when a day was held back.
     """
 
-    start, end = _moment(from_text, "--from"), _moment(to_text, "--to")
-    assert start is not None and end is not None
-    if end <= start:
-        raise ConfigError(f"--to {to_text} is not after --from {from_text}")
+    start, end = _range(from_text, to_text)
     settings = settings_from(store_url=store_url, strategy_file=strategy_file, allow_business_mismatch=allow_business_mismatch)
     engine, strategy = _open(store_url, strategy_file, allow_business_mismatch)
     try:
