@@ -66,6 +66,8 @@ __all__ = ["SAFETY_MARGIN", "cached_aggregates", "cached_columns", "cached_group
 #: events ingested up to this long before a mark's read may have committed after it
 SAFETY_MARGIN = dt.timedelta(minutes=5)
 _CHUNK = 500
+#: the most events since the marks that the look for late events follows through an index
+_FOLLOW = 50_000
 _WEEK_HOURS = 7 * 24
 
 
@@ -101,24 +103,45 @@ def _chunks(items: list[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
 
 
 def _stale(conn: sa.Connection, marks: dict[int, Any], first: int, last: int) -> set[int]:
-    """The marked hours of ``[first, last)`` that received events since their mark."""
+    """The marked hours of ``[first, last)`` that received events since their mark.
+
+    An event since a mark has a larger id than the lowest mark's or was ingested after the
+    oldest mark's read (less the margin). When each of these sets holds at most
+    :data:`_FOLLOW` events (the events since the last runs, in a store whose runs keep up),
+    they are found through their own index (primary key, ``ix_events_ingested_at``) and
+    only they are read: the look costs what arrived, not the range. Otherwise the
+    range's events are read by time.
+    """
     if not marks:
         return set()
     e = events.c
     lowest_id = min(mark.max_event_id for mark in marks.values())
     oldest = min(mark.aggregated_at for mark in marks.values()) - SAFETY_MARGIN
-    query = (
-        sa.select(hour_bucket(conn.dialect.name).label("hour"), sa.func.max(e.id), sa.func.max(e.ingested_at))
-        .where(e.time >= _moment(first), e.time < _moment(last), sa.or_(e.id > lowest_id, e.ingested_at > oldest))
-        .group_by(sa.literal_column("1"))
-    )
+    bucket = hour_bucket(conn.dialect.name).label("hour")
+    newer, later = e.id > lowest_id, e.ingested_at > oldest
+    if _at_most(conn, newer, _FOLLOW) and _at_most(conn, later, _FOLLOW):
+        # (the range is kept by the hour of each group: a condition on the time would lead the
+        # database to the time index and through every event of the range)
+        queries = [sa.select(bucket, sa.func.max(e.id), sa.func.max(e.ingested_at)).where(since)
+                   .group_by(sa.literal_column("1")) for since in (newer, later)]
+    else:
+        queries = [sa.select(bucket, sa.func.max(e.id), sa.func.max(e.ingested_at))
+                   .where(e.time >= _moment(first), e.time < _moment(last), sa.or_(newer, later))
+                   .group_by(sa.literal_column("1"))]
     out = set()
-    for bucket, top_id, last_ingested in conn.execute(query):
-        hour = hour_of(bucket)
-        mark = marks.get(hour)
-        if mark is not None and (top_id > mark.max_event_id or last_ingested > mark.aggregated_at - SAFETY_MARGIN):
-            out.add(hour)
+    for query in queries:
+        for found, top_id, last_ingested in conn.execute(query):
+            hour = hour_of(found)
+            mark = marks.get(hour)
+            if mark is not None and (top_id > mark.max_event_id or last_ingested > mark.aggregated_at - SAFETY_MARGIN):
+                out.add(hour)
     return out
+
+
+def _at_most(conn: sa.Connection, condition: sa.ColumnElement[bool], count: int) -> bool:
+    """Whether at most ``count`` events meet ``condition`` (counted up to ``count + 1``)."""
+    some = sa.select(sa.literal(1).label("one")).where(condition).limit(count + 1).subquery()
+    return int(conn.execute(sa.select(sa.func.count()).select_from(some)).scalar_one()) <= count
 
 
 def _read(conn: sa.Connection, sla_s: float, first: int, last: int, skip: set[int]) -> list[HourColumns]:

@@ -6,12 +6,14 @@ import datetime as dt
 import random
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
+from alignwatch.metrics import hourcache
 from alignwatch.metrics.engine import compute
 from alignwatch.metrics.hourcache import SAFETY_MARGIN
 from alignwatch.metrics.values import MetricValue
-from alignwatch.store.schema import aggregated_hours, hour_aggregates
+from alignwatch.store.schema import aggregated_hours, events, hour_aggregates
 
 from .builders import (
     DAY0,
@@ -68,6 +70,15 @@ def _compute(store: sa.Engine, strategy: Any, *, cache: bool, clock: dt.datetime
     return compute(store, strategy, start=DAY0, end=END, granularity="hour", cache=cache, clock=lambda: clock)
 
 
+@pytest.fixture(params=["through the indexes", "through the range"])
+def look(request, monkeypatch) -> str:
+    """The look for late events either way: the events since the marks through their indexes
+    (few: the usual case), or the range's events by time (more than the look follows)."""
+    if request.param == "through the range":
+        monkeypatch.setattr(hourcache, "_FOLLOW", 0)
+    return str(request.param)
+
+
 def _marks(store: sa.Engine) -> dict[int, Any]:
     with store.connect() as conn:
         return {row.hour: row for row in conn.execute(sa.select(aggregated_hours))}
@@ -103,7 +114,7 @@ def test_an_hour_with_no_events_is_cached_as_empty_and_stays_without_data(store,
     assert hour_three and all(v.value is None for v in hour_three)
 
 
-def test_a_late_event_in_an_already_cached_hour_is_reflected(store, strategy) -> None:
+def test_a_late_event_in_an_already_cached_hour_is_reflected(store, strategy, look) -> None:
     insert(store, _day_events(3))
     before = _compute(store, strategy, cache=True)
     late = execution(at(8.5), "pack", False, cycle=999.0, errors=1)
@@ -116,7 +127,7 @@ def test_a_late_event_in_an_already_cached_hour_is_reflected(store, strategy) ->
     assert _marks(store)[hour].aggregated_at == LATER + dt.timedelta(hours=2)  # re-aggregated
 
 
-def test_a_late_event_stamped_before_the_cache_read_is_found_by_its_id(store, strategy) -> None:
+def test_a_late_event_stamped_before_the_cache_read_is_found_by_its_id(store, strategy, look) -> None:
     insert(store, _day_events(4))
     _compute(store, strategy, cache=True)
     late = order(at(13.2), amount=123.45, repeat=True)
@@ -127,7 +138,7 @@ def test_a_late_event_stamped_before_the_cache_read_is_found_by_its_id(store, st
     )
 
 
-def test_shuffled_arrival_in_two_batches_gives_the_values_of_the_whole_set(store, strategy) -> None:
+def test_shuffled_arrival_in_two_batches_gives_the_values_of_the_whole_set(store, strategy, look) -> None:
     rows = _day_events(5)
     random.Random(7).shuffle(rows)
     half = len(rows) // 2
@@ -171,7 +182,7 @@ def test_a_warm_run_after_the_safety_margin_moves_the_marks_forward_without_read
     assert {h: m.groups for h, m in marks.items()} == groups
 
 
-def test_events_emptied_with_restarted_ids_are_not_served_from_the_cache(store, strategy) -> None:
+def test_events_emptied_with_restarted_ids_are_not_served_from_the_cache(store, strategy, look) -> None:
     insert(store, _day_events(10))
     _compute(store, strategy, cache=True)
     with store.begin() as conn:
@@ -183,3 +194,35 @@ def test_events_emptied_with_restarted_ids_are_not_served_from_the_cache(store, 
     assert _compute(store, strategy, cache=True, clock=LATER + dt.timedelta(minutes=1)) == _compute(
         store, strategy, cache=False
     )
+
+
+def test_a_late_event_outside_the_range_leaves_its_cached_hours_as_they_are(store, strategy, look) -> None:
+    insert(store, _day_events(12))
+    _compute(store, strategy, cache=True)
+    marks = _marks(store)
+    late = order(END + dt.timedelta(hours=3), amount=9.5, repeat=False)  # the day after the range
+    late["ingested_at"] = LATER + dt.timedelta(hours=1)
+    insert(store, [late])
+    later = LATER + dt.timedelta(hours=2)
+    assert _compute(store, strategy, cache=True, clock=later) == _compute(store, strategy, cache=False)
+    # no hour was aggregated again: each mark kept its groups and only moved forward
+    after = _marks(store)
+    assert set(after) == set(marks)
+    assert {h: m.groups for h, m in after.items()} == {h: m.groups for h, m in marks.items()}
+    assert {m.aggregated_at for m in after.values()} == {later}
+
+
+def test_a_late_event_with_an_older_id_is_found_by_its_ingestion_time(store, strategy, look) -> None:
+    # a transaction that took its id before the read and committed after it: only its ingestion time tells
+    insert(store, _day_events(13))
+    with store.begin() as conn:
+        gap = conn.execute(sa.select(sa.func.min(events.c.id))).scalar_one()
+        conn.execute(sa.delete(events).where(events.c.id == gap))
+    _compute(store, strategy, cache=True)
+    late = order(at(9.4), amount=77.0, repeat=True)
+    late["id"] = gap
+    late["ingested_at"] = LATER + dt.timedelta(hours=1)
+    insert(store, [late])
+    after = _compute(store, strategy, cache=True, clock=LATER + dt.timedelta(hours=2))
+    assert after == _compute(store, strategy, cache=False)
+    assert _marks(store)[int(at(9).timestamp() // 3600)].aggregated_at == LATER + dt.timedelta(hours=2)
