@@ -43,6 +43,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from alignwatch.metrics.aggregates import fetch_rows
 from alignwatch.metrics.strategy import DecisionOversight, Ethics, Strategy
 from alignwatch.store.schema import events
 
@@ -383,7 +384,7 @@ def _input_rows(
 
 def _stored_time(text: str) -> dt.datetime:
     """A time as SQLite stores the UTC column (``YYYY-MM-DD HH:MM:SS.ffffff``, naive UTC)."""
-    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+    return dt.datetime.fromisoformat(text + "+00:00")
 
 
 def fetch_inputs(conn: sa.Connection, strategy: Strategy, start: dt.datetime, end: dt.datetime) -> EthicsInputs:
@@ -408,12 +409,10 @@ class InputSource:
     def __init__(self, conn: sa.Connection, strategy: Strategy, lo: dt.datetime, hi: dt.datetime) -> None:
         self.lo, self.hi = lo, hi
         self.within = dt.timedelta(days=strategy.ethics.workforce.training_within_days)
-        out = _input_rows(conn, lo - self.within, lo, hi, automated_only=True)
+        out = _counted_rows(conn, lo - self.within, lo, hi)
         self._decisions = _Timed(out["automation.decision"])
-        self._tasks = _Timed([(time, _only(data, ("employee_id", "automation_id")))
-                              for time, data in out["workforce.task"] if data.get("automation_id")])
-        self._skills = _Timed([(time, _only(data, ("employee_id", "kind")))
-                               for time, data in out["workforce.skill"] if data.get("kind") in SKILL_KINDS])
+        self._tasks = _Timed(out["workforce.task"])
+        self._skills = _Timed([(time, data) for time, data in out["workforce.skill"] if data.get("kind") in SKILL_KINDS])
 
     def inputs(self, start: dt.datetime, end: dt.datetime) -> EthicsInputs:
         """The inputs of ``[start, end)``, a window inside the range read."""
@@ -423,9 +422,46 @@ class InputSource:
         return EthicsInputs(self._decisions.slice(start, end), self._tasks.slice(since, end), self._skills.slice(since, end))
 
 
-def _only(data: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-    """The fields ``keys`` of a payload (those it has: a missing one fails where the measure reads it)."""
-    return {key: data[key] for key in keys if key in data}
+def _counted_rows(conn: sa.Connection, since: dt.datetime, start: dt.datetime, end: dt.datetime) -> dict[str, Rows]:
+    """What :func:`_input_rows` reads with ``automated_only``, each workforce payload cut to the
+    fields the measures read, taken out in the database (no payload parsed): a task's
+    ``employee_id`` and ``automation_id`` (a task's column of that field: the rows read all
+    have one), a skill event's ``employee_id`` and ``kind``. A field the payload lacks is left
+    out (it fails where the measure reads it, as in the whole payload)."""
+    e = events.c
+    sqlite = conn.dialect.name == "sqlite"
+    decision = e.type == "automation.decision"
+    query = (
+        sa.select(
+            e.type,
+            sa.type_coerce(e.time, sa.String) if sqlite else e.time,
+            sa.case((decision, sa.cast(e.data, sa.Text))),
+            e.automation_id,
+            e.data["employee_id"].as_string(),
+            e.data["kind"].as_string(),
+        )
+        .where(e.type.in_(INPUT_TYPES), sa.or_(e.type != "workforce.task", e.automation_id.is_not(None)),
+               e.time >= since, e.time < end)
+        # each type's rows in time order (the order of the (type, time) index: no sort)
+        .order_by(e.type, e.time, e.id)
+    )
+    out: dict[str, Rows] = {name: [] for name in INPUT_TYPES}
+    decisions = out["automation.decision"]
+    tasks, skills = out["workforce.task"], out["workforce.skill"]
+    for type_, stored, data, automation, employee, kind in fetch_rows(conn, query):
+        time = _stored_time(stored) if sqlite else stored
+        if type_ == "workforce.task":
+            fields = {} if employee is None else {"employee_id": employee}
+            fields["automation_id"] = automation
+            tasks.append((time, fields))
+        elif type_ == "workforce.skill":
+            fields = {} if employee is None else {"employee_id": employee}
+            if kind is not None:
+                fields["kind"] = kind
+            skills.append((time, fields))
+        elif time >= start:
+            decisions.append((time, json.loads(data)))
+    return out
 
 
 class _Timed:

@@ -257,3 +257,43 @@ def test_the_served_values_ticket_the_planted_refund_bias_and_its_control_pages_
     assert (contribution["weight"], contribution["points"], contribution["score"]) == (0.0, None, ethics["score"])
     region = next(p for p in ethics["parity"] if p["dimension"] == "region")
     assert region["breach"] is planted and region["ratio"] == month[("ethics_parity_ratio", tuple(sorted(by_region.items())))]
+
+
+def test_the_inputs_read_once_for_a_range_give_every_window_the_measures_of_its_own_read(store) -> None:
+    # workforce events over 130 days (the training delay reaches 90 days before a window), with employees named
+    # as awkwardly as the contract allows, tasks with and without an automation, every kind of skill event and
+    # refund decisions; every window of the last 28 days is measured from the range read and from its own read
+    from alignwatch.metrics.ethics import InputSource, assess, fetch_inputs
+
+    from .builders import make_strategy, workforce
+
+    strategy = make_strategy(ethics={"oversight_owner": "owner", "decisions": [
+        {"automation": "bot", "favourable": ["approved"], "dimensions": ["region"], "min_sample": 2}]})
+    first = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    names = ["e1", "é-2", 'quote"3', "back\\slash", "ümlaut ✓", "{\"a\": 1}", "  4  ", "5"]
+    rows = []
+    for index in range(400):
+        time = first + dt.timedelta(hours=7.3 * index)
+        employee = names[index % len(names)]
+        if index % 3 == 0:
+            rows.append(workforce(time, "task", employee, augmented=True, minutes_saved=1.0, automation_id="bot"))
+        elif index % 3 == 1:
+            rows.append(workforce(time, "task", employee, augmented=False, minutes_saved=0.0))
+        else:
+            kind = ("training", "certification", "new_responsibility")[index % 9 // 3]
+            rows.append(workforce(time, "skill", employee, skill="ops", kind=kind))
+        if index % 5 == 0:
+            rows.append(ev("automation.decision", time, automation_id="bot", process_id="pack", case_id=f"c{index}",
+                           outcome=("approved", "denied")[index % 2], segments={"region": ("north", "south")[index % 3 % 2]}))
+    insert(store, rows)
+    lo, hi = first + dt.timedelta(days=87), first + dt.timedelta(days=128)
+    windows = [(hi - dt.timedelta(days=length) - dt.timedelta(days=back), hi - dt.timedelta(days=back))
+               for length in (1, 7, 28) for back in (0, 3, 13)]
+    with store.connect() as conn:
+        source = InputSource(conn, strategy, lo, hi)
+        for start, end in windows:
+            own = fetch_inputs(conn, strategy, start, end)
+            assert assess(strategy, source.inputs(start, end), start, end) == assess(strategy, own, start, end)
+            assert [time for time, _ in source.inputs(start, end).decisions] == [time for time, _ in own.decisions]
+        measured = assess(strategy, source.inputs(lo, hi), lo, hi)
+    assert set(measured.reskilling.automated) == set(names)  # every name came through as it was sent
