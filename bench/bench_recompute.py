@@ -162,15 +162,15 @@ def _measure(
             first = end - backfill_days * DAY
             reset(cache=True)
             stamps: list[float] = []
-            session = Recomputation(engine, plan, until=end)
-
-            def timed(*args: Any, **kwargs: Any) -> Any:
-                if kwargs.get("granularity") == "hour":
-                    stamps.append(time.perf_counter())
-                return session.compute(*args, **kwargs)
-
             began = time.perf_counter()
             if workers == 1:
+                session = Recomputation(engine, plan, until=end)
+
+                def timed(*args: Any, **kwargs: Any) -> Any:
+                    if kwargs.get("granularity") == "hour":
+                        stamps.append(time.perf_counter())
+                    return session.compute(*args, **kwargs)
+
                 outcomes = backfill_task(engine, plan, start=first, end=end, trigger="bench", compute=timed)
             else:
                 outcomes = backfill_task(engine, plan, start=first, end=end, trigger="bench", workers=workers)
