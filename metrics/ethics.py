@@ -430,37 +430,34 @@ def _counted_rows(conn: sa.Connection, since: dt.datetime, start: dt.datetime, e
     out (it fails where the measure reads it, as in the whole payload)."""
     e = events.c
     sqlite = conn.dialect.name == "sqlite"
-    decision = e.type == "automation.decision"
-    query = (
-        sa.select(
-            e.type,
-            sa.type_coerce(e.time, sa.String) if sqlite else e.time,
-            sa.case((decision, sa.cast(e.data, sa.Text))),
-            e.automation_id,
-            e.data["employee_id"].as_string(),
-            e.data["kind"].as_string(),
+    out: dict[str, Rows] = {}
+    for type_ in INPUT_TYPES:
+        # one statement per type: each type's rows in time order, and a decision's payload read whole
+        query = (
+            sa.select(
+                sa.type_coerce(e.time, sa.String) if sqlite else e.time,
+                sa.cast(e.data, sa.Text) if type_ == "automation.decision" else sa.null(),
+                e.automation_id,
+                e.data["employee_id"].as_string(),
+                e.data["kind"].as_string(),
+            )
+            .where(e.type == type_, e.time >= (start if type_ == "automation.decision" else since), e.time < end,
+                   e.automation_id.is_not(None) if type_ == "workforce.task" else sa.true())
+            .order_by(e.time, e.id)
         )
-        .where(e.type.in_(INPUT_TYPES), sa.or_(e.type != "workforce.task", e.automation_id.is_not(None)),
-               e.time >= since, e.time < end)
-        # each type's rows in time order (the order of the (type, time) index: no sort)
-        .order_by(e.type, e.time, e.id)
-    )
-    out: dict[str, Rows] = {name: [] for name in INPUT_TYPES}
-    decisions = out["automation.decision"]
-    tasks, skills = out["workforce.task"], out["workforce.skill"]
-    for type_, stored, data, automation, employee, kind in fetch_rows(conn, query):
-        time = _stored_time(stored) if sqlite else stored
-        if type_ == "workforce.task":
+        rows: Rows = []
+        out[type_] = rows
+        for stored, data, automation, employee, kind in fetch_rows(conn, query):
+            time = _stored_time(stored) if sqlite else stored
+            if type_ == "automation.decision":
+                rows.append((time, json.loads(data)))
+                continue
             fields = {} if employee is None else {"employee_id": employee}
-            fields["automation_id"] = automation
-            tasks.append((time, fields))
-        elif type_ == "workforce.skill":
-            fields = {} if employee is None else {"employee_id": employee}
-            if kind is not None:
+            if type_ == "workforce.task":
+                fields["automation_id"] = automation
+            elif kind is not None:
                 fields["kind"] = kind
-            skills.append((time, fields))
-        elif time >= start:
-            decisions.append((time, json.loads(data)))
+            rows.append((time, fields))
     return out
 
 
