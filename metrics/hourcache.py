@@ -54,6 +54,7 @@ from alignwatch.metrics.aggregates import (
     DISTRIBUTIONS,
     HOUR_S,
     Aggregate,
+    fetch_rows,
     hour_bucket,
     hour_of,
     order,
@@ -149,18 +150,30 @@ def _read(conn: sa.Connection, sla_s: float, first: int, last: int, skip: set[in
     h = hour_aggregates.c
     out: list[HourColumns] = []
     for week in range(first, last, _WEEK_HOURS):
-        rows = [
-            row for row in conn.execute(
-                sa.select(h.hour, h.layout, h.ids, h.sums, h.samples)
-                .where(h.sla_s == sla_s, h.hour >= week, h.hour < min(week + _WEEK_HOURS, last))
-            )
-            if int(row.hour) not in skip
-        ]
+        statement = (sa.select(h.hour, h.layout, h.ids, h.sums, h.samples)
+                     .where(h.sla_s == sla_s, h.hour >= week, h.hour < min(week + _WEEK_HOURS, last)))
+        rows = [row for row in _packed_rows(conn, statement) if int(row[0]) not in skip]
         # the layouts parsed in one call (a parse per row costs more than the read)
-        layouts = json.loads("[" + ",".join(row.layout for row in rows) + "]")
-        out += (HourColumns.unpack(int(row.hour), layout, row.ids, row.sums, row.samples)
-                for row, layout in zip(rows, layouts, strict=True))
+        layouts = json.loads("[" + ",".join(row[1] for row in rows) + "]")
+        out += (HourColumns.unpack(int(hour), layout, bytes(ids), bytes(sums), bytes(samples))
+                for (hour, _, ids, sums, samples), layout in zip(rows, layouts, strict=True))
     return out
+
+
+def _packed_rows(conn: sa.Connection, statement: sa.Select[Any]) -> list[Any]:
+    """The rows of a read of ``hour_aggregates`` as the driver gives them.
+
+    Through psycopg, in binary: the packed columns come as their bytes, not as hex text to
+    decode (113 days of the benchmark's cached hours: 0.11 s instead of 0.31 s through
+    ``Row`` objects). Elsewhere through the result's cursor (:func:`fetch_rows`).
+    """
+    driver: Any = conn.connection.driver_connection
+    if conn.dialect.driver != "psycopg" or driver is None:
+        return fetch_rows(conn, statement)
+    compiled = statement.compile(dialect=conn.dialect)
+    with driver.cursor(binary=True) as cursor:
+        cursor.execute(str(compiled), compiled.params)
+        return list(cursor.fetchall())
 
 
 def _write(
