@@ -351,19 +351,11 @@ def read_inputs(engine: sa.Engine, strategy: Strategy, start: dt.datetime, end: 
         return fetch_inputs(conn, strategy, start, end)
 
 
-def _input_rows(
-    conn: sa.Connection, since: dt.datetime, start: dt.datetime, end: dt.datetime, *, automated_only: bool = False
-) -> dict[str, Rows]:
-    """The input events of ``[since, end)`` by type, in time order (decisions from ``start`` on).
-
-    ``automated_only``: of the tasks, only those with an ``automation_id`` (the events'
-    column of that field), the only ones the reskilling measure counts.
-    """
+def _input_rows(conn: sa.Connection, since: dt.datetime, start: dt.datetime, end: dt.datetime) -> dict[str, Rows]:
+    """The input events of ``[since, end)`` by type, in time order (decisions from ``start`` on)."""
     e = events.c
     sqlite = conn.dialect.name == "sqlite"
-    wanted: sa.ColumnElement[bool] = e.type.in_(INPUT_TYPES)
-    if automated_only:
-        wanted = sa.and_(wanted, sa.or_(e.type != "workforce.task", e.automation_id.is_not(None)))
+    wanted = e.type.in_(INPUT_TYPES)
     query = (
         # the payloads as text, parsed in one call below (a parse per row costs more than the read); on
         # SQLite the stored UTC text of the time, parsed below (the column type's parse costs more)
@@ -423,11 +415,12 @@ class InputSource:
 
 
 def _counted_rows(conn: sa.Connection, since: dt.datetime, start: dt.datetime, end: dt.datetime) -> dict[str, Rows]:
-    """What :func:`_input_rows` reads with ``automated_only``, each workforce payload cut to the
-    fields the measures read, taken out in the database (no payload parsed): a task's
-    ``employee_id`` and ``automation_id`` (a task's column of that field: the rows read all
-    have one), a skill event's ``employee_id`` and ``kind``. A field the payload lacks is left
-    out (it fails where the measure reads it, as in the whole payload)."""
+    """What :func:`_input_rows` reads, but only the tasks an automation took on (an
+    ``automation_id`` in the events' column of that field: the only ones the reskilling
+    measure counts), and each workforce payload cut to the fields the measures read, taken
+    out in the database (no payload parsed): a task's ``employee_id`` and ``automation_id``,
+    a skill event's ``employee_id`` and ``kind``. A field the payload lacks is left out (it
+    fails where the measure reads it, as in the whole payload)."""
     e = events.c
     sqlite = conn.dialect.name == "sqlite"
     out: dict[str, Rows] = {}

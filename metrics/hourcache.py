@@ -155,7 +155,7 @@ def _read(conn: sa.Connection, sla_s: float, first: int, last: int, skip: set[in
         rows = [row for row in _packed_rows(conn, statement) if int(row[0]) not in skip]
         # the layouts parsed in one call (a parse per row costs more than the read)
         layouts = json.loads("[" + ",".join(row[1] for row in rows) + "]")
-        out += (HourColumns.unpack(int(hour), layout, bytes(ids), bytes(sums), bytes(samples))
+        out += (HourColumns.unpack(int(hour), layout, ids, sums, samples)
                 for (hour, _, ids, sums, samples), layout in zip(rows, layouts, strict=True))
     return out
 
